@@ -1,0 +1,85 @@
+import type { EnvFactory, ParallelEnv } from './parallel-env';
+
+/** What the registry knows about an env id besides its factory. */
+export interface EnvDefaults {
+  /** Family, e.g. `gridworld/lbf`; shown by `troupe envs`. */
+  family: string;
+  description?: string;
+  /** Options passed to the factory unless overridden. */
+  options?: Record<string, unknown>;
+  /** Hidden ids are makeable but not listed (e.g. every parsed scenario variant). */
+  listed?: boolean;
+}
+
+interface Registration {
+  id: string;
+  factory: EnvFactory<unknown, unknown>;
+  defaults: EnvDefaults;
+}
+
+/**
+ * Turns a scenario id such as `lbf-10x10-3p-3f` into a registered base id and options,
+ * or returns undefined when the id is not of this parser's form.
+ */
+export type ScenarioParser = (id: string) => { baseId: string; options: Record<string, unknown> } | undefined;
+
+const registrations = new Map<string, Registration>();
+const parsers: ScenarioParser[] = [];
+
+/** Registers an env under `id`. Registering the same id twice is an error (catches typos and double imports). */
+export function registerEnv<Obs, Act>(id: string, factory: EnvFactory<Obs, Act>, defaults: EnvDefaults): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.:/-]*$/.test(id)) throw new Error(`registerEnv: invalid id '${id}' (letters, digits and _ . : / - only)`);
+  if (registrations.has(id)) throw new Error(`registerEnv: '${id}' is already registered`);
+  registrations.set(id, { id, factory: factory as EnvFactory<unknown, unknown>, defaults });
+}
+
+/** Adds a parser for parametric scenario ids; tried in registration order when an id is not registered exactly. */
+export function registerScenarioParser(parser: ScenarioParser): void {
+  parsers.push(parser);
+}
+
+/** Resolves an id to its registration and the options its name encodes. */
+export function resolveEnvId(id: string): { registration: Registration; options: Record<string, unknown> } {
+  const exact = registrations.get(id);
+  if (exact) return { registration: exact, options: {} };
+  for (const parse of parsers) {
+    const parsed = parse(id);
+    if (!parsed) continue;
+    const base = registrations.get(parsed.baseId);
+    if (base) return { registration: base, options: parsed.options };
+  }
+  const known = listEnvs().map((r) => r.id);
+  const close = known.filter((k) => k.split('-')[0] === id.split('-')[0]).slice(0, 6);
+  throw new Error(
+    `Unknown env id '${id}'.` +
+      (close.length ? ` Similar ids: ${close.join(', ')}.` : '') +
+      ' Run `troupe envs` for the list.',
+  );
+}
+
+/**
+ * Makes an env. Options are merged in this order: registration defaults, options encoded
+ * in the id, then `options`. The env's `metadata.id` is the id asked for.
+ */
+export function makeEnv<Obs = Float32Array, Act = number>(id: string, options: Record<string, unknown> = {}): ParallelEnv<Obs, Act> {
+  const { registration, options: fromId } = resolveEnvId(id);
+  const merged = { ...(registration.defaults.options ?? {}), ...fromId, ...options, id };
+  return registration.factory(merged) as ParallelEnv<Obs, Act>;
+}
+
+/** Listed registrations, sorted by family then id. */
+export function listEnvs(): Array<{ id: string; family: string; description?: string }> {
+  return [...registrations.values()]
+    .filter((r) => r.defaults.listed !== false)
+    .map((r) => ({ id: r.id, family: r.defaults.family, description: r.defaults.description }))
+    .sort((a, b) => a.family.localeCompare(b.family) || a.id.localeCompare(b.id, undefined, { numeric: true }));
+}
+
+export function isRegistered(id: string): boolean {
+  try {
+    resolveEnvId(id);
+    return true;
+  } catch {
+    return false;
+  }
+}

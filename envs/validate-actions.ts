@@ -1,0 +1,56 @@
+import type { AgentId, ParallelEnv, PerAgent } from './parallel-env';
+import { describeValue } from './spaces/space';
+
+/** Thrown for an action the env cannot accept; names the agent, the action and the space. */
+export class InvalidActionError extends Error {
+  constructor(
+    message: string,
+    readonly agent: AgentId,
+    readonly action: unknown,
+  ) {
+    super(message);
+    this.name = 'InvalidActionError';
+  }
+}
+
+/**
+ * Checks a step's actions against the env's live agents, action spaces and masks. Built-in
+ * envs call it at the top of `step`; user envs should too, so that bad actions fail loudly
+ * at the boundary instead of corrupting state.
+ */
+export function validateActions<Obs, Act>(env: ParallelEnv<Obs, Act>, actions: PerAgent<Act>): void {
+  if (typeof actions !== 'object' || actions === null) {
+    throw new InvalidActionError(`${env.metadata.id}: step() expects an object of actions keyed by agent, got ${describeValue(actions)}`, '', actions);
+  }
+  const live = env.agents;
+  for (const agent of live) {
+    if (!(agent in actions)) {
+      throw new InvalidActionError(`${env.metadata.id}: no action for live agent '${agent}' (live agents: ${live.join(', ')})`, agent, undefined);
+    }
+  }
+  for (const agent of Object.keys(actions)) {
+    const action = actions[agent];
+    if (!live.includes(agent)) {
+      const why = env.possibleAgents.includes(agent) ? 'is not live (terminated or truncated)' : 'is not an agent of this env';
+      throw new InvalidActionError(`${env.metadata.id}: action ${describeValue(action)} given for agent '${agent}', which ${why}`, agent, action);
+    }
+    const space = env.actionSpace(agent);
+    if (!space.contains(action)) {
+      throw new InvalidActionError(
+        `${env.metadata.id}: action ${describeValue(action)} for agent '${agent}' is outside its action space ${space.describe()}`,
+        agent,
+        action,
+      );
+    }
+    if (env.actionMask && typeof action === 'number') {
+      const mask = env.actionMask(agent);
+      if (!mask[action]) {
+        throw new InvalidActionError(
+          `${env.metadata.id}: action ${action} for agent '${agent}' is masked out (mask [${Array.from(mask).join('')}] over ${space.describe()})`,
+          agent,
+          action,
+        );
+      }
+    }
+  }
+}
