@@ -1,0 +1,439 @@
+import { z } from 'zod';
+import { Rng } from '../../runtime/rng';
+import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
+import { registerEnv, registerScenarioParser } from '../registry';
+import { Box } from '../spaces/box';
+import { Discrete } from '../spaces/discrete';
+import { validateActions } from '../validate-actions';
+import { EMPTY, Grid, MOVE_DELTAS, manhattan } from './grid';
+
+/**
+ * Cooperative navigation (`spread-N`), after MPE's simple_spread but discrete on troupe's grid:
+ * N agents must cover N landmarks between them.
+ *
+ * - Board: `gridSize` × `gridSize`, by default N + 3 (5x5 for 2 agents up to 11x11 for 8), so the
+ *   free area per landmark stays roughly constant, as in MPE where the arena is fixed and grows
+ *   more crowded with N. Landmarks are not obstacles; agents may stand on them.
+ * - Actions: Discrete(5) = none, N, S, W, E; the mask forbids moves off the board.
+ * - Movement rule: an agent may only enter a cell that was empty at the start of the step and
+ *   that no other agent also tries to enter. Otherwise its move fails (it stays) and the team pays
+ *   `collisionPenalty` for that blocked agent. Order never matters, so no randomness is needed.
+ * - Team reward (the same for every agent each step):
+ *   `-(sum over landmarks of the Manhattan distance to the nearest agent) / (2 * (gridSize - 1))
+ *    - collisionPenalty * (number of blocked moves)`. Each landmark term lies in [0, 1].
+ * - Episodes only end by truncation at `maxSteps` (default 25 + 4 (N - 2), capped at 50: larger
+ *   boards need longer walks). At the end `info.success` says whether every landmark is covered
+ *   at that final step; `info.coverage` (fraction of covered landmarks) is reported every step.
+ * - Observation, as in MPE: own last move (dr, dc) as a velocity, own (row, col) / (gridSize - 1),
+ *   then every landmark's and every other agent's position relative to the agent, divided by
+ *   (gridSize - 1), other agents in index order without the agent itself. Length 4N + 2.
+ * - `state()`: every agent's position, every agent's last move, every landmark's position (6N).
+ *
+ * Positions can be hand-placed with `reset({ options: { layout } })` (see `SpreadLayout`).
+ */
+
+/** Cells as [row, col]; used by `reset({ options: { layout } })`. */
+export interface SpreadLayout {
+  /** Exactly `numAgents` distinct cells, in agent order. */
+  agents: ReadonlyArray<readonly [number, number]>;
+  /** Exactly `numAgents` distinct cells. */
+  landmarks: ReadonlyArray<readonly [number, number]>;
+}
+
+export interface SpreadConfig {
+  id: string;
+  numAgents: number;
+  gridSize: number;
+  maxSteps: number;
+  collisionPenalty: number;
+}
+
+const NUM_ACTIONS = 5;
+/** V8's `typed_array_max_size_in_heap`. */
+const V8_ON_HEAP_TYPED_ARRAY_BYTES = 64;
+
+const SpreadOptionsSchema = z
+  .object({
+    id: z.string().default('spread'),
+    numAgents: z.number().int().min(1).max(16).default(3),
+    gridSize: z.number().int().min(2).max(64).optional(),
+    maxSteps: z.number().int().min(1).max(100_000).optional(),
+    collisionPenalty: z.number().finite().min(0).default(1),
+  })
+  .strict();
+
+function defaultGridSize(numAgents: number): number {
+  return numAgents + 3;
+}
+
+function defaultMaxSteps(numAgents: number): number {
+  return Math.min(50, 25 + 4 * (numAgents - 2));
+}
+
+/** Validates factory options (unknown names and bad values are errors naming the option). */
+export function parseSpreadOptions(raw: Record<string, unknown>): SpreadConfig {
+  const label = typeof raw.id === 'string' ? raw.id : 'spread';
+  const parsed = SpreadOptionsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    if (issue.code === 'unrecognized_keys') {
+      throw new Error(`${label}: unknown option ${issue.keys.map((k) => `'${k}'`).join(', ')} (known options: ${Object.keys(SpreadOptionsSchema.shape).join(', ')})`);
+    }
+    const name = String(issue.path[0]);
+    throw new Error(`${label}: invalid option '${name}' = ${JSON.stringify(raw[name])}: ${issue.message}`);
+  }
+  const o = parsed.data;
+  const gridSize = o.gridSize ?? defaultGridSize(o.numAgents);
+  if (gridSize * gridSize < o.numAgents) {
+    throw new Error(`${label}: invalid option 'gridSize' = ${gridSize}: a ${gridSize}x${gridSize} board cannot hold ${o.numAgents} agents`);
+  }
+  return { ...o, gridSize, maxSteps: o.maxSteps ?? defaultMaxSteps(o.numAgents) };
+}
+
+export class SpreadEnv implements ParallelEnv<Float32Array, number> {
+  readonly metadata: EnvMetadata;
+  readonly possibleAgents: readonly AgentId[];
+  readonly stateSpace: Box;
+  readonly config: Readonly<SpreadConfig>;
+
+  private readonly grid: Grid;
+  private readonly observationBox: Box;
+  private readonly actionDiscrete = new Discrete(NUM_ACTIONS);
+  private readonly agentIndex: Map<AgentId, number>;
+  private readonly obsSize: number;
+  /** Per-cell masks; they depend only on the cell, so callers may keep them. */
+  private readonly cellMasks: Uint8Array[];
+
+  private rng = new Rng(0);
+  private live: AgentId[] = [];
+  private started = false;
+  private stepCount = 0;
+
+  private readonly agentRow: Int32Array;
+  private readonly agentCol: Int32Array;
+  private readonly lastDr: Int32Array;
+  private readonly lastDc: Int32Array;
+  private readonly landmarkRow: Int32Array;
+  private readonly landmarkCol: Int32Array;
+  /** 1 where a landmark lies; used to draw distinct landmark cells. */
+  private readonly landmarkCells: Uint8Array;
+  /** How many agents try to enter each cell this step; reset to zero after use. */
+  private readonly targetCount: Int32Array;
+  private readonly targetCell: Int32Array;
+
+  constructor(config: SpreadConfig) {
+    this.config = Object.freeze({ ...config });
+    const { numAgents: n, gridSize } = config;
+    this.grid = new Grid(gridSize, gridSize);
+    this.possibleAgents = Object.freeze(Array.from({ length: n }, (_, i) => `agent_${i}`));
+    this.agentIndex = new Map(this.possibleAgents.map((a, i) => [a, i]));
+    this.obsSize = 4 * n + 2;
+    this.observationBox = new Box(-1, 1, [this.obsSize]);
+    this.stateSpace = new Box(-1, 1, [6 * n]);
+    this.agentRow = new Int32Array(n);
+    this.agentCol = new Int32Array(n);
+    this.lastDr = new Int32Array(n);
+    this.lastDc = new Int32Array(n);
+    this.landmarkRow = new Int32Array(n);
+    this.landmarkCol = new Int32Array(n);
+    this.landmarkCells = new Uint8Array(gridSize * gridSize);
+    this.targetCount = new Int32Array(gridSize * gridSize);
+    this.targetCell = new Int32Array(n);
+    this.cellMasks = [];
+    for (let r = 0; r < gridSize; r++) {
+      for (let c = 0; c < gridSize; c++) {
+        this.cellMasks.push(Uint8Array.from(MOVE_DELTAS, ([dr, dc]) => (this.grid.inBounds(r + dr, c + dc) ? 1 : 0)));
+      }
+    }
+    this.metadata = {
+      id: config.id,
+      family: 'gridworld/spread',
+      maxEpisodeSteps: config.maxSteps,
+      reportsSuccess: true,
+      description: `${n} agents cover ${n} landmarks on a ${gridSize}x${gridSize} grid (cooperative navigation)`,
+    };
+  }
+
+  get agents(): readonly AgentId[] {
+    return this.live;
+  }
+
+  observationSpace(agent: AgentId): Box {
+    this.indexOf(agent);
+    return this.observationBox;
+  }
+
+  actionSpace(agent: AgentId): Discrete {
+    this.indexOf(agent);
+    return this.actionDiscrete;
+  }
+
+  /** Shared per-cell array: read it, do not write to it. */
+  actionMask(agent: AgentId): Uint8Array {
+    const i = this.indexOf(agent);
+    return this.cellMasks[this.agentRow[i] * this.config.gridSize + this.agentCol[i]];
+  }
+
+  reset(args: ResetArgs = {}): ResetResult<Float32Array> {
+    if (args.seed !== undefined) this.rng = new Rng(args.seed);
+    // Until placement succeeds the env is unusable, so a rejected layout cannot leave a half-built episode.
+    this.started = false;
+    this.live = [];
+    this.grid.clear();
+    this.landmarkCells.fill(0);
+    this.lastDr.fill(0);
+    this.lastDc.fill(0);
+    const layout = args.options?.layout;
+    if (layout !== undefined) this.placeLayout(layout);
+    else this.placeRandomly();
+    this.stepCount = 0;
+    this.started = true;
+    this.live = [...this.possibleAgents];
+    const coverage = this.coverage();
+    const observations = this.observeAll();
+    const infos: PerAgent<AgentInfo> = {};
+    for (const agent of this.possibleAgents) infos[agent] = { coverage };
+    return { observations, infos };
+  }
+
+  step(actions: PerAgent<number>): StepResult<Float32Array> {
+    if (!this.started) throw new Error(`${this.metadata.id}: call reset() before step()`);
+    if (this.live.length === 0) throw new Error(`${this.metadata.id}: the episode is over; call reset() before step()`);
+    validateActions(this, actions);
+    const { numAgents: n, gridSize, collisionPenalty } = this.config;
+    const cells = this.grid.cells;
+    this.stepCount++;
+
+    for (let i = 0; i < n; i++) {
+      const action = actions[this.possibleAgents[i]];
+      this.lastDr[i] = 0;
+      this.lastDc[i] = 0;
+      if (action === 0) {
+        this.targetCell[i] = -1;
+        continue;
+      }
+      const cell = (this.agentRow[i] + MOVE_DELTAS[action][0]) * gridSize + this.agentCol[i] + MOVE_DELTAS[action][1];
+      this.targetCell[i] = cell;
+      this.targetCount[cell]++;
+    }
+    let blocked = 0;
+    for (let i = 0; i < n; i++) {
+      const cell = this.targetCell[i];
+      if (cell < 0) continue;
+      if (cells[cell] !== EMPTY || this.targetCount[cell] > 1) {
+        blocked++;
+        continue;
+      }
+      // Targets were empty at the start and are unique, so applying moves in index order is safe.
+      const r = Math.floor(cell / gridSize);
+      const c = cell - r * gridSize;
+      this.lastDr[i] = r - this.agentRow[i];
+      this.lastDc[i] = c - this.agentCol[i];
+      this.grid.move(this.agentRow[i], this.agentCol[i], r, c);
+      this.agentRow[i] = r;
+      this.agentCol[i] = c;
+    }
+    for (let i = 0; i < n; i++) if (this.targetCell[i] >= 0) this.targetCount[this.targetCell[i]] = 0;
+
+    let distanceSum = 0;
+    for (let l = 0; l < n; l++) {
+      let nearest = Infinity;
+      for (let i = 0; i < n; i++) {
+        const d = manhattan(this.landmarkRow[l], this.landmarkCol[l], this.agentRow[i], this.agentCol[i]);
+        if (d < nearest) nearest = d;
+      }
+      distanceSum += nearest;
+    }
+    const reward = 0 - distanceSum / (2 * (gridSize - 1)) - collisionPenalty * blocked; // 0 - … never yields -0
+    const coverage = this.coverage();
+    const truncated = this.stepCount >= this.config.maxSteps;
+
+    const observations = this.observeAll();
+    const rewards: PerAgent<number> = {};
+    const terminations: PerAgent<boolean> = {};
+    const truncations: PerAgent<boolean> = {};
+    const infos: PerAgent<AgentInfo> = {};
+    for (let i = 0; i < n; i++) {
+      const agent = this.possibleAgents[i];
+      rewards[agent] = reward;
+      terminations[agent] = false;
+      truncations[agent] = truncated;
+      infos[agent] = truncated ? { coverage, blockedMoves: blocked, success: coverage === 1 } : { coverage, blockedMoves: blocked };
+    }
+    if (truncated) this.live = [];
+    return { observations, rewards, terminations, truncations, infos };
+  }
+
+  state(): Float32Array {
+    const { numAgents: n } = this.config;
+    const scale = this.positionScale();
+    const out = new Float32Array(6 * n);
+    for (let i = 0; i < n; i++) {
+      out[2 * i] = this.agentRow[i] * scale;
+      out[2 * i + 1] = this.agentCol[i] * scale;
+      out[2 * n + 2 * i] = this.lastDr[i];
+      out[2 * n + 2 * i + 1] = this.lastDc[i];
+      out[4 * n + 2 * i] = this.landmarkRow[i] * scale;
+      out[4 * n + 2 * i + 1] = this.landmarkCol[i] * scale;
+    }
+    return out;
+  }
+
+  /** Digits are agents, `*` an uncovered landmark, a digit followed by `*` an agent on a landmark. */
+  render(mode = 'ansi'): string {
+    if (mode !== 'ansi') throw new Error(`${this.metadata.id}: render mode '${mode}' is not supported (only 'ansi')`);
+    const { gridSize, numAgents: n } = this.config;
+    const LANDMARK = n;
+    const picture = new Grid(gridSize, gridSize);
+    picture.cells.set(this.grid.cells);
+    for (let l = 0; l < n; l++) {
+      if (picture.get(this.landmarkRow[l], this.landmarkCol[l]) === EMPTY) picture.set(this.landmarkRow[l], this.landmarkCol[l], LANDMARK);
+    }
+    const text = picture.render((entity, r, c) => {
+      if (entity === LANDMARK) return '*';
+      const glyph = entity < 10 ? String(entity) : 'A';
+      return this.landmarkCells[r * gridSize + c] ? `${glyph}*` : glyph;
+    });
+    return `${text}\nstep ${this.stepCount}/${this.config.maxSteps}, coverage ${Math.round(this.coverage() * 100)}%`;
+  }
+
+  private coverage(): number {
+    const { numAgents: n, gridSize } = this.config;
+    let covered = 0;
+    for (let l = 0; l < n; l++) if (this.grid.cells[this.landmarkRow[l] * gridSize + this.landmarkCol[l]] !== EMPTY) covered++;
+    return covered / n;
+  }
+
+  private positionScale(): number {
+    return 1 / (this.config.gridSize - 1);
+  }
+
+  /**
+   * V8 keeps typed arrays of up to 64 bytes on its heap and puts larger ones in separately
+   * allocated memory, which costs more than the rest of a step. So small observations get their
+   * own arrays, and larger ones share one buffer per step with each agent getting a view of its
+   * slice. Copy an observation before transferring its `.buffer` to another thread.
+   */
+  private observeAll(): PerAgent<Float32Array> {
+    const observations: PerAgent<Float32Array> = {};
+    const size = this.obsSize;
+    const n = this.possibleAgents.length;
+    const block = size * 4 <= V8_ON_HEAP_TYPED_ARRAY_BYTES ? undefined : new Float32Array(n * size);
+    for (let i = 0; i < n; i++) {
+      const out = block ? block.subarray(i * size, (i + 1) * size) : new Float32Array(size);
+      observations[this.possibleAgents[i]] = this.observe(i, out);
+    }
+    return observations;
+  }
+
+  private observe(i: number, out: Float32Array): Float32Array {
+    const { numAgents: n } = this.config;
+    const scale = this.positionScale();
+    const r = this.agentRow[i];
+    const c = this.agentCol[i];
+    out[0] = this.lastDr[i];
+    out[1] = this.lastDc[i];
+    out[2] = r * scale;
+    out[3] = c * scale;
+    let at = 4;
+    for (let l = 0; l < n; l++) {
+      out[at++] = (this.landmarkRow[l] - r) * scale;
+      out[at++] = (this.landmarkCol[l] - c) * scale;
+    }
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      out[at++] = (this.agentRow[j] - r) * scale;
+      out[at++] = (this.agentCol[j] - c) * scale;
+    }
+    return out;
+  }
+
+  private placeRandomly(): void {
+    const { numAgents: n, gridSize } = this.config;
+    const cellCount = gridSize * gridSize;
+    for (let l = 0; l < n; l++) {
+      let cell = this.rng.int(cellCount);
+      while (this.landmarkCells[cell]) cell = this.rng.int(cellCount);
+      this.landmarkCells[cell] = 1;
+      this.landmarkRow[l] = Math.floor(cell / gridSize);
+      this.landmarkCol[l] = cell % gridSize;
+    }
+    for (let i = 0; i < n; i++) {
+      let cell = this.rng.int(cellCount);
+      while (this.grid.cells[cell] !== EMPTY) cell = this.rng.int(cellCount);
+      this.grid.cells[cell] = i;
+      this.agentRow[i] = Math.floor(cell / gridSize);
+      this.agentCol[i] = cell % gridSize;
+    }
+  }
+
+  private placeLayout(raw: unknown): void {
+    const { gridSize } = this.config;
+    const where = `${this.metadata.id}: reset option 'layout'`;
+    if (typeof raw !== 'object' || raw === null) throw new Error(`${where} must be an object { agents, landmarks }`);
+    const layout = raw as Partial<SpreadLayout>;
+    const agents = this.checkCells(layout.agents, `${where}.agents`);
+    const landmarks = this.checkCells(layout.landmarks, `${where}.landmarks`);
+    landmarks.forEach(([r, c], l) => {
+      if (this.landmarkCells[r * gridSize + c]) throw new Error(`${where}.landmarks[${l}] = [${r}, ${c}] repeats another landmark's cell`);
+      this.landmarkCells[r * gridSize + c] = 1;
+      this.landmarkRow[l] = r;
+      this.landmarkCol[l] = c;
+    });
+    agents.forEach(([r, c], i) => {
+      if (this.grid.get(r, c) !== EMPTY) throw new Error(`${where}.agents[${i}] = [${r}, ${c}] repeats another agent's cell`);
+      this.grid.set(r, c, i);
+      this.agentRow[i] = r;
+      this.agentCol[i] = c;
+    });
+  }
+
+  private checkCells(value: unknown, where: string): Array<readonly [number, number]> {
+    const n = this.config.numAgents;
+    if (!Array.isArray(value)) throw new Error(`${where} must be an array of ${n} [row, col] cells`);
+    if (value.length !== n) throw new Error(`${where} needs exactly ${n} cells, got ${value.length}`);
+    return value.map((cell: unknown, k) => {
+      if (!Array.isArray(cell) || cell.length !== 2 || !Number.isInteger(cell[0]) || !Number.isInteger(cell[1]) || !this.grid.inBounds(cell[0], cell[1])) {
+        throw new Error(`${where}[${k}] = ${JSON.stringify(cell)} is not a [row, col] cell inside the ${this.config.gridSize}x${this.config.gridSize} grid`);
+      }
+      return [cell[0], cell[1]] as const;
+    });
+  }
+
+  private indexOf(agent: AgentId): number {
+    const i = this.agentIndex.get(agent);
+    if (i === undefined) throw new Error(`${this.metadata.id}: unknown agent '${agent}' (agents: ${this.possibleAgents.join(', ')})`);
+    return i;
+  }
+}
+
+export function createSpread(options: Record<string, unknown>): SpreadEnv {
+  return new SpreadEnv(parseSpreadOptions(options));
+}
+
+/** Reads `spread-N` into options; undefined for other ids. */
+export function parseSpreadId(id: string): { numAgents: number } | undefined {
+  const m = /^spread-(\d+)$/.exec(id);
+  return m ? { numAgents: Number(m[1]) } : undefined;
+}
+
+let spreadRegistered = false;
+
+/** Registers `spread` (hidden base), the listed `spread-2` … `spread-8` and the `spread-N` parser. */
+export function registerSpread(): void {
+  if (spreadRegistered) return;
+  spreadRegistered = true;
+  const family = 'gridworld/spread';
+  registerEnv('spread', createSpread, { family, listed: false, description: 'Cooperative navigation; size from options' });
+  for (let n = 2; n <= 8; n++) {
+    registerEnv(`spread-${n}`, createSpread, {
+      family,
+      options: { numAgents: n },
+      description: `${n} agents cover ${n} landmarks on a ${defaultGridSize(n)}x${defaultGridSize(n)} grid`,
+    });
+  }
+  registerScenarioParser((id) => {
+    const options = parseSpreadId(id);
+    return options && { baseId: 'spread', options };
+  });
+}
