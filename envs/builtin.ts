@@ -1,0 +1,16 @@
+import { registerCombat } from './gridworld/combat';
+import { registerLbf } from './gridworld/lbf';
+import { registerPursuit } from './gridworld/pursuit';
+import { registerSpread } from './gridworld/spread';
+
+let registered = false;
+
+/** Registers every built-in env family once (safe to call from any thread, any number of times). */
+export function registerBuiltinEnvs(): void {
+  if (registered) return;
+  registered = true;
+  registerLbf();
+  registerPursuit();
+  registerCombat();
+  registerSpread();
+}

@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { Rng } from '../runtime/rng';
+import { VectorEnv, type VectorEnvOptions } from '../runtime/vector-env';
+
+const probeModule = path.join(__dirname, 'fixtures', 'vector-probe-env.js');
+const probe = (options: Record<string, unknown> = {}) => ({ id: 'vector-probe', module: probeModule, options });
+
+/** Writes random legal actions for live agents (from one main-thread stream, so they do not depend on W). */
+export function writeRandomActions(vec: VectorEnv, rng: Rng): void {
+  const { numEnvs: E, numAgents: A, numActions } = vec.layout;
+  const b = vec.buffers;
+  for (let i = 0; i < E * A; i++) {
+    if (!b.alive[i]) {
+      b.actions[i] = 0;
+      continue;
+    }
+    let allowed = 0;
+    for (let k = 0; k < numActions; k++) allowed += b.masks[i * numActions + k];
+    let pick = rng.int(allowed);
+    for (let k = 0; k < numActions; k++) {
+      if (b.masks[i * numActions + k] && pick-- === 0) {
+        b.actions[i] = k;
+        break;
+      }
+    }
+  }
+}
+
+async function hashRun(options: VectorEnvOptions, steps: number): Promise<string> {
+  const vec = await VectorEnv.create(options);
+  const hash = createHash('sha256');
+  const rng = new Rng('policy');
+  const b = vec.buffers;
+  try {
+    await vec.reset();
+    for (let t = 0; t < steps; t++) {
+      writeRandomActions(vec, rng);
+      await vec.step();
+      for (const arr of [b.obs, b.rewards, b.terminated, b.truncated, b.alive, b.masks, b.episodeDone, b.state]) {
+        hash.update(new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength));
+      }
+      for (let e = 0; e < vec.numEnvs; e++) {
+        if (b.episodeDone[e]) hash.update(`${e}:${b.episodeReturn[e]}:${b.episodeLength[e]}:${b.episodeSuccess[e]}`);
+      }
+    }
+  } finally {
+    await vec.close();
+  }
+  return hash.digest('hex');
+}
+
+describe('VectorEnv', () => {
+  test('results are identical in-process and over 1 and 2 workers (1,000 vector steps)', async () => {
+    const base = { env: probe(), numEnvs: 8, seed: 7 };
+    const inProcess = await hashRun({ ...base, workers: 0 }, 1000);
+    expect(await hashRun({ ...base, workers: 1 }, 1000)).toBe(inProcess);
+    expect(await hashRun({ ...base, workers: 2 }, 1000)).toBe(inProcess);
+    expect(await hashRun({ ...base, workers: 0, seed: 8 }, 1000)).not.toBe(inProcess);
+  });
+
+  test('auto-resets, keeps the final observation and reports episode statistics', async () => {
+    const vec = await VectorEnv.create({ env: probe(), numEnvs: 2, seed: 1 });
+    const rng = new Rng(2);
+    const b = vec.buffers;
+    await vec.reset();
+    let episodes = 0;
+    for (let t = 0; t < 100; t++) {
+      writeRandomActions(vec, rng);
+      await vec.step();
+      for (let e = 0; e < 2; e++) {
+        if (!b.episodeDone[e]) continue;
+        episodes++;
+        expect(b.episodeLength[e]).toBeGreaterThan(0);
+        expect(b.episodeLength[e]).toBeLessThanOrEqual(12);
+        // The last observation's third entry is the episode step; the fresh one starts at 0 with the env index.
+        const finalSteps = [0, 1, 2].map((a) => b.finalObs[(e * 3 + a) * 3 + 2]).filter((x) => x > 0);
+        expect(Math.max(...finalSteps)).toBe(b.episodeLength[e]);
+        expect(b.obs[(e * 3) * 3 + 2]).toBe(e);
+        expect([0, 1]).toContain(b.episodeSuccess[e]);
+        expect(Array.from(b.alive.subarray(e * 3, e * 3 + 3))).toEqual([1, 1, 1]);
+      }
+    }
+    expect(episodes).toBeGreaterThan(10);
+    await vec.close();
+  });
+
+  test('an env exception names the env, its index and the step (in-process and in a worker)', async () => {
+    for (const workers of [0, 2]) {
+      const vec = await VectorEnv.create({ env: probe({ failEnvIndex: 3, throwAtStep: 5 }), numEnvs: 4, workers, seed: 0 });
+      const rng = new Rng(0);
+      await vec.reset();
+      let caught: Error | undefined;
+      try {
+        for (let t = 0; t < 10; t++) {
+          writeRandomActions(vec, rng);
+          await vec.step();
+        }
+      } catch (error) {
+        caught = error as Error;
+      }
+      expect(caught?.message).toMatch(/env 'vector-probe' #3 failed at episode step \d+: injected failure \(vector step 4\)/);
+      await vec.close();
+    }
+  });
+
+  test('a worker that dies is reported, and with restart enabled the run continues', async () => {
+    const env = probe({ failEnvIndex: 1, exitAtStep: 5 });
+    const strict = await VectorEnv.create({ env, numEnvs: 4, workers: 2, seed: 0 });
+    const rng = new Rng(0);
+    await strict.reset();
+    await expect(
+      (async () => {
+        for (let t = 0; t < 10; t++) {
+          writeRandomActions(strict, rng);
+          await strict.step();
+        }
+      })(),
+    ).rejects.toThrow(/env 'vector-probe' #0–1 \(shard 0\): worker thread died.*\(vector step 4\)/);
+    await strict.close();
+
+    const tolerant = await VectorEnv.create({ env, numEnvs: 4, workers: 2, seed: 0, restartOnFailure: true });
+    const b = tolerant.buffers;
+    await tolerant.reset();
+    let aborted = 0;
+    for (let t = 0; t < 50; t++) {
+      writeRandomActions(tolerant, rng);
+      await tolerant.step();
+      for (let e = 0; e < 4; e++) if (b.episodeAborted[e]) aborted++;
+    }
+    expect(tolerant.restarts.length).toBeGreaterThanOrEqual(1);
+    expect(tolerant.restarts[0]).toMatchObject({ shard: 0, envStart: 0, envEnd: 2, vectorStep: 4 });
+    expect(aborted).toBeGreaterThanOrEqual(2);
+    await tolerant.close();
+  });
+});
