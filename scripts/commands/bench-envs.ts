@@ -1,0 +1,151 @@
+import os from 'node:os';
+import { registerBuiltinEnvs } from '../../envs/builtin';
+import { makeEnv } from '../../envs/registry';
+import type { Discrete } from '../../envs/spaces/discrete';
+import { RandomPolicy } from '../../agents/random-policy';
+import { Rng } from '../../runtime/rng';
+import { VectorEnv } from '../../runtime/vector-env';
+
+/** One scenario per gridworld task, plus the issue's reference scenario first. */
+export const DEFAULT_BENCH_IDS = ['lbf-8x8-2p-2f-coop', 'lbf-15x15-4p-5f', 'pursuit-10x10-4p-2prey', 'combat-3v3', 'combat-5v6', 'spread-3', 'spread-8'];
+
+export interface Throughput {
+  envStepsPerSec: number;
+  agentStepsPerSec: number;
+}
+
+export interface EnvBenchResult {
+  id: string;
+  /** One env stepped through the dict API in this thread (random actions from its masks). */
+  single: Throughput;
+  /** A VectorEnv of `numEnvs` copies: in-process, and sharded over 1 and 2 worker threads. */
+  vectorInProcess: Throughput;
+  vectorWorkers1: Throughput;
+  vectorWorkers2: Throughput;
+  /** vectorWorkers2 / vectorInProcess, measured in the same run. */
+  speedup2Workers: number;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function medianThroughput(samples: Throughput[]): Throughput {
+  return { envStepsPerSec: median(samples.map((s) => s.envStepsPerSec)), agentStepsPerSec: median(samples.map((s) => s.agentStepsPerSec)) };
+}
+
+/** Steps one env with uniformly random legal actions for about `seconds`. */
+export function benchSingleEnv(id: string, seconds: number): Throughput {
+  const env = makeEnv(id);
+  const rng = new Rng('bench');
+  env.reset({ seed: 0 });
+  const actions: Record<string, number> = {};
+  let envSteps = 0;
+  let agentSteps = 0;
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  while (true) {
+    // Check the clock every 256 steps so timing does not dominate tiny steps.
+    for (let k = 0; k < 256; k++) {
+      for (const key in actions) delete actions[key];
+      for (const agent of env.agents) {
+        const space = env.actionSpace(agent) as Discrete;
+        actions[agent] = space.sample(rng, env.actionMask?.(agent));
+      }
+      agentSteps += env.agents.length;
+      env.step(actions);
+      envSteps++;
+      if (env.agents.length === 0) env.reset();
+    }
+    if (performance.now() >= deadline) break;
+  }
+  const elapsed = (performance.now() - start) / 1000;
+  env.close?.();
+  return { envStepsPerSec: envSteps / elapsed, agentStepsPerSec: agentSteps / elapsed };
+}
+
+/** Steps a VectorEnv with a random policy acting in this thread for about `seconds`. */
+export async function benchVectorEnv(id: string, numEnvs: number, workers: number, seconds: number): Promise<Throughput> {
+  const vec = await VectorEnv.create({ env: { id }, numEnvs, workers, seed: 0 });
+  const policy = new RandomPolicy(vec.layout, 'bench');
+  const b = vec.buffers;
+  try {
+    await vec.reset();
+    for (let t = 0; t < 20; t++) {
+      policy.writeActions(b.masks, b.alive, b.actions);
+      await vec.step();
+    }
+    let envSteps = 0;
+    let agentSteps = 0;
+    const start = performance.now();
+    const deadline = start + seconds * 1000;
+    while (performance.now() < deadline) {
+      for (let k = 0; k < 16; k++) {
+        policy.writeActions(b.masks, b.alive, b.actions);
+        for (let i = 0; i < b.alive.length; i++) agentSteps += b.alive[i];
+        await vec.step();
+        envSteps += numEnvs;
+      }
+    }
+    const elapsed = (performance.now() - start) / 1000;
+    return { envStepsPerSec: envSteps / elapsed, agentStepsPerSec: agentSteps / elapsed };
+  } finally {
+    await vec.close();
+  }
+}
+
+export async function benchEnvs(ids: string[], numEnvs: number, seconds: number, repeats: number, log: (line: string) => void): Promise<EnvBenchResult[]> {
+  registerBuiltinEnvs();
+  const results: EnvBenchResult[] = [];
+  for (const id of ids) {
+    const single: Throughput[] = [];
+    const inProcess: Throughput[] = [];
+    const w1: Throughput[] = [];
+    const w2: Throughput[] = [];
+    // Interleave the modes so slow phases of a shared machine hit all of them alike.
+    for (let r = 0; r < repeats; r++) {
+      single.push(benchSingleEnv(id, seconds));
+      inProcess.push(await benchVectorEnv(id, numEnvs, 0, seconds));
+      w1.push(await benchVectorEnv(id, numEnvs, 1, seconds));
+      w2.push(await benchVectorEnv(id, numEnvs, 2, seconds));
+    }
+    const result: EnvBenchResult = {
+      id,
+      single: medianThroughput(single),
+      vectorInProcess: medianThroughput(inProcess),
+      vectorWorkers1: medianThroughput(w1),
+      vectorWorkers2: medianThroughput(w2),
+      speedup2Workers: median(w2.map((w, i) => w.envStepsPerSec / inProcess[i].envStepsPerSec)),
+    };
+    results.push(result);
+    log(formatRow(result));
+  }
+  return results;
+}
+
+const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
+
+function formatRow(r: EnvBenchResult): string {
+  const cell = (t: Throughput) => `${fmt(t.envStepsPerSec).padStart(11)} / ${fmt(t.agentStepsPerSec).padStart(11)}`;
+  return `${r.id.padEnd(24)} ${cell(r.single)} ${cell(r.vectorInProcess)} ${cell(r.vectorWorkers1)} ${cell(r.vectorWorkers2)}   ×${r.speedup2Workers.toFixed(2)}`;
+}
+
+export async function runBenchEnvsCommand(opts: { ids?: string; envs: string; seconds: string; repeats: string; json?: boolean }): Promise<void> {
+  const ids = opts.ids ? opts.ids.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_BENCH_IDS;
+  const numEnvs = Number(opts.envs);
+  const seconds = Number(opts.seconds);
+  const repeats = Number(opts.repeats);
+  for (const [name, v] of [['--envs', numEnvs], ['--seconds', seconds], ['--repeats', repeats]] as const) {
+    if (!(v > 0)) throw new Error(`bench envs: ${name} must be a positive number`);
+  }
+  const log = opts.json ? () => undefined : (line: string) => process.stdout.write(`${line}\n`);
+  log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}; medians of ${repeats} × ${seconds}s; vectors of ${numEnvs} envs`);
+  log(`${'env'.padEnd(24)} ${'single env: env/s / agent/s'.padStart(25)} ${'vector in-process'.padStart(25)} ${'vector, 1 worker'.padStart(25)} ${'vector, 2 workers'.padStart(25)}   2w/in-proc`);
+  const results = await benchEnvs(ids, numEnvs, seconds, repeats, log);
+  if (opts.json) {
+    const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, date: new Date().toISOString() };
+    process.stdout.write(`${JSON.stringify({ machine, numEnvs, seconds, repeats, results }, null, 2)}\n`);
+  }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { runBenchEnvsCommand } from './commands/bench-envs';
+import { runCheckEnvCommand } from './commands/check-env';
+import { runEnvsCommand } from './commands/envs';
+import { runEvalCommand } from './commands/eval';
+
+const program = new Command();
+program.name('troupe').description('Multi-agent reinforcement learning: environments, rollouts, training and evaluation.').version('0.1.0');
+
+program
+  .command('envs')
+  .description('list registered environments with their agents and spaces')
+  .option('--json', 'machine-readable output')
+  .action((opts: { json?: boolean }) => runEnvsCommand(opts));
+
+program
+  .command('check-env')
+  .description('run the conformance checks on a registered env id or on your own env module (default export or createEnv)')
+  .argument('<target>', 'env id (e.g. lbf-8x8-2p-2f-coop) or path to a .js/.ts module')
+  .option('--seed <seed>', 'seed for resets and random actions', '0')
+  .option('--episodes <n>', 'episodes per rollout check', '3')
+  .option('--json', 'machine-readable report')
+  .action(async (target: string, opts: { seed: string; episodes: string; json?: boolean }) => {
+    process.exitCode = await runCheckEnvCommand(target, opts);
+  });
+
+program
+  .command('eval')
+  .description('evaluate a policy on an env: mean/std team return, episode length, win/success rate')
+  .argument('<env>', 'env id')
+  .addOption(new Option('--policy <policy>', 'policy to evaluate').choices(['random']).default('random'))
+  .option('--episodes <n>', 'episodes to run', '100')
+  .option('--seed <seed>', 'seed', '0')
+  .option('--envs <n>', 'parallel env copies', '8')
+  .option('--workers <n>', 'worker threads (0 = in-process)', '0')
+  .option('--json', 'machine-readable output')
+  .action(async (envId: string, opts: { policy: string; episodes: string; seed: string; envs: string; workers: string; json?: boolean }) => {
+    await runEvalCommand(envId, opts);
+  });
+
+const bench = program.command('bench').description('measure speed (results go into BENCHMARKS.md)');
+bench
+  .command('envs')
+  .description('env-steps/s and agent-steps/s of the gridworld tasks with a random policy: single env, and a vector in-process and over 1 and 2 workers')
+  .option('--ids <ids>', 'comma-separated env ids (default: one scenario per task)')
+  .option('--envs <n>', 'env copies per vector', '64')
+  .option('--seconds <s>', 'measuring time per repeat', '1')
+  .option('--repeats <n>', 'repeats per measurement (the median is reported)', '3')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { ids?: string; envs: string; seconds: string; repeats: string; json?: boolean }) => {
+    await runBenchEnvsCommand(opts);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`troupe: ${error instanceof Error ? error.message : String(error)}\n`);
+  if (process.env.TROUPE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  process.exit(1);
+});
