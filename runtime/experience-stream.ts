@@ -1,0 +1,331 @@
+import { Observable, type OperatorFunction, concatMap } from 'rxjs';
+import type {
+  Delivery,
+  EpisodeFinal,
+  EpisodeStat,
+  Policy,
+  PolicyBatch,
+  PolicyExtras,
+  TrajectoryChunk,
+  Transition,
+} from './experience';
+import type { VectorEnv } from './vector-env';
+
+export * from './experience';
+
+interface CommonOptions {
+  /** Stop after this many vector steps and complete (in chunk mode: after the last full chunk). Default: never. */
+  maxSteps?: number;
+  /**
+   * Most items un-acked at once, counting the one being collected. 1 = strict lock-step
+   * (collection of the next item starts only after the previous one was consumed). Default 2.
+   */
+  bufferSize?: number;
+  /** Reset the VectorEnv on subscribe (default). false continues the envs' running episodes. */
+  reset?: boolean;
+}
+
+export interface TransitionStreamOptions extends CommonOptions {
+  mode: 'transition';
+}
+
+export interface ChunkStreamOptions extends CommonOptions {
+  mode: 'chunk';
+  /** T, steps per chunk. */
+  chunkLength: number;
+}
+
+export type ExperienceStreamOptions = TransitionStreamOptions | ChunkStreamOptions;
+
+interface ActiveLoop {
+  done: Promise<void>;
+  /** Subscribed and not finished: a second stream on the same env would interleave steps. */
+  live: () => boolean;
+}
+
+/** The producer loop driving each VectorEnv, so a new subscription waits for an unsubscribed one to let go. */
+const activeLoops = new WeakMap<VectorEnv, ActiveLoop>();
+
+/**
+ * Resolves once no stream is stepping `vec`. Unsubscribing stops collection at the next
+ * step boundary, but a step already in flight finishes first: await this before `vec.close()`.
+ */
+export function collectionSettled(vec: VectorEnv): Promise<void> {
+  return activeLoops.get(vec)?.done ?? Promise.resolve();
+}
+
+/**
+ * Runs `policy` on `vec` and emits owned copies of the experience, either per vector step
+ * or as fixed-length chunks. Cold: each subscription drives the env from its own loop
+ * (one at a time per VectorEnv). Flow is credit-based: every item must be acked (see
+ * `consumeEach`) before more than `bufferSize` items exist, so a slow consumer stalls
+ * stepping instead of buffering. Env and policy errors error the Observable; unsubscribing
+ * stops stepping; the VectorEnv is never closed here — the caller owns it.
+ */
+export function experienceStream(vec: VectorEnv, policy: Policy, options: TransitionStreamOptions): Observable<Delivery<Transition>>;
+export function experienceStream(vec: VectorEnv, policy: Policy, options: ChunkStreamOptions): Observable<Delivery<TrajectoryChunk>>;
+export function experienceStream(vec: VectorEnv, policy: Policy, options: ExperienceStreamOptions): Observable<Delivery<Transition | TrajectoryChunk>>;
+export function experienceStream(vec: VectorEnv, policy: Policy, options: ExperienceStreamOptions): Observable<Delivery<Transition | TrajectoryChunk>> {
+  const bufferSize = options.bufferSize ?? 2;
+  const maxSteps = options.maxSteps ?? Number.POSITIVE_INFINITY;
+  const chunkLength = options.mode === 'chunk' ? options.chunkLength : 1;
+  if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new Error(`experienceStream: bufferSize must be a positive integer, got ${bufferSize}`);
+  if (!Number.isInteger(chunkLength) || chunkLength < 1) throw new Error(`experienceStream: chunkLength must be a positive integer, got ${chunkLength}`);
+  if (!(maxSteps >= 0) || (Number.isFinite(maxSteps) && !Number.isInteger(maxSteps))) throw new Error(`experienceStream: maxSteps must be a non-negative integer, got ${maxSteps}`);
+
+  return new Observable<Delivery<Transition | TrajectoryChunk>>((subscriber) => {
+    const credit = new Credit(bufferSize);
+    let stopped = false;
+    const collector = new Collector(vec, policy, () => stopped);
+    const produce = async (): Promise<void> => {
+      if (options.reset ?? true) await vec.reset();
+      const items = Math.floor(maxSteps / chunkLength);
+      for (let n = 0; n < items; n++) {
+        await credit.acquire(() => stopped);
+        if (stopped) return;
+        const item = options.mode === 'chunk' ? await collector.chunk(n, chunkLength) : await collector.transition();
+        if (!item) return;
+        subscriber.next(credit.delivery(item));
+        // In-process stepping never leaves the microtask queue; yield so timers and I/O
+        // (including an unsubscribe driven by them) get a turn between items.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (stopped) return;
+      }
+      subscriber.complete();
+    };
+    const previous = activeLoops.get(vec);
+    if (previous?.live()) {
+      subscriber.error(new Error('experienceStream: this VectorEnv is already driven by another subscribed stream; unsubscribe it first'));
+      return;
+    }
+    let finished = false;
+    const loop = (previous?.done ?? Promise.resolve())
+      .then(() => (stopped ? undefined : produce()))
+      .catch((error: unknown) => {
+        if (!stopped) subscriber.error(error);
+      })
+      .finally(() => {
+        finished = true;
+        if (activeLoops.get(vec)?.done === loop) activeLoops.delete(vec);
+      });
+    activeLoops.set(vec, { done: loop, live: () => !stopped && !finished });
+    return () => {
+      stopped = true;
+      credit.wake();
+    };
+  });
+}
+
+/**
+ * Consumes each item with `fn`, one at a time, and acks it once `fn` (or its promise) is
+ * done — so the producer runs at most `bufferSize` items ahead of `fn`. Emits `fn`'s results.
+ */
+export function consumeEach<T, R>(fn: (item: T) => R | Promise<R>): OperatorFunction<Delivery<T>, R> {
+  return concatMap(async (delivery: Delivery<T>) => {
+    try {
+      return await fn(delivery.item);
+    } finally {
+      delivery.ack();
+    }
+  });
+}
+
+/** Counting semaphore whose waiter can also be woken by cancellation. */
+class Credit {
+  private wakeUp?: () => void;
+
+  constructor(private available: number) {}
+
+  async acquire(cancelled: () => boolean): Promise<void> {
+    while (this.available === 0 && !cancelled()) {
+      await new Promise<void>((resolve) => (this.wakeUp = resolve));
+    }
+    if (!cancelled()) this.available--;
+  }
+
+  delivery<T>(item: T): Delivery<T> {
+    let acked = false;
+    return {
+      item,
+      ack: () => {
+        if (acked) return;
+        acked = true;
+        this.available++;
+        this.wake();
+      },
+    };
+  }
+
+  wake(): void {
+    const wakeUp = this.wakeUp;
+    this.wakeUp = undefined;
+    wakeUp?.();
+  }
+}
+
+/** Steps the env with the policy and copies what each step produced out of the reused buffers. */
+class Collector {
+  private step = 0;
+  private extraKeys?: string[];
+  private readonly batch: PolicyBatch;
+
+  constructor(
+    private readonly vec: VectorEnv,
+    private readonly policy: Policy,
+    private readonly stopped: () => boolean,
+  ) {
+    const b = vec.buffers;
+    this.batch = { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, layout: vec.layout };
+  }
+
+  /** Acts and steps once; returns the policy extras, or undefined when stopped meanwhile. */
+  private async actAndStep(): Promise<PolicyExtras | undefined> {
+    const b = this.vec.buffers;
+    b.actions.fill(0);
+    const out = await this.policy.act(this.batch, b.actions);
+    if (this.stopped()) return undefined;
+    const extras = this.checkExtras(out ? out.extras : undefined);
+    await this.vec.step();
+    return extras;
+  }
+
+  /** Copies the extras right away: the policy may reuse its arrays on the next call. */
+  private checkExtras(extras: PolicyExtras | undefined): PolicyExtras {
+    const { numEnvs: E, numAgents: A } = this.vec.layout;
+    const keys = extras ? Object.keys(extras).sort() : [];
+    if (!this.extraKeys) this.extraKeys = keys;
+    if (keys.join(',') !== this.extraKeys.join(',')) {
+      throw new Error(`experienceStream: policy extras changed from [${this.extraKeys.join(', ')}] to [${keys.join(', ')}]; return the same keys every step`);
+    }
+    const copy: PolicyExtras = {};
+    for (const key of keys) {
+      const value = extras![key];
+      if (!(value instanceof Float32Array) || value.length === 0 || value.length % (E * A) !== 0) {
+        throw new Error(`experienceStream: policy extra '${key}' must be a Float32Array of E·A·k = ${E}·${A}·k numbers`);
+      }
+      copy[key] = value.slice();
+    }
+    return copy;
+  }
+
+  private episodesEnded(step: number, into: EpisodeStat[]): void {
+    const b = this.vec.buffers;
+    for (let e = 0; e < this.vec.numEnvs; e++) {
+      if (!b.episodeDone[e]) continue;
+      into.push({
+        env: e,
+        step,
+        return: b.episodeReturn[e],
+        length: b.episodeLength[e],
+        success: b.episodeSuccess[e],
+        aborted: b.episodeAborted[e] === 1,
+      });
+    }
+  }
+
+  async transition(): Promise<Transition | undefined> {
+    const b = this.vec.buffers;
+    const { numAgents: A, obsDim, stateDim } = this.vec.layout;
+    const obs = b.obs.slice();
+    const state = b.state.slice();
+    const masks = b.masks.slice();
+    const alive = b.alive.slice();
+    const extras = await this.actAndStep();
+    if (!extras) return undefined;
+    const step = this.step++;
+    const nextObs = b.obs.slice();
+    const nextState = b.state.slice();
+    const episodes: EpisodeStat[] = [];
+    this.episodesEnded(step, episodes);
+    for (const { env: e } of episodes) {
+      nextObs.set(b.finalObs.subarray(e * A * obsDim, (e + 1) * A * obsDim), e * A * obsDim);
+      nextState.set(b.finalState.subarray(e * stateDim, (e + 1) * stateDim), e * stateDim);
+    }
+    return {
+      kind: 'transition',
+      layout: this.vec.layout,
+      step,
+      obs,
+      state,
+      masks,
+      alive,
+      actions: b.actions.slice(),
+      extras,
+      rewards: b.rewards.slice(),
+      terminated: b.terminated.slice(),
+      truncated: b.truncated.slice(),
+      nextObs,
+      nextState,
+      nextAlive: b.alive.slice(),
+      nextMasks: b.masks.slice(),
+      episodeDone: b.episodeDone.slice(),
+      episodeAborted: b.episodeAborted.slice(),
+      episodes,
+    };
+  }
+
+  async chunk(index: number, T: number): Promise<TrajectoryChunk | undefined> {
+    const b = this.vec.buffers;
+    const { numAgents: A, obsDim, stateDim } = this.vec.layout;
+    const stack = <Arr extends Float32Array | Uint8Array>(src: Arr): Arr => new (src.constructor as new (n: number) => Arr)(T * src.length);
+    const c = {
+      obs: stack(b.obs),
+      state: stack(b.state),
+      masks: stack(b.masks),
+      alive: stack(b.alive),
+      actions: stack(b.actions),
+      rewards: stack(b.rewards),
+      terminated: stack(b.terminated),
+      truncated: stack(b.truncated),
+      episodeDone: stack(b.episodeDone),
+      episodeAborted: stack(b.episodeAborted),
+    };
+    const extras: PolicyExtras = {};
+    const finals: EpisodeFinal[] = [];
+    const episodes: EpisodeStat[] = [];
+    const startStep = this.step;
+    for (let t = 0; t < T; t++) {
+      c.obs.set(b.obs, t * b.obs.length);
+      c.state.set(b.state, t * b.state.length);
+      c.masks.set(b.masks, t * b.masks.length);
+      c.alive.set(b.alive, t * b.alive.length);
+      const stepExtras = await this.actAndStep();
+      if (!stepExtras) return undefined;
+      const step = this.step++;
+      for (const key in stepExtras) {
+        const value = stepExtras[key];
+        extras[key] ??= new Float32Array(T * value.length);
+        extras[key].set(value, t * value.length);
+      }
+      c.actions.set(b.actions, t * b.actions.length);
+      c.rewards.set(b.rewards, t * b.rewards.length);
+      c.terminated.set(b.terminated, t * b.terminated.length);
+      c.truncated.set(b.truncated, t * b.truncated.length);
+      c.episodeDone.set(b.episodeDone, t * b.episodeDone.length);
+      c.episodeAborted.set(b.episodeAborted, t * b.episodeAborted.length);
+      const before = episodes.length;
+      this.episodesEnded(step, episodes);
+      for (let k = before; k < episodes.length; k++) {
+        const e = episodes[k].env;
+        finals.push({
+          t,
+          env: e,
+          obs: b.finalObs.slice(e * A * obsDim, (e + 1) * A * obsDim),
+          state: b.finalState.slice(e * stateDim, (e + 1) * stateDim),
+        });
+      }
+    }
+    return {
+      kind: 'chunk',
+      layout: this.vec.layout,
+      index,
+      startStep,
+      length: T,
+      ...c,
+      extras,
+      finals,
+      bootstrap: { obs: b.obs.slice(), state: b.state.slice(), alive: b.alive.slice(), masks: b.masks.slice() },
+      episodes,
+    };
+  }
+}
