@@ -3,26 +3,41 @@ import type { VectorBuffers, VectorLayout } from './vector-layout';
 
 /**
  * The handshake between the main thread and a shard's worker, over one small Int32Array on a
- * SharedArrayBuffer: the main thread writes a command and bumps COMMAND_SEQ; the worker runs
- * it and copies the sequence number to DONE_SEQ. Atomics.wait/notify wake either side without
- * a message round trip, which keeps per-step overhead to a few microseconds.
+ * SharedArrayBuffer. The main thread appends commands to a ring and bumps CommandTail; the
+ * worker runs them in order and bumps the finished group's counter. Atomics.wait/notify wake
+ * either side without a message round trip. Because the ring can hold the next group's
+ * command while the worker is still busy with the current one (double buffering), a busy
+ * worker goes from one group to the next without sleeping.
  */
 export const enum ControlSlot {
-  CommandSeq = 0,
-  Command = 1,
-  DoneSeq = 2,
-  Status = 3,
-  ErrorLength = 4,
-  ErrorEnvIndex = 5,
-  ErrorEpisodeStep = 6,
+  CommandTail = 0,
+  Status = 1,
+  ErrorLength = 2,
+  ErrorEnvIndex = 3,
+  ErrorEpisodeStep = 4,
+  /** Commands completed for group g live at GroupDone + g. */
+  GroupDone = 8,
 }
-export const CONTROL_SLOTS = 8;
+export const MAX_GROUPS = 8;
+export const RING_SIZE = 16;
+/** The ring of commands starts after the group counters. */
+export const RING_START = ControlSlot.GroupDone + MAX_GROUPS;
+export const CONTROL_SLOTS = RING_START + RING_SIZE;
 export const ERROR_TEXT_BYTES = 8192;
 
 export const enum ShardCommand {
   Reset = 1,
   Step = 2,
   Close = 3,
+}
+
+/** Commands carry their group in the upper bits. */
+export function encodeCommand(command: ShardCommand, group: number): number {
+  return command | (group << 8);
+}
+
+export function decodeCommand(word: number): { command: ShardCommand; group: number } {
+  return { command: (word & 0xff) as ShardCommand, group: word >> 8 };
 }
 
 export const enum ShardStatus {
@@ -37,7 +52,7 @@ export interface ShardTask {
   buffers: VectorBuffers;
   control: Int32Array;
   errorText: Uint8Array;
-  envStart: number;
-  envEnd: number;
+  /** This shard's env range [start, end) within each group. */
+  groupRanges: Array<[number, number]>;
   seed: number | string;
 }

@@ -23,58 +23,53 @@ export class EnvFailure extends Error {
  * stream is derived from (seed, env index) alone, so results do not depend on the sharding.
  */
 export class ShardRunner {
-  private readonly envs: Array<ParallelEnv<unknown, unknown>>;
+  /** Envs by global index (only this shard's indices are filled). */
+  private readonly envs: Array<ParallelEnv<unknown, unknown>> = [];
   private readonly obsSpaces: Array<Space<unknown>>;
   private readonly actSpaces: Array<Space<unknown>>;
   private readonly slotOf: Map<string, number>;
   private readonly runningReturn: Float64Array;
   private readonly runningLength: Int32Array;
-  private readonly actionsDict: Array<PerAgent<unknown>>;
 
+  /** `ranges` are the [start, end) env index ranges this shard owns (one per env group). */
   constructor(
     private readonly spec: EnvSpec,
     private readonly layout: VectorLayout,
     private readonly buffers: VectorBuffers,
-    readonly envStart: number,
-    readonly envEnd: number,
+    ranges: ReadonlyArray<readonly [number, number]>,
   ) {
-    const count = envEnd - envStart;
-    this.envs = [];
-    for (let i = 0; i < count; i++) this.envs.push(instantiateEnv(spec));
-    const probe = this.envs[0];
+    for (const [start, end] of ranges) for (let e = start; e < end; e++) this.envs[e] = instantiateEnv(spec);
+    const probe = this.envs.find((env) => env !== undefined) ?? instantiateEnv(spec);
     this.obsSpaces = layout.agentIds.map((a) => probe.observationSpace(a));
     this.actSpaces = layout.agentIds.map((a) => probe.actionSpace(a));
     this.slotOf = new Map(layout.agentIds.map((a, i) => [a, i]));
-    this.runningReturn = new Float64Array(count);
-    this.runningLength = new Int32Array(count);
-    this.actionsDict = this.envs.map(() => ({}));
+    this.runningReturn = new Float64Array(layout.numEnvs);
+    this.runningLength = new Int32Array(layout.numEnvs);
   }
 
-  /** Resets every env with its own derived seed (episode-end flags are the caller's to clear). */
-  reset(seed: number | string): void {
+  /** Resets envs [start, end) with their own derived seeds (episode-end flags are the caller's to clear). */
+  reset(seed: number | string, start: number, end: number): void {
     const b = this.buffers;
-    for (let i = 0; i < this.envs.length; i++) {
-      const e = this.envStart + i;
-      const env = this.envs[i];
+    for (let e = start; e < end; e++) {
+      const env = this.envs[e];
       const result = this.guard(e, () => env.reset({ seed: deriveSeed(seed, e) }));
       this.clearAgentSlots(e);
       this.writeObservations(e, result.observations, b.obs);
       this.writeLiveAgents(e, env);
       if (this.layout.stateDim) this.writeState(e, env, b.state);
-      this.runningReturn[i] = 0;
-      this.runningLength[i] = 0;
+      this.runningReturn[e] = 0;
+      this.runningLength[e] = 0;
     }
   }
 
-  /** Steps every env with the actions in `buffers.actions`, auto-resetting finished episodes. */
-  step(): void {
+  /** Steps envs [start, end) with the actions in `buffers.actions`, auto-resetting finished episodes. */
+  step(start: number, end: number): void {
     const b = this.buffers;
     const { numAgents: A, actDim, obsDim, stateDim } = this.layout;
-    for (let i = 0; i < this.envs.length; i++) {
-      const e = this.envStart + i;
-      const env = this.envs[i];
-      const actions = this.actionsDict[i];
-      for (const key in actions) delete actions[key];
+    for (let e = start; e < end; e++) {
+      const env = this.envs[e];
+      // A fresh literal per step: deleting keys from a reused object would push V8 into slow dictionary mode.
+      const actions: PerAgent<unknown> = {};
       for (const agent of env.agents) {
         const slot = this.slotOf.get(agent)!;
         actions[agent] = this.actSpaces[slot].unflatten(b.actions, (e * A + slot) * actDim);
@@ -92,8 +87,8 @@ export class ShardRunner {
         b.truncated[e * A + slot] = result.truncations[agent] ? 1 : 0;
       }
       this.writeObservations(e, result.observations, b.obs);
-      this.runningReturn[i] += teamReward;
-      this.runningLength[i] += 1;
+      this.runningReturn[e] += teamReward;
+      this.runningLength[e] += 1;
 
       if (env.agents.length > 0) {
         b.episodeDone[e] = 0;
@@ -107,11 +102,11 @@ export class ShardRunner {
       if (stateDim) this.writeState(e, env, b.finalState);
       b.episodeDone[e] = 1;
       b.episodeAborted[e] = 0;
-      b.episodeReturn[e] = this.runningReturn[i];
-      b.episodeLength[e] = this.runningLength[i];
+      b.episodeReturn[e] = this.runningReturn[e];
+      b.episodeLength[e] = this.runningLength[e];
       b.episodeSuccess[e] = this.layout.reportsSuccess ? successOf(result.infos) : NaN;
-      this.runningReturn[i] = 0;
-      this.runningLength[i] = 0;
+      this.runningReturn[e] = 0;
+      this.runningLength[e] = 0;
       const next = this.guard(e, () => env.reset());
       b.obs.fill(0, base, base + A * obsDim);
       this.writeObservations(e, next.observations, b.obs);
@@ -121,14 +116,14 @@ export class ShardRunner {
   }
 
   close(): void {
-    for (const env of this.envs) env.close?.();
+    for (const env of this.envs) env?.close?.();
   }
 
   private guard<T>(envIndex: number, run: () => T): T {
     try {
       return run();
     } catch (error) {
-      const step = this.runningLength[envIndex - this.envStart];
+      const step = this.runningLength[envIndex];
       const message = error instanceof Error ? error.message : String(error);
       throw new EnvFailure(
         `env '${this.spec.id}' #${envIndex} failed at episode step ${step}: ${message}`,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Piscina } from 'piscina';
 import { type EnvSpec, instantiateEnv } from './env-spec';
-import { CONTROL_SLOTS, ControlSlot, ERROR_TEXT_BYTES, ShardCommand, ShardStatus, type ShardTask } from './shard-protocol';
+import { CONTROL_SLOTS, ControlSlot, ERROR_TEXT_BYTES, MAX_GROUPS, RING_SIZE, RING_START, ShardCommand, ShardStatus, type ShardTask, encodeCommand } from './shard-protocol';
 import { EnvFailure, ShardRunner } from './shard-runner';
 import { type VectorBuffers, type VectorLayout, allocateBuffers, layoutFor } from './vector-layout';
 
@@ -11,6 +11,11 @@ export interface VectorEnvOptions {
   numEnvs: number;
   /** 0 = step every env in this thread; W ≥ 1 = shard the envs over W worker threads. */
   workers?: number;
+  /**
+   * Env groups G for double buffering: with G = 2, `sendStep(1)` can start while group 0's
+   * results are being used, so workers never wait for the policy. Default 1.
+   */
+  groups?: number;
   seed?: number | string;
   /** Restart a failed shard from its seed and go on (its running episodes are aborted). */
   restartOnFailure?: boolean;
@@ -21,8 +26,8 @@ export interface VectorEnvOptions {
 /** Reported when a failed shard is restarted; the affected episodes are flagged as aborted. */
 export interface ShardRestart {
   shard: number;
-  envStart: number;
-  envEnd: number;
+  /** The env index ranges the shard owns (one per group). */
+  envRanges: Array<[number, number]>;
   vectorStep: number;
   error: string;
 }
@@ -41,14 +46,16 @@ export class VectorEnvError extends Error {
 
 interface Shard {
   index: number;
-  envStart: number;
-  envEnd: number;
+  ranges: Array<[number, number]>;
   control: Int32Array;
   errorText: Uint8Array;
-  /** Resolves when the worker's task ends; rejects when the worker dies. */
+  /** Settles when the worker's task ends; `exited` is set then, `dead` too if the worker died. */
   finished: Promise<unknown>;
+  exited: boolean;
   dead?: Error;
-  seq: number;
+  commandsSent: number;
+  /** Commands sent per group; the worker's GroupDone counter catches up with it. */
+  groupSent: number[];
 }
 
 /** How long to block synchronously for a shard before yielding to the event loop (to notice dead workers). */
@@ -59,18 +66,22 @@ const SYNC_WAIT_MS = 20;
  * policy reads `obs`/`masks`/`alive`, writes `actions`, and calls `step()`. Episodes reset
  * automatically; an ended episode's last observation is kept in `finalObs`.
  *
- * In worker mode the envs are split into W contiguous shards, each owned by one worker thread
- * for its whole life; buffers are SharedArrayBuffers, so steps copy nothing. The results are
- * the same for any W, including in-process (W = 0).
+ * In worker mode each of W worker threads owns a fixed slice of every env group for its whole
+ * life; buffers are SharedArrayBuffers, so steps copy nothing. With G ≥ 2 groups, `sendStep(g)`
+ * and `awaitStep(g)` let simulation of one group overlap the policy's work on another
+ * (Sample Factory's double buffering). The results are the same for any W and G, including
+ * in-process (W = 0).
  */
 export class VectorEnv {
   readonly buffers: VectorBuffers;
   readonly restarts: ShardRestart[] = [];
-  private vectorStep = 0;
+  /** [start, end) of each env group. */
+  readonly groupRanges: Array<[number, number]>;
+  private readonly groupSteps: number[];
+  private readonly groupPending: boolean[];
   private pool?: Piscina;
   private shards: Shard[] = [];
   private inProcess?: ShardRunner;
-  private pending = false;
   private closed = false;
 
   private constructor(
@@ -78,24 +89,35 @@ export class VectorEnv {
     readonly layout: VectorLayout,
   ) {
     this.buffers = allocateBuffers(layout, options.workers > 0);
+    const { numEnvs: E, groups: G } = options;
+    this.groupRanges = Array.from({ length: G }, (_, g) => [Math.floor((g * E) / G), Math.floor(((g + 1) * E) / G)]);
+    this.groupSteps = new Array<number>(G).fill(0);
+    this.groupPending = new Array<boolean>(G).fill(false);
   }
 
   static async create(options: VectorEnvOptions): Promise<VectorEnv> {
+    const numEnvs = options.numEnvs;
+    if (!Number.isInteger(numEnvs) || numEnvs < 1) throw new Error(`VectorEnv: numEnvs must be a positive integer, got ${numEnvs}`);
+    const groups = options.groups ?? 1;
+    if (!Number.isInteger(groups) || groups < 1 || groups > Math.min(MAX_GROUPS, numEnvs)) {
+      throw new Error(`VectorEnv: groups must be an integer from 1 to ${Math.min(MAX_GROUPS, numEnvs)}, got ${options.groups}`);
+    }
+    const workers = options.workers ?? 0;
+    if (!Number.isInteger(workers) || workers < 0) throw new Error(`VectorEnv: workers must be a non-negative integer, got ${options.workers}`);
     const resolved = {
       env: options.env,
-      numEnvs: options.numEnvs,
-      workers: Math.min(options.workers ?? 0, options.numEnvs),
+      numEnvs,
+      groups,
+      workers: Math.min(workers, Math.floor(numEnvs / groups)),
       seed: options.seed ?? 0,
       restartOnFailure: options.restartOnFailure ?? false,
       maxRestarts: options.maxRestarts ?? 10,
     };
-    if (!Number.isInteger(resolved.numEnvs) || resolved.numEnvs < 1) throw new Error(`VectorEnv: numEnvs must be a positive integer, got ${options.numEnvs}`);
-    if (!Number.isInteger(resolved.workers) || resolved.workers < 0) throw new Error(`VectorEnv: workers must be a non-negative integer, got ${options.workers}`);
     const probe = instantiateEnv(options.env);
-    const layout = layoutFor(probe, resolved.numEnvs);
+    const layout = layoutFor(probe, numEnvs);
     probe.close?.();
     const vec = new VectorEnv(resolved, layout);
-    if (resolved.workers === 0) vec.inProcess = new ShardRunner(options.env, layout, vec.buffers, 0, resolved.numEnvs);
+    if (resolved.workers === 0) vec.inProcess = new ShardRunner(options.env, layout, vec.buffers, vec.groupRanges);
     else vec.startWorkers();
     return vec;
   }
@@ -104,22 +126,44 @@ export class VectorEnv {
     return this.layout.numEnvs;
   }
 
-  /** Vector steps taken since the last reset. */
+  /** Steps taken by group 0 since the last reset (all groups, when stepped with `step()`). */
   get steps(): number {
-    return this.vectorStep;
+    return this.groupSteps[0];
   }
 
   async reset(): Promise<void> {
-    this.vectorStep = 0;
+    this.assertUsable();
+    if (this.groupPending.some((p) => p)) throw new Error('VectorEnv: reset() while a step is in flight; await it first');
+    this.groupSteps.fill(0);
     this.buffers.episodeDone.fill(0);
     this.buffers.episodeAborted.fill(0);
-    await this.run(ShardCommand.Reset);
+    for (let g = 0; g < this.groupRanges.length; g++) this.send(ShardCommand.Reset, g);
+    for (let g = 0; g < this.groupRanges.length; g++) await this.complete(ShardCommand.Reset, g);
   }
 
   /** Steps every env with `buffers.actions` (only live agents' entries are read). */
   async step(): Promise<void> {
-    await this.run(ShardCommand.Step);
-    this.vectorStep++;
+    for (let g = 0; g < this.groupRanges.length; g++) this.sendStep(g);
+    for (let g = 0; g < this.groupRanges.length; g++) await this.awaitStep(g);
+  }
+
+  /** Starts stepping group g with its envs' entries of `buffers.actions`; returns at once in worker mode. */
+  sendStep(group: number): void {
+    this.assertUsable();
+    if (this.groupPending[group]) throw new Error(`VectorEnv: group ${group} is already stepping; awaitStep(${group}) first`);
+    this.groupPending[group] = true;
+    this.send(ShardCommand.Step, group);
+  }
+
+  /** Waits for group g's step; its envs' results are then in `buffers`. */
+  async awaitStep(group: number): Promise<void> {
+    if (!this.groupPending[group]) throw new Error(`VectorEnv: awaitStep(${group}) without sendStep(${group})`);
+    try {
+      await this.complete(ShardCommand.Step, group);
+      this.groupSteps[group]++;
+    } finally {
+      this.groupPending[group] = false;
+    }
   }
 
   async close(): Promise<void> {
@@ -129,34 +173,36 @@ export class VectorEnv {
       this.inProcess.close();
       return;
     }
-    for (const shard of this.shards) if (!shard.dead) this.send(shard, ShardCommand.Close);
+    for (const shard of this.shards) if (!shard.exited) this.sendToShard(shard, ShardCommand.Close, 0);
     await Promise.allSettled(this.shards.map((s) => s.finished));
     await this.pool?.destroy();
   }
 
-  private async run(command: ShardCommand): Promise<void> {
+  private assertUsable(): void {
     if (this.closed) throw new Error('VectorEnv: used after close()');
-    if (this.pending) throw new Error('VectorEnv: reset()/step() called while another is still running; await it first');
-    this.pending = true;
-    try {
-      if (this.inProcess) return this.runInProcess(command);
-      for (const shard of this.shards) this.send(shard, command);
-      for (const shard of this.shards) await this.awaitShard(shard, command);
-    } finally {
-      this.pending = false;
-    }
   }
 
-  private runInProcess(command: ShardCommand): void {
+  private send(command: ShardCommand, group: number): void {
+    if (this.inProcess) return; // in-process work happens in complete(), on the caller's await
+    for (const shard of this.shards) this.sendToShard(shard, command, group);
+  }
+
+  private async complete(command: ShardCommand, group: number): Promise<void> {
+    if (this.inProcess) return this.runInProcess(command, group);
+    for (const shard of this.shards) await this.awaitShard(this.shards[shard.index], command, group);
+  }
+
+  private runInProcess(command: ShardCommand, group: number): void {
+    const [start, end] = this.groupRanges[group];
     try {
-      if (command === ShardCommand.Reset) this.inProcess!.reset(this.options.seed);
-      else this.inProcess!.step();
+      if (command === ShardCommand.Reset) this.inProcess!.reset(this.options.seed, start, end);
+      else this.inProcess!.step(start, end);
     } catch (error) {
       const failure = error instanceof EnvFailure ? error : undefined;
       throw new VectorEnvError(
-        `${failure ? failure.message : String(error)} (vector step ${this.vectorStep})`,
+        `${failure ? failure.message : String(error)} (vector step ${this.groupSteps[group]})`,
         failure?.envIndex ?? -1,
-        this.vectorStep,
+        this.groupSteps[group],
       );
     }
   }
@@ -170,82 +216,84 @@ export class VectorEnv {
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
     });
-    const E = this.options.numEnvs;
     for (let w = 0; w < W; w++) {
-      const envStart = Math.floor((w * E) / W);
-      const envEnd = Math.floor(((w + 1) * E) / W);
-      this.shards.push(this.startShard(w, envStart, envEnd));
+      // Each worker owns the w-th slice of every group, so every group keeps all workers busy.
+      const ranges = this.groupRanges.map(([gs, ge]): [number, number] => {
+        const n = ge - gs;
+        return [gs + Math.floor((w * n) / W), gs + Math.floor(((w + 1) * n) / W)];
+      });
+      this.shards.push(this.startShard(w, ranges));
     }
   }
 
-  private startShard(index: number, envStart: number, envEnd: number): Shard {
+  private startShard(index: number, ranges: Array<[number, number]>): Shard {
     const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
     const errorText = new Uint8Array(new SharedArrayBuffer(ERROR_TEXT_BYTES));
-    const task: ShardTask = {
-      spec: this.options.env,
-      layout: this.layout,
-      buffers: this.buffers,
-      control,
-      errorText,
-      envStart,
-      envEnd,
-      seed: this.options.seed,
-    };
-    const shard: Shard = { index, envStart, envEnd, control, errorText, seq: 0, finished: Promise.resolve() };
-    shard.finished = this.pool!.run(task).catch((error: unknown) => {
-      shard.dead = error instanceof Error ? error : new Error(String(error));
-      // Wake anyone blocked on this shard so the death is noticed promptly.
-      Atomics.notify(control, ControlSlot.DoneSeq);
-    });
+    const task: ShardTask = { spec: this.options.env, layout: this.layout, buffers: this.buffers, control, errorText, groupRanges: ranges, seed: this.options.seed };
+    const shard: Shard = { index, ranges, control, errorText, exited: false, commandsSent: 0, groupSent: new Array<number>(MAX_GROUPS).fill(0), finished: Promise.resolve() };
+    shard.finished = this.pool!.run(task).then(
+      () => {
+        shard.exited = true;
+      },
+      (error: unknown) => {
+        shard.exited = true;
+        shard.dead = error instanceof Error ? error : new Error(String(error));
+      },
+    );
     return shard;
   }
 
-  private send(shard: Shard, command: ShardCommand): void {
-    shard.seq++;
-    Atomics.store(shard.control, ControlSlot.Command, command);
-    Atomics.store(shard.control, ControlSlot.CommandSeq, shard.seq);
-    Atomics.notify(shard.control, ControlSlot.CommandSeq);
+  private sendToShard(shard: Shard, command: ShardCommand, group: number): void {
+    Atomics.store(shard.control, RING_START + (shard.commandsSent % RING_SIZE), encodeCommand(command, group));
+    shard.commandsSent++;
+    if (command !== ShardCommand.Close) shard.groupSent[group]++;
+    Atomics.store(shard.control, ControlSlot.CommandTail, shard.commandsSent);
+    Atomics.notify(shard.control, ControlSlot.CommandTail);
   }
 
-  private async awaitShard(shard: Shard, command: ShardCommand): Promise<void> {
+  private async awaitShard(shard: Shard, command: ShardCommand, group: number): Promise<void> {
     const { control } = shard;
+    const slot = ControlSlot.GroupDone + group;
+    const target = shard.groupSent[group];
     // Fast path: block this thread briefly; env steps take microseconds.
-    let done = Atomics.load(control, ControlSlot.DoneSeq);
-    if (done !== shard.seq) {
-      Atomics.wait(control, ControlSlot.DoneSeq, done, SYNC_WAIT_MS);
-      done = Atomics.load(control, ControlSlot.DoneSeq);
+    let done = Atomics.load(control, slot);
+    if (done < target) {
+      Atomics.wait(control, slot, done, SYNC_WAIT_MS);
+      done = Atomics.load(control, slot);
     }
-    // Slow path: wait on the event loop, so a worker's death (reported there) is seen.
-    while (done !== shard.seq && !shard.dead) {
-      const waiting = Atomics.waitAsync(control, ControlSlot.DoneSeq, done, 100);
+    // Slow path: wait on the event loop too, so a worker's death (reported there) is seen.
+    while (done < target && !shard.exited) {
+      const waiting = Atomics.waitAsync(control, slot, done, 100);
       await Promise.race([waiting.async ? waiting.value : Promise.resolve(), shard.finished]);
-      done = Atomics.load(control, ControlSlot.DoneSeq);
+      done = Atomics.load(control, slot);
     }
-    if (done === shard.seq && Atomics.load(control, ControlSlot.Status) === ShardStatus.Ok) return;
-    await this.handleFailure(shard, command);
+    if (done >= target && Atomics.load(control, ControlSlot.Status) === ShardStatus.Ok) return;
+    await this.handleFailure(shard, command, group);
   }
 
-  private async handleFailure(shard: Shard, command: ShardCommand): Promise<void> {
+  private async handleFailure(shard: Shard, command: ShardCommand, group: number): Promise<void> {
     const { control } = shard;
-    const reported = !shard.dead;
+    const reported = Atomics.load(control, ControlSlot.Status) === ShardStatus.Failed;
     const envIndex = reported ? Atomics.load(control, ControlSlot.ErrorEnvIndex) : -1;
     const detail = reported
       ? new TextDecoder().decode(shard.errorText.slice(0, Atomics.load(control, ControlSlot.ErrorLength)))
-      : `worker thread died: ${shard.dead!.message}`;
-    const where = envIndex >= 0 ? '' : `env '${this.options.env.id}' #${shard.envStart}–${shard.envEnd - 1} (shard ${shard.index}): `;
-    const message = `${where}${detail.split('\n')[0]} (vector step ${this.vectorStep})`;
+      : `worker thread died: ${shard.dead?.message ?? 'its task ended unexpectedly'}`;
+    const envs = shard.ranges.map(([s, e]) => `#${s}–${e - 1}`).join(', ');
+    const where = envIndex >= 0 ? '' : `env '${this.options.env.id}' ${envs} (shard ${shard.index}): `;
+    const vectorStep = this.groupSteps[group];
+    const message = `${where}${detail.split('\n')[0]} (vector step ${vectorStep})`;
     const canRestart = this.options.restartOnFailure && this.restarts.length < this.options.maxRestarts && command === ShardCommand.Step;
     if (!canRestart) {
-      throw Object.assign(new VectorEnvError(message, envIndex >= 0 ? envIndex : shard.envStart, this.vectorStep), { details: detail });
+      throw Object.assign(new VectorEnvError(message, envIndex >= 0 ? envIndex : shard.ranges[0][0], vectorStep), { details: detail });
     }
     await shard.finished;
-    this.restarts.push({ shard: shard.index, envStart: shard.envStart, envEnd: shard.envEnd, vectorStep: this.vectorStep, error: message });
-    this.abortEpisodes(shard.envStart, shard.envEnd);
-    const replacement = this.startShard(shard.index, shard.envStart, shard.envEnd);
+    this.restarts.push({ shard: shard.index, envRanges: shard.ranges, vectorStep, error: message });
+    for (const [s, e] of shard.ranges) this.abortEpisodes(s, e);
+    const replacement = this.startShard(shard.index, shard.ranges);
     this.shards[shard.index] = replacement;
-    // Keep the finished-episode flags and final observations; the reset writes the new episode's first observation.
-    this.send(replacement, ShardCommand.Reset);
-    await this.awaitShard(replacement, ShardCommand.Reset);
+    // Every group of the new shard starts fresh episodes; flags and final observations set above stay for the consumer.
+    for (let g = 0; g < this.groupRanges.length; g++) this.sendToShard(replacement, ShardCommand.Reset, g);
+    for (let g = 0; g < this.groupRanges.length; g++) await this.awaitShard(replacement, ShardCommand.Reset, g);
   }
 
   /** Marks the shard's running episodes as ended and aborted, so no consumer mistakes them for complete. */

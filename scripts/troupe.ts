@@ -5,6 +5,12 @@ import { runCheckEnvCommand } from './commands/check-env';
 import { runEnvsCommand } from './commands/envs';
 import { runEvalCommand } from './commands/eval';
 
+// Output piped into `head` and the like: stop quietly when the reader goes away.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 const program = new Command();
 program.name('troupe').description('Multi-agent reinforcement learning: environments, rollouts, training and evaluation.').version('0.1.0');
 
@@ -42,7 +48,7 @@ program
 const bench = program.command('bench').description('measure speed (results go into BENCHMARKS.md)');
 bench
   .command('envs')
-  .description('env-steps/s and agent-steps/s of the gridworld tasks with a random policy: single env, and a vector in-process and over 1 and 2 workers')
+  .description('env-steps/s and agent-steps/s of the gridworld tasks with a random policy: one env, and a vector in-process, over 1 and 2 workers double-buffered, and 2 workers lock-step')
   .option('--ids <ids>', 'comma-separated env ids (default: one scenario per task)')
   .option('--envs <n>', 'env copies per vector', '64')
   .option('--seconds <s>', 'measuring time per repeat', '1')

@@ -18,11 +18,14 @@ export interface EnvBenchResult {
   id: string;
   /** One env stepped through the dict API in this thread (random actions from its masks). */
   single: Throughput;
-  /** A VectorEnv of `numEnvs` copies: in-process, and sharded over 1 and 2 worker threads. */
+  /** A VectorEnv of `numEnvs` copies in this thread (lock-step: one group). */
   vectorInProcess: Throughput;
+  /** Sharded over 1 and 2 worker threads, double-buffered (2 env groups). */
   vectorWorkers1: Throughput;
   vectorWorkers2: Throughput;
-  /** vectorWorkers2 / vectorInProcess, measured in the same run. */
+  /** 2 workers in lock-step (1 group): what double buffering is measured against. */
+  vectorWorkers2LockStep: Throughput;
+  /** vectorWorkers2 / vectorInProcess, as the median of per-repeat ratios measured back to back. */
   speedup2Workers: number;
 }
 
@@ -41,7 +44,6 @@ export function benchSingleEnv(id: string, seconds: number): Throughput {
   const env = makeEnv(id);
   const rng = new Rng('bench');
   env.reset({ seed: 0 });
-  const actions: Record<string, number> = {};
   let envSteps = 0;
   let agentSteps = 0;
   const start = performance.now();
@@ -49,7 +51,7 @@ export function benchSingleEnv(id: string, seconds: number): Throughput {
   while (true) {
     // Check the clock every 256 steps so timing does not dominate tiny steps.
     for (let k = 0; k < 256; k++) {
-      for (const key in actions) delete actions[key];
+      const actions: Record<string, number> = {};
       for (const agent of env.agents) {
         const space = env.actionSpace(agent) as Discrete;
         actions[agent] = space.sample(rng, env.actionMask?.(agent));
@@ -66,30 +68,41 @@ export function benchSingleEnv(id: string, seconds: number): Throughput {
   return { envStepsPerSec: envSteps / elapsed, agentStepsPerSec: agentSteps / elapsed };
 }
 
-/** Steps a VectorEnv with a random policy acting in this thread for about `seconds`. */
-export async function benchVectorEnv(id: string, numEnvs: number, workers: number, seconds: number): Promise<Throughput> {
-  const vec = await VectorEnv.create({ env: { id }, numEnvs, workers, seed: 0 });
+/**
+ * Steps a VectorEnv with a random policy acting in this thread for about `seconds`. With
+ * G ≥ 2 groups the loop is pipelined: while one group simulates, the policy acts on another.
+ */
+export async function benchVectorEnv(id: string, numEnvs: number, workers: number, groups: number, seconds: number): Promise<Throughput> {
+  const vec = await VectorEnv.create({ env: { id }, numEnvs, workers, groups, seed: 0 });
   const policy = new RandomPolicy(vec.layout, 'bench');
   const b = vec.buffers;
+  const A = vec.layout.numAgents;
+  let envSteps = 0;
+  let agentSteps = 0;
+  const actAndSend = (g: number) => {
+    const [start, end] = vec.groupRanges[g];
+    policy.writeActions(b.masks, b.alive, b.actions, start, end);
+    for (let i = start * A; i < end * A; i++) agentSteps += b.alive[i];
+    envSteps += end - start;
+    vec.sendStep(g);
+  };
   try {
     await vec.reset();
-    for (let t = 0; t < 20; t++) {
-      policy.writeActions(b.masks, b.alive, b.actions);
-      await vec.step();
-    }
-    let envSteps = 0;
-    let agentSteps = 0;
+    for (let g = 0; g < groups; g++) actAndSend(g);
+    const round = async () => {
+      for (let g = 0; g < groups; g++) {
+        await vec.awaitStep(g);
+        actAndSend(g);
+      }
+    };
+    for (let t = 0; t < 20; t++) await round(); // warm-up (JIT, worker start)
+    envSteps = 0;
+    agentSteps = 0;
     const start = performance.now();
     const deadline = start + seconds * 1000;
-    while (performance.now() < deadline) {
-      for (let k = 0; k < 16; k++) {
-        policy.writeActions(b.masks, b.alive, b.actions);
-        for (let i = 0; i < b.alive.length; i++) agentSteps += b.alive[i];
-        await vec.step();
-        envSteps += numEnvs;
-      }
-    }
+    while (performance.now() < deadline) for (let k = 0; k < 16; k++) await round();
     const elapsed = (performance.now() - start) / 1000;
+    for (let g = 0; g < groups; g++) await vec.awaitStep(g);
     return { envStepsPerSec: envSteps / elapsed, agentStepsPerSec: agentSteps / elapsed };
   } finally {
     await vec.close();
@@ -104,12 +117,14 @@ export async function benchEnvs(ids: string[], numEnvs: number, seconds: number,
     const inProcess: Throughput[] = [];
     const w1: Throughput[] = [];
     const w2: Throughput[] = [];
+    const w2LockStep: Throughput[] = [];
     // Interleave the modes so slow phases of a shared machine hit all of them alike.
     for (let r = 0; r < repeats; r++) {
       single.push(benchSingleEnv(id, seconds));
-      inProcess.push(await benchVectorEnv(id, numEnvs, 0, seconds));
-      w1.push(await benchVectorEnv(id, numEnvs, 1, seconds));
-      w2.push(await benchVectorEnv(id, numEnvs, 2, seconds));
+      inProcess.push(await benchVectorEnv(id, numEnvs, 0, 1, seconds));
+      w1.push(await benchVectorEnv(id, numEnvs, 1, 2, seconds));
+      w2.push(await benchVectorEnv(id, numEnvs, 2, 2, seconds));
+      w2LockStep.push(await benchVectorEnv(id, numEnvs, 2, 1, seconds));
     }
     const result: EnvBenchResult = {
       id,
@@ -117,6 +132,7 @@ export async function benchEnvs(ids: string[], numEnvs: number, seconds: number,
       vectorInProcess: medianThroughput(inProcess),
       vectorWorkers1: medianThroughput(w1),
       vectorWorkers2: medianThroughput(w2),
+      vectorWorkers2LockStep: medianThroughput(w2LockStep),
       speedup2Workers: median(w2.map((w, i) => w.envStepsPerSec / inProcess[i].envStepsPerSec)),
     };
     results.push(result);
@@ -129,7 +145,7 @@ const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
 
 function formatRow(r: EnvBenchResult): string {
   const cell = (t: Throughput) => `${fmt(t.envStepsPerSec).padStart(11)} / ${fmt(t.agentStepsPerSec).padStart(11)}`;
-  return `${r.id.padEnd(24)} ${cell(r.single)} ${cell(r.vectorInProcess)} ${cell(r.vectorWorkers1)} ${cell(r.vectorWorkers2)}   ×${r.speedup2Workers.toFixed(2)}`;
+  return `${r.id.padEnd(24)} ${cell(r.single)} ${cell(r.vectorInProcess)} ${cell(r.vectorWorkers1)} ${cell(r.vectorWorkers2)} ${cell(r.vectorWorkers2LockStep)}   ×${r.speedup2Workers.toFixed(2)}`;
 }
 
 export async function runBenchEnvsCommand(opts: { ids?: string; envs: string; seconds: string; repeats: string; json?: boolean }): Promise<void> {
@@ -142,7 +158,7 @@ export async function runBenchEnvsCommand(opts: { ids?: string; envs: string; se
   }
   const log = opts.json ? () => undefined : (line: string) => process.stdout.write(`${line}\n`);
   log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}; medians of ${repeats} × ${seconds}s; vectors of ${numEnvs} envs`);
-  log(`${'env'.padEnd(24)} ${'single env: env/s / agent/s'.padStart(25)} ${'vector in-process'.padStart(25)} ${'vector, 1 worker'.padStart(25)} ${'vector, 2 workers'.padStart(25)}   2w/in-proc`);
+  log(`${'env'.padEnd(24)} ${'single env: env/s / agent/s'.padStart(25)} ${'vector in-process'.padStart(25)} ${'1 worker, 2 groups'.padStart(25)} ${'2 workers, 2 groups'.padStart(25)} ${'2 workers, lock-step'.padStart(25)}   2w/in-proc`);
   const results = await benchEnvs(ids, numEnvs, seconds, repeats, log);
   if (opts.json) {
     const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, date: new Date().toISOString() };
