@@ -28,12 +28,16 @@ export function validateActions<Obs, Act>(env: ParallelEnv<Obs, Act>, actions: P
       throw new InvalidActionError(`${env.metadata.id}: no action for live agent '${agent}' (live agents: ${live.join(', ')})`, agent, undefined);
     }
   }
-  for (const agent of Object.keys(actions)) {
+  // Every live agent has an action, so any extra key is an agent that may not act (counting avoids a per-step search).
+  let keys = 0;
+  for (const _ in actions) keys++;
+  if (keys !== live.length) {
+    const agent = Object.keys(actions).find((a) => !live.includes(a))!;
+    const why = env.possibleAgents.includes(agent) ? 'is not live (terminated or truncated)' : 'is not an agent of this env';
+    throw new InvalidActionError(`${env.metadata.id}: action ${describeValue(actions[agent])} given for agent '${agent}', which ${why}`, agent, actions[agent]);
+  }
+  for (const agent of live) {
     const action = actions[agent];
-    if (!live.includes(agent)) {
-      const why = env.possibleAgents.includes(agent) ? 'is not live (terminated or truncated)' : 'is not an agent of this env';
-      throw new InvalidActionError(`${env.metadata.id}: action ${describeValue(action)} given for agent '${agent}', which ${why}`, agent, action);
-    }
     const space = env.actionSpace(agent);
     if (!space.contains(action)) {
       throw new InvalidActionError(
@@ -44,7 +48,9 @@ export function validateActions<Obs, Act>(env: ParallelEnv<Obs, Act>, actions: P
     }
     if (env.actionMask && typeof action === 'number') {
       const mask = env.actionMask(agent);
-      if (!mask[action]) {
+      // Masks are indexed from the space's first action (Discrete start).
+      const start = 'start' in space && typeof space.start === 'number' ? space.start : 0;
+      if (!mask[action - start]) {
         throw new InvalidActionError(
           `${env.metadata.id}: action ${action} for agent '${agent}' is masked out (mask [${Array.from(mask).join('')}] over ${space.describe()})`,
           agent,

@@ -75,16 +75,22 @@ export class ShardRunner {
         actions[agent] = this.actSpaces[slot].unflatten(b.actions, (e * A + slot) * actDim);
       }
       const result = this.guard(e, () => env.step(actions));
-      this.clearAgentSlots(e);
-      b.obs.fill(0, e * A * obsDim, (e + 1) * A * obsDim);
+      // One pass over the fixed agent slots; tiny typed-array fill/set calls cost more than these loops.
       let teamReward = 0;
-      for (const agent in result.rewards) {
-        const slot = this.slotOf.get(agent)!;
+      for (let slot = 0; slot < A; slot++) {
+        const agent = this.layout.agentIds[slot];
+        const i = e * A + slot;
         const r = result.rewards[agent];
-        b.rewards[e * A + slot] = r;
-        teamReward += r;
-        b.terminated[e * A + slot] = result.terminations[agent] ? 1 : 0;
-        b.truncated[e * A + slot] = result.truncations[agent] ? 1 : 0;
+        if (r === undefined) {
+          b.rewards[i] = 0;
+          b.terminated[i] = 0;
+          b.truncated[i] = 0;
+        } else {
+          b.rewards[i] = r;
+          teamReward += r;
+          b.terminated[i] = result.terminations[agent] ? 1 : 0;
+          b.truncated[i] = result.truncations[agent] ? 1 : 0;
+        }
       }
       this.writeObservations(e, result.observations, b.obs);
       this.runningReturn[e] += teamReward;
@@ -108,7 +114,6 @@ export class ShardRunner {
       this.runningReturn[e] = 0;
       this.runningLength[e] = 0;
       const next = this.guard(e, () => env.reset());
-      b.obs.fill(0, base, base + A * obsDim);
       this.writeObservations(e, next.observations, b.obs);
       this.writeLiveAgents(e, env);
       if (stateDim) this.writeState(e, env, b.state);
@@ -137,31 +142,44 @@ export class ShardRunner {
   private clearAgentSlots(e: number): void {
     const A = this.layout.numAgents;
     const b = this.buffers;
-    b.rewards.fill(0, e * A, (e + 1) * A);
-    b.terminated.fill(0, e * A, (e + 1) * A);
-    b.truncated.fill(0, e * A, (e + 1) * A);
+    for (let i = e * A; i < (e + 1) * A; i++) {
+      b.rewards[i] = 0;
+      b.terminated[i] = 0;
+      b.truncated[i] = 0;
+    }
   }
 
+  /** Writes every slot of env e: the agent's observation, or zeros when it has none. */
   private writeObservations(e: number, observations: PerAgent<unknown>, into: Float32Array): void {
-    const { numAgents: A, obsDim } = this.layout;
-    for (const agent in observations) {
-      const slot = this.slotOf.get(agent)!;
-      this.obsSpaces[slot].flattenInto(observations[agent], into, (e * A + slot) * obsDim);
+    const { numAgents: A, obsDim, agentIds } = this.layout;
+    for (let slot = 0; slot < A; slot++) {
+      const at = (e * A + slot) * obsDim;
+      const obs = observations[agentIds[slot]];
+      if (obs === undefined) {
+        for (let k = 0; k < obsDim; k++) into[at + k] = 0;
+        continue;
+      }
+      const space = this.obsSpaces[slot];
+      space.flattenInto(obs, into, at);
+      for (let k = space.flatDim; k < obsDim; k++) into[at + k] = 0;
     }
   }
 
   private writeLiveAgents(e: number, env: ParallelEnv<unknown, unknown>): void {
-    const { numAgents: A, numActions } = this.layout;
+    const { numAgents: A, numActions, agentNumActions } = this.layout;
     const b = this.buffers;
-    b.alive.fill(0, e * A, (e + 1) * A);
-    if (numActions) b.masks.fill(0, e * A * numActions, (e + 1) * A * numActions);
-    for (const agent of env.agents) {
-      const slot = this.slotOf.get(agent)!;
-      b.alive[e * A + slot] = 1;
-      if (!numActions) continue;
+    for (let i = e * A; i < (e + 1) * A; i++) b.alive[i] = 0;
+    for (const agent of env.agents) b.alive[e * A + this.slotOf.get(agent)!] = 1;
+    if (!numActions) return;
+    for (let slot = 0; slot < A; slot++) {
       const at = (e * A + slot) * numActions;
-      if (env.actionMask) b.masks.set(env.actionMask(agent), at);
-      else b.masks.fill(1, at, at + this.layout.agentNumActions[slot]);
+      if (!b.alive[e * A + slot]) {
+        for (let k = 0; k < numActions; k++) b.masks[at + k] = 0;
+        continue;
+      }
+      const mask = env.actionMask?.(this.layout.agentIds[slot]);
+      const n = agentNumActions[slot];
+      for (let k = 0; k < numActions; k++) b.masks[at + k] = k >= n ? 0 : mask ? mask[k] : 1;
     }
   }
 
