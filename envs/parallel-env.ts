@@ -49,6 +49,12 @@ export interface EnvMetadata {
   maxEpisodeSteps: number;
   /** Whether `info.success` / `info.won` is reported at the end of an episode (win rate). */
   reportsSuccess?: boolean;
+  /**
+   * How a step's team reward is formed from the agents' rewards: `sum` (default) when agents earn
+   * their own rewards (LBF; EPyMARL sums them), `shared` when every agent receives the same team
+   * reward (SMAC-style), which then counts once.
+   */
+  teamReward?: 'sum' | 'shared';
   description?: string;
 }
 

@@ -37,7 +37,7 @@ export interface EpisodeStat {
   env: number;
   /** Stream vector step (0-based) at which the episode ended. */
   step: number;
-  /** Team return (sum over agents); NaN when aborted. */
+  /** Team return (summed or shared, see `EnvMetadata.teamReward`); NaN when aborted. */
   return: number;
   length: number;
   /** 1 / 0 for won / lost, NaN when the task reports no success. */

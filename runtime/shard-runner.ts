@@ -76,7 +76,9 @@ export class ShardRunner {
       }
       const result = this.guard(e, () => env.step(actions));
       // One pass over the fixed agent slots; tiny typed-array fill/set calls cost more than these loops.
+      const shared = this.layout.sharedTeamReward;
       let teamReward = 0;
+      let rewarded = false;
       for (let slot = 0; slot < A; slot++) {
         const agent = this.layout.agentIds[slot];
         const i = e * A + slot;
@@ -87,7 +89,9 @@ export class ShardRunner {
           b.truncated[i] = 0;
         } else {
           b.rewards[i] = r;
-          teamReward += r;
+          if (!shared) teamReward += r;
+          else if (!rewarded) teamReward = r;
+          rewarded = true;
           b.terminated[i] = result.terminations[agent] ? 1 : 0;
           b.truncated[i] = result.truncations[agent] ? 1 : 0;
         }

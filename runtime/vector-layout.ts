@@ -25,6 +25,8 @@ export interface VectorLayout {
   stateDim: number;
   maxEpisodeSteps: number;
   reportsSuccess: boolean;
+  /** Team reward per step: the sum of agents' rewards, or the one reward they all share. */
+  sharedTeamReward: boolean;
 }
 
 export function layoutFor(env: ParallelEnv<unknown, unknown>, numEnvs: number): VectorLayout {
@@ -49,6 +51,7 @@ export function layoutFor(env: ParallelEnv<unknown, unknown>, numEnvs: number): 
     stateDim: env.state && env.stateSpace instanceof Box ? env.stateSpace.flatDim : 0,
     maxEpisodeSteps: env.metadata.maxEpisodeSteps,
     reportsSuccess: env.metadata.reportsSuccess === true,
+    sharedTeamReward: env.metadata.teamReward === 'shared',
   };
 }
 
@@ -76,7 +79,7 @@ export interface VectorBuffers {
   episodeDone: Uint8Array;
   /** 1 when the episode was cut short because its worker failed and was restarted. */
   episodeAborted: Uint8Array;
-  /** Team return (sum over agents) and length of the episode that ended this step. */
+  /** Team return (see `EnvMetadata.teamReward`) and length of the episode that ended this step. */
   episodeReturn: Float32Array;
   episodeLength: Int32Array;
   /** 1 / 0 for a won / lost episode, NaN when the task reports no success. */

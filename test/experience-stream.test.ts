@@ -360,7 +360,7 @@ describe('RandomPolicy', () => {
     discreteActions: discrete,
     stateDim: 0,
     maxEpisodeSteps: 10,
-    reportsSuccess: false,
+    reportsSuccess: false, sharedTeamReward: false,
   });
 
   test('samples only unmasked actions, all of them, and 0 for dead agents', () => {

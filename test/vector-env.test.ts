@@ -86,6 +86,30 @@ describe('VectorEnv', () => {
     }
   });
 
+  test('episode returns count a shared team reward once and sum individual rewards', async () => {
+    for (const [id, shared] of [['combat-3v3', true], ['lbf-8x8-2p-2f-coop', false]] as const) {
+      const vec = await VectorEnv.create({ env: { id }, numEnvs: 1, seed: 4 });
+      const policy = new RandomPolicy(vec.layout, 'p');
+      const b = vec.buffers;
+      const A = vec.layout.numAgents;
+      await vec.reset();
+      let expected = 0;
+      let episodes = 0;
+      while (episodes < 5) {
+        policy.writeActions(b.masks, b.alive, b.actions);
+        await vec.step();
+        const stepRewards = Array.from(b.rewards.subarray(0, A)).filter((_, a) => b.terminated[a] || b.truncated[a] || b.alive[a] || b.episodeDone[0]);
+        expected += shared ? Math.max(...stepRewards) : stepRewards.reduce((x, y) => x + y, 0);
+        if (b.episodeDone[0]) {
+          expect(b.episodeReturn[0]).toBeCloseTo(expected, 4);
+          expected = 0;
+          episodes++;
+        }
+      }
+      await vec.close();
+    }
+  });
+
   test('misuse of the group API is a clear error', async () => {
     const vec = await VectorEnv.create({ env: probe(), numEnvs: 4, groups: 2, seed: 0 });
     await vec.reset();

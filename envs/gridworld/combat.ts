@@ -251,6 +251,7 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
       family: COMBAT_FAMILY,
       maxEpisodeSteps: resolved.maxEpisodeSteps,
       reportsSuccess: true,
+      teamReward: 'shared',
       description: `${resolved.allies} vs ${resolved.enemies} scripted AI on ${resolved.rows}x${resolved.cols}, ${resolved.maxEpisodeSteps} steps`,
     };
   }

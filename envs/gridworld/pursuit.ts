@@ -210,6 +210,7 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
       family: 'gridworld/pursuit',
       maxEpisodeSteps: config.maxSteps,
       reportsSuccess: true,
+      teamReward: config.sharedReward ? 'shared' : 'sum',
       description:
         `${numPredators} predators hunt ${numPrey} ${config.preyMovement} prey on a ${rows}x${cols} grid; ` +
         `a prey is caught by ${config.catchNeighbours === 4 ? 'a full surround' : `${config.catchNeighbours} adjacent predators`}`,

@@ -150,6 +150,7 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
       family: 'gridworld/spread',
       maxEpisodeSteps: config.maxSteps,
       reportsSuccess: true,
+      teamReward: 'shared',
       description: `${n} agents cover ${n} landmarks on a ${gridSize}x${gridSize} grid (cooperative navigation)`,
     };
   }
