@@ -12,6 +12,7 @@
  * makes enemy shots miss, which is the micro (with focus fire) that beats the scripted AI;
  * (4) dead units leave the board; (5) cooldowns tick down.
  */
+import { AgentRoster } from '../agent-roster';
 import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
 import { registerEnv, registerScenarioParser } from '../registry';
 import { Box } from '../spaces/box';
@@ -146,7 +147,7 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
   private liveAgents: AgentId[] = [];
   private readonly observationBox: Box;
   private readonly actionDiscrete: Discrete;
-  private readonly agentIndex = new Map<AgentId, number>();
+  private readonly roster: AgentRoster;
   private rng = new Rng(0);
   private steps = 0;
   private episodeOver = true;
@@ -181,7 +182,8 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
     this.grid = new Grid(resolved.rows, resolved.cols);
     const { nAllies, nEnemies } = this.units;
     this.possibleAgents = Array.from({ length: nAllies }, (_, i) => `agent_${i}`);
-    this.possibleAgents.forEach((agent, i) => this.agentIndex.set(agent, i));
+    const id = options.id ?? `combat-${resolved.allies}-vs-${resolved.enemies}`;
+    this.roster = new AgentRoster(id, this.possibleAgents);
     this.nActions = N_BASIC_ACTIONS + nEnemies;
     this.actionDiscrete = new Discrete(this.nActions);
 
@@ -245,7 +247,6 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
     this.damageTaken = new Float64Array(this.units.count);
     this.lastActions = new Int32Array(nAllies).fill(-1);
 
-    const id = options.id ?? `combat-${resolved.allies}-vs-${resolved.enemies}`;
     this.metadata = {
       id,
       family: COMBAT_FAMILY,
@@ -333,7 +334,7 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
     this.lastActions.fill(-1);
     for (let k = 0; k < acted.length; k++) {
       const agent = acted[k];
-      const u = this.agentIndex.get(agent) as number;
+      const u = this.roster.indexOf(agent);
       orders[u] = actions[agent];
       this.lastActions[u] = actions[agent];
     }
@@ -371,7 +372,7 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
     const block = new Float32Array(acted.length * size);
     for (let k = 0; k < acted.length; k++) {
       const agent = acted[k];
-      const u = this.agentIndex.get(agent) as number;
+      const u = this.roster.indexOf(agent);
       const alive = units.alive[u] === 1;
       // SMAC gives dead agents all-zero observations.
       const obs = block.subarray(k * size, (k + 1) * size);
@@ -388,7 +389,7 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
       this.liveAgents = [];
       this.episodeOver = true;
     } else if (someoneLeft) {
-      this.liveAgents = acted.filter((agent) => units.alive[this.agentIndex.get(agent) as number] === 1);
+      this.liveAgents = acted.filter((agent) => units.alive[this.roster.indexOf(agent)] === 1);
     }
     return { observations, rewards, terminations, truncations, infos };
   }
@@ -631,9 +632,7 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
   }
 
   private indexOf(agent: AgentId): number {
-    const u = this.agentIndex.get(agent);
-    if (u === undefined) throw new Error(`${this.metadata.id}: '${agent}' is not an agent of this env (agents: ${this.possibleAgents.join(', ')})`);
-    return u;
+    return this.roster.indexOf(agent);
   }
 
   private liveIndexOf(agent: AgentId): number {

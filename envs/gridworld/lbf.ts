@@ -45,6 +45,7 @@
  * - Only scalar level bounds are supported (not per-agent / per-food lists), and `observe_agent_levels`
  *   and grid observations are not implemented.
  */
+import { AgentRoster } from '../agent-roster';
 import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
 import { registerEnv, registerScenarioParser } from '../registry';
 import { Box } from '../spaces/box';
@@ -243,7 +244,7 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
 
   private readonly observationBox: Box;
   private readonly actionDiscrete = new Discrete(NUM_ACTIONS);
-  private readonly agentIndex: Readonly<Record<AgentId, number>>;
+  private readonly roster: AgentRoster;
   private readonly noAgents: readonly AgentId[] = Object.freeze([]);
   private live: readonly AgentId[];
 
@@ -297,10 +298,8 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
       reportsSuccess: false,
       description: `Level-Based Foraging ${o.rows}x${o.cols}, ${o.players} agents, ${o.foods} foods${o.coop ? ', cooperative' : ''}, sight ${o.sight}`,
     };
-    this.possibleAgents = Object.freeze(Array.from({ length: o.players }, (_, i) => `agent_${i}`));
-    const index: Record<AgentId, number> = Object.create(null) as Record<AgentId, number>;
-    this.possibleAgents.forEach((a, i) => (index[a] = i));
-    this.agentIndex = index;
+    this.roster = AgentRoster.numbered(this.metadata.id, o.players);
+    this.possibleAgents = this.roster.names;
     this.live = this.noAgents;
 
     // Reference bound: the sum of the (up to) three smallest per-agent maxima, all equal here.
@@ -430,7 +429,7 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
     const infos: PerAgent<AgentInfo> = {};
     for (let k = 0; k < agentsActing.length; k++) {
       const agent = agentsActing[k];
-      const i = this.agentIndex[agent];
+      const i = this.roster.indexOf(agent);
       observations[agent] = this.observe(i);
       rewards[agent] = this.rewardOf[i];
       terminations[agent] = terminated;
@@ -483,9 +482,7 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
   close(): void {}
 
   private indexOf(agent: AgentId): number {
-    const i = this.agentIndex[agent];
-    if (i === undefined) throw new Error(`${this.metadata.id}: '${agent}' is not an agent of this env (agents: ${this.possibleAgents.join(', ')})`);
-    return i;
+    return this.roster.indexOf(agent);
   }
 
   private computeMask(i: number): Uint8Array {

@@ -1,3 +1,4 @@
+import { AgentRoster } from '../agent-roster';
 import { z } from 'zod';
 import { Rng } from '../../runtime/rng';
 import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
@@ -154,7 +155,7 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
   private readonly grid: Grid;
   private readonly observationBox: Box;
   private readonly actionDiscrete = new Discrete(NUM_ACTIONS);
-  private readonly agentIndex: Map<AgentId, number>;
+  private readonly roster: AgentRoster;
   private readonly obsSize: number;
   private readonly radius: number;
   /** Grid codes: predators 0..P-1, prey P..P+M-1, then walls. */
@@ -188,7 +189,7 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
     const { rows, cols, numPredators, numPrey, obsRange } = config;
     this.grid = new Grid(rows, cols);
     this.possibleAgents = Object.freeze(Array.from({ length: numPredators }, (_, i) => `predator_${i}`));
-    this.agentIndex = new Map(this.possibleAgents.map((a, i) => [a, i]));
+    this.roster = new AgentRoster(config.id, this.possibleAgents);
     this.radius = (obsRange - 1) / 2;
     this.obsSize = obsRange * obsRange * CHANNELS + 2;
     this.observationBox = new Box(0, 1, [this.obsSize]);
@@ -565,9 +566,7 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
   }
 
   private indexOf(agent: AgentId): number {
-    const i = this.agentIndex.get(agent);
-    if (i === undefined) throw new Error(`${this.metadata.id}: unknown agent '${agent}' (agents: ${this.possibleAgents.join(', ')})`);
-    return i;
+    return this.roster.indexOf(agent);
   }
 }
 

@@ -1,3 +1,4 @@
+import { AgentRoster } from '../agent-roster';
 import { z } from 'zod';
 import { Rng } from '../../runtime/rng';
 import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
@@ -99,7 +100,7 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
   private readonly grid: Grid;
   private readonly observationBox: Box;
   private readonly actionDiscrete = new Discrete(NUM_ACTIONS);
-  private readonly agentIndex: Map<AgentId, number>;
+  private readonly roster: AgentRoster;
   private readonly obsSize: number;
   /** Per-cell masks; they depend only on the cell, so callers may keep them. */
   private readonly cellMasks: Uint8Array[];
@@ -126,7 +127,7 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
     const { numAgents: n, gridSize } = config;
     this.grid = new Grid(gridSize, gridSize);
     this.possibleAgents = Object.freeze(Array.from({ length: n }, (_, i) => `agent_${i}`));
-    this.agentIndex = new Map(this.possibleAgents.map((a, i) => [a, i]));
+    this.roster = new AgentRoster(config.id, this.possibleAgents);
     this.obsSize = 4 * n + 2;
     this.observationBox = new Box(-1, 1, [this.obsSize]);
     this.stateSpace = new Box(-1, 1, [6 * n]);
@@ -402,9 +403,7 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
   }
 
   private indexOf(agent: AgentId): number {
-    const i = this.agentIndex.get(agent);
-    if (i === undefined) throw new Error(`${this.metadata.id}: unknown agent '${agent}' (agents: ${this.possibleAgents.join(', ')})`);
-    return i;
+    return this.roster.indexOf(agent);
   }
 }
 
