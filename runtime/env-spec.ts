@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { registerBuiltinEnvs } from '../envs/builtin';
+import { loadEnvModule } from '../envs/load-env-module';
 import type { ParallelEnv } from '../envs/parallel-env';
-import { makeEnv } from '../envs/registry';
+import { isRegistered, makeEnv } from '../envs/registry';
 
 /**
  * Everything a thread needs to build an env by itself: worker threads cannot share the main
@@ -12,34 +13,41 @@ export interface EnvSpec {
   id: string;
   options?: Record<string, unknown>;
   /**
-   * Path of a user module to load first. It may register `id` itself, or export a factory as
-   * `createEnv` or `default`; the factory is then used whatever `id` says.
+   * Path of a user module (.js/.cjs/.mjs, or .ts when typescript is installed). It may export a
+   * factory or class (`default` or `createEnv`, see `loadEnvModule`), used whatever `id` says,
+   * or register `id` itself when imported.
    */
   module?: string;
 }
 
-type Factory = (options: Record<string, unknown>) => ParallelEnv<unknown, unknown>;
+type Factory = () => ParallelEnv<unknown, unknown>;
 
-const loadedFactories = new Map<string, Factory | undefined>();
+/** Factories of prepared module specs, per thread (each worker prepares its own). */
+const moduleFactories = new Map<string, Factory>();
 
-function moduleFactory(modulePath: string): Factory | undefined {
-  const resolved = path.resolve(modulePath);
-  if (loadedFactories.has(resolved)) return loadedFactories.get(resolved);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(resolved) as Record<string, unknown>;
-  const candidate = mod.createEnv ?? mod.default;
-  const factory = typeof candidate === 'function' ? (candidate as Factory) : undefined;
-  loadedFactories.set(resolved, factory);
-  return factory;
+function factoryKey(spec: EnvSpec): string {
+  return `${path.resolve(spec.module!)}\n${spec.id}\n${JSON.stringify(spec.options ?? {})}`;
 }
 
-/** Builds the env a spec describes, in whatever thread calls it. */
+/** Loads what a spec needs in this thread (built-ins, the user's module); call before `instantiateEnv`. */
+export async function prepareEnvSpec(spec: EnvSpec): Promise<void> {
+  registerBuiltinEnvs();
+  if (!spec.module || moduleFactories.has(factoryKey(spec))) return;
+  try {
+    moduleFactories.set(factoryKey(spec), await loadEnvModule(spec.module, { ...(spec.options ?? {}), id: spec.id }));
+  } catch (error) {
+    // A module may instead register its id on import and export no factory.
+    if (!isRegistered(spec.id)) throw error;
+  }
+}
+
+/** Builds the env a prepared spec describes, in whatever thread calls it. */
 export function instantiateEnv(spec: EnvSpec): ParallelEnv<unknown, unknown> {
   registerBuiltinEnvs();
-  const options = { ...(spec.options ?? {}) };
   if (spec.module) {
-    const factory = moduleFactory(spec.module);
-    if (factory) return factory({ ...options, id: spec.id });
+    const factory = moduleFactories.get(factoryKey(spec));
+    if (factory) return factory();
+    if (!isRegistered(spec.id)) throw new Error(`env module '${spec.module}' was not loaded in this thread; await prepareEnvSpec(spec) first`);
   }
-  return makeEnv<unknown, unknown>(spec.id, options);
+  return makeEnv<unknown, unknown>(spec.id, spec.options ?? {});
 }

@@ -1,3 +1,4 @@
+import { prepareEnvSpec } from './env-spec';
 import { ControlSlot, RING_SIZE, RING_START, ShardCommand, ShardStatus, type ShardTask, decodeCommand } from './shard-protocol';
 import { EnvFailure, ShardRunner } from './shard-runner';
 
@@ -6,8 +7,10 @@ import { EnvFailure, ShardRunner } from './shard-runner';
  * shard, so they keep their state between steps (worker affinity), and serves the command
  * ring until told to close or an env fails.
  */
-export default function runShard(task: ShardTask): 'closed' | 'failed' {
+export default async function runShard(task: ShardTask): Promise<'closed' | 'failed'> {
   const { control, errorText, groupRanges } = task;
+  // Module loading may be asynchronous (ESM, TypeScript); after this the command loop is synchronous.
+  await prepareEnvSpec(task.spec);
   let runner: ShardRunner | undefined;
   let head = 0;
   for (;;) {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Piscina } from 'piscina';
-import { type EnvSpec, instantiateEnv } from './env-spec';
+import { type EnvSpec, instantiateEnv, prepareEnvSpec } from './env-spec';
 import { CONTROL_SLOTS, ControlSlot, ERROR_TEXT_BYTES, MAX_GROUPS, RING_SIZE, RING_START, ShardCommand, ShardStatus, type ShardTask, encodeCommand } from './shard-protocol';
 import { EnvFailure, ShardRunner } from './shard-runner';
 import { type VectorBuffers, type VectorLayout, allocateBuffers, layoutFor } from './vector-layout';
@@ -113,6 +113,7 @@ export class VectorEnv {
       restartOnFailure: options.restartOnFailure ?? false,
       maxRestarts: options.maxRestarts ?? 10,
     };
+    await prepareEnvSpec(options.env);
     const probe = instantiateEnv(options.env);
     const layout = layoutFor(probe, numEnvs);
     probe.close?.();

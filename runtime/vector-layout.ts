@@ -1,6 +1,4 @@
 import type { ParallelEnv } from '../envs/parallel-env';
-import { Box } from '../envs/spaces/box';
-import { Discrete } from '../envs/spaces/discrete';
 
 /**
  * Fixed-size description of one env's agents, so E copies can live in flat typed arrays:
@@ -33,11 +31,14 @@ export function layoutFor(env: ParallelEnv<unknown, unknown>, numEnvs: number): 
   const agentIds = [...env.possibleAgents];
   const obsSpaces = agentIds.map((a) => env.observationSpace(a));
   const actSpaces = agentIds.map((a) => env.actionSpace(a));
-  const discreteActions = actSpaces.every((s) => s instanceof Discrete);
-  if (!discreteActions && actSpaces.some((s) => s instanceof Discrete)) {
+  // Spaces are recognised by their declared type, not by class identity: a user's module may
+  // bring its own copy of troupe's classes (e.g. TypeScript sources next to the compiled package).
+  const actJSON = actSpaces.map((s) => s.toJSON());
+  const discreteActions = actJSON.every((j) => j.type === 'Discrete');
+  if (!discreteActions && actJSON.some((j) => j.type === 'Discrete')) {
     throw new Error(`${env.metadata.id}: vector envs need all agents' action spaces to be all Discrete or all continuous`);
   }
-  const agentNumActions = actSpaces.map((s) => (s instanceof Discrete ? s.n : 0));
+  const agentNumActions = actJSON.map((j) => (j.type === 'Discrete' ? j.n : 0));
   return {
     numEnvs,
     agentIds,
@@ -48,7 +49,7 @@ export function layoutFor(env: ParallelEnv<unknown, unknown>, numEnvs: number): 
     numActions: Math.max(...agentNumActions),
     agentNumActions,
     discreteActions,
-    stateDim: env.state && env.stateSpace instanceof Box ? env.stateSpace.flatDim : 0,
+    stateDim: env.state && env.stateSpace?.toJSON().type === 'Box' ? env.stateSpace.flatDim : 0,
     maxEpisodeSteps: env.metadata.maxEpisodeSteps,
     reportsSuccess: env.metadata.reportsSuccess === true,
     sharedTeamReward: env.metadata.teamReward === 'shared',

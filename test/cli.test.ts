@@ -50,6 +50,31 @@ describe('troupe CLI', () => {
     expect(lbf.meanReturn).toBeLessThanOrEqual(1);
   });
 
+  test("a user's TypeScript env module runs in worker threads", () => {
+    // A child process: jest replaces Node's module loader, which the TypeScript hook relies on.
+    const source = path.join(__dirname, '..', '..', 'test', 'fixtures', 'good-env.ts');
+    const script = `
+      const { VectorEnv } = require(${JSON.stringify(path.join(__dirname, '..', 'runtime', 'vector-env.js'))});
+      const { RandomPolicy } = require(${JSON.stringify(path.join(__dirname, '..', 'agents', 'random-policy.js'))});
+      (async () => {
+        const vec = await VectorEnv.create({ env: { id: 'user-ts-env', module: ${JSON.stringify(source)} }, numEnvs: 4, workers: 2, seed: 1 });
+        const policy = new RandomPolicy(vec.layout, 's');
+        const b = vec.buffers;
+        await vec.reset();
+        let episodes = 0;
+        for (let t = 0; t < 100; t++) {
+          policy.writeActions(b.masks, b.alive, b.actions);
+          await vec.step();
+          for (let e = 0; e < 4; e++) episodes += b.episodeDone[e];
+        }
+        await vec.close();
+        process.stdout.write(String(episodes));
+      })().catch((error) => { process.stderr.write(error.message); process.exit(1); });`;
+    const res = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
+    expect(res.stderr).toBe('');
+    expect(Number(res.stdout)).toBeGreaterThan(0);
+  });
+
   test('bad flags get a clear error', () => {
     const res = run('eval', 'lbf-8x8-2p-2f-coop', '--episodes', 'ten');
     expect(res.status).toBe(1);
