@@ -1,0 +1,91 @@
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { registerWasmMissingKernels } from './wasm-missing-kernels';
+
+export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendChoice {
+  /** tfjs backend name now active: 'tensorflow', 'wasm' or 'cpu'. */
+  backend: string;
+  /** Why this backend was chosen, including why faster ones were skipped; meant for logs and run records. */
+  reason: string;
+}
+
+type Attempt = { ok: true; detail: string } | { ok: false; error: string };
+
+function message(err: unknown): string {
+  if (err instanceof Error) return err.message.split('\n')[0] ?? err.message;
+  if (typeof err === 'object' && err !== null && 'message' in err) return String((err as { message: unknown }).message);
+  return String(err);
+}
+
+// tfjs-node is an optionalDependency: its install script downloads libtensorflow and npm drops
+// the package when that fails, so it is looked up at run time instead of imported.
+async function tryTensorflow(): Promise<Attempt> {
+  try {
+    require('@tensorflow/tfjs-node');
+  } catch (err) {
+    return { ok: false, error: `@tensorflow/tfjs-node did not load (${message(err)})` };
+  }
+  if (!(await tf.setBackend('tensorflow'))) return { ok: false, error: 'tfjs-node loaded but its backend failed to initialise' };
+  return { ok: true, detail: 'native libtensorflow via @tensorflow/tfjs-node' };
+}
+
+let wasmPathsSet = false;
+
+// Under Node the wasm package's flags report SIMD but never threads (tfjs issue #3830), so it
+// loads tfjs-backend-wasm-simd.wasm single-threaded: ~4x the plain binary on matmul here; the
+// threaded-simd binary fails to link under Node. The binaries live beside the package's main
+// file; giving the folder explicitly keeps that working when this code is bundled or run from
+// another directory. setWasmPaths must precede the backend's first initialisation.
+async function tryWasm(): Promise<Attempt> {
+  try {
+    if (!wasmPathsSet) {
+      const dist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
+      setWasmPaths(dist + path.sep);
+      wasmPathsSet = true;
+    }
+    registerWasmMissingKernels();
+    if (!(await tf.setBackend('wasm'))) return { ok: false, error: 'wasm backend failed to initialise (see the tfjs warning above)' };
+  } catch (err) {
+    return { ok: false, error: `wasm backend failed: ${message(err)}` };
+  }
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  return { ok: true, detail: `WebAssembly, ${simd ? 'SIMD' : 'no SIMD'}, single-threaded` };
+}
+
+async function tryCpu(): Promise<Attempt> {
+  if (!(await tf.setBackend('cpu'))) return { ok: false, error: 'cpu backend failed to initialise' };
+  return { ok: true, detail: 'plain JavaScript' };
+}
+
+const attempts: Record<Exclude<BackendPreference, 'auto'>, () => Promise<Attempt>> = {
+  tensorflow: tryTensorflow,
+  wasm: tryWasm,
+  cpu: tryCpu,
+};
+
+/**
+ * Makes a tfjs backend active. 'auto' takes the fastest that works (tfjs-node, then wasm, then
+ * cpu); an explicit preference that cannot load throws, naming the backend and the cause.
+ */
+export async function selectBackend(preference: BackendPreference = 'auto'): Promise<BackendChoice> {
+  if (preference !== 'auto') {
+    const attempt = await attempts[preference]();
+    if (!attempt.ok) throw new Error(`tfjs backend '${preference}' unavailable: ${attempt.error}`);
+    await tf.ready();
+    return { backend: tf.getBackend(), reason: `requested '${preference}': ${attempt.detail}` };
+  }
+  const skipped: string[] = [];
+  for (const name of ['tensorflow', 'wasm', 'cpu'] as const) {
+    const attempt = await attempts[name]();
+    if (attempt.ok) {
+      await tf.ready();
+      const why = skipped.length > 0 ? `; skipped ${skipped.join('; ')}` : '';
+      return { backend: tf.getBackend(), reason: `auto: ${attempt.detail}${why}` };
+    }
+    skipped.push(`${name}: ${attempt.error}`);
+  }
+  throw new Error(`no tfjs backend could be initialised (${skipped.join('; ')})`);
+}
