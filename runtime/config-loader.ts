@@ -1,0 +1,203 @@
+import fs from 'node:fs';
+import YAML from 'yaml';
+import { z } from 'zod';
+import {
+  ALGO_NAMES,
+  algosWithKey,
+  isOpenRecordAt,
+  runConfigSchema,
+  schemaAt,
+  validKeysAt,
+  type RunConfig,
+} from './run-config';
+
+/** A config that cannot be used; the message lists every problem so one edit can fix them all. */
+export class RunConfigError extends Error {
+  constructor(
+    message: string,
+    /** One `key.path: problem` line per issue. */
+    readonly issues: readonly string[] = [],
+  ) {
+    super(message);
+    this.name = 'RunConfigError';
+  }
+}
+
+/**
+ * Reads a run config from YAML, applies `--set a.b.c=value` overrides in order, validates it and
+ * returns it with every default filled. Throws a `RunConfigError` naming the file otherwise.
+ */
+export function loadRunConfig(file: string, overrides: readonly string[] = []): RunConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new RunConfigError(`cannot read run config ${file}: ${(error as Error).message}`);
+  }
+  return parseRunConfig(text, file, overrides);
+}
+
+/** As `loadRunConfig`, from text; `source` names it in errors. */
+export function parseRunConfig(text: string, source: string, overrides: readonly string[] = []): RunConfig {
+  let raw = parseYamlDocument(text, source);
+  for (const override of overrides) raw = applyOverride(raw, override, source);
+  return validateRunConfig(raw, source);
+}
+
+/** Validates an already-parsed config object. */
+export function validateRunConfig(raw: unknown, source: string): RunConfig {
+  const result = runConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const issues = result.error.issues.flatMap((issue) => describeIssue(issue, raw));
+  throw new RunConfigError(`invalid run config ${source}:\n${issues.map((line) => `  ${line}`).join('\n')}`, issues);
+}
+
+/** The YAML saved with a run; `parseRunConfig` of it gives back an equal config. */
+export function serializeRunConfig(config: RunConfig): string {
+  // Defaults are written out so a saved run stays reproducible even if a default changes later.
+  return YAML.stringify(config);
+}
+
+function parseYamlDocument(text: string, source: string): unknown {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const lines = doc.errors.map((error) => {
+      const pos = error.linePos?.[0];
+      const where = pos ? `${source}:${pos.line}:${pos.col}` : source;
+      // yaml's own message repeats the position and adds a source excerpt; keep its first line.
+      return `${where}: YAML syntax error: ${error.message.split('\n')[0]}`;
+    });
+    throw new RunConfigError(lines.join('\n'), lines);
+  }
+  const value: unknown = doc.toJS();
+  // An empty file parses to null; report it as the missing sections it amounts to.
+  return value === null || value === undefined ? {} : value;
+}
+
+function applyOverride(raw: unknown, override: string, source: string): unknown {
+  const eq = override.indexOf('=');
+  if (eq <= 0) throw new RunConfigError(`--set '${override}': expected key.path=value`);
+  const keyPath = override.slice(0, eq).trim();
+  const path = keyPath.split('.');
+  if (path.some((key) => key === '')) throw new RunConfigError(`--set '${override}': empty key in '${keyPath}'`);
+  let value: unknown;
+  try {
+    // YAML scalars and flow collections, so `3e-4`, `true`, `null` and `[1, 2]` arrive typed.
+    value = YAML.parse(override.slice(eq + 1));
+  } catch (error) {
+    throw new RunConfigError(`--set ${keyPath}: cannot parse value '${override.slice(eq + 1)}': ${(error as Error).message.split('\n')[0]}`);
+  }
+  if (value === undefined) value = null;
+
+  const root: Record<string, unknown> = isRecord(raw) ? structuredClone(raw) : {};
+  let node = root;
+  // Below a free-form mapping such as env.options, any key is the user's to choose.
+  let open = false;
+  for (let i = 0; i < path.length; i++) {
+    const prefix = path.slice(0, i);
+    open ||= isOpenRecordAt(prefix, root);
+    if (!open && !schemaAt(path.slice(0, i + 1), root)) {
+      const valid = validKeysAt(prefix, root);
+      const where = prefix.length ? prefix.join('.') : 'the top level';
+      throw new RunConfigError(
+        `--set ${keyPath}: unknown key '${path.slice(0, i + 1).join('.')}' in ${source}` +
+          (valid ? ` (valid at ${where}: ${valid.join(', ')})` : ` ('${where}' has no keys)`),
+      );
+    }
+    if (i === path.length - 1) {
+      node[path[i]] = value;
+    } else {
+      const child = node[path[i]];
+      node[path[i]] = isRecord(child) ? child : {};
+      node = node[path[i]] as Record<string, unknown>;
+    }
+  }
+  return root;
+}
+
+function describeIssue(issue: z.ZodIssue, raw: unknown): string[] {
+  const path = issue.path.map(String);
+  const at = (p: readonly string[]) => (p.length ? p.join('.') : '(top level)');
+  const got = describeValue(valueAt(raw, path));
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const valid = validKeysAt(path, raw) ?? [];
+      const algo = path.length === 1 && path[0] === 'algo' ? algoNameOf(raw) : undefined;
+      return issue.keys.map((key) => {
+        const owners = algo ? algosWithKey(key) : [];
+        const hint = owners.length ? `; '${key}' is a ${owners.join('/')} key` : '';
+        return `${at([...path, key])}: unknown key${algo ? ` for ${algo}` : ''} (valid: ${valid.join(', ')})${hint}`;
+      });
+    }
+    case 'invalid_type':
+      if (issue.received === 'undefined') return [`${at(path)}: required ${describeExpected(path, raw) ?? issue.expected}, missing`];
+      return [`${at(path)}: expected ${describeExpected(path, raw) ?? issue.expected}, got ${got}`];
+    case 'invalid_union_discriminator':
+      return [`${at(path)}: expected one of ${ALGO_NAMES.join(', ')}, got ${got}`];
+    case 'invalid_enum_value':
+      return [`${at(path)}: expected one of ${issue.options.map(String).join(', ')}, got ${got}`];
+    case 'invalid_literal':
+      return [`${at(path)}: expected ${describeValue(issue.expected)}, got ${got}`];
+    case 'too_small':
+    case 'too_big':
+    case 'not_multiple_of':
+      return [`${at(path)}: expected ${describeExpected(path, raw) ?? issue.message}, got ${got}`];
+    case 'invalid_union':
+      return [`${at(path)}: expected ${describeExpected(path, raw) ?? 'one of the allowed values'}, got ${got}`];
+    default:
+      return [`${at(path)}: ${issue.message}, got ${got}`];
+  }
+}
+
+/** Every constraint on a field in one phrase ("an integer > 0"), rather than only the one that failed. */
+function describeExpected(path: readonly string[], raw: unknown): string | undefined {
+  const schema = schemaAt(path, raw);
+  return schema ? describeSchema(schema) : undefined;
+}
+
+function describeSchema(schema: z.ZodTypeAny): string | undefined {
+  if (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) return describeSchema(schema._def.innerType as z.ZodTypeAny);
+  if (schema instanceof z.ZodNumber) {
+    const parts = [schema.isInt ? 'an integer' : 'a number'];
+    for (const check of schema._def.checks) {
+      if (check.kind === 'min') parts.push(`${check.inclusive ? '>=' : '>'} ${check.value}`);
+      if (check.kind === 'max') parts.push(`${check.inclusive ? '<=' : '<'} ${check.value}`);
+    }
+    return parts.length > 2 ? `${parts[0]} ${parts.slice(1).join(' and ')}` : parts.join(' ');
+  }
+  if (schema instanceof z.ZodString) return 'a non-empty string';
+  if (schema instanceof z.ZodBoolean) return 'a boolean (true or false)';
+  if (schema instanceof z.ZodLiteral) return describeValue(schema.value);
+  if (schema instanceof z.ZodNull) return 'null';
+  if (schema instanceof z.ZodEnum) return `one of ${(schema.options as string[]).join(', ')}`;
+  if (schema instanceof z.ZodUnion) {
+    const parts = (schema.options as z.ZodTypeAny[]).map(describeSchema);
+    return parts.every((p) => p !== undefined) ? `one of ${parts.join(', ')}` : undefined;
+  }
+  if (schema instanceof z.ZodRecord || schema instanceof z.ZodObject) return 'a mapping';
+  if (schema instanceof z.ZodDiscriminatedUnion) return `a mapping with name: ${ALGO_NAMES.join(' | ')}`;
+  return undefined;
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return `a list ${JSON.stringify(value)}`;
+  if (isRecord(value)) return 'a mapping';
+  return String(value);
+}
+
+function algoNameOf(raw: unknown): string | undefined {
+  const algo = isRecord(raw) ? raw.algo : undefined;
+  return isRecord(algo) && typeof algo.name === 'string' ? algo.name : undefined;
+}
+
+function valueAt(raw: unknown, path: readonly string[]): unknown {
+  let value = raw;
+  for (const key of path) value = isRecord(value) ? value[key] : undefined;
+  return value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

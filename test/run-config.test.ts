@@ -1,0 +1,187 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadRunConfig, parseRunConfig, RunConfigError, serializeRunConfig } from '../runtime/config-loader';
+import type { RunConfig } from '../runtime/run-config';
+
+// Compiled tests run from dist/ or another out dir, so find the repository by its package.json.
+function repoRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) || !fs.existsSync(path.join(dir, 'configs'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('repository root not found');
+    dir = parent;
+  }
+  return dir;
+}
+
+const quickstart = path.join(repoRoot(), 'configs', 'quickstart.yaml');
+let tmp: string;
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-run-config-'));
+});
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function writeConfig(name: string, text: string): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+/** The error a load throws, failing the test when it does not throw. */
+function loadError(file: string, overrides: string[] = []): RunConfigError {
+  try {
+    loadRunConfig(file, overrides);
+  } catch (error) {
+    expect(error).toBeInstanceOf(RunConfigError);
+    return error as RunConfigError;
+  }
+  throw new Error(`expected ${file} ${overrides.join(' ')} to be rejected`);
+}
+
+const minimal = 'env:\n  id: lbf-8x8-2p-2f-coop\nalgo:\n  name: qmix\n';
+
+describe('run config', () => {
+  test('quickstart loads as MAPPO on lbf-8x8-2p-2f-coop', () => {
+    const cfg = loadRunConfig(quickstart, []);
+    expect(cfg.env.id).toBe('lbf-8x8-2p-2f-coop');
+    expect(cfg.algo.name).toBe('mappo');
+    expect(cfg.run.total_env_steps).toBe(200000);
+    expect(cfg.run.num_envs).toBe(8);
+  });
+
+  test('defaults fill every section, per algorithm', () => {
+    const cfg = loadRunConfig(writeConfig('minimal.yaml', minimal));
+    expect(cfg.algo).toMatchObject({
+      name: 'qmix',
+      lr: 0.0005,
+      gamma: 0.99,
+      batch_size: 32,
+      buffer_size: 5000,
+      epsilon_start: 1,
+      epsilon_finish: 0.05,
+      epsilon_anneal_time: 50000,
+      double_q: true,
+      mixer: 'qmix',
+      mixing_embed_dim: 32,
+      hypernet_layers: 2,
+      hypernet_embed: 64,
+      target_update_interval_or_tau: 200,
+    });
+    expect(cfg.run).toEqual({
+      seed: 0,
+      total_env_steps: 2_000_000,
+      num_envs: 1,
+      workers: 0,
+      log_interval: 2000,
+      eval_interval: 50000,
+      eval_episodes: 20,
+      checkpoint_interval: 50000,
+      backend: 'auto',
+    });
+    const iql = parseRunConfig('env: {id: x}\nalgo: {name: iql}\n', 'inline');
+    expect(iql.algo).toMatchObject({ mixer: null, hidden_dim: 128, lr: 0.0003, use_rnn: true, epsilon_anneal_time: 200000 });
+    const ippo = parseRunConfig('env: {id: x}\nalgo: {name: ippo}\n', 'inline');
+    expect(ippo.algo).toMatchObject({ lr: 0.0003, eps_clip: 0.2, epochs: 4, target_update_interval_or_tau: 0.01 });
+    expect(ippo.run.num_envs).toBe(10);
+  });
+
+  test('--set overrides nested numbers, booleans, strings and lists', () => {
+    const cfg = loadRunConfig(quickstart, [
+      'algo.lr=3e-4',
+      'algo.use_rnn=false',
+      'run.backend=cpu',
+      'run.seed=7',
+      'env.options.sight=2',
+      'env.options.levels=[1, 2]',
+      'env.id=lbf-10x10-3p-3f',
+    ]);
+    expect(cfg.algo.lr).toBe(0.0003);
+    expect(cfg.algo.use_rnn).toBe(false);
+    expect(cfg.run.backend).toBe('cpu');
+    expect(cfg.run.seed).toBe(7);
+    expect(cfg.env.id).toBe('lbf-10x10-3p-3f');
+    expect(cfg.env.options).toEqual({ sight: 2, levels: [1, 2] });
+  });
+
+  test('--set can switch algorithm and then set that algorithm\'s keys', () => {
+    const file = writeConfig('switch.yaml', 'env: {id: x}\nalgo: {name: vdn}\n');
+    const cfg = loadRunConfig(file, ['algo.name=qmix', 'algo.mixing_embed_dim=16']);
+    expect(cfg.algo.name === 'qmix' && cfg.algo.mixing_embed_dim).toBe(16);
+  });
+
+  test('--set rejects an unknown path, naming it and the valid keys there', () => {
+    const error = loadError(quickstart, ['algo.learning_rate=0.1']);
+    expect(error.message).toContain('algo.learning_rate');
+    expect(error.message).toMatch(/valid at algo: .*\blr\b.*\bgamma\b/);
+    expect(loadError(quickstart, ['runn.seed=1']).message).toMatch(/'runn'.*valid at the top level: env, algo, run/);
+    expect(loadError(quickstart, ['run.seed.x=1']).message).toContain("'run.seed.x'");
+    expect(loadError(quickstart, ['run.seed']).message).toContain('key.path=value');
+  });
+
+  test('an unknown key is an error naming its path and the valid keys', () => {
+    const file = writeConfig('unknown.yaml', `${minimal}run:\n  seeed: 3\n`);
+    const error = loadError(file);
+    expect(error.message).toContain(file);
+    expect(error.issues).toEqual([expect.stringMatching(/^run\.seeed: unknown key \(valid: seed, total_env_steps, .*backend\)$/)]);
+  });
+
+  test('a wrong type is an error naming the path, what was expected and what was given', () => {
+    const file = writeConfig('type.yaml', `${minimal}  double_q: maybe\nrun:\n  seed: one\n`);
+    const error = loadError(file);
+    expect(error.issues).toContain('algo.double_q: expected a boolean (true or false), got "maybe"');
+    expect(error.issues).toContain('run.seed: expected an integer >= 0, got "one"');
+  });
+
+  test('out-of-range values are errors naming the path and the range, all reported at once', () => {
+    const error = loadError(quickstart, ['algo.lr=-1', 'algo.gamma=1.5', 'run.total_env_steps=0', 'run.workers=1.5']);
+    expect(error.issues).toEqual(
+      expect.arrayContaining([
+        'algo.lr: expected a number > 0, got -1',
+        'algo.gamma: expected a number > 0 and <= 1, got 1.5',
+        'run.total_env_steps: expected an integer > 0, got 0',
+        'run.workers: expected an integer >= 0, got 1.5',
+      ]),
+    );
+    expect(error.issues).toHaveLength(4);
+    expect(error.message).toContain(quickstart);
+  });
+
+  test('a missing section and an unknown algorithm are reported', () => {
+    const error = loadError(writeConfig('noenv.yaml', 'algo: {name: sac}\n'));
+    expect(error.issues).toContain('env: required a mapping, missing');
+    expect(error.issues).toContain('algo.name: expected one of mappo, ippo, qmix, vdn, iql, got "sac"');
+  });
+
+  test('a PPO-only key under qmix is rejected, saying whose key it is', () => {
+    const error = loadError(writeConfig('qmix-ppo.yaml', `${minimal}  eps_clip: 0.2\n`));
+    expect(error.issues).toHaveLength(1);
+    expect(error.issues[0]).toMatch(/^algo\.eps_clip: unknown key for qmix \(valid: name, lr, .*mixing_embed_dim.*\); 'eps_clip' is a mappo\/ippo key$/);
+    // and the mixer cannot contradict the algorithm
+    expect(loadError(writeConfig('vdn-mix.yaml', 'env: {id: x}\nalgo: {name: vdn, mixer: qmix}\n')).issues).toEqual([
+      'algo.mixer: expected "vdn", got "qmix"',
+    ]);
+  });
+
+  test('a YAML syntax error names the file and line', () => {
+    const file = writeConfig('broken.yaml', 'env:\n  id: x\nalgo: [mappo\nrun:\n  seed: 1\n');
+    const error = loadError(file);
+    expect(error.message).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: YAML syntax error`));
+    const dup = writeConfig('dup.yaml', 'env: {id: x}\nalgo: {name: mappo}\nalgo: {name: qmix}\n');
+    expect(loadError(dup).message).toContain(`${dup}:3:`);
+  });
+
+  test('serialize then load gives a deep-equal config', () => {
+    const configs: RunConfig[] = [
+      loadRunConfig(quickstart, ['env.options.sight=2', 'run.backend=wasm']),
+      ...['mappo', 'ippo', 'qmix', 'vdn', 'iql'].map((name) => parseRunConfig(`env: {id: x}\nalgo: {name: ${name}}\n`, 'inline')),
+    ];
+    for (const cfg of configs) {
+      const file = writeConfig(`saved-${cfg.algo.name}.yaml`, serializeRunConfig(cfg));
+      expect(loadRunConfig(file)).toEqual(cfg);
+    }
+  });
+});
