@@ -1,0 +1,453 @@
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import { Packr } from 'msgpackr';
+import type { RngState } from './rng';
+
+/** Tag stored first in every checkpoint, so foreign files are rejected before any decoding. */
+export const CHECKPOINT_MAGIC = 'troupe-checkpoint';
+/** Format version this build writes; readers refuse versions they do not know. */
+export const CHECKPOINT_VERSION = 1;
+const SUPPORTED_VERSIONS: readonly number[] = [1];
+
+export const CHECKPOINT_EXTENSION = '.ckpt';
+/** Name of the pointer file naming the newest checkpoint in a directory. */
+export const LATEST_POINTER = 'latest';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export type TensorDtype = 'float32' | 'int32' | 'bool';
+const DTYPE_SIZE: Record<TensorDtype, number> = { float32: 4, int32: 4, bool: 1 };
+
+/** A tensor as stored: raw little-endian bytes of its typed array plus what is needed to rebuild it. */
+export interface SerializedTensor {
+  shape: number[];
+  dtype: TensorDtype;
+  data: Uint8Array;
+}
+
+export type NamedTensorData = Record<string, SerializedTensor>;
+
+/** An optimiser's state. Weights are a list, not a map, because tfjs optimisers restore them by position. */
+export interface OptimizerState {
+  className: string;
+  config: JsonObject;
+  weights: Array<{ name: string; tensor: SerializedTensor }>;
+}
+
+export interface CheckpointCounters {
+  envSteps: number;
+  episodes: number;
+  updates: number;
+  logIndex: number;
+}
+
+/** Everything needed to resume a run. */
+export interface CheckpointData {
+  /** ISO 8601 time of capture. */
+  createdAt: string;
+  /** The fully resolved run config, so a resume does not depend on config files still matching. */
+  config: JsonObject;
+  counters: CheckpointCounters;
+  /** Model name → tensor name → tensor. */
+  models: Record<string, NamedTensorData>;
+  optimizers: Record<string, OptimizerState>;
+  rngs: Record<string, RngState>;
+  /** tfjs backend the run used; results are only bit-reproducible on the same one. */
+  backend: string;
+  metadata: JsonObject;
+}
+
+// Records are off so the file is plain msgpack maps that any msgpack tool can inspect.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+// --- tensors ---------------------------------------------------------------------------------
+
+function isTensorDtype(d: string): d is TensorDtype {
+  return d === 'float32' || d === 'int32' || d === 'bool';
+}
+
+// Typed arrays are stored in host byte order; requiring little-endian keeps files portable
+// across every platform Node realistically runs on without a per-element byte swap.
+function assertLittleEndian(): void {
+  if (os.endianness() !== 'LE') throw new Error('troupe checkpoints require a little-endian host');
+}
+
+async function serializeTensor(name: string, t: tf.Tensor): Promise<SerializedTensor> {
+  if (!isTensorDtype(t.dtype)) throw new Error(`cannot checkpoint tensor '${name}': dtype ${t.dtype} is not supported`);
+  const values = await t.data();
+  if (!ArrayBuffer.isView(values)) throw new Error(`cannot checkpoint tensor '${name}': data is not a typed array`);
+  // Copied so the stored bytes never alias tfjs-owned memory that may later be reused.
+  const bytes = new Uint8Array(values.byteLength);
+  bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  return { shape: [...t.shape], dtype: t.dtype, data: bytes };
+}
+
+function deserializeTensor(s: SerializedTensor): tf.Tensor {
+  // Decoded buffers may start at an unaligned offset, which typed-array views reject; copy first.
+  const aligned = new Uint8Array(s.data.byteLength);
+  aligned.set(s.data);
+  switch (s.dtype) {
+    case 'float32':
+      return tf.tensor(new Float32Array(aligned.buffer), s.shape, 'float32');
+    case 'int32':
+      return tf.tensor(new Int32Array(aligned.buffer), s.shape, 'int32');
+    case 'bool':
+      return tf.tensor(aligned, s.shape, 'bool');
+  }
+}
+
+/** Reads tensors (or variables) into the serialisable form. Inputs are left untouched and owned by the caller. */
+export async function captureTensors(named: Record<string, tf.Tensor>): Promise<NamedTensorData> {
+  assertLittleEndian();
+  const out: NamedTensorData = {};
+  for (const [name, t] of Object.entries(named)) out[name] = await serializeTensor(name, t);
+  return out;
+}
+
+/** Builds new tensors from stored data; the caller owns (and must dispose) the result. */
+export function restoreTensors(data: NamedTensorData): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, s] of Object.entries(data)) out[name] = deserializeTensor(s);
+  return out;
+}
+
+/**
+ * Assigns stored values into existing variables (e.g. a freshly built model's), checking that
+ * every variable has stored data of the same shape and dtype. No tensors are left behind.
+ */
+export function assignTensors(targets: Record<string, tf.Variable>, data: NamedTensorData): void {
+  for (const [name, v] of Object.entries(targets)) {
+    const s = data[name];
+    if (!s) throw new Error(`checkpoint has no tensor '${name}'`);
+    if (s.dtype !== v.dtype || s.shape.length !== v.shape.length || s.shape.some((d, i) => d !== v.shape[i])) {
+      throw new Error(`checkpoint tensor '${name}' is ${s.dtype}[${s.shape}], variable is ${v.dtype}[${v.shape}]`);
+    }
+  }
+  for (const [name, v] of Object.entries(targets)) {
+    const t = deserializeTensor(data[name]);
+    v.assign(t);
+    t.dispose();
+  }
+}
+
+/** Captures a tfjs optimiser's class, config and slot variables. */
+export async function captureOptimizer(optimizer: tf.Optimizer): Promise<OptimizerState> {
+  assertLittleEndian();
+  const weights = await optimizer.getWeights();
+  try {
+    const stored: OptimizerState['weights'] = [];
+    for (const w of weights) stored.push({ name: w.name, tensor: await serializeTensor(w.name, w.tensor) });
+    return {
+      className: optimizer.getClassName(),
+      config: JSON.parse(JSON.stringify(optimizer.getConfig())) as JsonObject,
+      weights: stored,
+    };
+  } finally {
+    // getWeights returns the optimiser's own variables plus freshly made tensors (the iteration
+    // count); only the fresh ones are ours to free.
+    for (const w of weights) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
+  }
+}
+
+/** Builds a new optimiser of the stored class and config and loads its slot variables. */
+export async function restoreOptimizer(state: OptimizerState): Promise<tf.Optimizer> {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[state.className];
+  if (!entry) throw new Error(`unknown optimiser class '${state.className}' in checkpoint`);
+  const [cls, fromConfig] = entry;
+  const optimizer = fromConfig(cls, state.config as tf.serialization.ConfigDict) as tf.Optimizer;
+  const named = state.weights.map((w) => ({ name: w.name, tensor: deserializeTensor(w.tensor) }));
+  try {
+    await optimizer.setWeights(named);
+  } finally {
+    // setWeights copies into its own variables, so the inputs are always ours to free.
+    for (const w of named) w.tensor.dispose();
+  }
+  return optimizer;
+}
+
+// --- writing ---------------------------------------------------------------------------------
+
+/** The file-system calls writing uses; replaceable so tests can simulate a crash mid-write. */
+export interface CheckpointFs {
+  open: typeof fsp.open;
+  rename: typeof fsp.rename;
+  unlink: typeof fsp.unlink;
+  mkdir: typeof fsp.mkdir;
+}
+
+export interface WriteCheckpointOptions {
+  /** Delete older checkpoints (tracked by the latest pointer) beyond this many. */
+  keepLast?: number;
+  fs?: CheckpointFs;
+}
+
+/** Contents of the `latest` pointer: newest first. */
+interface LatestPointer {
+  latest: string;
+  history: string[];
+}
+
+const defaultFs: CheckpointFs = { open: fsp.open, rename: fsp.rename, unlink: fsp.unlink, mkdir: fsp.mkdir };
+
+function checkName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name === LATEST_POINTER) {
+    throw new Error(`invalid checkpoint name '${name}': use letters, digits, '.', '_' or '-', not '${LATEST_POINTER}'`);
+  }
+}
+
+async function fsyncDir(fs: CheckpointFs, dir: string): Promise<void> {
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fs.open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    // Some platforms (Windows) cannot open or fsync a directory; the rename is then as durable as the OS makes it.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EACCES') throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** Write-to-temp, fsync, rename, fsync-dir: the target is either the old file or the complete new one. */
+async function writeAtomic(fs: CheckpointFs, dir: string, fileName: string, bytes: Uint8Array): Promise<void> {
+  const target = path.join(dir, fileName);
+  const temp = path.join(dir, `.${fileName}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    const handle = await fs.open(temp, 'wx');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, target);
+  } catch (err) {
+    await fs.unlink(temp).catch(() => undefined);
+    throw err;
+  }
+  await fsyncDir(fs, dir);
+}
+
+async function readPointer(dir: string): Promise<LatestPointer | undefined> {
+  let text: string;
+  try {
+    text = await fsp.readFile(path.join(dir, LATEST_POINTER), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const file = path.join(dir, LATEST_POINTER);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error(`${file} is not a valid checkpoint pointer (not JSON)`);
+  }
+  const p = parsed as Partial<LatestPointer>;
+  if (typeof p !== 'object' || p === null || typeof p.latest !== 'string' || !Array.isArray(p.history) || !p.history.every((h) => typeof h === 'string')) {
+    throw new Error(`${file} is not a valid checkpoint pointer (needs 'latest' and 'history')`);
+  }
+  // The pointer may only name files in its own directory; anything else is tampering or damage.
+  for (const name of [p.latest, ...p.history]) {
+    if (path.basename(name) !== name) throw new Error(`${file} names '${name}', which is outside its directory`);
+  }
+  return { latest: p.latest, history: p.history };
+}
+
+/** Encodes a checkpoint; the magic tag is the first key so it sits at a fixed offset in the file. */
+export function encodeCheckpoint(data: CheckpointData): Uint8Array {
+  assertLittleEndian();
+  return packr.pack({ magic: CHECKPOINT_MAGIC, version: CHECKPOINT_VERSION, ...data });
+}
+
+/**
+ * Writes `<dir>/<name>.ckpt` atomically, then points `<dir>/latest` at it, then (with keepLast)
+ * deletes checkpoints that fell out of the window. A crash at any point leaves the previous
+ * checkpoint and pointer readable. Returns the checkpoint's path.
+ */
+export async function writeCheckpoint(dir: string, name: string, data: CheckpointData, options: WriteCheckpointOptions = {}): Promise<string> {
+  checkName(name);
+  const { keepLast } = options;
+  if (keepLast !== undefined && (!Number.isInteger(keepLast) || keepLast < 1)) throw new Error(`keepLast must be a positive integer, got ${keepLast}`);
+  const fs = options.fs ?? defaultFs;
+  await fs.mkdir(dir, { recursive: true });
+  const fileName = name + CHECKPOINT_EXTENSION;
+  await writeAtomic(fs, dir, fileName, encodeCheckpoint(data));
+
+  const previous = await readPointer(dir).catch(() => undefined);
+  const history = [fileName, ...(previous?.history ?? []).filter((h) => h !== fileName)];
+  const kept = keepLast === undefined ? history : history.slice(0, keepLast);
+  const pointer: LatestPointer = { latest: fileName, history: kept };
+  await writeAtomic(fs, dir, LATEST_POINTER, Buffer.from(JSON.stringify(pointer, null, 2) + '\n'));
+
+  // Deleted only after the pointer names the new file, so a crash never leaves it dangling.
+  for (const old of history.slice(kept.length)) {
+    await fs.unlink(path.join(dir, old)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+  return path.join(dir, fileName);
+}
+
+// --- reading ---------------------------------------------------------------------------------
+
+class FieldChecker {
+  constructor(private readonly file: string) {}
+
+  fail(field: string, problem: string): never {
+    throw new Error(`${this.file}: field '${field}' ${problem}`);
+  }
+
+  object(value: unknown, field: string): Record<string, unknown> {
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) this.fail(field, 'must be a map');
+    return value as Record<string, unknown>;
+  }
+
+  string(value: unknown, field: string): string {
+    if (typeof value !== 'string') this.fail(field, 'must be a string');
+    return value;
+  }
+
+  count(value: unknown, field: string): number {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) this.fail(field, 'must be a non-negative integer');
+    return value;
+  }
+
+  json(value: unknown, field: string): JsonValue {
+    if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) this.fail(field, 'must be a finite number');
+      return value;
+    }
+    if (Array.isArray(value)) return value.map((v, i) => this.json(v, `${field}[${i}]`));
+    const obj = this.object(value, field);
+    const out: JsonObject = {};
+    for (const [k, v] of Object.entries(obj)) out[k] = this.json(v, `${field}.${k}`);
+    return out;
+  }
+
+  jsonObject(value: unknown, field: string): JsonObject {
+    this.object(value, field);
+    return this.json(value, field) as JsonObject;
+  }
+
+  tensor(value: unknown, field: string): SerializedTensor {
+    const t = this.object(value, field);
+    const dtype = this.string(t.dtype, `${field}.dtype`);
+    if (!isTensorDtype(dtype)) this.fail(`${field}.dtype`, `must be float32, int32 or bool, got '${dtype}'`);
+    if (!Array.isArray(t.shape)) this.fail(`${field}.shape`, 'must be a list of dimensions');
+    const shape = t.shape.map((d, i) => this.count(d, `${field}.shape[${i}]`));
+    if (!(t.data instanceof Uint8Array)) this.fail(`${field}.data`, 'must be binary data');
+    const expected = shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[dtype];
+    if (t.data.byteLength !== expected) {
+      this.fail(`${field}.data`, `has ${t.data.byteLength} bytes; shape [${shape}] of ${dtype} needs ${expected}`);
+    }
+    return { shape, dtype, data: t.data };
+  }
+
+  tensors(value: unknown, field: string): NamedTensorData {
+    const out: NamedTensorData = {};
+    for (const [k, v] of Object.entries(this.object(value, field))) out[k] = this.tensor(v, `${field}.${k}`);
+    return out;
+  }
+
+  optimizer(value: unknown, field: string): OptimizerState {
+    const o = this.object(value, field);
+    const className = this.string(o.className, `${field}.className`);
+    const config = this.jsonObject(o.config, `${field}.config`);
+    if (!Array.isArray(o.weights)) this.fail(`${field}.weights`, 'must be a list');
+    const weights = o.weights.map((w, i) => {
+      const entry = this.object(w, `${field}.weights[${i}]`);
+      return { name: this.string(entry.name, `${field}.weights[${i}].name`), tensor: this.tensor(entry.tensor, `${field}.weights[${i}].tensor`) };
+    });
+    return { className, config, weights };
+  }
+
+  rng(value: unknown, field: string): RngState {
+    const r = this.object(value, field);
+    for (const k of ['c', 's0', 's1', 's2'] as const) {
+      if (typeof r[k] !== 'number' || !Number.isFinite(r[k])) this.fail(`${field}.${k}`, 'must be a finite number (Alea state)');
+    }
+    return { c: r.c as number, s0: r.s0 as number, s1: r.s1 as number, s2: r.s2 as number };
+  }
+}
+
+// The magic key and value, which follow the top-level map header in every checkpoint this build
+// writes. The header's size is measured rather than assumed, since msgpackr picks the map format.
+const HEADER = Buffer.concat([packr.pack('magic'), packr.pack(CHECKPOINT_MAGIC)]);
+const HEADER_OFFSET = packr.pack({ magic: CHECKPOINT_MAGIC }).length - HEADER.length;
+const MAP_TYPE_BYTE = packr.pack({ magic: CHECKPOINT_MAGIC })[0];
+
+/** Decodes and validates checkpoint bytes; `file` names the source in errors. */
+export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointData {
+  const body = bytes.subarray(HEADER_OFFSET, HEADER_OFFSET + HEADER.length);
+  const headerMatches = Buffer.compare(Buffer.from(body), Buffer.from(HEADER)) === 0;
+  if (!headerMatches) {
+    // A file cut off inside the header is a damaged checkpoint, not a foreign file.
+    const isPrefix = bytes.length === 0 || (bytes.length < HEADER_OFFSET + HEADER.length && bytes[0] === MAP_TYPE_BYTE && Buffer.compare(Buffer.from(body), Buffer.from(HEADER.subarray(0, body.length))) === 0);
+    if (isPrefix) throw new Error(`${file} is corrupt or truncated (${bytes.length} bytes)`);
+    throw new Error(`${file} is not a troupe checkpoint (no '${CHECKPOINT_MAGIC}' tag)`);
+  }
+  let decoded: unknown;
+  try {
+    decoded = packr.unpack(bytes);
+  } catch (err) {
+    throw new Error(`${file} is corrupt or truncated (${err instanceof Error ? err.message : String(err)})`);
+  }
+  const c = new FieldChecker(file);
+  const root = c.object(decoded, '(root)');
+  if (root.magic !== CHECKPOINT_MAGIC) throw new Error(`${file} is not a troupe checkpoint (no '${CHECKPOINT_MAGIC}' tag)`);
+  const version = c.count(root.version, 'version');
+  if (!SUPPORTED_VERSIONS.includes(version)) {
+    throw new Error(`${file} has checkpoint format version ${version}; this build reads ${SUPPORTED_VERSIONS.join(', ')}`);
+  }
+  const counters = c.object(root.counters, 'counters');
+  const models: Record<string, NamedTensorData> = {};
+  for (const [k, v] of Object.entries(c.object(root.models, 'models'))) models[k] = c.tensors(v, `models.${k}`);
+  const optimizers: Record<string, OptimizerState> = {};
+  for (const [k, v] of Object.entries(c.object(root.optimizers, 'optimizers'))) optimizers[k] = c.optimizer(v, `optimizers.${k}`);
+  const rngs: Record<string, RngState> = {};
+  for (const [k, v] of Object.entries(c.object(root.rngs, 'rngs'))) rngs[k] = c.rng(v, `rngs.${k}`);
+  return {
+    createdAt: c.string(root.createdAt, 'createdAt'),
+    config: c.jsonObject(root.config, 'config'),
+    counters: {
+      envSteps: c.count(counters.envSteps, 'counters.envSteps'),
+      episodes: c.count(counters.episodes, 'counters.episodes'),
+      updates: c.count(counters.updates, 'counters.updates'),
+      logIndex: c.count(counters.logIndex, 'counters.logIndex'),
+    },
+    models,
+    optimizers,
+    rngs,
+    backend: c.string(root.backend, 'backend'),
+    metadata: c.jsonObject(root.metadata, 'metadata'),
+  };
+}
+
+/** Reads and validates one checkpoint file; every failure is an error naming the file (and field). */
+export async function readCheckpoint(file: string): Promise<CheckpointData> {
+  let bytes: Buffer;
+  try {
+    bytes = await fsp.readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`checkpoint ${file} does not exist`);
+    if (code === 'EISDIR') throw new Error(`checkpoint ${file} is a directory, not a file`);
+    throw new Error(`cannot read checkpoint ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return decodeCheckpoint(bytes, file);
+}
+
+/** Reads the checkpoint the directory's `latest` pointer names. */
+export async function readLatestCheckpoint(dir: string): Promise<{ path: string; data: CheckpointData }> {
+  const pointer = await readPointer(dir);
+  if (!pointer) throw new Error(`no checkpoint in ${dir} (no '${LATEST_POINTER}' pointer)`);
+  const file = path.join(dir, pointer.latest);
+  return { path: file, data: await readCheckpoint(file) };
+}
