@@ -1,4 +1,5 @@
 import { AgentRoster } from '../agent-roster';
+import { allocateObservationArrays } from './observation-arrays';
 import { z } from 'zod';
 import { Rng } from '../../runtime/rng';
 import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
@@ -80,7 +81,6 @@ const PREY_CHANNEL = 2;
 const CHANNELS = 3;
 const NUM_ACTIONS = 5;
 /** V8's `typed_array_max_size_in_heap`. */
-const V8_ON_HEAP_TYPED_ARRAY_BYTES = 64;
 
 const coordinate = z.number().int().min(1).max(64);
 
@@ -429,21 +429,11 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
     return best;
   }
 
-  /**
-   * V8 keeps typed arrays of up to 64 bytes on its heap and puts larger ones in separately
-   * allocated memory, which costs more than the rest of a step. So small observations get their
-   * own arrays, and larger ones share one buffer per step with each predator getting a view of its
-   * slice. Copy an observation before transferring its `.buffer` to another thread.
-   */
+  /** One step's observations, in arrays from `allocateObservationArrays` (see there about `.buffer`). */
   private observeAll(): PerAgent<Float32Array> {
     const observations: PerAgent<Float32Array> = {};
-    const size = this.obsSize;
-    const n = this.possibleAgents.length;
-    const block = size * 4 <= V8_ON_HEAP_TYPED_ARRAY_BYTES ? undefined : new Float32Array(n * size);
-    for (let i = 0; i < n; i++) {
-      const out = block ? block.subarray(i * size, (i + 1) * size) : new Float32Array(size);
-      observations[this.possibleAgents[i]] = this.observe(i, out);
-    }
+    const arrays = allocateObservationArrays(this.possibleAgents.length, this.obsSize);
+    for (let i = 0; i < arrays.length; i++) observations[this.possibleAgents[i]] = this.observe(i, arrays[i]);
     return observations;
   }
 
