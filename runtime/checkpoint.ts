@@ -9,8 +9,9 @@ import type { RngState } from './rng';
 /** Tag stored first in every checkpoint, so foreign files are rejected before any decoding. */
 export const CHECKPOINT_MAGIC = 'troupe-checkpoint';
 /** Format version this build writes; readers refuse versions they do not know. */
-export const CHECKPOINT_VERSION = 1;
-const SUPPORTED_VERSIONS: readonly number[] = [1];
+export const CHECKPOINT_VERSION = 2;
+// Version 1 had no `arrays`; it reads as an empty map.
+const SUPPORTED_VERSIONS: readonly number[] = [1, 2];
 
 export const CHECKPOINT_EXTENSION = '.ckpt';
 /** Name of the pointer file naming the newest checkpoint in a directory. */
@@ -30,6 +31,30 @@ export interface SerializedTensor {
 }
 
 export type NamedTensorData = Record<string, SerializedTensor>;
+
+/** A plain typed array held by a trainer (replay buffers, pending episodes, recurrent state). */
+export type StoredArray = Float32Array | Float64Array | Int32Array | Uint8Array;
+const ARRAY_TYPES = { Float32Array, Float64Array, Int32Array, Uint8Array } as const;
+type ArrayTypeName = keyof typeof ARRAY_TYPES;
+
+/** A typed array as stored: its class name and raw little-endian bytes. */
+export interface SerializedArray {
+  type: ArrayTypeName;
+  data: Uint8Array;
+}
+
+export function serializeArray(array: StoredArray): SerializedArray {
+  assertLittleEndian();
+  const data = new Uint8Array(array.byteLength);
+  data.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+  return { type: array.constructor.name as ArrayTypeName, data };
+}
+
+export function deserializeArray(s: SerializedArray): StoredArray {
+  const aligned = new Uint8Array(s.data.byteLength);
+  aligned.set(s.data);
+  return new ARRAY_TYPES[s.type](aligned.buffer);
+}
 
 /** An optimiser's state. Weights are a list, not a map, because tfjs optimisers restore them by position. */
 export interface OptimizerState {
@@ -56,6 +81,8 @@ export interface CheckpointData {
   models: Record<string, NamedTensorData>;
   optimizers: Record<string, OptimizerState>;
   rngs: Record<string, RngState>;
+  /** Trainer and run state that is not a tensor: replay buffers, pending episodes, action logs. */
+  arrays: Record<string, SerializedArray>;
   /** tfjs backend the run used; results are only bit-reproducible on the same one. */
   backend: string;
   metadata: JsonObject;
@@ -368,6 +395,16 @@ class FieldChecker {
     return { className, config, weights };
   }
 
+  array(value: unknown, field: string): SerializedArray {
+    const a = this.object(value, field);
+    const type = this.string(a.type, `${field}.type`);
+    if (!Object.prototype.hasOwnProperty.call(ARRAY_TYPES, type)) this.fail(`${field}.type`, `must be one of ${Object.keys(ARRAY_TYPES).join(', ')}, got '${type}'`);
+    if (!(a.data instanceof Uint8Array)) this.fail(`${field}.data`, 'must be binary data');
+    const size = ARRAY_TYPES[type as ArrayTypeName].BYTES_PER_ELEMENT;
+    if (a.data.byteLength % size !== 0) this.fail(`${field}.data`, `has ${a.data.byteLength} bytes, not a whole number of ${type} elements`);
+    return { type: type as ArrayTypeName, data: a.data };
+  }
+
   rng(value: unknown, field: string): RngState {
     const r = this.object(value, field);
     for (const k of ['c', 's0', 's1', 's2'] as const) {
@@ -413,6 +450,8 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
   for (const [k, v] of Object.entries(c.object(root.optimizers, 'optimizers'))) optimizers[k] = c.optimizer(v, `optimizers.${k}`);
   const rngs: Record<string, RngState> = {};
   for (const [k, v] of Object.entries(c.object(root.rngs, 'rngs'))) rngs[k] = c.rng(v, `rngs.${k}`);
+  const arrays: Record<string, SerializedArray> = {};
+  if (version >= 2) for (const [k, v] of Object.entries(c.object(root.arrays, 'arrays'))) arrays[k] = c.array(v, `arrays.${k}`);
   return {
     createdAt: c.string(root.createdAt, 'createdAt'),
     config: c.jsonObject(root.config, 'config'),
@@ -425,6 +464,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
     models,
     optimizers,
     rngs,
+    arrays,
     backend: c.string(root.backend, 'backend'),
     metadata: c.jsonObject(root.metadata, 'metadata'),
   };

@@ -79,6 +79,7 @@ export function experienceStream(vec: VectorEnv, policy: Policy, options: Experi
     const collector = new Collector(vec, policy, () => stopped);
     const produce = async (): Promise<void> => {
       if (options.reset ?? true) await vec.reset();
+      collector.begin(options.reset ?? true);
       const items = Math.floor(maxSteps / chunkLength);
       for (let n = 0; n < items; n++) {
         await credit.acquire(() => stopped);
@@ -168,6 +169,7 @@ class Collector {
   private step = 0;
   private extraKeys?: string[];
   private readonly batch: PolicyBatch;
+  private readonly episodeStart: Uint8Array;
 
   constructor(
     private readonly vec: VectorEnv,
@@ -175,7 +177,18 @@ class Collector {
     private readonly stopped: () => boolean,
   ) {
     const b = vec.buffers;
-    this.batch = { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, layout: vec.layout };
+    this.episodeStart = new Uint8Array(vec.numEnvs);
+    this.batch = { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart: this.episodeStart, layout: vec.layout };
+  }
+
+  /**
+   * Marks where episodes start before the first step: everywhere after a reset; where the
+   * last step ended an episode when continuing (a VectorEnv fresh from `reset()` has no
+   * episode ends flagged, so a caller that reset it itself passes `freshReset`).
+   */
+  begin(freshReset: boolean): void {
+    if (freshReset) this.episodeStart.fill(1);
+    else this.episodeStart.set(this.vec.buffers.episodeDone);
   }
 
   /** Acts and steps once; returns the policy extras, or undefined when stopped meanwhile. */
@@ -186,6 +199,7 @@ class Collector {
     if (this.stopped()) return undefined;
     const extras = this.checkExtras(out ? out.extras : undefined);
     await this.vec.step();
+    this.episodeStart.set(b.episodeDone);
     return extras;
   }
 
@@ -230,6 +244,7 @@ class Collector {
     const state = b.state.slice();
     const masks = b.masks.slice();
     const alive = b.alive.slice();
+    const episodeStart = this.episodeStart.slice();
     const extras = await this.actAndStep();
     if (!extras) return undefined;
     const step = this.step++;
@@ -249,6 +264,7 @@ class Collector {
       state,
       masks,
       alive,
+      episodeStart,
       actions: b.actions.slice(),
       extras,
       rewards: b.rewards.slice(),
@@ -273,6 +289,7 @@ class Collector {
       state: stack(b.state),
       masks: stack(b.masks),
       alive: stack(b.alive),
+      episodeStart: stack(this.episodeStart),
       actions: stack(b.actions),
       rewards: stack(b.rewards),
       terminated: stack(b.terminated),
@@ -289,6 +306,7 @@ class Collector {
       c.state.set(b.state, t * b.state.length);
       c.masks.set(b.masks, t * b.masks.length);
       c.alive.set(b.alive, t * b.alive.length);
+      c.episodeStart.set(this.episodeStart, t * this.episodeStart.length);
       const stepExtras = await this.actAndStep();
       if (!stepExtras) return undefined;
       const step = this.step++;
@@ -324,7 +342,7 @@ class Collector {
       ...c,
       extras,
       finals,
-      bootstrap: { obs: b.obs.slice(), state: b.state.slice(), alive: b.alive.slice(), masks: b.masks.slice() },
+      bootstrap: { obs: b.obs.slice(), state: b.state.slice(), alive: b.alive.slice(), masks: b.masks.slice(), episodeStart: this.episodeStart.slice() },
       episodes,
     };
   }

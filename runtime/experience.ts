@@ -10,6 +10,11 @@ export interface PolicyBatch {
   readonly state: Float32Array;
   readonly masks: Uint8Array;
   readonly alive: Uint8Array;
+  /**
+   * [E]: 1 where `obs` is the first observation of an episode (after a reset or an automatic
+   * one), so recurrent policies know when to clear their memory.
+   */
+  readonly episodeStart: Uint8Array;
   readonly layout: VectorLayout;
 }
 
@@ -62,6 +67,8 @@ export interface Transition {
   state: Float32Array;
   masks: Uint8Array;
   alive: Uint8Array;
+  /** [E], as in `PolicyBatch.episodeStart`. */
+  episodeStart: Uint8Array;
   actions: Float32Array;
   extras: PolicyExtras;
   rewards: Float32Array;
@@ -106,6 +113,8 @@ export interface TrajectoryChunk {
   state: Float32Array;
   masks: Uint8Array;
   alive: Uint8Array;
+  /** [T, E], as in `PolicyBatch.episodeStart`. */
+  episodeStart: Uint8Array;
   actions: Float32Array;
   extras: PolicyExtras;
   rewards: Float32Array;
@@ -116,7 +125,7 @@ export interface TrajectoryChunk {
   episodeAborted: Uint8Array;
   finals: EpisodeFinal[];
   /** The policy inputs after the last row: what GAE bootstraps from. */
-  bootstrap: { obs: Float32Array; state: Float32Array; alive: Uint8Array; masks: Uint8Array };
+  bootstrap: { obs: Float32Array; state: Float32Array; alive: Uint8Array; masks: Uint8Array; episodeStart: Uint8Array };
   episodes: EpisodeStat[];
 }
 

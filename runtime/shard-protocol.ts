@@ -1,4 +1,5 @@
 import type { EnvSpec } from './env-spec';
+import { deriveSeed } from './rng';
 import type { VectorBuffers, VectorLayout } from './vector-layout';
 
 /**
@@ -15,6 +16,8 @@ export const enum ControlSlot {
   ErrorLength = 2,
   ErrorEnvIndex = 3,
   ErrorEpisodeStep = 4,
+  /** The reset epoch the next Reset command uses (see `resetSeed`). */
+  ResetEpoch = 5,
   /** Commands completed for group g live at GroupDone + g. */
   GroupDone = 8,
 }
@@ -55,4 +58,12 @@ export interface ShardTask {
   /** This shard's env range [start, end) within each group. */
   groupRanges: Array<[number, number]>;
   seed: number | string;
+}
+
+/**
+ * The base seed envs are reset with in reset epoch k: the vector's own seed for epoch 0, a
+ * derived one after, so a reset to a new epoch starts fresh (but reproducible) episodes.
+ */
+export function resetSeed(seed: number | string, epoch: number): number | string {
+  return epoch === 0 ? seed : deriveSeed(seed, 'reset-epoch', epoch);
 }

@@ -1,5 +1,5 @@
 import { prepareEnvSpec } from './env-spec';
-import { ControlSlot, RING_SIZE, RING_START, ShardCommand, ShardStatus, type ShardTask, decodeCommand } from './shard-protocol';
+import { ControlSlot, RING_SIZE, RING_START, ShardCommand, ShardStatus, type ShardTask, decodeCommand, resetSeed } from './shard-protocol';
 import { EnvFailure, ShardRunner } from './shard-runner';
 
 /**
@@ -28,7 +28,7 @@ export default async function runShard(task: ShardTask): Promise<'closed' | 'fai
       }
       runner ??= new ShardRunner(task.spec, task.layout, task.buffers, groupRanges);
       const [start, end] = groupRanges[group];
-      if (command === ShardCommand.Reset) runner.reset(task.seed, start, end);
+      if (command === ShardCommand.Reset) runner.reset(resetSeed(task.seed, Atomics.load(control, ControlSlot.ResetEpoch)), start, end);
       else runner.step(start, end);
     } catch (error) {
       const failure = error instanceof EnvFailure ? error : undefined;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Piscina } from 'piscina';
 import { type EnvSpec, instantiateEnv, prepareEnvSpec } from './env-spec';
-import { CONTROL_SLOTS, ControlSlot, ERROR_TEXT_BYTES, MAX_GROUPS, RING_SIZE, RING_START, ShardCommand, ShardStatus, type ShardTask, encodeCommand } from './shard-protocol';
+import { CONTROL_SLOTS, ControlSlot, ERROR_TEXT_BYTES, MAX_GROUPS, RING_SIZE, RING_START, ShardCommand, ShardStatus, type ShardTask, encodeCommand, resetSeed } from './shard-protocol';
 import { EnvFailure, ShardRunner } from './shard-runner';
 import { type VectorBuffers, type VectorLayout, allocateBuffers, layoutFor } from './vector-layout';
 
@@ -83,6 +83,7 @@ export class VectorEnv {
   private shards: Shard[] = [];
   private inProcess?: ShardRunner;
   private closed = false;
+  private resetEpoch = 0;
 
   private constructor(
     readonly options: Required<Omit<VectorEnvOptions, 'env'>> & { env: EnvSpec },
@@ -132,9 +133,17 @@ export class VectorEnv {
     return this.groupSteps[0];
   }
 
-  async reset(): Promise<void> {
+  /**
+   * Resets every env. Epoch 0 (the default) seeds env e from (seed, e), so every such reset
+   * replays the same first episodes; epoch k > 0 derives fresh seeds from (seed, k, e), which
+   * lets a training run start reproducible new episodes at a checkpoint boundary.
+   */
+  async reset(epoch = 0): Promise<void> {
     this.assertUsable();
     if (this.groupPending.some((p) => p)) throw new Error('VectorEnv: reset() while a step is in flight; await it first');
+    if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > 0x7fffffff) throw new Error(`VectorEnv: reset epoch must be an integer from 0 to 2^31-1, got ${epoch}`);
+    this.resetEpoch = epoch;
+    for (const shard of this.shards) Atomics.store(shard.control, ControlSlot.ResetEpoch, epoch);
     this.groupSteps.fill(0);
     this.buffers.episodeDone.fill(0);
     this.buffers.episodeAborted.fill(0);
@@ -196,7 +205,7 @@ export class VectorEnv {
   private runInProcess(command: ShardCommand, group: number): void {
     const [start, end] = this.groupRanges[group];
     try {
-      if (command === ShardCommand.Reset) this.inProcess!.reset(this.options.seed, start, end);
+      if (command === ShardCommand.Reset) this.inProcess!.reset(resetSeed(this.options.seed, this.resetEpoch), start, end);
       else this.inProcess!.step(start, end);
     } catch (error) {
       const failure = error instanceof EnvFailure ? error : undefined;
@@ -229,6 +238,7 @@ export class VectorEnv {
 
   private startShard(index: number, ranges: Array<[number, number]>): Shard {
     const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
+    control[ControlSlot.ResetEpoch] = this.resetEpoch;
     const errorText = new Uint8Array(new SharedArrayBuffer(ERROR_TEXT_BYTES));
     const task: ShardTask = { spec: this.options.env, layout: this.layout, buffers: this.buffers, control, errorText, groupRanges: ranges, seed: this.options.seed };
     const shard: Shard = { index, ranges, control, errorText, exited: false, commandsSent: 0, groupSent: new Array<number>(MAX_GROUPS).fill(0), finished: Promise.resolve() };

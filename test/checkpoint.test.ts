@@ -9,12 +9,14 @@ import {
   CheckpointFs,
   assignTensors,
   captureOptimizer,
+  deserializeArray,
   captureTensors,
   encodeCheckpoint,
   readCheckpoint,
   readLatestCheckpoint,
   restoreOptimizer,
   restoreTensors,
+  serializeArray,
   writeCheckpoint,
 } from '../runtime/checkpoint';
 import { Rng } from '../runtime/rng';
@@ -41,6 +43,7 @@ function baseData(overrides: Partial<CheckpointData> = {}): CheckpointData {
     models: {},
     optimizers: {},
     rngs: {},
+    arrays: {},
     backend: 'cpu',
     metadata: { note: 'test' },
     ...overrides,
@@ -78,6 +81,12 @@ describe('round trip', () => {
     const data = baseData({
       models: { policy: await captureTensors(tensors), critic: await captureTensors({ b: tf.zeros([0, 3]) }) },
       rngs: { env0: rng.state() },
+      arrays: {
+        f32: serializeArray(weird),
+        f64: serializeArray(new Float64Array([Math.PI, -1e300])),
+        i32: serializeArray(new Int32Array([-7, 2147483647])),
+        u8: serializeArray(new Uint8Array([0, 1, 255]).subarray(1)),
+      },
     });
     const file = await writeCheckpoint(dir, 'step-1', data);
     expect(file).toBe(path.join(dir, 'step-1.ckpt'));
@@ -94,6 +103,10 @@ describe('round trip', () => {
       expect(bits(restored[name])).toEqual(bits(t));
     }
     expect(back.models.critic.b.shape).toEqual([0, 3]);
+    expect(deserializeArray(back.arrays.f32)).toEqual(weird);
+    expect(deserializeArray(back.arrays.f64)).toEqual(new Float64Array([Math.PI, -1e300]));
+    expect(deserializeArray(back.arrays.i32)).toEqual(new Int32Array([-7, 2147483647]));
+    expect(deserializeArray(back.arrays.u8)).toEqual(new Uint8Array([1, 255]));
     // The restored generator continues the very same stream.
     const resumed = Rng.fromState(back.rngs.env0);
     for (let i = 0; i < 20; i++) expect(resumed.next()).toBe(rng.next());
@@ -293,9 +306,10 @@ describe('validation', () => {
       models: { m: await captureTensors({ k: tf.zeros([2]) }) },
       optimizers: { m: await captureOptimizer(adam) },
       rngs: { r: new Rng(1).state() },
+      arrays: { a: serializeArray(new Float32Array([1, 2])) },
     });
     const cases: Array<[string, (root: Record<string, unknown>) => void, RegExp]> = [
-      ['version', (r) => { r.version = 99; }, /format version 99; this build reads 1/],
+      ['version', (r) => { r.version = 99; }, /format version 99; this build reads 1, 2/],
       ['version', (r) => { r.version = 'one'; }, /field 'version' must be a non-negative integer/],
       ['createdAt', (r) => { r.createdAt = 5; }, /field 'createdAt' must be a string/],
       ['counters', (r) => { (r.counters as Record<string, unknown>).updates = -1; }, /field 'counters.updates' must be a non-negative integer/],
@@ -307,6 +321,8 @@ describe('validation', () => {
       ['optimiser', (r) => { ((r.optimizers as Record<string, Record<string, unknown>>).m).weights = 3; }, /field 'optimizers.m.weights' must be a list/],
       ['rng', (r) => { ((r.rngs as Record<string, Record<string, unknown>>).r).s1 = 'x'; }, /field 'rngs.r.s1' must be a finite number/],
       ['metadata', (r) => { r.metadata = 'x'; }, /field 'metadata' must be a map/],
+      ['array type', (r) => { ((r.arrays as Record<string, Record<string, unknown>>).a).type = 'BigInt64Array'; }, /field 'arrays.a.type' must be one of Float32Array/],
+      ['array data', (r) => { ((r.arrays as Record<string, Record<string, unknown>>).a).data = new Uint8Array(7); }, /field 'arrays.a.data' has 7 bytes, not a whole number of Float32Array elements/],
     ];
     for (const [, edit, expected] of cases) {
       const file = await written(good);

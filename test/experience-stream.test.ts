@@ -39,11 +39,13 @@ async function manualRollout(vec: VectorEnv, policy: Policy, steps: number) {
   const b = vec.buffers;
   const rows: Array<Record<string, Float32Array | Uint8Array>> = [];
   await vec.reset();
+  const episodeStart = new Uint8Array(vec.numEnvs).fill(1);
   for (let t = 0; t < steps; t++) {
-    const row: Record<string, Float32Array | Uint8Array> = { obs: b.obs.slice(), state: b.state.slice(), masks: b.masks.slice(), alive: b.alive.slice() };
+    const row: Record<string, Float32Array | Uint8Array> = { obs: b.obs.slice(), state: b.state.slice(), masks: b.masks.slice(), alive: b.alive.slice(), episodeStart: episodeStart.slice() };
     b.actions.fill(0);
-    await policy.act({ obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, layout: vec.layout }, b.actions);
+    await policy.act({ obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart, layout: vec.layout }, b.actions);
     await vec.step();
+    episodeStart.set(b.episodeDone);
     Object.assign(row, {
       actions: b.actions.slice(),
       rewards: b.rewards.slice(),

@@ -50,10 +50,10 @@ function makeChunk(m: Mappo, T: number, seed: number): TrajectoryChunk {
   const fill = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
   const c: TrajectoryChunk = {
     kind: 'chunk', layout: L, index: 0, startStep: 0, length: T,
-    obs: fill(T * E * A * obsDim), state: fill(T * E * stateDim), masks: new Uint8Array(T * E * A * K), alive: new Uint8Array(T * E * A).fill(1),
+    obs: fill(T * E * A * obsDim), state: fill(T * E * stateDim), masks: new Uint8Array(T * E * A * K), alive: new Uint8Array(T * E * A).fill(1), episodeStart: new Uint8Array(T * E),
     actions: new Float32Array(T * E * A), extras: {}, rewards: fill(T * E * A), terminated: new Uint8Array(T * E * A), truncated: new Uint8Array(T * E * A),
     episodeDone: new Uint8Array(T * E), episodeAborted: new Uint8Array(T * E), finals: [],
-    bootstrap: { obs: fill(E * A * obsDim), state: fill(E * stateDim), alive: new Uint8Array(E * A).fill(1), masks: new Uint8Array(E * A * K).fill(1) },
+    bootstrap: { obs: fill(E * A * obsDim), state: fill(E * stateDim), alive: new Uint8Array(E * A).fill(1), masks: new Uint8Array(E * A * K).fill(1), episodeStart: new Uint8Array(E) },
     episodes: [],
   };
   for (let i = 0; i < T * E * A; i++) for (let k = 0; k < K; k++) c.masks[i * K + k] = k === 0 || rng.next() < 0.5 ? 1 : 0;
@@ -71,7 +71,7 @@ function makeChunk(m: Mappo, T: number, seed: number): TrajectoryChunk {
     const out = m.act(
       {
         obs: c.obs.subarray(...r(t * E * A, obsDim)), state: c.state.subarray(t * E * stateDim, (t + 1) * E * stateDim),
-        masks: c.masks.subarray(...r(t * E * A, K)), alive: c.alive.subarray(t * E * A, (t + 1) * E * A), layout: L,
+        masks: c.masks.subarray(...r(t * E * A, K)), alive: c.alive.subarray(t * E * A, (t + 1) * E * A), episodeStart: c.episodeStart.subarray(t * E, (t + 1) * E), layout: L,
       },
       acts,
     );
@@ -118,7 +118,7 @@ describe('Mappo', () => {
       for (let i = 0; i < N * 4; i++) if (rng.next() < 0.3) masks[i] = 1; // …plus some more
       const alive = Uint8Array.from({ length: N }, (_, i) => (i === 3 ? 0 : 1));
       const actions = new Float32Array(N);
-      const out = m.act({ obs: Float32Array.from({ length: N * 3 }, () => rng.normal()), state: new Float32Array(4 * 5), masks, alive, layout: L }, actions);
+      const out = m.act({ obs: Float32Array.from({ length: N * 3 }, () => rng.normal()), state: new Float32Array(4 * 5), masks, alive, episodeStart: new Uint8Array(4), layout: L }, actions);
       expect(out.extras!.logp).toHaveLength(N);
       expect(out.extras!.value).toHaveLength(N);
       for (let i = 0; i < N; i++) {

@@ -1,0 +1,164 @@
+import * as tf from '@tensorflow/tfjs';
+import { deriveSeed, seedToInt } from '../runtime/rng';
+
+/**
+ * The per-agent network of EPyMARL's agents, shared by all agents (their id one-hot is part of
+ * the input): `fc1 → ReLU → GRU cell → fc2` when recurrent (EPyMARL's `RNNAgent`), else
+ * `fc1 → ReLU → fc2 → ReLU → fc3` (its feed-forward agent). Used by value-based and
+ * policy-gradient trainers alike; the head's initial scale is theirs to choose.
+ */
+export interface AgentNetworkSpec {
+  inputDim: number;
+  hiddenDim: number;
+  outputDim: number;
+  recurrent: boolean;
+  /** Orthogonal-init gain of the output layer (e.g. 0.01 for a policy head, 1 for Q-values). */
+  outputGain: number;
+  /** Initial weights depend on this seed and `role` only, so equal seeds give equal networks. */
+  seed: string;
+  role: string;
+}
+
+interface Dense {
+  w: tf.Variable;
+  b: tf.Variable;
+}
+
+/** tfjs variable names are process-global, so every instance gets its own prefix. */
+let instanceCounter = 0;
+
+export class AgentNetwork {
+  readonly spec: AgentNetworkSpec;
+  private readonly layers: Record<string, Dense> = {};
+  /** GRU weights: input→gates [in, 3H], hidden→gates [H, 3H], gate order (reset, update, new). */
+  private readonly gru?: { wi: tf.Variable; wh: tf.Variable; bi: tf.Variable; bh: tf.Variable };
+
+  constructor(spec: AgentNetworkSpec) {
+    this.spec = spec;
+    const { inputDim: D, hiddenDim: H, outputDim: O } = spec;
+    const prefix = `agent-net${instanceCounter++}/${spec.role}`;
+    const seed = (i: number) => seedToInt(deriveSeed(spec.seed, spec.role, i));
+    const dense = (name: string, inDim: number, outDim: number, gain: number, i: number): Dense => {
+      const w0 = tf.tidy(() => tf.initializers.orthogonal({ gain, seed: seed(i) }).apply([inDim, outDim], 'float32'));
+      const layer = { w: tf.variable(w0, true, `${prefix}/${name}/w`), b: tf.variable(tf.zeros([outDim]), true, `${prefix}/${name}/b`) };
+      w0.dispose();
+      return layer;
+    };
+    this.layers.fc1 = dense('fc1', D, H, Math.SQRT2, 0);
+    if (spec.recurrent) {
+      const init = (shape: [number, number], i: number) => tf.tidy(() => tf.initializers.orthogonal({ gain: 1, seed: seed(i) }).apply(shape, 'float32'));
+      const wi0 = init([H, 3 * H], 1);
+      const wh0 = init([H, 3 * H], 2);
+      this.gru = {
+        wi: tf.variable(wi0, true, `${prefix}/gru/wi`),
+        wh: tf.variable(wh0, true, `${prefix}/gru/wh`),
+        bi: tf.variable(tf.zeros([3 * H]), true, `${prefix}/gru/bi`),
+        bh: tf.variable(tf.zeros([3 * H]), true, `${prefix}/gru/bh`),
+      };
+      tf.dispose([wi0, wh0]);
+      this.layers.out = dense('out', H, O, spec.outputGain, 3);
+    } else {
+      this.layers.fc2 = dense('fc2', H, H, Math.SQRT2, 1);
+      this.layers.out = dense('out', H, O, spec.outputGain, 3);
+    }
+  }
+
+  get recurrent(): boolean {
+    return this.spec.recurrent;
+  }
+
+  /** A zero hidden state for `rows` rows ([rows, H]); feed-forward networks ignore it. */
+  initialHidden(rows: number): tf.Tensor2D {
+    return tf.zeros([rows, this.spec.hiddenDim]);
+  }
+
+  /**
+   * One step for B rows: x [B, inputDim], h [B, hiddenDim] → output [B, outputDim] and the
+   * next hidden state (h itself for feed-forward networks).
+   */
+  step(x: tf.Tensor2D, h: tf.Tensor2D): { out: tf.Tensor2D; h: tf.Tensor2D } {
+    return tf.tidy(() => {
+      const { fc1, fc2, out } = this.layers;
+      const z = tf.relu(affine(x, fc1));
+      if (!this.gru) return { out: affine(tf.relu(affine(z, fc2)), out), h: tf.clone(h) };
+      const hNext = this.gruCell(z, h);
+      return { out: affine(hNext, out), h: hNext };
+    });
+  }
+
+  /**
+   * Unrolls over T steps (differentiable): xs [T, B, inputDim]; `resets` [T, B] with 1 where
+   * the hidden state is zeroed before step t (an episode starts there); h0 [B, hiddenDim].
+   * Returns outputs [T, B, outputDim]. Feed-forward networks run all T·B rows as one batch.
+   */
+  unroll(xs: tf.Tensor3D, resets: tf.Tensor2D, h0: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [T, B, D] = xs.shape;
+      const { fc1, fc2, out } = this.layers;
+      const z = tf.relu(affine(tf.reshape(xs, [T * B, D]), fc1));
+      if (!this.gru) return tf.reshape(affine(tf.relu(affine(z, fc2)), out), [T, B, this.spec.outputDim]);
+      const H = this.spec.hiddenDim;
+      const zs = tf.reshape(z, [T, B, H]);
+      const keep = tf.sub(1, resets);
+      let h = h0;
+      const hs: tf.Tensor2D[] = [];
+      for (let t = 0; t < T; t++) {
+        const zt = tf.reshape(tf.slice(zs, [t, 0, 0], [1, B, H]), [B, H]);
+        const keepT = tf.reshape(tf.slice(keep, [t, 0], [1, B]), [B, 1]);
+        h = this.gruCell(zt, tf.mul(h, keepT) as tf.Tensor2D);
+        hs.push(h);
+      }
+      return tf.reshape(affine(tf.concat(hs, 0), out), [T, B, this.spec.outputDim]);
+    });
+  }
+
+  /** PyTorch's GRUCell: r, u gates; n = tanh(W_in z + b_in + r ⊙ (W_hn h + b_hn)); h' = (1 − u) ⊙ n + u ⊙ h. */
+  private gruCell(z: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
+    const g = this.gru!;
+    const H = this.spec.hiddenDim;
+    const gi = tf.add(tf.matMul(z, g.wi), g.bi);
+    const gh = tf.add(tf.matMul(h, g.wh), g.bh);
+    const [iR, iU, iN] = tf.split(gi, [H, H, H], 1);
+    const [hR, hU, hN] = tf.split(gh, [H, H, H], 1);
+    const r = tf.sigmoid(tf.add(iR, hR));
+    const u = tf.sigmoid(tf.add(iU, hU));
+    const n = tf.tanh(tf.add(iN, tf.mul(r, hN)));
+    return tf.add(tf.mul(tf.sub(1, u), n), tf.mul(u, h)) as tf.Tensor2D;
+  }
+
+  /** Variables by stable name (role-relative, no instance prefix), for checkpoints and target copies. */
+  namedVariables(): Record<string, tf.Variable> {
+    const named: Record<string, tf.Variable> = {};
+    for (const [layer, d] of Object.entries(this.layers)) {
+      named[`${layer}/w`] = d.w;
+      named[`${layer}/b`] = d.b;
+    }
+    if (this.gru) for (const [k, v] of Object.entries(this.gru)) named[`gru/${k}`] = v;
+    return named;
+  }
+
+  variables(): tf.Variable[] {
+    return Object.values(this.namedVariables());
+  }
+
+  /** Copies `source`'s weights in (hard target update), or moves τ of the way towards them. */
+  copyFrom(source: AgentNetwork, tau = 1): void {
+    const mine = this.namedVariables();
+    const theirs = source.namedVariables();
+    tf.tidy(() => {
+      for (const [name, v] of Object.entries(mine)) {
+        const s = theirs[name];
+        if (!s) throw new Error(`AgentNetwork.copyFrom: source has no variable '${name}'`);
+        v.assign(tau >= 1 ? s : tf.add(tf.mul(1 - tau, v), tf.mul(tau, s)));
+      }
+    });
+  }
+
+  dispose(): void {
+    for (const v of this.variables()) v.dispose();
+  }
+}
+
+function affine(x: tf.Tensor2D, d: Dense | undefined): tf.Tensor2D {
+  return tf.add(tf.matMul(x, d!.w), d!.b);
+}
