@@ -103,7 +103,7 @@ export class AgentNetwork {
       let h = h0;
       const hs: tf.Tensor2D[] = [];
       for (let t = 0; t < T; t++) {
-        const zt = tf.reshape(tf.slice(zs, [t, 0, 0], [1, B, H]), [B, H]);
+        const zt = tf.reshape(tf.slice(zs, [t, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D;
         const keepT = tf.reshape(tf.slice(keep, [t, 0], [1, B]), [B, 1]);
         h = this.gruCell(zt, tf.mul(h, keepT) as tf.Tensor2D);
         hs.push(h);
