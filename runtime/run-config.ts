@@ -66,6 +66,12 @@ function ppoSchema<N extends 'mappo' | 'ippo'>(
       use_critic_rnn: z.boolean().default(true),
       /** Episodes collected per update (EPyMARL's on-policy `batch_size` = `buffer_size`). */
       batch_size: positiveInt().default(10),
+      /**
+       * Steps per env between updates (CleanRL's `num_steps`). Unset (null): as many as
+       * `batch_size` full-length episodes need, ⌈batch_size · max episode steps / num_envs⌉,
+       * which is EPyMARL's amount of data per update without waiting for episodes to end.
+       */
+      rollout_length: positiveInt().nullable().default(null),
     })
     .strict();
 }
