@@ -79,7 +79,7 @@ export function experienceStream(vec: VectorEnv, policy: Policy, options: Experi
     const collector = new Collector(vec, policy, () => stopped);
     const produce = async (): Promise<void> => {
       if (options.reset ?? true) await vec.reset();
-      collector.begin(options.reset ?? true);
+      collector.begin();
       const items = Math.floor(maxSteps / chunkLength);
       for (let n = 0; n < items; n++) {
         await credit.acquire(() => stopped);
@@ -182,12 +182,11 @@ class Collector {
   }
 
   /**
-   * Marks where episodes start before the first step: everywhere after a reset; where the
-   * last step ended an episode when continuing (a VectorEnv fresh from `reset()` has no
-   * episode ends flagged, so a caller that reset it itself passes `freshReset`).
+   * Marks where episodes start before the first step: everywhere when the vector has not
+   * stepped since its reset, else where its last step ended an episode.
    */
-  begin(freshReset: boolean): void {
-    if (freshReset) this.episodeStart.fill(1);
+  begin(): void {
+    if (this.vec.steps === 0) this.episodeStart.fill(1);
     else this.episodeStart.set(this.vec.buffers.episodeDone);
   }
 
