@@ -39,16 +39,15 @@ export class AgentNetwork {
     const prefix = `agent-net${instanceCounter++}/${spec.role}`;
     const seed = (i: number) => seedToInt(deriveSeed(spec.seed, spec.role, i));
     const dense = (name: string, inDim: number, outDim: number, gain: number, i: number): Dense => {
-      const w0 = tf.tidy(() => tf.initializers.orthogonal({ gain, seed: seed(i) }).apply([inDim, outDim], 'float32'));
+      const w0 = orthogonal(inDim, outDim, gain, seed(i));
       const layer = { w: tf.variable(w0, true, `${prefix}/${name}/w`), b: tf.variable(tf.zeros([outDim]), true, `${prefix}/${name}/b`) };
       w0.dispose();
       return layer;
     };
     this.layers.fc1 = dense('fc1', D, H, Math.SQRT2, 0);
     if (spec.recurrent) {
-      const init = (shape: [number, number], i: number) => tf.tidy(() => tf.initializers.orthogonal({ gain: 1, seed: seed(i) }).apply(shape, 'float32'));
-      const wi0 = init([H, 3 * H], 1);
-      const wh0 = init([H, 3 * H], 2);
+      const wi0 = orthogonal(H, 3 * H, 1, seed(1));
+      const wh0 = orthogonal(H, 3 * H, 1, seed(2));
       this.gru = {
         wi: tf.variable(wi0, true, `${prefix}/gru/wi`),
         wh: tf.variable(wh0, true, `${prefix}/gru/wh`),
@@ -98,14 +97,14 @@ export class AgentNetwork {
       const z = tf.relu(affine(tf.reshape(xs, [T * B, D]), fc1));
       if (!this.gru) return tf.reshape(affine(tf.relu(affine(z, fc2)), out), [T, B, this.spec.outputDim]);
       const H = this.spec.hiddenDim;
-      const zs = tf.reshape(z, [T, B, H]);
-      const keep = tf.sub(1, resets);
+      const g = this.gru!;
+      // The input half of the gates for all T·B rows in one matmul; only the hidden half is sequential.
+      const inputGates = tf.unstack(tf.reshape(tf.add(tf.matMul(z, g.wi), g.bi), [T, B, 3 * H])) as tf.Tensor2D[];
+      const keep = tf.unstack(tf.expandDims(tf.sub(1, resets), 2)) as tf.Tensor2D[];
       let h = h0;
       const hs: tf.Tensor2D[] = [];
       for (let t = 0; t < T; t++) {
-        const zt = tf.reshape(tf.slice(zs, [t, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D;
-        const keepT = tf.reshape(tf.slice(keep, [t, 0], [1, B]), [B, 1]);
-        h = this.gruCell(zt, tf.mul(h, keepT) as tf.Tensor2D);
+        h = this.gruFromGates(inputGates[t], tf.mul(h, keep[t]) as tf.Tensor2D);
         hs.push(h);
       }
       return tf.reshape(affine(tf.concat(hs, 0), out), [T, B, this.spec.outputDim]);
@@ -115,15 +114,21 @@ export class AgentNetwork {
   /** PyTorch's GRUCell: r, u gates; n = tanh(W_in z + b_in + r ⊙ (W_hn h + b_hn)); h' = (1 − u) ⊙ n + u ⊙ h. */
   private gruCell(z: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
     const g = this.gru!;
+    return this.gruFromGates(tf.add(tf.matMul(z, g.wi), g.bi), h);
+  }
+
+  /** The GRU update given the input's gate pre-activations `gi` = z·W_i + b_i. */
+  private gruFromGates(gi: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
+    const g = this.gru!;
     const H = this.spec.hiddenDim;
-    const gi = tf.add(tf.matMul(z, g.wi), g.bi);
     const gh = tf.add(tf.matMul(h, g.wh), g.bh);
-    const [iR, iU, iN] = tf.split(gi, [H, H, H], 1);
-    const [hR, hU, hN] = tf.split(gh, [H, H, H], 1);
-    const r = tf.sigmoid(tf.add(iR, hR));
-    const u = tf.sigmoid(tf.add(iU, hU));
+    // Reset and update gates share one add and one sigmoid; fewer, larger ops are what make an unroll fast.
+    const [iRU, iN] = tf.split(gi, [2 * H, H], 1);
+    const [hRU, hN] = tf.split(gh, [2 * H, H], 1);
+    const [r, u] = tf.split(tf.sigmoid(tf.add(iRU, hRU)), [H, H], 1);
     const n = tf.tanh(tf.add(iN, tf.mul(r, hN)));
-    return tf.add(tf.mul(tf.sub(1, u), n), tf.mul(u, h)) as tf.Tensor2D;
+    // (1 − u) ⊙ n + u ⊙ h, written as n + u ⊙ (h − n).
+    return tf.add(n, tf.mul(u, tf.sub(h, n))) as tf.Tensor2D;
   }
 
   /** Variables by stable name (role-relative, no instance prefix), for checkpoints and target copies. */
@@ -157,6 +162,23 @@ export class AgentNetwork {
   dispose(): void {
     for (const v of this.variables()) v.dispose();
   }
+}
+
+/**
+ * A (rows × cols) matrix with orthonormal rows or columns, times `gain` (Saxe et al. 2014), from
+ * the QR decomposition of a seeded Gaussian matrix. tfjs's own orthogonal initializer does the
+ * same but warns on every matrix above 2,000 entries.
+ */
+function orthogonal(rows: number, cols: number, gain: number, seed: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const tall = rows >= cols;
+    const a = tf.randomNormal([Math.max(rows, cols), Math.min(rows, cols)], 0, 1, 'float32', seed) as tf.Tensor2D;
+    const [q, r] = tf.linalg.qr(a);
+    // Sign correction makes the result uniformly distributed over orthogonal matrices.
+    const d = tf.sign(tf.sum(tf.mul(r, tf.eye(r.shape[0], r.shape[1])), 0));
+    const m = tf.mul(q, d) as tf.Tensor2D;
+    return tf.mul(tall ? m : tf.transpose(m), gain) as tf.Tensor2D;
+  });
 }
 
 function affine(x: tf.Tensor2D, d: Dense | undefined): tf.Tensor2D {

@@ -63,7 +63,8 @@ function ppoSchema<N extends 'mappo' | 'ippo'>(
       num_minibatches: positiveInt().default(1),
       entropy_coef: z.number().gte(0).default(0.01),
       value_loss_coef: z.number().gte(0).default(0.5),
-      use_critic_rnn: z.boolean().default(true),
+      // No `use_critic_rnn`: EPyMARL's MAPPO and IPPO critics are feed-forward (the one release
+      // whose IPPO critic built a GRU never fed its state to the value head).
       /** Episodes collected per update (EPyMARL's on-policy `batch_size` = `buffer_size`). */
       batch_size: positiveInt().default(10),
       /**

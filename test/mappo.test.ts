@@ -1,11 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
-import type { TrajectoryChunk } from '../runtime/experience';
+import { decodeCheckpoint, encodeCheckpoint, type JsonObject } from '../runtime/checkpoint';
+import type { Policy, PolicyOutput, TrajectoryChunk } from '../runtime/experience';
 import { Rng } from '../runtime/rng';
+import { selectBackend } from '../runtime/tf-backend';
 import type { VectorLayout } from '../runtime/vector-layout';
 import { type MappoHyperparams, Mappo, computeGae } from '../trainers/mappo';
+import type { TrainerState } from '../trainers/trainer';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await selectBackend('cpu');
 });
 
 const layout = (E = 2): VectorLayout => ({
@@ -36,52 +39,86 @@ const config = (over: Partial<MappoHyperparams> = {}): MappoHyperparams => ({
   value_loss_coef: 0.5,
   max_grad_norm: 10,
   hidden_dim: 8,
+  use_rnn: true,
   obs_agent_id: true,
+  obs_last_action: false,
   standardise_returns: false,
   standardise_rewards: false,
+  batch_size: 10,
+  rollout_length: null,
   ...over,
 });
 
-/** A T-step chunk collected by acting with `m` on seeded random obs, with a death, a truncation and random masks. */
-function makeChunk(m: Mappo, T: number, seed: number): TrajectoryChunk {
+interface CollectSpec {
+  T: number;
+  seed: number;
+  /** Row 0 starts every env's episode (the first chunk of a run). */
+  firstStart?: boolean;
+  /** Every row is a whole one-step episode that terminates (a bandit). */
+  oneStep?: boolean;
+  /** Reward of agent a for action k; default: seeded noise. */
+  reward?: (a: number, k: number) => number;
+  /** Masks: all legal (else action 0 plus random others). */
+  allLegal?: boolean;
+}
+
+/**
+ * A T-step chunk collected by acting with `m` on seeded random obs and masks, laid out like the
+ * experience stream's. Unless `oneStep`: env 0 agent 1 terminates at row 1 and stays dead;
+ * env 1 is truncated at row 1 and starts a new episode at row 2.
+ */
+function collect(m: Mappo, spec: CollectSpec, policy: Policy = m): TrajectoryChunk {
   const L = m.layout;
   const { numEnvs: E, numAgents: A, obsDim, stateDim, numActions: K } = L;
-  const rng = new Rng(seed);
+  const { T } = spec;
+  const rng = new Rng(spec.seed);
   const fill = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
   const c: TrajectoryChunk = {
     kind: 'chunk', layout: L, index: 0, startStep: 0, length: T,
     obs: fill(T * E * A * obsDim), state: fill(T * E * stateDim), masks: new Uint8Array(T * E * A * K), alive: new Uint8Array(T * E * A).fill(1), episodeStart: new Uint8Array(T * E),
-    actions: new Float32Array(T * E * A), extras: {}, rewards: fill(T * E * A), terminated: new Uint8Array(T * E * A), truncated: new Uint8Array(T * E * A),
+    actions: new Float32Array(T * E * A), extras: {}, rewards: new Float32Array(T * E * A), terminated: new Uint8Array(T * E * A), truncated: new Uint8Array(T * E * A),
     episodeDone: new Uint8Array(T * E), episodeAborted: new Uint8Array(T * E), finals: [],
     bootstrap: { obs: fill(E * A * obsDim), state: fill(E * stateDim), alive: new Uint8Array(E * A).fill(1), masks: new Uint8Array(E * A * K).fill(1), episodeStart: new Uint8Array(E) },
     episodes: [],
   };
-  for (let i = 0; i < T * E * A; i++) for (let k = 0; k < K; k++) c.masks[i * K + k] = k === 0 || rng.next() < 0.5 ? 1 : 0;
-  // Env 0 agent 1 dies at row 1 (terminated) and is dead after; env 1 is truncated at row 1.
-  c.terminated[(1 * E + 0) * A + 1] = 1;
-  for (let t = 2; t < T; t++) c.alive[(t * E + 0) * A + 1] = 0;
-  for (let a = 0; a < A; a++) c.truncated[(1 * E + 1) * A + a] = 1;
-  c.episodeDone[1 * E + 1] = 1;
-  c.finals.push({ t: 1, env: 1, obs: fill(A * obsDim), state: fill(stateDim) });
-  const logp = new Float32Array(T * E * A);
-  const value = new Float32Array(T * E * A);
+  for (let i = 0; i < T * E * A; i++) for (let k = 0; k < K; k++) c.masks[i * K + k] = spec.allLegal || k === 0 || rng.next() < 0.5 ? 1 : 0;
+  if (spec.oneStep) {
+    c.episodeStart.fill(1);
+    c.terminated.fill(1);
+    c.episodeDone.fill(1);
+    c.bootstrap.episodeStart.fill(1);
+  } else {
+    if (spec.firstStart) c.episodeStart.fill(1, 0, E);
+    c.terminated[(1 * E + 0) * A + 1] = 1;
+    for (let t = 2; t < T; t++) c.alive[(t * E + 0) * A + 1] = 0;
+    for (let a = 0; a < A; a++) c.truncated[(1 * E + 1) * A + a] = 1;
+    c.episodeDone[1 * E + 1] = 1;
+    if (T > 2) c.episodeStart[2 * E + 1] = 1;
+    c.finals.push({ t: 1, env: 1, obs: fill(A * obsDim), state: fill(stateDim) });
+  }
+  const extras: Record<string, Float32Array> = {};
   for (let t = 0; t < T; t++) {
-    const r = (x: number, d: number) => [x * d, (x + E * A) * d] as const;
+    const rows = (d: number) => [t * E * A * d, (t + 1) * E * A * d] as const;
     const acts = new Float32Array(E * A);
-    const out = m.act(
+    const out = <PolicyOutput | void>policy.act(
       {
-        obs: c.obs.subarray(...r(t * E * A, obsDim)), state: c.state.subarray(t * E * stateDim, (t + 1) * E * stateDim),
-        masks: c.masks.subarray(...r(t * E * A, K)), alive: c.alive.subarray(t * E * A, (t + 1) * E * A), episodeStart: c.episodeStart.subarray(t * E, (t + 1) * E), layout: L,
+        obs: c.obs.subarray(...rows(obsDim)), state: c.state.subarray(t * E * stateDim, (t + 1) * E * stateDim), masks: c.masks.subarray(...rows(K)),
+        alive: c.alive.subarray(...rows(1)), episodeStart: c.episodeStart.subarray(t * E, (t + 1) * E), layout: L,
       },
       acts,
     );
     c.actions.set(acts, t * E * A);
-    logp.set(out.extras!.logp, t * E * A);
-    value.set(out.extras!.value, t * E * A);
+    for (let i = 0; i < E * A; i++) c.rewards[t * E * A + i] = spec.reward ? spec.reward(i % A, acts[i]) : rng.normal();
+    for (const [key, value] of Object.entries((out && out.extras) ?? {})) {
+      extras[key] ??= new Float32Array(T * value.length);
+      extras[key].set(value, t * value.length);
+    }
   }
-  c.extras = { logp, value };
+  c.extras = extras;
   return c;
 }
+
+const bits = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('hex');
 
 describe('computeGae', () => {
   it('matches a hand-computed 3-step example with a truncation, a termination and a dead step', () => {
@@ -107,37 +144,87 @@ describe('computeGae', () => {
 });
 
 describe('Mappo', () => {
-  it('never samples masked actions, returns logp/value per [E, A] and leaves dead agents at 0', () => {
+  it('is a chunk Trainer: chunkLength from rollout_length or ⌈batch_size·maxEpisodeSteps/numEnvs⌉; observe returns named stats', () => {
+    const m = new Mappo({ layout: layout(4), config: config({ batch_size: 3 }), seed: 0 });
+    expect(m.collection).toEqual({ mode: 'chunk', chunkLength: Math.ceil((3 * 10) / 4) });
+    expect(m.policy).toBe(m);
+    const stats = m.observe(collect(m, { T: 4, seed: 1, firstStart: true }), 16)!;
+    expect(Object.keys(stats).sort()).toEqual(['approx_kl', 'clip_frac', 'entropy', 'grad_norm', 'policy_loss', 'value_loss']);
+    for (const v of Object.values(stats)) expect(Number.isFinite(v)).toBe(true);
+    expect(() => m.observe({ kind: 'transition' } as never, 0)).toThrow(/chunk/);
+    m.dispose();
+    const r = new Mappo({ layout: layout(4), config: config({ rollout_length: 7 }), seed: 0 });
+    expect(r.collection.chunkLength).toBe(7);
+    r.dispose();
+  });
+
+  it.each([true, false])('use_rnn=%s: never samples masked actions, extras per [E, A(, H)], dead agents left at 0', (useRnn) => {
     const L = layout(4);
-    const m = new Mappo({ layout: L, config: config(), seed: 1 });
+    const m = new Mappo({ layout: L, config: config({ use_rnn: useRnn, obs_last_action: true }), seed: 1 });
     const rng = new Rng(2);
     const N = 4 * 2;
-    for (let rep = 0; rep < 50; rep++) {
+    for (let rep = 0; rep < 30; rep++) {
       const masks = new Uint8Array(N * 4);
       for (let i = 0; i < N; i++) masks[i * 4 + rng.int(4)] = 1; // one random legal action…
       for (let i = 0; i < N * 4; i++) if (rng.next() < 0.3) masks[i] = 1; // …plus some more
       const alive = Uint8Array.from({ length: N }, (_, i) => (i === 3 ? 0 : 1));
+      const episodeStart = Uint8Array.from({ length: 4 }, () => (rep === 0 || rng.next() < 0.2 ? 1 : 0));
       const actions = new Float32Array(N);
-      const out = m.act({ obs: Float32Array.from({ length: N * 3 }, () => rng.normal()), state: new Float32Array(4 * 5), masks, alive, episodeStart: new Uint8Array(4), layout: L }, actions);
-      expect(out.extras!.logp).toHaveLength(N);
-      expect(out.extras!.value).toHaveLength(N);
+      const out = m.act({ obs: Float32Array.from({ length: N * 3 }, () => rng.normal()), state: new Float32Array(4 * 5), masks, alive, episodeStart, layout: L }, actions);
+      const ex = out.extras!;
+      expect(Object.keys(ex).sort()).toEqual(useRnn ? ['h', 'last_action', 'logp', 'value'] : ['last_action', 'logp', 'value']);
+      expect(ex.logp).toHaveLength(N);
+      expect(ex.value).toHaveLength(N);
+      if (useRnn) expect(ex.h).toHaveLength(N * 8);
+      for (let e = 0; e < 4; e++) {
+        if (!episodeStart[e]) continue;
+        // An episode's first step starts from zero memory and no last action.
+        if (useRnn) expect(ex.h.subarray(e * 2 * 8, (e + 1) * 2 * 8).every((x) => x === 0)).toBe(true);
+        expect(ex.last_action[e * 2]).toBe(-1);
+      }
       for (let i = 0; i < N; i++) {
         if (!alive[i]) {
           expect(actions[i]).toBe(0);
           continue;
         }
         expect(masks[i * 4 + actions[i]]).toBe(1);
-        expect(out.extras!.logp[i]).toBeLessThanOrEqual(0);
+        expect(ex.logp[i]).toBeLessThanOrEqual(0);
       }
     }
     m.dispose();
   });
 
-  it('does not leak tensors over 20 updates (with acting in between)', () => {
-    const m = new Mappo({ layout: layout(), config: config({ standardise_returns: true, standardise_rewards: true }), seed: 3 });
-    m.update(makeChunk(m, 4, 0)); // Adam creates its slot variables on the first step
+  it('GRU: the update replays acting exactly (recomputed log-probs = acting ones; ratio 1 and approx_kl 0 at the first step)', () => {
+    const m = new Mappo({ layout: layout(3), config: config({ hidden_dim: 16, obs_last_action: true, epochs: 1, num_minibatches: 1 }), seed: 4 });
+    collect(m, { T: 3, seed: 20, firstStart: true }); // acting memory is non-zero at the next chunk's row 0
+    const chunk = collect(m, { T: 6, seed: 21 });
+    const acting = chunk.extras.logp;
+    const replay = m.recomputeLogp(chunk);
+    let maxDiff = 0;
+    for (let i = 0; i < acting.length; i++) if (chunk.alive[i]) maxDiff = Math.max(maxDiff, Math.abs(replay[i] - acting[i]));
+    expect(maxDiff).toBeLessThan(1e-5);
+    // Teeth: replaying from a zero state (instead of the stored one) gives different log-probs.
+    const wrongH = { ...chunk, extras: { ...chunk.extras, h: new Float32Array(chunk.extras.h.length) } };
+    const wrong = m.recomputeLogp(wrongH);
+    let wrongDiff = 0;
+    for (let i = 0; i < acting.length; i++) if (chunk.alive[i]) wrongDiff = Math.max(wrongDiff, Math.abs(wrong[i] - acting[i]));
+    expect(wrongDiff).toBeGreaterThan(1e-4);
+    // One epoch, one minibatch: the stats come from the only gradient step, taken at ratio 1.
+    const stats = m.update(chunk)!;
+    expect(Math.abs(stats.approx_kl)).toBeLessThan(1e-7);
+    expect(stats.clip_frac).toBe(0);
+    m.dispose();
+  });
+
+  it('does not leak tensors over 100 updates (with acting and a greedy policy in between)', () => {
+    const m = new Mappo({ layout: layout(), config: config({ standardise_returns: true, standardise_rewards: true, obs_last_action: true }), seed: 3 });
+    const greedy = m.evaluationPolicy(layout(), 'eval');
+    m.update(collect(m, { T: 3, seed: 0, firstStart: true }));
     const before = tf.memory().numTensors;
-    for (let i = 1; i <= 20; i++) m.update(makeChunk(m, 4, i));
+    for (let i = 1; i <= 100; i++) {
+      m.update(collect(m, { T: 3, seed: i }));
+      if (i % 10 === 0) collect(m, { T: 2, seed: i }, greedy);
+    }
     expect(tf.memory().numTensors).toBe(before);
     m.dispose();
   });
@@ -145,7 +232,7 @@ describe('Mappo', () => {
   it.each(['mappo', 'ippo'] as const)('%s: same seed gives identical stats over 3 updates', (name) => {
     const run = () => {
       const m = new Mappo({ layout: layout(), config: config({ name }), seed: 'same' });
-      const stats = [0, 1, 2].map((i) => m.update(makeChunk(m, 5, i)));
+      const stats = [0, 1, 2].map((i) => m.update(collect(m, { T: 5, seed: i, firstStart: i === 0 }))!);
       m.dispose();
       return stats;
     };
@@ -156,13 +243,185 @@ describe('Mappo', () => {
     expect(a[0].entropy).toBeGreaterThan(0);
   });
 
-  it('fits the value of a fixed batch: plain value loss falls over repeated updates', () => {
-    const m = new Mappo({ layout: layout(), config: config({ lr: 0.01, epochs: 4 }), seed: 5, clipValueLoss: false });
-    const chunk = makeChunk(m, 4, 9);
-    const first = m.update(chunk).valueLoss;
+  it.each([true, false])('use_rnn=%s: fits the value of a fixed batch: plain value loss falls over repeated updates', (useRnn) => {
+    const m = new Mappo({ layout: layout(), config: config({ lr: 0.01, epochs: 4, use_rnn: useRnn }), seed: 5, clipValueLoss: false });
+    const chunk = collect(m, { T: 4, seed: 9, firstStart: true });
+    const first = m.update(chunk)!.value_loss;
     let last = first;
-    for (let i = 0; i < 15; i++) last = m.update(chunk).valueLoss;
-    expect(last).toBeLessThan(first);
+    for (let i = 0; i < 15; i++) last = m.update(chunk)!.value_loss;
+    expect(last).toBeLessThan(first * 0.8);
     m.dispose();
+  });
+
+  it.each([true, false])('use_rnn=%s: capture → restore into a fresh trainer continues bit-for-bit', async (useRnn) => {
+    const cfg = config({ use_rnn: useRnn, obs_last_action: true, standardise_returns: true, standardise_rewards: true });
+    const a = new Mappo({ layout: layout(), config: cfg, seed: 'a' });
+    a.update(collect(a, { T: 5, seed: 1, firstStart: true }));
+    a.update(collect(a, { T: 5, seed: 2 }));
+    const state = await a.captureState();
+    // Through the checkpoint encoding, as a run's checkpoint would carry it.
+    const back = decodeCheckpoint(
+      encodeCheckpoint({
+        createdAt: '', config: {}, counters: { envSteps: 0, episodes: 0, updates: 0, logIndex: 0 }, backend: tf.getBackend(),
+        models: state.models, optimizers: state.optimizers, rngs: state.rngs, arrays: state.arrays, metadata: { trainer: state.json },
+      }),
+      'mem.ckpt',
+    );
+    const restored: TrainerState = { models: back.models, optimizers: back.optimizers, rngs: back.rngs, arrays: back.arrays, json: back.metadata.trainer as JsonObject };
+    const continueRun = (m: Mappo) => {
+      const c1 = collect(m, { T: 5, seed: 3 });
+      const s1 = m.update(c1)!;
+      const c2 = collect(m, { T: 5, seed: 4 });
+      const s2 = m.update(c2)!;
+      return { actions: [c1.actions, c2.actions].map(bits), extras: [c1, c2].flatMap((c) => Object.keys(c.extras).sort().map((k) => `${k}:${bits(c.extras[k])}`)), stats: [s1, s2] };
+    };
+    const expected = continueRun(a);
+    const b = new Mappo({ layout: layout(), config: cfg, seed: 'b' });
+    const unrestored = new Mappo({ layout: layout(), config: cfg, seed: 'b' });
+    await b.restoreState(restored);
+    const got = continueRun(b);
+    expect(got.actions).toEqual(expected.actions);
+    expect(got.extras).toEqual(expected.extras);
+    expect(got.stats).toEqual(expected.stats);
+    // Teeth: without the restore the same trainer acts and learns differently.
+    const other = continueRun(unrestored);
+    expect(other.extras).not.toEqual(expected.extras);
+    expect(other.stats).not.toEqual(expected.stats);
+    [a, b, unrestored].forEach((m) => m.dispose());
+  });
+
+  it('restoreState names what is missing or mis-shaped', async () => {
+    const a = new Mappo({ layout: layout(), config: config(), seed: 1 });
+    const s = await a.captureState();
+    const { 'fc1/w': _dropped, ...actorRest } = s.models.actor;
+    void _dropped;
+    await expect(a.restoreState({ ...s, models: { ...s.models, actor: actorRest } })).rejects.toThrow(/actor.*fc1\/w/);
+    await expect(a.restoreState({ ...s, rngs: { act: s.rngs.act } })).rejects.toThrow(/minibatch/);
+    const wide = new Mappo({ layout: layout(), config: config({ hidden_dim: 16 }), seed: 1 });
+    await expect(wide.restoreState(s)).rejects.toThrow(/hidden/);
+    await expect(wide.restoreState({ ...s, arrays: (await wide.captureState()).arrays })).rejects.toThrow(/actor.*fc1\/w/);
+    a.dispose();
+    wide.dispose();
+  });
+
+  it('evaluationPolicy: greedy over legal actions (ties → lowest index), memory of its own', () => {
+    const L = layout(3);
+    const m = new Mappo({ layout: L, config: config({ hidden_dim: 8 }), seed: 6 });
+    // Training acting alone, and with a greedy policy acting in between: same actions, so
+    // evaluation never touches the training policy's memory or random stream.
+    const ref = new Mappo({ layout: L, config: config({ hidden_dim: 8 }), seed: 6 });
+    const greedy = m.evaluationPolicy(layout(5), 'e');
+    const g = new Mappo({ layout: layout(5), config: config(), seed: 0 }); // only builds chunk arrays for 5 envs
+    collect(ref, { T: 3, seed: 1, firstStart: true });
+    collect(m, { T: 3, seed: 1, firstStart: true });
+    collect(g, { T: 3, seed: 7, firstStart: true }, greedy);
+    expect(bits(collect(m, { T: 3, seed: 2 }).actions)).toBe(bits(collect(ref, { T: 3, seed: 2 }).actions));
+    // All-zero actor weights: every logit ties, so the greedy choice is the lowest legal action.
+    tf.tidy(() => Object.values(m.actor.namedVariables()).forEach((v) => v.assign(tf.zerosLike(v))));
+    const zeroGreedy = m.evaluationPolicy(layout(5), 'e2');
+    const c = collect(g, { T: 3, seed: 8, firstStart: true }, zeroGreedy);
+    const K = 4;
+    for (let i = 0; i < c.alive.length; i++) {
+      if (!c.alive[i]) continue;
+      let lowest = 0;
+      while (!c.masks[i * K + lowest]) lowest++;
+      expect(c.actions[i]).toBe(lowest);
+    }
+    [m, ref, g].forEach((x) => x.dispose());
+  });
+
+  // A bandit: agent 0 is paid for action 2, agent 1 for action 1. Learned on both backends.
+  it.each(['cpu', 'wasm'] as const)('learns a per-agent bandit on the %s backend; the greedy policy picks the paid action', async (backend) => {
+    await selectBackend(backend);
+    try {
+      const L = layout(8);
+      const paid = [2, 1];
+      const m = new Mappo({ layout: L, config: config({ lr: 0.02, hidden_dim: 16, epochs: 4, num_minibatches: 1, entropy_coef: 0.001 }), seed: 7 });
+      const reward = (a: number, k: number) => (k === paid[a] ? 1 : 0);
+      const stats = [];
+      const updates = 15;
+      for (let u = 0; u < updates; u++) stats.push(m.update(collect(m, { T: 4, seed: 100 + u, oneStep: true, reward, allLegal: true }))!);
+      expect(stats[updates - 1].entropy).toBeLessThan(stats[0].entropy * 0.7);
+      expect(stats[updates - 1].policy_loss).not.toBe(stats[0].policy_loss);
+      const greedy = m.evaluationPolicy(L, 'eval');
+      const c = collect(m, { T: 3, seed: 999, oneStep: true, allLegal: true }, greedy);
+      for (let i = 0; i < c.actions.length; i++) expect(c.actions[i]).toBe(paid[i % 2]);
+      // With the paid action illegal, greedy still respects the mask.
+      const masked = collect(m, { T: 3, seed: 1000, oneStep: true }, greedy);
+      for (let i = 0; i < masked.actions.length; i++) expect(masked.masks[i * 4 + masked.actions[i]]).toBe(1);
+      m.dispose();
+    } finally {
+      await selectBackend('cpu');
+    }
+  });
+});
+
+/**
+ * A memory task: each episode is two steps; the first observation shows a cue (±1), the second
+ * is blank, and the second action is paid when it names the cue (0 or 1). Only an actor that
+ * carries the cue in its hidden state, trained through time, can do better than chance.
+ */
+function collectCue(m: Mappo, seed: number, policy: Policy = m): TrajectoryChunk {
+  const L = m.layout;
+  const { numEnvs: E, numAgents: A, obsDim, stateDim, numActions: K } = L;
+  const T = 8;
+  const S = E * A;
+  const rng = new Rng(seed);
+  const c: TrajectoryChunk = {
+    kind: 'chunk', layout: L, index: 0, startStep: 0, length: T,
+    obs: new Float32Array(T * S * obsDim), state: new Float32Array(T * E * stateDim), masks: new Uint8Array(T * S * K).fill(1), alive: new Uint8Array(T * S).fill(1), episodeStart: new Uint8Array(T * E),
+    actions: new Float32Array(T * S), extras: {}, rewards: new Float32Array(T * S), terminated: new Uint8Array(T * S), truncated: new Uint8Array(T * S),
+    episodeDone: new Uint8Array(T * E), episodeAborted: new Uint8Array(T * E), finals: [],
+    bootstrap: { obs: new Float32Array(S * obsDim), state: new Float32Array(E * stateDim), alive: new Uint8Array(S).fill(1), masks: new Uint8Array(S * K).fill(1), episodeStart: new Uint8Array(E).fill(1) },
+    episodes: [],
+  };
+  const cue = new Int32Array(S);
+  const extras: Record<string, Float32Array> = {};
+  for (let t = 0; t < T; t++) {
+    const first = t % 2 === 0;
+    for (let i = 0; i < S; i++) {
+      if (first) {
+        cue[i] = rng.int(2);
+        c.obs[(t * S + i) * obsDim] = cue[i] ? 1 : -1;
+      } else {
+        c.terminated[t * S + i] = 1;
+      }
+    }
+    (first ? c.episodeStart : c.episodeDone).fill(1, t * E, (t + 1) * E);
+    const acts = new Float32Array(S);
+    const out = <PolicyOutput | void>policy.act(
+      {
+        obs: c.obs.subarray(t * S * obsDim, (t + 1) * S * obsDim), state: c.state.subarray(t * E * stateDim, (t + 1) * E * stateDim),
+        masks: c.masks.subarray(t * S * K, (t + 1) * S * K), alive: c.alive.subarray(t * S, (t + 1) * S), episodeStart: c.episodeStart.subarray(t * E, (t + 1) * E), layout: L,
+      },
+      acts,
+    );
+    c.actions.set(acts, t * S);
+    for (let i = 0; i < S; i++) c.rewards[t * S + i] = !first && acts[i] === cue[i] ? 1 : 0;
+    for (const [key, value] of Object.entries((out && out.extras) ?? {})) {
+      extras[key] ??= new Float32Array(T * value.length);
+      extras[key].set(value, t * value.length);
+    }
+  }
+  c.extras = extras;
+  return c;
+}
+
+describe('Mappo GRU training (wasm)', () => {
+  it('learns to recall a cue across steps with use_rnn; the feed-forward actor cannot', async () => {
+    await selectBackend('wasm');
+    try {
+      const success = (useRnn: boolean) => {
+        const m = new Mappo({ layout: layout(8), config: config({ use_rnn: useRnn, lr: 0.01, hidden_dim: 16, epochs: 4, num_minibatches: 1, entropy_coef: 0.001 }), seed: 7 });
+        for (let u = 0; u < 30; u++) m.update(collectCue(m, 100 + u));
+        const c = collectCue(m, 999, m.evaluationPolicy(m.layout, 'eval'));
+        m.dispose();
+        return c.rewards.reduce((a, b) => a + b, 0) / (c.rewards.length / 2);
+      };
+      expect(success(true)).toBeGreaterThan(0.95);
+      expect(success(false)).toBeLessThan(0.75);
+    } finally {
+      await selectBackend('cpu');
+    }
   });
 });

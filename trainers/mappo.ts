@@ -2,32 +2,55 @@
  * MAPPO / IPPO in one file, CleanRL style: networks, acting, GAE and the PPO update read
  * top to bottom. Hyperparameters keep their EPyMARL names (see `PpoAlgoConfig`).
  *
- *  - Actor (shared parameters across agents): MLP over obs ⊕ agent-id one-hot (when
- *    `obs_agent_id`) → logits; illegal actions get logit −1e10 before softmax.
- *  - Critic: MAPPO sees the global state ⊕ agent id (the concatenated observations of all
- *    agents when the env has no state); IPPO sees the agent's own obs ⊕ agent id.
+ *  - Actor (parameters shared by all agents): EPyMARL's agent network (`AgentNetwork`), the GRU
+ *    agent when `use_rnn`, else its feed-forward one, over obs ⊕ last action one-hot (when
+ *    `obs_last_action`) ⊕ agent-id one-hot (when `obs_agent_id`) → logits; illegal actions get
+ *    logit −1e10 before the softmax.
+ *  - Critic (feed-forward, as EPyMARL's): MAPPO sees the global state (the concatenated
+ *    observations of all agents when the env has no state) ⊕ all agents' last actions (when
+ *    `obs_last_action`) ⊕ agent id; IPPO sees the agent's own obs ⊕ agent id.
+ *  - Acting keeps a hidden state and a last action per (env, agent), cleared where an episode
+ *    starts, and hands the pre-step hidden state out as the `h` extra, so the update can replay
+ *    each (env, agent) sequence of a chunk through the GRU from the state it really had.
  *  - Update: GAE(γ, λ) per agent → `epochs` × `num_minibatches` Adam steps on the clipped
  *    surrogate + value loss − entropy bonus, global grad-norm clipped at `max_grad_norm`.
+ *    Minibatches are groups of whole (env, agent) sequences, so recurrent unrolls stay
+ *    contiguous; dead agents' rows stay in their sequence and are masked out of every loss.
  *
  * Choices worth knowing (CleanRL defaults where EPyMARL has no key):
- *  - tanh MLPs with orthogonal init (gain √2; 0.01 on the policy head, 1 on the value head).
- *  - Advantages are standardised per minibatch.
+ *  - Orthogonal init (gain √2 for hidden layers, 0.01 for the policy head, 1 for the value head).
+ *  - One Adam (ε = 1e-5) over actor and critic with one summed loss, where EPyMARL keeps an
+ *    optimiser per network. Its bias corrections come from the step count in float64 (as in
+ *    PyTorch); tfjs's Adam recomputes its β-powers differently after `setWeights`, so a
+ *    restored copy of it drifts from the uninterrupted run in the last bit.
+ *  - Advantages are standardised per minibatch, over live rows.
  *  - Value loss is clipped like the policy (max of plain and clipped squared error around the
  *    collection-time value, with `eps_clip`); `clipValueLoss: false` gives plain MSE. Both
  *    are ½·(V − target)², scaled by `value_loss_coef`.
  *  - `standardise_returns`: the critic predicts returns normalised by a running mean/std of
  *    the return targets (values are de-normalised for GAE), as EPyMARL does.
  *  - `standardise_rewards`: rewards are shifted/scaled by a running mean/std before GAE.
- *  - Dead agents' steps (alive = 0) are dropped from the batch entirely.
- *  - Not yet supported: `use_rnn`/`use_critic_rnn` (MLP only), `obs_last_action`,
- *    continuous actions. `q_nstep`, `batch_size` and `target_update_interval_or_tau` are
- *    EPyMARL runner/target settings this trainer does not use (GAE replaces n-step targets).
+ *  - GAE replaces EPyMARL's n-step targets, so `q_nstep` and `target_update_interval_or_tau`
+ *    are not read. Discrete actions only.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Policy, PolicyBatch, PolicyOutput, TrajectoryChunk } from '../runtime/experience';
-import { Rng, deriveSeed, seedToInt } from '../runtime/rng';
+import { AgentNetwork } from '../agents/agent-network';
+import {
+  assignTensors,
+  captureTensors,
+  deserializeArray,
+  restoreTensors,
+  serializeArray,
+  type JsonObject,
+  type NamedTensorData,
+  type OptimizerState,
+  type SerializedArray,
+} from '../runtime/checkpoint';
+import type { Policy, PolicyBatch, PolicyExtras, PolicyOutput, TrajectoryChunk, Transition } from '../runtime/experience';
+import { Rng, deriveSeed } from '../runtime/rng';
 import type { PpoAlgoConfig } from '../runtime/run-config';
 import type { VectorLayout } from '../runtime/vector-layout';
+import type { Trainer, TrainerState, TrainStats } from './trainer';
 
 /** The config keys this trainer reads. */
 export type MappoHyperparams = Pick<
@@ -43,9 +66,13 @@ export type MappoHyperparams = Pick<
   | 'value_loss_coef'
   | 'max_grad_norm'
   | 'hidden_dim'
+  | 'use_rnn'
   | 'obs_agent_id'
+  | 'obs_last_action'
   | 'standardise_returns'
   | 'standardise_rewards'
+  | 'batch_size'
+  | 'rollout_length'
 >;
 
 export interface MappoOptions {
@@ -56,67 +83,23 @@ export interface MappoOptions {
   clipValueLoss?: boolean;
 }
 
-export interface UpdateStats {
-  policyLoss: number;
-  valueLoss: number;
+/** Means over the update's gradient steps; `grad_norm` is the global norm before clipping. */
+export type UpdateStats = {
+  policy_loss: number;
+  value_loss: number;
   entropy: number;
-  approxKl: number;
-  clipFrac: number;
-}
+  approx_kl: number;
+  clip_frac: number;
+  grad_norm: number;
+};
 
+const STAT_NAMES = ['policy_loss', 'value_loss', 'entropy', 'approx_kl', 'clip_frac', 'grad_norm'] as const;
 const MASKED_LOGIT = -1e10;
+const NO_ACTION = -1;
 
 // ---------------------------------------------------------------------------------------------
-// Networks
+// Running statistics and GAE
 // ---------------------------------------------------------------------------------------------
-
-interface Dense {
-  w: tf.Variable;
-  b: tf.Variable;
-}
-
-/** tfjs variable names are global: each network instance gets its own prefix. */
-let instanceCounter = 0;
-
-function dense(inDim: number, outDim: number, gain: number, seed: number, name: string): Dense {
-  const init = tf.initializers.orthogonal({ gain, seed });
-  const w0 = tf.tidy(() => init.apply([inDim, outDim], 'float32'));
-  const w = tf.variable(w0, true, `${name}/w`);
-  w0.dispose();
-  return { w, b: tf.variable(tf.zeros([outDim]), true, `${name}/b`) };
-}
-
-/** tanh MLP: in → hidden → hidden → out. */
-class Mlp {
-  readonly layers: Dense[];
-
-  constructor(inDim: number, hidden: number, outDim: number, outGain: number, seed: string, name: string, prefix: string) {
-    // Seeds depend on the network's role only, never on the instance prefix.
-    const s = (i: number) => seedToInt(deriveSeed(seed, name, i));
-    this.layers = [
-      dense(inDim, hidden, Math.SQRT2, s(0), `${prefix}/${name}/0`),
-      dense(hidden, hidden, Math.SQRT2, s(1), `${prefix}/${name}/1`),
-      dense(hidden, outDim, outGain, s(2), `${prefix}/${name}/2`),
-    ];
-  }
-
-  apply(x: tf.Tensor2D): tf.Tensor2D {
-    let h = x;
-    this.layers.forEach((l, i) => {
-      h = tf.add(tf.matMul(h, l.w), l.b);
-      if (i < this.layers.length - 1) h = tf.tanh(h);
-    });
-    return h;
-  }
-
-  variables(): tf.Variable[] {
-    return this.layers.flatMap((l) => [l.w, l.b]);
-  }
-
-  dispose(): void {
-    for (const v of this.variables()) v.dispose();
-  }
-}
 
 /** Running mean/variance (parallel-variance merge), in float64 on the JS side. */
 export class RunningMeanStd {
@@ -142,11 +125,22 @@ export class RunningMeanStd {
   get std(): number {
     return Math.sqrt(this.var + 1e-8);
   }
-}
 
-// ---------------------------------------------------------------------------------------------
-// GAE
-// ---------------------------------------------------------------------------------------------
+  toJSON(): JsonObject {
+    return { mean: this.mean, var: this.var, count: this.count };
+  }
+
+  load(json: unknown, what: string): void {
+    const o = json as Record<string, unknown> | null;
+    for (const key of ['mean', 'var', 'count'] as const) {
+      const v = o?.[key];
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`mappo.restoreState: json.${what}.${key} must be a finite number`);
+    }
+    this.mean = o!.mean as number;
+    this.var = o!.var as number;
+    this.count = o!.count as number;
+  }
+}
 
 export interface GaeInput {
   T: number;
@@ -208,22 +202,128 @@ export function computeGae(input: GaeInput): { advantages: Float32Array; returns
 }
 
 // ---------------------------------------------------------------------------------------------
-// The trainer (and its Policy)
+// Adam
 // ---------------------------------------------------------------------------------------------
 
-export class Mappo implements Policy {
+const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-5 };
+
+/** Adam over named variables; its whole state is the step count and the m/v slots. */
+class Adam {
+  step = 0;
+  private readonly slots: Record<string, { m: tf.Variable; v: tf.Variable }> = {};
+
+  constructor(
+    private readonly lr: number,
+    private readonly params: Record<string, tf.Variable>,
+  ) {
+    for (const [name, p] of Object.entries(params)) {
+      this.slots[name] = tf.tidy(() => ({ m: tf.variable(tf.zerosLike(p), false), v: tf.variable(tf.zerosLike(p), false) }));
+    }
+  }
+
+  /** One step with gradients `grads` (by parameter name) multiplied by `scale`. */
+  apply(grads: Record<string, tf.Tensor>, scale: tf.Scalar): void {
+    this.step++;
+    const { beta1, beta2, epsilon } = ADAM;
+    const stepSize = this.lr / (1 - beta1 ** this.step);
+    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
+    tf.tidy(() => {
+      for (const [name, p] of Object.entries(this.params)) {
+        const g = tf.mul(grads[name], scale);
+        const { m, v } = this.slots[name];
+        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+        p.assign(tf.sub(p, tf.mul(stepSize, tf.div(m, tf.add(tf.div(tf.sqrt(v), bc2Sqrt), epsilon)))));
+      }
+    });
+  }
+
+  async capture(): Promise<OptimizerState> {
+    const named: Record<string, tf.Tensor> = {};
+    for (const [name, { m, v }] of Object.entries(this.slots)) {
+      named[`${name}/m`] = m;
+      named[`${name}/v`] = v;
+    }
+    const iter = tf.scalar(this.step, 'int32');
+    try {
+      const tensors = await captureTensors({ iter, ...named });
+      return {
+        className: 'troupe.MappoAdam',
+        config: { learningRate: this.lr, ...ADAM },
+        weights: Object.entries(tensors).map(([name, tensor]) => ({ name, tensor })),
+      };
+    } finally {
+      iter.dispose();
+    }
+  }
+
+  restore(state: OptimizerState): void {
+    if (state.className !== 'troupe.MappoAdam') throw new Error(`mappo.restoreState: optimizer 'adam' is a ${state.className}, expected troupe.MappoAdam`);
+    const byName: NamedTensorData = {};
+    for (const w of state.weights) byName[w.name] = w.tensor;
+    if (!byName.iter) throw new Error("mappo.restoreState: optimizer 'adam' has no 'iter' weight");
+    const slots: Record<string, tf.Variable> = {};
+    for (const [name, { m, v }] of Object.entries(this.slots)) {
+      slots[`${name}/m`] = m;
+      slots[`${name}/v`] = v;
+    }
+    rethrowAs("optimizer 'adam'", () => assignTensors(slots, byName));
+    const { iter } = restoreTensors({ iter: byName.iter });
+    this.step = iter.dataSync()[0];
+    iter.dispose();
+  }
+
+  dispose(): void {
+    for (const { m, v } of Object.values(this.slots)) tf.dispose([m, v]);
+  }
+}
+
+function rethrowAs<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new Error(`mappo.restoreState: ${what}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The trainer (and its sampling Policy)
+// ---------------------------------------------------------------------------------------------
+
+/** What acting remembers per (env, agent) between steps. */
+interface ActingState {
+  /** [E·A·H] GRU state (empty for a feed-forward actor). */
+  hidden: Float32Array;
+  /** [E·A], the previous action, or NO_ACTION at an episode's start. */
+  lastAction: Int32Array;
+}
+
+/** A chunk's network inputs, time-major over the S = E·A (env, agent) sequences. */
+interface SequenceInputs {
+  actorIn: Float32Array;
+  criticIn: Float32Array;
+  /** [T, S]: 1 where the hidden state is cleared before the row. */
+  resets: Float32Array;
+  /** [S, H]: hidden state before row 0. */
+  h0: Float32Array;
+}
+
+export class Mappo implements Trainer, Policy {
   readonly layout: VectorLayout;
   readonly config: MappoHyperparams;
-  readonly actor: Mlp;
-  readonly critic: Mlp;
-  readonly optimizer: tf.AdamOptimizer;
+  readonly collection: { mode: 'chunk'; chunkLength: number };
+  readonly actor: AgentNetwork;
+  readonly critic: AgentNetwork;
   readonly actorInDim: number;
   readonly criticInDim: number;
   readonly returnStats = new RunningMeanStd();
   readonly rewardStats = new RunningMeanStd();
   private readonly clipValueLoss: boolean;
-  private readonly actRng: Rng;
-  private readonly batchRng: Rng;
+  private readonly adam: Adam;
+  private actRng: Rng;
+  private batchRng: Rng;
+  private acting: ActingState;
+  private updates = 0;
 
   constructor(options: MappoOptions) {
     const { layout, config, seed } = options;
@@ -231,76 +331,149 @@ export class Mappo implements Policy {
     this.layout = layout;
     this.config = config;
     this.clipValueLoss = options.clipValueLoss ?? true;
-    const { numAgents: A, obsDim, stateDim, numActions } = layout;
+    const { numAgents: A, obsDim, stateDim, numActions: K, numEnvs: E } = layout;
     const idDim = config.obs_agent_id ? A : 0;
-    this.actorInDim = obsDim + idDim;
-    this.criticInDim = (config.name === 'ippo' ? obsDim : stateDim > 0 ? stateDim : A * obsDim) + idDim;
+    const lastDim = config.obs_last_action ? K : 0;
+    this.actorInDim = obsDim + lastDim + idDim;
+    this.criticInDim = config.name === 'ippo' ? obsDim + idDim : (stateDim > 0 ? stateDim : A * obsDim) + A * lastDim + idDim;
+    this.collection = { mode: 'chunk', chunkLength: config.rollout_length ?? Math.ceil((config.batch_size * layout.maxEpisodeSteps) / E) };
     const netSeed = deriveSeed(seed, 'mappo', 'init');
-    const id = instanceCounter++;
-    this.actor = new Mlp(this.actorInDim, config.hidden_dim, numActions, 0.01, netSeed, 'actor', `mappo${id}`);
-    this.critic = new Mlp(this.criticInDim, config.hidden_dim, 1, 1, netSeed, 'critic', `mappo${id}`);
-    this.optimizer = tf.train.adam(config.lr, 0.9, 0.999, 1e-5);
+    const H = config.hidden_dim;
+    this.actor = new AgentNetwork({ inputDim: this.actorInDim, hiddenDim: H, outputDim: K, recurrent: config.use_rnn, outputGain: 0.01, seed: netSeed, role: 'actor' });
+    this.critic = new AgentNetwork({ inputDim: this.criticInDim, hiddenDim: H, outputDim: 1, recurrent: false, outputGain: 1, seed: netSeed, role: 'critic' });
+    this.adam = new Adam(config.lr, this.parameters());
     this.actRng = new Rng(deriveSeed(seed, 'mappo', 'act'));
     this.batchRng = new Rng(deriveSeed(seed, 'mappo', 'minibatch'));
+    this.acting = this.freshActingState(E);
+  }
+
+  get policy(): Policy {
+    return this;
+  }
+
+  /** Actor and critic variables under stable names (the keys of the optimiser's slots). */
+  private parameters(): Record<string, tf.Variable> {
+    const named: Record<string, tf.Variable> = {};
+    for (const [n, v] of Object.entries(this.actor.namedVariables())) named[`actor/${n}`] = v;
+    for (const [n, v] of Object.entries(this.critic.namedVariables())) named[`critic/${n}`] = v;
+    return named;
+  }
+
+  private freshActingState(E: number): ActingState {
+    const rows = E * this.layout.numAgents;
+    return { hidden: new Float32Array(this.config.use_rnn ? rows * this.config.hidden_dim : 0), lastAction: new Int32Array(rows).fill(NO_ACTION) };
   }
 
   // --- inputs ---------------------------------------------------------------------------------
 
-  /** Actor rows [n·A, actorInDim] for n envs' obs [n, A, obsDim]. */
-  private actorInputs(obs: Float32Array, n: number): Float32Array {
-    const { numAgents: A, obsDim } = this.layout;
+  /** Actor rows [n·A, actorInDim] for n env-rows of obs [n, A, obsDim] and last actions [n, A]. */
+  private actorInputs(obs: Float32Array, lastAction: ArrayLike<number>, n: number): Float32Array {
+    const { numAgents: A, obsDim, numActions: K } = this.layout;
     const D = this.actorInDim;
+    const lastDim = this.config.obs_last_action ? K : 0;
     const out = new Float32Array(n * A * D);
     for (let r = 0; r < n * A; r++) {
       out.set(obs.subarray(r * obsDim, (r + 1) * obsDim), r * D);
-      if (this.config.obs_agent_id) out[r * D + obsDim + (r % A)] = 1;
+      if (lastDim > 0 && lastAction[r] !== NO_ACTION) out[r * D + obsDim + lastAction[r]] = 1;
+      if (this.config.obs_agent_id) out[r * D + obsDim + lastDim + (r % A)] = 1;
     }
     return out;
   }
 
-  /** Critic rows [n·A, criticInDim] for n envs' obs [n, A, obsDim] and state [n, stateDim]. */
-  private criticInputs(obs: Float32Array, state: Float32Array, n: number): Float32Array {
-    const { numAgents: A, obsDim, stateDim } = this.layout;
+  /** Critic rows [n·A, criticInDim] for n env-rows of obs [n, A, obsDim], state [n, stateDim], last actions [n, A]. */
+  private criticInputs(obs: Float32Array, state: Float32Array, lastAction: ArrayLike<number>, n: number): Float32Array {
+    const { numAgents: A, obsDim, stateDim, numActions: K } = this.layout;
     const D = this.criticInDim;
     const out = new Float32Array(n * A * D);
     const ippo = this.config.name === 'ippo';
     const baseDim = ippo ? obsDim : stateDim > 0 ? stateDim : A * obsDim;
+    const jointLast = !ippo && this.config.obs_last_action;
+    const idAt = baseDim + (jointLast ? A * K : 0);
     for (let r = 0; r < n * A; r++) {
       const e = Math.floor(r / A);
       if (ippo) out.set(obs.subarray(r * obsDim, (r + 1) * obsDim), r * D);
       else if (stateDim > 0) out.set(state.subarray(e * stateDim, (e + 1) * stateDim), r * D);
       else out.set(obs.subarray(e * A * obsDim, (e + 1) * A * obsDim), r * D);
-      if (this.config.obs_agent_id) out[r * D + baseDim + (r % A)] = 1;
+      if (jointLast) {
+        for (let b = 0; b < A; b++) {
+          const act = lastAction[e * A + b];
+          if (act !== NO_ACTION) out[r * D + baseDim + b * K + act] = 1;
+        }
+      }
+      if (this.config.obs_agent_id) out[r * D + idAt + (r % A)] = 1;
     }
     return out;
   }
 
-  private maskedLogits(x: tf.Tensor2D, masks: tf.Tensor2D): tf.Tensor2D {
-    return tf.where(tf.cast(masks, 'bool'), this.actor.apply(x), tf.fill(masks.shape, MASKED_LOGIT));
-  }
-
-  /** Critic outputs (normalised if `standardise_returns`) for n envs' obs/state, [n·A]. */
-  private criticValues(obs: Float32Array, state: Float32Array, n: number): Float32Array {
-    const input = this.criticInputs(obs, state, n);
-    return tf.tidy(() => this.critic.apply(tf.tensor2d(input, [n * this.layout.numAgents, this.criticInDim])).dataSync() as Float32Array).slice();
+  /** Critic outputs (normalised if `standardise_returns`) for n env-rows, [n·A]. */
+  private criticValues(obs: Float32Array, state: Float32Array, lastAction: ArrayLike<number>, n: number): Float32Array {
+    const rows = n * this.layout.numAgents;
+    const input = this.criticInputs(obs, state, lastAction, n);
+    return tf.tidy(() => {
+      const { out } = this.critic.step(tf.tensor2d(input, [rows, this.criticInDim]), this.critic.initialHidden(rows));
+      return out.dataSync().slice() as Float32Array;
+    });
   }
 
   private denormalise(v: number): number {
     return this.config.standardise_returns ? v * this.returnStats.std + this.returnStats.mean : v;
   }
 
-  // --- acting (Policy) ------------------------------------------------------------------------
+  // --- acting ---------------------------------------------------------------------------------
 
-  /** Samples from the masked categorical with our Rng; extras `logp` and `value`, each [E, A]. */
+  private checkBatch(batch: PolicyBatch, E: number): void {
+    const n = E * this.layout.numAgents;
+    if (batch.alive.length !== n || batch.episodeStart.length !== E) {
+      throw new Error(`mappo: policy batch has ${batch.alive.length} agent slots and ${batch.episodeStart.length} envs, expected ${n} and ${E}`);
+    }
+  }
+
+  /**
+   * One actor step for all E·A slots: clears the memory of envs whose episode starts, returns
+   * the logits [E·A, K] and what the memory was before the step, and advances `s.hidden`.
+   */
+  private actorStep(batch: PolicyBatch, s: ActingState): { logits: Float32Array; hPrev: Float32Array; lastPrev: Float32Array } {
+    const { numAgents: A, numActions: K } = this.layout;
+    const E = batch.episodeStart.length;
+    const H = this.config.hidden_dim;
+    const N = E * A;
+    for (let e = 0; e < E; e++) {
+      if (!batch.episodeStart[e]) continue;
+      s.hidden.fill(0, e * A * H, (e + 1) * A * H);
+      s.lastAction.fill(NO_ACTION, e * A, (e + 1) * A);
+    }
+    const hPrev = s.hidden;
+    const lastPrev = Float32Array.from(s.lastAction);
+    const input = this.actorInputs(batch.obs, s.lastAction, E);
+    const { logits, hNext } = tf.tidy(() => {
+      const h = this.config.use_rnn ? tf.tensor2d(hPrev, [N, H]) : this.actor.initialHidden(N);
+      const step = this.actor.step(tf.tensor2d(input, [N, this.actorInDim]), h);
+      return {
+        logits: step.out.dataSync().slice() as Float32Array,
+        hNext: this.config.use_rnn ? (step.h.dataSync().slice() as Float32Array) : hPrev,
+      };
+    });
+    if (logits.length !== N * K) throw new Error('mappo: actor output has the wrong size');
+    s.hidden = hNext;
+    return { logits, hPrev, lastPrev };
+  }
+
+  /** Remembers the chosen actions as next step's last actions (none for dead agents). */
+  private static recordActions(s: ActingState, batch: PolicyBatch, actions: Float32Array, actDim: number): void {
+    for (let i = 0; i < s.lastAction.length; i++) s.lastAction[i] = batch.alive[i] ? actions[i * actDim] : NO_ACTION;
+  }
+
+  /**
+   * Samples from the masked categorical with our Rng. Extras, each [E, A, k]: `logp`, `value`,
+   * `h` (the hidden state before the step, k = hidden_dim, when `use_rnn`) and `last_action`
+   * (the action one-hot the actor saw, −1 for none, when `obs_last_action`).
+   */
   act(batch: PolicyBatch, actions: Float32Array): PolicyOutput {
     const { numEnvs: E, numAgents: A, numActions: K, actDim } = this.layout;
+    this.checkBatch(batch, E);
     const N = E * A;
-    const actorIn = this.actorInputs(batch.obs, E);
-    const { logits, values } = tf.tidy(() => {
-      const l = this.maskedLogits(tf.tensor2d(actorIn, [N, this.actorInDim]), tf.tensor2d(batch.masks, [N, K], 'int32'));
-      const v = this.critic.apply(tf.tensor2d(this.criticInputs(batch.obs, batch.state, E), [N, this.criticInDim]));
-      return { logits: l.dataSync().slice() as Float32Array, values: v.dataSync().slice() as Float32Array };
-    });
+    const { logits, hPrev, lastPrev } = this.actorStep(batch, this.acting);
+    const value = this.criticValues(batch.obs, batch.state, lastPrev, E);
     const logp = new Float32Array(N);
     for (let i = 0; i < N; i++) {
       actions[i * actDim] = 0;
@@ -321,19 +494,122 @@ export class Mappo implements Policy {
       actions[i * actDim] = pick;
       logp[i] = logits[i * K + pick] - max - Math.log(z);
     }
-    return { extras: { logp, value: values } };
+    Mappo.recordActions(this.acting, batch, actions, actDim);
+    const extras: PolicyExtras = { logp, value };
+    if (this.config.use_rnn) extras.h = hPrev;
+    if (this.config.obs_last_action) extras.last_action = lastPrev;
+    return { extras };
+  }
+
+  /** A greedy policy (argmax over legal actions, ties to the lowest index) with memory of its own. */
+  evaluationPolicy(layout: VectorLayout, seed: string): Policy {
+    void seed; // greedy acting draws no random numbers
+    if (layout.numAgents !== this.layout.numAgents || layout.obsDim !== this.layout.obsDim || layout.numActions !== this.layout.numActions) {
+      throw new Error('mappo.evaluationPolicy: layout has different agents, observations or actions than the trained one');
+    }
+    const state = this.freshActingState(layout.numEnvs);
+    const { numActions: K, actDim } = this.layout;
+    return {
+      act: (batch: PolicyBatch, actions: Float32Array): void => {
+        this.checkBatch(batch, layout.numEnvs);
+        const { logits } = this.actorStep(batch, state);
+        for (let i = 0; i < batch.alive.length; i++) {
+          actions[i * actDim] = 0;
+          if (!batch.alive[i]) continue;
+          let best = -1;
+          for (let k = 0; k < K; k++) {
+            if (batch.masks[i * K + k] && (best < 0 || logits[i * K + k] > logits[i * K + best])) best = k;
+          }
+          if (best >= 0) actions[i * actDim] = best;
+        }
+        Mappo.recordActions(state, batch, actions, actDim);
+      },
+    };
+  }
+
+  episodesReset(): void {
+    this.acting = this.freshActingState(this.layout.numEnvs);
   }
 
   // --- update ---------------------------------------------------------------------------------
 
-  update(chunk: TrajectoryChunk): UpdateStats {
+  observe(item: Transition | TrajectoryChunk, envSteps: number): TrainStats | undefined {
+    void envSteps; // no schedules
+    if (item.kind !== 'chunk') throw new Error("mappo.observe: expects trajectory chunks (collection mode 'chunk')");
+    return this.update(item);
+  }
+
+  private chunkExtra(chunk: TrajectoryChunk, key: string, perAgent: number): Float32Array {
+    const x = chunk.extras[key];
+    const want = chunk.length * this.layout.numEnvs * this.layout.numAgents * perAgent;
+    if (!x) throw new Error(`mappo.update: chunk lacks the '${key}' extra (collect it with this trainer's policy and config)`);
+    if (x.length !== want) throw new Error(`mappo.update: chunk extra '${key}' has ${x.length} numbers, expected ${want}`);
+    return x;
+  }
+
+  /** Network inputs for every row of the chunk, from what acting saw. */
+  private sequenceInputs(chunk: TrajectoryChunk): SequenceInputs {
+    const { numEnvs: E, numAgents: A } = this.layout;
+    const T = chunk.length;
+    const S = E * A;
+    const H = this.config.hidden_dim;
+    if (chunk.layout.numEnvs !== E || chunk.alive.length !== T * S) throw new Error(`mappo.update: chunk is for ${chunk.layout.numEnvs} envs, trainer for ${E}`);
+    const lastAction = this.config.obs_last_action ? this.chunkExtra(chunk, 'last_action', 1) : new Float32Array(T * S).fill(NO_ACTION);
+    const resets = new Float32Array(T * S);
+    for (let t = 0; t < T; t++) for (let e = 0; e < E; e++) if (chunk.episodeStart[t * E + e]) resets.fill(1, (t * E + e) * A, (t * E + e + 1) * A);
+    return {
+      actorIn: this.actorInputs(chunk.obs, lastAction, T * E),
+      criticIn: this.criticInputs(chunk.obs, chunk.state, lastAction, T * E),
+      resets,
+      h0: this.config.use_rnn ? this.chunkExtra(chunk, 'h', H).slice(0, S * H) : new Float32Array(S * H),
+    };
+  }
+
+  /**
+   * Log-probabilities [T, B] of `actions` and critic outputs [T, B] for B sequences: the actor
+   * is unrolled over the T rows from h0, clearing its state where `resets` is 1.
+   */
+  private forward(d: { actorIn: tf.Tensor3D; criticIn: tf.Tensor3D; resets: tf.Tensor2D; h0: tf.Tensor2D; legal: tf.Tensor3D; actions: tf.Tensor2D }) {
+    const K = this.layout.numActions;
+    const logits = this.actor.unroll(d.actorIn, d.resets, d.h0);
+    const masked = tf.where(tf.cast(d.legal, 'bool'), logits, tf.fill(logits.shape, MASKED_LOGIT));
+    const logProbs = tf.logSoftmax(masked);
+    const newLogp = tf.sum(tf.mul(logProbs, tf.oneHot(d.actions, K)), -1) as tf.Tensor2D;
+    // The critic is feed-forward: unroll runs its T·B rows as one batch and ignores resets/h0.
+    const values = tf.squeeze(this.critic.unroll(d.criticIn, d.resets, d.h0), [2]) as tf.Tensor2D;
+    return { logProbs, newLogp, values };
+  }
+
+  /** The current policy's log-probabilities [T, E, A] of the chunk's actions (for checks). */
+  recomputeLogp(chunk: TrajectoryChunk): Float32Array {
+    const { numEnvs: E, numAgents: A, numActions: K, actDim } = this.layout;
+    const T = chunk.length;
+    const S = E * A;
+    const inp = this.sequenceInputs(chunk);
+    return tf.tidy(() => {
+      const { newLogp } = this.forward({
+        actorIn: tf.tensor3d(inp.actorIn, [T, S, this.actorInDim]),
+        criticIn: tf.tensor3d(inp.criticIn, [T, S, this.criticInDim]),
+        resets: tf.tensor2d(inp.resets, [T, S]),
+        h0: tf.tensor2d(inp.h0, [S, this.config.hidden_dim]),
+        legal: tf.tensor3d(Float32Array.from(chunk.masks), [T, S, K]),
+        actions: tf.tensor2d(Int32Array.from({ length: T * S }, (_, i) => chunk.actions[i * actDim]), [T, S], 'int32'),
+      });
+      return newLogp.dataSync().slice() as Float32Array;
+    });
+  }
+
+  /** GAE on the chunk, then `epochs` × `num_minibatches` PPO steps. Undefined when no agent was alive. */
+  update(chunk: TrajectoryChunk): UpdateStats | undefined {
     const cfg = this.config;
     const { numEnvs: E, numAgents: A, numActions: K, actDim } = this.layout;
     const T = chunk.length;
-    const N = T * E * A;
-    const oldValues = chunk.extras.value;
-    const oldLogp = chunk.extras.logp;
-    if (!oldValues || !oldLogp) throw new Error('mappo.update: chunk lacks the `value`/`logp` extras (collect it with this trainer as the policy)');
+    const S = E * A;
+    const N = T * S;
+    const H = cfg.hidden_dim;
+    const oldValues = this.chunkExtra(chunk, 'value', 1);
+    const oldLogp = this.chunkExtra(chunk, 'logp', 1);
+    const inputs = this.sequenceInputs(chunk);
 
     // 1. Rewards (optionally standardised) and values of the observations that follow each row.
     let rewards: Float32Array = chunk.rewards;
@@ -343,149 +619,180 @@ export class Mappo implements Policy {
       rewards = chunk.rewards.map((r) => (r - mean) / std);
     }
     const values = oldValues.map((v) => this.denormalise(v));
-    const bootValues = this.criticValues(chunk.bootstrap.obs, chunk.bootstrap.state, E);
+    // What the critic would have seen as last actions after row t: the actions taken at t.
+    const actionsAt = (t: number, e: number, a: number) => {
+      const i = (t * E + e) * A + a;
+      return chunk.alive[i] ? chunk.actions[i * actDim] : NO_ACTION;
+    };
+    const bootLast = new Float32Array(S);
+    for (let e = 0; e < E; e++) for (let a = 0; a < A; a++) bootLast[e * A + a] = chunk.bootstrap.episodeStart[e] ? NO_ACTION : actionsAt(T - 1, e, a);
+    const bootValues = this.criticValues(chunk.bootstrap.obs, chunk.bootstrap.state, bootLast, E);
     const nextValues = new Float32Array(N);
-    for (let t = 0; t < T; t++) {
-      for (let e = 0; e < E; e++) {
-        for (let a = 0; a < A; a++) {
-          const i = (t * E + e) * A + a;
-          nextValues[i] = this.denormalise(t + 1 < T ? oldValues[i + E * A] : bootValues[e * A + a]);
-        }
-      }
-    }
+    for (let i = 0; i < N; i++) nextValues[i] = this.denormalise(i + S < N ? oldValues[i + S] : bootValues[i - (N - S)]);
     for (const f of chunk.finals) {
-      const fv = this.criticValues(f.obs, f.state, 1);
+      const finalLast = Float32Array.from({ length: A }, (_, a) => actionsAt(f.t, f.env, a));
+      const fv = this.criticValues(f.obs, f.state, finalLast, 1);
       for (let a = 0; a < A; a++) nextValues[(f.t * E + f.env) * A + a] = this.denormalise(fv[a]);
     }
 
-    // 2. GAE, then value targets (normalised by the running return stats when asked).
+    // 2. GAE, then value targets (normalised by the running return stats when asked). Rows
+    //    count in the losses where the agent was alive and had a legal action.
     const { advantages, returns } = computeGae({
       T, E, A, gamma: cfg.gamma, lambda: cfg.gae_lambda, rewards, values, nextValues,
       terminated: chunk.terminated, truncated: chunk.truncated, episodeDone: chunk.episodeDone, alive: chunk.alive,
     });
-    const rows: number[] = [];
-    for (let i = 0; i < N; i++) if (chunk.alive[i]) rows.push(i);
-    const M = rows.length;
-    const zero: UpdateStats = { policyLoss: 0, valueLoss: 0, entropy: 0, approxKl: 0, clipFrac: 0 };
-    if (M === 0) return zero;
-    if (cfg.standardise_returns) this.returnStats.update(rows.map((i) => returns[i]));
-    const norm = (x: number) => (cfg.standardise_returns ? (x - this.returnStats.mean) / this.returnStats.std : x);
+    const live = new Float32Array(N);
+    const liveReturns: number[] = [];
+    for (let i = 0; i < N; i++) {
+      let legal = false;
+      for (let k = 0; k < K && !legal; k++) legal = chunk.masks[i * K + k] === 1;
+      if (chunk.alive[i] && legal) {
+        live[i] = 1;
+        liveReturns.push(returns[i]);
+      }
+    }
+    if (liveReturns.length === 0) return undefined;
+    if (cfg.standardise_returns) this.returnStats.update(liveReturns);
+    const targets = cfg.standardise_returns ? returns.map((r) => (r - this.returnStats.mean) / this.returnStats.std) : returns;
 
-    // 3. Flatten the live rows.
-    const actorIn = this.actorInputs(chunk.obs, T * E);
-    const criticIn = this.criticInputs(chunk.obs, chunk.state, T * E);
-    const pick = (src: Float32Array, d: number) => {
-      const out = new Float32Array(M * d);
-      rows.forEach((i, r) => out.set(src.subarray(i * d, (i + 1) * d), r * d));
-      return out;
-    };
-    const masksF = new Float32Array(M * K);
-    const actionsI = new Int32Array(M);
-    const b = {
-      logp: new Float32Array(M),
-      value: new Float32Array(M),
-      adv: new Float32Array(M),
-      ret: new Float32Array(M),
-    };
-    rows.forEach((i, r) => {
-      for (let k = 0; k < K; k++) masksF[r * K + k] = chunk.masks[i * K + k];
-      actionsI[r] = chunk.actions[i * actDim];
-      b.logp[r] = oldLogp[i];
-      b.value[r] = oldValues[i];
-      b.adv[r] = advantages[i];
-      b.ret[r] = norm(returns[i]);
-    });
+    // 3. The whole chunk as tensors, time-major over the S (env, agent) sequences.
     const data = {
-      actorIn: tf.tensor2d(pick(actorIn, this.actorInDim), [M, this.actorInDim]),
-      criticIn: tf.tensor2d(pick(criticIn, this.criticInDim), [M, this.criticInDim]),
-      masks: tf.tensor2d(masksF, [M, K]),
-      actions: tf.tensor1d(actionsI, 'int32'),
-      logp: tf.tensor1d(b.logp),
-      value: tf.tensor1d(b.value),
-      adv: tf.tensor1d(b.adv),
-      ret: tf.tensor1d(b.ret),
+      actorIn: tf.tensor3d(inputs.actorIn, [T, S, this.actorInDim]),
+      criticIn: tf.tensor3d(inputs.criticIn, [T, S, this.criticInDim]),
+      resets: tf.tensor2d(inputs.resets, [T, S]),
+      h0: tf.tensor2d(inputs.h0, [S, H]),
+      legal: tf.tensor3d(Float32Array.from(chunk.masks), [T, S, K]),
+      actions: tf.tensor2d(Int32Array.from({ length: N }, (_, i) => chunk.actions[i * actDim]), [T, S], 'int32'),
+      live: tf.tensor2d(live, [T, S]),
+      oldLogp: tf.tensor2d(oldLogp, [T, S]),
+      oldValue: tf.tensor2d(oldValues, [T, S]),
+      adv: tf.tensor2d(advantages, [T, S]),
+      ret: tf.tensor2d(targets, [T, S]),
     };
 
-    // 4. epochs × num_minibatches clipped-PPO steps.
-    const vars = [...this.actor.variables(), ...this.critic.variables()];
-    const sums = { ...zero };
+    // 4. epochs × num_minibatches clipped-PPO steps, each over a group of whole sequences.
+    const params = this.parameters();
+    const paramNames = Object.keys(params);
+    const paramList = paramNames.map((n) => params[n]);
+    const sums = new Float64Array(STAT_NAMES.length);
     let steps = 0;
-    const order = Array.from({ length: M }, (_, r) => r);
-    const mbCount = Math.min(cfg.num_minibatches, M);
+    const order = Array.from({ length: S }, (_, s) => s);
+    const mbCount = Math.min(cfg.num_minibatches, S);
     try {
       for (let epoch = 0; epoch < cfg.epochs; epoch++) {
         this.batchRng.shuffle(order);
         for (let mb = 0; mb < mbCount; mb++) {
-          const idx = order.slice(Math.floor((mb * M) / mbCount), Math.floor(((mb + 1) * M) / mbCount));
+          const seqs = order.slice(Math.floor((mb * S) / mbCount), Math.floor(((mb + 1) * S) / mbCount));
           const stats = tf.tidy(() => {
-            const ix = tf.tensor1d(idx, 'int32');
-            const g = <R extends tf.Rank>(x: tf.Tensor<R>) => tf.gather(x, ix);
-            const mbAdvRaw = g(data.adv);
-            const { mean, variance } = tf.moments(mbAdvRaw);
-            const mbAdv = tf.div(tf.sub(mbAdvRaw, mean), tf.add(tf.sqrt(variance), 1e-8));
+            const ix = tf.tensor1d(seqs, 'int32');
+            // One minibatch holds every sequence: use the tensors as they are.
+            const g = <R extends tf.Rank>(x: tf.Tensor<R>, axis = 1): tf.Tensor<R> => (mbCount === 1 ? x : tf.gather(x, ix, axis));
+            const mbLive = g(data.live);
+            const liveCount = tf.maximum(tf.sum(mbLive), 1);
+            const liveMean = (x: tf.Tensor) => tf.div(tf.sum(tf.mul(x, mbLive)), liveCount) as tf.Scalar;
+            const advRaw = g(data.adv);
+            const advMean = liveMean(advRaw);
+            const advStd = tf.sqrt(liveMean(tf.square(tf.sub(advRaw, advMean))));
+            const mbAdv = tf.div(tf.sub(advRaw, advMean), tf.add(advStd, 1e-8));
             const mbRet = g(data.ret);
-            const mbOldV = g(data.value);
-            const mbOldLogp = g(data.logp);
+            const mbOldV = g(data.oldValue);
+            const mbOldLogp = g(data.oldLogp);
+            const legal = g(data.legal);
             let aux: tf.Scalar[] = [];
             const { value: loss, grads } = tf.variableGrads(() => {
-              const logits = this.maskedLogits(g(data.actorIn) as tf.Tensor2D, g(data.masks) as tf.Tensor2D);
-              const logProbs = tf.logSoftmax(logits);
-              const newLogp = tf.sum(tf.mul(logProbs, tf.oneHot(g(data.actions), K)), 1);
+              const { logProbs, newLogp, values: v } = this.forward({
+                actorIn: g(data.actorIn), criticIn: g(data.criticIn), resets: g(data.resets), h0: g(data.h0, 0), legal, actions: g(data.actions),
+              });
               const logRatio = tf.sub(newLogp, mbOldLogp);
               const ratio = tf.exp(logRatio);
               const pg1 = tf.mul(tf.neg(mbAdv), ratio);
               const pg2 = tf.mul(tf.neg(mbAdv), tf.clipByValue(ratio, 1 - cfg.eps_clip, 1 + cfg.eps_clip));
-              const policyLoss = tf.mean(tf.maximum(pg1, pg2));
-              // Masked entries have probability exactly 0; mask them out so 0·(−1e10) stays 0.
-              const entropy = tf.mean(tf.neg(tf.sum(tf.mul(tf.mul(tf.exp(logProbs), logProbs), g(data.masks)), 1)));
-              const v = tf.reshape(this.critic.apply(g(data.criticIn) as tf.Tensor2D), [-1]);
-              let vLossPerRow = tf.square(tf.sub(v, mbRet));
+              const policyLoss = liveMean(tf.maximum(pg1, pg2));
+              // Illegal actions have probability exactly 0; mask them so 0·(−1e10) stays out.
+              const entropy = liveMean(tf.neg(tf.sum(tf.mul(tf.mul(tf.exp(logProbs), logProbs), legal), -1)));
+              let vLoss = tf.square(tf.sub(v, mbRet));
               if (this.clipValueLoss) {
                 const vClipped = tf.add(mbOldV, tf.clipByValue(tf.sub(v, mbOldV), -cfg.eps_clip, cfg.eps_clip));
-                vLossPerRow = tf.maximum(vLossPerRow, tf.square(tf.sub(vClipped, mbRet)));
+                vLoss = tf.maximum(vLoss, tf.square(tf.sub(vClipped, mbRet)));
               }
-              const valueLoss = tf.mul(0.5, tf.mean(vLossPerRow));
-              const approxKl = tf.mean(tf.sub(tf.sub(ratio, 1), logRatio));
-              const clipFrac = tf.mean(tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), cfg.eps_clip), 'float32'));
-              aux = [policyLoss, valueLoss, entropy, approxKl, clipFrac].map((s) => tf.keep(s as tf.Scalar));
+              const valueLoss = tf.mul(0.5, liveMean(vLoss)) as tf.Scalar;
+              const approxKl = liveMean(tf.sub(tf.sub(ratio, 1), logRatio));
+              const clipFrac = liveMean(tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), cfg.eps_clip), 'float32'));
+              aux = [policyLoss, valueLoss, entropy, approxKl, clipFrac].map((s) => tf.keep(s));
               return tf.sub(tf.add(policyLoss, tf.mul(cfg.value_loss_coef, valueLoss)), tf.mul(cfg.entropy_coef, entropy)) as tf.Scalar;
-            }, vars);
+            }, paramList);
             loss.dispose();
-            // Global gradient-norm clipping.
-            const names = Object.keys(grads);
-            const gnorm = tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n])))));
-            const scale = tf.minimum(1, tf.div(cfg.max_grad_norm, tf.add(gnorm, 1e-6)));
-            const clipped: Array<{ name: string; tensor: tf.Tensor }> = names.map((name) => ({ name, tensor: tf.mul(grads[name], scale) }));
-            this.optimizer.applyGradients(clipped);
-            const out = tf.stack(aux);
-            for (const x of aux) x.dispose();
+            const byName: Record<string, tf.Tensor> = {};
+            paramNames.forEach((n, i) => (byName[n] = grads[paramList[i].name]));
+            const gnorm = tf.sqrt(tf.addN(paramNames.map((n) => tf.sum(tf.square(byName[n]))))) as tf.Scalar;
+            this.adam.apply(byName, tf.minimum(1, tf.div(cfg.max_grad_norm, tf.add(gnorm, 1e-6))));
+            const out = tf.stack([...aux, gnorm]);
+            tf.dispose(aux);
             return out;
           });
           const s = stats.dataSync();
           stats.dispose();
-          sums.policyLoss += s[0];
-          sums.valueLoss += s[1];
-          sums.entropy += s[2];
-          sums.approxKl += s[3];
-          sums.clipFrac += s[4];
+          for (let k = 0; k < STAT_NAMES.length; k++) sums[k] += s[k];
           steps++;
         }
       }
     } finally {
-      for (const t of Object.values(data)) t.dispose();
+      tf.dispose(Object.values(data));
     }
+    this.updates++;
+    const out = {} as UpdateStats;
+    STAT_NAMES.forEach((name, k) => (out[name] = sums[k] / steps));
+    return out;
+  }
+
+  // --- state ----------------------------------------------------------------------------------
+
+  async captureState(): Promise<TrainerState> {
     return {
-      policyLoss: sums.policyLoss / steps,
-      valueLoss: sums.valueLoss / steps,
-      entropy: sums.entropy / steps,
-      approxKl: sums.approxKl / steps,
-      clipFrac: sums.clipFrac / steps,
+      models: { actor: await captureTensors(this.actor.namedVariables()), critic: await captureTensors(this.critic.namedVariables()) },
+      optimizers: { adam: await this.adam.capture() },
+      rngs: { act: this.actRng.state(), minibatch: this.batchRng.state() },
+      arrays: { hidden: serializeArray(this.acting.hidden.slice()), last_action: serializeArray(this.acting.lastAction.slice()) },
+      json: { updates: this.updates, return_stats: this.returnStats.toJSON(), reward_stats: this.rewardStats.toJSON() },
     };
+  }
+
+  async restoreState(state: TrainerState): Promise<void> {
+    const need = <T>(record: Record<string, T>, key: string, what: string): T => {
+      const v = record[key];
+      if (v === undefined) throw new Error(`mappo.restoreState: no ${what} '${key}'`);
+      return v;
+    };
+    const array = <C extends Float32ArrayConstructor | Int32ArrayConstructor>(key: string, Ctor: C, length: number): InstanceType<C> => {
+      const a = deserializeArray(need<SerializedArray>(state.arrays, key, 'array'));
+      if (!(a instanceof Ctor) || a.length !== length) throw new Error(`mappo.restoreState: array '${key}' is a ${a.constructor.name}[${a.length}], expected ${Ctor.name}[${length}]`);
+      return a as InstanceType<C>;
+    };
+    const fresh = this.freshActingState(this.layout.numEnvs);
+    const hidden = array('hidden', Float32Array, fresh.hidden.length);
+    const lastAction = array('last_action', Int32Array, fresh.lastAction.length);
+    const updates = state.json.updates;
+    if (typeof updates !== 'number' || !Number.isSafeInteger(updates)) throw new Error('mappo.restoreState: json.updates must be an integer');
+    const actRng = Rng.fromState(need(state.rngs, 'act', 'rng'));
+    const batchRng = Rng.fromState(need(state.rngs, 'minibatch', 'rng'));
+    // Everything is looked up before anything is assigned, so a missing part leaves the trainer as it was.
+    const actorData = need(state.models, 'actor', 'model');
+    const criticData = need(state.models, 'critic', 'model');
+    const adamState = need(state.optimizers, 'adam', 'optimizer');
+    rethrowAs("model 'actor'", () => assignTensors(this.actor.namedVariables(), actorData));
+    rethrowAs("model 'critic'", () => assignTensors(this.critic.namedVariables(), criticData));
+    this.adam.restore(adamState);
+    this.returnStats.load(state.json.return_stats, 'return_stats');
+    this.rewardStats.load(state.json.reward_stats, 'reward_stats');
+    this.actRng = actRng;
+    this.batchRng = batchRng;
+    this.acting = { hidden, lastAction };
+    this.updates = updates;
   }
 
   dispose(): void {
     this.actor.dispose();
     this.critic.dispose();
-    this.optimizer.dispose();
+    this.adam.dispose();
   }
 }
