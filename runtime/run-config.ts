@@ -158,6 +158,11 @@ export const runSectionSchema = z
     log_interval: positiveInt().default(2000),
     eval_interval: positiveInt().default(50000),
     eval_episodes: positiveInt().default(20),
+    /**
+     * Evaluate with the argmax action (EPyMARL's `test_greedy`, RLlib's `explore: false`); false
+     * samples from the policy (policy-gradient algorithms only; value-based ones stay greedy).
+     */
+    eval_greedy: z.boolean().default(true),
     checkpoint_interval: positiveInt().default(50000),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   })

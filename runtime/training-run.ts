@@ -206,7 +206,7 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
 
   const evaluate = async (): Promise<void> => {
     const t0 = Date.now();
-    const policy = trainer.evaluationPolicy(evalVec.layout, deriveSeed(run.seed, 'eval-policy', state.evaluations));
+    const policy = trainer.evaluationPolicy(evalVec.layout, deriveSeed(run.seed, 'eval-policy', state.evaluations), { sample: !run.eval_greedy });
     const result = await evaluatePolicy(evalVec, policy, run.eval_episodes);
     state.evaluations++;
     const summary: EvaluationSummary = {

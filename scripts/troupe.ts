@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import { runBenchEnvsCommand } from './commands/bench-envs';
 import { runCheckEnvCommand } from './commands/check-env';
 import { runEnvsCommand } from './commands/envs';
-import { runEvalCommand } from './commands/eval';
+import { type EvalCommandOptions, runEvalCommand } from './commands/eval';
+import { type TrainCommandOptions, runTrainCommand } from './commands/train';
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -31,18 +32,38 @@ program
     process.exitCode = await runCheckEnvCommand(target, opts);
   });
 
+const backendOption = () => new Option('--backend <name>', 'tfjs backend (default: the config\'s run.backend, auto = tfjs-node, else wasm, else cpu)').choices(['auto', 'tensorflow', 'wasm', 'cpu']);
+
+program
+  .command('train')
+  .description('train from a YAML run config; writes config.yaml, metrics.jsonl, checkpoints/, summary.json and learning-curve.svg to the run directory')
+  .argument('[config]', 'run config (YAML), e.g. configs/quickstart.yaml; optional with --resume')
+  .option('--set <key=value>', 'override a config key, e.g. --set algo.lr=0.001 (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--out <dir>', 'run directory (default runs/<env>_<algo>_seed<seed>_<time>; with --resume, the resumed run\'s)')
+  .option('--workers <n>', 'rollout worker threads (run.workers; 0 = in-process)')
+  .option('--seed <seed>', 'run.seed')
+  .option('--resume <dir>', 'continue a run from its newest checkpoint (run directory or .ckpt file)')
+  .addOption(backendOption())
+  .option('--no-progress', 'plain log lines instead of a progress bar')
+  .action(async (config: string | undefined, opts: TrainCommandOptions) => {
+    await runTrainCommand(config, opts);
+  });
+
 program
   .command('eval')
-  .description('evaluate a policy on an env: mean/std team return, episode length, win/success rate')
-  .argument('<env>', 'env id')
-  .addOption(new Option('--policy <policy>', 'policy to evaluate').choices(['random']).default('random'))
+  .description('evaluate a trained run greedily (run directory or checkpoint file), or a random policy on an env id: mean/std team return, episode length, win/success rate')
+  .argument('<target>', 'run directory, .ckpt file, or env id (with --policy random)')
+  .addOption(new Option('--policy <policy>', 'policy for an env id target').choices(['random']).default('random'))
+  .option('--env <id>', 'evaluate on this env instead of the one trained on (same agents and spaces)')
+  .option('--sample', 'sample actions from the policy instead of the greedy argmax (policy-gradient runs)')
   .option('--episodes <n>', 'episodes to run', '100')
   .option('--seed <seed>', 'seed', '0')
   .option('--envs <n>', 'parallel env copies', '8')
   .option('--workers <n>', 'worker threads (0 = in-process)', '0')
+  .addOption(backendOption())
   .option('--json', 'machine-readable output')
-  .action(async (envId: string, opts: { policy: string; episodes: string; seed: string; envs: string; workers: string; json?: boolean }) => {
-    await runEvalCommand(envId, opts);
+  .action(async (target: string, opts: EvalCommandOptions) => {
+    await runEvalCommand(target, opts);
   });
 
 const bench = program.command('bench').description('measure speed (results go into BENCHMARKS.md)');

@@ -81,3 +81,80 @@ describe('troupe CLI', () => {
     expect(res.stderr).toMatch(/--episodes must be a positive integer, got 'ten'/);
   });
 });
+
+describe('troupe train / eval of a run', () => {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const os = require('node:os') as typeof import('node:os');
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-cli-train-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = path.join(__dirname, '..', '..', 'configs', 'quickstart.yaml');
+  const small = ['--set', 'run.total_env_steps=1600', '--set', 'run.log_interval=400', '--set', 'run.eval_interval=800', '--set', 'run.eval_episodes=4', '--set', 'run.checkpoint_interval=800', '--backend', 'cpu', '--no-progress'];
+
+  test('train writes a complete run directory; eval evaluates it greedily; a finished run can be extended', () => {
+    const out = path.join(dir, 'run');
+    const res = run('train', config, ...small, '--out', out);
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    expect(res.stdout).toMatch(/^backend: cpu \(requested 'cpu'/);
+    expect(res.stdout).toMatch(/\[train\] 400\/1600 env steps/);
+    expect(res.stdout).toMatch(/final greedy evaluation: return/);
+    for (const f of ['config.yaml', 'run.json', 'metrics.jsonl', 'summary.json', 'learning-curve.svg', 'checkpoints/latest']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+    const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    expect(summary).toMatchObject({ env: 'lbf-8x8-2p-2f-coop', algo: 'mappo', backend: 'cpu', interrupted: false });
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8')).backend).toBe('cpu');
+
+    const evalRes = run('eval', out, '--episodes', '6', '--json', '--backend', 'cpu');
+    expect(evalRes.status).toBe(0);
+    const ev = JSON.parse(evalRes.stdout);
+    expect(ev).toMatchObject({ env: 'lbf-8x8-2p-2f-coop', algo: 'mappo', episodes: 6, trainedEnvSteps: summary.env_steps });
+    // Another LBF scenario with the same agents and spaces is accepted; a differently shaped one is refused, by name.
+    expect(run('eval', out, '--env', 'lbf-8x8-2p-2f', '--episodes', '2', '--backend', 'cpu').status).toBe(0);
+    const misfit = run('eval', out, '--env', 'combat-3v3', '--episodes', '2', '--backend', 'cpu');
+    expect(misfit.status).toBe(1);
+    expect(misfit.stderr).toMatch(/trained on 'lbf-8x8-2p-2f-coop', whose networks do not fit 'combat-3v3'/);
+
+    const more = run('train', '--resume', out, '--set', 'run.total_env_steps=2400', '--backend', 'cpu', '--no-progress');
+    expect(more.status).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).env_steps).toBeGreaterThanOrEqual(2400);
+    const changed = run('train', '--resume', out, '--set', 'algo.lr=0.1', '--backend', 'cpu');
+    expect(changed.status).toBe(1);
+    expect(changed.stderr).toMatch(/cannot resume .* with a different config: algo.lr differ/);
+    const again = run('train', config, '--out', out, '--backend', 'cpu');
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/already holds a run; continue it with --resume/);
+  });
+
+  test('Ctrl-C saves a checkpoint and exits cleanly; resuming finishes with the same metrics as an uninterrupted run', async () => {
+    const { spawn } = require('node:child_process') as typeof import('node:child_process');
+    const args = [...small, '--set', 'run.total_env_steps=4000', '--set', 'run.checkpoint_interval=4000'];
+    const full = path.join(dir, 'full');
+    expect(run('train', config, ...args, '--out', full).status).toBe(0);
+    const cut = path.join(dir, 'cut');
+    const child = spawn(process.execPath, [cli, 'train', config, ...args, '--out', cut], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes('[train] 800/')) child.kill('SIGINT');
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(stderr).toMatch(/interrupt: saving a checkpoint/);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/stopped at \d+ env steps; continue with: npx troupe train --resume/);
+    expect(fs.readFileSync(path.join(cut, 'checkpoints', 'latest'), 'utf8')).toMatch(/interrupted\.ckpt/);
+    expect(run('train', '--resume', cut, '--backend', 'cpu', '--no-progress').status).toBe(0);
+    const strip = (file: string) =>
+      fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => {
+        const r = JSON.parse(l);
+        for (const k of ['time_s', 'steps_per_s', 'eval_time_s']) delete r[k];
+        return r;
+      });
+    expect(strip(path.join(cut, 'metrics.jsonl'))).toEqual(strip(path.join(full, 'metrics.jsonl')));
+  });
+});

@@ -50,7 +50,7 @@ import type { Policy, PolicyBatch, PolicyExtras, PolicyOutput, TrajectoryChunk, 
 import { Rng, deriveSeed } from '../runtime/rng';
 import type { PpoAlgoConfig } from '../runtime/run-config';
 import type { VectorLayout } from '../runtime/vector-layout';
-import type { Trainer, TrainerState, TrainStats } from './trainer';
+import type { EvaluationOptions, Trainer, TrainerState, TrainStats } from './trainer';
 
 /** The config keys this trainer reads. */
 export type MappoHyperparams = Pick<
@@ -501,13 +501,18 @@ export class Mappo implements Trainer, Policy {
     return { extras };
   }
 
-  /** A greedy policy (argmax over legal actions, ties to the lowest index) with memory of its own. */
-  evaluationPolicy(layout: VectorLayout, seed: string): Policy {
-    void seed; // greedy acting draws no random numbers
+  /**
+   * A policy with memory of its own for evaluation: greedy (argmax over legal actions, ties to
+   * the lowest index; EPyMARL's `test_greedy`), or with `sample` drawing from the policy with an
+   * Rng seeded by `seed` — a memoryless greedy policy can stall where two agents block each
+   * other, which sampling escapes.
+   */
+  evaluationPolicy(layout: VectorLayout, seed: string, options: EvaluationOptions = {}): Policy {
     if (layout.numAgents !== this.layout.numAgents || layout.obsDim !== this.layout.obsDim || layout.numActions !== this.layout.numActions) {
       throw new Error('mappo.evaluationPolicy: layout has different agents, observations or actions than the trained one');
     }
     const state = this.freshActingState(layout.numEnvs);
+    const rng = options.sample ? new Rng(seed) : undefined;
     const { numActions: K, actDim } = this.layout;
     return {
       act: (batch: PolicyBatch, actions: Float32Array): void => {
@@ -520,7 +525,20 @@ export class Mappo implements Trainer, Policy {
           for (let k = 0; k < K; k++) {
             if (batch.masks[i * K + k] && (best < 0 || logits[i * K + k] > logits[i * K + best])) best = k;
           }
-          if (best >= 0) actions[i * actDim] = best;
+          if (best < 0) continue;
+          if (rng) {
+            const max = logits[i * K + best];
+            let z = 0;
+            for (let k = 0; k < K; k++) if (batch.masks[i * K + k]) z += Math.exp(logits[i * K + k] - max);
+            let u = rng.next() * z;
+            for (let k = 0; k < K; k++) {
+              if (!batch.masks[i * K + k]) continue;
+              best = k;
+              u -= Math.exp(logits[i * K + k] - max);
+              if (u < 0) break;
+            }
+          }
+          actions[i * actDim] = best;
         }
         Mappo.recordActions(state, batch, actions, actDim);
       },

@@ -26,15 +26,21 @@ export interface Trainer {
    */
   episodesReset(): void;
   /**
-   * A new greedy policy (argmax over legal actions) for `layout`'s envs, with recurrent state
-   * of its own, so evaluating never disturbs collection. Deterministic given the seed.
+   * A new evaluation policy for `layout`'s envs, with recurrent state of its own, so evaluating
+   * never disturbs collection: greedy (argmax over legal actions) unless `options.sample` asks
+   * a policy-gradient trainer to sample from its policy. Deterministic given the seed.
    */
-  evaluationPolicy(layout: VectorLayout, seed: string): Policy;
+  evaluationPolicy(layout: VectorLayout, seed: string, options?: EvaluationOptions): Policy;
   /** Everything needed to continue bit-for-bit: weights, optimiser slots, RNG states, buffers. */
   captureState(): Promise<TrainerState>;
   /** Loads a captured state; throws an error naming what is missing or mis-shaped. */
   restoreState(state: TrainerState): Promise<void>;
   dispose(): void;
+}
+
+export interface EvaluationOptions {
+  /** Sample actions from the policy instead of taking the argmax (value-based trainers ignore it). */
+  sample?: boolean;
 }
 
 /** Scalar statistics for the metrics file (losses, entropy, ε, …), by name. */

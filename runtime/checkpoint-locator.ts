@@ -1,0 +1,38 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { type CheckpointData, LATEST_POINTER, readCheckpoint, readLatestCheckpoint } from './checkpoint';
+
+export interface LocatedCheckpoint {
+  path: string;
+  data: CheckpointData;
+  /** The run directory the checkpoint belongs to (where its metrics.jsonl lives). */
+  runDir: string;
+}
+
+/**
+ * Finds the checkpoint a user means by `target`: a `.ckpt` file, a run directory (its newest
+ * checkpoint), or a run's `checkpoints/` directory. Errors say what was looked for where.
+ */
+export async function locateCheckpoint(target: string): Promise<LocatedCheckpoint> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(target);
+  } catch {
+    throw new Error(`${target} does not exist (expected a run directory or a .ckpt checkpoint file)`);
+  }
+  if (stat.isFile()) {
+    const data = await readCheckpoint(target);
+    const dir = path.dirname(path.resolve(target));
+    return { path: target, data, runDir: path.basename(dir) === 'checkpoints' ? path.dirname(dir) : dir };
+  }
+  const inRun = path.join(target, 'checkpoints');
+  if (fs.existsSync(path.join(inRun, LATEST_POINTER))) {
+    const { path: file, data } = await readLatestCheckpoint(inRun);
+    return { path: file, data, runDir: target };
+  }
+  if (fs.existsSync(path.join(target, LATEST_POINTER))) {
+    const { path: file, data } = await readLatestCheckpoint(target);
+    return { path: file, data, runDir: path.dirname(path.resolve(target)) };
+  }
+  throw new Error(`no checkpoint in ${target} (looked for ${path.join(inRun, LATEST_POINTER)} and ${path.join(target, LATEST_POINTER)})`);
+}

@@ -1,0 +1,22 @@
+import type { RunConfig } from '../runtime/run-config';
+import type { VectorLayout } from '../runtime/vector-layout';
+import { Mappo } from './mappo';
+import { QLearner } from './qmix';
+import type { Trainer } from './trainer';
+
+/** The trainer a run config names, for envs of `layout`. */
+export function createTrainer(layout: VectorLayout, config: RunConfig): Trainer {
+  const algo = config.algo;
+  if (!layout.discreteActions) {
+    throw new Error(`algo '${algo.name}' needs discrete actions, but env '${config.env.id}' has continuous (Box) action spaces`);
+  }
+  switch (algo.name) {
+    case 'mappo':
+    case 'ippo':
+      return new Mappo({ layout, config: algo, seed: config.run.seed });
+    case 'qmix':
+    case 'vdn':
+    case 'iql':
+      return new QLearner({ layout, config: algo, seed: config.run.seed });
+  }
+}
