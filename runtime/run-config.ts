@@ -88,6 +88,11 @@ function qSchema<N extends 'qmix' | 'vdn' | 'iql', M extends z.ZodTypeAny>(
       ...commonKeys({ lr: d.lr, hidden_dim: d.hidden_dim, use_rnn: d.use_rnn, standardise_rewards: true }),
       /** Episodes sampled from the replay buffer per update. */
       batch_size: positiveInt().default(32),
+      /**
+       * Gradient steps per finished episode, whatever `num_envs` is: 1 is EPyMARL's episode
+       * runner; 1/k reproduces its parallel runner with `batch_size_run: k`.
+       */
+      updates_per_episode: positive().default(1),
       /** Replay capacity in episodes. */
       buffer_size: positiveInt().default(d.buffer_size),
       epsilon_start: unit().default(1.0),

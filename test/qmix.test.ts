@@ -26,6 +26,8 @@ function qConfig(name: QName, over: Record<string, unknown> = {}): QAlgoConfig {
     lr: 0.005,
     epsilon_anneal_time: 1500,
     target_update_interval_or_tau: 20,
+    // One update per 4 episodes: EPyMARL's parallel runner with the 4 envs these tests use.
+    updates_per_episode: 0.25,
     ...over,
   }) as QAlgoConfig;
 }
@@ -266,7 +268,7 @@ describe('learning the 2-step coordination chain', () => {
     const learner = new QLearner({ layout, config: qConfig(name, { use_rnn: useRnn, ...over }), seed: 3 });
     const loop = Loop.start(layout, Array.from({ length: layout.numEnvs }, () => new ChainGame()), new Rng(0));
     const stats = loop.run(learner, 500);
-    // One update per numEnvs (= 4) episodes = 2 vector steps, once 16 episodes are stored.
+    // One update per 4 episodes (updates_per_episode 0.25) = 2 vector steps, once 16 episodes are stored.
     expect(stats.length).toBeGreaterThan(200);
     for (const key of ['loss', 'q_taken_mean', 'target_mean', 'grad_norm', 'epsilon']) expect(Number.isFinite(stats[0][key])).toBe(true);
     expect(stats[stats.length - 1].epsilon).toBeCloseTo(0.05);
@@ -274,6 +276,23 @@ describe('learning the 2-step coordination chain', () => {
     // Late collection (ε = 0.05) mostly scores.
     const late = loop.episodeReturns.slice(-200);
     expect(late.reduce((a, b) => a + b, 0) / late.length).toBeGreaterThan(0.75);
+    learner.dispose();
+  });
+});
+
+describe('update cadence', () => {
+  test.each([
+    [1, 77],
+    [0.25, 20],
+    [0.5, 39],
+  ])('updates_per_episode %s: %s gradient steps over 80 episodes from 4 envs', (rate, expected) => {
+    const layout = makeLayout();
+    const learner = new QLearner({ layout, config: qConfig('vdn', { updates_per_episode: rate, batch_size: 4 }), seed: 1 });
+    const loop = Loop.start(layout, Array.from({ length: layout.numEnvs }, () => new ChainGame()), new Rng(0));
+    // Every chain episode lasts 2 vector steps, so all 4 envs finish together: 40 steps = 80 episodes.
+    loop.run(learner, 40);
+    // Credit earned while the replay holds fewer than batch_size (4) episodes is spent without training.
+    expect(learner.updateCount).toBe(expected);
     learner.dispose();
   });
 });
@@ -343,6 +362,7 @@ describe('checkpoints', () => {
       target_update_interval_or_tau: 0.1,
       batch_size: 8,
       epsilon_anneal_time: 400,
+      updates_per_episode: 0.5,
     });
     const learner = new QLearner({ layout, config, seed: 'ckpt' });
     const loop = Loop.start(layout, [new ChainGame(), new ChainGame()], new Rng(5));
@@ -395,7 +415,7 @@ describe('checkpoints', () => {
 describe('resources', () => {
   test('tf.memory().numTensors stays flat over 100 updates with acting in between', () => {
     const layout = makeLayout({ numEnvs: 1 });
-    const learner = new QLearner({ layout, config: qConfig('qmix', { use_rnn: true, hidden_dim: 8, batch_size: 4 }), seed: 1 });
+    const learner = new QLearner({ layout, config: qConfig('qmix', { use_rnn: true, hidden_dim: 8, batch_size: 4, updates_per_episode: 1 }), seed: 1 });
     const loop = Loop.start(layout, [new ChainGame()], new Rng(2));
     let updates = loop.run(learner, 8).length; // 4 episodes: the first update creates Adam's slots
     expect(updates).toBe(1);

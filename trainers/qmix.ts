@@ -12,9 +12,10 @@
  * Agents share one `AgentNetwork` (GRU when `use_rnn`, else an MLP) over obs ⊕ last-action
  * one-hot (`obs_last_action`, zero at an episode's first step) ⊕ agent-id one-hot
  * (`obs_agent_id`). Acting is ε-greedy over legal actions with ε falling linearly over
- * `epsilon_anneal_time` env steps. Finished episodes go to an `EpisodeReplay`; each time
- * `layout.numEnvs` more episodes arrived (EPyMARL's one update per `batch_size_run` parallel
- * episodes) and the replay holds `batch_size` episodes, one Adam step is taken on
+ * `epsilon_anneal_time` env steps. Finished episodes go to an `EpisodeReplay`; every finished
+ * episode adds `updates_per_episode` gradient steps (EPyMARL's default runner: one per
+ * episode; its parallel runner with k envs: 1/k), taken once the replay holds `batch_size`
+ * episodes. Each is one Adam step on
  *
  *   y_t = r_t + γ (1 − terminated_t) Q̂_tot(s_{t+1}, argmax_legal),  loss = Σ filled·(Q_tot − y)² / Σ filled
  *
@@ -331,9 +332,15 @@ export class QLearner implements Trainer {
 
   private envSteps = 0;
   private episodes = 0;
-  private episodesSinceUpdate = 0;
+  /** Gradient steps owed by the episodes seen (fractional with `updates_per_episode` < 1). */
+  private updateCredit = 0;
   private lastTargetUpdateEpisode = 0;
   private updates = 0;
+
+  /** Gradient steps taken so far. */
+  get updateCount(): number {
+    return this.updates;
+  }
 
   constructor(options: QLearnerOptions) {
     const { layout, config, seed } = options;
@@ -392,10 +399,11 @@ export class QLearner implements Trainer {
       this.replay.insert(episode);
       if (this.config.standardise_rewards) this.rewardStats.update(episode.reward);
       this.episodes++;
-      this.episodesSinceUpdate++;
-      if (this.episodesSinceUpdate < this.layout.numEnvs) continue;
-      this.episodesSinceUpdate = 0;
-      if (this.replay.size >= this.config.batch_size) stats.push(this.update());
+      // The number of envs is a throughput setting: it must not change how often the learner trains.
+      this.updateCredit += this.config.updates_per_episode;
+      for (; this.updateCredit >= 1; this.updateCredit -= 1) {
+        if (this.replay.size >= this.config.batch_size) stats.push(this.update());
+      }
     }
     return meanStats(stats);
   }
@@ -595,7 +603,7 @@ export class QLearner implements Trainer {
         algo: this.config.name,
         envSteps: this.envSteps,
         episodes: this.episodes,
-        episodesSinceUpdate: this.episodesSinceUpdate,
+        updateCredit: this.updateCredit,
         lastTargetUpdateEpisode: this.lastTargetUpdateEpisode,
         updates: this.updates,
         rewardStats: stats(this.rewardStats),
@@ -674,7 +682,7 @@ export class QLearner implements Trainer {
     stats('returnStats', this.returnStats);
     this.envSteps = num('envSteps');
     this.episodes = num('episodes');
-    this.episodesSinceUpdate = num('episodesSinceUpdate');
+    this.updateCredit = num('updateCredit');
     this.lastTargetUpdateEpisode = num('lastTargetUpdateEpisode');
     this.updates = num('updates');
   }
