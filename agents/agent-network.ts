@@ -2,10 +2,14 @@ import * as tf from '@tensorflow/tfjs';
 import { deriveSeed, seedToInt } from '../runtime/rng';
 
 /**
- * The per-agent network of EPyMARL's agents, shared by all agents (their id one-hot is part of
- * the input): `fc1 → ReLU → GRU cell → fc2` when recurrent (EPyMARL's `RNNAgent`), else
- * `fc1 → ReLU → fc2 → ReLU → fc3` (its feed-forward agent). Used by value-based and
- * policy-gradient trainers alike; the head's initial scale is theirs to choose.
+ * The per-agent network of EPyMARL's agents: `fc1 → ReLU → GRU cell → fc2` when recurrent
+ * (EPyMARL's `RNNAgent`), else `fc1 → ReLU → fc2 → ReLU → fc3` (its feed-forward agent). Used by
+ * value-based and policy-gradient trainers alike; the head's initial scale is theirs to choose.
+ *
+ * Parameters are shared by all agents (their id one-hot is part of the input) unless `copies`
+ * is the number of agents: then every agent has its own weights (EPyMARL's `_ns` variants),
+ * held as one [copies, in, out] tensor per layer so all agents still run in one batched matmul.
+ * Rows are then read as agent-fastest ([…, agent]) and their count must divide by `copies`.
  */
 export interface AgentNetworkSpec {
   inputDim: number;
@@ -17,6 +21,8 @@ export interface AgentNetworkSpec {
   /** Initial weights depend on this seed and `role` only, so equal seeds give equal networks. */
   seed: string;
   role: string;
+  /** Independent weight sets, one per agent; 1 (default) = parameter sharing. */
+  copies?: number;
 }
 
 interface Dense {
@@ -33,28 +39,39 @@ export class AgentNetwork {
   /** GRU weights: input→gates [in, 3H], hidden→gates [H, 3H], gate order (reset, update, new). */
   private readonly gru?: { wi: tf.Variable; wh: tf.Variable; bi: tf.Variable; bh: tf.Variable };
 
+  readonly copies: number;
+
   constructor(spec: AgentNetworkSpec) {
     this.spec = spec;
+    const C = spec.copies ?? 1;
+    if (!Number.isInteger(C) || C < 1) throw new Error(`AgentNetwork: copies must be a positive integer, got ${spec.copies}`);
+    this.copies = C;
     const { inputDim: D, hiddenDim: H, outputDim: O } = spec;
     const prefix = `agent-net${instanceCounter++}/${spec.role}`;
-    const seed = (i: number) => seedToInt(deriveSeed(spec.seed, spec.role, i));
+    // Copy 0 draws what a shared network draws, so sharing on/off start from related weights.
+    const seed = (i: number, c: number) => seedToInt(c === 0 ? deriveSeed(spec.seed, spec.role, i) : deriveSeed(spec.seed, spec.role, i, 'copy', c));
+    const weights = (inDim: number, outDim: number, gain: number, i: number): tf.Tensor => {
+      if (C === 1) return orthogonal(inDim, outDim, gain, seed(i, 0));
+      return tf.tidy(() => tf.stack(Array.from({ length: C }, (_, c) => orthogonal(inDim, outDim, gain, seed(i, c)))));
+    };
+    const variable = (initial: tf.Tensor, name: string): tf.Variable => {
+      const v = tf.variable(initial, true, `${prefix}/${name}`);
+      // The variable holds its own reference to the data; the initial tensor is ours to free.
+      initial.dispose();
+      return v;
+    };
+    const bias = (outDim: number, name: string) => variable(C === 1 ? tf.zeros([outDim]) : tf.zeros([C, 1, outDim]), name);
     const dense = (name: string, inDim: number, outDim: number, gain: number, i: number): Dense => {
-      const w0 = orthogonal(inDim, outDim, gain, seed(i));
-      const layer = { w: tf.variable(w0, true, `${prefix}/${name}/w`), b: tf.variable(tf.zeros([outDim]), true, `${prefix}/${name}/b`) };
-      w0.dispose();
-      return layer;
+      return { w: variable(weights(inDim, outDim, gain, i), `${name}/w`), b: bias(outDim, `${name}/b`) };
     };
     this.layers.fc1 = dense('fc1', D, H, Math.SQRT2, 0);
     if (spec.recurrent) {
-      const wi0 = orthogonal(H, 3 * H, 1, seed(1));
-      const wh0 = orthogonal(H, 3 * H, 1, seed(2));
       this.gru = {
-        wi: tf.variable(wi0, true, `${prefix}/gru/wi`),
-        wh: tf.variable(wh0, true, `${prefix}/gru/wh`),
-        bi: tf.variable(tf.zeros([3 * H]), true, `${prefix}/gru/bi`),
-        bh: tf.variable(tf.zeros([3 * H]), true, `${prefix}/gru/bh`),
+        wi: variable(weights(H, 3 * H, 1, 1), 'gru/wi'),
+        wh: variable(weights(H, 3 * H, 1, 2), 'gru/wh'),
+        bi: bias(3 * H, 'gru/bi'),
+        bh: bias(3 * H, 'gru/bh'),
       };
-      tf.dispose([wi0, wh0]);
       this.layers.out = dense('out', H, O, spec.outputGain, 3);
     } else {
       this.layers.fc2 = dense('fc2', H, H, Math.SQRT2, 1);
@@ -78,10 +95,10 @@ export class AgentNetwork {
   step(x: tf.Tensor2D, h: tf.Tensor2D): { out: tf.Tensor2D; h: tf.Tensor2D } {
     return tf.tidy(() => {
       const { fc1, fc2, out } = this.layers;
-      const z = tf.relu(affine(x, fc1));
-      if (!this.gru) return { out: affine(tf.relu(affine(z, fc2)), out), h: tf.clone(h) };
+      const z = tf.relu(this.affine(x, fc1));
+      if (!this.gru) return { out: this.affine(tf.relu(this.affine(z, fc2)), out), h: tf.clone(h) };
       const hNext = this.gruCell(z, h);
-      return { out: affine(hNext, out), h: hNext };
+      return { out: this.affine(hNext, out), h: hNext };
     });
   }
 
@@ -94,12 +111,12 @@ export class AgentNetwork {
     return tf.tidy(() => {
       const [T, B, D] = xs.shape;
       const { fc1, fc2, out } = this.layers;
-      const z = tf.relu(affine(tf.reshape(xs, [T * B, D]), fc1));
-      if (!this.gru) return tf.reshape(affine(tf.relu(affine(z, fc2)), out), [T, B, this.spec.outputDim]);
+      const z = tf.relu(this.affine(tf.reshape(xs, [T * B, D]), fc1));
+      if (!this.gru) return tf.reshape(this.affine(tf.relu(this.affine(z, fc2)), out), [T, B, this.spec.outputDim]);
       const H = this.spec.hiddenDim;
       const g = this.gru!;
       // The input half of the gates for all T·B rows in one matmul; only the hidden half is sequential.
-      const inputGates = tf.unstack(tf.reshape(tf.add(tf.matMul(z, g.wi), g.bi), [T, B, 3 * H])) as tf.Tensor2D[];
+      const inputGates = tf.unstack(tf.reshape(this.linear(z, g.wi, g.bi), [T, B, 3 * H])) as tf.Tensor2D[];
       const keep = tf.unstack(tf.expandDims(tf.sub(1, resets), 2)) as tf.Tensor2D[];
       let h = h0;
       const hs: tf.Tensor2D[] = [];
@@ -107,21 +124,21 @@ export class AgentNetwork {
         h = this.gruFromGates(inputGates[t], tf.mul(h, keep[t]) as tf.Tensor2D);
         hs.push(h);
       }
-      return tf.reshape(affine(tf.concat(hs, 0), out), [T, B, this.spec.outputDim]);
+      return tf.reshape(this.affine(tf.concat(hs, 0), out), [T, B, this.spec.outputDim]);
     });
   }
 
   /** PyTorch's GRUCell: r, u gates; n = tanh(W_in z + b_in + r ⊙ (W_hn h + b_hn)); h' = (1 − u) ⊙ n + u ⊙ h. */
   private gruCell(z: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
     const g = this.gru!;
-    return this.gruFromGates(tf.add(tf.matMul(z, g.wi), g.bi), h);
+    return this.gruFromGates(this.linear(z, g.wi, g.bi), h);
   }
 
   /** The GRU update given the input's gate pre-activations `gi` = z·W_i + b_i. */
   private gruFromGates(gi: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
     const g = this.gru!;
     const H = this.spec.hiddenDim;
-    const gh = tf.add(tf.matMul(h, g.wh), g.bh);
+    const gh = this.linear(h, g.wh, g.bh);
     // Reset and update gates share one add and one sigmoid; fewer, larger ops are what make an unroll fast.
     const [iRU, iN] = tf.split(gi, [2 * H, H], 1);
     const [hRU, hN] = tf.split(gh, [2 * H, H], 1);
@@ -129,6 +146,22 @@ export class AgentNetwork {
     const n = tf.tanh(tf.add(iN, tf.mul(r, hN)));
     // (1 − u) ⊙ n + u ⊙ h, written as n + u ⊙ (h − n).
     return tf.add(n, tf.mul(u, tf.sub(h, n))) as tf.Tensor2D;
+  }
+
+  private affine(x: tf.Tensor2D, d: Dense | undefined): tf.Tensor2D {
+    return this.linear(x, d!.w, d!.b);
+  }
+
+  /** x·W + b for shared weights; per agent (rows agent-fastest) with one batched matmul otherwise. */
+  private linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+    const C = this.copies;
+    if (C === 1) return tf.add(tf.matMul(x, w as tf.Tensor2D), b) as tf.Tensor2D;
+    const [R, D] = x.shape;
+    if (R % C !== 0) throw new Error(`AgentNetwork '${this.spec.role}': ${R} rows do not split over ${C} agents' weight sets (rows must be agent-fastest)`);
+    const perAgent = tf.transpose(tf.reshape(x, [R / C, C, D]), [1, 0, 2]) as tf.Tensor3D;
+    const y = tf.add(tf.matMul(perAgent, w as tf.Tensor3D), b);
+    const O = w.shape[2]!;
+    return tf.reshape(tf.transpose(y, [1, 0, 2]), [R, O]) as tf.Tensor2D;
   }
 
   /** Variables by stable name (role-relative, no instance prefix), for checkpoints and target copies. */
@@ -181,6 +214,3 @@ function orthogonal(rows: number, cols: number, gain: number, seed: number): tf.
   });
 }
 
-function affine(x: tf.Tensor2D, d: Dense | undefined): tf.Tensor2D {
-  return tf.add(tf.matMul(x, d!.w), d!.b);
-}

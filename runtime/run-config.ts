@@ -33,6 +33,11 @@ function commonKeys(d: { lr: number; hidden_dim: number; use_rnn: boolean; stand
     max_grad_norm: positive().default(10),
     hidden_dim: positiveInt().default(d.hidden_dim),
     use_rnn: z.boolean().default(d.use_rnn),
+    /**
+     * One network for all agents (with the agent-id one-hot as input), or each agent its own
+     * weights (EPyMARL's `*_ns` algorithms).
+     */
+    parameter_sharing: z.boolean().default(true),
     obs_agent_id: z.boolean().default(true),
     obs_last_action: z.boolean().default(false),
     standardise_returns: z.boolean().default(false),

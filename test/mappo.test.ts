@@ -354,6 +354,24 @@ describe('Mappo', () => {
       await selectBackend('cpu');
     }
   });
+
+  // Without the agent id, only separate weights can tell the two agents apart.
+  it('parameter_sharing false: agents learn different actions from the same inputs; shared weights cannot', () => {
+    const L = layout(8);
+    const paid = [2, 1];
+    const reward = (a: number, k: number) => (k === paid[a] ? 1 : 0);
+    const correct = (sharing: boolean) => {
+      const m = new Mappo({ layout: L, config: config({ lr: 0.02, hidden_dim: 16, epochs: 4, entropy_coef: 0.001, obs_agent_id: false, parameter_sharing: sharing, num_minibatches: 2 }), seed: 7 });
+      for (let u = 0; u < 15; u++) m.update(collect(m, { T: 4, seed: 100 + u, oneStep: true, reward, allLegal: true }));
+      const c = collect(m, { T: 3, seed: 999, oneStep: true, allLegal: true }, m.evaluationPolicy(L, 'eval'));
+      let right = 0;
+      for (let i = 0; i < c.actions.length; i++) right += c.actions[i] === paid[i % 2] ? 1 : 0;
+      m.dispose();
+      return right / c.actions.length;
+    };
+    expect(correct(false)).toBe(1);
+    expect(correct(true)).toBeLessThan(0.8);
+  });
 });
 
 /**

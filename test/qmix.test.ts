@@ -262,6 +262,9 @@ describe('learning the 2-step coordination chain', () => {
     ['vdn', true, { standardise_rewards: false }],
     ['iql', false, { target_update_interval_or_tau: 0.05 }],
     ['iql', true, { hidden_dim: 32, lr: 0.005 }],
+    // Each agent its own weights (EPyMARL's *_ns), without the agent id.
+    ['qmix', false, { parameter_sharing: false, obs_agent_id: false }],
+    ['iql', true, { parameter_sharing: false, obs_agent_id: false }],
   ];
   test.each(cases)('%s (use_rnn %s) finds the optimal greedy joint actions', (name, useRnn, over) => {
     const layout = makeLayout();

@@ -73,7 +73,9 @@ export type MappoHyperparams = Pick<
   | 'standardise_rewards'
   | 'batch_size'
   | 'rollout_length'
->;
+> &
+  // Optional so hand-built configs keep working: absent means shared, the default.
+  Partial<Pick<PpoAlgoConfig, 'parameter_sharing'>>;
 
 export interface MappoOptions {
   layout: VectorLayout;
@@ -339,8 +341,9 @@ export class Mappo implements Trainer, Policy {
     this.collection = { mode: 'chunk', chunkLength: config.rollout_length ?? Math.ceil((config.batch_size * layout.maxEpisodeSteps) / E) };
     const netSeed = deriveSeed(seed, 'mappo', 'init');
     const H = config.hidden_dim;
-    this.actor = new AgentNetwork({ inputDim: this.actorInDim, hiddenDim: H, outputDim: K, recurrent: config.use_rnn, outputGain: 0.01, seed: netSeed, role: 'actor' });
-    this.critic = new AgentNetwork({ inputDim: this.criticInDim, hiddenDim: H, outputDim: 1, recurrent: false, outputGain: 1, seed: netSeed, role: 'critic' });
+    const copies = config.parameter_sharing === false ? A : 1;
+    this.actor = new AgentNetwork({ inputDim: this.actorInDim, hiddenDim: H, outputDim: K, recurrent: config.use_rnn, outputGain: 0.01, seed: netSeed, role: 'actor', copies });
+    this.critic = new AgentNetwork({ inputDim: this.criticInDim, hiddenDim: H, outputDim: 1, recurrent: false, outputGain: 1, seed: netSeed, role: 'critic', copies });
     this.adam = new Adam(config.lr, this.parameters());
     this.actRng = new Rng(deriveSeed(seed, 'mappo', 'act'));
     this.batchRng = new Rng(deriveSeed(seed, 'mappo', 'minibatch'));
@@ -694,13 +697,17 @@ export class Mappo implements Trainer, Policy {
     const paramList = paramNames.map((n) => params[n]);
     const sums = new Float64Array(STAT_NAMES.length);
     let steps = 0;
-    const order = Array.from({ length: S }, (_, s) => s);
-    const mbCount = Math.min(cfg.num_minibatches, S);
+    // Without parameter sharing each agent has its own weights, which read rows agent-fastest:
+    // minibatches then take whole envs (all A agents' sequences of each).
+    const unit = cfg.parameter_sharing === false ? A : 1;
+    const order = Array.from({ length: S / unit }, (_, s) => s);
+    const mbCount = Math.min(cfg.num_minibatches, order.length);
     try {
       for (let epoch = 0; epoch < cfg.epochs; epoch++) {
         this.batchRng.shuffle(order);
         for (let mb = 0; mb < mbCount; mb++) {
-          const seqs = order.slice(Math.floor((mb * S) / mbCount), Math.floor(((mb + 1) * S) / mbCount));
+          const picked = order.slice(Math.floor((mb * order.length) / mbCount), Math.floor(((mb + 1) * order.length) / mbCount));
+          const seqs = unit === 1 ? picked : picked.flatMap((e) => Array.from({ length: unit }, (_, a) => e * unit + a));
           const stats = tf.tidy(() => {
             const ix = tf.tensor1d(seqs, 'int32');
             // One minibatch holds every sequence: use the tensors as they are.

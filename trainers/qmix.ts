@@ -352,7 +352,7 @@ export class QLearner implements Trainer {
     this.mixerStateDim = stateDim > 0 ? stateDim : A * obsDim;
 
     const initSeed = deriveSeed(seed, config.name, 'init');
-    const agentSpec = { inputDim: this.inputs.width, hiddenDim: config.hidden_dim, outputDim: K, recurrent: config.use_rnn, outputGain: 1, seed: initSeed, role: 'agent' };
+    const agentSpec = { inputDim: this.inputs.width, hiddenDim: config.hidden_dim, outputDim: K, recurrent: config.use_rnn, outputGain: 1, seed: initSeed, role: 'agent', copies: config.parameter_sharing ? 1 : A };
     this.agent = new AgentNetwork(agentSpec);
     this.targetAgent = new AgentNetwork(agentSpec);
     this.targetAgent.copyFrom(this.agent);
