@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { registerWasmKernelSpeedups } from './wasm-kernel-speedups';
 import { registerWasmMissingKernels } from './wasm-missing-kernels';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -47,6 +48,7 @@ async function tryWasm(): Promise<Attempt> {
       wasmPathsSet = true;
     }
     registerWasmMissingKernels();
+    registerWasmKernelSpeedups();
     if (!(await tf.setBackend('wasm'))) return { ok: false, error: 'wasm backend failed to initialise (see the tfjs warning above)' };
   } catch (err) {
     return { ok: false, error: `wasm backend failed: ${message(err)}` };

@@ -312,8 +312,9 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
         }
         const stats: TrainStats | undefined = trainer.observe(item, envSteps());
         if (stats) {
-          state.updates++;
+          state.updates += stats.grad_steps ?? 1;
           for (const [k, v] of Object.entries(stats)) {
+            if (k === 'grad_steps') continue;
             iv.statSums[k] = (iv.statSums[k] ?? 0) + v;
             iv.statCounts[k] = (iv.statCounts[k] ?? 0) + 1;
           }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { runBenchEnvsCommand } from './commands/bench-envs';
+import { type BenchLearnerCommandOptions, DEFAULT_LEARNER_ALGOS, DEFAULT_LEARNER_ENV, runBenchLearnerCommand } from './commands/bench-learner';
 import { runCheckEnvCommand } from './commands/check-env';
 import { runEnvsCommand } from './commands/envs';
 import { type EvalCommandOptions, runEvalCommand } from './commands/eval';
@@ -77,6 +78,21 @@ bench
   .option('--json', 'machine-readable output')
   .action(async (opts: { ids?: string; envs: string; seconds: string; repeats: string; json?: boolean }) => {
     await runBenchEnvsCommand(opts);
+  });
+
+bench
+  .command('learner')
+  .description('update throughput (agent-steps learned/s) and estimated GFLOP/s of the trainers on synthetic experience, against the backend\'s own matmul peak measured in the same run')
+  .addOption(new Option('--backend <name>', 'tfjs backend (auto = tfjs-node, else wasm, else cpu)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+  .option('--env <id>', 'env whose layout (agents, obs, state, actions, step limit) sizes the networks', DEFAULT_LEARNER_ENV)
+  .option('--algos <list>', 'comma-separated: mappo, ippo, qmix, vdn, iql', DEFAULT_LEARNER_ALGOS.join(','))
+  .option('--rnn', 'only use_rnn: true (default: both)')
+  .option('--no-rnn', 'only use_rnn: false (default: both)')
+  .option('--seconds <s>', 'measuring time per repeat for each measurement', '2')
+  .option('--repeats <n>', 'repeats per measurement (the median is reported)', '3')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: BenchLearnerCommandOptions) => {
+    await runBenchLearnerCommand(opts);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -405,7 +405,9 @@ export class QLearner implements Trainer {
         if (this.replay.size >= this.config.batch_size) stats.push(this.update());
       }
     }
-    return meanStats(stats);
+    const mean = meanStats(stats);
+    // Several envs can finish episodes at once, so one item may carry several gradient steps.
+    return mean && { ...mean, grad_steps: stats.length };
   }
 
   episodesReset(): void {

@@ -17,7 +17,8 @@ export interface Trainer {
   /**
    * Learns from one item, in stream order. `envSteps` is the run's env-step count after the
    * item (vector steps × envs), for schedules such as ε. Returns the mean stats of the
-   * gradient updates it ran, or undefined when it ran none.
+   * gradient updates it ran, or undefined when it ran none; a `grad_steps` entry says how many
+   * updates the item triggered (1 when absent).
    */
   observe(item: Transition | TrajectoryChunk, envSteps: number): TrainStats | undefined;
   /**

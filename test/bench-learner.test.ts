@@ -1,0 +1,123 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { registerBuiltinEnvs } from '../envs/builtin';
+import { makeEnv } from '../envs/registry';
+import { parseRunConfig } from '../runtime/config-loader';
+import { Rng } from '../runtime/rng';
+import { selectBackend } from '../runtime/tf-backend';
+import { layoutFor } from '../runtime/vector-layout';
+import { type BenchLearnerReport, SpaceSampler, SyntheticChunks, mappoUpdateFlops, qUpdateFlops, syntheticEpisode } from '../scripts/commands/bench-learner';
+import { createTrainer } from '../trainers/create-trainer';
+import { Mappo } from '../trainers/mappo';
+import { QLearner } from '../trainers/qmix';
+
+const cli = path.join(__dirname, '..', 'scripts', 'troupe.js');
+
+/** FLOPs of the matrix-product kernels tfjs really ran (forward and backward), from its profiler. */
+function profiledMatmulFlops(kernels: ReadonlyArray<{ name: string; inputShapes: number[][]; outputShapes: number[][] }>): number {
+  let flops = 0;
+  for (const k of kernels) {
+    if (k.name !== 'BatchMatMul' && k.name !== '_FusedMatMul') continue;
+    const out = k.outputShapes[0];
+    const batch = out.length === 3 ? out[0] : 1;
+    const [M, N] = out.slice(-2);
+    // The shared dimension from a's size, whichever way a is transposed.
+    const inner = k.inputShapes[0].reduce((x, y) => x * y, 1) / batch / M;
+    flops += 2 * batch * M * N * inner;
+  }
+  return flops;
+}
+
+describe('bench learner', () => {
+  beforeAll(async () => {
+    await selectBackend('cpu');
+    registerBuiltinEnvs();
+  });
+
+  // The model must count exactly the matmuls an update runs, or GFLOP/s would drift from the truth
+  // whenever a trainer changes; tfjs's profiler lists every kernel with its shapes.
+  test.each([
+    ['lbf-8x8-2p-2f-coop', 'mappo', false, 1],
+    ['lbf-8x8-2p-2f-coop', 'mappo', true, 2],
+    ['combat-3v3', 'ippo', true, 1],
+  ] as const)('FLOP model equals the profiled matmul FLOPs: %s %s rnn=%s minibatches=%d', async (id, algo, rnn, minibatches) => {
+    const env = makeEnv<unknown, unknown>(id);
+    const layout = layoutFor(env, 3);
+    const config = parseRunConfig(
+      `env: {id: ${id}}\nalgo: {name: ${algo}, hidden_dim: 8, use_rnn: ${rnn}, rollout_length: 7, epochs: 2, num_minibatches: ${minibatches}, obs_last_action: true}\nrun: {num_envs: 3}`,
+      'test',
+    );
+    const trainer = createTrainer(layout, config);
+    expect(trainer).toBeInstanceOf(Mappo);
+    const m = trainer as Mappo;
+    try {
+      const chunks = new SyntheticChunks(m, new SpaceSampler(env, layout, new Rng(1)));
+      const chunk = await chunks.next(7);
+      expect(Object.keys(chunk.extras).sort()).toEqual(rnn ? ['h', 'last_action', 'logp', 'value'] : ['last_action', 'logp', 'value']);
+      const profile = await tf.profile(() => void m.observe(chunk, 0));
+      expect(profiledMatmulFlops(profile.kernels)).toBe(mappoUpdateFlops(m, 7, chunk.finals.length));
+    } finally {
+      m.dispose();
+    }
+  });
+
+  test.each([
+    ['qmix', true],
+    ['vdn', false],
+    ['iql', true],
+  ] as const)('FLOP model equals the profiled matmul FLOPs: %s rnn=%s', async (algo, rnn) => {
+    const env = makeEnv<unknown, unknown>('lbf-8x8-2p-2f-coop');
+    const layout = layoutFor(env, 1);
+    const config = parseRunConfig(`env: {id: lbf-8x8-2p-2f-coop}\nalgo: {name: ${algo}, hidden_dim: 8, use_rnn: ${rnn}, batch_size: 3}`, 'test');
+    const q = createTrainer(layout, config) as QLearner;
+    try {
+      const sampler = new SpaceSampler(env, layout, new Rng(2));
+      for (let i = 0; i < 3; i++) q.replay.insert(syntheticEpisode(layout, sampler));
+      const profile = await tf.profile(() => void q.update());
+      let expected = qUpdateFlops(q, 3, layout.maxEpisodeSteps);
+      // The mixer's per-row products run as multiply-and-sum, not matmul kernels: forward,
+      // backward (2×) and the target mixer's forward, over T·B rows.
+      if (q.mixer) expected -= 8 * layout.maxEpisodeSteps * 3 * (layout.numAgents * q.mixer.spec.embedDim + q.mixer.spec.embedDim);
+      expect(profiledMatmulFlops(profile.kernels)).toBe(expected);
+    } finally {
+      q.dispose();
+    }
+  });
+
+  test('the CLI reports machine, matmul peak and positive finite throughput per algo × rnn as JSON', () => {
+    // Feed-forward only: GRU updates take seconds each on the plain-JS backend.
+    const res = spawnSync(process.execPath, [cli, 'bench', 'learner', '--json', '--seconds', '0.2', '--repeats', '1', '--backend', 'cpu', '--no-rnn'], {
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+    expect(res.status).toBe(0);
+    const report = JSON.parse(res.stdout) as BenchLearnerReport;
+    expect(report.machine).toMatchObject({ backend: 'cpu', node: process.version });
+    expect(report.machine.cores).toBeGreaterThan(0);
+    expect(report.settings).toMatchObject({ env: 'lbf-8x8-2p-2f-coop', numEnvs: 8, rolloutLength: 50, hiddenDim: 64, repeats: 1 });
+    expect(report.matmul.sizes.map((s) => s.n)).toEqual([256, 512]);
+    const positive = (x: number) => Number.isFinite(x) && x > 0;
+    for (const s of report.matmul.sizes) expect(positive(s.gflops) && positive(s.msPerMatmul)).toBe(true);
+    expect(report.matmul.peakGflops).toBe(Math.max(...report.matmul.sizes.map((s) => s.gflops)));
+    expect(report.results.map((r) => [r.algo, r.useRnn])).toEqual([['mappo', false], ['qmix', false]]);
+    for (const r of report.results) {
+      for (const key of ['msPerUpdate', 'samplesPerUpdate', 'samplesPerSec', 'gradientStepsPerUpdate', 'samplePassesPerSec', 'flopsPerUpdate', 'gflops', 'percentOfPeak', 'updatesTimed'] as const) {
+        expect([key, positive(r[key])]).toEqual([key, true]);
+      }
+      expect(r.samplesPerSec).toBeCloseTo((r.samplesPerUpdate * 1000) / r.msPerUpdate);
+      expect(r.percentOfPeak).toBeCloseTo((100 * r.gflops) / report.matmul.peakGflops);
+    }
+    const [mappo, qmix] = report.results;
+    expect(mappo.samplesPerUpdate).toBe(50 * 8 * 2); // T·E·A
+    expect(mappo.gradientStepsPerUpdate).toBe(4); // default epochs × 1 minibatch
+    expect(qmix.samplesPerUpdate).toBe(32 * 50 * 2); // B·T·A
+    expect(report.flopModel).toMatch(/estimate/);
+  });
+
+  test('bad options fail before any measuring', () => {
+    const res = spawnSync(process.execPath, [cli, 'bench', 'learner', '--algos', 'mappo,ppo'], { encoding: 'utf8', timeout: 30000 });
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(/unknown algo 'ppo'/);
+  });
+});
