@@ -73,6 +73,10 @@ const attempts: Record<Exclude<BackendPreference, 'auto'>, () => Promise<Attempt
  * cpu); an explicit preference that cannot load throws, naming the backend and the cause.
  */
 export async function selectBackend(preference: BackendPreference = 'auto'): Promise<BackendChoice> {
+  // Production mode only silences tfjs's console notices, such as the banner recommending
+  // tfjs-node that the cpu backend prints on first use even where tfjs-node cannot install;
+  // troupe reports the backend it picked, and why, itself.
+  tf.enableProdMode();
   if (preference !== 'auto') {
     const attempt = await attempts[preference]();
     if (!attempt.ok) throw new Error(`tfjs backend '${preference}' unavailable: ${attempt.error}`);

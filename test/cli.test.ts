@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 const cli = path.join(__dirname, '..', 'scripts', 'troupe.js');
-const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60000 });
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120000 });
 
 describe('troupe CLI', () => {
   test('envs --json lists every family with agents and spaces', () => {
@@ -125,7 +125,12 @@ describe('troupe train / eval of a run', () => {
     const again = run('train', config, '--out', out, '--backend', 'cpu');
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/already holds a run; continue it with --resume/);
-  });
+    const garbage = path.join(dir, 'garbage.ckpt');
+    fs.writeFileSync(garbage, 'not a checkpoint');
+    const foreign = run('eval', garbage, '--backend', 'cpu');
+    expect(foreign.status).toBe(1);
+    expect(foreign.stderr).toMatch(/garbage\.ckpt is not a troupe checkpoint/);
+  }, 300000);
 
   test('Ctrl-C saves a checkpoint and exits cleanly; resuming finishes with the same metrics as an uninterrupted run', async () => {
     const { spawn } = require('node:child_process') as typeof import('node:child_process');
@@ -137,10 +142,15 @@ describe('troupe train / eval of a run', () => {
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let interrupted = false;
     const code = await new Promise<number | null>((resolve) => {
       child.stdout.on('data', (d: Buffer) => {
         stdout += d.toString();
-        if (stdout.includes('[train] 800/')) child.kill('SIGINT');
+        // One Ctrl-C: a second one means "quit at once, no checkpoint".
+        if (!interrupted && stdout.includes('[train] 800/')) {
+          interrupted = true;
+          child.kill('SIGINT');
+        }
       });
       child.on('exit', (c) => resolve(c));
     });
@@ -156,5 +166,5 @@ describe('troupe train / eval of a run', () => {
         return r;
       });
     expect(strip(path.join(cut, 'metrics.jsonl'))).toEqual(strip(path.join(full, 'metrics.jsonl')));
-  });
+  }, 300000);
 });
