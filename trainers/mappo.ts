@@ -310,6 +310,27 @@ interface SequenceInputs {
   h0: Float32Array;
 }
 
+/**
+ * Draws row `i`'s action from the softmax of its logits over legal actions only (one uniform
+ * number from `rng`); undefined when the row has no legal action.
+ */
+function sampleLegal(logits: Float32Array, masks: Uint8Array, i: number, K: number, rng: Rng): { action: number; logp: number } | undefined {
+  let max = -Infinity;
+  for (let k = 0; k < K; k++) if (masks[i * K + k]) max = Math.max(max, logits[i * K + k]);
+  if (max === -Infinity) return undefined;
+  let z = 0;
+  for (let k = 0; k < K; k++) if (masks[i * K + k]) z += Math.exp(logits[i * K + k] - max);
+  let u = rng.next() * z;
+  let pick = -1;
+  for (let k = 0; k < K; k++) {
+    if (!masks[i * K + k]) continue;
+    pick = k;
+    u -= Math.exp(logits[i * K + k] - max);
+    if (u < 0) break;
+  }
+  return { action: pick, logp: logits[i * K + pick] - max - Math.log(z) };
+}
+
 export class Mappo implements Trainer, Policy {
   readonly layout: VectorLayout;
   readonly config: MappoHyperparams;
@@ -481,21 +502,10 @@ export class Mappo implements Trainer, Policy {
     for (let i = 0; i < N; i++) {
       actions[i * actDim] = 0;
       if (!batch.alive[i]) continue;
-      let max = -Infinity;
-      for (let k = 0; k < K; k++) if (batch.masks[i * K + k]) max = Math.max(max, logits[i * K + k]);
-      if (max === -Infinity) continue; // no legal action: an env bug the checker reports
-      let z = 0;
-      for (let k = 0; k < K; k++) if (batch.masks[i * K + k]) z += Math.exp(logits[i * K + k] - max);
-      let u = this.actRng.next() * z;
-      let pick = -1;
-      for (let k = 0; k < K; k++) {
-        if (!batch.masks[i * K + k]) continue;
-        pick = k;
-        u -= Math.exp(logits[i * K + k] - max);
-        if (u < 0) break;
-      }
-      actions[i * actDim] = pick;
-      logp[i] = logits[i * K + pick] - max - Math.log(z);
+      const drawn = sampleLegal(logits, batch.masks, i, K, this.actRng);
+      if (!drawn) continue; // no legal action: an env bug the checker reports
+      actions[i * actDim] = drawn.action;
+      logp[i] = drawn.logp;
     }
     Mappo.recordActions(this.acting, batch, actions, actDim);
     const extras: PolicyExtras = { logp, value };
@@ -524,23 +534,15 @@ export class Mappo implements Trainer, Policy {
         for (let i = 0; i < batch.alive.length; i++) {
           actions[i * actDim] = 0;
           if (!batch.alive[i]) continue;
+          if (rng) {
+            actions[i * actDim] = sampleLegal(logits, batch.masks, i, K, rng)?.action ?? 0;
+            continue;
+          }
           let best = -1;
           for (let k = 0; k < K; k++) {
             if (batch.masks[i * K + k] && (best < 0 || logits[i * K + k] > logits[i * K + best])) best = k;
           }
           if (best < 0) continue;
-          if (rng) {
-            const max = logits[i * K + best];
-            let z = 0;
-            for (let k = 0; k < K; k++) if (batch.masks[i * K + k]) z += Math.exp(logits[i * K + k] - max);
-            let u = rng.next() * z;
-            for (let k = 0; k < K; k++) {
-              if (!batch.masks[i * K + k]) continue;
-              best = k;
-              u -= Math.exp(logits[i * K + k] - max);
-              if (u < 0) break;
-            }
-          }
           actions[i * actDim] = best;
         }
         Mappo.recordActions(state, batch, actions, actDim);
