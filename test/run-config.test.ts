@@ -79,6 +79,7 @@ describe('run config', () => {
       log_interval: 2000,
       eval_interval: 50000,
       eval_episodes: 20,
+      eval_greedy: true,
       checkpoint_interval: 50000,
       backend: 'auto',
     });
