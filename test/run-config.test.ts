@@ -49,7 +49,7 @@ describe('run config', () => {
     const cfg = loadRunConfig(quickstart, []);
     expect(cfg.env.id).toBe('lbf-8x8-2p-2f-coop');
     expect(cfg.algo.name).toBe('mappo');
-    expect(cfg.run.total_env_steps).toBe(200000);
+    expect(cfg.run.total_env_steps).toBe(1_000_000);
     expect(cfg.run.num_envs).toBe(8);
   });
 
