@@ -10,6 +10,8 @@ import { Rng, deriveSeed } from '../runtime/rng';
 import type { RunConfig } from '../runtime/run-config';
 import { type TrainingRunOptions, runTraining } from '../runtime/training-run';
 import type { VectorLayout } from '../runtime/vector-layout';
+import { selectBackend } from '../runtime/tf-backend';
+import { createTrainer } from '../trainers/create-trainer';
 import type { Trainer, TrainerState, TrainStats } from '../trainers/trainer';
 
 /**
@@ -192,6 +194,27 @@ describe('runTraining', () => {
     const resumed = await train(cfg, { outDir: part.outDir, resume: { data, path: part.summary.checkpoint! } });
     expect(withoutClock(resumed.metrics)).toEqual(withoutClock(full.metrics));
   });
+
+  test.each(['mappo', 'qmix'] as const)('real %s trainer on tfjs: identical metrics with 1 and 2 worker threads, and a Ctrl-C resume matches', async (algo) => {
+    // wasm: the pure-JS cpu backend is several times slower under Jest.
+    await selectBackend('wasm');
+    const cfg = parseRunConfig(
+      `env: { id: lbf-8x8-2p-2f-coop }
+algo: { name: ${algo}, hidden_dim: 16, ${algo === 'mappo' ? 'rollout_length: 25' : 'batch_size: 4, buffer_size: 50, epsilon_anneal_time: 1000'} }
+run: { seed: 1, total_env_steps: 1600, num_envs: 4, log_interval: 200, eval_interval: 800, eval_episodes: 2, checkpoint_interval: 800 }
+`,
+      'test',
+    );
+    const real = { createTrainer, backend: { name: 'wasm', reason: 'test' } };
+    const one = await train({ ...cfg, run: { ...cfg.run, workers: 1 } }, real);
+    const two = await train({ ...cfg, run: { ...cfg.run, workers: 2 } }, real);
+    expect(one.metrics.filter((r) => r.kind === 'train').length).toBeGreaterThanOrEqual(8);
+    expect(withoutClock(two.metrics)).toEqual(withoutClock(one.metrics));
+    const part = await train(cfg, { ...real, shouldStop: (p) => p.envSteps >= 500 });
+    const data = await readCheckpoint(part.summary.checkpoint!);
+    const resumed = await train(cfg, { ...real, outDir: part.outDir, resume: { data, path: part.summary.checkpoint! } });
+    expect(withoutClock(resumed.metrics)).toEqual(withoutClock(one.metrics));
+  }, 120000);
 
   test('a checkpoint of another run or without loop state is refused with the file named', async () => {
     const { summary } = await train(config('chunk', ['run.total_env_steps=500']));
