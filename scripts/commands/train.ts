@@ -21,8 +21,11 @@ export interface TrainCommandOptions {
   progress?: boolean;
 }
 
-/** Run settings a resume may change without changing the numbers the run produces. */
-const RESUME_MAY_CHANGE = new Set(['run.workers', 'run.total_env_steps']);
+/**
+ * Run settings a resume may change: the worker count and the budget leave the numbers as they
+ * would have been; another backend is allowed with a warning that results stop being bit-identical.
+ */
+const RESUME_MAY_CHANGE = new Set(['run.workers', 'run.total_env_steps', 'run.backend']);
 
 function flagOverrides(opts: TrainCommandOptions): string[] {
   const sets = [...opts.set];
