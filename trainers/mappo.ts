@@ -50,6 +50,7 @@ import type { Policy, PolicyBatch, PolicyExtras, PolicyOutput, TrajectoryChunk, 
 import { Rng, deriveSeed } from '../runtime/rng';
 import type { PpoAlgoConfig } from '../runtime/run-config';
 import type { VectorLayout } from '../runtime/vector-layout';
+import { RunningMeanStd } from './running-mean-std';
 import type { EvaluationOptions, Trainer, TrainerState, TrainStats } from './trainer';
 
 /** The config keys this trainer reads. */
@@ -100,49 +101,8 @@ const MASKED_LOGIT = -1e10;
 const NO_ACTION = -1;
 
 // ---------------------------------------------------------------------------------------------
-// Running statistics and GAE
+// GAE
 // ---------------------------------------------------------------------------------------------
-
-/** Running mean/variance (parallel-variance merge), in float64 on the JS side. */
-export class RunningMeanStd {
-  mean = 0;
-  var = 1;
-  count = 1e-4;
-
-  update(xs: ArrayLike<number>, n = xs.length): void {
-    if (n === 0) return;
-    let m = 0;
-    for (let i = 0; i < n; i++) m += xs[i];
-    m /= n;
-    let v = 0;
-    for (let i = 0; i < n; i++) v += (xs[i] - m) ** 2;
-    v /= n;
-    const delta = m - this.mean;
-    const tot = this.count + n;
-    this.mean += (delta * n) / tot;
-    this.var = (this.var * this.count + v * n + (delta * delta * this.count * n) / tot) / tot;
-    this.count = tot;
-  }
-
-  get std(): number {
-    return Math.sqrt(this.var + 1e-8);
-  }
-
-  toJSON(): JsonObject {
-    return { mean: this.mean, var: this.var, count: this.count };
-  }
-
-  load(json: unknown, what: string): void {
-    const o = json as Record<string, unknown> | null;
-    for (const key of ['mean', 'var', 'count'] as const) {
-      const v = o?.[key];
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`mappo.restoreState: json.${what}.${key} must be a finite number`);
-    }
-    this.mean = o!.mean as number;
-    this.var = o!.var as number;
-    this.count = o!.count as number;
-  }
-}
 
 export interface GaeInput {
   T: number;
@@ -809,8 +769,8 @@ export class Mappo implements Trainer, Policy {
     rethrowAs("model 'actor'", () => assignTensors(this.actor.namedVariables(), actorData));
     rethrowAs("model 'critic'", () => assignTensors(this.critic.namedVariables(), criticData));
     this.adam.restore(adamState);
-    this.returnStats.load(state.json.return_stats, 'return_stats');
-    this.rewardStats.load(state.json.reward_stats, 'reward_stats');
+    this.returnStats.load(state.json.return_stats, 'mappo.restoreState: json.return_stats');
+    this.rewardStats.load(state.json.reward_stats, 'mappo.restoreState: json.reward_stats');
     this.actRng = actRng;
     this.batchRng = batchRng;
     this.acting = { hidden, lastAction };

@@ -57,7 +57,7 @@ import { Rng, deriveSeed, seedToInt } from '../runtime/rng';
 import type { QAlgoConfig } from '../runtime/run-config';
 import type { VectorLayout } from '../runtime/vector-layout';
 import { type EpisodeBatch, EpisodeCollector, EpisodeReplay, type StoredState, episodeShapeOf } from './episode-replay';
-import { RunningMeanStd } from './mappo';
+import { RunningMeanStd } from './running-mean-std';
 import { type TrainStats, type Trainer, type TrainerState, meanStats } from './trainer';
 
 export interface QLearnerOptions {
@@ -595,7 +595,6 @@ export class QLearner implements Trainer {
       ...prefixed('replay/', replay.arrays),
       ...prefixed('episodes/', episodes.arrays),
     };
-    const stats = (r: RunningMeanStd): JsonObject => ({ mean: r.mean, var: r.var, count: r.count });
     return {
       models,
       optimizers: { q: await captureOptimizer(this.optimizer) },
@@ -608,8 +607,8 @@ export class QLearner implements Trainer {
         updateCredit: this.updateCredit,
         lastTargetUpdateEpisode: this.lastTargetUpdateEpisode,
         updates: this.updates,
-        rewardStats: stats(this.rewardStats),
-        returnStats: stats(this.returnStats),
+        rewardStats: this.rewardStats.toJSON(),
+        returnStats: this.returnStats.toJSON(),
         adamPowers: adamPowers(this.optimizer),
         replay: replay.json,
         episodeCollector: episodes.json,
@@ -631,15 +630,7 @@ export class QLearner implements Trainer {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${who}: json '${key}' is missing or not a number`);
       return v;
     };
-    const stats = (key: string, into: RunningMeanStd) => {
-      const v = json[key];
-      if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof v.mean !== 'number' || typeof v.var !== 'number' || typeof v.count !== 'number') {
-        throw new Error(`${who}: json '${key}' must hold mean, var and count`);
-      }
-      into.mean = v.mean;
-      into.var = v.var;
-      into.count = v.count;
-    };
+    const stats = (key: string, into: RunningMeanStd) => into.load(json[key], `${who}: json.${key}`);
     const array = (key: string, type: string) => {
       const s = state.arrays[key];
       if (!s) throw new Error(`${who}: no array '${key}'`);
