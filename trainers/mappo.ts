@@ -41,7 +41,6 @@ import {
   deserializeArray,
   restoreTensors,
   serializeArray,
-  type JsonObject,
   type NamedTensorData,
   type OptimizerState,
   type SerializedArray,

@@ -42,7 +42,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { AgentNetwork } from '../agents/agent-network';
 import {
-  type JsonObject,
   type NamedTensorData,
   type SerializedArray,
   assignTensors,
