@@ -9,6 +9,11 @@ export interface EnvDefaults {
   options?: Record<string, unknown>;
   /** Hidden ids are makeable but not listed (e.g. every parsed scenario variant). */
   listed?: boolean;
+  /**
+   * Asynchronous set-up the factory needs in this thread before it can run (e.g. instantiating
+   * a physics engine's WebAssembly). `prepareEnv(id)` awaits it; factories are synchronous.
+   */
+  prepare?: () => Promise<void>;
 }
 
 interface Registration {
@@ -65,6 +70,15 @@ export function makeEnv<Obs = Float32Array, Act = number>(id: string, options: R
   const { registration, options: fromId } = resolveEnvId(id);
   const merged = { ...(registration.defaults.options ?? {}), ...fromId, ...options, id };
   return registration.factory(merged) as ParallelEnv<Obs, Act>;
+}
+
+/**
+ * Awaits whatever `id`'s registration needs before `makeEnv(id)` can run in this thread (see
+ * `EnvDefaults.prepare`). Cheap after the first call; unknown ids throw the registry's error.
+ */
+export async function prepareEnv(id: string): Promise<void> {
+  const { registration } = resolveEnvId(id);
+  await registration.defaults.prepare?.();
 }
 
 /** Listed registrations, sorted by family then id. */

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { registerBuiltinEnvs } from '../envs/builtin';
 import { loadEnvModule } from '../envs/load-env-module';
 import type { ParallelEnv } from '../envs/parallel-env';
-import { isRegistered, makeEnv } from '../envs/registry';
+import { isRegistered, makeEnv, prepareEnv } from '../envs/registry';
 
 /**
  * Everything a thread needs to build an env by itself: worker threads cannot share the main
@@ -32,7 +32,11 @@ function factoryKey(spec: EnvSpec): string {
 /** Loads what a spec needs in this thread (built-ins, the user's module); call before `instantiateEnv`. */
 export async function prepareEnvSpec(spec: EnvSpec): Promise<void> {
   registerBuiltinEnvs();
-  if (!spec.module || moduleFactories.has(factoryKey(spec))) return;
+  if (!spec.module) {
+    await prepareEnv(spec.id);
+    return;
+  }
+  if (moduleFactories.has(factoryKey(spec))) return;
   try {
     moduleFactories.set(factoryKey(spec), await loadEnvModule(spec.module, { ...(spec.options ?? {}), id: spec.id }));
   } catch (error) {

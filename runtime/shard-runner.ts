@@ -192,9 +192,17 @@ export class ShardRunner {
   }
 }
 
+/**
+ * Whether the episode that ended with these infos succeeded. `episode_success` (success at any
+ * step, Meta-World's criterion) wins over `success` / `won`, which describe the final step.
+ */
 function successOf(infos: PerAgent<Record<string, unknown>>): number {
   for (const agent in infos) {
     const info = infos[agent];
+    if (typeof info.episode_success === 'boolean') {
+      if (info.episode_success) return 1;
+      continue;
+    }
     if (info.success === true || info.won === true) return 1;
   }
   return 0;

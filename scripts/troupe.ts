@@ -20,7 +20,7 @@ program
   .command('envs')
   .description('list registered environments with their agents and spaces')
   .option('--json', 'machine-readable output')
-  .action((opts: { json?: boolean }) => runEnvsCommand(opts));
+  .action(async (opts: { json?: boolean }) => runEnvsCommand(opts));
 
 program
   .command('check-env')

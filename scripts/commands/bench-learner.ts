@@ -17,7 +17,7 @@ import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { registerBuiltinEnvs } from '../../envs/builtin';
 import type { ParallelEnv } from '../../envs/parallel-env';
-import { makeEnv } from '../../envs/registry';
+import { makeEnv, prepareEnv } from '../../envs/registry';
 import { flatten } from '../../envs/spaces/flatten';
 import { parseRunConfig } from '../../runtime/config-loader';
 import type { EpisodeFinal, PolicyOutput, TrajectoryChunk } from '../../runtime/experience';
@@ -487,6 +487,7 @@ export async function benchLearner(opts: BenchLearnerOptions): Promise<BenchLear
   const choice = await selectBackend(opts.backend);
   log(`backend: ${choice.backend} (${choice.reason})`);
   registerBuiltinEnvs();
+  await prepareEnv(opts.env);
   const env = makeEnv<unknown, unknown>(opts.env);
   const s = LEARNER_BENCH_SETTINGS;
   const layout = layoutFor(env, s.numEnvs);

@@ -1,5 +1,5 @@
 import { registerBuiltinEnvs } from '../../envs/builtin';
-import { listEnvs, makeEnv } from '../../envs/registry';
+import { listEnvs, makeEnv, prepareEnv } from '../../envs/registry';
 import type { SpaceJSON } from '../../envs/spaces/space';
 
 export interface EnvListing {
@@ -18,9 +18,11 @@ export interface EnvListing {
 }
 
 /** Describes every listed env by making one instance of it. */
-export function describeRegisteredEnvs(): EnvListing[] {
+export async function describeRegisteredEnvs(): Promise<EnvListing[]> {
   registerBuiltinEnvs();
-  return listEnvs().map(({ id, family, description }) => {
+  const listed = listEnvs();
+  for (const { id } of listed) await prepareEnv(id);
+  return listed.map(({ id, family, description }) => {
     const env = makeEnv<unknown, unknown>(id);
     const collapse = <T>(per: (agent: string) => T, key: (v: T) => string): Record<string, T> => {
       const values = env.possibleAgents.map(per);
@@ -45,8 +47,8 @@ export function describeRegisteredEnvs(): EnvListing[] {
   });
 }
 
-export function runEnvsCommand(opts: { json?: boolean }): void {
-  const listings = describeRegisteredEnvs();
+export async function runEnvsCommand(opts: { json?: boolean }): Promise<void> {
+  const listings = await describeRegisteredEnvs();
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(listings, null, 2)}\n`);
     return;
