@@ -55,6 +55,12 @@ export interface EnvMetadata {
    * reward (SMAC-style), which then counts once.
    */
   teamReward?: 'sum' | 'shared';
+  /**
+   * Multi-task envs (Meta-World's MT10/MT50 style): the number of tasks, when the env appends a
+   * one-hot task id as the last `numTasks` entries of every agent's observation. Multi-task
+   * learners (SAC's `multi_head`, `per_task_alpha`) read the task from there. Absent: 0.
+   */
+  numTasks?: number;
   description?: string;
 }
 

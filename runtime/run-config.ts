@@ -78,6 +78,11 @@ function ppoSchema<N extends 'mappo' | 'ippo'>(
        * which is EPyMARL's amount of data per update without waiting for episodes to end.
        */
       rollout_length: positiveInt().nullable().default(null),
+      /**
+       * Continuous (Box) actions only: initial log standard deviation of the Gaussian policy,
+       * one learned value per action dimension (CleanRL's `actor_logstd`, which starts at 0).
+       */
+      log_std_init: z.number().default(0),
     })
     .strict();
 }
@@ -142,19 +147,67 @@ export const iqlConfigSchema = qSchema('iql', z.null().default(null), {
   epsilon_anneal_time: 200000,
 });
 
+/**
+ * Soft Actor-Critic for continuous (Box) actions (`trainers/sac.ts`). Keys and defaults are
+ * CleanRL's `sac_continuous_action.py` (`tau`, `alpha`, `autotune`, `policy_frequency`, …), not
+ * EPyMARL's, since EPyMARL has no SAC.
+ */
+export const sacConfigSchema = z
+  .object({
+    name: z.literal('sac'),
+    policy_lr: positive().default(3e-4),
+    q_lr: positive().default(1e-3),
+    /** Learning rate of the entropy temperature; null: `q_lr`, as CleanRL. */
+    alpha_lr: positive().nullable().default(null),
+    gamma: discount().default(0.99),
+    /** Polyak rate of the target critics. */
+    tau: z.number().gt(0).lte(1).default(0.005),
+    /** Entropy temperature: fixed with `autotune: false`, else only its starting value. */
+    alpha: positive().default(0.2),
+    /** Learn α so the policy's entropy tracks `target_entropy` (Haarnoja et al. 2018b). */
+    autotune: z.boolean().default(true),
+    /** null: −(action dimensions), the paper's heuristic. */
+    target_entropy: z.number().nullable().default(null),
+    /** Replay capacity in transitions (one per live agent per env step). */
+    buffer_size: positiveInt().default(1_000_000),
+    /** Transitions per gradient step. */
+    batch_size: positiveInt().default(256),
+    /** Env steps of uniformly random actions before the first gradient step. */
+    learning_starts: nonNegativeInt().default(5000),
+    /** Actor (and α) updates run every this many critic updates, that many at once (TD3-style delay). */
+    policy_frequency: positiveInt().default(2),
+    /** Critic updates between Polyak steps of the target critics. */
+    target_network_frequency: positiveInt().default(1),
+    /** Critic updates per env step (summed over the vector): the update-to-data ratio. */
+    updates_per_step: positive().default(1),
+    /** Hidden layer widths of the actor and of each critic. */
+    hidden_dims: z.array(positiveInt()).min(1).default([256, 256]),
+    /** The actor's log-std is squashed into [log_std_min, log_std_max] (CleanRL's −5 and 2). */
+    log_std_min: z.number().default(-5),
+    log_std_max: z.number().default(2),
+    /** Agent-id one-hot as an extra input when the env has more than one agent. */
+    obs_agent_id: z.boolean().default(true),
+    /** Multi-task envs (`EnvMetadata.numTasks`): one output head per task in the actor and both critics. */
+    multi_head: z.boolean().default(false),
+    /** Multi-task envs: one learned temperature per task (Meta-World's MT-SAC). */
+    per_task_alpha: z.boolean().default(false),
+  })
+  .strict();
+
 export const algoConfigSchema = z.discriminatedUnion('name', [
   mappoConfigSchema,
   ippoConfigSchema,
   qmixConfigSchema,
   vdnConfigSchema,
   iqlConfigSchema,
+  sacConfigSchema,
 ]);
 
-export const ALGO_NAMES = ['mappo', 'ippo', 'qmix', 'vdn', 'iql'] as const;
+export const ALGO_NAMES = ['mappo', 'ippo', 'qmix', 'vdn', 'iql', 'sac'] as const;
 export type AlgoName = (typeof ALGO_NAMES)[number];
 
 /** Parallel envs per algorithm when `run.num_envs` is not given (EPyMARL's `batch_size_run`). */
-export const DEFAULT_NUM_ENVS: Record<AlgoName, number> = { mappo: 10, ippo: 10, qmix: 1, vdn: 1, iql: 1 };
+export const DEFAULT_NUM_ENVS: Record<AlgoName, number> = { mappo: 10, ippo: 10, qmix: 1, vdn: 1, iql: 1, sac: 1 };
 
 export const runSectionSchema = z
   .object({
@@ -206,6 +259,7 @@ export type EnvConfig = z.output<typeof envConfigSchema>;
 export type AlgoConfig = z.output<typeof algoConfigSchema>;
 export type PpoAlgoConfig = z.output<typeof mappoConfigSchema> | z.output<typeof ippoConfigSchema>;
 export type QAlgoConfig = z.output<typeof qmixConfigSchema> | z.output<typeof vdnConfigSchema> | z.output<typeof iqlConfigSchema>;
+export type SacAlgoConfig = z.output<typeof sacConfigSchema>;
 export type RunSection = z.output<typeof runSectionSchema>;
 /** A fully resolved run configuration: every default filled. */
 export type RunConfig = z.output<typeof runConfigObject>;

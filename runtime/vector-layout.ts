@@ -19,12 +19,25 @@ export interface VectorLayout {
   /** Each agent's own action count for discrete spaces (≤ numActions). */
   agentNumActions: number[];
   discreteActions: boolean;
+  /**
+   * Box action bounds when every agent's action space is a Box, flat [numAgents · actDim]
+   * (agent-major; a smaller agent's padding is 0), so continuous policies can clip what they
+   * send. Absent for other action spaces.
+   */
+  actionLow?: number[];
+  actionHigh?: number[];
   /** Global state length; 0 when the env has no `state()`. */
   stateDim: number;
   maxEpisodeSteps: number;
   reportsSuccess: boolean;
   /** Team reward per step: the sum of agents' rewards, or the one reward they all share. */
   sharedTeamReward: boolean;
+  /**
+   * Tasks of a multi-task env (`EnvMetadata.numTasks`): each agent's own observation ends with a
+   * one-hot task id of this length, i.e. at [agentObsDims[a] − numTasks, agentObsDims[a]).
+   * 0 or absent: a single-task env.
+   */
+  numTasks?: number;
 }
 
 export function layoutFor(env: ParallelEnv<unknown, unknown>, numEnvs: number): VectorLayout {
@@ -39,6 +52,15 @@ export function layoutFor(env: ParallelEnv<unknown, unknown>, numEnvs: number): 
     throw new Error(`${env.metadata.id}: vector envs need all agents' action spaces to be all Discrete or all continuous`);
   }
   const agentNumActions = actJSON.map((j) => (j.type === 'Discrete' ? j.n : 0));
+  const actDim = Math.max(...actSpaces.map((s) => s.flatDim));
+  const boxBounds = (side: 'low' | 'high'): number[] | undefined => {
+    const flat = new Array<number>(agentIds.length * actDim).fill(0);
+    for (const [a, j] of actJSON.entries()) {
+      if (j.type !== 'Box') return undefined;
+      j[side].forEach((v, d) => (flat[a * actDim + d] = v));
+    }
+    return flat;
+  };
   return {
     numEnvs,
     agentIds,
@@ -49,10 +71,12 @@ export function layoutFor(env: ParallelEnv<unknown, unknown>, numEnvs: number): 
     numActions: Math.max(...agentNumActions),
     agentNumActions,
     discreteActions,
+    ...(discreteActions ? {} : { actionLow: boxBounds('low'), actionHigh: boxBounds('high') }),
     stateDim: env.state && env.stateSpace?.toJSON().type === 'Box' ? env.stateSpace.flatDim : 0,
     maxEpisodeSteps: env.metadata.maxEpisodeSteps,
     reportsSuccess: env.metadata.reportsSuccess === true,
     sharedTeamReward: env.metadata.teamReward === 'shared',
+    numTasks: env.metadata.numTasks ?? 0,
   };
 }
 

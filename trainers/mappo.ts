@@ -31,7 +31,15 @@
  *    the return targets (values are de-normalised for GAE), as EPyMARL does.
  *  - `standardise_rewards`: rewards are shifted/scaled by a running mean/std before GAE.
  *  - GAE replaces EPyMARL's n-step targets, so `q_nstep` and `target_update_interval_or_tau`
- *    are not read. Discrete actions only.
+ *    are not read.
+ *
+ * Continuous (Box) actions, as CleanRL's `ppo_continuous_action`: the actor outputs the mean of
+ * a diagonal Gaussian (`actDim` outputs, same MLP or GRU), and a learned state-independent
+ * log-std per action dimension (`log_std_init`, one set per agent without parameter sharing)
+ * gives its spread (`gaussian-policy.ts`). The env receives the sample clipped to the Box
+ * bounds (`layout.actionLow/actionHigh`); the PPO ratio uses the log-probability of the
+ * unclipped sample, which acting stores in the chunk as the `raw_action` extra. Entropy is the
+ * Gaussian's; greedy evaluation sends the clipped mean. `obs_last_action` is discrete-only.
  */
 import * as tf from '@tensorflow/tfjs';
 import { AgentNetwork } from '../agents/agent-network';
@@ -49,6 +57,7 @@ import type { Policy, PolicyBatch, PolicyExtras, PolicyOutput, TrajectoryChunk, 
 import { Rng, deriveSeed } from '../runtime/rng';
 import type { PpoAlgoConfig } from '../runtime/run-config';
 import type { VectorLayout } from '../runtime/vector-layout';
+import { clipInto, gaussianEntropy, gaussianLogProb, sampleGaussianRow } from './gaussian-policy';
 import { RunningMeanStd } from './running-mean-std';
 import type { EvaluationOptions, Trainer, TrainerState, TrainStats } from './trainer';
 
@@ -75,7 +84,7 @@ export type MappoHyperparams = Pick<
   | 'rollout_length'
 > &
   // Optional so hand-built configs keep working: absent means shared, the default.
-  Partial<Pick<PpoAlgoConfig, 'parameter_sharing'>>;
+  Partial<Pick<PpoAlgoConfig, 'parameter_sharing' | 'log_std_init'>>;
 
 export interface MappoOptions {
   layout: VectorLayout;
@@ -296,6 +305,10 @@ export class Mappo implements Trainer, Policy {
   readonly collection: { mode: 'chunk'; chunkLength: number };
   readonly actor: AgentNetwork;
   readonly critic: AgentNetwork;
+  /** Box actions: the Gaussian policy's log-std, [copies, actDim]; undefined for discrete actions. */
+  readonly logStd?: tf.Variable;
+  /** Box actions: per agent slot, the bounds actions are clipped to before the env sees them. */
+  private readonly actionBounds?: { low: Float32Array[]; high: Float32Array[] };
   readonly actorInDim: number;
   readonly criticInDim: number;
   readonly returnStats = new RunningMeanStd();
@@ -309,11 +322,19 @@ export class Mappo implements Trainer, Policy {
 
   constructor(options: MappoOptions) {
     const { layout, config, seed } = options;
-    if (!layout.discreteActions) throw new Error('mappo: only discrete action spaces are supported');
     this.layout = layout;
     this.config = config;
     this.clipValueLoss = options.clipValueLoss ?? true;
-    const { numAgents: A, obsDim, stateDim, numActions: K, numEnvs: E } = layout;
+    const { numAgents: A, obsDim, stateDim, numActions: K, numEnvs: E, actDim: D } = layout;
+    if (!layout.discreteActions) {
+      const { actionLow: low, actionHigh: high } = layout;
+      if (!low || !high || low.length !== A * D || high.length !== A * D) {
+        throw new Error(`${config.name}: continuous actions must come from Box action spaces (layout.actionLow/actionHigh of ${A}·${D} bounds)`);
+      }
+      if (config.obs_last_action) throw new Error(`${config.name}: obs_last_action is only supported for discrete actions; set algo.obs_last_action to false`);
+      const perAgent = (b: number[]) => Array.from({ length: A }, (_, a) => Float32Array.from(b.slice(a * D, (a + 1) * D)));
+      this.actionBounds = { low: perAgent(low), high: perAgent(high) };
+    }
     const idDim = config.obs_agent_id ? A : 0;
     const lastDim = config.obs_last_action ? K : 0;
     this.actorInDim = obsDim + lastDim + idDim;
@@ -322,8 +343,10 @@ export class Mappo implements Trainer, Policy {
     const netSeed = deriveSeed(seed, 'mappo', 'init');
     const H = config.hidden_dim;
     const copies = config.parameter_sharing === false ? A : 1;
-    this.actor = new AgentNetwork({ inputDim: this.actorInDim, hiddenDim: H, outputDim: K, recurrent: config.use_rnn, outputGain: 0.01, seed: netSeed, role: 'actor', copies });
+    const actorOut = layout.discreteActions ? K : D;
+    this.actor = new AgentNetwork({ inputDim: this.actorInDim, hiddenDim: H, outputDim: actorOut, recurrent: config.use_rnn, outputGain: 0.01, seed: netSeed, role: 'actor', copies });
     this.critic = new AgentNetwork({ inputDim: this.criticInDim, hiddenDim: H, outputDim: 1, recurrent: false, outputGain: 1, seed: netSeed, role: 'critic', copies });
+    if (!layout.discreteActions) this.logStd = tf.tidy(() => tf.variable(tf.fill([copies, D], config.log_std_init ?? 0), true));
     this.adam = new Adam(config.lr, this.parameters());
     this.actRng = new Rng(deriveSeed(seed, 'mappo', 'act'));
     this.batchRng = new Rng(deriveSeed(seed, 'mappo', 'minibatch'));
@@ -334,10 +357,15 @@ export class Mappo implements Trainer, Policy {
     return this;
   }
 
+  /** The policy's variables: the actor network's, plus the Gaussian log-std for Box actions. */
+  private actorVariables(): Record<string, tf.Variable> {
+    return this.logStd ? { ...this.actor.namedVariables(), log_std: this.logStd } : this.actor.namedVariables();
+  }
+
   /** Actor and critic variables under stable names (the keys of the optimiser's slots). */
   private parameters(): Record<string, tf.Variable> {
     const named: Record<string, tf.Variable> = {};
-    for (const [n, v] of Object.entries(this.actor.namedVariables())) named[`actor/${n}`] = v;
+    for (const [n, v] of Object.entries(this.actorVariables())) named[`actor/${n}`] = v;
     for (const [n, v] of Object.entries(this.critic.namedVariables())) named[`critic/${n}`] = v;
     return named;
   }
@@ -413,10 +441,11 @@ export class Mappo implements Trainer, Policy {
 
   /**
    * One actor step for all E·A slots: clears the memory of envs whose episode starts, returns
-   * the logits [E·A, K] and what the memory was before the step, and advances `s.hidden`.
+   * the logits [E·A, K] (Gaussian means [E·A, actDim] for Box actions) and what the memory was
+   * before the step, and advances `s.hidden`.
    */
   private actorStep(batch: PolicyBatch, s: ActingState): { logits: Float32Array; hPrev: Float32Array; lastPrev: Float32Array } {
-    const { numAgents: A, numActions: K } = this.layout;
+    const { numAgents: A } = this.layout;
     const E = batch.episodeStart.length;
     const H = this.config.hidden_dim;
     const N = E * A;
@@ -436,7 +465,7 @@ export class Mappo implements Trainer, Policy {
         hNext: this.config.use_rnn ? (step.h.dataSync().slice() as Float32Array) : hPrev,
       };
     });
-    if (logits.length !== N * K) throw new Error('mappo: actor output has the wrong size');
+    if (logits.length !== N * this.actor.spec.outputDim) throw new Error('mappo: actor output has the wrong size');
     s.hidden = hNext;
     return { logits, hPrev, lastPrev };
   }
@@ -446,10 +475,26 @@ export class Mappo implements Trainer, Policy {
     for (let i = 0; i < s.lastAction.length; i++) s.lastAction[i] = batch.alive[i] ? actions[i * actDim] : NO_ACTION;
   }
 
+  /** The log-std per weight set, [copies][actDim] (one set, or one per agent slot). */
+  private logStdRows(): Float32Array[] {
+    const D = this.layout.actDim;
+    const all = this.logStd!.dataSync();
+    return Array.from({ length: all.length / D }, (_, c) => all.slice(c * D, (c + 1) * D) as Float32Array);
+  }
+
+  /** Writes row i of `raw` into `actions`, clipped to its agent's Box bounds. */
+  private clipAction(raw: Float32Array, i: number, actions: Float32Array): void {
+    const D = this.layout.actDim;
+    const a = i % this.layout.numAgents;
+    clipInto(raw, i * D, actions, i * D, this.actionBounds!.low[a], this.actionBounds!.high[a], D);
+  }
+
   /**
-   * Samples from the masked categorical with our Rng. Extras, each [E, A, k]: `logp`, `value`,
-   * `h` (the hidden state before the step, k = hidden_dim, when `use_rnn`) and `last_action`
-   * (the action one-hot the actor saw, −1 for none, when `obs_last_action`).
+   * Samples from the masked categorical (or, for Box actions, the Gaussian) with our Rng.
+   * Extras, each [E, A, k]: `logp`, `value`, `h` (the hidden state before the step,
+   * k = hidden_dim, when `use_rnn`), `last_action` (the action one-hot the actor saw, −1 for
+   * none, when `obs_last_action`) and, for Box actions, `raw_action` (the unclipped sample,
+   * k = actDim).
    */
   act(batch: PolicyBatch, actions: Float32Array): PolicyOutput {
     const { numEnvs: E, numAgents: A, numActions: K, actDim } = this.layout;
@@ -458,16 +503,29 @@ export class Mappo implements Trainer, Policy {
     const { logits, hPrev, lastPrev } = this.actorStep(batch, this.acting);
     const value = this.criticValues(batch.obs, batch.state, lastPrev, E);
     const logp = new Float32Array(N);
-    for (let i = 0; i < N; i++) {
-      actions[i * actDim] = 0;
-      if (!batch.alive[i]) continue;
-      const drawn = sampleLegal(logits, batch.masks, i, K, this.actRng);
-      if (!drawn) continue; // no legal action: an env bug the checker reports
-      actions[i * actDim] = drawn.action;
-      logp[i] = drawn.logp;
-    }
-    Mappo.recordActions(this.acting, batch, actions, actDim);
     const extras: PolicyExtras = { logp, value };
+    if (this.logStd) {
+      // Box actions: the env gets the clipped sample, the update the unclipped one (`raw_action`).
+      const raw = new Float32Array(N * actDim);
+      const logStd = this.logStdRows();
+      for (let i = 0; i < N; i++) {
+        actions.fill(0, i * actDim, (i + 1) * actDim);
+        if (!batch.alive[i]) continue;
+        logp[i] = sampleGaussianRow(logits, logStd[i % logStd.length], i, actDim, this.actRng, raw);
+        this.clipAction(raw, i, actions);
+      }
+      extras.raw_action = raw;
+    } else {
+      for (let i = 0; i < N; i++) {
+        actions[i * actDim] = 0;
+        if (!batch.alive[i]) continue;
+        const drawn = sampleLegal(logits, batch.masks, i, K, this.actRng);
+        if (!drawn) continue; // no legal action: an env bug the checker reports
+        actions[i * actDim] = drawn.action;
+        logp[i] = drawn.logp;
+      }
+      Mappo.recordActions(this.acting, batch, actions, actDim);
+    }
     if (this.config.use_rnn) extras.h = hPrev;
     if (this.config.obs_last_action) extras.last_action = lastPrev;
     return { extras };
@@ -480,7 +538,12 @@ export class Mappo implements Trainer, Policy {
    * other, which sampling escapes.
    */
   evaluationPolicy(layout: VectorLayout, seed: string, options: EvaluationOptions = {}): Policy {
-    if (layout.numAgents !== this.layout.numAgents || layout.obsDim !== this.layout.obsDim || layout.numActions !== this.layout.numActions) {
+    if (
+      layout.numAgents !== this.layout.numAgents ||
+      layout.obsDim !== this.layout.obsDim ||
+      layout.numActions !== this.layout.numActions ||
+      layout.actDim !== this.layout.actDim
+    ) {
       throw new Error('mappo.evaluationPolicy: layout has different agents, observations or actions than the trained one');
     }
     const state = this.freshActingState(layout.numEnvs);
@@ -490,6 +553,18 @@ export class Mappo implements Trainer, Policy {
       act: (batch: PolicyBatch, actions: Float32Array): void => {
         this.checkBatch(batch, layout.numEnvs);
         const { logits } = this.actorStep(batch, state);
+        if (this.logStd) {
+          // Box actions: the clipped mean, or a clipped draw from the Gaussian.
+          const logStd = this.logStdRows();
+          const raw = rng ? new Float32Array(logits.length) : logits;
+          for (let i = 0; i < batch.alive.length; i++) {
+            actions.fill(0, i * actDim, (i + 1) * actDim);
+            if (!batch.alive[i]) continue;
+            if (rng) sampleGaussianRow(logits, logStd[i % logStd.length], i, actDim, rng, raw);
+            this.clipAction(raw, i, actions);
+          }
+          return;
+        }
         for (let i = 0; i < batch.alive.length; i++) {
           actions[i * actDim] = 0;
           if (!batch.alive[i]) continue;
@@ -548,23 +623,53 @@ export class Mappo implements Trainer, Policy {
   }
 
   /**
-   * Log-probabilities [T, B] of `actions` and critic outputs [T, B] for B sequences: the actor
-   * is unrolled over the T rows from h0, clearing its state where `resets` is 1.
+   * The chunk's actions as the update reads them: discrete actions [T, S] (int32) with the
+   * legal-action masks [T, S, K]; for Box actions the unclipped samples [T, S, actDim] that
+   * acting drew, since the log-probabilities it stored are theirs.
    */
-  private forward(d: { actorIn: tf.Tensor3D; criticIn: tf.Tensor3D; resets: tf.Tensor2D; h0: tf.Tensor2D; legal: tf.Tensor3D; actions: tf.Tensor2D }) {
-    const K = this.layout.numActions;
-    const logits = this.actor.unroll(d.actorIn, d.resets, d.h0);
-    const masked = tf.where(tf.cast(d.legal, 'bool'), logits, tf.fill(logits.shape, MASKED_LOGIT));
-    const logProbs = tf.logSoftmax(masked);
-    const newLogp = tf.sum(tf.mul(logProbs, tf.oneHot(d.actions, K)), -1) as tf.Tensor2D;
+  private actionTensors(chunk: TrajectoryChunk): { actions: tf.Tensor; legal?: tf.Tensor3D } {
+    const { numEnvs: E, numAgents: A, numActions: K, actDim } = this.layout;
+    const T = chunk.length;
+    const S = E * A;
+    if (this.logStd) return { actions: tf.tensor3d(this.chunkExtra(chunk, 'raw_action', actDim), [T, S, actDim]) };
+    return {
+      legal: tf.tensor3d(Float32Array.from(chunk.masks), [T, S, K]),
+      actions: tf.tensor2d(Int32Array.from({ length: T * S }, (_, i) => chunk.actions[i * actDim]), [T, S], 'int32'),
+    };
+  }
+
+  /**
+   * Log-probabilities [T, B] of `actions`, policy entropies [T, B] and critic outputs [T, B]
+   * for B sequences: the actor is unrolled over the T rows from h0, clearing its state where
+   * `resets` is 1.
+   */
+  private forward(d: { actorIn: tf.Tensor3D; criticIn: tf.Tensor3D; resets: tf.Tensor2D; h0: tf.Tensor2D; legal?: tf.Tensor3D; actions: tf.Tensor }) {
+    const out = this.actor.unroll(d.actorIn, d.resets, d.h0);
     // The critic is feed-forward: unroll runs its T·B rows as one batch and ignores resets/h0.
     const values = tf.squeeze(this.critic.unroll(d.criticIn, d.resets, d.h0), [2]) as tf.Tensor2D;
-    return { logProbs, newLogp, values };
+    if (this.logStd) {
+      // Box actions: `out` holds the Gaussian means [T, B, actDim].
+      const [T, B] = d.resets.shape;
+      const A = this.layout.numAgents;
+      // One log-std row, or one per agent: sequences then come agent-fastest in whole envs.
+      const logStd = this.logStd.shape[0] === 1 ? this.logStd : tf.tile(this.logStd, [B / A, 1]);
+      const newLogp = gaussianLogProb(d.actions, out, logStd) as tf.Tensor2D;
+      const entropy = tf.broadcastTo(gaussianEntropy(logStd), [T, B]) as tf.Tensor2D;
+      return { newLogp, entropy, values };
+    }
+    const K = this.layout.numActions;
+    const legal = d.legal!;
+    const masked = tf.where(tf.cast(legal, 'bool'), out, tf.fill(out.shape, MASKED_LOGIT));
+    const logProbs = tf.logSoftmax(masked);
+    const newLogp = tf.sum(tf.mul(logProbs, tf.oneHot(d.actions as tf.Tensor2D, K)), -1) as tf.Tensor2D;
+    // Illegal actions have probability exactly 0; mask them so 0·(−1e10) stays out.
+    const entropy = tf.neg(tf.sum(tf.mul(tf.mul(tf.exp(logProbs), logProbs), legal), -1)) as tf.Tensor2D;
+    return { newLogp, entropy, values };
   }
 
   /** The current policy's log-probabilities [T, E, A] of the chunk's actions (for checks). */
   recomputeLogp(chunk: TrajectoryChunk): Float32Array {
-    const { numEnvs: E, numAgents: A, numActions: K, actDim } = this.layout;
+    const { numEnvs: E, numAgents: A } = this.layout;
     const T = chunk.length;
     const S = E * A;
     const inp = this.sequenceInputs(chunk);
@@ -574,8 +679,7 @@ export class Mappo implements Trainer, Policy {
         criticIn: tf.tensor3d(inp.criticIn, [T, S, this.criticInDim]),
         resets: tf.tensor2d(inp.resets, [T, S]),
         h0: tf.tensor2d(inp.h0, [S, this.config.hidden_dim]),
-        legal: tf.tensor3d(Float32Array.from(chunk.masks), [T, S, K]),
-        actions: tf.tensor2d(Int32Array.from({ length: T * S }, (_, i) => chunk.actions[i * actDim]), [T, S], 'int32'),
+        ...this.actionTensors(chunk),
       });
       return newLogp.dataSync().slice() as Float32Array;
     });
@@ -626,7 +730,7 @@ export class Mappo implements Trainer, Policy {
     const live = new Float32Array(N);
     const liveReturns: number[] = [];
     for (let i = 0; i < N; i++) {
-      let legal = false;
+      let legal = this.logStd !== undefined; // Box actions have no masks
       for (let k = 0; k < K && !legal; k++) legal = chunk.masks[i * K + k] === 1;
       if (chunk.alive[i] && legal) {
         live[i] = 1;
@@ -643,8 +747,7 @@ export class Mappo implements Trainer, Policy {
       criticIn: tf.tensor3d(inputs.criticIn, [T, S, this.criticInDim]),
       resets: tf.tensor2d(inputs.resets, [T, S]),
       h0: tf.tensor2d(inputs.h0, [S, H]),
-      legal: tf.tensor3d(Float32Array.from(chunk.masks), [T, S, K]),
-      actions: tf.tensor2d(Int32Array.from({ length: N }, (_, i) => chunk.actions[i * actDim]), [T, S], 'int32'),
+      ...this.actionTensors(chunk),
       live: tf.tensor2d(live, [T, S]),
       oldLogp: tf.tensor2d(oldLogp, [T, S]),
       oldValue: tf.tensor2d(oldValues, [T, S]),
@@ -683,10 +786,10 @@ export class Mappo implements Trainer, Policy {
             const mbRet = g(data.ret);
             const mbOldV = g(data.oldValue);
             const mbOldLogp = g(data.oldLogp);
-            const legal = g(data.legal);
+            const legal = data.legal && g(data.legal);
             let aux: tf.Scalar[] = [];
             const { value: loss, grads } = tf.variableGrads(() => {
-              const { logProbs, newLogp, values: v } = this.forward({
+              const { newLogp, entropy: entropyRows, values: v } = this.forward({
                 actorIn: g(data.actorIn), criticIn: g(data.criticIn), resets: g(data.resets), h0: g(data.h0, 0), legal, actions: g(data.actions),
               });
               const logRatio = tf.sub(newLogp, mbOldLogp);
@@ -694,8 +797,7 @@ export class Mappo implements Trainer, Policy {
               const pg1 = tf.mul(tf.neg(mbAdv), ratio);
               const pg2 = tf.mul(tf.neg(mbAdv), tf.clipByValue(ratio, 1 - cfg.eps_clip, 1 + cfg.eps_clip));
               const policyLoss = liveMean(tf.maximum(pg1, pg2));
-              // Illegal actions have probability exactly 0; mask them so 0·(−1e10) stays out.
-              const entropy = liveMean(tf.neg(tf.sum(tf.mul(tf.mul(tf.exp(logProbs), logProbs), legal), -1)));
+              const entropy = liveMean(entropyRows);
               let vLoss = tf.square(tf.sub(v, mbRet));
               if (this.clipValueLoss) {
                 const vClipped = tf.add(mbOldV, tf.clipByValue(tf.sub(v, mbOldV), -cfg.eps_clip, cfg.eps_clip));
@@ -735,7 +837,7 @@ export class Mappo implements Trainer, Policy {
 
   async captureState(): Promise<TrainerState> {
     return {
-      models: { actor: await captureTensors(this.actor.namedVariables()), critic: await captureTensors(this.critic.namedVariables()) },
+      models: { actor: await captureTensors(this.actorVariables()), critic: await captureTensors(this.critic.namedVariables()) },
       optimizers: { adam: await this.adam.capture() },
       rngs: { act: this.actRng.state(), minibatch: this.batchRng.state() },
       arrays: { hidden: serializeArray(this.acting.hidden.slice()), last_action: serializeArray(this.acting.lastAction.slice()) },
@@ -765,7 +867,7 @@ export class Mappo implements Trainer, Policy {
     const actorData = need(state.models, 'actor', 'model');
     const criticData = need(state.models, 'critic', 'model');
     const adamState = need(state.optimizers, 'adam', 'optimizer');
-    rethrowAs("model 'actor'", () => assignTensors(this.actor.namedVariables(), actorData));
+    rethrowAs("model 'actor'", () => assignTensors(this.actorVariables(), actorData));
     rethrowAs("model 'critic'", () => assignTensors(this.critic.namedVariables(), criticData));
     this.adam.restore(adamState);
     this.returnStats.load(state.json.return_stats, 'mappo.restoreState: json.return_stats');
@@ -779,6 +881,7 @@ export class Mappo implements Trainer, Policy {
   dispose(): void {
     this.actor.dispose();
     this.critic.dispose();
+    this.logStd?.dispose();
     this.adam.dispose();
   }
 }
