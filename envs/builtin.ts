@@ -2,6 +2,7 @@ import { registerCombat } from './gridworld/combat';
 import { registerLbf } from './gridworld/lbf';
 import { registerPursuit } from './gridworld/pursuit';
 import { registerSpread } from './gridworld/spread';
+import { registerManipulationEnvs } from './manipulation/register';
 
 let registered = false;
 
@@ -13,4 +14,5 @@ export function registerBuiltinEnvs(): void {
   registerPursuit();
   registerCombat();
   registerSpread();
+  registerManipulationEnvs();
 }

@@ -1,14 +1,18 @@
 import { registerBuiltinEnvs } from '../envs/builtin';
 import { checkEnv, formatCheckReport } from '../envs/checker';
-import { listEnvs, makeEnv } from '../envs/registry';
+import { listEnvs, makeEnv, prepareEnv } from '../envs/registry';
 
 registerBuiltinEnvs();
 const ids = listEnvs().map((e) => e.id);
 
 describe('built-in envs', () => {
+  beforeAll(async () => {
+    for (const id of ids) await prepareEnv(id);
+  });
+
   test('every family is registered', () => {
     const families = new Set(listEnvs().map((e) => e.family));
-    expect([...families].sort()).toEqual(['gridworld/combat', 'gridworld/lbf', 'gridworld/pursuit', 'gridworld/spread']);
+    expect([...families].sort()).toEqual(['gridworld/combat', 'gridworld/lbf', 'gridworld/pursuit', 'gridworld/spread', 'manipulation']);
   });
 
   test.each(ids)('%s passes every conformance check', (id) => {

@@ -1,13 +1,12 @@
 import os from 'node:os';
 import { registerBuiltinEnvs } from '../../envs/builtin';
-import { makeEnv } from '../../envs/registry';
-import type { Discrete } from '../../envs/spaces/discrete';
+import { makeEnv, prepareEnv } from '../../envs/registry';
 import { RandomPolicy } from '../../agents/random-policy';
 import { Rng } from '../../runtime/rng';
 import { VectorEnv } from '../../runtime/vector-env';
 
-/** One scenario per gridworld task, plus the issue's reference scenario first. */
-export const DEFAULT_BENCH_IDS = ['lbf-8x8-2p-2f-coop', 'lbf-15x15-4p-5f', 'pursuit-10x10-4p-2prey', 'combat-3v3', 'combat-5v6', 'spread-3', 'spread-8'];
+/** One scenario per gridworld task, plus the issue's reference scenario first, and a physics task (Box actions). */
+export const DEFAULT_BENCH_IDS = ['lbf-8x8-2p-2f-coop', 'lbf-15x15-4p-5f', 'pursuit-10x10-4p-2prey', 'combat-3v3', 'combat-5v6', 'spread-3', 'spread-8', 'reach'];
 
 export interface Throughput {
   envStepsPerSec: number;
@@ -39,9 +38,12 @@ function medianThroughput(samples: Throughput[]): Throughput {
   return { envStepsPerSec: median(samples.map((s) => s.envStepsPerSec)), agentStepsPerSec: median(samples.map((s) => s.agentStepsPerSec)) };
 }
 
-/** Steps one env with uniformly random legal actions for about `seconds`. */
+/**
+ * Steps one env with uniformly random legal actions for about `seconds` (discrete actions from
+ * the mask, Box actions via `space.sample`). Await `prepareEnv(id)` first for envs that need it.
+ */
 export function benchSingleEnv(id: string, seconds: number): Throughput {
-  const env = makeEnv(id);
+  const env = makeEnv<Float32Array, unknown>(id);
   const rng = new Rng('bench');
   env.reset({ seed: 0 });
   let envSteps = 0;
@@ -51,11 +53,8 @@ export function benchSingleEnv(id: string, seconds: number): Throughput {
   while (true) {
     // Check the clock every 256 steps so timing does not dominate tiny steps.
     for (let k = 0; k < 256; k++) {
-      const actions: Record<string, number> = {};
-      for (const agent of env.agents) {
-        const space = env.actionSpace(agent) as Discrete;
-        actions[agent] = space.sample(rng, env.actionMask?.(agent));
-      }
+      const actions: Record<string, unknown> = {};
+      for (const agent of env.agents) actions[agent] = env.actionSpace(agent).sample(rng, env.actionMask?.(agent));
       agentSteps += env.agents.length;
       env.step(actions);
       envSteps++;
@@ -113,6 +112,7 @@ export async function benchEnvs(ids: string[], numEnvs: number, seconds: number,
   registerBuiltinEnvs();
   const results: EnvBenchResult[] = [];
   for (const id of ids) {
+    await prepareEnv(id);
     const single: Throughput[] = [];
     const inProcess: Throughput[] = [];
     const w1: Throughput[] = [];

@@ -1,0 +1,23 @@
+import type { ExpertOptions, ManipulationExpert } from './manipulation-expert';
+import { PickPlaceExpert } from './pick-place-expert';
+import { PushExpert } from './push-expert';
+import { ReachExpert } from './reach-expert';
+
+/** Expert constructors by task kind; a new task's expert adds one entry. */
+const EXPERTS: Record<string, (options: ExpertOptions) => ManipulationExpert> = {
+  reach: (o) => new ReachExpert(o),
+  push: (o) => new PushExpert(o),
+  'pick-place': (o) => new PickPlaceExpert(o),
+};
+
+/** The scripted expert of a manipulation task, e.g. `expertFor('push', { noise: 0.1, seed: 3 })`. */
+export function expertFor(kind: string, options: ExpertOptions = {}): ManipulationExpert {
+  const make = EXPERTS[kind];
+  if (!make) throw new Error(`no scripted expert for task '${kind}' (experts: ${Object.keys(EXPERTS).join(', ')})`);
+  return make(options);
+}
+
+/** Task kinds that have an expert. */
+export function expertKinds(): string[] {
+  return Object.keys(EXPERTS);
+}

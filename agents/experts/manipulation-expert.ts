@@ -1,0 +1,83 @@
+import { OBS } from '../../envs/manipulation/observation-layout';
+import { Rng } from '../../runtime/rng';
+
+/**
+ * Scripted experts for the manipulation tasks, in the style of Meta-World's `policies/`:
+ * waypoint controllers that read the 39-number observation (goal visible) and return a
+ * 4-number action. They are stateless (every decision comes from the observation), so one
+ * expert can act in many envs; `noise` adds Gaussian noise of that standard deviation to every
+ * action component (then clipped to [-1, 1]), drawn from the expert's own seeded `Rng`
+ * (Meta-DT-style "medium" data = expert + noise).
+ *
+ * To add an expert: subclass `WaypointExpert`, implement `plan` (write a target TCP position and
+ * an effort into `out`), and list its constructor in `expert-registry.ts`.
+ */
+export interface ManipulationExpert {
+  /** The task kind it solves, e.g. `push`. */
+  readonly kind: string;
+  /** An action in [-1, 1]⁴ for this observation (a fresh array the caller may keep). */
+  act(observation: Float32Array): Float32Array;
+}
+
+export interface ExpertOptions {
+  /** Standard deviation of Gaussian action noise (default 0). */
+  noise?: number;
+  /** Seed of the noise stream (default 0). */
+  seed?: number | string;
+  /** Proportional gain from TCP position error (m) to action (default 25: 1 cm/step beyond 4 cm). */
+  gain?: number;
+}
+
+/** What `plan` returns: where the TCP should go and the gripper effort. */
+export interface Waypoint {
+  target: [number, number, number];
+  effort: number;
+}
+
+export abstract class WaypointExpert implements ManipulationExpert {
+  abstract readonly kind: string;
+  readonly noise: number;
+  readonly gain: number;
+  private readonly rng: Rng;
+  private readonly waypoint: Waypoint = { target: [0, 0, 0], effort: 0 };
+
+  constructor(options: ExpertOptions = {}) {
+    const noise = options.noise ?? 0;
+    if (!(noise >= 0 && Number.isFinite(noise))) throw new Error(`expert: noise must be a finite number ≥ 0, got ${noise}`);
+    const gain = options.gain ?? 25;
+    if (!(gain > 0 && Number.isFinite(gain))) throw new Error(`expert: gain must be a finite number > 0, got ${gain}`);
+    this.noise = noise;
+    this.gain = gain;
+    this.rng = new Rng(`expert/${options.seed ?? 0}`);
+  }
+
+  /** Decides the waypoint for this observation (write into `out`). */
+  protected abstract plan(obs: Float32Array, out: Waypoint): void;
+
+  act(observation: Float32Array): Float32Array {
+    if (observation.length !== OBS.SIZE) throw new Error(`${this.kind} expert: expected a ${OBS.SIZE}-number observation, got ${observation.length}`);
+    const w = this.waypoint;
+    this.plan(observation, w);
+    const action = new Float32Array(4);
+    for (let i = 0; i < 3; i++) action[i] = this.gain * (w.target[i] - observation[OBS.HAND + i]);
+    action[3] = w.effort;
+    for (let i = 0; i < 4; i++) {
+      const noisy = this.noise > 0 ? action[i] + this.noise * this.rng.normal() : action[i];
+      action[i] = Math.min(1, Math.max(-1, noisy));
+    }
+    return action;
+  }
+}
+
+/** Reads observation triples. */
+export function hand(obs: Float32Array): [number, number, number] {
+  return [obs[OBS.HAND], obs[OBS.HAND + 1], obs[OBS.HAND + 2]];
+}
+
+export function object1(obs: Float32Array): [number, number, number] {
+  return [obs[OBS.OBJ1_POS], obs[OBS.OBJ1_POS + 1], obs[OBS.OBJ1_POS + 2]];
+}
+
+export function goal(obs: Float32Array): [number, number, number] {
+  return [obs[OBS.GOAL], obs[OBS.GOAL + 1], obs[OBS.GOAL + 2]];
+}

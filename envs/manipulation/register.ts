@@ -1,0 +1,47 @@
+import { registerEnv } from '../registry';
+import { createManipulationEnv, DEFAULT_HORIZON } from './manipulation-env';
+import { initPhysics } from './physics';
+import { sampleTaskParamsFor, type ManipulationTask, type TaskParamsBase } from './task';
+import { pickPlaceTask } from './tasks/pick-place';
+import { pushTask } from './tasks/push';
+import { reachTask } from './tasks/reach';
+
+/**
+ * Every single-arm manipulation task, in registration order. A new task file adds one entry here;
+ * it is then registered under its `kind` (family `manipulation`) and known to `manipulationTask`.
+ */
+export const MANIPULATION_TASKS: ReadonlyArray<ManipulationTask<TaskParamsBase>> = [
+  reachTask as unknown as ManipulationTask<TaskParamsBase>,
+  pushTask as unknown as ManipulationTask<TaskParamsBase>,
+  pickPlaceTask as unknown as ManipulationTask<TaskParamsBase>,
+];
+
+/** The task of a kind, e.g. `manipulationTask('push')`; unknown kinds throw with the list. */
+export function manipulationTask(kind: string): ManipulationTask<TaskParamsBase> {
+  const task = MANIPULATION_TASKS.find((t) => t.kind === kind);
+  if (!task) throw new Error(`unknown manipulation task '${kind}' (known: ${MANIPULATION_TASKS.map((t) => t.kind).join(', ')})`);
+  return task;
+}
+
+/**
+ * `n` configurations of a task drawn from `seed` (the same list in every thread and run); Meta-World's
+ * ML1 uses 50 from seed s to train and 50 from seed s + 1 to test. Pass them as `options.tasks`.
+ */
+export function sampleTaskParams(kind: string, n: number, seed: number | string): TaskParamsBase[] {
+  return sampleTaskParamsFor(manipulationTask(kind), n, seed);
+}
+
+let registered = false;
+
+/** Registers every task id (family `manipulation`, with `prepare: initPhysics`). Idempotent. */
+export function registerManipulationEnvs(): void {
+  if (registered) return;
+  registered = true;
+  for (const task of MANIPULATION_TASKS) {
+    registerEnv(task.kind, (options) => createManipulationEnv(task, options), {
+      family: 'manipulation',
+      description: `${task.description}; Box(39) obs, Box(4) actions, ${DEFAULT_HORIZON} steps`,
+      prepare: initPhysics,
+    });
+  }
+}
