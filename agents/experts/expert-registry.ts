@@ -2,12 +2,19 @@ import type { ExpertOptions, ManipulationExpert } from './manipulation-expert';
 import { PickPlaceExpert } from './pick-place-expert';
 import { PushExpert } from './push-expert';
 import { ReachExpert } from './reach-expert';
+import { DoorOpenExpert } from './door-open-expert';
+import { DoorCloseExpert } from './door-close-expert';
+import { DrawerCloseExpert, DrawerOpenExpert } from './drawer-experts';
 
 /** Expert constructors by task kind; a new task's expert adds one entry. */
 const EXPERTS: Record<string, (options: ExpertOptions) => ManipulationExpert> = {
   reach: (o) => new ReachExpert(o),
   push: (o) => new PushExpert(o),
   'pick-place': (o) => new PickPlaceExpert(o),
+  'door-open': (o) => new DoorOpenExpert(o),
+  'door-close': (o) => new DoorCloseExpert(o),
+  'drawer-open': (o) => new DrawerOpenExpert(o),
+  'drawer-close': (o) => new DrawerCloseExpert(o),
 };
 
 /** The scripted expert of a manipulation task, e.g. `expertFor('push', { noise: 0.1, seed: 3 })`. */

@@ -5,6 +5,10 @@ import { sampleTaskParamsFor, type ManipulationTask, type TaskParamsBase } from 
 import { pickPlaceTask } from './tasks/pick-place';
 import { pushTask } from './tasks/push';
 import { reachTask } from './tasks/reach';
+import { doorOpenTask } from './tasks/door-open';
+import { doorCloseTask } from './tasks/door-close';
+import { drawerOpenTask } from './tasks/drawer-open';
+import { drawerCloseTask } from './tasks/drawer-close';
 
 /**
  * Every single-arm manipulation task, in registration order. A new task file adds one entry here;
@@ -14,6 +18,10 @@ export const MANIPULATION_TASKS: ReadonlyArray<ManipulationTask<TaskParamsBase>>
   reachTask as unknown as ManipulationTask<TaskParamsBase>,
   pushTask as unknown as ManipulationTask<TaskParamsBase>,
   pickPlaceTask as unknown as ManipulationTask<TaskParamsBase>,
+  doorOpenTask as unknown as ManipulationTask<TaskParamsBase>,
+  doorCloseTask as unknown as ManipulationTask<TaskParamsBase>,
+  drawerOpenTask as unknown as ManipulationTask<TaskParamsBase>,
+  drawerCloseTask as unknown as ManipulationTask<TaskParamsBase>,
 ];
 
 /** The task of a kind, e.g. `manipulationTask('push')`; unknown kinds throw with the list. */
