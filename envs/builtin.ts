@@ -3,6 +3,7 @@ import { registerLbf } from './gridworld/lbf';
 import { registerPursuit } from './gridworld/pursuit';
 import { registerSpread } from './gridworld/spread';
 import { registerManipulationEnvs } from './manipulation/register';
+import { registerSplitEnvs } from './manipulation/register-splits';
 
 let registered = false;
 
@@ -15,4 +16,5 @@ export function registerBuiltinEnvs(): void {
   registerCombat();
   registerSpread();
   registerManipulationEnvs();
+  registerSplitEnvs();
 }

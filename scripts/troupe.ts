@@ -20,7 +20,8 @@ program
   .command('envs')
   .description('list registered environments with their agents and spaces')
   .option('--json', 'machine-readable output')
-  .action(async (opts: { json?: boolean }) => runEnvsCommand(opts));
+  .option('--splits', 'only the benchmark splits (MT10, ML10, ML1-<kind>): env ids, settings, train/test kinds')
+  .action(async (opts: { json?: boolean; splits?: boolean }) => runEnvsCommand(opts));
 
 program
   .command('check-env')
@@ -61,6 +62,7 @@ program
   .option('--seed <seed>', 'seed', '0')
   .option('--envs <n>', 'parallel env copies', '8')
   .option('--workers <n>', 'worker threads (0 = in-process)', '0')
+  .option('--per-task', 'for a benchmark split env (MT10, ML10, ML10:test, ML1-<kind>): evaluate each member task separately (--episodes each, via <id>/<kind>) and report per-task success rates and their mean')
   .addOption(backendOption())
   .option('--json', 'machine-readable output')
   .action(async (target: string, opts: EvalCommandOptions) => {

@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import YAML from 'yaml';
 import { RandomPolicy } from '../../agents/random-policy';
 import { registerBuiltinEnvs } from '../../envs/builtin';
+import { splitKinds } from '../../envs/manipulation/benchmark-split';
+import { parseSplitEnvId } from '../../envs/manipulation/register-splits';
 import { locateCheckpoint } from '../../runtime/checkpoint-locator';
 import { parseRunConfig } from '../../runtime/config-loader';
 import { type EnvSpec, instantiateEnv, prepareEnvSpec } from '../../runtime/env-spec';
@@ -40,6 +42,22 @@ export interface EvalCommandOptions {
   backend?: string;
   sample?: boolean;
   json?: boolean;
+  /** Benchmark split envs: evaluate each member kind separately. */
+  perTask?: boolean;
+}
+
+/** `--per-task`: one evaluation per member kind of a benchmark split, and their means. */
+export interface PerTaskEvalSummary {
+  /** The split env, e.g. `MT10` or `ML10:test`. */
+  env: string;
+  policy: string;
+  seed: string;
+  episodesPerTask: number;
+  /** One summary per member kind, evaluated on the fixed-kind env `<env>/<kind>`. */
+  tasks: Array<EvalSummary & { kind: string }>;
+  /** The unweighted means over tasks (Meta-World's headline number is meanSuccessRate). */
+  meanSuccessRate: number;
+  meanReturn: number;
 }
 
 function parsePositiveInt(value: string, flag: string, allowZero = false): number {
@@ -69,12 +87,12 @@ function networkShape(layout: VectorLayout): Record<string, number | string> {
 }
 
 /** Greedy evaluation of a checkpoint (a run directory or a .ckpt file), optionally on another env of the same shape. */
-export async function evaluateCheckpoint(target: string, opts: { episodes: number; seed: string; numEnvs: number; workers: number; env?: string; backend?: string; sample?: boolean; log: (line: string) => void }): Promise<EvalSummary> {
+export async function evaluateCheckpoint(target: string, opts: { episodes: number; seed: string; numEnvs: number; workers: number; env?: string; envOptions?: Record<string, unknown>; backend?: string; sample?: boolean; log: (line: string) => void }): Promise<EvalSummary> {
   registerBuiltinEnvs();
   const located = await locateCheckpoint(target);
   const config = parseRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`);
   const trainedOn: EnvSpec = config.env;
-  const evalOn: EnvSpec = opts.env && opts.env !== config.env.id ? { id: opts.env } : config.env;
+  const evalOn: EnvSpec = opts.env && opts.env !== config.env.id ? { id: opts.env, ...(opts.envOptions ? { options: opts.envOptions } : {}) } : config.env;
   const backend = await selectBackend((opts.backend ?? config.run.backend) as BackendPreference);
   opts.log(`backend: ${backend.backend} (${backend.reason})`);
   if (evalOn !== trainedOn) {
@@ -121,6 +139,66 @@ export async function evaluateCheckpoint(target: string, opts: { episodes: numbe
   }
 }
 
+/**
+ * Evaluates a policy on each member kind of a benchmark split env separately (`<env>/<kind>`: the
+ * split's env fixed to that kind, same observation layout), `episodes` episodes each. For a
+ * checkpoint, the split is the env it was trained on unless `env` names another.
+ */
+export async function evaluatePerTask(target: string, opts: { isCheckpoint: boolean; episodes: number; seed: string; numEnvs: number; workers: number; env?: string; backend?: string; sample?: boolean; log: (line: string) => void }): Promise<PerTaskEvalSummary> {
+  registerBuiltinEnvs();
+  let splitEnv: string;
+  let envOptions: Record<string, unknown> | undefined;
+  if (opts.isCheckpoint) {
+    const located = await locateCheckpoint(target);
+    const trainedOn = parseRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`).env;
+    splitEnv = opts.env ?? trainedOn.id;
+    // The trained-on env's options (seed, horizon) carry over to its per-task envs.
+    if (splitEnv === trainedOn.id) envOptions = trainedOn.options;
+  } else {
+    splitEnv = opts.env ?? target;
+  }
+  const parsed = parseSplitEnvId(splitEnv);
+  if (!parsed) throw new Error(`--per-task needs a benchmark split env (MT10, ML10, ML10:test, ML1-<kind>, ML1-<kind>:test), got '${splitEnv}'`);
+  if (parsed.kind !== undefined) throw new Error(`--per-task: '${splitEnv}' is already fixed to one task; give the split itself ('${splitEnv.slice(0, splitEnv.lastIndexOf('/'))}')`);
+  const tasks: PerTaskEvalSummary['tasks'] = [];
+  let policy = 'random';
+  for (const kind of splitKinds(parsed.split, parsed.role)) {
+    const env = `${splitEnv}/${kind}`;
+    // The backend line once, not once per task.
+    const log = tasks.length === 0 ? opts.log : () => undefined;
+    const summary = opts.isCheckpoint
+      ? await evaluateCheckpoint(target, { episodes: opts.episodes, seed: opts.seed, numEnvs: opts.numEnvs, workers: opts.workers, env, envOptions, backend: opts.backend, sample: opts.sample, log })
+      : await evaluateRandomPolicy(env, opts.episodes, opts.seed, opts.numEnvs, opts.workers);
+    policy = summary.policy;
+    tasks.push({ kind, ...summary });
+  }
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  return {
+    env: splitEnv,
+    policy,
+    seed: opts.seed,
+    episodesPerTask: opts.episodes,
+    tasks,
+    meanSuccessRate: mean(tasks.map((t) => t.successRate ?? 0)),
+    meanReturn: mean(tasks.map((t) => t.meanReturn)),
+  };
+}
+
+function formatPerTask(summary: PerTaskEvalSummary): string {
+  const width = Math.max(4, ...summary.tasks.map((t) => t.kind.length));
+  const row = (name: string, success: string, ret: string, length: string) => `  ${name.padEnd(width)}  ${success.padStart(8)}  ${ret.padStart(20)}  ${length.padStart(7)}`;
+  const first = summary.tasks[0];
+  const what = first?.algo ? `${first.algo} checkpoint ${summary.policy} (${first.trainedEnvSteps} env steps), ${first.mode === 'sample' ? 'sampling' : 'greedy'}` : `policy ${summary.policy}`;
+  return [
+    `env ${summary.env} per task, ${what}, ${summary.episodesPerTask} episodes per task, seed ${summary.seed}`,
+    row('task', 'success', 'return (mean ± std)', 'length'),
+    ...summary.tasks.map((t) =>
+      row(t.kind, t.successRate === null ? '-' : `${(t.successRate * 100).toFixed(1)}%`, `${t.meanReturn.toFixed(2)} ± ${t.stdReturn.toFixed(2)}`, t.meanLength.toFixed(1)),
+    ),
+    row('mean', `${(summary.meanSuccessRate * 100).toFixed(1)}%`, summary.meanReturn.toFixed(2), ''),
+  ].join('\n');
+}
+
 export async function runEvalCommand(target: string, opts: EvalCommandOptions): Promise<void> {
   const episodes = parsePositiveInt(opts.episodes, '--episodes');
   const numEnvs = parsePositiveInt(opts.envs, '--envs');
@@ -128,6 +206,11 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const isCheckpoint = fs.existsSync(target);
   if (!isCheckpoint && opts.policy !== 'random') throw new Error(`'${target}' is neither a run directory nor a checkpoint file`);
   const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+  if (opts.perTask) {
+    const perTask = await evaluatePerTask(target, { isCheckpoint, episodes, seed: opts.seed, numEnvs, workers, env: opts.env, backend: opts.backend, sample: opts.sample, log });
+    process.stdout.write(`${opts.json ? JSON.stringify(perTask, null, 2) : formatPerTask(perTask)}\n`);
+    return;
+  }
   const summary = isCheckpoint
     ? await evaluateCheckpoint(target, { episodes, seed: opts.seed, numEnvs, workers, env: opts.env, backend: opts.backend, sample: opts.sample, log })
     : await evaluateRandomPolicy(opts.env ?? target, episodes, opts.seed, numEnvs, workers);
