@@ -3,6 +3,7 @@ import { registerLbf } from './gridworld/lbf';
 import { registerPursuit } from './gridworld/pursuit';
 import { registerSpread } from './gridworld/spread';
 import { registerManipulationEnvs } from './manipulation/register';
+import { registerMultiArmEnvs } from './manipulation/register-multi-arm';
 import { registerSplitEnvs } from './manipulation/register-splits';
 
 let registered = false;
@@ -16,5 +17,6 @@ export function registerBuiltinEnvs(): void {
   registerCombat();
   registerSpread();
   registerManipulationEnvs();
+  registerMultiArmEnvs();
   registerSplitEnvs();
 }

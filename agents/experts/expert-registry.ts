@@ -5,6 +5,11 @@ import { ReachExpert } from './reach-expert';
 import { DoorOpenExpert } from './door-open-expert';
 import { DoorCloseExpert } from './door-close-expert';
 import { DrawerCloseExpert, DrawerOpenExpert } from './drawer-experts';
+import { PegInsertSideExpert } from './peg-insert-side-expert';
+import { SweepIntoExpert } from './sweep-into-expert';
+import { SweepExpert } from './sweep-expert';
+import { BasketballExpert } from './basketball-expert';
+import { ShelfPlaceExpert } from './shelf-place-expert';
 
 /** Expert constructors by task kind; a new task's expert adds one entry. */
 const EXPERTS: Record<string, (options: ExpertOptions) => ManipulationExpert> = {
@@ -15,6 +20,11 @@ const EXPERTS: Record<string, (options: ExpertOptions) => ManipulationExpert> = 
   'door-close': (o) => new DoorCloseExpert(o),
   'drawer-open': (o) => new DrawerOpenExpert(o),
   'drawer-close': (o) => new DrawerCloseExpert(o),
+  'peg-insert-side': (o) => new PegInsertSideExpert(o),
+  'sweep-into': (o) => new SweepIntoExpert(o),
+  sweep: (o) => new SweepExpert(o),
+  basketball: (o) => new BasketballExpert(o),
+  'shelf-place': (o) => new ShelfPlaceExpert(o),
 };
 
 /** The scripted expert of a manipulation task, e.g. `expertFor('push', { noise: 0.1, seed: 3 })`. */

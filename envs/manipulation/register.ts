@@ -9,6 +9,11 @@ import { doorOpenTask } from './tasks/door-open';
 import { doorCloseTask } from './tasks/door-close';
 import { drawerOpenTask } from './tasks/drawer-open';
 import { drawerCloseTask } from './tasks/drawer-close';
+import { pegInsertSideTask } from './tasks/peg-insert-side';
+import { sweepIntoTask } from './tasks/sweep-into';
+import { sweepTask } from './tasks/sweep';
+import { basketballTask } from './tasks/basketball';
+import { shelfPlaceTask } from './tasks/shelf-place';
 
 /**
  * Every single-arm manipulation task, in registration order. A new task file adds one entry here;
@@ -22,6 +27,11 @@ export const MANIPULATION_TASKS: ReadonlyArray<ManipulationTask<TaskParamsBase>>
   doorCloseTask as unknown as ManipulationTask<TaskParamsBase>,
   drawerOpenTask as unknown as ManipulationTask<TaskParamsBase>,
   drawerCloseTask as unknown as ManipulationTask<TaskParamsBase>,
+  pegInsertSideTask as unknown as ManipulationTask<TaskParamsBase>,
+  sweepIntoTask as unknown as ManipulationTask<TaskParamsBase>,
+  sweepTask as unknown as ManipulationTask<TaskParamsBase>,
+  basketballTask as unknown as ManipulationTask<TaskParamsBase>,
+  shelfPlaceTask as unknown as ManipulationTask<TaskParamsBase>,
 ];
 
 /** The task of a kind, e.g. `manipulationTask('push')`; unknown kinds throw with the list. */

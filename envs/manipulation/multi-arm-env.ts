@@ -1,0 +1,317 @@
+import { z } from 'zod';
+import { Rng } from '../../runtime/rng';
+import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
+import { Box } from '../spaces/box';
+import { validateActions } from '../validate-actions';
+import { Gripper } from './gripper';
+import { multiArmLayout, multiArmObservationBox, type MultiArmEpisode, type MultiArmEvaluation, type MultiArmLayout, type MultiArmStepView, type MultiArmTask } from './multi-arm/multi-arm-task';
+import { requirePhysics, type Rapier } from './physics';
+import { renderManipulationSvg } from './svg-render';
+import { TabletopScene } from './tabletop';
+import type { TaskParamsBase } from './task';
+import { formatVec3 } from './vec3';
+
+/**
+ * The multi-arm manipulation env: N agents `arm_0` … `arm_{N-1}`, each driving its own gripper
+ * (gripper.ts) over one tabletop scene simulated by Rapier; the task (multi-arm/<task>.ts) says
+ * how many arms, their workspaces, the objects and the score.
+ *
+ * - Observation per arm: Box(2·(4N + 7K) + 3), see multi-arm/multi-arm-task.ts: own hand and
+ *   opening, the other hands, K object poses, the previous frame, the goal. Clamped into bounds.
+ * - Action per arm: Box(-1, 1, [4]) = TCP delta (× 1 cm) and gripper effort (positive closes).
+ *   The grippers act in index order within a step (so a release by arm_0 and a grasp by arm_1
+ *   in the same step hand an object over).
+ * - Reward: one team reward in [0, 10] per step, the same for every arm
+ *   (`metadata.teamReward: 'shared'`). Episodes never terminate; they are truncated after
+ *   `horizon` steps.
+ * - Info (every arm): `success` (the criterion now), `episode_success` (at any step so far: what
+ *   evaluation counts), `obj_to_target`, `arms_holding`, `holding` (this arm holds something).
+ * - `state()`: arm_0's observation (every hand in index order, objects, previous frame, goal),
+ *   for MAPPO's centralised critic.
+ * - Task configurations and determinism as the single-arm env: `reset({ options: { task } })`,
+ *   `setTask`, `options.tasks` or a fresh draw; a fresh physics world every reset.
+ */
+
+export interface MultiArmConfig<P extends TaskParamsBase> {
+  id: string;
+  horizon: number;
+  goalObservable: boolean;
+  substeps: number;
+  tasks?: P[];
+}
+
+function formatPath(path: ReadonlyArray<string | number>): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/** Validates factory options; unknown names and bad values are errors naming the option. */
+export function parseMultiArmOptions<P extends TaskParamsBase>(task: MultiArmTask<P>, raw: Record<string, unknown>): MultiArmConfig<P> {
+  const schema = z
+    .object({
+      id: z.string().default(task.kind),
+      horizon: z.number().int().min(1).max(1_000_000).default(task.defaultHorizon),
+      goalObservable: z.boolean().default(true),
+      substeps: z.number().int().min(1).max(20).default(1),
+      tasks: z.array(task.paramsSchema).min(1).optional(),
+    })
+    .strict();
+  const label = typeof raw.id === 'string' ? raw.id : task.kind;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    if (issue.code === 'unrecognized_keys') {
+      throw new Error(`${label}: unknown option ${issue.keys.map((k) => `'${k}'`).join(', ')} (known options: ${Object.keys(schema.shape).join(', ')})`);
+    }
+    throw new Error(`${label}: invalid option '${formatPath(issue.path)}': ${issue.message}`);
+  }
+  return parsed.data as MultiArmConfig<P>;
+}
+
+function parseParams<P extends TaskParamsBase>(task: MultiArmTask<P>, raw: unknown, where: string): P {
+  const parsed = task.paramsSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const at = issue.path.length ? `${where}.${formatPath(issue.path)}` : where;
+  const keys = issue.code === 'unrecognized_keys' ? ` (unknown key ${issue.keys.map((k) => `'${k}'`).join(', ')})` : '';
+  throw new Error(`${at}: ${issue.message}${keys}; expected ${task.kind} params such as ${JSON.stringify(task.sampleParams(new Rng(0)))}`);
+}
+
+export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements ParallelEnv<Float32Array, Float32Array> {
+  readonly metadata: EnvMetadata;
+  readonly possibleAgents: readonly AgentId[];
+  readonly stateSpace: Box;
+  readonly layout: MultiArmLayout;
+  readonly config: Readonly<MultiArmConfig<P>>;
+
+  private readonly rapier: Rapier;
+  private readonly observationBox: Box;
+  private readonly actionBox = new Box(-1, 1, [4]);
+  private readonly agentIndex = new Map<AgentId, number>();
+  private rng = new Rng(0);
+  private live: AgentId[] = [];
+  private fixedParams: P | null = null;
+  private params: P | null = null;
+  private scene: TabletopScene | null = null;
+  private grippers: Gripper[] = [];
+  private episode: MultiArmEpisode | null = null;
+  private stepCount = 0;
+  private episodeSuccess = false;
+  /** The global frame: every hand (xyz, opening) in index order, then the objects. */
+  private readonly frame: Float64Array;
+  private readonly prevFrame: Float64Array;
+  private readonly initTcps: Float64Array[];
+  private readonly actions: Float32Array[];
+  private readonly evaluation: MultiArmEvaluation = { reward: 0, success: false, objToTarget: 0, armsHolding: 0 };
+  private view: MultiArmStepView | null = null;
+
+  constructor(
+    readonly task: MultiArmTask<P>,
+    config: MultiArmConfig<P>,
+  ) {
+    this.rapier = requirePhysics(config.id);
+    if (task.grippers.length !== task.numArms) throw new Error(`${config.id}: task '${task.kind}' gives ${task.grippers.length} gripper configs for ${task.numArms} arms`);
+    this.config = Object.freeze({ ...config });
+    this.layout = multiArmLayout(task.numArms, task.numObjects);
+    this.observationBox = multiArmObservationBox(this.layout);
+    this.stateSpace = this.observationBox;
+    this.possibleAgents = Object.freeze(Array.from({ length: task.numArms }, (_, i) => `arm_${i}`));
+    this.possibleAgents.forEach((a, i) => this.agentIndex.set(a, i));
+    this.frame = new Float64Array(this.layout.FRAME_SIZE);
+    this.prevFrame = new Float64Array(this.layout.FRAME_SIZE);
+    this.initTcps = Array.from({ length: task.numArms }, () => new Float64Array(3));
+    this.actions = Array.from({ length: task.numArms }, () => new Float32Array(4));
+    this.metadata = {
+      id: config.id,
+      family: 'manipulation/multi-arm',
+      maxEpisodeSteps: config.horizon,
+      reportsSuccess: true,
+      teamReward: 'shared',
+      description: task.description,
+    };
+  }
+
+  get agents(): readonly AgentId[] {
+    return this.live;
+  }
+
+  observationSpace(agent: AgentId): Box {
+    this.indexOf(agent);
+    return this.observationBox;
+  }
+
+  actionSpace(agent: AgentId): Box {
+    this.indexOf(agent);
+    return this.actionBox;
+  }
+
+  /** Fixes the configuration used by every following reset; `null` returns to sampling. */
+  setTask(params: P | null): void {
+    this.fixedParams = params === null ? null : parseParams(this.task, params, `${this.config.id}: setTask(params)`);
+  }
+
+  currentTask(): P | undefined {
+    return this.params ?? undefined;
+  }
+
+  /** The grippers of the current episode, in arm order (for tests and tools; do not drive them directly). */
+  currentGrippers(): readonly Gripper[] {
+    return this.grippers;
+  }
+
+  reset(args: ResetArgs = {}): ResetResult<Float32Array> {
+    if (args.seed !== undefined) this.rng = new Rng(args.seed);
+    const fromOptions = args.options?.task;
+    const params =
+      fromOptions !== undefined
+        ? parseParams(this.task, fromOptions, `${this.config.id}: reset option 'task'`)
+        : (this.fixedParams ?? (this.config.tasks ? this.config.tasks[this.rng.int(this.config.tasks.length)] : this.task.sampleParams(this.rng)));
+    this.disposeScene();
+    const scene = new TabletopScene(this.rapier, this.config.substeps);
+    try {
+      const grippers = this.task.grippers.map((c) => new Gripper(scene, c));
+      const episode = this.task.setup(scene, params, grippers);
+      for (const g of grippers) g.setGraspables(episode.graspables);
+      this.scene = scene;
+      this.grippers = grippers;
+      this.episode = episode;
+    } catch (error) {
+      scene.free();
+      throw error;
+    }
+    this.params = params;
+    this.stepCount = 0;
+    this.episodeSuccess = false;
+    this.grippers.forEach((g, i) => this.initTcps[i].set(g.position));
+    this.view = { actions: this.actions, grippers: this.grippers, initTcps: this.initTcps };
+    this.writeFrame();
+    this.prevFrame.set(this.frame);
+    this.live = [...this.possibleAgents];
+    const observations: PerAgent<Float32Array> = {};
+    const infos: PerAgent<AgentInfo> = {};
+    for (const agent of this.possibleAgents) {
+      observations[agent] = this.observe(this.agentIndex.get(agent)!);
+      infos[agent] = {};
+    }
+    return { observations, infos };
+  }
+
+  step(actions: PerAgent<Float32Array>): StepResult<Float32Array> {
+    if (!this.episode) throw new Error(`${this.config.id}: call reset() before step()`);
+    if (this.live.length === 0) throw new Error(`${this.config.id}: the episode is over; call reset() before step()`);
+    validateActions(this, actions);
+    this.prevFrame.set(this.frame);
+    for (let i = 0; i < this.grippers.length; i++) {
+      this.actions[i].set(actions[this.possibleAgents[i]]);
+      this.grippers[i].applyAction(this.actions[i]);
+    }
+    this.scene!.advance();
+    this.stepCount++;
+    this.writeFrame();
+    const e = this.evaluation;
+    this.episode.evaluate(this.view!, e);
+    if (e.success) this.episodeSuccess = true;
+    const truncated = this.stepCount >= this.config.horizon;
+    const out: StepResult<Float32Array> = { observations: {}, rewards: {}, terminations: {}, truncations: {}, infos: {} };
+    for (let i = 0; i < this.possibleAgents.length; i++) {
+      const agent = this.possibleAgents[i];
+      out.observations[agent] = this.observe(i);
+      out.rewards[agent] = e.reward;
+      out.terminations[agent] = false;
+      out.truncations[agent] = truncated;
+      out.infos[agent] = {
+        success: e.success,
+        episode_success: this.episodeSuccess,
+        obj_to_target: e.objToTarget,
+        arms_holding: e.armsHolding,
+        holding: this.grippers[i].held !== null,
+      };
+    }
+    if (truncated) this.live = [];
+    return out;
+  }
+
+  state(): Float32Array {
+    if (!this.episode) throw new Error(`${this.config.id}: call reset() before state()`);
+    return this.observe(0);
+  }
+
+  render(mode = 'ansi'): string {
+    if (mode !== 'ansi' && mode !== 'text' && mode !== 'svg') throw new Error(`${this.config.id}: render mode '${mode}' is not supported (use 'ansi'/'text' or 'svg')`);
+    if (!this.scene || !this.episode) return `${this.config.id}: not reset yet`;
+    const title = `${this.config.id} step ${this.stepCount}/${this.config.horizon}${this.episodeSuccess ? ' (success)' : ''}`;
+    if (mode === 'svg') return renderManipulationSvg(this.scene, this.episode.goal, { title });
+    const e = this.evaluation;
+    return [
+      title,
+      ...this.grippers.map((g, i) => `arm_${i} hand ${formatVec3(g.position)} gripper ${g.openingFraction().toFixed(2)}${g.held ? ' holding' : ''}`),
+      this.episode.describe(),
+      `reward ${this.stepCount ? e.reward.toFixed(3) : '-'}  obj_to_target ${this.stepCount ? e.objToTarget.toFixed(3) : '-'}  success ${this.stepCount ? e.success : '-'}  episode_success ${this.episodeSuccess}`,
+    ].join('\n');
+  }
+
+  close(): void {
+    this.disposeScene();
+    this.live = [];
+  }
+
+  private disposeScene(): void {
+    this.scene?.free();
+    this.scene = null;
+    this.grippers = [];
+    this.episode = null;
+  }
+
+  private writeFrame(): void {
+    const f = this.frame;
+    for (let i = 0; i < this.grippers.length; i++) {
+      const g = this.grippers[i];
+      f[4 * i] = g.position[0];
+      f[4 * i + 1] = g.position[1];
+      f[4 * i + 2] = g.position[2];
+      f[4 * i + 3] = g.openingFraction();
+    }
+    this.episode!.writeObjects(f, this.layout.OBJECTS);
+  }
+
+  /** Arm `self`'s observation (a fresh array the caller may keep), clamped into the Box. */
+  private observe(self: number): Float32Array {
+    const L = this.layout;
+    const out = new Float32Array(L.SIZE);
+    for (const [src, dst] of [
+      [this.frame, 0],
+      [this.prevFrame, L.PREV],
+    ] as const) {
+      for (let k = 0; k < 4; k++) out[dst + k] = src[4 * self + k];
+      let at = dst + L.OTHERS;
+      for (let a = 0; a < L.numArms; a++) {
+        if (a === self) continue;
+        for (let k = 0; k < 4; k++) out[at + k] = src[4 * a + k];
+        at += 4;
+      }
+      for (let k = L.OBJECTS; k < L.FRAME_SIZE; k++) out[dst + k] = src[k];
+    }
+    if (this.config.goalObservable) {
+      const goal = this.episode!.goal;
+      for (let k = 0; k < 3; k++) out[L.GOAL + k] = goal[k];
+    }
+    const low = this.observationBox.low;
+    const high = this.observationBox.high;
+    for (let i = 0; i < L.SIZE; i++) {
+      const v = out[i];
+      if (v < low[i]) out[i] = low[i];
+      else if (v > high[i]) out[i] = high[i];
+    }
+    return out;
+  }
+
+  private indexOf(agent: AgentId): number {
+    const i = this.agentIndex.get(agent);
+    if (i === undefined) throw new Error(`${this.config.id}: '${agent}' is not an agent of this env (agents: ${this.possibleAgents.join(', ')})`);
+    return i;
+  }
+}
+
+/** Builds a multi-arm task's env from raw options (the registry factory); throws if physics is not initialised. */
+export function createMultiArmEnv<P extends TaskParamsBase>(task: MultiArmTask<P>, options: Record<string, unknown>): MultiArmEnv<P> {
+  return new MultiArmEnv(task, parseMultiArmOptions(task, options));
+}

@@ -1,0 +1,63 @@
+import { registerEnv, registerScenarioParser } from '../registry';
+import { createMultiArmEnv } from './multi-arm-env';
+import { BAR_LIFT_MAX_ARMS, barLiftTask } from './multi-arm/bar-lift';
+import { handoverTask } from './multi-arm/handover';
+import { initPhysics } from './physics';
+
+/**
+ * The multi-arm manipulation family (`manipulation/multi-arm`):
+ *
+ * - `handover`: arm_0 hands a baton to arm_1, which holds it at a goal beyond arm_0's reach.
+ * - `bar-lift`: two arms lift a bar level to a target height (grasps are pivots, so one arm alone
+ *   only tilts it).
+ * - `bar-lift-<N>arms` (N = 2 … BAR_LIFT_MAX_ARMS; 3 and 4 listed): N arms lift a bar of N
+ *   segments joined by slack links, one handle per segment; a segment nobody holds hangs low. The
+ *   agent count follows N.
+ */
+
+const FAMILY = 'manipulation/multi-arm';
+
+/** `bar-lift-3arms` → 3; undefined for other ids. */
+export function parseBarLiftId(id: string): number | undefined {
+  const m = /^bar-lift-(\d+)arms$/.exec(id);
+  return m ? Number(m[1]) : undefined;
+}
+
+function createBarLiftEnv(options: Record<string, unknown>) {
+  const { numArms = 2, ...rest } = options;
+  if (typeof numArms !== 'number' || !Number.isInteger(numArms) || numArms < 2 || numArms > BAR_LIFT_MAX_ARMS) {
+    throw new Error(`${String(options.id ?? 'bar-lift')}: invalid option 'numArms': expected an integer from 2 to ${BAR_LIFT_MAX_ARMS}, got ${JSON.stringify(numArms)}`);
+  }
+  return createMultiArmEnv(barLiftTask(numArms), rest);
+}
+
+let registered = false;
+
+/** Registers the multi-arm ids (with `prepare: initPhysics`) and the `bar-lift-<N>arms` parser. Idempotent. */
+export function registerMultiArmEnvs(): void {
+  if (registered) return;
+  registered = true;
+  registerEnv('handover', (options) => createMultiArmEnv(handoverTask, options), {
+    family: FAMILY,
+    description: `${handoverTask.description}; 2 agents, Box(33) obs, Box(4) actions, ${handoverTask.defaultHorizon} steps`,
+    prepare: initPhysics,
+  });
+  registerEnv('bar-lift', createBarLiftEnv, {
+    family: FAMILY,
+    options: { numArms: 2 },
+    description: `${barLiftTask(2).description}; Box(47) obs per arm, ${barLiftTask(2).defaultHorizon} steps`,
+    prepare: initPhysics,
+  });
+  for (const n of [3, 4]) {
+    registerEnv(`bar-lift-${n}arms`, createBarLiftEnv, {
+      family: FAMILY,
+      options: { numArms: n },
+      description: `${barLiftTask(n).description}; Box(${22 * n + 3}) obs per arm, ${barLiftTask(n).defaultHorizon} steps`,
+      prepare: initPhysics,
+    });
+  }
+  registerScenarioParser((id) => {
+    const n = parseBarLiftId(id);
+    return n === undefined ? undefined : { baseId: 'bar-lift', options: { numArms: n } };
+  });
+}
