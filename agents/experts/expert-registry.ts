@@ -10,6 +10,9 @@ import { SweepIntoExpert } from './sweep-into-expert';
 import { SweepExpert } from './sweep-expert';
 import { BasketballExpert } from './basketball-expert';
 import { ShelfPlaceExpert } from './shelf-place-expert';
+import { WindowCloseExpert, WindowOpenExpert } from './window-experts';
+import { ButtonPressTopdownExpert } from './button-press-topdown-expert';
+import { LeverPullExpert } from './lever-pull-expert';
 
 /** Expert constructors by task kind; a new task's expert adds one entry. */
 const EXPERTS: Record<string, (options: ExpertOptions) => ManipulationExpert> = {
@@ -25,6 +28,10 @@ const EXPERTS: Record<string, (options: ExpertOptions) => ManipulationExpert> = 
   sweep: (o) => new SweepExpert(o),
   basketball: (o) => new BasketballExpert(o),
   'shelf-place': (o) => new ShelfPlaceExpert(o),
+  'window-open': (o) => new WindowOpenExpert(o),
+  'window-close': (o) => new WindowCloseExpert(o),
+  'button-press-topdown': (o) => new ButtonPressTopdownExpert(o),
+  'lever-pull': (o) => new LeverPullExpert(o),
 };
 
 /** The scripted expert of a manipulation task, e.g. `expertFor('push', { noise: 0.1, seed: 3 })`. */

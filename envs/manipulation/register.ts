@@ -14,6 +14,10 @@ import { sweepIntoTask } from './tasks/sweep-into';
 import { sweepTask } from './tasks/sweep';
 import { basketballTask } from './tasks/basketball';
 import { shelfPlaceTask } from './tasks/shelf-place';
+import { windowOpenTask } from './tasks/window-open';
+import { windowCloseTask } from './tasks/window-close';
+import { buttonPressTopdownTask } from './tasks/button-press-topdown';
+import { leverPullTask } from './tasks/lever-pull';
 
 /**
  * Every single-arm manipulation task, in registration order. A new task file adds one entry here;
@@ -32,6 +36,10 @@ export const MANIPULATION_TASKS: ReadonlyArray<ManipulationTask<TaskParamsBase>>
   sweepTask as unknown as ManipulationTask<TaskParamsBase>,
   basketballTask as unknown as ManipulationTask<TaskParamsBase>,
   shelfPlaceTask as unknown as ManipulationTask<TaskParamsBase>,
+  windowOpenTask as unknown as ManipulationTask<TaskParamsBase>,
+  windowCloseTask as unknown as ManipulationTask<TaskParamsBase>,
+  buttonPressTopdownTask as unknown as ManipulationTask<TaskParamsBase>,
+  leverPullTask as unknown as ManipulationTask<TaskParamsBase>,
 ];
 
 /** The task of a kind, e.g. `manipulationTask('push')`; unknown kinds throw with the list. */

@@ -1,0 +1,272 @@
+import { ButtonPressTopdownExpert } from '../agents/experts/button-press-topdown-expert';
+import { LeverPullExpert } from '../agents/experts/lever-pull-expert';
+import type { ManipulationExpert } from '../agents/experts/manipulation-expert';
+import { WindowCloseExpert, WindowOpenExpert } from '../agents/experts/window-experts';
+import { checkEnv, formatCheckReport } from '../envs/checker';
+import { createManipulationEnv, type ManipulationEnv } from '../envs/manipulation/manipulation-env';
+import { OBS } from '../envs/manipulation/observation-layout';
+import { initPhysics } from '../envs/manipulation/physics';
+import type { ManipulationTask, TaskParamsBase } from '../envs/manipulation/task';
+import { buttonPressTopdownTask } from '../envs/manipulation/tasks/button-press-topdown';
+import { leverPullTask } from '../envs/manipulation/tasks/lever-pull';
+import { windowCloseTask } from '../envs/manipulation/tasks/window-close';
+import { windowOpenTask } from '../envs/manipulation/tasks/window-open';
+import { Rng } from '../runtime/rng';
+
+const A = 'arm_0';
+
+beforeAll(async () => {
+  await initPhysics();
+});
+
+type AnyTask = ManipulationTask<TaskParamsBase>;
+const TASKS: Array<[string, AnyTask, () => ManipulationExpert, [number, number, number]]> = [
+  ['window-open', windowOpenTask as unknown as AnyTask, () => new WindowOpenExpert(), [0.3, 0.8, 0.16]],
+  ['window-close', windowCloseTask as unknown as AnyTask, () => new WindowCloseExpert(), [0.05, 0.8, 0.2]],
+  ['button-press-topdown', buttonPressTopdownTask as unknown as AnyTask, () => new ButtonPressTopdownExpert(), [0, 0.85, 0.2]],
+  ['lever-pull', leverPullTask as unknown as AnyTask, () => new LeverPullExpert(), [0, 0.75, 0.1]],
+];
+
+/** Plays until the episode succeeds or ends; returns whether it succeeded. */
+function succeeds(env: ManipulationEnv, seed: number, act: (obs: Float32Array) => Float32Array): boolean {
+  let obs = env.reset({ seed }).observations[A];
+  while (env.agents.length) {
+    const r = env.step({ [A]: act(obs) });
+    if (r.infos[A].episode_success === true) return true;
+    obs = r.observations[A];
+  }
+  return false;
+}
+
+interface Run {
+  obs: Float32Array;
+  everSucceeded: boolean;
+}
+
+/** Moves the TCP towards (x, y, z) for `steps` steps with the gripper shut. */
+function moveTo(env: ManipulationEnv, target: readonly [number, number, number], steps: number, obs: Float32Array): Run {
+  let everSucceeded = false;
+  for (let t = 0; t < steps; t++) {
+    const action = Float32Array.of(...[0, 1, 2].map((i) => Math.max(-1, Math.min(1, 25 * (target[i] - obs[OBS.HAND + i])))), 1);
+    const r = env.step({ [A]: action });
+    obs = r.observations[A];
+    if (r.infos[A].success === true) everSucceeded = true;
+  }
+  return { obs, everSucceeded };
+}
+
+/** Runs the moves in order from `obs`; the run succeeded if any step did. */
+function path(env: ManipulationEnv, obs: Float32Array, moves: Array<[[number, number, number], number]>): Run {
+  let run: Run = { obs, everSucceeded: false };
+  for (const [target, steps] of moves) {
+    const next = moveTo(env, target, steps, run.obs);
+    run = { obs: next.obs, everSucceeded: run.everSucceeded || next.everSucceeded };
+  }
+  return run;
+}
+
+const obj = (obs: Float32Array, i: number) => obs[OBS.OBJ1_POS + i];
+const tcp = (obs: Float32Array, i: number) => obs[OBS.HAND + i];
+
+describe.each(TASKS)('%s', (kind, task, makeExpert, outOfRange) => {
+  it('the expert succeeds in ≥ 90% of 20 seeded episodes; a random policy mostly fails', () => {
+    const env = createManipulationEnv(task, {});
+    let wins = 0;
+    for (let ep = 0; ep < 20; ep++) {
+      const expert = makeExpert();
+      if (succeeds(env, ep, (o) => expert.act(o))) wins++;
+    }
+    expect(wins).toBeGreaterThanOrEqual(18);
+    const rng = new Rng(`random/${kind}`);
+    const short = createManipulationEnv(task, { horizon: 100 });
+    let randomWins = 0;
+    for (let ep = 0; ep < 8; ep++) if (succeeds(short, 1000 + ep, () => short.actionSpace(A).sample(rng))) randomWins++;
+    expect(randomWins).toBeLessThanOrEqual(2);
+  });
+
+  it('passes the conformance checker', () => {
+    const report = checkEnv(() => createManipulationEnv(task, { horizon: 30 }), { seed: 0, episodes: 2 });
+    if (!report.passed) throw new Error(formatCheckReport(report));
+  });
+
+  it('is deterministic under a seed, and the kind and params round-trip', () => {
+    const play = () => {
+      const env = createManipulationEnv(task, {});
+      const rng = new Rng('actions');
+      const out: number[] = Array.from(env.reset({ seed: 7 }).observations[A]);
+      for (let t = 0; t < 40; t++) out.push(...env.step({ [A]: env.actionSpace(A).sample(rng) }).observations[A]);
+      return { out, params: env.currentTask() };
+    };
+    const a = play();
+    const b = play();
+    expect(b.out).toEqual(a.out);
+    expect(a.params!.kind).toBe(kind);
+    expect(task.paramsSchema.parse(JSON.parse(JSON.stringify(a.params)))).toEqual(a.params);
+    expect(() => createManipulationEnv(task, {}).setTask({ kind, fixturePosition: outOfRange } as TaskParamsBase)).toThrow(/fixturePosition/);
+  });
+});
+
+describe('window joint behaviour', () => {
+  // Window at (0, 0.8, 0.16): the sliding pane spans x −0.2…0 with its front face at y 0.775 and its
+  // top at z 0.31; the handle bar stands at x −0.014, y 0.7 (observed 2.6 cm to its left, at −0.04).
+
+  it('pressing or rubbing the pane, or pushing the handle the closing way, does not open the window', () => {
+    const env = createManipulationEnv(windowOpenTask, { horizon: 400 });
+    env.setTask({ kind: 'window-open', fixturePosition: [0, 0.8, 0.16] });
+    const start = env.reset({ seed: 0 }).observations[A];
+    expect(obj(start, 0)).toBeCloseTo(-0.04, 4);
+    let run = path(env, start, [
+      [[-0.1, 0.6, 0.27], 30],
+      [[-0.1, 0.95, 0.27], 30], // into the glass above the handle
+    ]);
+    // The palm (6 cm ahead of the TCP) is stopped by the pane: the hand does not pass through.
+    expect(tcp(run.obs, 1)).toBeLessThan(0.775 - 0.05);
+    run = path(env, run.obs, [[[-0.17, 0.95, 0.27], 15], [[0.15, 0.95, 0.27], 40]]); // rubbing the glass sideways
+    expect(obj(run.obs, 0)).toBeCloseTo(-0.04, 2);
+    // From the bar's right, pushing it left: the pane is at its closed stop.
+    run = path(env, run.obs, [
+      [[0.05, 0.6, 0.3], 30],
+      [[0.05, 0.7, 0.3], 15],
+      [[0.05, 0.7, 0.16], 20],
+      [[-0.2, 0.7, 0.16], 30],
+    ]);
+    expect(obj(run.obs, 0)).toBeCloseTo(-0.04, 2);
+    expect(tcp(run.obs, 0)).toBeGreaterThan(-0.014 + 0.012);
+    expect(run.everSucceeded).toBe(false);
+  });
+
+  it('pushing the handle to the right slides the pane along x only, up to its stop (0.2 m)', () => {
+    const env = createManipulationEnv(windowOpenTask, { horizon: 400 });
+    env.setTask({ kind: 'window-open', fixturePosition: [0, 0.8, 0.16] });
+    let obs = env.reset({ seed: 0 }).observations[A];
+    obs = path(env, obs, [
+      [[-0.064, 0.7, 0.3], 40],
+      [[-0.064, 0.7, 0.16], 20],
+    ]).obs;
+    const run = moveTo(env, [0.4, 0.7, 0.16], 50, obs);
+    expect(obj(run.obs, 0)).toBeCloseTo(-0.04 + 0.2, 2);
+    expect(obj(run.obs, 0)).toBeLessThan(-0.04 + 0.2 + 0.003);
+    expect(obj(run.obs, 1)).toBeCloseTo(0.7, 3);
+    expect(obj(run.obs, 2)).toBeCloseTo(0.16, 2);
+    expect(tcp(run.obs, 0)).toBeLessThan(0.2 - 0.014); // held back by the bar at the stop
+    expect(run.everSucceeded).toBe(true);
+  });
+
+  it('window-close: the window starts open 0.2 m and pushing the handle left shuts it', () => {
+    const env = createManipulationEnv(windowCloseTask, {});
+    env.setTask({ kind: 'window-close', fixturePosition: [0, 0.8, 0.2] });
+    let obs = env.reset({ seed: 0 }).observations[A];
+    expect(obj(obs, 0)).toBeCloseTo(0.21, 4);
+    expect(Array.from(obs.slice(OBS.OBJ1_QUAT, OBS.OBJ1_QUAT + 4))).toEqual([0, 0, 0, 0]);
+    const expert = new WindowCloseExpert();
+    let everSucceeded = false;
+    for (let t = 0; t < 150; t++) {
+      const r = env.step({ [A]: expert.act(obs) });
+      obs = r.observations[A];
+      everSucceeded ||= r.infos[A].success === true;
+    }
+    expect(everSucceeded).toBe(true);
+    expect(obj(obs, 0)).toBeGreaterThan(0.005);
+    expect(obj(obs, 0)).toBeLessThan(0.02);
+  });
+});
+
+describe('button joint behaviour', () => {
+  // Box at (0, 0.85): its top at z 0.205 (0.24 m square); the button's cap top at 0.292, 4 cm in
+  // radius; pressed home it is at 0.232 (the goal).
+
+  it('pressing the box beside the button or pushing the cap sideways does not press it', () => {
+    const env = createManipulationEnv(buttonPressTopdownTask, { horizon: 400 });
+    env.setTask({ kind: 'button-press-topdown', fixturePosition: [0, 0.85, 0.115] });
+    const start = env.reset({ seed: 0 }).observations[A];
+    expect(obj(start, 2)).toBeCloseTo(0.292, 3);
+    let run = path(env, start, [
+      [[0.08, 0.85, 0.4], 40],
+      [[0.08, 0.85, 0.1], 30],
+    ]);
+    expect(tcp(run.obs, 2)).toBeGreaterThan(0.205 + 0.015); // the fingertips rest on the box
+    expect(obj(run.obs, 2)).toBeCloseTo(0.292, 3);
+    run = path(env, run.obs, [
+      [[0.08, 0.85, 0.29], 10],
+      [[-0.2, 0.85, 0.29], 30], // into the cap's side
+    ]);
+    expect(tcp(run.obs, 0)).toBeGreaterThan(0.04);
+    // Shoved hard, the slide gives a few millimetres (Rapier's joints are stiff springs), no more.
+    expect(Math.abs(obj(run.obs, 0))).toBeLessThan(0.005);
+    expect(obj(run.obs, 1)).toBeCloseTo(0.85, 3);
+    expect(obj(run.obs, 2)).toBeGreaterThan(0.285);
+    expect(run.everSucceeded).toBe(false);
+    run = moveTo(env, [0.1, 0.85, 0.4], 20, run.obs);
+    expect(obj(run.obs, 0)).toBeCloseTo(0, 3);
+    expect(obj(run.obs, 2)).toBeCloseTo(0.292, 3);
+  });
+
+  it('pressing the cap moves it down to its stop; released, it springs back up', () => {
+    const env = createManipulationEnv(buttonPressTopdownTask, { horizon: 400 });
+    env.setTask({ kind: 'button-press-topdown', fixturePosition: [0, 0.85, 0.115] });
+    let run = path(env, env.reset({ seed: 0 }).observations[A], [
+      [[0, 0.85, 0.4], 40],
+      [[0, 0.85, 0.15], 30],
+    ]);
+    expect(obj(run.obs, 2)).toBeCloseTo(0.232, 2);
+    expect(obj(run.obs, 2)).toBeGreaterThan(0.232 - 0.003);
+    expect(tcp(run.obs, 2)).toBeGreaterThan(0.245); // the stop holds the hand
+    expect(run.everSucceeded).toBe(true);
+    run = moveTo(env, [0, 0.85, 0.45], 30, run.obs);
+    expect(obj(run.obs, 2)).toBeCloseTo(0.292, 3);
+  });
+});
+
+describe('lever joint behaviour', () => {
+  // Lever at (0, 0.75, 0): hinge at (0.12, 0.75, 0.25); at rest the knob (3 cm radius) is at (0.12, 0.55, 0.25).
+  const hingeDistance = (obs: Float32Array) => Math.hypot(obj(obs, 1) - 0.75, obj(obs, 2) - 0.25);
+
+  it('pressing the knob down or pushing it sideways does not turn the lever', () => {
+    const env = createManipulationEnv(leverPullTask, { horizon: 400 });
+    env.setTask({ kind: 'lever-pull', fixturePosition: [0, 0.75, 0] });
+    const start = env.reset({ seed: 0 }).observations[A];
+    expect([obj(start, 0), obj(start, 1), obj(start, 2)].map((v) => Number(v.toFixed(4)))).toEqual([0.12, 0.55, 0.25]);
+    let run = path(env, start, [
+      [[0.12, 0.55, 0.4], 40],
+      [[0.12, 0.55, 0.1], 30],
+    ]);
+    expect(tcp(run.obs, 2)).toBeGreaterThan(0.28 + 0.015); // resting on the knob: the lower stop holds it
+    expect(obj(run.obs, 2)).toBeCloseTo(0.25, 2);
+    run = path(env, run.obs, [
+      [[0.25, 0.55, 0.4], 20],
+      [[0.25, 0.55, 0.25], 20],
+      [[-0.1, 0.55, 0.25], 30], // into the knob's end along the hinge axis
+    ]);
+    expect(tcp(run.obs, 0)).toBeGreaterThan(0.15);
+    expect(obj(run.obs, 0)).toBeCloseTo(0.12, 2);
+    expect(obj(run.obs, 2)).toBeCloseTo(0.25, 2);
+    expect(run.everSucceeded).toBe(false);
+  });
+
+  it('lifted from below it turns about its hinge and falls back when let go; pushed over the top it stays up', () => {
+    const env = createManipulationEnv(leverPullTask, { horizon: 400 });
+    env.setTask({ kind: 'lever-pull', fixturePosition: [0, 0.75, 0] });
+    let run = path(env, env.reset({ seed: 0 }).observations[A], [
+      [[0.12, 0.52, 0.12], 30],
+      [[0.12, 0.52, 0.3], 15],
+    ]);
+    expect(obj(run.obs, 2)).toBeGreaterThan(0.29);
+    expect(obj(run.obs, 0)).toBeCloseTo(0.12, 3);
+    expect(hingeDistance(run.obs)).toBeCloseTo(0.2, 3);
+    run = moveTo(env, [0.12, 0.4, 0.1], 40, run.obs);
+    expect(obj(run.obs, 2)).toBeCloseTo(0.25, 2);
+    // The expert pushes it past vertical onto its upper stop, where it rests when the hand leaves.
+    const expert = new LeverPullExpert();
+    let obs = run.obs;
+    for (let t = 0; t < 100; t++) obs = env.step({ [A]: expert.act(obs) }).observations[A];
+    run = path(env, obs, [
+      [[0.12, 0.6, 0.3], 20],
+      [[0.12, 0.45, 0.3], 20],
+    ]);
+    const angle = 2 * Math.atan2(-run.obs[OBS.OBJ1_QUAT], run.obs[OBS.OBJ1_QUAT + 3]);
+    expect(angle).toBeGreaterThan(Math.PI / 2);
+    expect(angle).toBeLessThan(Math.PI / 2 + Math.PI / 36 + 0.01);
+    expect(hingeDistance(run.obs)).toBeCloseTo(0.2, 3);
+    expect(run.everSucceeded).toBe(true);
+  });
+});
