@@ -54,8 +54,9 @@ program
 program
   .command('eval')
   .description('evaluate a trained run greedily (run directory or checkpoint file), or a random policy on an env id: mean/std team return, episode length, win/success rate')
-  .argument('<target>', 'run directory, .ckpt file, or env id (with --policy random)')
-  .addOption(new Option('--policy <policy>', 'policy for an env id target').choices(['random']).default('random'))
+  .argument('<target>', 'run directory, .ckpt file, or env id (with --policy random|expert)')
+  .addOption(new Option('--policy <policy>', 'policy for an env id target: random, or the scripted expert of a manipulation task').choices(['random', 'expert']).default('random'))
+  .option('--noise <sigma>', 'with --policy expert: Gaussian action noise (standard deviation)')
   .option('--env <id>', 'evaluate on this env instead of the one trained on (same agents and spaces)')
   .option('--sample', 'sample actions from the policy instead of the greedy argmax (policy-gradient runs)')
   .option('--episodes <n>', 'episodes to run', '100')

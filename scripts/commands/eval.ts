@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import YAML from 'yaml';
 import { RandomPolicy } from '../../agents/random-policy';
+import { expertPolicyFor } from '../../agents/experts/expert-policy';
 import { registerBuiltinEnvs } from '../../envs/builtin';
 import { splitKinds } from '../../envs/manipulation/benchmark-split';
 import { parseSplitEnvId } from '../../envs/manipulation/register-splits';
@@ -16,7 +17,7 @@ import { createTrainer } from '../../trainers/create-trainer';
 
 export interface EvalSummary {
   env: string;
-  /** 'random', or the checkpoint evaluated (greedy). */
+  /** 'random', 'expert (noise σ)', or the checkpoint evaluated. */
   policy: string;
   episodes: number;
   seed: string;
@@ -44,6 +45,8 @@ export interface EvalCommandOptions {
   json?: boolean;
   /** Benchmark split envs: evaluate each member kind separately. */
   perTask?: boolean;
+  /** `--policy expert`: standard deviation of the expert's action noise. */
+  noise?: string;
 }
 
 /** `--per-task`: one evaluation per member kind of a benchmark split, and their means. */
@@ -66,16 +69,29 @@ function parsePositiveInt(value: string, flag: string, allowZero = false): numbe
   return n;
 }
 
+/** A policy that needs no checkpoint: uniformly random legal actions, or a task's scripted expert. */
+export interface ScriptedPolicyChoice {
+  policy: 'random' | 'expert';
+  /** The expert's Gaussian action noise (standard deviation). */
+  noise?: number;
+}
+
 /**
- * Runs `episodes` complete episodes of uniformly random legal actions. Episodes are counted in
- * (step, env index) order, so the result is the same for any number of workers.
+ * Runs `episodes` complete episodes of uniformly random legal actions, or of the env's scripted
+ * expert (manipulation tasks). Episodes are counted in (step, env index) order, so the result is
+ * the same for any number of workers.
  */
-export async function evaluateRandomPolicy(envId: string, episodes: number, seed: string, numEnvs: number, workers: number): Promise<EvalSummary> {
+export async function evaluateScriptedPolicy(envId: string, episodes: number, seed: string, numEnvs: number, workers: number, choice: ScriptedPolicyChoice = { policy: 'random' }): Promise<EvalSummary> {
   registerBuiltinEnvs();
   const vec = await VectorEnv.create({ env: { id: envId }, numEnvs, workers, seed });
   try {
-    const result = await evaluatePolicy(vec, new RandomPolicy(vec.layout, `${seed}/policy`), episodes);
-    return { env: envId, policy: 'random', seed, ...result };
+    const policy =
+      choice.policy === 'expert'
+        ? expertPolicyFor(envId, vec.layout, { noise: choice.noise ?? 0, seed: `${seed}/policy` })
+        : new RandomPolicy(vec.layout, `${seed}/policy`);
+    const result = await evaluatePolicy(vec, policy, episodes);
+    const name = choice.policy === 'expert' ? `expert (noise ${choice.noise ?? 0})` : 'random';
+    return { env: envId, policy: name, seed, ...result };
   } finally {
     await vec.close();
   }
@@ -144,7 +160,7 @@ export async function evaluateCheckpoint(target: string, opts: { episodes: numbe
  * split's env fixed to that kind, same observation layout), `episodes` episodes each. For a
  * checkpoint, the split is the env it was trained on unless `env` names another.
  */
-export async function evaluatePerTask(target: string, opts: { isCheckpoint: boolean; episodes: number; seed: string; numEnvs: number; workers: number; env?: string; backend?: string; sample?: boolean; log: (line: string) => void }): Promise<PerTaskEvalSummary> {
+export async function evaluatePerTask(target: string, opts: { isCheckpoint: boolean; episodes: number; seed: string; numEnvs: number; workers: number; env?: string; backend?: string; sample?: boolean; scripted?: ScriptedPolicyChoice; log: (line: string) => void }): Promise<PerTaskEvalSummary> {
   registerBuiltinEnvs();
   let splitEnv: string;
   let envOptions: Record<string, unknown> | undefined;
@@ -168,7 +184,7 @@ export async function evaluatePerTask(target: string, opts: { isCheckpoint: bool
     const log = tasks.length === 0 ? opts.log : () => undefined;
     const summary = opts.isCheckpoint
       ? await evaluateCheckpoint(target, { episodes: opts.episodes, seed: opts.seed, numEnvs: opts.numEnvs, workers: opts.workers, env, envOptions, backend: opts.backend, sample: opts.sample, log })
-      : await evaluateRandomPolicy(env, opts.episodes, opts.seed, opts.numEnvs, opts.workers);
+      : await evaluateScriptedPolicy(env, opts.episodes, opts.seed, opts.numEnvs, opts.workers, opts.scripted);
     policy = summary.policy;
     tasks.push({ kind, ...summary });
   }
@@ -204,16 +220,19 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const numEnvs = parsePositiveInt(opts.envs, '--envs');
   const workers = parsePositiveInt(opts.workers, '--workers', true);
   const isCheckpoint = fs.existsSync(target);
-  if (!isCheckpoint && opts.policy !== 'random') throw new Error(`'${target}' is neither a run directory nor a checkpoint file`);
+  if (!isCheckpoint && opts.policy !== 'random' && opts.policy !== 'expert') throw new Error(`'${target}' is neither a run directory nor a checkpoint file`);
+  const noise = opts.noise === undefined ? 0 : Number(opts.noise);
+  if (!(Number.isFinite(noise) && noise >= 0)) throw new Error(`--noise must be a number ≥ 0, got '${opts.noise}'`);
+  const scripted: ScriptedPolicyChoice = { policy: opts.policy === 'expert' ? 'expert' : 'random', noise };
   const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
   if (opts.perTask) {
-    const perTask = await evaluatePerTask(target, { isCheckpoint, episodes, seed: opts.seed, numEnvs, workers, env: opts.env, backend: opts.backend, sample: opts.sample, log });
+    const perTask = await evaluatePerTask(target, { isCheckpoint, episodes, seed: opts.seed, numEnvs, workers, env: opts.env, backend: opts.backend, sample: opts.sample, scripted, log });
     process.stdout.write(`${opts.json ? JSON.stringify(perTask, null, 2) : formatPerTask(perTask)}\n`);
     return;
   }
   const summary = isCheckpoint
     ? await evaluateCheckpoint(target, { episodes, seed: opts.seed, numEnvs, workers, env: opts.env, backend: opts.backend, sample: opts.sample, log })
-    : await evaluateRandomPolicy(opts.env ?? target, episodes, opts.seed, numEnvs, workers);
+    : await evaluateScriptedPolicy(opts.env ?? target, episodes, opts.seed, numEnvs, workers, scripted);
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
