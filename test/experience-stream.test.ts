@@ -60,16 +60,26 @@ async function manualRollout(vec: VectorEnv, policy: Policy, steps: number) {
   return rows;
 }
 
+/** Polls `condition` until it holds, for at most `ms` (then the caller's assertions report the state). */
+async function until(condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await sleep(5);
+}
+
 describe('experienceStream backpressure', () => {
   test('a consumer that never acks stops collection at bufferSize items; each ack lets exactly one more step happen', async () => {
     await withVec({ env: probe(), numEnvs: 3, seed: 1 }, async (vec) => {
       const received: Array<Delivery<Transition>> = [];
       const sub = experienceStream(vec, new RandomPolicy(vec.layout, 1), { mode: 'transition', bufferSize: 3 }).subscribe((d) => received.push(d));
+      // Wait until the stream has had every chance to overrun (on a loaded machine steps are slow),
+      // then give it as long again to prove it stays stopped.
+      await until(() => received.length >= 3);
       await sleep(80);
       expect(received.length).toBe(3);
       expect(vec.steps).toBe(3);
       received[0].ack();
       received[0].ack(); // idempotent: a second ack must not grant a second credit
+      await until(() => received.length >= 4);
       await sleep(50);
       expect(received.length).toBe(4);
       expect(vec.steps).toBe(4);

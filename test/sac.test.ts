@@ -149,7 +149,7 @@ describe('sac end to end with runTraining on point-reach', () => {
     expect(summary.final_eval!.win_rate!).toBeGreaterThanOrEqual(0.8);
     const last = metrics.filter((r) => r.kind === 'train').pop()!;
     for (const key of ['qf1_loss', 'qf2_loss', 'qf_loss', 'qf1_values', 'actor_loss', 'alpha', 'alpha_loss', 'entropy']) expect(Number.isFinite(last[key])).toBe(true);
-  }, 60000);
+  }, 240000);
 
   test('identical metrics with 0 and 1 worker threads, and a Ctrl-C resume matches the uninterrupted run', async () => {
     const cfg = config(
@@ -169,7 +169,7 @@ describe('sac end to end with runTraining on point-reach', () => {
     // And another seed differs, so the comparisons can fail.
     const other = await train(config('hidden_dims: [16, 16], batch_size: 16, learning_starts: 100', 'seed: 3, total_env_steps: 400, num_envs: 2, log_interval: 50, eval_interval: 200, eval_episodes: 2, checkpoint_interval: 200'));
     expect(withoutClock(other.metrics)).not.toEqual(withoutClock(zero.metrics));
-  }, 60000);
+  }, 240000);
 });
 
 describe('the update', () => {
