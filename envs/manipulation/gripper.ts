@@ -130,6 +130,7 @@ export class Gripper implements SubstepController {
     this.hand = scene.world.createRigidBody(
       R.RigidBodyDesc.dynamic().setTranslation(x, y, z).setGravityScale(0).lockRotations().setAdditionalMass(HAND_MASS).setCanSleep(false),
     );
+    scene.handBodies.add(this.hand.handle);
     scene.addBoxCollider(this.hand, PALM_HALF, [0, 0, PAD_HALF[2] + PALM_HALF[2]], { density: 0 });
     const padY = this.opening / 2 + PAD_HALF[1];
     this.initLeftPadY = y + padY;

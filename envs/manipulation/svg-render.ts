@@ -5,7 +5,7 @@ import type { Vec3 } from './vec3';
 /**
  * Draws a scene as SVG: a top-down view (x right, y up the page) and a side view (y right, z up),
  * every collider as the bounding rectangle of its projection, coloured by body type (table grey,
- * kinematic hand blue, held or dynamic objects orange, fixtures brown), the goal as a green ring.
+ * hands blue, held or dynamic objects orange, fixtures brown), the goal as a green ring.
  * Generic over colliders, so new tasks' objects appear without any drawing code.
  */
 
@@ -61,7 +61,7 @@ function colorOf(scene: TabletopScene, collider: Collider): string {
   if (!body) return '#999';
   if (body.handle === scene.table.handle) return '#ccc';
   if (scene.heldBodies.has(body.handle)) return '#f80';
-  if (body.isKinematic()) return '#38c';
+  if (scene.handBodies.has(body.handle) || body.isKinematic()) return '#38c';
   if (body.isFixed()) return '#a75';
   return '#f80';
 }

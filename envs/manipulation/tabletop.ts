@@ -65,6 +65,8 @@ export class TabletopScene {
   readonly table: RigidBody;
   /** Handles of bodies a gripper holds now (so no other gripper takes them). */
   readonly heldBodies = new Set<number>();
+  /** Handles of the grippers' hand bodies (renders tell them apart from the objects). */
+  readonly handBodies = new Set<number>();
   private readonly controllers: SubstepController[] = [];
   private freed = false;
 
