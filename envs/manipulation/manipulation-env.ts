@@ -1,10 +1,10 @@
-import { z } from 'zod';
-import { Rng } from '../../runtime/rng';
 import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
 import { Box } from '../spaces/box';
 import { validateActions } from '../validate-actions';
+import { parseTabletopEnvOptions, TaskConfigurations, type TabletopEnvConfig } from './env-options';
+import { checkRenderMode, EpisodeProgress, requireRunningEpisode } from './episode-progress';
 import { DEFAULT_GRIPPER_CONFIG, Gripper, type GripperConfig } from './gripper';
-import { OBS, manipulationObservationBox } from './observation-layout';
+import { OBS, clampIntoBox, manipulationObservationBox } from './observation-layout';
 import { requirePhysics, type Rapier } from './physics';
 import { renderManipulationSvg } from './svg-render';
 import { TabletopScene } from './tabletop';
@@ -36,57 +36,14 @@ import { formatVec3 } from './vec3';
 
 export const ARM_AGENT: AgentId = 'arm_0';
 
-export interface ManipulationConfig<P extends TaskParamsBase> {
-  id: string;
-  horizon: number;
-  goalObservable: boolean;
-  substeps: number;
-  /** Configurations to draw from at each reset (ML-style task sets); absent: sample from the task's ranges. */
-  tasks?: P[];
-}
+/** The validated options of a task's env (see `parseManipulationOptions`). */
+export type ManipulationConfig<P extends TaskParamsBase> = TabletopEnvConfig<P>;
 
 export const DEFAULT_HORIZON = 200;
 
-/** The options schema of a task's env (validated by `parseManipulationOptions`). */
-function optionsSchema<P extends TaskParamsBase>(task: ManipulationTask<P>) {
-  return z
-    .object({
-      id: z.string().default(task.kind),
-      horizon: z.number().int().min(1).max(1_000_000).default(DEFAULT_HORIZON),
-      goalObservable: z.boolean().default(true),
-      substeps: z.number().int().min(1).max(20).default(1),
-      tasks: z.array(task.paramsSchema).min(1).optional(),
-    })
-    .strict();
-}
-
 /** Validates factory options; unknown names and bad values are errors naming the option (and list index). */
 export function parseManipulationOptions<P extends TaskParamsBase>(task: ManipulationTask<P>, raw: Record<string, unknown>): ManipulationConfig<P> {
-  const schema = optionsSchema(task);
-  const label = typeof raw.id === 'string' ? raw.id : task.kind;
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    if (issue.code === 'unrecognized_keys') {
-      throw new Error(`${label}: unknown option ${issue.keys.map((k) => `'${k}'`).join(', ')} (known options: ${Object.keys(schema.shape).join(', ')})`);
-    }
-    throw new Error(`${label}: invalid option '${formatPath(issue.path)}': ${issue.message}`);
-  }
-  return parsed.data as ManipulationConfig<P>;
-}
-
-/** Validates one task configuration with the task's schema; `where` names it in errors. */
-export function parseTaskParams<P extends TaskParamsBase>(task: ManipulationTask<P>, raw: unknown, where: string): P {
-  const parsed = task.paramsSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const at = issue.path.length ? `${where}.${formatPath(issue.path)}` : where;
-  const keys = issue.code === 'unrecognized_keys' ? ` (unknown key ${issue.keys.map((k) => `'${k}'`).join(', ')})` : '';
-  throw new Error(`${at}: ${issue.message}${keys}; expected ${task.kind} params such as ${JSON.stringify(task.sampleParams(new Rng(0)))}`);
-}
-
-function formatPath(path: ReadonlyArray<string | number>): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+  return parseTabletopEnvOptions(task, raw, DEFAULT_HORIZON);
 }
 
 export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implements ParallelEnv<Float32Array, Float32Array> {
@@ -99,15 +56,13 @@ export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implemen
   private readonly observationBox = manipulationObservationBox();
   private readonly actionBox = new Box(-1, 1, [4]);
   private readonly gripperConfig: GripperConfig;
-  private rng = new Rng(0);
+  private readonly configurations: TaskConfigurations<P>;
+  private readonly progress: EpisodeProgress;
   private live: AgentId[] = [];
-  private fixedParams: P | null = null;
   private params: P | null = null;
   private scene: TabletopScene | null = null;
   private gripper: Gripper | null = null;
   private episode: TaskEpisode | null = null;
-  private stepCount = 0;
-  private episodeSuccess = false;
   private readonly frame = new Float64Array(OBS.FRAME_SIZE);
   private readonly prevFrame = new Float64Array(OBS.FRAME_SIZE);
   private readonly initTcp = new Float64Array(3);
@@ -121,6 +76,8 @@ export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implemen
   ) {
     this.rapier = requirePhysics(config.id);
     this.config = Object.freeze({ ...config });
+    this.configurations = new TaskConfigurations(task, this.config);
+    this.progress = new EpisodeProgress(config.id, config.horizon);
     this.gripperConfig = { ...DEFAULT_GRIPPER_CONFIG, ...(task.gripper ?? {}) };
     this.stateSpace = this.observationBox;
     this.metadata = {
@@ -151,7 +108,7 @@ export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implemen
    * Meta-World's `set_task`; `null` returns to sampling. Takes effect at the next reset.
    */
   setTask(params: P | null): void {
-    this.fixedParams = params === null ? null : parseTaskParams(this.task, params, `${this.config.id}: setTask(params)`);
+    this.configurations.fix(params);
   }
 
   /** The configuration of the current episode (undefined before the first reset). */
@@ -160,12 +117,7 @@ export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implemen
   }
 
   reset(args: ResetArgs = {}): ResetResult<Float32Array> {
-    if (args.seed !== undefined) this.rng = new Rng(args.seed);
-    const fromOptions = args.options?.task;
-    const params =
-      fromOptions !== undefined
-        ? parseTaskParams(this.task, fromOptions, `${this.config.id}: reset option 'task'`)
-        : (this.fixedParams ?? (this.config.tasks ? this.config.tasks[this.rng.int(this.config.tasks.length)] : this.task.sampleParams(this.rng)));
+    const params = this.configurations.next(args);
     this.disposeScene();
     const scene = new TabletopScene(this.rapier, this.config.substeps);
     try {
@@ -180,8 +132,7 @@ export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implemen
       throw error;
     }
     this.params = params;
-    this.stepCount = 0;
-    this.episodeSuccess = false;
+    this.progress.start();
     this.initTcp.set(this.gripper.position);
     this.view = { action: new Float32Array(4), gripper: this.gripper, initTcp: this.initTcp, frame: this.frame };
     this.writeFrame();
@@ -192,8 +143,7 @@ export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implemen
   }
 
   step(actions: PerAgent<Float32Array>): StepResult<Float32Array> {
-    if (!this.episode) throw new Error(`${this.config.id}: call reset() before step()`);
-    if (this.live.length === 0) throw new Error(`${this.config.id}: the episode is over; call reset() before step()`);
+    requireRunningEpisode(this.config.id, this.episode, this.live.length);
     validateActions(this, actions);
     const action = actions[ARM_AGENT];
     const gripper = this.gripper!;
@@ -203,15 +153,13 @@ export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implemen
     gripper.applyAction(action);
     this.episode.beforePhysics?.(action);
     this.scene!.advance();
-    this.stepCount++;
     this.writeFrame();
     const e = this.evaluation;
     this.episode.evaluate(view, e);
-    if (e.success) this.episodeSuccess = true;
-    const truncated = this.stepCount >= this.config.horizon;
+    const truncated = this.progress.advance(e.success);
     const info: AgentInfo = {
       success: e.success,
-      episode_success: this.episodeSuccess,
+      episode_success: this.progress.episodeSuccess,
       near_object: e.nearObject,
       grasp_success: e.graspSuccess,
       grasp_reward: e.graspReward,
@@ -235,20 +183,15 @@ export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implemen
   }
 
   render(mode = 'ansi'): string {
-    if (mode !== 'ansi' && mode !== 'text' && mode !== 'svg') throw new Error(`${this.config.id}: render mode '${mode}' is not supported (use 'ansi'/'text' or 'svg')`);
+    checkRenderMode(this.config.id, mode);
     if (!this.scene || !this.gripper || !this.episode) return `${this.config.id}: not reset yet`;
-    if (mode === 'svg') {
-      return renderManipulationSvg(this.scene, this.episode.goal, {
-        title: `${this.config.id} step ${this.stepCount}/${this.config.horizon}${this.episodeSuccess ? ' (success)' : ''}`,
-      });
-    }
+    if (mode === 'svg') return renderManipulationSvg(this.scene, this.episode.goal, { title: this.progress.title(true) });
     const g = this.gripper;
-    const e = this.evaluation;
     return [
-      `${this.config.id} step ${this.stepCount}/${this.config.horizon}`,
+      this.progress.title(false),
       `hand ${formatVec3(g.position)} gripper ${g.openingFraction().toFixed(2)}${g.held ? ' holding' : ''}`,
       this.episode.describe(),
-      `reward ${this.stepCount ? e.reward.toFixed(3) : '-'}  obj_to_target ${this.stepCount ? e.objToTarget.toFixed(3) : '-'}  success ${this.stepCount ? e.success : '-'}  episode_success ${this.episodeSuccess}`,
+      this.progress.scoreLine(this.evaluation),
     ].join('\n');
   }
 
@@ -277,8 +220,6 @@ export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implemen
   /** A fresh observation (callers may keep it), clamped into the Box. */
   private observe(): Float32Array {
     const out = new Float32Array(OBS.SIZE);
-    const low = this.observationBox.low;
-    const high = this.observationBox.high;
     for (let i = 0; i < OBS.FRAME_SIZE; i++) {
       out[i] = this.frame[i];
       out[OBS.PREV + i] = this.prevFrame[i];
@@ -289,12 +230,7 @@ export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implemen
       out[OBS.GOAL + 1] = goal[1];
       out[OBS.GOAL + 2] = goal[2];
     }
-    // Float32 rounding and a rare escaped object must not put an observation outside its space.
-    for (let i = 0; i < OBS.SIZE; i++) {
-      const v = out[i];
-      if (v < low[i]) out[i] = low[i];
-      else if (v > high[i]) out[i] = high[i];
-    }
+    clampIntoBox(out, this.observationBox);
     this.lastObservation = out;
     return out;
   }

@@ -1,9 +1,10 @@
-import { z } from 'zod';
-import { Rng } from '../../runtime/rng';
 import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
 import { Box } from '../spaces/box';
 import { validateActions } from '../validate-actions';
+import { parseTabletopEnvOptions, TaskConfigurations, type TabletopEnvConfig } from './env-options';
+import { checkRenderMode, EpisodeProgress, requireRunningEpisode } from './episode-progress';
 import { Gripper } from './gripper';
+import { clampIntoBox } from './observation-layout';
 import { multiArmLayout, multiArmObservationBox, type MultiArmEpisode, type MultiArmEvaluation, type MultiArmLayout, type MultiArmStepView, type MultiArmTask } from './multi-arm/multi-arm-task';
 import { requirePhysics, type Rapier } from './physics';
 import { renderManipulationSvg } from './svg-render';
@@ -32,48 +33,11 @@ import { formatVec3 } from './vec3';
  *   `setTask`, `options.tasks` or a fresh draw; a fresh physics world every reset.
  */
 
-export interface MultiArmConfig<P extends TaskParamsBase> {
-  id: string;
-  horizon: number;
-  goalObservable: boolean;
-  substeps: number;
-  tasks?: P[];
-}
-
-function formatPath(path: ReadonlyArray<string | number>): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
-}
+export type MultiArmConfig<P extends TaskParamsBase> = TabletopEnvConfig<P>;
 
 /** Validates factory options; unknown names and bad values are errors naming the option. */
 export function parseMultiArmOptions<P extends TaskParamsBase>(task: MultiArmTask<P>, raw: Record<string, unknown>): MultiArmConfig<P> {
-  const schema = z
-    .object({
-      id: z.string().default(task.kind),
-      horizon: z.number().int().min(1).max(1_000_000).default(task.defaultHorizon),
-      goalObservable: z.boolean().default(true),
-      substeps: z.number().int().min(1).max(20).default(1),
-      tasks: z.array(task.paramsSchema).min(1).optional(),
-    })
-    .strict();
-  const label = typeof raw.id === 'string' ? raw.id : task.kind;
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    if (issue.code === 'unrecognized_keys') {
-      throw new Error(`${label}: unknown option ${issue.keys.map((k) => `'${k}'`).join(', ')} (known options: ${Object.keys(schema.shape).join(', ')})`);
-    }
-    throw new Error(`${label}: invalid option '${formatPath(issue.path)}': ${issue.message}`);
-  }
-  return parsed.data as MultiArmConfig<P>;
-}
-
-function parseParams<P extends TaskParamsBase>(task: MultiArmTask<P>, raw: unknown, where: string): P {
-  const parsed = task.paramsSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const at = issue.path.length ? `${where}.${formatPath(issue.path)}` : where;
-  const keys = issue.code === 'unrecognized_keys' ? ` (unknown key ${issue.keys.map((k) => `'${k}'`).join(', ')})` : '';
-  throw new Error(`${at}: ${issue.message}${keys}; expected ${task.kind} params such as ${JSON.stringify(task.sampleParams(new Rng(0)))}`);
+  return parseTabletopEnvOptions(task, raw, task.defaultHorizon);
 }
 
 export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements ParallelEnv<Float32Array, Float32Array> {
@@ -87,15 +51,13 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
   private readonly observationBox: Box;
   private readonly actionBox = new Box(-1, 1, [4]);
   private readonly agentIndex = new Map<AgentId, number>();
-  private rng = new Rng(0);
+  private readonly configurations: TaskConfigurations<P>;
+  private readonly progress: EpisodeProgress;
   private live: AgentId[] = [];
-  private fixedParams: P | null = null;
   private params: P | null = null;
   private scene: TabletopScene | null = null;
   private grippers: Gripper[] = [];
   private episode: MultiArmEpisode | null = null;
-  private stepCount = 0;
-  private episodeSuccess = false;
   /** The global frame: every hand (xyz, opening) in index order, then the objects. */
   private readonly frame: Float64Array;
   private readonly prevFrame: Float64Array;
@@ -111,6 +73,8 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
     this.rapier = requirePhysics(config.id);
     if (task.grippers.length !== task.numArms) throw new Error(`${config.id}: task '${task.kind}' gives ${task.grippers.length} gripper configs for ${task.numArms} arms`);
     this.config = Object.freeze({ ...config });
+    this.configurations = new TaskConfigurations(task, this.config);
+    this.progress = new EpisodeProgress(config.id, config.horizon);
     this.layout = multiArmLayout(task.numArms, task.numObjects);
     this.observationBox = multiArmObservationBox(this.layout);
     this.stateSpace = this.observationBox;
@@ -146,7 +110,7 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
 
   /** Fixes the configuration used by every following reset; `null` returns to sampling. */
   setTask(params: P | null): void {
-    this.fixedParams = params === null ? null : parseParams(this.task, params, `${this.config.id}: setTask(params)`);
+    this.configurations.fix(params);
   }
 
   currentTask(): P | undefined {
@@ -159,12 +123,7 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
   }
 
   reset(args: ResetArgs = {}): ResetResult<Float32Array> {
-    if (args.seed !== undefined) this.rng = new Rng(args.seed);
-    const fromOptions = args.options?.task;
-    const params =
-      fromOptions !== undefined
-        ? parseParams(this.task, fromOptions, `${this.config.id}: reset option 'task'`)
-        : (this.fixedParams ?? (this.config.tasks ? this.config.tasks[this.rng.int(this.config.tasks.length)] : this.task.sampleParams(this.rng)));
+    const params = this.configurations.next(args);
     this.disposeScene();
     const scene = new TabletopScene(this.rapier, this.config.substeps);
     try {
@@ -179,8 +138,7 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
       throw error;
     }
     this.params = params;
-    this.stepCount = 0;
-    this.episodeSuccess = false;
+    this.progress.start();
     this.grippers.forEach((g, i) => this.initTcps[i].set(g.position));
     this.view = { actions: this.actions, grippers: this.grippers, initTcps: this.initTcps };
     this.writeFrame();
@@ -196,8 +154,7 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
   }
 
   step(actions: PerAgent<Float32Array>): StepResult<Float32Array> {
-    if (!this.episode) throw new Error(`${this.config.id}: call reset() before step()`);
-    if (this.live.length === 0) throw new Error(`${this.config.id}: the episode is over; call reset() before step()`);
+    requireRunningEpisode(this.config.id, this.episode, this.live.length);
     validateActions(this, actions);
     this.prevFrame.set(this.frame);
     for (let i = 0; i < this.grippers.length; i++) {
@@ -205,12 +162,10 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
       this.grippers[i].applyAction(this.actions[i]);
     }
     this.scene!.advance();
-    this.stepCount++;
     this.writeFrame();
     const e = this.evaluation;
     this.episode.evaluate(this.view!, e);
-    if (e.success) this.episodeSuccess = true;
-    const truncated = this.stepCount >= this.config.horizon;
+    const truncated = this.progress.advance(e.success);
     const out: StepResult<Float32Array> = { observations: {}, rewards: {}, terminations: {}, truncations: {}, infos: {} };
     for (let i = 0; i < this.possibleAgents.length; i++) {
       const agent = this.possibleAgents[i];
@@ -220,7 +175,7 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
       out.truncations[agent] = truncated;
       out.infos[agent] = {
         success: e.success,
-        episode_success: this.episodeSuccess,
+        episode_success: this.progress.episodeSuccess,
         obj_to_target: e.objToTarget,
         arms_holding: e.armsHolding,
         holding: this.grippers[i].held !== null,
@@ -236,16 +191,15 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
   }
 
   render(mode = 'ansi'): string {
-    if (mode !== 'ansi' && mode !== 'text' && mode !== 'svg') throw new Error(`${this.config.id}: render mode '${mode}' is not supported (use 'ansi'/'text' or 'svg')`);
+    checkRenderMode(this.config.id, mode);
     if (!this.scene || !this.episode) return `${this.config.id}: not reset yet`;
-    const title = `${this.config.id} step ${this.stepCount}/${this.config.horizon}${this.episodeSuccess ? ' (success)' : ''}`;
+    const title = this.progress.title(true);
     if (mode === 'svg') return renderManipulationSvg(this.scene, this.episode.goal, { title });
-    const e = this.evaluation;
     return [
       title,
       ...this.grippers.map((g, i) => `arm_${i} hand ${formatVec3(g.position)} gripper ${g.openingFraction().toFixed(2)}${g.held ? ' holding' : ''}`),
       this.episode.describe(),
-      `reward ${this.stepCount ? e.reward.toFixed(3) : '-'}  obj_to_target ${this.stepCount ? e.objToTarget.toFixed(3) : '-'}  success ${this.stepCount ? e.success : '-'}  episode_success ${this.episodeSuccess}`,
+      this.progress.scoreLine(this.evaluation),
     ].join('\n');
   }
 
@@ -294,13 +248,7 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
       const goal = this.episode!.goal;
       for (let k = 0; k < 3; k++) out[L.GOAL + k] = goal[k];
     }
-    const low = this.observationBox.low;
-    const high = this.observationBox.high;
-    for (let i = 0; i < L.SIZE; i++) {
-      const v = out[i];
-      if (v < low[i]) out[i] = low[i];
-      else if (v > high[i]) out[i] = high[i];
-    }
+    clampIntoBox(out, this.observationBox);
     return out;
   }
 

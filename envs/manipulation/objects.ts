@@ -32,3 +32,9 @@ export function writePose(body: RigidBody, out: Float64Array, offset: number): v
 export function writeEmpty(out: Float64Array, offset: number, count: number): void {
   out.fill(0, offset, offset + count);
 }
+
+/** Writes the object block of a task with one object: its pose as obj1, obj2 zero. */
+export function writeSoleObject(body: RigidBody, out: Float64Array, offset: number): void {
+  writePose(body, out, offset);
+  writeEmpty(out, offset + 7, 7);
+}

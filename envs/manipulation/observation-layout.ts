@@ -60,3 +60,14 @@ export function manipulationObservationBox(): Box {
   setPosition(OBS.GOAL);
   return new Box(low, high, [OBS.SIZE]);
 }
+
+/** Clamps an observation into its Box in place: Float32 rounding and a rare escaped object must not put it outside its space. */
+export function clampIntoBox(out: Float32Array, box: Box): void {
+  const low = box.low;
+  const high = box.high;
+  for (let i = 0; i < out.length; i++) {
+    const v = out[i];
+    if (v < low[i]) out[i] = low[i];
+    else if (v > high[i]) out[i] = high[i];
+  }
+}

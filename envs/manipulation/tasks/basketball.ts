@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { Rng } from '../../../runtime/rng';
 import type { Graspable } from '../gripper';
-import { writeEmpty, writePose } from '../objects';
+import { writeSoleObject } from '../objects';
 import { OBS } from '../observation-layout';
-import { gripperCagingReward, hamacherProduct, tolerance, type CagingInput } from '../reward-shaping';
+import { PickPlaceReward } from '../pick-place-reward';
+import { tolerance } from '../reward-shaping';
 import type { TabletopScene } from '../tabletop';
 import { positionSchema, sampleObjectAndGoal, type ManipulationTask, type StepView, type TaskEpisode, type TaskEvaluation } from '../task';
 import { formatVec3, type Range3, type Vec3 } from '../vec3';
@@ -71,52 +72,29 @@ export const basketballTask: ManipulationTask<BasketballParams> = {
     const initObject = Float64Array.from(params.ballPosition);
     const object = new Float64Array(3);
     const inPlaceMargin = scaledDistance(initObject, target);
-    let caging: CagingInput | undefined;
+    const shaping = new PickPlaceReward(
+      { objectRadius: BALL_RADIUS, padSuccessThreshold: 0.06, xzThreshold: 0.005, highDensity: true, carryRadius: 0.035, carriedIsGrasped: true },
+      object,
+      initObject,
+    );
     return {
       goal,
       graspables: [ball],
-      writeObjects(out, offset) {
-        writePose(ballBody, out, offset);
-        writeEmpty(out, offset + 7, 7);
-      },
+      writeObjects: (out, offset) => writeSoleObject(ballBody, out, offset),
       evaluate(view: StepView, out: TaskEvaluation) {
-        const g = view.gripper;
-        caging ??= {
-          tcp: g.position,
-          initTcp: view.initTcp,
-          object,
-          initObject,
-          leftPadY: 0,
-          rightPadY: 0,
-          initLeftPadY: g.initLeftPadY,
-          initRightPadY: g.initRightPadY,
-          effort: 0,
-          objectRadius: BALL_RADIUS,
-          padSuccessThreshold: 0.06,
-          xzThreshold: 0.005,
-          highDensity: true,
-        };
         const f = view.frame;
         for (let i = 0; i < 3; i++) object[i] = f[OBS.OBJ1_POS + i];
         const tcpOpened = f[OBS.GRIPPER];
-        const tcp = g.position;
+        const tcp = view.gripper.position;
         const tcpToObject = Math.hypot(tcp[0] - object[0], tcp[1] - object[1], tcp[2] - object[2]);
         const toTarget = scaledDistance(object, target);
         const inPlace = tolerance(toTarget, 0, TARGET_RADIUS, inPlaceMargin, 'long_tail');
-        caging.leftPadY = g.leftPadY();
-        caging.rightPadY = g.rightPadY();
-        caging.effort = view.action[3];
-        const lifted = tcpToObject < 0.035 && tcpOpened > 0 && object[2] - 0.01 > initObject[2];
-        const grasped = lifted ? 1 : gripperCagingReward(caging);
-        let reward = hamacherProduct(grasped, inPlace);
-        if (lifted) reward += 1 + 5 * inPlace;
         const success = toTarget <= TARGET_RADIUS;
-        if (success) reward = 10;
-        out.reward = reward;
+        out.reward = shaping.score(view, tcpToObject, inPlace, success);
         out.success = success;
         out.nearObject = tcpToObject <= 0.05;
         out.graspSuccess = tcpOpened > 0 && object[2] - 0.03 > initObject[2];
-        out.graspReward = grasped;
+        out.graspReward = shaping.grasp;
         out.inPlaceReward = inPlace;
         out.objToTarget = toTarget;
       },

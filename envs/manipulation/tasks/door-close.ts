@@ -1,11 +1,10 @@
 import type { Rng } from '../../../runtime/rng';
-import { writeEmpty } from '../objects';
 import { OBS } from '../observation-layout';
 import { tolerance } from '../reward-shaping';
 import type { TabletopScene } from '../tabletop';
 import type { ManipulationTask, StepView, TaskEpisode, TaskEvaluation } from '../task';
 import { distance3, formatVec3, type Vec3 } from '../vec3';
-import { createDoor, DOOR } from './door-fixture';
+import { createDoor, DOOR, writeDoorObjects } from './door-fixture';
 import { DOOR_RANGE } from './door-open';
 import { fixtureParamsSchema, sampleFixtureParams, type FixtureParams } from './fixture-params';
 
@@ -47,15 +46,7 @@ export const doorCloseTask: ManipulationTask<DoorCloseParams> = {
     return {
       goal,
       graspables: [],
-      writeObjects(out, offset) {
-        const angle = door.angle();
-        door.writeHandle(out, offset, angle);
-        out[offset + 3] = 0;
-        out[offset + 4] = 0;
-        out[offset + 5] = Math.sin(angle / 2);
-        out[offset + 6] = Math.cos(angle / 2);
-        writeEmpty(out, offset + 7, 7);
-      },
+      writeObjects: (out, offset) => writeDoorObjects(door, out, offset, door.angle()),
       evaluate(view: StepView, out: TaskEvaluation) {
         const f = view.frame;
         const objToTarget = distance3(f[OBS.OBJ1_POS], f[OBS.OBJ1_POS + 1], f[OBS.OBJ1_POS + 2], goal[0], goal[1], goal[2]);

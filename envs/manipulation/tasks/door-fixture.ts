@@ -1,5 +1,6 @@
 import type { RigidBody } from '@dimforge/rapier3d-deterministic-compat';
 import { createHinge, type JointHandle } from '../joints';
+import { writeEmpty } from '../objects';
 import type { TabletopScene } from '../tabletop';
 import type { Vec3 } from '../vec3';
 
@@ -80,4 +81,17 @@ export function createDoor(scene: TabletopScene, position: Vec3, initialAngle: n
       out[offset + 2] = hz;
     },
   };
+}
+
+/**
+ * Writes the door tasks' observation object block at `out[offset]`: obj1 = the handle bar's centre
+ * and the handle's orientation (a turn about z by the door `angle`; x, y, z, w); obj2 zero.
+ */
+export function writeDoorObjects(door: DoorFixture, out: Float64Array, offset: number, angle: number): void {
+  door.writeHandle(out, offset, angle);
+  out[offset + 3] = 0;
+  out[offset + 4] = 0;
+  out[offset + 5] = Math.sin(angle / 2);
+  out[offset + 6] = Math.cos(angle / 2);
+  writeEmpty(out, offset + 7, 7);
 }

@@ -1,11 +1,10 @@
 import type { Rng } from '../../../runtime/rng';
-import { writeEmpty } from '../objects';
 import { OBS } from '../observation-layout';
 import { hamacherProduct, tolerance } from '../reward-shaping';
 import type { TabletopScene } from '../tabletop';
 import type { ManipulationTask, StepView, TaskEpisode, TaskEvaluation } from '../task';
 import { distance3, formatVec3, type Range3, type Vec3 } from '../vec3';
-import { createDoor, DOOR } from './door-fixture';
+import { createDoor, DOOR, writeDoorObjects } from './door-fixture';
 import { fixtureParamsSchema, sampleFixtureParams, type FixtureParams } from './fixture-params';
 
 /**
@@ -44,12 +43,7 @@ export const doorOpenTask: ManipulationTask<DoorOpenParams> = {
       graspables: [],
       writeObjects(out, offset) {
         angle = door.angle();
-        door.writeHandle(out, offset, angle);
-        out[offset + 3] = 0;
-        out[offset + 4] = 0;
-        out[offset + 5] = Math.sin(angle / 2);
-        out[offset + 6] = Math.cos(angle / 2);
-        writeEmpty(out, offset + 7, 7);
+        writeDoorObjects(door, out, offset, angle);
       },
       evaluate(view: StepView, out: TaskEvaluation) {
         const f = view.frame;

@@ -2,9 +2,10 @@ import type { RigidBody } from '@dimforge/rapier3d-deterministic-compat';
 import { z } from 'zod';
 import type { Rng } from '../../../runtime/rng';
 import type { Graspable } from '../gripper';
-import { writeEmpty, writePose } from '../objects';
+import { writeSoleObject } from '../objects';
 import { OBS } from '../observation-layout';
-import { gripperCagingReward, hamacherProduct, tolerance, type CagingInput } from '../reward-shaping';
+import { PickPlaceReward } from '../pick-place-reward';
+import { hamacherProduct, tolerance } from '../reward-shaping';
 import type { TabletopScene } from '../tabletop';
 import { PLACEABLE, positionSchema, uniformIn, type ManipulationTask, type StepView, type TaskEpisode, type TaskEvaluation } from '../task';
 import { formatVec3, type Range3, type Vec3 } from '../vec3';
@@ -87,55 +88,32 @@ export const pegInsertSideTask: ManipulationTask<PegInsertSideParams> = {
     const head = new Float64Array(3);
     headOf(pegBody, head);
     const inPlaceMargin = scaledDistance(head, goal);
-    let caging: CagingInput | undefined;
+    const shaping = new PickPlaceReward(
+      { objectRadius: 0.0075, padSuccessThreshold: 0.03, xzThreshold: 0.005, highDensity: true, carryRadius: 0.08, carriedIsGrasped: true },
+      object,
+      initObject,
+    );
     return {
       goal,
       graspables: [peg],
-      writeObjects(out, offset) {
-        writePose(pegBody, out, offset);
-        writeEmpty(out, offset + 7, 7);
-      },
+      writeObjects: (out, offset) => writeSoleObject(pegBody, out, offset),
       evaluate(view: StepView, out: TaskEvaluation) {
-        const g = view.gripper;
-        caging ??= {
-          tcp: g.position,
-          initTcp: view.initTcp,
-          object,
-          initObject,
-          leftPadY: 0,
-          rightPadY: 0,
-          initLeftPadY: g.initLeftPadY,
-          initRightPadY: g.initRightPadY,
-          effort: 0,
-          objectRadius: 0.0075,
-          padSuccessThreshold: 0.03,
-          xzThreshold: 0.005,
-          highDensity: true,
-        };
         const f = view.frame;
         for (let i = 0; i < 3; i++) object[i] = f[OBS.OBJ1_POS + i];
         headOf(pegBody, head);
         const tcpOpened = f[OBS.GRIPPER];
-        const tcp = g.position;
+        const tcp = view.gripper.position;
         const tcpToObject = Math.hypot(tcp[0] - object[0], tcp[1] - object[1], tcp[2] - object[2]);
         const headToTarget = scaledDistance(head, goal);
         let inPlace = tolerance(headToTarget, 0, SUCCESS_RADIUS, inPlaceMargin, 'long_tail');
         const inFront = hamacherProduct(rectPrismTolerance(head, above.zero, above.one), rectPrismTolerance(head, below.zero, below.one));
         inPlace = hamacherProduct(inPlace, inFront);
-        caging.leftPadY = g.leftPadY();
-        caging.rightPadY = g.rightPadY();
-        caging.effort = view.action[3];
-        const lifted = tcpToObject < 0.08 && tcpOpened > 0 && object[2] - 0.01 > initObject[2];
-        const grasped = lifted ? 1 : gripperCagingReward(caging);
-        let reward = hamacherProduct(grasped, inPlace);
-        if (lifted) reward += 1 + 5 * inPlace;
         const success = headToTarget <= SUCCESS_RADIUS;
-        if (success) reward = 10;
-        out.reward = reward;
+        out.reward = shaping.score(view, tcpToObject, inPlace, success);
         out.success = success;
         out.nearObject = tcpToObject <= 0.03;
         out.graspSuccess = tcpToObject < 0.02 && tcpOpened > 0 && object[2] - 0.01 > initObject[2];
-        out.graspReward = grasped;
+        out.graspReward = shaping.grasp;
         out.inPlaceReward = inPlace;
         out.objToTarget = headToTarget;
       },

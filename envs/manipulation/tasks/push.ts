@@ -1,11 +1,11 @@
-import { z } from 'zod';
 import type { Rng } from '../../../runtime/rng';
-import { createPuck, writeEmpty, writePose } from '../objects';
+import { createPuck, writeSoleObject } from '../objects';
 import { OBS } from '../observation-layout';
 import { gripperCagingReward, tolerance, type CagingInput } from '../reward-shaping';
 import type { TabletopScene } from '../tabletop';
-import { PLACEABLE, positionSchema, sampleObjectAndGoal, type ManipulationTask, type StepView, type TaskEpisode, type TaskEvaluation } from '../task';
-import { distance, distance3, formatVec3, type Range3, type Vec3 } from '../vec3';
+import type { ManipulationTask, StepView, TaskEpisode, TaskEvaluation } from '../task';
+import { distance, distance3, formatVec3, type Range3 } from '../vec3';
+import { objectGoalParamsSchema, sampleObjectGoalParams, type ObjectGoalParams } from './object-goal-params';
 
 /**
  * push (Meta-World push-v3): move the puck along the table to a goal on the table.
@@ -17,12 +17,8 @@ import { distance, distance3, formatVec3, type Range3, type Vec3 } from '../vec3
  * This file is the template for new tasks: params type + ranges + schema, `sampleParams`, and a
  * `setup` that builds the objects and returns the episode's observation writer and scorer.
  */
-export interface PushParams {
-  readonly kind: 'push';
-  readonly objectPosition: Vec3;
-  /** The goal's z is the puck's resting height (0.02). */
-  readonly goalPosition: Vec3;
-}
+/** The goal's z is the puck's resting height (0.02). */
+export type PushParams = ObjectGoalParams<'push'>;
 
 export const PUSH_OBJECT_RANGE: Range3 = { low: [-0.1, 0.6, 0.02], high: [0.1, 0.7, 0.02] };
 export const PUSH_GOAL_RANGE: Range3 = { low: [-0.1, 0.8, 0.02], high: [0.1, 0.9, 0.02] };
@@ -31,13 +27,8 @@ const TARGET_RADIUS = 0.05;
 export const pushTask: ManipulationTask<PushParams> = {
   kind: 'push',
   description: 'Push a puck across the table to a goal (Meta-World push)',
-  paramsSchema: z
-    .object({ kind: z.literal('push'), objectPosition: positionSchema(PLACEABLE.low, PLACEABLE.high), goalPosition: positionSchema() })
-    .strict() as unknown as z.ZodType<PushParams>,
-  sampleParams(rng: Rng): PushParams {
-    const { object, goal } = sampleObjectAndGoal(rng, PUSH_OBJECT_RANGE, PUSH_GOAL_RANGE);
-    return { kind: 'push', objectPosition: object, goalPosition: goal };
-  },
+  paramsSchema: objectGoalParamsSchema('push'),
+  sampleParams: (rng: Rng) => sampleObjectGoalParams('push', rng, PUSH_OBJECT_RANGE, PUSH_GOAL_RANGE),
   setup(scene: TabletopScene, params: PushParams): TaskEpisode {
     const puck = createPuck(scene, params.objectPosition);
     const goal = params.goalPosition;
@@ -60,10 +51,7 @@ export const pushTask: ManipulationTask<PushParams> = {
     return {
       goal,
       graspables: [puck],
-      writeObjects(out, offset) {
-        writePose(puck.body, out, offset);
-        writeEmpty(out, offset + 7, 7);
-      },
+      writeObjects: (out, offset) => writeSoleObject(puck.body, out, offset),
       evaluate(view: StepView, out: TaskEvaluation) {
         const f = view.frame;
         for (let i = 0; i < 3; i++) object[i] = f[OBS.OBJ1_POS + i];

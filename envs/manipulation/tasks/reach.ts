@@ -1,11 +1,11 @@
-import { z } from 'zod';
 import type { Rng } from '../../../runtime/rng';
-import { createPuck, writeEmpty, writePose } from '../objects';
+import { createPuck, writeSoleObject } from '../objects';
 import { OBS } from '../observation-layout';
 import { tolerance } from '../reward-shaping';
 import type { TabletopScene } from '../tabletop';
-import { PLACEABLE, distanceTo, positionSchema, sampleObjectAndGoal, type ManipulationTask, type StepView, type TaskEpisode, type TaskEvaluation } from '../task';
-import { formatVec3, type Range3, type Vec3 } from '../vec3';
+import { distanceTo, type ManipulationTask, type StepView, type TaskEpisode, type TaskEvaluation } from '../task';
+import { formatVec3, type Range3 } from '../vec3';
+import { objectGoalParamsSchema, sampleObjectGoalParams, type ObjectGoalParams } from './object-goal-params';
 
 /**
  * reach (Meta-World reach-v3): move the TCP to a goal in the air. A puck stands on the table as a
@@ -13,12 +13,8 @@ import { formatVec3, type Range3, type Vec3 } from '../vec3';
  * Reward 10 · tolerance(‖tcp − goal‖, [0, 0.05], margin ‖hand_init − goal‖, long_tail).
  * Success: ‖tcp − goal‖ ≤ 0.05.
  */
-export interface ReachParams {
-  readonly kind: 'reach';
-  /** The puck's centre. */
-  readonly objectPosition: Vec3;
-  readonly goalPosition: Vec3;
-}
+/** `objectPosition`: the puck's centre. */
+export type ReachParams = ObjectGoalParams<'reach'>;
 
 export const REACH_OBJECT_RANGE: Range3 = { low: [-0.1, 0.6, 0.02], high: [0.1, 0.7, 0.02] };
 export const REACH_GOAL_RANGE: Range3 = { low: [-0.1, 0.8, 0.05], high: [0.1, 0.9, 0.3] };
@@ -27,13 +23,8 @@ const TARGET_RADIUS = 0.05;
 export const reachTask: ManipulationTask<ReachParams> = {
   kind: 'reach',
   description: 'Move the gripper to a goal in the air (Meta-World reach); a puck stands by',
-  paramsSchema: z
-    .object({ kind: z.literal('reach'), objectPosition: positionSchema(PLACEABLE.low, PLACEABLE.high), goalPosition: positionSchema() })
-    .strict() as unknown as z.ZodType<ReachParams>,
-  sampleParams(rng: Rng): ReachParams {
-    const { object, goal } = sampleObjectAndGoal(rng, REACH_OBJECT_RANGE, REACH_GOAL_RANGE);
-    return { kind: 'reach', objectPosition: object, goalPosition: goal };
-  },
+  paramsSchema: objectGoalParamsSchema('reach'),
+  sampleParams: (rng: Rng) => sampleObjectGoalParams('reach', rng, REACH_OBJECT_RANGE, REACH_GOAL_RANGE),
   setup(scene: TabletopScene, params: ReachParams): TaskEpisode {
     const puck = createPuck(scene, params.objectPosition);
     const goal = params.goalPosition;
@@ -41,10 +32,7 @@ export const reachTask: ManipulationTask<ReachParams> = {
     return {
       goal,
       graspables: [puck],
-      writeObjects(out, offset) {
-        writePose(puck.body, out, offset);
-        writeEmpty(out, offset + 7, 7);
-      },
+      writeObjects: (out, offset) => writeSoleObject(puck.body, out, offset),
       evaluate(view: StepView, out: TaskEvaluation) {
         if (margin < 0) margin = distanceTo(view.initTcp, 0, goal);
         const tcpToTarget = distanceTo(view.frame, OBS.HAND, goal);

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { Rng } from '../../../runtime/rng';
 import type { Graspable } from '../gripper';
-import { writeEmpty, writePose } from '../objects';
+import { writeSoleObject } from '../objects';
 import { OBS } from '../observation-layout';
-import { gripperCagingReward, hamacherProduct, tolerance, type CagingInput } from '../reward-shaping';
+import { PickPlaceReward } from '../pick-place-reward';
+import { hamacherProduct, tolerance } from '../reward-shaping';
 import type { TabletopScene } from '../tabletop';
 import { positionSchema, uniformIn, type ManipulationTask, type StepView, type TaskEpisode, type TaskEvaluation } from '../task';
 import { formatVec3, type Range3, type Vec3 } from '../vec3';
@@ -69,34 +70,19 @@ export const shelfPlaceTask: ManipulationTask<ShelfPlaceParams> = {
     const initObject = Float64Array.from(params.objectPosition);
     const object = new Float64Array(3);
     const inPlaceMargin = Math.hypot(initObject[0] - goal[0], initObject[1] - goal[1], initObject[2] - goal[2]);
-    let caging: CagingInput | undefined;
+    const shaping = new PickPlaceReward(
+      { objectRadius: BLOCK_HALF, padSuccessThreshold: 0.05, xzThreshold: 0.01, highDensity: false, carryRadius: 0.025, carriedIsGrasped: false },
+      object,
+      initObject,
+    );
     return {
       goal,
       graspables: [block],
-      writeObjects(out, offset) {
-        writePose(body, out, offset);
-        writeEmpty(out, offset + 7, 7);
-      },
+      writeObjects: (out, offset) => writeSoleObject(body, out, offset),
       evaluate(view: StepView, out: TaskEvaluation) {
-        const g = view.gripper;
-        caging ??= {
-          tcp: g.position,
-          initTcp: view.initTcp,
-          object,
-          initObject,
-          leftPadY: 0,
-          rightPadY: 0,
-          initLeftPadY: g.initLeftPadY,
-          initRightPadY: g.initRightPadY,
-          effort: 0,
-          objectRadius: BLOCK_HALF,
-          padSuccessThreshold: 0.05,
-          xzThreshold: 0.01,
-        };
         const f = view.frame;
         for (let i = 0; i < 3; i++) object[i] = f[OBS.OBJ1_POS + i];
-        const tcpOpened = f[OBS.GRIPPER];
-        const tcp = g.position;
+        const tcp = view.gripper.position;
         const tcpToObject = Math.hypot(tcp[0] - object[0], tcp[1] - object[1], tcp[2] - object[2]);
         const objectToTarget = Math.hypot(object[0] - goal[0], object[1] - goal[1], object[2] - goal[2]);
         let inPlace = tolerance(objectToTarget, 0, TARGET_RADIUS, inPlaceMargin, 'long_tail');
@@ -108,19 +94,11 @@ export const shelfPlaceTask: ManipulationTask<ShelfPlaceParams> = {
           inPlace = Math.min(1, Math.max(0, inPlace - hamacherProduct(yScaling, zScaling)));
         }
         if (belowBoard && object[1] > goal[1]) inPlace = 0;
-        caging.leftPadY = g.leftPadY();
-        caging.rightPadY = g.rightPadY();
-        caging.effort = view.action[3];
-        const grasped = gripperCagingReward(caging);
-        let reward = hamacherProduct(grasped, inPlace);
-        const lifted = tcpToObject < 0.025 && tcpOpened > 0 && object[2] - 0.01 > initObject[2];
-        if (lifted) reward += 1 + 5 * inPlace;
-        if (objectToTarget < TARGET_RADIUS) reward = 10;
-        out.reward = reward;
+        out.reward = shaping.score(view, tcpToObject, inPlace, objectToTarget < TARGET_RADIUS);
         out.success = objectToTarget <= SUCCESS_RADIUS;
         out.nearObject = tcpToObject <= 0.03;
-        out.graspSuccess = lifted;
-        out.graspReward = grasped;
+        out.graspSuccess = shaping.carried;
+        out.graspReward = shaping.grasp;
         out.inPlaceReward = inPlace;
         out.objToTarget = objectToTarget;
       },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Rng } from '../../../runtime/rng';
 import type { Graspable } from '../gripper';
-import { writeEmpty, writePose } from '../objects';
+import { writeSoleObject } from '../objects';
 import { OBS } from '../observation-layout';
 import { hamacherProduct, tolerance } from '../reward-shaping';
 import { cutTablePocket } from '../table-pocket';
@@ -78,10 +78,7 @@ export function sweepEpisode(scene: TabletopScene, cube: Graspable, objectPositi
   return {
     goal,
     graspables: [cube],
-    writeObjects(out, offset) {
-      writePose(cube.body, out, offset);
-      writeEmpty(out, offset + 7, 7);
-    },
+    writeObjects: (out, offset) => writeSoleObject(cube.body, out, offset),
     evaluate(view: StepView, out: TaskEvaluation) {
       const g = view.gripper;
       caging ??= { gripper: g, initTcp: view.initTcp, object, initObject, objectRadius: CUBE_HALF };

@@ -1,12 +1,10 @@
 import type { Rng } from '../../../runtime/rng';
-import { OBS } from '../observation-layout';
-import { hamacherProduct, tolerance } from '../reward-shaping';
 import type { TabletopScene } from '../tabletop';
-import type { ManipulationTask, StepView, TaskEpisode, TaskEvaluation } from '../task';
-import { distance3, formatVec3, type Range3, type Vec3 } from '../vec3';
+import type { ManipulationTask, TaskEpisode } from '../task';
+import type { Range3, Vec3 } from '../vec3';
 import { fixtureParamsSchema, sampleFixtureParams, type FixtureParams } from './fixture-params';
-import { createWindow, WINDOW, writeWindowHandle } from './window-fixture';
-import { WINDOW_HAND_INIT, WINDOW_TARGET_RADIUS } from './window-open';
+import { createWindow, WINDOW } from './window-fixture';
+import { WINDOW_HAND_INIT, WINDOW_TARGET_RADIUS, windowEpisode } from './window-episode';
 
 /**
  * window-close (Meta-World window-close-v3): the window (window-fixture.ts) starts slid fully open
@@ -25,7 +23,6 @@ import { WINDOW_HAND_INIT, WINDOW_TARGET_RADIUS } from './window-open';
 export type WindowCloseParams = FixtureParams<'window-close'>;
 
 export const WINDOW_CLOSE_RANGE: Range3 = { low: [0, 0.75, 0.2], high: [0, 0.9, 0.2] };
-const HANDLE_RADIUS = 0.02;
 
 export const windowCloseTask: ManipulationTask<WindowCloseParams> = {
   kind: 'window-close',
@@ -39,28 +36,6 @@ export const windowCloseTask: ManipulationTask<WindowCloseParams> = {
     const goal: Vec3 = [p[0], p[1], p[2]];
     const h0: Vec3 = [p[0] + WINDOW.closePoint[0] + WINDOW.travel, p[1] + WINDOW.closePoint[1], p[2] + WINDOW.closePoint[2]];
     const inPlaceMargin = Math.abs(Math.abs(h0[0] - goal[0]) - WINDOW_TARGET_RADIUS);
-    let reachMargin = -1;
-    return {
-      goal,
-      graspables: [],
-      writeObjects: (out, offset) => writeWindowHandle(window.pane, WINDOW.closePoint, out, offset),
-      evaluate(view: StepView, out: TaskEvaluation) {
-        const f = view.frame;
-        if (reachMargin < 0) reachMargin = Math.abs(distance3(h0[0], h0[1], h0[2], view.initTcp[0], view.initTcp[1], view.initTcp[2]) - HANDLE_RADIUS);
-        const hx = f[OBS.OBJ1_POS];
-        const toTarget = Math.abs(hx - goal[0]);
-        const inPlace = tolerance(toTarget, 0, WINDOW_TARGET_RADIUS, inPlaceMargin, 'long_tail');
-        const tcpToHandle = distance3(hx, f[OBS.OBJ1_POS + 1], f[OBS.OBJ1_POS + 2], f[OBS.HAND], f[OBS.HAND + 1], f[OBS.HAND + 2]);
-        const reach = tolerance(tcpToHandle, 0, HANDLE_RADIUS, reachMargin, 'gaussian');
-        out.reward = 10 * hamacherProduct(reach, inPlace);
-        out.success = toTarget <= WINDOW_TARGET_RADIUS;
-        out.nearObject = tcpToHandle <= 0.05;
-        out.graspSuccess = true;
-        out.graspReward = reach;
-        out.inPlaceReward = inPlace;
-        out.objToTarget = toTarget;
-      },
-      describe: () => `window open ${window.opening().toFixed(3)} m, goal ${formatVec3(goal)}`,
-    };
+    return windowEpisode({ window, handlePoint: WINDOW.closePoint, handleStart: h0, goal, inPlaceMargin, reachSigmoid: 'gaussian' });
   },
 };

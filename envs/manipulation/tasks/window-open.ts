@@ -1,11 +1,10 @@
 import type { Rng } from '../../../runtime/rng';
-import { OBS } from '../observation-layout';
-import { hamacherProduct, tolerance } from '../reward-shaping';
 import type { TabletopScene } from '../tabletop';
-import type { ManipulationTask, StepView, TaskEpisode, TaskEvaluation } from '../task';
-import { distance3, formatVec3, type Range3, type Vec3 } from '../vec3';
+import type { ManipulationTask, TaskEpisode } from '../task';
+import type { Range3, Vec3 } from '../vec3';
 import { fixtureParamsSchema, sampleFixtureParams, type FixtureParams } from './fixture-params';
-import { createWindow, WINDOW, writeWindowHandle } from './window-fixture';
+import { createWindow, WINDOW } from './window-fixture';
+import { WINDOW_HAND_INIT, WINDOW_TARGET_RADIUS, windowEpisode } from './window-episode';
 
 /**
  * window-open (Meta-World window-open-v3): slide a closed window (window-fixture.ts) open by
@@ -24,11 +23,6 @@ import { createWindow, WINDOW, writeWindowHandle } from './window-fixture';
 export type WindowOpenParams = FixtureParams<'window-open'>;
 
 export const WINDOW_OPEN_RANGE: Range3 = { low: [-0.1, 0.7, 0.16], high: [0.1, 0.9, 0.16] };
-/** Meta-World's TARGET_RADIUS for both window tasks. */
-export const WINDOW_TARGET_RADIUS = 0.05;
-/** Meta-World's hand start for the window tasks. */
-export const WINDOW_HAND_INIT: Vec3 = [0, 0.4, 0.2];
-const HANDLE_RADIUS = 0.02;
 
 export const windowOpenTask: ManipulationTask<WindowOpenParams> = {
   kind: 'window-open',
@@ -42,28 +36,6 @@ export const windowOpenTask: ManipulationTask<WindowOpenParams> = {
     const goal: Vec3 = [p[0] + WINDOW.travel, p[1], p[2]];
     const inPlaceMargin = Math.abs(WINDOW.travel - WINDOW_TARGET_RADIUS);
     const h0: Vec3 = [p[0] + WINDOW.openPoint[0], p[1] + WINDOW.openPoint[1], p[2] + WINDOW.openPoint[2]];
-    let reachMargin = -1;
-    return {
-      goal,
-      graspables: [],
-      writeObjects: (out, offset) => writeWindowHandle(window.pane, WINDOW.openPoint, out, offset),
-      evaluate(view: StepView, out: TaskEvaluation) {
-        const f = view.frame;
-        if (reachMargin < 0) reachMargin = Math.abs(distance3(h0[0], h0[1], h0[2], view.initTcp[0], view.initTcp[1], view.initTcp[2]) - HANDLE_RADIUS);
-        const hx = f[OBS.OBJ1_POS];
-        const toTarget = Math.abs(hx - goal[0]);
-        const inPlace = tolerance(toTarget, 0, WINDOW_TARGET_RADIUS, inPlaceMargin, 'long_tail');
-        const tcpToHandle = distance3(hx, f[OBS.OBJ1_POS + 1], f[OBS.OBJ1_POS + 2], f[OBS.HAND], f[OBS.HAND + 1], f[OBS.HAND + 2]);
-        const reach = tolerance(tcpToHandle, 0, HANDLE_RADIUS, reachMargin, 'long_tail');
-        out.reward = 10 * hamacherProduct(reach, inPlace);
-        out.success = toTarget <= WINDOW_TARGET_RADIUS;
-        out.nearObject = tcpToHandle <= 0.05;
-        out.graspSuccess = true;
-        out.graspReward = reach;
-        out.inPlaceReward = inPlace;
-        out.objToTarget = toTarget;
-      },
-      describe: () => `window open ${window.opening().toFixed(3)} m, goal ${formatVec3(goal)}`,
-    };
+    return windowEpisode({ window, handlePoint: WINDOW.openPoint, handleStart: h0, goal, inPlaceMargin, reachSigmoid: 'long_tail' });
   },
 };
