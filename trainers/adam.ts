@@ -16,6 +16,8 @@ export interface AdamSettings {
 }
 
 export const ADAM_CLASS_NAME = 'troupe.Adam';
+/** MAPPO's name for the same optimiser state before it used this class; its checkpoints still restore. */
+const LEGACY_CLASS_NAMES: readonly string[] = ['troupe.MappoAdam'];
 
 export class Adam {
   step = 0;
@@ -39,16 +41,20 @@ export class Adam {
     }
   }
 
-  /** One step against `grads`, keyed like the parameters (a missing gradient is an error). */
-  apply(grads: Record<string, tf.Tensor>): void {
+  /**
+   * One step against `grads`, keyed like the parameters (a missing gradient is an error),
+   * each multiplied by `scale` first when given (e.g. a global grad-norm clipping factor).
+   */
+  apply(grads: Record<string, tf.Tensor>, scale?: tf.Scalar): void {
     this.step++;
     const { beta1, beta2, epsilon } = this;
     const stepSize = this.lr / (1 - beta1 ** this.step);
     const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
     tf.tidy(() => {
       for (const [name, p] of Object.entries(this.params)) {
-        const g = grads[name];
-        if (!g) throw new Error(`Adam: no gradient for parameter '${name}'`);
+        const raw = grads[name];
+        if (!raw) throw new Error(`Adam: no gradient for parameter '${name}'`);
+        const g = scale ? tf.mul(raw, scale) : raw;
         const { m, v } = this.slots[name];
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
@@ -78,7 +84,7 @@ export class Adam {
 
   /** Loads a captured state; `who` prefixes errors (e.g. "sac.restoreState: optimizer 'q'"). */
   restore(state: OptimizerState, who: string): void {
-    if (state.className !== ADAM_CLASS_NAME) throw new Error(`${who} is a ${state.className}, expected ${ADAM_CLASS_NAME}`);
+    if (state.className !== ADAM_CLASS_NAME && !LEGACY_CLASS_NAMES.includes(state.className)) throw new Error(`${who} is a ${state.className}, expected ${ADAM_CLASS_NAME}`);
     const byName: NamedTensorData = {};
     for (const w of state.weights) byName[w.name] = w.tensor;
     if (!byName.iter) throw new Error(`${who} has no 'iter' weight`);

@@ -19,10 +19,10 @@
  *
  * Choices worth knowing (CleanRL defaults where EPyMARL has no key):
  *  - Orthogonal init (gain √2 for hidden layers, 0.01 for the policy head, 1 for the value head).
- *  - One Adam (ε = 1e-5) over actor and critic with one summed loss, where EPyMARL keeps an
- *    optimiser per network. Its bias corrections come from the step count in float64 (as in
- *    PyTorch); tfjs's Adam recomputes its β-powers differently after `setWeights`, so a
- *    restored copy of it drifts from the uninterrupted run in the last bit.
+ *  - One Adam (ε = 1e-5, `trainers/adam.ts`) over actor and critic with one summed loss, where
+ *    EPyMARL keeps an optimiser per network. Its bias corrections come from the step count in
+ *    float64 (as in PyTorch); tfjs's Adam recomputes its β-powers differently after
+ *    `setWeights`, so a restored copy of it drifts from the uninterrupted run in the last bit.
  *  - Advantages are standardised per minibatch, over live rows.
  *  - Value loss is clipped like the policy (max of plain and clipped squared error around the
  *    collection-time value, with `eps_clip`); `clipValueLoss: false` gives plain MSE. Both
@@ -47,16 +47,14 @@ import {
   assignTensors,
   captureTensors,
   deserializeArray,
-  restoreTensors,
   serializeArray,
-  type NamedTensorData,
-  type OptimizerState,
   type SerializedArray,
 } from '../runtime/checkpoint';
 import type { Policy, PolicyBatch, PolicyExtras, PolicyOutput, TrajectoryChunk, Transition } from '../runtime/experience';
 import { Rng, deriveSeed } from '../runtime/rng';
 import type { PpoAlgoConfig } from '../runtime/run-config';
 import type { VectorLayout } from '../runtime/vector-layout';
+import { Adam } from './adam';
 import { clipInto, gaussianEntropy, gaussianLogProb, sampleGaussianRow } from './gaussian-policy';
 import { RunningMeanStd } from './running-mean-std';
 import type { EvaluationOptions, Trainer, TrainerState, TrainStats } from './trainer';
@@ -171,83 +169,6 @@ export function computeGae(input: GaeInput): { advantages: Float32Array; returns
   return { advantages, returns };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Adam
-// ---------------------------------------------------------------------------------------------
-
-const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-5 };
-
-/** Adam over named variables; its whole state is the step count and the m/v slots. */
-class Adam {
-  step = 0;
-  private readonly slots: Record<string, { m: tf.Variable; v: tf.Variable }> = {};
-
-  constructor(
-    private readonly lr: number,
-    private readonly params: Record<string, tf.Variable>,
-  ) {
-    for (const [name, p] of Object.entries(params)) {
-      this.slots[name] = tf.tidy(() => ({ m: tf.variable(tf.zerosLike(p), false), v: tf.variable(tf.zerosLike(p), false) }));
-    }
-  }
-
-  /** One step with gradients `grads` (by parameter name) multiplied by `scale`. */
-  apply(grads: Record<string, tf.Tensor>, scale: tf.Scalar): void {
-    this.step++;
-    const { beta1, beta2, epsilon } = ADAM;
-    const stepSize = this.lr / (1 - beta1 ** this.step);
-    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
-    tf.tidy(() => {
-      for (const [name, p] of Object.entries(this.params)) {
-        const g = tf.mul(grads[name], scale);
-        const { m, v } = this.slots[name];
-        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
-        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
-        p.assign(tf.sub(p, tf.mul(stepSize, tf.div(m, tf.add(tf.div(tf.sqrt(v), bc2Sqrt), epsilon)))));
-      }
-    });
-  }
-
-  async capture(): Promise<OptimizerState> {
-    const named: Record<string, tf.Tensor> = {};
-    for (const [name, { m, v }] of Object.entries(this.slots)) {
-      named[`${name}/m`] = m;
-      named[`${name}/v`] = v;
-    }
-    const iter = tf.scalar(this.step, 'int32');
-    try {
-      const tensors = await captureTensors({ iter, ...named });
-      return {
-        className: 'troupe.MappoAdam',
-        config: { learningRate: this.lr, ...ADAM },
-        weights: Object.entries(tensors).map(([name, tensor]) => ({ name, tensor })),
-      };
-    } finally {
-      iter.dispose();
-    }
-  }
-
-  restore(state: OptimizerState): void {
-    if (state.className !== 'troupe.MappoAdam') throw new Error(`mappo.restoreState: optimizer 'adam' is a ${state.className}, expected troupe.MappoAdam`);
-    const byName: NamedTensorData = {};
-    for (const w of state.weights) byName[w.name] = w.tensor;
-    if (!byName.iter) throw new Error("mappo.restoreState: optimizer 'adam' has no 'iter' weight");
-    const slots: Record<string, tf.Variable> = {};
-    for (const [name, { m, v }] of Object.entries(this.slots)) {
-      slots[`${name}/m`] = m;
-      slots[`${name}/v`] = v;
-    }
-    rethrowAs("optimizer 'adam'", () => assignTensors(slots, byName));
-    const { iter } = restoreTensors({ iter: byName.iter });
-    this.step = iter.dataSync()[0];
-    iter.dispose();
-  }
-
-  dispose(): void {
-    for (const { m, v } of Object.values(this.slots)) tf.dispose([m, v]);
-  }
-}
-
 function rethrowAs<T>(what: string, fn: () => T): T {
   try {
     return fn();
@@ -347,7 +268,7 @@ export class Mappo implements Trainer, Policy {
     this.actor = new AgentNetwork({ inputDim: this.actorInDim, hiddenDim: H, outputDim: actorOut, recurrent: config.use_rnn, outputGain: 0.01, seed: netSeed, role: 'actor', copies });
     this.critic = new AgentNetwork({ inputDim: this.criticInDim, hiddenDim: H, outputDim: 1, recurrent: false, outputGain: 1, seed: netSeed, role: 'critic', copies });
     if (!layout.discreteActions) this.logStd = tf.tidy(() => tf.variable(tf.fill([copies, D], config.log_std_init ?? 0), true));
-    this.adam = new Adam(config.lr, this.parameters());
+    this.adam = new Adam({ lr: config.lr, epsilon: 1e-5 }, this.parameters());
     this.actRng = new Rng(deriveSeed(seed, 'mappo', 'act'));
     this.batchRng = new Rng(deriveSeed(seed, 'mappo', 'minibatch'));
     this.acting = this.freshActingState(E);
@@ -813,7 +734,7 @@ export class Mappo implements Trainer, Policy {
             const byName: Record<string, tf.Tensor> = {};
             paramNames.forEach((n, i) => (byName[n] = grads[paramList[i].name]));
             const gnorm = tf.sqrt(tf.addN(paramNames.map((n) => tf.sum(tf.square(byName[n]))))) as tf.Scalar;
-            this.adam.apply(byName, tf.minimum(1, tf.div(cfg.max_grad_norm, tf.add(gnorm, 1e-6))));
+            this.adam.apply(byName, tf.minimum<tf.Scalar>(1, tf.div(cfg.max_grad_norm, tf.add(gnorm, 1e-6))));
             const out = tf.stack([...aux, gnorm]);
             tf.dispose(aux);
             return out;
@@ -869,7 +790,7 @@ export class Mappo implements Trainer, Policy {
     const adamState = need(state.optimizers, 'adam', 'optimizer');
     rethrowAs("model 'actor'", () => assignTensors(this.actorVariables(), actorData));
     rethrowAs("model 'critic'", () => assignTensors(this.critic.namedVariables(), criticData));
-    this.adam.restore(adamState);
+    this.adam.restore(adamState, "mappo.restoreState: optimizer 'adam'");
     this.returnStats.load(state.json.return_stats, 'mappo.restoreState: json.return_stats');
     this.rewardStats.load(state.json.reward_stats, 'mappo.restoreState: json.reward_stats');
     this.actRng = actRng;

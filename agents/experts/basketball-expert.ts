@@ -1,6 +1,6 @@
 import { BALL_RADIUS, TARGET_RISE } from '../../envs/manipulation/tasks/basketball';
 import { WaypointExpert, goal, hand, object1, type Waypoint } from './manipulation-expert';
-import { objectHeld, planObjectGrasp } from './object-grasp';
+import { carryTarget, objectHeld, planObjectGrasp } from './object-grasp';
 
 /** Height (m) above the ring's centre at which the ball travels, clear of the ring and the backboard's foot. */
 const TRAVEL_RISE = 0.1;
@@ -45,6 +45,6 @@ export class BasketballExpert extends WaypointExpert {
     else if (p[2] >= travelZ - 0.01) c = [g[0], g[1], travelZ];
     else if (h[1] > g[1] - CLEAR_Y + 0.005) c = [p[0], g[1] - CLEAR_Y, Math.max(p[2], LOW_CARRY_Z)];
     else c = [p[0], p[1], travelZ];
-    out.target = [c[0] + h[0] - p[0], c[1] + h[1] - p[1], c[2] + h[2] - p[2]];
+    out.target = carryTarget(obs, c);
   }
 }

@@ -1,5 +1,5 @@
-import { doorPose, doorToWorld, worldToDoor } from './door-frame';
-import { WaypointExpert, hand, type Waypoint } from './manipulation-expert';
+import { doorTarget, doorView, planDoorApproach } from './door-frame';
+import { WaypointExpert, type Waypoint } from './manipulation-expert';
 
 /** The door-frame point the hand pushes at: on the front face, between the hinge and the handle's posts. */
 const PUSH_X = 0.18;
@@ -16,18 +16,10 @@ export class DoorCloseExpert extends WaypointExpert {
   readonly kind = 'door-close';
 
   protected plan(obs: Float32Array, out: Waypoint): void {
-    const [x, y, z] = hand(obs);
-    const pose = doorPose(obs);
-    const [dx, dy] = worldToDoor(pose, x, y);
+    const { hand: [x, y, z], pose, inDoor: [dx, dy] } = doorView(obs);
     out.effort = 1;
     const atFace = dx > 0.08 && dx < 0.24 && dy > -0.09 && dy < 0 && Math.abs(z - pose.z) < 0.02;
-    if (atFace) {
-      const [tx, ty] = doorToWorld(pose, PUSH_X, PUSH_Y + 0.01, Math.min(0, pose.angle + LEAD));
-      out.target = [tx, ty, pose.z];
-      return;
-    }
-    const [ax, ay] = doorToWorld(pose, PUSH_X, PUSH_Y - 0.03);
-    const above = Math.hypot(x - ax, y - ay) < 0.02;
-    out.target = [ax, ay, above ? pose.z : pose.z + 0.08];
+    if (atFace) out.target = doorTarget(pose, PUSH_X, PUSH_Y + 0.01, Math.min(0, pose.angle + LEAD));
+    else planDoorApproach(pose, x, y, PUSH_X, PUSH_Y - 0.03, 0.02, out);
   }
 }

@@ -1,6 +1,6 @@
 import { DOOR_GRIP } from '../../envs/manipulation/tasks/door-open';
-import { doorPose, doorToWorld, worldToDoor } from './door-frame';
-import { WaypointExpert, hand, type Waypoint } from './manipulation-expert';
+import { doorTarget, doorView, planDoorApproach } from './door-frame';
+import { WaypointExpert, type Waypoint } from './manipulation-expert';
 
 /** How far the door is swung (rad): past the success band's start, short of the far stop. */
 const OPEN_ANGLE = -1.6;
@@ -15,18 +15,10 @@ export class DoorOpenExpert extends WaypointExpert {
   readonly kind = 'door-open';
 
   protected plan(obs: Float32Array, out: Waypoint): void {
-    const [x, y, z] = hand(obs);
-    const pose = doorPose(obs);
-    const [dx, dy] = worldToDoor(pose, x, y);
+    const { hand: [x, y, z], pose, inDoor: [dx, dy] } = doorView(obs);
     out.effort = 1;
     const hooked = Math.abs(dx - DOOR_GRIP[0]) < 0.04 && dy < -0.03 && dy > -0.135 && Math.abs(z - pose.z) < 0.02;
-    if (hooked) {
-      const [tx, ty] = doorToWorld(pose, DOOR_GRIP[0], DOOR_GRIP[1], Math.max(OPEN_ANGLE, pose.angle - LEAD));
-      out.target = [tx, ty, pose.z];
-      return;
-    }
-    const [gx, gy] = doorToWorld(pose, DOOR_GRIP[0], DOOR_GRIP[1]);
-    const above = Math.hypot(x - gx, y - gy) < 0.015;
-    out.target = [gx, gy, above ? pose.z : pose.z + 0.08];
+    if (hooked) out.target = doorTarget(pose, DOOR_GRIP[0], DOOR_GRIP[1], Math.max(OPEN_ANGLE, pose.angle - LEAD));
+    else planDoorApproach(pose, x, y, DOOR_GRIP[0], DOOR_GRIP[1], 0.015, out);
   }
 }

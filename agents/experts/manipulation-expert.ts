@@ -1,5 +1,5 @@
 import { OBS } from '../../envs/manipulation/observation-layout';
-import { Rng } from '../../runtime/rng';
+import { WaypointActuator } from './waypoint-actuator';
 
 /**
  * Scripted experts for the manipulation tasks, in the style of Meta-World's `policies/`:
@@ -36,19 +36,11 @@ export interface Waypoint {
 
 export abstract class WaypointExpert implements ManipulationExpert {
   abstract readonly kind: string;
-  readonly noise: number;
-  readonly gain: number;
-  private readonly rng: Rng;
+  private readonly actuator: WaypointActuator;
   private readonly waypoint: Waypoint = { target: [0, 0, 0], effort: 0 };
 
   constructor(options: ExpertOptions = {}) {
-    const noise = options.noise ?? 0;
-    if (!(noise >= 0 && Number.isFinite(noise))) throw new Error(`expert: noise must be a finite number ≥ 0, got ${noise}`);
-    const gain = options.gain ?? 25;
-    if (!(gain > 0 && Number.isFinite(gain))) throw new Error(`expert: gain must be a finite number > 0, got ${gain}`);
-    this.noise = noise;
-    this.gain = gain;
-    this.rng = new Rng(`expert/${options.seed ?? 0}`);
+    this.actuator = new WaypointActuator(options, 'expert');
   }
 
   /** Decides the waypoint for this observation (write into `out`). */
@@ -56,16 +48,8 @@ export abstract class WaypointExpert implements ManipulationExpert {
 
   act(observation: Float32Array): Float32Array {
     if (observation.length !== OBS.SIZE) throw new Error(`${this.kind} expert: expected a ${OBS.SIZE}-number observation, got ${observation.length}`);
-    const w = this.waypoint;
-    this.plan(observation, w);
-    const action = new Float32Array(4);
-    for (let i = 0; i < 3; i++) action[i] = this.gain * (w.target[i] - observation[OBS.HAND + i]);
-    action[3] = w.effort;
-    for (let i = 0; i < 4; i++) {
-      const noisy = this.noise > 0 ? action[i] + this.noise * this.rng.normal() : action[i];
-      action[i] = Math.min(1, Math.max(-1, noisy));
-    }
-    return action;
+    this.plan(observation, this.waypoint);
+    return this.actuator.action(this.waypoint, observation, OBS.HAND);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { AgentId, PerAgent } from '../../envs/parallel-env';
 import type { MultiArmLayout } from '../../envs/manipulation/multi-arm/multi-arm-task';
-import { Rng } from '../../runtime/rng';
 import type { ExpertOptions, Waypoint } from './manipulation-expert';
+import { WaypointActuator } from './waypoint-actuator';
 
 /**
  * Scripted teams for the multi-arm manipulation tasks: one waypoint controller per arm, each
@@ -21,22 +21,14 @@ export interface MultiArmExpert {
 
 export abstract class MultiArmWaypointExpert implements MultiArmExpert {
   abstract readonly kind: string;
-  readonly noise: number;
-  readonly gain: number;
-  private readonly rng: Rng;
+  private readonly actuator: WaypointActuator;
   private readonly waypoint: Waypoint = { target: [0, 0, 0], effort: 0 };
 
   constructor(
     readonly layout: MultiArmLayout,
     options: ExpertOptions = {},
   ) {
-    const noise = options.noise ?? 0;
-    if (!(noise >= 0 && Number.isFinite(noise))) throw new Error(`expert: noise must be a finite number ≥ 0, got ${noise}`);
-    const gain = options.gain ?? 25;
-    if (!(gain > 0 && Number.isFinite(gain))) throw new Error(`expert: gain must be a finite number > 0, got ${gain}`);
-    this.noise = noise;
-    this.gain = gain;
-    this.rng = new Rng(`multi-arm-expert/${options.seed ?? 0}`);
+    this.actuator = new WaypointActuator(options, 'multi-arm-expert');
   }
 
   /** Where arm `arm`'s TCP should go and its effort, from its observation (write into `out`). */
@@ -45,16 +37,9 @@ export abstract class MultiArmWaypointExpert implements MultiArmExpert {
   actArm(arm: number, observation: Float32Array): Float32Array {
     if (observation.length !== this.layout.SIZE) throw new Error(`${this.kind} expert: expected a ${this.layout.SIZE}-number observation for arm_${arm}, got ${observation.length}`);
     if (!(Number.isInteger(arm) && arm >= 0 && arm < this.layout.numArms)) throw new Error(`${this.kind} expert: arm must be 0 … ${this.layout.numArms - 1}, got ${arm}`);
-    const w = this.waypoint;
-    this.plan(arm, observation, w);
-    const action = new Float32Array(4);
-    for (let i = 0; i < 3; i++) action[i] = this.gain * (w.target[i] - observation[i]);
-    action[3] = w.effort;
-    for (let i = 0; i < 4; i++) {
-      const noisy = this.noise > 0 ? action[i] + this.noise * this.rng.normal() : action[i];
-      action[i] = Math.min(1, Math.max(-1, noisy));
-    }
-    return action;
+    this.plan(arm, observation, this.waypoint);
+    // An arm's own hand leads its observation.
+    return this.actuator.action(this.waypoint, observation, 0);
   }
 
   act(observations: PerAgent<Float32Array>): PerAgent<Float32Array> {

@@ -1,6 +1,6 @@
 import { BOX_HALF_DEPTH, HOLE_TARGET_OFFSET, PEG_HALF, PEG_HEAD_OFFSET } from '../../envs/manipulation/tasks/peg-insert-side';
-import { WaypointExpert, goal, hand, object1, type Waypoint } from './manipulation-expert';
-import { planObjectGrasp } from './object-grasp';
+import { WaypointExpert, goal, object1, type Waypoint } from './manipulation-expert';
+import { carryTarget, planObjectGrasp } from './object-grasp';
 
 /** How far outside the opening the head waits while the peg is lined up with the hole (m). */
 const STANDOFF = 0.05;
@@ -16,7 +16,6 @@ export class PegInsertSideExpert extends WaypointExpert {
 
   protected plan(obs: Float32Array, out: Waypoint): void {
     if (planObjectGrasp(obs, out, 2 * PEG_HALF[1])) return;
-    const h = hand(obs);
     const p = object1(obs);
     const g = goal(obs);
     out.effort = 1;
@@ -36,6 +35,6 @@ export class PegInsertSideExpert extends WaypointExpert {
     } else {
       cx = g[0] - PEG_HEAD_OFFSET;
     }
-    out.target = [cx + h[0] - p[0], cy + h[1] - p[1], cz + h[2] - p[2]];
+    out.target = carryTarget(obs, [cx, cy, cz]);
   }
 }

@@ -1,6 +1,6 @@
 import { BLOCK_HALF, BOARD_FRONT } from '../../envs/manipulation/tasks/shelf-place';
 import { WaypointExpert, goal, hand, object1, type Waypoint } from './manipulation-expert';
-import { objectHeld, planObjectGrasp } from './object-grasp';
+import { carryTarget, objectHeld, planObjectGrasp } from './object-grasp';
 
 /**
  * shelf-place: grasp the block, lift it to the goal's height in front of the shelf and line it
@@ -32,6 +32,6 @@ export class ShelfPlaceExpert extends WaypointExpert {
     out.effort = 1;
     const aligned = Math.abs(p[0] - g[0]) < 0.005 && Math.abs(p[2] - g[2]) < 0.008;
     const c: [number, number, number] = aligned ? [g[0], g[1], g[2]] : [g[0], Math.min(p[1], shelfFront - 0.05), g[2]];
-    out.target = [c[0] + h[0] - p[0], c[1] + h[1] - p[1], c[2] + h[2] - p[2]];
+    out.target = carryTarget(obs, c);
   }
 }
