@@ -215,6 +215,28 @@ describe('observations', () => {
   });
 });
 
+describe('setTask on a split env', () => {
+  test('fixes kind and configuration until cleared; reset options still override; bad params are refused', () => {
+    const env = makeMulti('MT10');
+    const params = sampleTaskParams('push', 1, 7)[0];
+    env.setTask(params);
+    for (let episode = 0; episode < 4; episode++) {
+      const { infos } = env.reset({ seed: episode });
+      expect(infos[ARM_AGENT].task).toBe('push');
+      expect(env.currentTask()).toEqual(params);
+    }
+    env.reset({ options: { kind: 'reach' } });
+    expect(env.currentKind()).toBe('reach');
+    env.setTask(null);
+    const kinds = new Set<string>();
+    for (let episode = 0; episode < 20; episode++) kinds.add(env.reset({ seed: 100 + episode }).infos[ARM_AGENT].task as string);
+    expect(kinds.size).toBeGreaterThan(3);
+    expect(() => env.setTask({ kind: 'sweep' })).toThrow(/sweep/);
+    expect(() => env.setTask({ ...params, objectPosition: [9, 9, 9] } as typeof params)).toThrow(/setTask/);
+    env.close();
+  });
+});
+
 describe('conformance and determinism', () => {
   test.each([
     ['MT mode', { kinds: EXISTING, horizon: 25 }],

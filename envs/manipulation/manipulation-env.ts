@@ -117,6 +117,9 @@ export class ManipulationEnv<P extends TaskParamsBase = TaskParamsBase> implemen
   }
 
   reset(args: ResetArgs = {}): ResetResult<Float32Array> {
+    // A misspelt option would otherwise silently give a random configuration.
+    const unknown = Object.keys(args.options ?? {}).filter((k) => k !== 'task');
+    if (unknown.length) throw new Error(`${this.config.id}: unknown reset option ${unknown.map((k) => `'${k}'`).join(', ')} (known: task)`);
     const params = this.configurations.next(args);
     this.disposeScene();
     const scene = new TabletopScene(this.rapier, this.config.substeps);

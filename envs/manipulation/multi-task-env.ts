@@ -19,7 +19,8 @@ import type { TaskParamsBase } from './task';
  *   The one-hot layout depends on `kinds` only, so an env fixed to one kind feeds the same network.
  * - Action, reward, truncation and infos are those of the kind's env; every info (reset and step)
  *   also names the kind as `task` (and its index in `kinds` as `task_index`).
- * - Reset options: `kind` (this episode's kind) or `task` (exact params, whose `kind` selects it).
+ * - Reset options: `kind` (this episode's kind) or `task` (exact params, whose `kind` selects it);
+ *   `setTask(params)` fixes kind and configuration for every following episode.
  * - Determinism: the kind and configuration come from the env's Rng, the episode from its fresh
  *   physics world, so the same seed and actions replay the same episodes in any thread.
  */
@@ -101,6 +102,8 @@ export class MultiTaskManipulationEnv implements ParallelEnv<Float32Array, Float
   private readonly numTasks: number;
   private rng = new Rng(0);
   private active: Member | null = null;
+  /** Set by `setTask`: the kind and configuration of every episode until cleared. */
+  private fixedTask: TaskParamsBase | null = null;
   private activeIndex = -1;
   private lastObservation: Float32Array | null = null;
 
@@ -158,6 +161,22 @@ export class MultiTaskManipulationEnv implements ParallelEnv<Float32Array, Float
     return this.active?.env.currentTask();
   }
 
+  /**
+   * Fixes the kind and configuration of every following episode (Meta-World's `set_task`): the
+   * params' `kind` must be a member. `null` returns to drawing a kind and configuration per reset.
+   * Reset options (`kind`, `task`) still override it for one episode.
+   */
+  setTask(params: TaskParamsBase | null): void {
+    if (params === null) {
+      this.fixedTask = null;
+      return;
+    }
+    const kind = (params as { kind?: unknown } | undefined)?.kind;
+    if (typeof kind !== 'string') throw new Error(`${this.config.id}: setTask expects task params with a 'kind' (one of ${this.config.kinds.join(', ')})`);
+    this.member(kind, "setTask's 'kind'");
+    this.fixedTask = parseTaskParams(MANIPULATION_TASKS.find((t) => t.kind === kind)!, params, `${this.config.id}: setTask`);
+  }
+
   reset(args: ResetArgs = {}): ResetResult<Float32Array> {
     if (args.seed !== undefined) this.rng = new Rng(args.seed);
     const { kind: kindOption, task: taskOption, ...rest } = args.options ?? {};
@@ -170,6 +189,9 @@ export class MultiTaskManipulationEnv implements ParallelEnv<Float32Array, Float
       if (typeof kind !== 'string') throw new Error(`${this.config.id}: reset option 'task' must be task params with a 'kind' (one of ${this.config.kinds.join(', ')})`);
       member = this.member(kind, "reset option 'task.kind'");
       params = parseTaskParams(MANIPULATION_TASKS.find((t) => t.kind === kind)!, taskOption, `${this.config.id}: reset option 'task'`);
+    } else if (kindOption === undefined && this.fixedTask) {
+      member = this.member(this.fixedTask.kind);
+      params = this.fixedTask;
     } else {
       if (kindOption !== undefined && typeof kindOption !== 'string') throw new Error(`${this.config.id}: reset option 'kind' must be a task kind (one of ${this.config.kinds.join(', ')})`);
       const kind = kindOption ?? this.config.kind;

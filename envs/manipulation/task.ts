@@ -65,6 +65,8 @@ export interface TaskEpisode {
   readonly graspables: readonly Graspable[];
   /** Writes the observation's 14-number object block (obj1 pos+quat, obj2 pos+quat, zero-padded) at `out[offset]`. */
   writeObjects(out: Float64Array, offset: number): void;
+  // The env calls writeObjects before evaluate in every step (the frame is written first), so a
+  // task may cache a joint reading in writeObjects and use it in evaluate (door-open, lever-pull do).
   /** Scores the step that just ended (physics advanced, `view.frame` up to date). Must not allocate much: it runs every step. */
   evaluate(view: StepView, out: TaskEvaluation): void;
   /** Optional: runs every step after the gripper took its action and before physics (e.g. to drive a motor). */

@@ -41,6 +41,7 @@ export const reachTask: ManipulationTask<ReachParams> = {
         out.success = tcpToTarget <= TARGET_RADIUS;
         out.nearObject = tcpToTarget <= TARGET_RADIUS;
         out.graspSuccess = true;
+        // Meta-World's reach reports the TCP-to-target distance in its `grasp_reward` info slot; kept for parity.
         out.graspReward = tcpToTarget;
         out.inPlaceReward = inPlace;
         out.objToTarget = tcpToTarget;

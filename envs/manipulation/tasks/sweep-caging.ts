@@ -5,7 +5,9 @@ import { hamacherProduct, tolerance } from '../reward-shaping';
  * The caging score of Meta-World's sweep and sweep-into (their own `_gripper_caging_reward`):
  * pads on either side of the cube (y, margins from the pads' start), the TCP level with it (x-z),
  * and the pads closing to its width; (caging + gripping) / 2, in [0, 1]. The effort does not
- * enter, so a sweeping (not squeezing) gripper is paid for caging alone.
+ * enter, so a sweeping (not squeezing) gripper is paid for caging alone. Kept apart from
+ * `gripperCagingReward` (reward-shaping.ts) because Meta-World's sweep tasks override that
+ * function with different margins and no effort term; a flag there would hide which formula runs.
  */
 export interface SweepCagingInput {
   gripper: Gripper;
