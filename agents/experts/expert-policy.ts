@@ -1,5 +1,5 @@
 import { OBS } from '../../envs/manipulation/observation-layout';
-import { parseBarLiftId } from '../../envs/manipulation/register-multi-arm';
+import { parseBarLiftId, parseBarLiftRangeId } from '../../envs/manipulation/register-multi-arm';
 import { parseSplitEnvId } from '../../envs/manipulation/register-splits';
 import { splitKinds } from '../../envs/manipulation/benchmark-split';
 import type { Policy, PolicyBatch } from '../../runtime/experience';
@@ -16,7 +16,7 @@ import type { MultiArmExpert } from './multi-arm-expert';
  * trained policy runs (`troupe eval <env-id> --policy expert`, dataset collection): single-arm
  * tasks (`push`), multi-task split envs whose observation ends with the task one-hot (`MT10`,
  * `MT10/push`: the one-hot names the expert, which sees the first 39 numbers), and the multi-arm
- * tasks (`handover`, `bar-lift`, `bar-lift-<N>arms`: one scripted team).
+ * tasks (`handover`, `bar-lift`, `bar-lift-<N>arms`, `bar-lift-<A>to<B>arms`: one scripted team).
  *
  * Every env slot has its own expert whose noise stream is seeded from (seed, env index), so env
  * e's actions never depend on how many envs run beside it. Experts need the goal in the
@@ -54,14 +54,16 @@ export function expertPolicyFor(envId: string, layout: VectorLayout, options: Ex
     return new SingleArmExpertPolicy(layout, kindOf, perKind);
   }
 
-  throw new Error(`no scripted expert for env '${envId}' (experts: ${[...expertKinds(), 'handover', 'bar-lift', 'bar-lift-<N>arms', 'MT10', 'MT10/<kind>'].join(', ')})`);
+  throw new Error(`no scripted expert for env '${envId}' (experts: ${[...expertKinds(), 'handover', 'bar-lift', 'bar-lift-<N>arms', 'bar-lift-<A>to<B>arms', 'MT10', 'MT10/<kind>'].join(', ')})`);
 }
 
 function multiArmExpertMaker(envId: string): ((options: ExpertOptions) => MultiArmExpert) | undefined {
   if (envId === 'handover') return (o) => new HandoverExpert(o);
   if (envId === 'bar-lift') return (o) => new BarLiftExpert(2, o);
   const arms = parseBarLiftId(envId);
-  return arms === undefined ? undefined : (o) => new BarLiftExpert(arms, o);
+  if (arms !== undefined) return (o) => new BarLiftExpert(arms, o);
+  const range = parseBarLiftRangeId(envId);
+  return range === undefined ? undefined : (o) => new BarLiftExpert(range, o);
 }
 
 /** One 39-number expert per env slot, chosen per step by `kindOf` (always 0 for a plain task). */

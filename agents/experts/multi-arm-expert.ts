@@ -1,5 +1,5 @@
 import type { AgentId, PerAgent } from '../../envs/parallel-env';
-import type { MultiArmLayout } from '../../envs/manipulation/multi-arm/multi-arm-task';
+import { presenceFlagOffset, type MultiArmLayout } from '../../envs/manipulation/multi-arm/multi-arm-task';
 import type { ExpertOptions, Waypoint } from './manipulation-expert';
 import { WaypointActuator } from './waypoint-actuator';
 
@@ -69,6 +69,12 @@ export function ownOpening(obs: Float32Array): number {
 export function otherArm(layout: MultiArmLayout, obs: Float32Array, self: number, other: number): { hand: [number, number, number]; opening: number } {
   const at = layout.OTHERS + 4 * (other < self ? other : other - 1);
   return { hand: [obs[at], obs[at + 1], obs[at + 2]], opening: obs[at + 3] };
+}
+
+/** Whether arm `other` takes part in this episode, as arm `self` sees it (always, in a layout without presence flags). */
+export function otherArmPresent(layout: MultiArmLayout, obs: Float32Array, self: number, other: number): boolean {
+  const at = presenceFlagOffset(layout, self, other);
+  return at === undefined || obs[at] > 0.5;
 }
 
 /** Object slot k: position and quaternion (x, y, z, w); `previous` reads the previous frame. */

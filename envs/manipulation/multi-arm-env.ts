@@ -6,6 +6,7 @@ import { checkRenderMode, EpisodeProgress, requireRunningEpisode } from './episo
 import { Gripper } from './gripper';
 import { clampIntoBox } from './observation-layout';
 import { multiArmLayout, multiArmObservationBox, type MultiArmEpisode, type MultiArmEvaluation, type MultiArmLayout, type MultiArmStepView, type MultiArmTask } from './multi-arm/multi-arm-task';
+import { fixedTeam, TeamSizes, type MultiArmTeam } from './multi-arm/team-size';
 import { requirePhysics, type Rapier } from './physics';
 import { renderManipulationSvg } from './svg-render';
 import { TabletopScene } from './tabletop';
@@ -18,7 +19,8 @@ import { formatVec3 } from './vec3';
  * how many arms, their workspaces, the objects and the score.
  *
  * - Observation per arm: Box(2·(4N + 7K) + 3), see multi-arm/multi-arm-task.ts: own hand and
- *   opening, the other hands, K object poses, the previous frame, the goal. Clamped into bounds.
+ *   opening, the other hands, K object poses, the previous frame, the goal (and N − 1 presence
+ *   flags when the arm count varies). Clamped into bounds.
  * - Action per arm: Box(-1, 1, [4]) = TCP delta (× 1 cm) and gripper effort (positive closes).
  *   The grippers act in index order within a step (so a release by arm_0 and a grasp by arm_1
  *   in the same step hand an object over).
@@ -29,6 +31,10 @@ import { formatVec3 } from './vec3';
  *   evaluation counts), `obj_to_target`, `arms_holding`, `holding` (this arm holds something).
  * - `state()`: arm_0's observation (every hand in index order, objects, previous frame, goal),
  *   for MAPPO's centralised critic.
+ * - Varying arm count (an optional `MultiArmTeam`, team-size.ts): `possibleAgents` is the largest
+ *   team; each reset picks N and only arm_0 … arm_{N−1} are in `agents` and in any returned dict.
+ *   The observation keeps the largest team's size: absent arms' hands and object slots are zeros
+ *   and presence flags (multi-arm-task.ts) say which other arms take part; so does `state()`.
  * - Task configurations and determinism as the single-arm env: `reset({ options: { task } })`,
  *   `setTask`, `options.tasks` or a fresh draw; a fresh physics world every reset.
  */
@@ -46,6 +52,8 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
   readonly stateSpace: Box;
   readonly layout: MultiArmLayout;
   readonly config: Readonly<MultiArmConfig<P>>;
+  /** The team-size range (min = max for a fixed team). */
+  readonly teamSizes: TeamSizes;
 
   private readonly rapier: Rapier;
   private readonly observationBox: Box;
@@ -55,6 +63,8 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
   private readonly progress: EpisodeProgress;
   private live: AgentId[] = [];
   private params: P | null = null;
+  /** The task the current episode's team plays. */
+  private teamTask: MultiArmTask<P>;
   private scene: TabletopScene | null = null;
   private grippers: Gripper[] = [];
   private episode: MultiArmEpisode | null = null;
@@ -66,16 +76,28 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
   private readonly evaluation: MultiArmEvaluation = { reward: 0, success: false, objToTarget: 0, armsHolding: 0 };
   private view: MultiArmStepView | null = null;
 
+  /**
+   * `task` is the largest team's task (its params schema, description and observation size);
+   * `team` gives the task of every size an episode may have (default: `task` alone).
+   */
   constructor(
     readonly task: MultiArmTask<P>,
     config: MultiArmConfig<P>,
+    private readonly team: MultiArmTeam<P> = fixedTeam(task),
   ) {
     this.rapier = requirePhysics(config.id);
-    if (task.grippers.length !== task.numArms) throw new Error(`${config.id}: task '${task.kind}' gives ${task.grippers.length} gripper configs for ${task.numArms} arms`);
+    this.teamSizes = new TeamSizes(config.id, team.min, team.max);
+    if (team.taskFor(team.max) !== task) throw new Error(`${config.id}: the env's task must be its largest team's (${team.max} arms)`);
+    for (let n = team.min; n <= team.max; n++) {
+      const t = team.taskFor(n);
+      if (t.numArms !== n || t.grippers.length !== n) throw new Error(`${config.id}: task '${t.kind}' for ${n} arms has ${t.numArms} arms and ${t.grippers.length} gripper configs`);
+      if (t.numObjects > task.numObjects) throw new Error(`${config.id}: task '${t.kind}' for ${n} arms has more object slots (${t.numObjects}) than the largest team's (${task.numObjects})`);
+    }
+    this.teamTask = task;
     this.config = Object.freeze({ ...config });
     this.configurations = new TaskConfigurations(task, this.config);
     this.progress = new EpisodeProgress(config.id, config.horizon);
-    this.layout = multiArmLayout(task.numArms, task.numObjects);
+    this.layout = multiArmLayout(task.numArms, task.numObjects, this.teamSizes.varies);
     this.observationBox = multiArmObservationBox(this.layout);
     this.stateSpace = this.observationBox;
     this.possibleAgents = Object.freeze(Array.from({ length: task.numArms }, (_, i) => `arm_${i}`));
@@ -117,18 +139,25 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
     return this.params ?? undefined;
   }
 
+  /** The number of arms in the current episode (the last reset's draw). */
+  currentTeamSize(): number {
+    return this.teamTask.numArms;
+  }
+
   /** The grippers of the current episode, in arm order (for tests and tools; do not drive them directly). */
   currentGrippers(): readonly Gripper[] {
     return this.grippers;
   }
 
   reset(args: ResetArgs = {}): ResetResult<Float32Array> {
+    const numArms = this.teamSizes.next(args);
+    const task = this.team.taskFor(numArms);
     const params = this.configurations.next(args);
     this.disposeScene();
     const scene = new TabletopScene(this.rapier, this.config.substeps);
     try {
-      const grippers = this.task.grippers.map((c) => new Gripper(scene, c));
-      const episode = this.task.setup(scene, params, grippers);
+      const grippers = task.grippers.map((c) => new Gripper(scene, c));
+      const episode = task.setup(scene, params, grippers);
       for (const g of grippers) g.setGraspables(episode.graspables);
       this.scene = scene;
       this.grippers = grippers;
@@ -138,15 +167,18 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
       throw error;
     }
     this.params = params;
+    this.teamTask = task;
     this.progress.start();
     this.grippers.forEach((g, i) => this.initTcps[i].set(g.position));
-    this.view = { actions: this.actions, grippers: this.grippers, initTcps: this.initTcps };
+    this.view = { actions: this.actions.slice(0, numArms), grippers: this.grippers, initTcps: this.initTcps.slice(0, numArms) };
+    // Absent arms' hands and object slots stay zero for the whole episode.
+    this.frame.fill(0);
     this.writeFrame();
     this.prevFrame.set(this.frame);
-    this.live = [...this.possibleAgents];
+    this.live = this.possibleAgents.slice(0, numArms);
     const observations: PerAgent<Float32Array> = {};
     const infos: PerAgent<AgentInfo> = {};
-    for (const agent of this.possibleAgents) {
+    for (const agent of this.live) {
       observations[agent] = this.observe(this.agentIndex.get(agent)!);
       infos[agent] = {};
     }
@@ -167,7 +199,7 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
     this.episode.evaluate(this.view!, e);
     const truncated = this.progress.advance(e.success);
     const out: StepResult<Float32Array> = { observations: {}, rewards: {}, terminations: {}, truncations: {}, infos: {} };
-    for (let i = 0; i < this.possibleAgents.length; i++) {
+    for (let i = 0; i < this.grippers.length; i++) {
       const agent = this.possibleAgents[i];
       out.observations[agent] = this.observe(i);
       out.rewards[agent] = e.reward;
@@ -248,6 +280,11 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
       const goal = this.episode!.goal;
       for (let k = 0; k < 3; k++) out[L.GOAL + k] = goal[k];
     }
+    // Presence flags follow the other hands' order (self skipped); present arms are the first N.
+    for (let a = 0, at = L.PRESENCE; at < L.SIZE; a++) {
+      if (a === self) continue;
+      out[at++] = a < this.grippers.length ? 1 : 0;
+    }
     clampIntoBox(out, this.observationBox);
     return out;
   }
@@ -259,7 +296,10 @@ export class MultiArmEnv<P extends TaskParamsBase = TaskParamsBase> implements P
   }
 }
 
-/** Builds a multi-arm task's env from raw options (the registry factory); throws if physics is not initialised. */
-export function createMultiArmEnv<P extends TaskParamsBase>(task: MultiArmTask<P>, options: Record<string, unknown>): MultiArmEnv<P> {
-  return new MultiArmEnv(task, parseMultiArmOptions(task, options));
+/**
+ * Builds a multi-arm task's env from raw options (the registry factory); with `team`, the arm
+ * count varies between episodes and `task` is the largest team's. Throws if physics is not initialised.
+ */
+export function createMultiArmEnv<P extends TaskParamsBase>(task: MultiArmTask<P>, options: Record<string, unknown>, team?: MultiArmTeam<P>): MultiArmEnv<P> {
+  return new MultiArmEnv(task, parseMultiArmOptions(task, options), team);
 }

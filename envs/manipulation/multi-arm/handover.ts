@@ -24,11 +24,14 @@ import type { MultiArmEpisode, MultiArmEvaluation, MultiArmStepView, MultiArmTas
  * - Success: arm_1 holds the baton (at either handle), arm_0 does not, and the baton's centre is
  *   within 7 cm of the goal (Meta-World pick-place's threshold).
  * - Reward (shared, in [0, 10]; staged Meta-World-like shaping with `tolerance`):
- *     reach0 = 1 if arm_0 holds a handle, else tolerance(‖TCP₀ − A‖, [0, 0.02], margin 0.3)
+ *     reach0 = 1 if arm_0 or arm_1 holds a handle, else tolerance(‖TCP₀ − A‖, [0, 0.02], margin 0.3)
  *     zone   = tolerance(baton x, [HANDOVER_X, ∞), margin 0.3), 1 once arm_1 holds it
  *     reach1 = 1 if arm_1 holds a handle, else tolerance(‖TCP₁ − B‖, [0, 0.02], margin 0.3)
  *     place  = tolerance(‖baton − goal‖, [0, 0.05], margin ‖handover point − goal‖) while arm_1 holds it, else 0
  *     r = reach0 + 2·zone + 2·reach1 + 5·place, and r = 10 on success.
+ *   reach0 and zone stay at 1 while arm_1 holds the baton: arm_0 must let go and arm_1 carries
+ *   the baton away, so paying for arm_0's distance to A or the baton's x then would punish the
+ *   release the task requires.
  */
 export interface HandoverParams {
   readonly kind: 'handover';
@@ -94,7 +97,7 @@ export const handoverTask: MultiArmTask<HandoverParams> = {
         // Handle points from the baton's pose, so the reward reads the same geometry as the observation.
         const q = baton.rotation();
         rotateInto(q, -BATON_HANDLE_OFFSET, 0, 0, offset);
-        const reach0 = held0 ? 1 : tolerance(distance3(g0.position[0], g0.position[1], g0.position[2], t.x + offset[0], t.y + offset[1], t.z + offset[2]), 0, 0.02, 0.3, 'long_tail');
+        const reach0 = held0 || held1 ? 1 : tolerance(distance3(g0.position[0], g0.position[1], g0.position[2], t.x + offset[0], t.y + offset[1], t.z + offset[2]), 0, 0.02, 0.3, 'long_tail');
         const reach1 = held1 ? 1 : tolerance(distance3(g1.position[0], g1.position[1], g1.position[2], t.x - offset[0], t.y - offset[1], t.z - offset[2]), 0, 0.02, 0.3, 'long_tail');
         const zone = held1 ? 1 : tolerance(t.x, HANDOVER_X, 10, 0.3, 'long_tail');
         const toGoal = distance3(t.x, t.y, t.z, goal[0], goal[1], goal[2]);

@@ -18,7 +18,10 @@ import type { Vec3 } from '../vec3';
  *   frame (4N + 7K): own TCP xyz, own opening in [0, 1]; then every other arm in index order
  *                    (TCP xyz, opening); then K objects, each position (3) + quaternion (x, y, z, w) (4);
  *   previous frame (the frame of the step before; equal to the current one after reset);
- *   goal xyz (zeros when the goal is hidden).
+ *   goal xyz (zeros when the goal is hidden);
+ *   with presence flags only (envs whose arm count varies between episodes, team-size.ts): one
+ *   flag per other arm in index order, 1 if that arm takes part in this episode. N is then the
+ *   largest team; an absent arm's hand block and its object slots are zeros in both frames.
  *
  * The global state (`state()`) is arm_0's observation: every hand in index order, the objects,
  * the previous frame and the goal.
@@ -90,23 +93,41 @@ export interface MultiArmLayout {
   readonly FRAME_SIZE: number;
   readonly PREV: number;
   readonly GOAL: number;
+  /** First of the N − 1 other-arm presence flags (ordered as the other hands); equals SIZE when the layout has none. */
+  readonly PRESENCE: number;
   readonly SIZE: number;
 }
 
-export function multiArmLayout(numArms: number, numObjects: number): MultiArmLayout {
+/** `presenceFlags`: append one flag per other arm (for envs whose arm count varies; see the header). */
+export function multiArmLayout(numArms: number, numObjects: number, presenceFlags = false): MultiArmLayout {
   if (!Number.isInteger(numArms) || numArms < 1) throw new Error(`multi-arm layout: numArms must be a positive integer, got ${numArms}`);
   if (!Number.isInteger(numObjects) || numObjects < 0) throw new Error(`multi-arm layout: numObjects must be a non-negative integer, got ${numObjects}`);
   const frame = 4 * numArms + 7 * numObjects;
-  return Object.freeze({ numArms, numObjects, HAND: 0, GRIPPER: 3, OTHERS: 4, OBJECTS: 4 * numArms, FRAME_SIZE: frame, PREV: frame, GOAL: 2 * frame, SIZE: 2 * frame + 3 });
+  const flags = presenceFlags ? numArms - 1 : 0;
+  return Object.freeze({ numArms, numObjects, HAND: 0, GRIPPER: 3, OTHERS: 4, OBJECTS: 4 * numArms, FRAME_SIZE: frame, PREV: frame, GOAL: 2 * frame, PRESENCE: 2 * frame + 3, SIZE: 2 * frame + 3 + flags });
+}
+
+/** Index of arm `other` among arm `self`'s others (the order of the hand blocks and presence flags). */
+function otherArmSlot(self: number, other: number): number {
+  if (other === self) throw new Error(`multi-arm layout: arm ${self} is not among its own others`);
+  return other < self ? other : other - 1;
 }
 
 /** Where arm `other`'s (xyz, opening) block sits in arm `self`'s frame (`self ≠ other`). */
 export function otherArmOffset(layout: MultiArmLayout, self: number, other: number): number {
-  if (other === self) throw new Error(`otherArmOffset: arm ${self} is not among its own others`);
-  return layout.OTHERS + 4 * (other < self ? other : other - 1);
+  return layout.OTHERS + 4 * otherArmSlot(self, other);
 }
 
-/** The observation Box of a layout: positions within the single-arm bounds, openings in [0, 1], quaternions in [-1, 1]. */
+/** Where arm `other`'s presence flag sits in arm `self`'s observation; undefined when the layout has no flags. */
+export function presenceFlagOffset(layout: MultiArmLayout, self: number, other: number): number | undefined {
+  const slot = otherArmSlot(self, other);
+  return layout.PRESENCE < layout.SIZE ? layout.PRESENCE + slot : undefined;
+}
+
+/**
+ * The observation Box of a layout: positions within the single-arm bounds, openings and presence
+ * flags in [0, 1], quaternions in [-1, 1]. The zeros of absent arms lie inside it.
+ */
 export function multiArmObservationBox(layout: MultiArmLayout): Box {
   const low = new Float32Array(layout.SIZE);
   const high = new Float32Array(layout.SIZE);
@@ -132,5 +153,6 @@ export function multiArmObservationBox(layout: MultiArmLayout): Box {
     }
   }
   position(layout.GOAL);
+  high.fill(1, layout.PRESENCE, layout.SIZE);
   return new Box(low, high, [layout.SIZE]);
 }
