@@ -205,6 +205,24 @@ describe('the update', () => {
     sac.dispose();
   });
 
+  test("dead agents' action slots are zeroed, whether acting randomly or through the actor", () => {
+    const layout = layoutFor(new PointReachEnv({ numAgents: 3 }), 2);
+    const sac = new Sac({ layout, config: sacConfig({ learning_starts: 1000 }), seed: 0 });
+    const alive = Uint8Array.of(1, 0, 1, 0, 0, 1);
+    const batch: PolicyBatch = { obs: new Float32Array(2 * 3 * 4).fill(0.3), state: new Float32Array(0), masks: new Uint8Array(0), alive, episodeStart: new Uint8Array(2), layout };
+    for (const policy of [sac.policy, sac.evaluationPolicy(layout, 'e'), sac.evaluationPolicy(layout, 'e', { sample: true })]) {
+      // A reused buffer holding last step's actions (7 is outside the Box, so any survivor shows).
+      const actions = new Float32Array(12).fill(7);
+      void policy.act(batch, actions);
+      for (let i = 0; i < 6; i++) {
+        const slot = Array.from(actions.subarray(i * 2, i * 2 + 2));
+        if (alive[i]) expect(slot.every((a) => Math.abs(a) <= 1)).toBe(true);
+        else expect(slot).toEqual([0, 0]);
+      }
+    }
+    sac.dispose();
+  });
+
   test('actions are scaled onto the Box bounds and stored back in [−1, 1]', () => {
     const base = layoutFor(new PointReachEnv(), 4);
     const layout: VectorLayout = { ...base, actionLow: [0, -3], actionHigh: [1, 5] };

@@ -43,7 +43,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors } from '../runtime/checkpoint';
 import type { Policy, PolicyBatch, TrajectoryChunk, Transition } from '../runtime/experience';
-import { Rng, deriveSeed, seedToInt } from '../runtime/rng';
+import { Rng, type RngState, deriveSeed, seedToInt } from '../runtime/rng';
 import type { SacAlgoConfig } from '../runtime/run-config';
 import type { VectorLayout } from '../runtime/vector-layout';
 import { Adam } from './adam';
@@ -141,23 +141,69 @@ function prefixed(prefix: string, named: Record<string, tf.Variable>): Record<st
   return Object.fromEntries(Object.entries(named).map(([k, v]) => [prefix + k, v]));
 }
 
+/** Variables one optimiser trains, under the stable names its slots are keyed by; fixed for the trainer's life. */
+class ParameterSet {
+  readonly names: readonly string[];
+  readonly variables: tf.Variable[];
+
+  constructor(readonly byName: Record<string, tf.Variable>) {
+    this.names = Object.keys(byName);
+    this.variables = this.names.map((n) => byName[n]);
+  }
+
+  /** tfjs keys gradients by the variables' process-global names; the optimiser by the stable ones. */
+  stableGrads(grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
+    const out: Record<string, tf.Tensor> = {};
+    this.names.forEach((n, k) => (out[n] = grads[this.variables[k].name]));
+    return out;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Acting
 // ---------------------------------------------------------------------------------------------
 
 type ActingMode = 'explore' | 'sample' | 'deterministic';
 
+/** Host-side actor inputs for a fixed number of slots, refilled on every act. */
+interface ActingInputs {
+  slots: number;
+  /** obs ⊕ agent id [slots, inputDim]. */
+  x: Float32Array;
+  /** Task one-hot [slots, numTasks] when the actor has several heads, else empty. */
+  task: Float32Array;
+}
+
 /**
  * Acts for all E·A slots with one actor pass: `explore` samples (uniformly at random before
- * `learning_starts`), `sample` samples, `deterministic` takes tanh(mean). Owns no tensors.
+ * `learning_starts`), `sample` samples, `deterministic` takes tanh(mean). Owns no tensors; its
+ * host arrays are sized for its layout once, since every batch it acts on has that shape.
  */
 class SacPolicy implements Policy {
+  private readonly inputs: ActingInputs;
+  /** Actions in the unit box [E·A, actDim] before mapping onto the env's bounds. */
+  private readonly unit: Float32Array;
+
   constructor(
     private readonly sac: Sac,
     readonly layout: VectorLayout,
-    public rng: Rng,
+    private rng: Rng,
     private readonly mode: ActingMode,
-  ) {}
+  ) {
+    const N = layout.numEnvs * layout.numAgents;
+    this.inputs = sac.actingInputs(N);
+    this.unit = new Float32Array(N * layout.actDim);
+  }
+
+  /** The sampling stream's position, for checkpoints. */
+  rngState(): RngState {
+    return this.rng.state();
+  }
+
+  /** Continues from a checkpoint's stream (the policy object itself is handed out once and must stay the same). */
+  resumeRng(rng: Rng): void {
+    this.rng = rng;
+  }
 
   act(batch: PolicyBatch, actions: Float32Array): void {
     const { numEnvs: E, numAgents: A, actDim: D } = this.layout;
@@ -165,20 +211,25 @@ class SacPolicy implements Policy {
     if (batch.layout.numEnvs !== E || batch.alive.length !== N) {
       throw new Error(`sac policy: built for ${E} envs × ${A} agents, got a batch of ${batch.layout.numEnvs} envs, ${batch.alive.length} agent slots`);
     }
-    const unit = new Float32Array(N * D);
+    const unit = this.unit;
     if (this.mode === 'explore' && this.sac.envStepsSeen < this.sac.config.learning_starts) {
       for (let i = 0; i < N; i++) if (batch.alive[i]) for (let d = 0; d < D; d++) unit[i * D + d] = this.rng.uniform(-1, 1);
     } else {
-      const { mean, logStd } = this.sac.actorOutputs(batch.obs, N);
-      for (let i = 0; i < N; i++) {
-        if (!batch.alive[i]) continue;
-        for (let d = 0; d < D; d++) {
-          const j = i * D + d;
-          unit[j] = this.mode === 'deterministic' ? Math.tanh(mean[j]) : Math.tanh(mean[j] + Math.exp(logStd[j]) * this.rng.normal());
+      this.sac.actorOutputs(batch.obs, this.inputs, (out) => {
+        // Row i of `out` is slot i's means, then its log-stds.
+        for (let i = 0; i < N; i++) {
+          if (!batch.alive[i]) continue;
+          for (let d = 0; d < D; d++) {
+            const mean = out[i * 2 * D + d];
+            unit[i * D + d] = this.mode === 'deterministic' ? Math.tanh(mean) : Math.tanh(mean + Math.exp(out[i * 2 * D + D + d]) * this.rng.normal());
+          }
         }
-      }
+      });
     }
-    for (let i = 0; i < N; i++) if (batch.alive[i]) this.sac.toEnvAction(unit, actions, i);
+    for (let i = 0; i < N; i++) {
+      if (batch.alive[i]) this.sac.toEnvAction(unit, actions, i);
+      else actions.fill(0, i * D, (i + 1) * D);
+    }
   }
 }
 
@@ -228,6 +279,9 @@ export class Sac implements Trainer {
   private readonly actionOffset: Float64Array;
   private readonly actionLow: Float64Array;
   private readonly actionHigh: Float64Array;
+  /** What the policy and q optimisers train, under their stable names. */
+  private readonly actorParams: ParameterSet;
+  private readonly criticParams: ParameterSet;
   private readonly policyOptimizer: Adam;
   private readonly qOptimizer: Adam;
   private readonly alphaOptimizer?: Adam;
@@ -290,8 +344,10 @@ export class Sac implements Trainer {
     const alphas = config.per_task_alpha ? numTasks : 1;
     this.logAlpha = tf.tidy(() => tf.variable(tf.fill([alphas], Math.log(config.alpha)), config.autotune, `sac${instanceCounter++}/log_alpha`));
 
-    this.policyOptimizer = new Adam({ lr: config.policy_lr }, prefixed('actor/', this.actor.namedVariables()));
-    this.qOptimizer = new Adam({ lr: config.q_lr }, this.criticParameters());
+    this.actorParams = new ParameterSet(prefixed('actor/', this.actor.namedVariables()));
+    this.criticParams = new ParameterSet({ ...prefixed('qf1/', this.qf1.namedVariables()), ...prefixed('qf2/', this.qf2.namedVariables()) });
+    this.policyOptimizer = new Adam({ lr: config.policy_lr }, this.actorParams.byName);
+    this.qOptimizer = new Adam({ lr: config.q_lr }, this.criticParams.byName);
     if (config.autotune) this.alphaOptimizer = new Adam({ lr: config.alpha_lr ?? config.q_lr }, { log_alpha: this.logAlpha });
 
     this.replay = new TransitionReplay({ obsDim, actDim: D }, config.buffer_size);
@@ -324,10 +380,6 @@ export class Sac implements Trainer {
   /** Critic gradient steps taken so far. */
   get updateCount(): number {
     return this.updates;
-  }
-
-  private criticParameters(): Record<string, tf.Variable> {
-    return { ...prefixed('qf1/', this.qf1.namedVariables()), ...prefixed('qf2/', this.qf2.namedVariables()) };
   }
 
   // --- inputs and actions ---------------------------------------------------------------------
@@ -376,18 +428,28 @@ export class Sac implements Trainer {
     }
   }
 
-  /** Actor means and log-stds [n, actDim] for n slots' observations [n, obsDim] (slot i is agent i mod A). */
-  actorOutputs(obs: Float32Array, n: number): { mean: Float32Array; logStd: Float32Array } {
+  /** Input arrays for acting on `slots` slots at once. */
+  actingInputs(slots: number): ActingInputs {
+    return { slots, x: new Float32Array(slots * this.inputDim), task: new Float32Array(this.heads > 1 ? slots * this.numTasks : 0) };
+  }
+
+  /**
+   * Runs the actor on the slots' observations [slots, obsDim] (slot i is agent i mod A) and hands
+   * `read` its means and log-stds side by side [slots, 2·actDim]. `read` runs while the tensor
+   * is alive (on cpu the array is the backend's own storage) and must not keep the array.
+   */
+  actorOutputs(obs: Float32Array, inputs: ActingInputs, read: (meanLogStd: Float32Array) => void): void {
     const T = this.numTasks;
-    const x = new Float32Array(n * this.inputDim);
-    const task = this.heads > 1 ? new Float32Array(n * T) : undefined;
+    const { slots: n, x, task } = inputs;
+    const multiHead = task.length > 0;
+    if (multiHead) task.fill(0);
     for (let i = 0; i < n; i++) {
       this.writeInput(x, i, obs, i, i % this.layout.numAgents);
-      if (task) task[i * T + this.taskOf(obs, i)] = 1;
+      if (multiHead) task[i * T + this.taskOf(obs, i)] = 1;
     }
-    return tf.tidy(() => {
-      const { mean, logStd } = this.policyHead(tf.tensor2d(x, [n, this.inputDim]), task && tf.tensor2d(task, [n, T]));
-      return { mean: mean.dataSync().slice() as Float32Array, logStd: logStd.dataSync().slice() as Float32Array };
+    tf.tidy(() => {
+      const { mean, logStd } = this.policyHead(tf.tensor2d(x, [n, this.inputDim]), multiHead ? tf.tensor2d(task, [n, T]) : undefined);
+      read(tf.concat([mean, logStd], 1).dataSync() as Float32Array);
     });
   }
 
@@ -498,13 +560,6 @@ export class Sac implements Trainer {
     const actorSteps = this.updates % cfg.policy_frequency === 0 ? cfg.policy_frequency : 0;
     this.fillBatch(actorSteps);
     const b = this.batch;
-    const criticParams = this.criticParameters();
-    const criticNames = Object.keys(criticParams);
-    const actorParams = prefixed('actor/', this.actor.namedVariables());
-    const actorNames = Object.keys(actorParams);
-    // tfjs keys gradients by the variables' global names; the optimisers by stable ones.
-    const byStableName = (grads: tf.NamedTensorMap, names: string[], params: Record<string, tf.Variable>) =>
-      Object.fromEntries(names.map((n) => [n, grads[params[n].name]]));
     const statNames: string[] = [];
 
     const stats = tf.tidy(() => {
@@ -539,8 +594,8 @@ export class Sac implements Trainer {
         out.qf1_loss = keep(l1);
         out.qf2_loss = keep(l2);
         return tf.add(l1, l2) as tf.Scalar;
-      }, criticNames.map((n) => criticParams[n]));
-      this.qOptimizer.apply(byStableName(criticStep.grads, criticNames, criticParams));
+      }, this.criticParams.variables);
+      this.qOptimizer.apply(this.criticParams.stableGrads(criticStep.grads));
       out.qf_loss = tf.div(criticStep.value, 2);
 
       // 3. Actor (and α) steps against the updated critics.
@@ -556,8 +611,8 @@ export class Sac implements Trainer {
           logp = keep(pi.logp);
           const minQ = tf.minimum(this.q(this.qf1, obs, pi.action, task), this.q(this.qf2, obs, pi.action, task));
           return tf.mean(tf.sub(tf.mul(alpha, pi.logp), minQ)) as tf.Scalar;
-        }, actorNames.map((n) => actorParams[n]));
-        this.policyOptimizer.apply(byStableName(actorStep.grads, actorNames, actorParams));
+        }, this.actorParams.variables);
+        this.policyOptimizer.apply(this.actorParams.stableGrads(actorStep.grads));
         actorLosses.push(actorStep.value);
         entropies.push(tf.neg(tf.mean(logp!)) as tf.Scalar);
         if (this.alphaOptimizer) {
@@ -613,7 +668,7 @@ export class Sac implements Trainer {
         alpha: await captureTensors({ log_alpha: this.logAlpha }),
       },
       optimizers,
-      rngs: { act: this.acting.rng.state(), update: this.updateRng.state() },
+      rngs: { act: this.acting.rngState(), update: this.updateRng.state() },
       arrays: Object.fromEntries(Object.entries(replay.arrays).map(([k, v]) => [`replay/${k}`, v])) as Record<string, SerializedArray>,
       json: { algo: 'sac', envSteps: this.envSteps, updates: this.updates, updateCredit: this.updateCredit, replay: replay.json },
     };
@@ -666,7 +721,7 @@ export class Sac implements Trainer {
     this.policyOptimizer.restore(policyOpt, `${who}: optimizer 'policy'`);
     this.qOptimizer.restore(qOpt, `${who}: optimizer 'q'`);
     if (this.alphaOptimizer && alphaOpt) this.alphaOptimizer.restore(alphaOpt, `${who}: optimizer 'alpha'`);
-    this.acting.rng = actRng;
+    this.acting.resumeRng(actRng);
     this.updateRng = updateRng;
     this.envSteps = envSteps;
     this.updates = updates;
