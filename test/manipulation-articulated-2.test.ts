@@ -1,17 +1,14 @@
 import { ButtonPressTopdownExpert } from '../agents/experts/button-press-topdown-expert';
 import { LeverPullExpert } from '../agents/experts/lever-pull-expert';
-import type { ManipulationExpert } from '../agents/experts/manipulation-expert';
 import { WindowCloseExpert, WindowOpenExpert } from '../agents/experts/window-experts';
-import { checkEnv, formatCheckReport } from '../envs/checker';
 import { createManipulationEnv, type ManipulationEnv } from '../envs/manipulation/manipulation-env';
 import { OBS } from '../envs/manipulation/observation-layout';
 import { initPhysics } from '../envs/manipulation/physics';
-import type { ManipulationTask, TaskParamsBase } from '../envs/manipulation/task';
 import { buttonPressTopdownTask } from '../envs/manipulation/tasks/button-press-topdown';
 import { leverPullTask } from '../envs/manipulation/tasks/lever-pull';
 import { windowCloseTask } from '../envs/manipulation/tasks/window-close';
 import { windowOpenTask } from '../envs/manipulation/tasks/window-open';
-import { Rng } from '../runtime/rng';
+import { type AnyTask, describeFixtureTaskBattery, type FixtureTaskCase, moveTo, type Run } from './helpers/fixture-task-battery';
 
 const A = 'arm_0';
 
@@ -19,41 +16,12 @@ beforeAll(async () => {
   await initPhysics();
 });
 
-type AnyTask = ManipulationTask<TaskParamsBase>;
-const TASKS: Array<[string, AnyTask, () => ManipulationExpert, [number, number, number]]> = [
-  ['window-open', windowOpenTask as unknown as AnyTask, () => new WindowOpenExpert(), [0.3, 0.8, 0.16]],
-  ['window-close', windowCloseTask as unknown as AnyTask, () => new WindowCloseExpert(), [0.05, 0.8, 0.2]],
-  ['button-press-topdown', buttonPressTopdownTask as unknown as AnyTask, () => new ButtonPressTopdownExpert(), [0, 0.85, 0.2]],
-  ['lever-pull', leverPullTask as unknown as AnyTask, () => new LeverPullExpert(), [0, 0.75, 0.1]],
+const TASKS: FixtureTaskCase[] = [
+  { kind: 'window-open', task: windowOpenTask as unknown as AnyTask, makeExpert: () => new WindowOpenExpert(), outOfRange: [0.3, 0.8, 0.16] },
+  { kind: 'window-close', task: windowCloseTask as unknown as AnyTask, makeExpert: () => new WindowCloseExpert(), outOfRange: [0.05, 0.8, 0.2] },
+  { kind: 'button-press-topdown', task: buttonPressTopdownTask as unknown as AnyTask, makeExpert: () => new ButtonPressTopdownExpert(), outOfRange: [0, 0.85, 0.2] },
+  { kind: 'lever-pull', task: leverPullTask as unknown as AnyTask, makeExpert: () => new LeverPullExpert(), outOfRange: [0, 0.75, 0.1] },
 ];
-
-/** Plays until the episode succeeds or ends; returns whether it succeeded. */
-function succeeds(env: ManipulationEnv, seed: number, act: (obs: Float32Array) => Float32Array): boolean {
-  let obs = env.reset({ seed }).observations[A];
-  while (env.agents.length) {
-    const r = env.step({ [A]: act(obs) });
-    if (r.infos[A].episode_success === true) return true;
-    obs = r.observations[A];
-  }
-  return false;
-}
-
-interface Run {
-  obs: Float32Array;
-  everSucceeded: boolean;
-}
-
-/** Moves the TCP towards (x, y, z) for `steps` steps with the gripper shut. */
-function moveTo(env: ManipulationEnv, target: readonly [number, number, number], steps: number, obs: Float32Array): Run {
-  let everSucceeded = false;
-  for (let t = 0; t < steps; t++) {
-    const action = Float32Array.of(...[0, 1, 2].map((i) => Math.max(-1, Math.min(1, 25 * (target[i] - obs[OBS.HAND + i])))), 1);
-    const r = env.step({ [A]: action });
-    obs = r.observations[A];
-    if (r.infos[A].success === true) everSucceeded = true;
-  }
-  return { obs, everSucceeded };
-}
 
 /** Runs the moves in order from `obs`; the run succeeded if any step did. */
 function path(env: ManipulationEnv, obs: Float32Array, moves: Array<[[number, number, number], number]>): Run {
@@ -68,43 +36,7 @@ function path(env: ManipulationEnv, obs: Float32Array, moves: Array<[[number, nu
 const obj = (obs: Float32Array, i: number) => obs[OBS.OBJ1_POS + i];
 const tcp = (obs: Float32Array, i: number) => obs[OBS.HAND + i];
 
-describe.each(TASKS)('%s', (kind, task, makeExpert, outOfRange) => {
-  it('the expert succeeds in ≥ 90% of 20 seeded episodes; a random policy mostly fails', () => {
-    const env = createManipulationEnv(task, {});
-    let wins = 0;
-    for (let ep = 0; ep < 20; ep++) {
-      const expert = makeExpert();
-      if (succeeds(env, ep, (o) => expert.act(o))) wins++;
-    }
-    expect(wins).toBeGreaterThanOrEqual(18);
-    const rng = new Rng(`random/${kind}`);
-    const short = createManipulationEnv(task, { horizon: 100 });
-    let randomWins = 0;
-    for (let ep = 0; ep < 8; ep++) if (succeeds(short, 1000 + ep, () => short.actionSpace(A).sample(rng))) randomWins++;
-    expect(randomWins).toBeLessThanOrEqual(2);
-  });
-
-  it('passes the conformance checker', () => {
-    const report = checkEnv(() => createManipulationEnv(task, { horizon: 30 }), { seed: 0, episodes: 2 });
-    if (!report.passed) throw new Error(formatCheckReport(report));
-  });
-
-  it('is deterministic under a seed, and the kind and params round-trip', () => {
-    const play = () => {
-      const env = createManipulationEnv(task, {});
-      const rng = new Rng('actions');
-      const out: number[] = Array.from(env.reset({ seed: 7 }).observations[A]);
-      for (let t = 0; t < 40; t++) out.push(...env.step({ [A]: env.actionSpace(A).sample(rng) }).observations[A]);
-      return { out, params: env.currentTask() };
-    };
-    const a = play();
-    const b = play();
-    expect(b.out).toEqual(a.out);
-    expect(a.params!.kind).toBe(kind);
-    expect(task.paramsSchema.parse(JSON.parse(JSON.stringify(a.params)))).toEqual(a.params);
-    expect(() => createManipulationEnv(task, {}).setTask({ kind, fixturePosition: outOfRange } as TaskParamsBase)).toThrow(/fixturePosition/);
-  });
-});
+describeFixtureTaskBattery(TASKS);
 
 describe('window joint behaviour', () => {
   // Window at (0, 0.8, 0.16): the sliding pane spans x −0.2…0 with its front face at y 0.775 and its

@@ -1,17 +1,14 @@
 import { DoorCloseExpert } from '../agents/experts/door-close-expert';
 import { DoorOpenExpert } from '../agents/experts/door-open-expert';
 import { DrawerCloseExpert, DrawerOpenExpert } from '../agents/experts/drawer-experts';
-import type { ManipulationExpert } from '../agents/experts/manipulation-expert';
-import { checkEnv, formatCheckReport } from '../envs/checker';
-import { createManipulationEnv, type ManipulationEnv } from '../envs/manipulation/manipulation-env';
+import { createManipulationEnv } from '../envs/manipulation/manipulation-env';
 import { OBS } from '../envs/manipulation/observation-layout';
 import { initPhysics } from '../envs/manipulation/physics';
-import type { ManipulationTask, TaskParamsBase } from '../envs/manipulation/task';
 import { doorCloseTask } from '../envs/manipulation/tasks/door-close';
 import { doorOpenTask } from '../envs/manipulation/tasks/door-open';
 import { drawerCloseTask } from '../envs/manipulation/tasks/drawer-close';
 import { drawerOpenTask } from '../envs/manipulation/tasks/drawer-open';
-import { Rng } from '../runtime/rng';
+import { type AnyTask, describeFixtureTaskBattery, type FixtureTaskCase, moveTo } from './helpers/fixture-task-battery';
 
 const A = 'arm_0';
 
@@ -19,77 +16,17 @@ beforeAll(async () => {
   await initPhysics();
 });
 
-type AnyTask = ManipulationTask<TaskParamsBase>;
-const TASKS: Array<[string, AnyTask, () => ManipulationExpert]> = [
-  ['door-open', doorOpenTask as unknown as AnyTask, () => new DoorOpenExpert()],
-  ['door-close', doorCloseTask as unknown as AnyTask, () => new DoorCloseExpert()],
-  ['drawer-open', drawerOpenTask as unknown as AnyTask, () => new DrawerOpenExpert()],
-  ['drawer-close', drawerCloseTask as unknown as AnyTask, () => new DrawerCloseExpert()],
+const TASKS: FixtureTaskCase[] = [
+  { kind: 'door-open', task: doorOpenTask as unknown as AnyTask, makeExpert: () => new DoorOpenExpert(), outOfRange: [0.6, 0.9, 0.1] },
+  { kind: 'door-close', task: doorCloseTask as unknown as AnyTask, makeExpert: () => new DoorCloseExpert(), outOfRange: [0.6, 0.9, 0.1] },
+  { kind: 'drawer-open', task: drawerOpenTask as unknown as AnyTask, makeExpert: () => new DrawerOpenExpert(), outOfRange: [0.6, 0.9, 0.1] },
+  { kind: 'drawer-close', task: drawerCloseTask as unknown as AnyTask, makeExpert: () => new DrawerCloseExpert(), outOfRange: [0.6, 0.9, 0.1] },
 ];
-
-/** Plays until the episode succeeds or ends; returns whether it succeeded. */
-function succeeds(env: ManipulationEnv, seed: number, act: (obs: Float32Array) => Float32Array): boolean {
-  let obs = env.reset({ seed }).observations[A];
-  while (env.agents.length) {
-    const r = env.step({ [A]: act(obs) });
-    if (r.infos[A].episode_success === true) return true;
-    obs = r.observations[A];
-  }
-  return false;
-}
-
-/** Moves the TCP towards (x, y, z) for `steps` steps with the gripper shut; returns the last observation. */
-function moveTo(env: ManipulationEnv, target: readonly [number, number, number], steps: number, obs: Float32Array): { obs: Float32Array; everSucceeded: boolean } {
-  let everSucceeded = false;
-  for (let t = 0; t < steps; t++) {
-    const action = Float32Array.of(...[0, 1, 2].map((i) => Math.max(-1, Math.min(1, 25 * (target[i] - obs[OBS.HAND + i])))), 1);
-    const r = env.step({ [A]: action });
-    obs = r.observations[A];
-    if (r.infos[A].success === true) everSucceeded = true;
-  }
-  return { obs, everSucceeded };
-}
 
 /** The door's angle from the observed handle quaternion (a turn about z). */
 const doorAngle = (obs: Float32Array) => 2 * Math.atan2(obs[OBS.OBJ1_QUAT + 2], obs[OBS.OBJ1_QUAT + 3]);
 
-describe.each(TASKS)('%s', (kind, task, makeExpert) => {
-  it('the expert succeeds in ≥ 90% of 20 seeded episodes; a random policy mostly fails', () => {
-    const env = createManipulationEnv(task, {});
-    let wins = 0;
-    for (let ep = 0; ep < 20; ep++) {
-      const expert = makeExpert();
-      if (succeeds(env, ep, (o) => expert.act(o))) wins++;
-    }
-    expect(wins).toBeGreaterThanOrEqual(18);
-    const rng = new Rng(`random/${kind}`);
-    const short = createManipulationEnv(task, { horizon: 100 });
-    let randomWins = 0;
-    for (let ep = 0; ep < 8; ep++) if (succeeds(short, 1000 + ep, () => short.actionSpace(A).sample(rng))) randomWins++;
-    expect(randomWins).toBeLessThanOrEqual(2);
-  });
-
-  it('passes the conformance checker', () => {
-    const report = checkEnv(() => createManipulationEnv(task, { horizon: 30 }), { seed: 0, episodes: 2 });
-    if (!report.passed) throw new Error(formatCheckReport(report));
-  });
-
-  it('is deterministic under a seed, and the kind and params round-trip', () => {
-    const play = () => {
-      const env = createManipulationEnv(task, {});
-      const rng = new Rng('actions');
-      const out: number[] = Array.from(env.reset({ seed: 7 }).observations[A]);
-      for (let t = 0; t < 40; t++) out.push(...env.step({ [A]: env.actionSpace(A).sample(rng) }).observations[A]);
-      return { out, params: env.currentTask() };
-    };
-    const a = play();
-    const b = play();
-    expect(b.out).toEqual(a.out);
-    expect(a.params!.kind).toBe(kind);
-    expect(task.paramsSchema.parse(JSON.parse(JSON.stringify(a.params)))).toEqual(a.params);
-    expect(() => createManipulationEnv(task, {}).setTask({ kind, fixturePosition: [0.6, 0.9, 0.1] } as TaskParamsBase)).toThrow(/fixturePosition/);
-  });
-});
+describeFixtureTaskBattery(TASKS);
 
 describe('door joint behaviour', () => {
   const params = { kind: 'door-open', fixturePosition: [0.05, 0.9, 0.15] } as const;
