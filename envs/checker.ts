@@ -1,4 +1,4 @@
-import { Rng, deriveSeed } from '../runtime/rng';
+import { Rng, deriveSeed } from '../runtime/core/rng';
 import type { AgentId, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from './parallel-env';
 import type { Space } from './spaces/space';
 import { describeValue } from './spaces/space';

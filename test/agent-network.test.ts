@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { AgentNetwork, type AgentNetworkSpec } from '../agents/agent-network';
+import { AgentNetwork, type AgentNetworkSpec } from '../agents/networks/agent-network';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

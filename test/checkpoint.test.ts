@@ -18,8 +18,8 @@ import {
   restoreTensors,
   serializeArray,
   writeCheckpoint,
-} from '../runtime/checkpoint';
-import { Rng } from '../runtime/rng';
+} from '../runtime/core/checkpoint';
+import { Rng } from '../runtime/core/rng';
 
 let dir: string;
 

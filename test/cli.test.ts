@@ -54,8 +54,8 @@ describe('troupe CLI', () => {
     // A child process: jest replaces Node's module loader, which the TypeScript hook relies on.
     const source = path.join(__dirname, '..', '..', 'test', 'fixtures', 'good-env.ts');
     const script = `
-      const { VectorEnv } = require(${JSON.stringify(path.join(__dirname, '..', 'runtime', 'vector-env.js'))});
-      const { RandomPolicy } = require(${JSON.stringify(path.join(__dirname, '..', 'agents', 'random-policy.js'))});
+      const { VectorEnv } = require(${JSON.stringify(path.join(__dirname, '..', 'runtime', 'rollout', 'vector-env.js'))});
+      const { RandomPolicy } = require(${JSON.stringify(path.join(__dirname, '..', 'agents', 'policies', 'random-policy.js'))});
       (async () => {
         const vec = await VectorEnv.create({ env: { id: 'user-ts-env', module: ${JSON.stringify(source)} }, numEnvs: 4, workers: 2, seed: 1 });
         const policy = new RandomPolicy(vec.layout, 's');

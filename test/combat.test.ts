@@ -13,7 +13,7 @@ import { CombatAction } from '../envs/gridworld/combat-units';
 import type { PerAgent, StepResult } from '../envs/parallel-env';
 import { listEnvs, makeEnv } from '../envs/registry';
 import { InvalidActionError } from '../envs/validate-actions';
-import { Rng } from '../runtime/rng';
+import { Rng } from '../runtime/core/rng';
 
 registerCombat();
 

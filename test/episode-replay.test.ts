@@ -1,6 +1,6 @@
-import type { Transition } from '../runtime/experience';
-import { Rng } from '../runtime/rng';
-import type { VectorLayout } from '../runtime/vector-layout';
+import type { Transition } from '../runtime/rollout/experience';
+import { Rng } from '../runtime/core/rng';
+import type { VectorLayout } from '../runtime/rollout/vector-layout';
 import { type Episode, EpisodeCollector, EpisodeReplay, type EpisodeShape } from '../trainers/episode-replay';
 
 const shape: EpisodeShape = { numAgents: 2, obsDim: 3, stateDim: 2, numActions: 4, maxEpisodeSteps: 5 };

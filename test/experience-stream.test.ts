@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type Observable, type Subscription, firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
-import { RandomPolicy } from '../agents/random-policy';
+import { RandomPolicy } from '../agents/policies/random-policy';
 import {
   type Delivery,
   type EpisodeStat,
@@ -13,9 +13,9 @@ import {
   consumeEach,
   experienceStream,
   summarizeEpisodes,
-} from '../runtime/experience-stream';
-import { VectorEnv } from '../runtime/vector-env';
-import type { VectorLayout } from '../runtime/vector-layout';
+} from '../runtime/rollout/experience-stream';
+import { VectorEnv } from '../runtime/rollout/vector-env';
+import type { VectorLayout } from '../runtime/rollout/vector-layout';
 
 const probeModule = path.join(__dirname, 'fixtures', 'vector-probe-env.js');
 const probe = (options: Record<string, unknown> = {}) => ({ id: 'vector-probe', module: probeModule, options });

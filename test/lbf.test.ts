@@ -1,7 +1,7 @@
 import { LbfAction, LbfEnv, LISTED_LBF_IDS, parseLbfId, registerLbf, type LbfLayout, type LbfOptions } from '../envs/gridworld/lbf';
 import type { PerAgent } from '../envs/parallel-env';
 import { listEnvs, makeEnv } from '../envs/registry';
-import { Rng } from '../runtime/rng';
+import { Rng } from '../runtime/core/rng';
 
 const { None, North, South, West, East, Load } = LbfAction;
 

@@ -1,6 +1,6 @@
-import { ButtonPressTopdownExpert } from '../agents/experts/button-press-topdown-expert';
-import { LeverPullExpert } from '../agents/experts/lever-pull-expert';
-import { WindowCloseExpert, WindowOpenExpert } from '../agents/experts/window-experts';
+import { ButtonPressTopdownExpert } from '../agents/policies/experts/button-press-topdown-expert';
+import { LeverPullExpert } from '../agents/policies/experts/lever-pull-expert';
+import { WindowCloseExpert, WindowOpenExpert } from '../agents/policies/experts/window-experts';
 import { createManipulationEnv, type ManipulationEnv } from '../envs/manipulation/manipulation-env';
 import { OBS } from '../envs/manipulation/observation-layout';
 import { initPhysics } from '../envs/manipulation/physics';

@@ -1,6 +1,6 @@
-import { DoorCloseExpert } from '../agents/experts/door-close-expert';
-import { DoorOpenExpert } from '../agents/experts/door-open-expert';
-import { DrawerCloseExpert, DrawerOpenExpert } from '../agents/experts/drawer-experts';
+import { DoorCloseExpert } from '../agents/policies/experts/door-close-expert';
+import { DoorOpenExpert } from '../agents/policies/experts/door-open-expert';
+import { DrawerCloseExpert, DrawerOpenExpert } from '../agents/policies/experts/drawer-experts';
 import { createManipulationEnv } from '../envs/manipulation/manipulation-env';
 import { OBS } from '../envs/manipulation/observation-layout';
 import { initPhysics } from '../envs/manipulation/physics';

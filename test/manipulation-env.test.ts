@@ -9,7 +9,7 @@ import { reachTask, type ReachParams } from '../envs/manipulation/tasks/reach';
 import { listEnvs, makeEnv, prepareEnv } from '../envs/registry';
 import { Box } from '../envs/spaces/box';
 import { InvalidActionError } from '../envs/validate-actions';
-import { Rng } from '../runtime/rng';
+import { Rng } from '../runtime/core/rng';
 
 registerManipulationEnvs();
 

@@ -1,4 +1,4 @@
-import { expertFor } from '../agents/experts/expert-registry';
+import { expertFor } from '../agents/policies/experts/expert-registry';
 import { createManipulationEnv, type ManipulationEnv } from '../envs/manipulation/manipulation-env';
 import { OBS } from '../envs/manipulation/observation-layout';
 import { initPhysics } from '../envs/manipulation/physics';
@@ -6,7 +6,7 @@ import { pickPlaceTask, type PickPlaceParams } from '../envs/manipulation/tasks/
 import { pushTask } from '../envs/manipulation/tasks/push';
 import { reachTask } from '../envs/manipulation/tasks/reach';
 import type { ManipulationTask, TaskParamsBase } from '../envs/manipulation/task';
-import { Rng } from '../runtime/rng';
+import { Rng } from '../runtime/core/rng';
 
 const A = 'arm_0';
 const EPISODES = 50;

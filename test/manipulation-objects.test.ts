@@ -1,9 +1,9 @@
-import { BasketballExpert } from '../agents/experts/basketball-expert';
-import type { ManipulationExpert } from '../agents/experts/manipulation-expert';
-import { PegInsertSideExpert } from '../agents/experts/peg-insert-side-expert';
-import { ShelfPlaceExpert } from '../agents/experts/shelf-place-expert';
-import { SweepExpert } from '../agents/experts/sweep-expert';
-import { SweepIntoExpert } from '../agents/experts/sweep-into-expert';
+import { BasketballExpert } from '../agents/policies/experts/basketball-expert';
+import type { ManipulationExpert } from '../agents/policies/experts/manipulation-expert';
+import { PegInsertSideExpert } from '../agents/policies/experts/peg-insert-side-expert';
+import { ShelfPlaceExpert } from '../agents/policies/experts/shelf-place-expert';
+import { SweepExpert } from '../agents/policies/experts/sweep-expert';
+import { SweepIntoExpert } from '../agents/policies/experts/sweep-into-expert';
 import { checkEnv, formatCheckReport } from '../envs/checker';
 import { createManipulationEnv, type ManipulationEnv } from '../envs/manipulation/manipulation-env';
 import { OBS } from '../envs/manipulation/observation-layout';
@@ -14,7 +14,7 @@ import { BOARD_FRONT, BOARD_TOP, BLOCK_HALF, shelfPlaceTask, type ShelfPlacePara
 import { sweepTask } from '../envs/manipulation/tasks/sweep';
 import { CUBE_HALF, sweepIntoTask } from '../envs/manipulation/tasks/sweep-into';
 import type { ManipulationTask, TaskParamsBase } from '../envs/manipulation/task';
-import { Rng } from '../runtime/rng';
+import { Rng } from '../runtime/core/rng';
 
 const A = 'arm_0';
 const EXPERT_EPISODES = 20;

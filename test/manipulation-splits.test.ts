@@ -20,8 +20,8 @@ import { OBS } from '../envs/manipulation/observation-layout';
 import { sampleTaskParams } from '../envs/manipulation/register';
 import { MULTI_TASK_ENV_ID, parseSplitEnvId } from '../envs/manipulation/register-splits';
 import { listEnvs, makeEnv, prepareEnv } from '../envs/registry';
-import { Rng } from '../runtime/rng';
-import { VectorEnv } from '../runtime/vector-env';
+import { Rng } from '../runtime/core/rng';
+import { VectorEnv } from '../runtime/rollout/vector-env';
 import { describeSplits } from '../scripts/commands/envs';
 import { evaluatePerTask } from '../scripts/commands/eval';
 

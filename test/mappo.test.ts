@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { decodeCheckpoint, encodeCheckpoint, type JsonObject } from '../runtime/checkpoint';
-import type { Policy, PolicyOutput, TrajectoryChunk } from '../runtime/experience';
-import { Rng } from '../runtime/rng';
-import { selectBackend } from '../runtime/tf-backend';
-import type { VectorLayout } from '../runtime/vector-layout';
+import { decodeCheckpoint, encodeCheckpoint, type JsonObject } from '../runtime/core/checkpoint';
+import type { Policy, PolicyOutput, TrajectoryChunk } from '../runtime/rollout/experience';
+import { Rng } from '../runtime/core/rng';
+import { selectBackend } from '../runtime/core/tf-backend';
+import type { VectorLayout } from '../runtime/rollout/vector-layout';
 import { type MappoHyperparams, Mappo, computeGae } from '../trainers/mappo';
 import type { TrainerState } from '../trainers/trainer';
 

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { type CheckpointData, decodeCheckpoint, encodeCheckpoint } from '../runtime/checkpoint';
-import type { PolicyBatch, Transition } from '../runtime/experience';
-import { Rng } from '../runtime/rng';
-import { type QAlgoConfig, algoConfigSchema } from '../runtime/run-config';
-import { selectBackend } from '../runtime/tf-backend';
-import type { VectorLayout } from '../runtime/vector-layout';
+import { type CheckpointData, decodeCheckpoint, encodeCheckpoint } from '../runtime/core/checkpoint';
+import type { PolicyBatch, Transition } from '../runtime/rollout/experience';
+import { Rng } from '../runtime/core/rng';
+import { type QAlgoConfig, algoConfigSchema } from '../runtime/training/run-config';
+import { selectBackend } from '../runtime/core/tf-backend';
+import type { VectorLayout } from '../runtime/rollout/vector-layout';
 import { QLearner } from '../trainers/qmix';
 import type { TrainStats, TrainerState } from '../trainers/trainer';
 

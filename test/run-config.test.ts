@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadRunConfig, parseRunConfig, RunConfigError, serializeRunConfig } from '../runtime/config-loader';
-import type { RunConfig } from '../runtime/run-config';
+import { loadRunConfig, parseRunConfig, RunConfigError, serializeRunConfig } from '../runtime/training/config-loader';
+import type { RunConfig } from '../runtime/training/run-config';
 
 // Compiled tests run from dist/ or another out dir, so find the repository by its package.json.
 function repoRoot(): string {

@@ -1,5 +1,5 @@
 import { Box, DictSpace, Discrete, MultiDiscrete, TupleSpace, flatten, flattenSpace, spaceFromJSON, unflatten } from '../envs/spaces';
-import { Rng } from '../runtime/rng';
+import { Rng } from '../runtime/core/rng';
 
 describe('spaces', () => {
   const rng = new Rng(1);

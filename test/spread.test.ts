@@ -4,7 +4,7 @@ import type { PerAgent, StepResult } from '../envs/parallel-env';
 import { checkEnv, formatCheckReport } from '../envs/checker';
 import { listEnvs, makeEnv } from '../envs/registry';
 import { InvalidActionError } from '../envs/validate-actions';
-import { Rng } from '../runtime/rng';
+import { Rng } from '../runtime/core/rng';
 
 registerSpread();
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../runtime/tf-backend';
+import { selectBackend } from '../runtime/core/tf-backend';
 
 const backends = ['wasm', 'cpu'] as const;
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { RandomPolicy } from '../agents/random-policy';
-import { Rng } from '../runtime/rng';
-import { VectorEnv, type VectorEnvOptions } from '../runtime/vector-env';
+import { RandomPolicy } from '../agents/policies/random-policy';
+import { Rng } from '../runtime/core/rng';
+import { VectorEnv, type VectorEnvOptions } from '../runtime/rollout/vector-env';
 
 const probeModule = path.join(__dirname, 'fixtures', 'vector-probe-env.js');
 const probe = (options: Record<string, unknown> = {}) => ({ id: 'vector-probe', module: probeModule, options });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { selectBackend } from '../runtime/tf-backend';
-import { registerWasmKernelSpeedups } from '../runtime/wasm-kernel-speedups';
+import { selectBackend } from '../runtime/core/tf-backend';
+import { registerWasmKernelSpeedups } from '../runtime/core/wasm-kernel-speedups';
 
 // The replaced wasm kernels (runtime/wasm-kernel-speedups.ts) are checked against the cpu
 // backend, which has its own independent implementations: slicing must agree bit for bit,

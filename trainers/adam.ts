@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type NamedTensorData, type OptimizerState, assignTensors, captureTensors, restoreTensors } from '../runtime/checkpoint';
+import { type NamedTensorData, type OptimizerState, assignTensors, captureTensors, restoreTensors } from '../runtime/core/checkpoint';
 
 /**
  * Adam (Kingma & Ba 2015, PyTorch's formulation) over named variables, with a state that

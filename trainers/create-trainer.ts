@@ -1,5 +1,5 @@
-import type { RunConfig } from '../runtime/run-config';
-import type { VectorLayout } from '../runtime/vector-layout';
+import type { RunConfig } from '../runtime/training/run-config';
+import type { VectorLayout } from '../runtime/rollout/vector-layout';
 import { Mappo } from './mappo';
 import { QLearner } from './qmix';
 import { Sac } from './sac';

@@ -13,10 +13,10 @@
  * every batch to `max_t_filled()`), and short-episode tasks do not pay for the step limit in
  * memory. `sample(…, { padToMaxSteps: true })` pads to the step limit instead.
  */
-import { type JsonObject, type SerializedArray, type StoredArray, deserializeArray, serializeArray } from '../runtime/checkpoint';
-import type { Transition } from '../runtime/experience';
-import type { Rng } from '../runtime/rng';
-import type { VectorLayout } from '../runtime/vector-layout';
+import { type JsonObject, type SerializedArray, type StoredArray, deserializeArray, serializeArray } from '../runtime/core/checkpoint';
+import type { Transition } from '../runtime/rollout/experience';
+import type { Rng } from '../runtime/core/rng';
+import type { VectorLayout } from '../runtime/rollout/vector-layout';
 
 /** The sizes every stored episode shares. */
 export interface EpisodeShape {

@@ -42,20 +42,20 @@
  * Gaussian's; greedy evaluation sends the clipped mean. `obs_last_action` is discrete-only.
  */
 import * as tf from '@tensorflow/tfjs';
-import { AgentNetwork } from '../agents/agent-network';
+import { AgentNetwork } from '../agents/networks/agent-network';
 import {
   assignTensors,
   captureTensors,
   deserializeArray,
   serializeArray,
   type SerializedArray,
-} from '../runtime/checkpoint';
-import type { Policy, PolicyBatch, PolicyExtras, PolicyOutput, TrajectoryChunk, Transition } from '../runtime/experience';
-import { Rng, deriveSeed } from '../runtime/rng';
-import type { PpoAlgoConfig } from '../runtime/run-config';
-import type { VectorLayout } from '../runtime/vector-layout';
+} from '../runtime/core/checkpoint';
+import type { Policy, PolicyBatch, PolicyExtras, PolicyOutput, TrajectoryChunk, Transition } from '../runtime/rollout/experience';
+import { Rng, deriveSeed } from '../runtime/core/rng';
+import type { PpoAlgoConfig } from '../runtime/training/run-config';
+import type { VectorLayout } from '../runtime/rollout/vector-layout';
 import { Adam } from './adam';
-import { clipInto, gaussianEntropy, gaussianLogProb, sampleGaussianRow } from './gaussian-policy';
+import { clipInto, gaussianEntropy, gaussianLogProb, sampleGaussianRow } from '../agents/policies/gaussian';
 import { RunningMeanStd } from './running-mean-std';
 import type { EvaluationOptions, Trainer, TrainerState, TrainStats } from './trainer';
 

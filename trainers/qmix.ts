@@ -40,7 +40,7 @@
  *    mixer, per-agent Q for IQL); EPyMARL divides the mixed ones by the number of agents.
  */
 import * as tf from '@tensorflow/tfjs';
-import { AgentNetwork } from '../agents/agent-network';
+import { AgentNetwork } from '../agents/networks/agent-network';
 import {
   type NamedTensorData,
   type SerializedArray,
@@ -50,11 +50,11 @@ import {
   deserializeArray,
   restoreOptimizer,
   serializeArray,
-} from '../runtime/checkpoint';
-import type { Policy, PolicyBatch, TrajectoryChunk, Transition } from '../runtime/experience';
-import { Rng, deriveSeed, seedToInt } from '../runtime/rng';
-import type { QAlgoConfig } from '../runtime/run-config';
-import type { VectorLayout } from '../runtime/vector-layout';
+} from '../runtime/core/checkpoint';
+import type { Policy, PolicyBatch, TrajectoryChunk, Transition } from '../runtime/rollout/experience';
+import { Rng, deriveSeed, seedToInt } from '../runtime/core/rng';
+import type { QAlgoConfig } from '../runtime/training/run-config';
+import type { VectorLayout } from '../runtime/rollout/vector-layout';
 import { type EpisodeBatch, EpisodeCollector, EpisodeReplay, type StoredState, episodeShapeOf } from './episode-replay';
 import { RunningMeanStd } from './running-mean-std';
 import { type TrainStats, type Trainer, type TrainerState, meanStats } from './trainer';

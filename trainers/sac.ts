@@ -41,11 +41,11 @@
  *    env ignores the padding, but its entropy counts in log π and the target entropy.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors } from '../runtime/checkpoint';
-import type { Policy, PolicyBatch, TrajectoryChunk, Transition } from '../runtime/experience';
-import { Rng, type RngState, deriveSeed, seedToInt } from '../runtime/rng';
-import type { SacAlgoConfig } from '../runtime/run-config';
-import type { VectorLayout } from '../runtime/vector-layout';
+import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors } from '../runtime/core/checkpoint';
+import type { Policy, PolicyBatch, TrajectoryChunk, Transition } from '../runtime/rollout/experience';
+import { Rng, type RngState, deriveSeed, seedToInt } from '../runtime/core/rng';
+import type { SacAlgoConfig } from '../runtime/training/run-config';
+import type { VectorLayout } from '../runtime/rollout/vector-layout';
 import { Adam } from './adam';
 import { type EvaluationOptions, type TrainStats, type Trainer, type TrainerState, meanStats } from './trainer';
 import { TransitionReplay } from './transition-replay';

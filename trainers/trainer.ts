@@ -1,7 +1,7 @@
-import type { JsonObject, NamedTensorData, OptimizerState, SerializedArray } from '../runtime/checkpoint';
-import type { Policy, TrajectoryChunk, Transition } from '../runtime/experience';
-import type { RngState } from '../runtime/rng';
-import type { VectorLayout } from '../runtime/vector-layout';
+import type { JsonObject, NamedTensorData, OptimizerState, SerializedArray } from '../runtime/core/checkpoint';
+import type { Policy, TrajectoryChunk, Transition } from '../runtime/rollout/experience';
+import type { RngState } from '../runtime/core/rng';
+import type { VectorLayout } from '../runtime/rollout/vector-layout';
 
 /**
  * What every learning algorithm offers the training loop (`runtime/training-run.ts`): a policy

@@ -1,5 +1,5 @@
-import { type JsonObject, type SerializedArray, deserializeArray, serializeArray } from '../runtime/checkpoint';
-import type { Rng } from '../runtime/rng';
+import { type JsonObject, type SerializedArray, deserializeArray, serializeArray } from '../runtime/core/checkpoint';
+import type { Rng } from '../runtime/core/rng';
 
 /**
  * A ring buffer of single transitions (s, a, r, s', terminated) in flat typed arrays, one row

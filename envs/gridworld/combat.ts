@@ -19,7 +19,7 @@ import { registerEnv, registerScenarioParser } from '../registry';
 import { Box } from '../spaces/box';
 import { Discrete } from '../spaces/discrete';
 import { validateActions } from '../validate-actions';
-import { Rng } from '../../runtime/rng';
+import { Rng } from '../../runtime/core/rng';
 import { closestTargetAction } from './combat-enemy-ai';
 import { CombatAction, MOVE_COL_DELTA, MOVE_ROW_DELTA, N_BASIC_ACTIONS, UnitTable, parseUnitMix, type UnitTypeCode } from './combat-units';
 import { chebyshev, Grid } from './grid';

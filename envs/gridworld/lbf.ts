@@ -51,7 +51,7 @@ import { registerEnv, registerScenarioParser } from '../registry';
 import { Box } from '../spaces/box';
 import { Discrete } from '../spaces/discrete';
 import { validateActions } from '../validate-actions';
-import { Rng } from '../../runtime/rng';
+import { Rng } from '../../runtime/core/rng';
 import { EMPTY, Grid, MOVE_DELTAS } from './grid';
 
 /** The six LBF actions, numbered as in the reference. */

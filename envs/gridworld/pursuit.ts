@@ -1,7 +1,7 @@
 import { AgentRoster } from '../agent-roster';
 import { allocateObservationArrays } from './observation-arrays';
 import { z } from 'zod';
-import { Rng } from '../../runtime/rng';
+import { Rng } from '../../runtime/core/rng';
 import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
 import { registerEnv, registerScenarioParser } from '../registry';
 import { Box } from '../spaces/box';

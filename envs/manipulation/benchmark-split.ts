@@ -1,4 +1,4 @@
-import type { EnvSpec } from '../../runtime/env-spec';
+import type { EnvSpec } from '../env-spec';
 import { DEFAULT_HORIZON } from './manipulation-env';
 import type { MultiTaskEnvOptions } from './multi-task-env';
 import { MANIPULATION_TASKS, manipulationTask } from './register';

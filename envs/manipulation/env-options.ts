@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Rng } from '../../runtime/rng';
+import { Rng } from '../../runtime/core/rng';
 import type { ResetArgs } from '../parallel-env';
 import type { TaskParamsBase } from './task';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Rng } from '../../runtime/rng';
+import { Rng } from '../../runtime/core/rng';
 import type { AgentId, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
 import { Box } from '../spaces/box';
 import { parseTaskParams } from './env-options';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Rng } from '../../runtime/rng';
+import { Rng } from '../../runtime/core/rng';
 import type { Gripper, GripperConfig, Graspable } from './gripper';
 import { POSITION_HIGH, POSITION_LOW } from './observation-layout';
 import type { TabletopScene } from './tabletop';

@@ -1,4 +1,4 @@
-import type { Rng } from '../../runtime/rng';
+import type { Rng } from '../../runtime/core/rng';
 import type { BoxDtype, Space, SpaceJSON } from './space';
 
 /**

@@ -1,4 +1,4 @@
-import type { Rng } from '../../runtime/rng';
+import type { Rng } from '../../runtime/core/rng';
 import type { Space, SpaceJSON } from './space';
 
 type ValueOf<S> = S extends Space<infer T> ? T : never;

@@ -1,4 +1,4 @@
-import type { Rng } from '../../runtime/rng';
+import type { Rng } from '../../runtime/core/rng';
 import type { Space, SpaceJSON } from './space';
 
 /** Integers `start, …, start + n - 1`; the usual space for a single discrete action. */

@@ -1,4 +1,4 @@
-import type { Rng } from '../../runtime/rng';
+import type { Rng } from '../../runtime/core/rng';
 import type { Space, SpaceJSON } from './space';
 
 /** A vector of independent discrete choices; component i lies in [0, nvec[i]). */

@@ -1,4 +1,4 @@
-import type { Rng } from '../../runtime/rng';
+import type { Rng } from '../../runtime/core/rng';
 
 /** JSON description of a space, used by `troupe envs --json` and in checkpoints. */
 export type SpaceJSON =

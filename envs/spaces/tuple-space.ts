@@ -1,4 +1,4 @@
-import type { Rng } from '../../runtime/rng';
+import type { Rng } from '../../runtime/core/rng';
 import type { Space, SpaceJSON } from './space';
 
 /** An ordered product of spaces; values are arrays with one entry per sub-space. */

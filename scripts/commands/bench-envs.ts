@@ -1,9 +1,9 @@
 import os from 'node:os';
 import { registerBuiltinEnvs } from '../../envs/builtin';
 import { makeEnv, prepareEnv } from '../../envs/registry';
-import { RandomPolicy } from '../../agents/random-policy';
-import { Rng } from '../../runtime/rng';
-import { VectorEnv } from '../../runtime/vector-env';
+import { RandomPolicy } from '../../agents/policies/random-policy';
+import { Rng } from '../../runtime/core/rng';
+import { VectorEnv } from '../../runtime/rollout/vector-env';
 
 /** One scenario per gridworld task, plus the reference scenario first, and a physics task (Box actions). */
 export const DEFAULT_BENCH_IDS = ['lbf-8x8-2p-2f-coop', 'lbf-15x15-4p-5f', 'pursuit-10x10-4p-2prey', 'combat-3v3', 'combat-5v6', 'spread-3', 'spread-8', 'reach', 'pick-place', 'door-open', 'MT10', 'bar-lift'];

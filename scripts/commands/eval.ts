@@ -1,18 +1,19 @@
 import fs from 'node:fs';
 import YAML from 'yaml';
-import { RandomPolicy } from '../../agents/random-policy';
-import { expertPolicyFor } from '../../agents/experts/expert-policy';
+import { RandomPolicy } from '../../agents/policies/random-policy';
+import { expertPolicyFor } from '../../agents/policies/experts/expert-policy';
 import { registerBuiltinEnvs } from '../../envs/builtin';
 import { splitKinds } from '../../envs/manipulation/benchmark-split';
 import { parseSplitEnvId } from '../../envs/manipulation/register-splits';
-import { locateCheckpoint } from '../../runtime/checkpoint-locator';
-import { parseRunConfig } from '../../runtime/config-loader';
-import { type EnvSpec, instantiateEnv, prepareEnvSpec } from '../../runtime/env-spec';
-import { evaluatePolicy } from '../../runtime/evaluation';
-import { deriveSeed } from '../../runtime/rng';
-import { type BackendPreference, selectBackend } from '../../runtime/tf-backend';
-import { VectorEnv } from '../../runtime/vector-env';
-import { type VectorLayout, layoutFor } from '../../runtime/vector-layout';
+import { locateCheckpoint } from '../../runtime/core/checkpoint-locator';
+import { parseRunConfig } from '../../runtime/training/config-loader';
+import { instantiateEnv, prepareEnvSpec } from '../../envs/env-from-spec';
+import type { EnvSpec } from '../../envs/env-spec';
+import { evaluatePolicy } from '../../runtime/rollout/evaluation';
+import { deriveSeed } from '../../runtime/core/rng';
+import { type BackendPreference, selectBackend } from '../../runtime/core/tf-backend';
+import { VectorEnv } from '../../runtime/rollout/vector-env';
+import { type VectorLayout, layoutFor } from '../../runtime/rollout/vector-layout';
 import { createTrainer } from '../../trainers/create-trainer';
 
 export interface EvalSummary {

@@ -3,12 +3,12 @@ import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import YAML from 'yaml';
 import { registerBuiltinEnvs } from '../../envs/builtin';
-import { locateCheckpoint } from '../../runtime/checkpoint-locator';
-import { RunConfigError, loadRunConfig, parseRunConfig } from '../../runtime/config-loader';
-import type { MetricsRecord } from '../../runtime/metrics-log';
-import type { RunConfig } from '../../runtime/run-config';
-import { type BackendPreference, selectBackend } from '../../runtime/tf-backend';
-import { type TrainingSummary, runTraining } from '../../runtime/training-run';
+import { locateCheckpoint } from '../../runtime/core/checkpoint-locator';
+import { RunConfigError, loadRunConfig, parseRunConfig } from '../../runtime/training/config-loader';
+import type { MetricsRecord } from '../../runtime/core/metrics-log';
+import type { RunConfig } from '../../runtime/training/run-config';
+import { type BackendPreference, selectBackend } from '../../runtime/core/tf-backend';
+import { type TrainingSummary, runTraining } from '../../runtime/training/training-run';
 import { createTrainer } from '../../trainers/create-trainer';
 
 export interface TrainCommandOptions {

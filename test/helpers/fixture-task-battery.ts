@@ -1,9 +1,9 @@
-import type { ManipulationExpert } from '../../agents/experts/manipulation-expert';
+import type { ManipulationExpert } from '../../agents/policies/experts/manipulation-expert';
 import { checkEnv, formatCheckReport } from '../../envs/checker';
 import { createManipulationEnv, type ManipulationEnv } from '../../envs/manipulation/manipulation-env';
 import { OBS } from '../../envs/manipulation/observation-layout';
 import type { ManipulationTask, TaskParamsBase } from '../../envs/manipulation/task';
-import { Rng } from '../../runtime/rng';
+import { Rng } from '../../runtime/core/rng';
 
 /*
  * What every articulated-fixture task (doors, drawers, windows, button, lever) must pass, and the

@@ -1,6 +1,6 @@
 import type { RigidBody } from '@dimforge/rapier3d-deterministic-compat';
 import { z } from 'zod';
-import type { Rng } from '../../../runtime/rng';
+import type { Rng } from '../../../runtime/core/rng';
 import { DEFAULT_GRIPPER_CONFIG, type GripperConfig, type Graspable } from '../gripper';
 import { tolerance } from '../reward-shaping';
 import type { TabletopScene } from '../tabletop';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Rng } from '../../../runtime/rng';
+import type { Rng } from '../../../runtime/core/rng';
 import { DEFAULT_GRIPPER_CONFIG, type GripperConfig, type Graspable } from '../gripper';
 import { writePose } from '../objects';
 import { tolerance } from '../reward-shaping';

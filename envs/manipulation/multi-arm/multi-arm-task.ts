@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Rng } from '../../../runtime/rng';
+import type { Rng } from '../../../runtime/core/rng';
 import { Box } from '../../spaces/box';
 import type { Gripper, GripperConfig, Graspable } from '../gripper';
 import { POSITION_HIGH, POSITION_LOW } from '../observation-layout';

@@ -1,4 +1,4 @@
-import { deriveSeed, Rng } from '../../../runtime/rng';
+import { deriveSeed, Rng } from '../../../runtime/core/rng';
 import type { ResetArgs } from '../../parallel-env';
 import type { TaskParamsBase } from '../task';
 import type { MultiArmTask } from './multi-arm-task';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Rng } from '../../../runtime/rng';
+import type { Rng } from '../../../runtime/core/rng';
 import type { Graspable } from '../gripper';
 import { writeSoleObject } from '../objects';
 import { OBS } from '../observation-layout';

@@ -1,4 +1,4 @@
-import type { Rng } from '../../../runtime/rng';
+import type { Rng } from '../../../runtime/core/rng';
 import { PAD_HALF } from '../gripper';
 import { writeEmpty, writePose } from '../objects';
 import { OBS } from '../observation-layout';

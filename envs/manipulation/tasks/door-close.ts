@@ -1,4 +1,4 @@
-import type { Rng } from '../../../runtime/rng';
+import type { Rng } from '../../../runtime/core/rng';
 import { OBS } from '../observation-layout';
 import { tolerance } from '../reward-shaping';
 import type { TabletopScene } from '../tabletop';

@@ -1,4 +1,4 @@
-import type { Rng } from '../../../runtime/rng';
+import type { Rng } from '../../../runtime/core/rng';
 import { writeEmpty } from '../objects';
 import { OBS } from '../observation-layout';
 import { tolerance } from '../reward-shaping';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Rng } from '../../../runtime/rng';
+import type { Rng } from '../../../runtime/core/rng';
 import { PLACEABLE, positionSchema, sampleObjectAndGoal } from '../task';
 import type { Range3, Vec3 } from '../vec3';
 

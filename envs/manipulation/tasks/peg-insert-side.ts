@@ -1,6 +1,6 @@
 import type { RigidBody } from '@dimforge/rapier3d-deterministic-compat';
 import { z } from 'zod';
-import type { Rng } from '../../../runtime/rng';
+import type { Rng } from '../../../runtime/core/rng';
 import type { Graspable } from '../gripper';
 import { writeSoleObject } from '../objects';
 import { OBS } from '../observation-layout';

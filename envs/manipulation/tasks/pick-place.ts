@@ -1,4 +1,4 @@
-import type { Rng } from '../../../runtime/rng';
+import type { Rng } from '../../../runtime/core/rng';
 import { createPuck, writeSoleObject } from '../objects';
 import { OBS } from '../observation-layout';
 import { PickPlaceReward } from '../pick-place-reward';

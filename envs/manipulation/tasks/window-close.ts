@@ -1,4 +1,4 @@
-import type { Rng } from '../../../runtime/rng';
+import type { Rng } from '../../../runtime/core/rng';
 import type { TabletopScene } from '../tabletop';
 import type { ManipulationTask, TaskEpisode } from '../task';
 import type { Range3, Vec3 } from '../vec3';

@@ -1,0 +1,216 @@
+import * as tf from '@tensorflow/tfjs';
+import { deriveSeed, seedToInt } from '../../runtime/core/rng';
+
+/**
+ * The per-agent network of EPyMARL's agents: `fc1 → ReLU → GRU cell → fc2` when recurrent
+ * (EPyMARL's `RNNAgent`), else `fc1 → ReLU → fc2 → ReLU → fc3` (its feed-forward agent). Used by
+ * value-based and policy-gradient trainers alike; the head's initial scale is theirs to choose.
+ *
+ * Parameters are shared by all agents (their id one-hot is part of the input) unless `copies`
+ * is the number of agents: then every agent has its own weights (EPyMARL's `_ns` variants),
+ * held as one [copies, in, out] tensor per layer so all agents still run in one batched matmul.
+ * Rows are then read as agent-fastest ([…, agent]) and their count must divide by `copies`.
+ */
+export interface AgentNetworkSpec {
+  inputDim: number;
+  hiddenDim: number;
+  outputDim: number;
+  recurrent: boolean;
+  /** Orthogonal-init gain of the output layer (e.g. 0.01 for a policy head, 1 for Q-values). */
+  outputGain: number;
+  /** Initial weights depend on this seed and `role` only, so equal seeds give equal networks. */
+  seed: string;
+  role: string;
+  /** Independent weight sets, one per agent; 1 (default) = parameter sharing. */
+  copies?: number;
+}
+
+interface Dense {
+  w: tf.Variable;
+  b: tf.Variable;
+}
+
+/** tfjs variable names are process-global, so every instance gets its own prefix. */
+let instanceCounter = 0;
+
+export class AgentNetwork {
+  readonly spec: AgentNetworkSpec;
+  private readonly layers: Record<string, Dense> = {};
+  /** GRU weights: input→gates [in, 3H], hidden→gates [H, 3H], gate order (reset, update, new). */
+  private readonly gru?: { wi: tf.Variable; wh: tf.Variable; bi: tf.Variable; bh: tf.Variable };
+
+  readonly copies: number;
+
+  constructor(spec: AgentNetworkSpec) {
+    this.spec = spec;
+    const C = spec.copies ?? 1;
+    if (!Number.isInteger(C) || C < 1) throw new Error(`AgentNetwork: copies must be a positive integer, got ${spec.copies}`);
+    this.copies = C;
+    const { inputDim: D, hiddenDim: H, outputDim: O } = spec;
+    const prefix = `agent-net${instanceCounter++}/${spec.role}`;
+    // Copy 0 draws what a shared network draws, so sharing on/off start from related weights.
+    const seed = (i: number, c: number) => seedToInt(c === 0 ? deriveSeed(spec.seed, spec.role, i) : deriveSeed(spec.seed, spec.role, i, 'copy', c));
+    const weights = (inDim: number, outDim: number, gain: number, i: number): tf.Tensor => {
+      if (C === 1) return orthogonal(inDim, outDim, gain, seed(i, 0));
+      return tf.tidy(() => tf.stack(Array.from({ length: C }, (_, c) => orthogonal(inDim, outDim, gain, seed(i, c)))));
+    };
+    const variable = (initial: tf.Tensor, name: string): tf.Variable => {
+      const v = tf.variable(initial, true, `${prefix}/${name}`);
+      // The variable holds its own reference to the data; the initial tensor is ours to free.
+      initial.dispose();
+      return v;
+    };
+    const bias = (outDim: number, name: string) => variable(C === 1 ? tf.zeros([outDim]) : tf.zeros([C, 1, outDim]), name);
+    const dense = (name: string, inDim: number, outDim: number, gain: number, i: number): Dense => {
+      return { w: variable(weights(inDim, outDim, gain, i), `${name}/w`), b: bias(outDim, `${name}/b`) };
+    };
+    this.layers.fc1 = dense('fc1', D, H, Math.SQRT2, 0);
+    if (spec.recurrent) {
+      this.gru = {
+        wi: variable(weights(H, 3 * H, 1, 1), 'gru/wi'),
+        wh: variable(weights(H, 3 * H, 1, 2), 'gru/wh'),
+        bi: bias(3 * H, 'gru/bi'),
+        bh: bias(3 * H, 'gru/bh'),
+      };
+      this.layers.out = dense('out', H, O, spec.outputGain, 3);
+    } else {
+      this.layers.fc2 = dense('fc2', H, H, Math.SQRT2, 1);
+      this.layers.out = dense('out', H, O, spec.outputGain, 3);
+    }
+  }
+
+  get recurrent(): boolean {
+    return this.spec.recurrent;
+  }
+
+  /** A zero hidden state for `rows` rows ([rows, H]); feed-forward networks ignore it. */
+  initialHidden(rows: number): tf.Tensor2D {
+    return tf.zeros([rows, this.spec.hiddenDim]);
+  }
+
+  /**
+   * One step for B rows: x [B, inputDim], h [B, hiddenDim] → output [B, outputDim] and the
+   * next hidden state (h itself for feed-forward networks).
+   */
+  step(x: tf.Tensor2D, h: tf.Tensor2D): { out: tf.Tensor2D; h: tf.Tensor2D } {
+    return tf.tidy(() => {
+      const { fc1, fc2, out } = this.layers;
+      const z = tf.relu(this.affine(x, fc1));
+      if (!this.gru) return { out: this.affine(tf.relu(this.affine(z, fc2)), out), h: tf.clone(h) };
+      const hNext = this.gruCell(z, h);
+      return { out: this.affine(hNext, out), h: hNext };
+    });
+  }
+
+  /**
+   * Unrolls over T steps (differentiable): xs [T, B, inputDim]; `resets` [T, B] with 1 where
+   * the hidden state is zeroed before step t (an episode starts there); h0 [B, hiddenDim].
+   * Returns outputs [T, B, outputDim]. Feed-forward networks run all T·B rows as one batch.
+   */
+  unroll(xs: tf.Tensor3D, resets: tf.Tensor2D, h0: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [T, B, D] = xs.shape;
+      const { fc1, fc2, out } = this.layers;
+      const z = tf.relu(this.affine(tf.reshape(xs, [T * B, D]), fc1));
+      if (!this.gru) return tf.reshape(this.affine(tf.relu(this.affine(z, fc2)), out), [T, B, this.spec.outputDim]);
+      const H = this.spec.hiddenDim;
+      const g = this.gru!;
+      // The input half of the gates for all T·B rows in one matmul; only the hidden half is sequential.
+      const inputGates = tf.unstack(tf.reshape(this.linear(z, g.wi, g.bi), [T, B, 3 * H])) as tf.Tensor2D[];
+      const keep = tf.unstack(tf.expandDims(tf.sub(1, resets), 2)) as tf.Tensor2D[];
+      let h = h0;
+      const hs: tf.Tensor2D[] = [];
+      for (let t = 0; t < T; t++) {
+        h = this.gruFromGates(inputGates[t], tf.mul(h, keep[t]) as tf.Tensor2D);
+        hs.push(h);
+      }
+      return tf.reshape(this.affine(tf.concat(hs, 0), out), [T, B, this.spec.outputDim]);
+    });
+  }
+
+  /** PyTorch's GRUCell: r, u gates; n = tanh(W_in z + b_in + r ⊙ (W_hn h + b_hn)); h' = (1 − u) ⊙ n + u ⊙ h. */
+  private gruCell(z: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
+    const g = this.gru!;
+    return this.gruFromGates(this.linear(z, g.wi, g.bi), h);
+  }
+
+  /** The GRU update given the input's gate pre-activations `gi` = z·W_i + b_i. */
+  private gruFromGates(gi: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
+    const g = this.gru!;
+    const H = this.spec.hiddenDim;
+    const gh = this.linear(h, g.wh, g.bh);
+    // Reset and update gates share one add and one sigmoid; fewer, larger ops are what make an unroll fast.
+    const [iRU, iN] = tf.split(gi, [2 * H, H], 1);
+    const [hRU, hN] = tf.split(gh, [2 * H, H], 1);
+    const [r, u] = tf.split(tf.sigmoid(tf.add(iRU, hRU)), [H, H], 1);
+    const n = tf.tanh(tf.add(iN, tf.mul(r, hN)));
+    // (1 − u) ⊙ n + u ⊙ h, written as n + u ⊙ (h − n).
+    return tf.add(n, tf.mul(u, tf.sub(h, n))) as tf.Tensor2D;
+  }
+
+  private affine(x: tf.Tensor2D, d: Dense | undefined): tf.Tensor2D {
+    return this.linear(x, d!.w, d!.b);
+  }
+
+  /** x·W + b for shared weights; per agent (rows agent-fastest) with one batched matmul otherwise. */
+  private linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+    const C = this.copies;
+    if (C === 1) return tf.add(tf.matMul(x, w as tf.Tensor2D), b) as tf.Tensor2D;
+    const [R, D] = x.shape;
+    if (R % C !== 0) throw new Error(`AgentNetwork '${this.spec.role}': ${R} rows do not split over ${C} agents' weight sets (rows must be agent-fastest)`);
+    const perAgent = tf.transpose(tf.reshape(x, [R / C, C, D]), [1, 0, 2]) as tf.Tensor3D;
+    const y = tf.add(tf.matMul(perAgent, w as tf.Tensor3D), b);
+    const O = w.shape[2]!;
+    return tf.reshape(tf.transpose(y, [1, 0, 2]), [R, O]) as tf.Tensor2D;
+  }
+
+  /** Variables by stable name (role-relative, no instance prefix), for checkpoints and target copies. */
+  namedVariables(): Record<string, tf.Variable> {
+    const named: Record<string, tf.Variable> = {};
+    for (const [layer, d] of Object.entries(this.layers)) {
+      named[`${layer}/w`] = d.w;
+      named[`${layer}/b`] = d.b;
+    }
+    if (this.gru) for (const [k, v] of Object.entries(this.gru)) named[`gru/${k}`] = v;
+    return named;
+  }
+
+  variables(): tf.Variable[] {
+    return Object.values(this.namedVariables());
+  }
+
+  /** Copies `source`'s weights in (hard target update), or moves τ of the way towards them. */
+  copyFrom(source: AgentNetwork, tau = 1): void {
+    const mine = this.namedVariables();
+    const theirs = source.namedVariables();
+    tf.tidy(() => {
+      for (const [name, v] of Object.entries(mine)) {
+        const s = theirs[name];
+        if (!s) throw new Error(`AgentNetwork.copyFrom: source has no variable '${name}'`);
+        v.assign(tau >= 1 ? s : tf.add(tf.mul(1 - tau, v), tf.mul(tau, s)));
+      }
+    });
+  }
+
+  dispose(): void {
+    for (const v of this.variables()) v.dispose();
+  }
+}
+
+/**
+ * A (rows × cols) matrix with orthonormal rows or columns, times `gain` (Saxe et al. 2014), from
+ * the QR decomposition of a seeded Gaussian matrix. tfjs's own orthogonal initializer does the
+ * same but warns on every matrix above 2,000 entries.
+ */
+function orthogonal(rows: number, cols: number, gain: number, seed: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const tall = rows >= cols;
+    const a = tf.randomNormal([Math.max(rows, cols), Math.min(rows, cols)], 0, 1, 'float32', seed) as tf.Tensor2D;
+    const [q, r] = tf.linalg.qr(a);
+    // Sign correction makes the result uniformly distributed over orthogonal matrices.
+    const d = tf.sign(tf.sum(tf.mul(r, tf.eye(r.shape[0], r.shape[1])), 0));
+    const m = tf.mul(q, d) as tf.Tensor2D;
+    return tf.mul(tall ? m : tf.transpose(m), gain) as tf.Tensor2D;
+  });
+}
+

@@ -1,0 +1,56 @@
+import type { Policy, PolicyBatch } from '../../runtime/rollout/experience';
+import { Rng, deriveSeed } from '../../runtime/core/rng';
+import type { VectorLayout } from '../../runtime/rollout/vector-layout';
+
+/**
+ * Uniformly random legal actions: a uniform pick among unmasked discrete actions, or
+ * uniform in [-1, 1] per action dimension for continuous spaces. Dead agents get 0.
+ * Each env slot draws from its own stream derived from (seed, env index), so env e's
+ * actions do not depend on how many envs run beside it.
+ */
+export class RandomPolicy implements Policy {
+  private readonly rngs: Rng[];
+
+  constructor(
+    readonly layout: VectorLayout,
+    seed: number | string,
+  ) {
+    this.rngs = Array.from({ length: layout.numEnvs }, (_, e) => new Rng(deriveSeed(seed, e)));
+  }
+
+  act(batch: PolicyBatch, actions: Float32Array): void {
+    this.writeActions(batch.masks, batch.alive, actions);
+  }
+
+  /**
+   * Buffer-level entry point for loops that drive a VectorEnv directly; `envStart`/`envEnd`
+   * restrict it to one env group (double buffering).
+   */
+  writeActions(masks: Uint8Array, alive: Uint8Array, actions: Float32Array, envStart = 0, envEnd = this.layout.numEnvs): void {
+    const { numAgents: A, actDim, numActions, discreteActions } = this.layout;
+    for (let e = envStart; e < envEnd; e++) {
+      const rng = this.rngs[e];
+      for (let a = 0; a < A; a++) {
+        const i = e * A + a;
+        const at = i * actDim;
+        if (!alive[i]) {
+          actions.fill(0, at, at + actDim);
+          continue;
+        }
+        if (!discreteActions) {
+          for (let k = 0; k < actDim; k++) actions[at + k] = rng.uniform(-1, 1);
+          continue;
+        }
+        const m = i * numActions;
+        let allowed = 0;
+        for (let k = 0; k < numActions; k++) allowed += masks[m + k];
+        // A live agent with no legal action is an env bug the checker reports; 0 keeps the rollout going.
+        let pick = allowed > 0 ? rng.int(allowed) : -1;
+        actions[at] = 0;
+        for (let k = 0; k < numActions && pick >= 0; k++) {
+          if (masks[m + k] && pick-- === 0) actions[at] = k;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import { prepareEnvSpec } from '../../envs/env-from-spec';
+import { ControlSlot, RING_SIZE, RING_START, ShardCommand, ShardStatus, type ShardTask, decodeCommand, resetSeed } from './shard-protocol';
+import { EnvFailure, ShardRunner } from './shard-runner';
+
+/**
+ * Worker-thread entry (a piscina task that lives as long as its shard): owns the envs of one
+ * shard, so they keep their state between steps (worker affinity), and serves the command
+ * ring until told to close or an env fails.
+ */
+export default async function runShard(task: ShardTask): Promise<'closed' | 'failed'> {
+  const { control, errorText, groupRanges } = task;
+  // Module loading may be asynchronous (ESM, TypeScript); after this the command loop is synchronous.
+  await prepareEnvSpec(task.spec);
+  let runner: ShardRunner | undefined;
+  let head = 0;
+  for (;;) {
+    const tail = Atomics.load(control, ControlSlot.CommandTail);
+    if (head === tail) {
+      Atomics.wait(control, ControlSlot.CommandTail, tail);
+      continue;
+    }
+    const { command, group } = decodeCommand(Atomics.load(control, RING_START + (head % RING_SIZE)));
+    head++;
+    try {
+      if (command === ShardCommand.Close) {
+        runner?.close();
+        return 'closed';
+      }
+      runner ??= new ShardRunner(task.spec, task.layout, task.buffers, groupRanges);
+      const [start, end] = groupRanges[group];
+      if (command === ShardCommand.Reset) runner.reset(resetSeed(task.seed, Atomics.load(control, ControlSlot.ResetEpoch)), start, end);
+      else runner.step(start, end);
+    } catch (error) {
+      const failure = error instanceof EnvFailure ? error : undefined;
+      const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      const bytes = new TextEncoder().encode(text).subarray(0, errorText.length);
+      errorText.set(bytes);
+      Atomics.store(control, ControlSlot.ErrorLength, bytes.length);
+      Atomics.store(control, ControlSlot.ErrorEnvIndex, failure?.envIndex ?? -1);
+      Atomics.store(control, ControlSlot.ErrorEpisodeStep, failure?.episodeStep ?? -1);
+      Atomics.store(control, ControlSlot.Status, ShardStatus.Failed);
+      Atomics.add(control, ControlSlot.GroupDone + group, 1);
+      Atomics.notify(control, ControlSlot.GroupDone + group);
+      return 'failed';
+    }
+    Atomics.add(control, ControlSlot.GroupDone + group, 1);
+    Atomics.notify(control, ControlSlot.GroupDone + group);
+  }
+}
+
