@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { runBenchEnvsCommand } from './commands/bench-envs';
-import { type BenchLearnerCommandOptions, DEFAULT_LEARNER_ALGOS, DEFAULT_LEARNER_ENV, runBenchLearnerCommand } from './commands/bench-learner';
+import { BENCHMARKED_ALGOS, type BenchLearnerCommandOptions, DEFAULT_LEARNER_ALGOS, DEFAULT_LEARNER_ENV, runBenchLearnerCommand } from './commands/bench-learner';
 import { runCheckEnvCommand } from './commands/check-env';
 import { runEnvsCommand } from './commands/envs';
 import { type EvalCommandOptions, runEvalCommand } from './commands/eval';
@@ -58,6 +58,7 @@ program
   .addOption(new Option('--policy <policy>', 'policy for an env id target: random, or the scripted expert of a manipulation task').choices(['random', 'expert']).default('random'))
   .option('--noise <sigma>', 'with --policy expert: Gaussian action noise (standard deviation)')
   .option('--env <id>', 'evaluate on this env instead of the one trained on (same agents and spaces)')
+  .option('--task <key>', 'a multi-task run: evaluate this task only (default: every task)')
   .option('--sample', 'sample actions from the policy instead of the greedy argmax (policy-gradient runs)')
   .option('--episodes <n>', 'episodes to run', '100')
   .option('--seed <seed>', 'seed', '0')
@@ -88,7 +89,7 @@ bench
   .description('update throughput (agent-steps learned/s) and estimated GFLOP/s of the trainers on synthetic experience, against the backend\'s own matmul peak measured in the same run')
   .addOption(new Option('--backend <name>', 'tfjs backend (auto = tfjs-node, else wasm, else cpu)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
   .option('--env <id>', 'env whose layout (agents, obs, state, actions, step limit) sizes the networks', DEFAULT_LEARNER_ENV)
-  .option('--algos <list>', 'comma-separated: mappo, ippo, qmix, vdn, iql', DEFAULT_LEARNER_ALGOS.join(','))
+  .option('--algos <list>', `comma-separated: ${BENCHMARKED_ALGOS.join(', ')}`, DEFAULT_LEARNER_ALGOS.join(','))
   .option('--rnn', 'only use_rnn: true (default: both)')
   .option('--no-rnn', 'only use_rnn: false (default: both)')
   .option('--seconds <s>', 'measuring time per repeat for each measurement', '2')

@@ -2,15 +2,18 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { registerBuiltinEnvs } from '../envs/builtin';
-import { makeEnv } from '../envs/registry';
-import { parseRunConfig } from '../runtime/training/config-loader';
+import { makeEnv, prepareEnv } from '../envs/registry';
+import { layoutFor } from '../envs/env-shape';
 import { Rng } from '../runtime/core/rng';
 import { selectBackend } from '../runtime/core/tf-backend';
-import { layoutFor } from '../runtime/rollout/vector-layout';
-import { type BenchLearnerReport, SpaceSampler, SyntheticChunks, mappoUpdateFlops, qUpdateFlops, syntheticEpisode } from '../scripts/commands/bench-learner';
-import { createTrainer } from '../trainers/create-trainer';
-import { Mappo } from '../trainers/mappo';
-import { QLearner } from '../trainers/qmix';
+import { parseRunConfig } from '../runtime/training/config-loader';
+import type { BenchLearnerReport } from '../runtime/training/learner-benchmark';
+import { createLearner } from '../trainers/index';
+import { taskOfLayout } from '../trainers/learner';
+import { Mappo, mappoUpdateFlops } from '../trainers/mappo';
+import { QLearner, qUpdateFlops } from '../trainers/qmix';
+import { Sac, sacUpdateFlops } from '../trainers/sac';
+import { SpaceSampler, SyntheticChunks, syntheticEpisode } from '../trainers/synthetic-experience';
 
 const cli = path.join(__dirname, '..', 'scripts', 'troupe.js');
 
@@ -48,11 +51,11 @@ describe('bench learner', () => {
       `env: {id: ${id}}\nalgo: {name: ${algo}, hidden_dim: 8, use_rnn: ${rnn}, rollout_length: 7, epochs: 2, num_minibatches: ${minibatches}, obs_last_action: true}\nrun: {num_envs: 3}`,
       'test',
     );
-    const trainer = createTrainer(layout, config);
+    const trainer = createLearner({ config: config.algo, tasks: [taskOfLayout(layout)], seed: 0 });
     expect(trainer).toBeInstanceOf(Mappo);
     const m = trainer as Mappo;
     try {
-      const chunks = new SyntheticChunks(m, new SpaceSampler(env, layout, new Rng(1)));
+      const chunks = new SyntheticChunks(layout, 3, m.policy, new SpaceSampler(env, layout, new Rng(1)));
       const chunk = await chunks.next(7);
       expect(Object.keys(chunk.extras).sort()).toEqual(rnn ? ['h', 'last_action', 'logp', 'value'] : ['last_action', 'logp', 'value']);
       const profile = await tf.profile(() => void m.observe(chunk, 0));
@@ -70,7 +73,7 @@ describe('bench learner', () => {
     const env = makeEnv<unknown, unknown>('lbf-8x8-2p-2f-coop');
     const layout = layoutFor(env, 1);
     const config = parseRunConfig(`env: {id: lbf-8x8-2p-2f-coop}\nalgo: {name: ${algo}, hidden_dim: 8, use_rnn: ${rnn}, batch_size: 3}`, 'test');
-    const q = createTrainer(layout, config) as QLearner;
+    const q = createLearner({ config: config.algo, tasks: [taskOfLayout(layout)], seed: 0 }) as QLearner;
     try {
       const sampler = new SpaceSampler(env, layout, new Rng(2));
       for (let i = 0; i < 3; i++) q.replay.insert(syntheticEpisode(layout, sampler));
@@ -82,6 +85,28 @@ describe('bench learner', () => {
       expect(profiledMatmulFlops(profile.kernels)).toBe(expected);
     } finally {
       q.dispose();
+    }
+  });
+
+  test('FLOP model equals the profiled matmul FLOPs: sac, one critic step and one actor step', async () => {
+    await prepareEnv('reach');
+    const env = makeEnv<unknown, unknown>('reach');
+    const layout = layoutFor(env, 1);
+    const config = parseRunConfig('env: {id: reach}\nalgo: {name: sac, hidden_dims: [16, 8], batch_size: 5, learning_starts: 0, policy_frequency: 1, autotune: false}', 'test');
+    const sac = createLearner({ config: config.algo, tasks: [taskOfLayout(layout)], seed: 0 }) as Sac;
+    try {
+      const sampler = new SpaceSampler(env, layout, new Rng(3));
+      const obs = sampler.obs(10);
+      for (let i = 0; i < 10; i++) sac.replay.add(obs, i * layout.obsDim, new Float32Array(layout.actDim), 0, 0, obs, i * layout.obsDim, false, 0, 0);
+      const profile = await tf.profile(() => void sac.update());
+      // Single-output layers (the critics' last) run as multiply-and-sum, not matmul: take them out —
+      // the targets' forward (2), the critics' forward and backward (2·3), and in the actor step
+      // the critics' forward and input gradient (2·2).
+      const lastLayer = 2 * 8 * 1 * 5;
+      const expected = sacUpdateFlops(sac, 5, 1, 1) - lastLayer * (2 + 2 * 3 + 2 * 2);
+      expect(profiledMatmulFlops(profile.kernels)).toBe(expected);
+    } finally {
+      sac.dispose();
     }
   });
 

@@ -7,19 +7,19 @@ import { Packr } from 'msgpackr';
 import {
   CheckpointData,
   CheckpointFs,
+  type OptimizerState,
   assignTensors,
-  captureOptimizer,
   deserializeArray,
   captureTensors,
   encodeCheckpoint,
   readCheckpoint,
   readLatestCheckpoint,
-  restoreOptimizer,
   restoreTensors,
   serializeArray,
   writeCheckpoint,
 } from '../runtime/core/checkpoint';
 import { Rng } from '../runtime/core/rng';
+import { Adam } from '../trainers/adam';
 
 let dir: string;
 
@@ -59,12 +59,26 @@ function bits(t: tf.Tensor): Uint8Array {
 const xs = () => tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
 const ys = () => tf.tensor2d([[1], [0], [2]]);
 
-function step(opt: tf.Optimizer, w: tf.Variable): void {
+function step(opt: tf.Optimizer | Adam, w: tf.Variable): void {
   tf.tidy(() => {
     const x = xs();
     const y = ys();
-    opt.minimize(() => tf.sum(tf.square(tf.sub(tf.matMul(x, w), y))) as tf.Scalar, false, [w]);
+    const loss = () => tf.sum(tf.square(tf.sub(tf.matMul(x, w), y))) as tf.Scalar;
+    if (opt instanceof Adam) opt.apply({ w: tf.variableGrads(loss, [w]).grads[w.name] });
+    else opt.minimize(loss, false, [w]);
   });
+}
+
+/** What tfjs's AdamOptimizer held, as QMIX's checkpoints of format 2 stored it. */
+async function tfjsAdamState(adam: tf.AdamOptimizer): Promise<{ state: OptimizerState; powers: number[] }> {
+  const weights = await adam.getWeights();
+  const state: OptimizerState = {
+    className: adam.getClassName(),
+    config: { learningRate: 0.05 },
+    weights: await Promise.all(weights.map(async (w) => ({ name: w.name, tensor: (await captureTensors({ t: w.tensor })).t }))),
+  };
+  const { accBeta1, accBeta2 } = adam as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable };
+  return { state, powers: [accBeta1.dataSync()[0], accBeta2.dataSync()[0]] };
 }
 
 describe('round trip', () => {
@@ -113,54 +127,75 @@ describe('round trip', () => {
     tf.dispose([...Object.values(tensors), ...Object.values(restored)]);
   });
 
-  test('Adam restored into a fresh optimiser gives the identical next update', async () => {
+  test.each(['pytorch', 'tfjs'] as const)('Adam (%s formulation) restored into a fresh optimiser gives the identical next updates', async (formulation) => {
     const init = tf.tensor2d([[0.3], [-0.2]]);
-    const w = tf.variable(init, true, 'ckpt_w_a');
-    const adam = tf.train.adam(0.05, 0.8, 0.95);
+    const w = tf.variable(init, true, `ckpt_w_a_${formulation}`);
+    const settings = { lr: 0.05, beta1: 0.8, beta2: 0.95, formulation };
+    const adam = new Adam(settings, { w });
     for (let i = 0; i < 3; i++) step(adam, w);
 
     const file = await writeCheckpoint(dir, 'adam', baseData({
       models: { m: await captureTensors({ w }) },
-      optimizers: { m: await captureOptimizer(adam) },
+      optimizers: { m: await adam.capture() },
     }));
     step(adam, w); // the uninterrupted run
     step(adam, w);
 
     const back = await readCheckpoint(file);
-    const w2 = tf.variable(tf.zerosLike(init), true, 'ckpt_w_b');
+    const w2 = tf.variable(tf.zerosLike(init), true, `ckpt_w_b_${formulation}`);
     assignTensors({ w: w2 }, back.models.m);
-    const adam2 = await restoreOptimizer(back.optimizers.m);
-    expect(adam2.getClassName()).toBe('Adam');
+    const adam2 = new Adam(settings, { w: w2 });
+    adam2.restore(back.optimizers.m, 'test');
     step(adam2, w2);
     step(adam2, w2);
     expect(bits(w2)).toEqual(bits(w));
     // A fresh Adam (no restored moments) would take a different step, so the comparison has teeth.
-    const w3 = tf.variable(tf.zerosLike(init), true, 'ckpt_w_c');
+    const w3 = tf.variable(tf.zerosLike(init), true, `ckpt_w_c_${formulation}`);
     assignTensors({ w: w3 }, back.models.m);
-    const fresh = tf.train.adam(0.05, 0.8, 0.95);
+    const fresh = new Adam(settings, { w: w3 });
     step(fresh, w3);
     step(fresh, w3);
     expect(bits(w3)).not.toEqual(bits(w));
+    // The other formulation's state is refused, naming both.
+    const other = new Adam({ ...settings, formulation: formulation === 'tfjs' ? 'pytorch' : 'tfjs' }, { w: w3 });
+    expect(() => other.restore(back.optimizers.m, "optimizer 'm'")).toThrow(/optimizer 'm' was saved with the .* formulation, this optimiser uses/);
     tf.dispose([init, w, w2, w3]);
-    adam.dispose();
-    adam2.dispose();
-    fresh.dispose();
+    [adam, adam2, fresh, other].forEach((a) => a.dispose());
+  });
+
+  test("the tfjs formulation continues tfjs's own AdamOptimizer bit for bit (QMIX checkpoints of format 2)", async () => {
+    const w = tf.variable(tf.tensor2d([[0.3], [-0.2]]), true, 'ckpt_w_tfjs');
+    const tfAdam = tf.train.adam(0.05, 0.8, 0.95, 1e-8);
+    for (let i = 0; i < 5; i++) step(tfAdam, w);
+    const { state, powers } = await tfjsAdamState(tfAdam);
+    const w2 = tf.variable(w.clone(), true, 'ckpt_w_tfjs2');
+    for (let i = 0; i < 3; i++) step(tfAdam, w);
+    const ours = new Adam({ lr: 0.05, beta1: 0.8, beta2: 0.95, epsilon: 1e-8, formulation: 'tfjs' }, { w: w2 });
+    ours.restore(state, 'test', powers);
+    for (let i = 0; i < 3; i++) step(ours, w2);
+    expect(bits(w2)).toEqual(bits(w));
+    tf.dispose([w, w2]);
+    tfAdam.dispose();
+    ours.dispose();
   });
 
   test('capture, restore and assign leak no tensors', async () => {
     const w = tf.variable(tf.randomNormal([4, 3]), true, 'ckpt_leak_w');
-    const adam = tf.train.adam(0.01);
-    step(adam, tf.variable(tf.zeros([2, 1]), true, 'ckpt_leak_v'));
+    const v = tf.variable(tf.zeros([2, 1]), true, 'ckpt_leak_v');
+    const adam = new Adam({ lr: 0.01, formulation: 'tfjs' }, { w: v });
+    step(adam, v);
     const before = tf.memory().numTensors;
     const captured = await captureTensors({ w });
-    const opt = await captureOptimizer(adam);
+    const opt = await adam.capture();
     await writeCheckpoint(dir, 'leak', baseData({ models: { m: captured }, optimizers: { m: opt } }));
     const back = await readCheckpoint(path.join(dir, 'leak.ckpt'));
     assignTensors({ w }, back.models.m);
     tf.dispose(Object.values(restoreTensors(back.models.m)));
+    adam.restore(back.optimizers.m, 'test');
     expect(tf.memory().numTensors).toBe(before);
-    // A restored optimiser holds exactly its own slot variables and nothing more.
-    const adam2 = await restoreOptimizer(back.optimizers.m);
+    // A second optimiser holds exactly its own slot variables, and frees them.
+    const adam2 = new Adam({ lr: 0.01, formulation: 'tfjs' }, { w: v });
+    adam2.restore(back.optimizers.m, 'test');
     adam2.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -299,17 +334,17 @@ describe('validation', () => {
   });
 
   test('each wrongly typed field is named', async () => {
-    const adam = tf.train.adam(0.1);
     const v = tf.variable(tf.zeros([2, 1]), true, 'ckpt_validate_v');
+    const adam = new Adam({ lr: 0.1 }, { w: v });
     step(adam, v);
     const good = baseData({
       models: { m: await captureTensors({ k: tf.zeros([2]) }) },
-      optimizers: { m: await captureOptimizer(adam) },
+      optimizers: { m: await adam.capture() },
       rngs: { r: new Rng(1).state() },
       arrays: { a: serializeArray(new Float32Array([1, 2])) },
     });
     const cases: Array<[string, (root: Record<string, unknown>) => void, RegExp]> = [
-      ['version', (r) => { r.version = 99; }, /format version 99; this build reads 1, 2/],
+      ['version', (r) => { r.version = 99; }, /format version 99; this build reads 1, 2, 3/],
       ['version', (r) => { r.version = 'one'; }, /field 'version' must be a non-negative integer/],
       ['createdAt', (r) => { r.createdAt = 5; }, /field 'createdAt' must be a string/],
       ['counters', (r) => { (r.counters as Record<string, unknown>).updates = -1; }, /field 'counters.updates' must be a non-negative integer/],

@@ -1,6 +1,6 @@
-import type { Transition } from '../runtime/rollout/experience';
+import type { Transition } from '../agents/experience';
 import { Rng } from '../runtime/core/rng';
-import type { VectorLayout } from '../runtime/rollout/vector-layout';
+import type { VectorLayout } from '../envs/env-shape';
 import { type Episode, EpisodeCollector, EpisodeReplay, type EpisodeShape } from '../trainers/episode-replay';
 
 const shape: EpisodeShape = { numAgents: 2, obsDim: 3, stateDim: 2, numActions: 4, maxEpisodeSteps: 5 };
@@ -167,8 +167,13 @@ function transition(L: VectorLayout, step: number, flags: { start?: number[]; do
   const alive = Uint8Array.from(perAgent((e, a) => (flags.dead?.some(([de, da]) => de === e && da === a) ? 0 : 1)));
   return {
     kind: 'transition',
+    task: 'default',
+    taskIndex: 0,
     layout: L,
     step,
+    policyVersion: 0,
+    teamSize: new Int32Array(E).fill(A),
+    latent: new Float32Array(0),
     obs: perAgent((e, a) => 10 * e + step + a / 100),
     state: perEnv((e) => -(10 * e + step)),
     masks: Uint8Array.from({ length: E * A * K }, (_, i) => (i % K === 2 && step % 2 === 1 ? 0 : 1)),

@@ -1,21 +1,11 @@
 import path from 'node:path';
 import { type Observable, type Subscription, firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import { RandomPolicy } from '../agents/policies/random-policy';
-import {
-  type Delivery,
-  type EpisodeStat,
-  type Policy,
-  type PolicyBatch,
-  type TrajectoryChunk,
-  type Transition,
-  EpisodeStatsAccumulator,
-  collectionSettled,
-  consumeEach,
-  experienceStream,
-  summarizeEpisodes,
-} from '../runtime/rollout/experience-stream';
+import { type EpisodeStat, EpisodeStatsAccumulator, type TrajectoryChunk, type Transition, summarizeEpisodes } from '../agents/experience';
+import { type Policy, type PolicyBatch, emptyContext } from '../agents/policies/policy';
+import type { VectorLayout } from '../envs/env-shape';
+import { type Delivery, collectionSettled, consumeEach, experienceStream } from '../runtime/rollout/experience-stream';
 import { VectorEnv } from '../runtime/rollout/vector-env';
-import type { VectorLayout } from '../runtime/rollout/vector-layout';
 
 const probeModule = path.join(__dirname, 'fixtures', 'vector-probe-env.js');
 const probe = (options: Record<string, unknown> = {}) => ({ id: 'vector-probe', module: probeModule, options });
@@ -43,7 +33,7 @@ async function manualRollout(vec: VectorEnv, policy: Policy, steps: number) {
   for (let t = 0; t < steps; t++) {
     const row: Record<string, Float32Array | Uint8Array> = { obs: b.obs.slice(), state: b.state.slice(), masks: b.masks.slice(), alive: b.alive.slice(), episodeStart: episodeStart.slice() };
     b.actions.fill(0);
-    await policy.act({ obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart, layout: vec.layout }, b.actions);
+    await policy.act({ obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart, layout: vec.layout, context: { ...emptyContext(vec.numEnvs), teamSize: b.teamSize } }, b.actions);
     await vec.step();
     episodeStart.set(b.episodeDone);
     Object.assign(row, {

@@ -6,6 +6,7 @@ import { expertPolicyFor } from '../agents/policies/experts/expert-policy';
 import { HandoverExpert } from '../agents/policies/experts/handover-expert';
 import type { MultiArmExpert } from '../agents/policies/experts/multi-arm-expert';
 import { RandomPolicy } from '../agents/policies/random-policy';
+import { emptyContext } from '../agents/policies/policy';
 import { registerBuiltinEnvs } from '../envs/builtin';
 import { checkEnv, formatCheckReport } from '../envs/checker';
 import type { MultiArmEnv } from '../envs/manipulation/multi-arm-env';
@@ -23,7 +24,6 @@ import { Rng } from '../runtime/core/rng';
 import { selectBackend } from '../runtime/core/tf-backend';
 import { runTraining } from '../runtime/training/training-run';
 import { VectorEnv } from '../runtime/rollout/vector-env';
-import { createTrainer } from '../trainers/create-trainer';
 
 registerMultiArmEnvs();
 
@@ -356,7 +356,7 @@ describe('multi-arm envs in the training stack', () => {
       'test',
     );
     const outDir = path.join(root, 'mappo');
-    const summary = await runTraining({ config: cfg, outDir, backend: { name: 'wasm', reason: 'test' }, createTrainer });
+    const summary = await runTraining({ config: cfg, outDir, backend: { name: 'wasm', reason: 'test' } });
     expect(summary.env_steps).toBe(640);
     expect(summary.updates).toBe(4);
     expect(summary.final_eval).not.toBeNull();
@@ -513,7 +513,7 @@ describe('bar-lift-2to4arms in the training stack', () => {
         expect(vec.layout).toMatchObject({ numAgents: 4, obsDim: 94, actDim: 4, stateDim: 94, discreteActions: false });
         const policy = expertPolicyFor('bar-lift-2to4arms', vec.layout, { seed: 0 });
         const b = vec.buffers;
-        const batch = { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart: new Uint8Array(3), layout: vec.layout };
+        const batch = { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart: new Uint8Array(3), layout: vec.layout, context: { ...emptyContext(3), teamSize: b.teamSize } };
         await vec.reset();
         const teamSizes = new Set<number>();
         const out: number[] = [];
@@ -524,6 +524,8 @@ describe('bar-lift-2to4arms in the training stack', () => {
             let n = 0;
             for (let a = 0; a < 4; a++) n += b.alive[e * 4 + a];
             teamSizes.add(n);
+            // The policy's context says how many arms take part.
+            expect(b.teamSize[e]).toBe(n);
             // The live arms are the first n; the others have zero observations.
             for (let a = 0; a < 4; a++) {
               expect(b.alive[e * 4 + a]).toBe(a < n ? 1 : 0);
@@ -563,7 +565,7 @@ describe('bar-lift-2to4arms in the training stack', () => {
       'test',
     );
     const outDir = path.join(root, 'mappo');
-    const summary = await runTraining({ config: cfg, outDir, backend: { name: 'wasm', reason: 'test' }, createTrainer });
+    const summary = await runTraining({ config: cfg, outDir, backend: { name: 'wasm', reason: 'test' } });
     expect(summary.env_steps).toBe(320);
     expect(summary.updates).toBe(4);
     expect(summary.final_eval).not.toBeNull();

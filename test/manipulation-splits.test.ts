@@ -22,8 +22,8 @@ import { MULTI_TASK_ENV_ID, parseSplitEnvId } from '../envs/manipulation/registe
 import { listEnvs, makeEnv, prepareEnv } from '../envs/registry';
 import { Rng } from '../runtime/core/rng';
 import { VectorEnv } from '../runtime/rollout/vector-env';
-import { describeSplits } from '../scripts/commands/envs';
-import { evaluatePerTask } from '../scripts/commands/eval';
+import { describeSplits } from '../envs/env-listing';
+import { evaluatePerTask } from '../runtime/training/evaluate-policies';
 
 registerBuiltinEnvs();
 

@@ -5,19 +5,24 @@ import { RandomPolicy } from '../agents/policies/random-policy';
 import { decodeCheckpoint, encodeCheckpoint, type JsonObject } from '../runtime/core/checkpoint';
 import { validateRunConfig } from '../runtime/training/config-loader';
 import { evaluatePolicy } from '../runtime/rollout/evaluation';
-import type { Policy, PolicyBatch, PolicyOutput, TrajectoryChunk } from '../runtime/rollout/experience';
+import type { TrajectoryChunk } from '../agents/experience';
+import { type Policy, type PolicyBatch, type PolicyOutput, emptyContext } from '../agents/policies/policy';
 import { consumeEach, experienceStream } from '../runtime/rollout/experience-stream';
 import { Rng } from '../runtime/core/rng';
 import { selectBackend } from '../runtime/core/tf-backend';
 import { VectorEnv } from '../runtime/rollout/vector-env';
-import { type VectorLayout, layoutFor } from '../runtime/rollout/vector-layout';
-import { createTrainer } from '../trainers/create-trainer';
+import { type VectorLayout, layoutFor } from '../envs/env-shape';
+import { createLearner } from '../trainers/index';
+import { taskOfLayout } from '../trainers/learner';
 import { gaussianEntropy, gaussianLogProb, sampleGaussianRow } from '../agents/policies/gaussian';
 import { type MappoHyperparams, Mappo } from '../trainers/mappo';
-import type { TrainerState } from '../trainers/trainer';
+import type { LearnerState } from '../trainers/learner';
 import { PointReachEnv } from './fixtures/point-reach-env';
 
 // wasm for speed; the point-reach test also trains on cpu.
+/** The layout a learner collects with: its task's shape over its collection envs. */
+const collectionLayout = (m: Mappo): VectorLayout => ({ ...m.task.shape, numEnvs: m.task.numEnvs });
+
 beforeAll(async () => {
   await selectBackend('wasm');
 });
@@ -57,19 +62,19 @@ const bits = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLeng
  * reward −|action − 0.5| per dimension. Env 0 agent 1 terminates at row 1 and stays dead; env 1
  * is truncated at row 1 (with a final observation) and starts a new episode at row 2.
  */
-function collect(m: Mappo, spec: { T: number; seed: number; firstStart?: boolean }, policy: Policy = m): TrajectoryChunk {
-  const L = m.layout;
+function collect(m: Mappo, spec: { T: number; seed: number; firstStart?: boolean }, policy: Policy = m.policy): TrajectoryChunk {
+  const L = collectionLayout(m);
   const { numEnvs: E, numAgents: A, obsDim, stateDim, actDim: D } = L;
   const { T } = spec;
   const S = E * A;
   const rng = new Rng(spec.seed);
   const fill = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
   const c: TrajectoryChunk = {
-    kind: 'chunk', layout: L, index: 0, startStep: 0, length: T,
+    kind: 'chunk', task: 'default', taskIndex: 0, layout: L, index: 0, startStep: 0, length: T, policyVersions: new Int32Array(T), teamSize: new Int32Array(T * E).fill(A), latent: new Float32Array(0),
     obs: fill(T * S * obsDim), state: fill(T * E * stateDim), masks: new Uint8Array(0), alive: new Uint8Array(T * S).fill(1), episodeStart: new Uint8Array(T * E),
     actions: new Float32Array(T * S * D), extras: {}, rewards: new Float32Array(T * S), terminated: new Uint8Array(T * S), truncated: new Uint8Array(T * S),
     episodeDone: new Uint8Array(T * E), episodeAborted: new Uint8Array(T * E), finals: [],
-    bootstrap: { obs: fill(S * obsDim), state: fill(E * stateDim), alive: new Uint8Array(S).fill(1), masks: new Uint8Array(0), episodeStart: new Uint8Array(E) },
+    bootstrap: { obs: fill(S * obsDim), state: fill(E * stateDim), alive: new Uint8Array(S).fill(1), masks: new Uint8Array(0), episodeStart: new Uint8Array(E), teamSize: new Int32Array(E).fill(A), latent: new Float32Array(0) },
     episodes: [],
   };
   if (spec.firstStart) c.episodeStart.fill(1, 0, E);
@@ -85,7 +90,7 @@ function collect(m: Mappo, spec: { T: number; seed: number; firstStart?: boolean
     const out = <PolicyOutput | void>policy.act(
       {
         obs: c.obs.subarray(t * S * obsDim, (t + 1) * S * obsDim), state: c.state.subarray(t * E * stateDim, (t + 1) * E * stateDim), masks: new Uint8Array(0),
-        alive: c.alive.subarray(t * S, (t + 1) * S), episodeStart: c.episodeStart.subarray(t * E, (t + 1) * E), layout: L,
+        alive: c.alive.subarray(t * S, (t + 1) * S), episodeStart: c.episodeStart.subarray(t * E, (t + 1) * E), layout: L, context: emptyContext(E),
       },
       acts,
     );
@@ -208,8 +213,8 @@ describe('Mappo with Box actions', () => {
 
   it('does not leak tensors over 40 updates (acting, greedy and sampling evaluation in between)', () => {
     const m = new Mappo({ layout: layout(), config: config({ use_rnn: true, hidden_dim: 8, standardise_rewards: true }), seed: 3 });
-    const greedy = m.evaluationPolicy(layout(), 'eval');
-    const sampled = m.evaluationPolicy(layout(), 'eval', { sample: true });
+    const greedy = m.evaluationPolicy('default', 2, 'eval');
+    const sampled = m.evaluationPolicy('default', 2, 'eval', { sample: true });
     m.update(collect(m, { T: 3, seed: 0, firstStart: true }));
     const before = tf.memory().numTensors;
     for (let i = 1; i <= 40; i++) {
@@ -227,12 +232,12 @@ describe('Mappo with Box actions', () => {
     const m = new Mappo({ layout: layout(3), config: config({ hidden_dim: 8 }), seed: 6 });
     // A large output bias pushes the mean outside the box on dimension 0.
     tf.tidy(() => m.actor.namedVariables()['out/b'].assign(tf.tensor1d([5, -0.25])));
-    const g1 = collect(m, { T: 3, seed: 1, firstStart: true }, m.evaluationPolicy(layout(3), 'e'));
-    const g2 = collect(m, { T: 3, seed: 1, firstStart: true }, m.evaluationPolicy(layout(3), 'f'));
+    const g1 = collect(m, { T: 3, seed: 1, firstStart: true }, m.evaluationPolicy('default', 3, 'e'));
+    const g2 = collect(m, { T: 3, seed: 1, firstStart: true }, m.evaluationPolicy('default', 3, 'f'));
     expect(bits(g1.actions)).toBe(bits(g2.actions));
     for (let i = 0; i < g1.alive.length; i++) if (g1.alive[i]) expect(g1.actions[i * 2]).toBe(1);
-    const s1 = collect(m, { T: 3, seed: 1, firstStart: true }, m.evaluationPolicy(layout(3), 'e', { sample: true }));
-    const s2 = collect(m, { T: 3, seed: 1, firstStart: true }, m.evaluationPolicy(layout(3), 'e', { sample: true }));
+    const s1 = collect(m, { T: 3, seed: 1, firstStart: true }, m.evaluationPolicy('default', 3, 'e', { sample: true }));
+    const s2 = collect(m, { T: 3, seed: 1, firstStart: true }, m.evaluationPolicy('default', 3, 'e', { sample: true }));
     expect(bits(s1.actions)).toBe(bits(s2.actions));
     expect(bits(s1.actions)).not.toBe(bits(g1.actions));
     for (const v of s1.actions) expect(Math.abs(v)).toBeLessThanOrEqual(1);
@@ -254,7 +259,7 @@ describe('Mappo with Box actions', () => {
       }),
       'mem.ckpt',
     );
-    const restored: TrainerState = { models: back.models, optimizers: back.optimizers, rngs: back.rngs, arrays: back.arrays, json: back.metadata.trainer as JsonObject };
+    const restored: LearnerState = { models: back.models, optimizers: back.optimizers, rngs: back.rngs, arrays: back.arrays, json: back.metadata.trainer as JsonObject };
     const continueRun = (m: Mappo) => {
       const c1 = collect(m, { T: 5, seed: 3 });
       const s1 = m.update(c1)!;
@@ -281,15 +286,14 @@ describe('Mappo with Box actions', () => {
     [a, b, c].forEach((m) => m.dispose());
   });
 
-  it('createTrainer builds mappo/ippo for Box layouts from a config with log_std_init; obs_last_action is refused', () => {
+  it('createLearner builds mappo/ippo for Box shapes from a config with log_std_init; obs_last_action is refused', () => {
     const run = (algo: Record<string, unknown>) => validateRunConfig({ env: { id: 'point-reach' }, algo, run: { num_envs: 2 } }, 'test');
-    const cfg = run({ name: 'ippo', log_std_init: -1, use_rnn: false });
-    expect(cfg.algo.name === 'ippo' && cfg.algo.log_std_init).toBe(-1);
-    const t = createTrainer(layout(), cfg) as Mappo;
+    const learn = (l: VectorLayout, algo: Record<string, unknown>) => createLearner({ config: run(algo).algo, tasks: [taskOfLayout(l)], seed: 0 });
+    const t = learn(layout(), { name: 'ippo', log_std_init: -1, use_rnn: false }) as Mappo;
     expect(Array.from(t.logStd!.dataSync())).toEqual([-1, -1]);
     t.dispose();
-    expect(() => createTrainer(layout(), run({ name: 'mappo', obs_last_action: true }))).toThrow(/obs_last_action/);
-    expect(() => createTrainer({ ...layout(), actionLow: undefined }, run({ name: 'mappo' }))).toThrow(/Box/);
+    expect(() => learn(layout(), { name: 'mappo', obs_last_action: true })).toThrow(/obs_last_action/);
+    expect(() => learn({ ...layout(), actionLow: undefined }, { name: 'mappo' })).toThrow(/Box/);
   });
 });
 
@@ -304,7 +308,7 @@ async function trainPointReach(over: Partial<MappoHyperparams>, updates: number)
   let outside = 0;
   const checked: Policy = {
     act: (batch: PolicyBatch, actions: Float32Array) => {
-      const out = m.act(batch, actions);
+      const out = m.policy.act(batch, actions);
       for (const v of actions) if (!(v >= -1 && v <= 1)) throw new Error(`action ${v} outside [-1, 1]`);
       for (const v of out.extras!.raw_action) if (Math.abs(v) > 1) outside++;
       return out;
@@ -312,7 +316,7 @@ async function trainPointReach(over: Partial<MappoHyperparams>, updates: number)
   };
   try {
     await lastValueFrom(experienceStream(vec, checked, { mode: 'chunk', chunkLength: 20, maxSteps: 20 * updates, bufferSize: 1 }).pipe(consumeEach((c) => m.update(c))), { defaultValue: undefined });
-    const learned = await evaluatePolicy(evalVec, m.evaluationPolicy(evalVec.layout, 'eval'), 32);
+    const learned = await evaluatePolicy(evalVec, m.evaluationPolicy('default', evalVec.numEnvs, 'eval'), 32);
     const random = await evaluatePolicy(evalVec, new RandomPolicy(evalVec.layout, 3), 32);
     return { learned: learned.meanReturn, success: learned.successRate ?? 0, random: random.meanReturn, outside };
   } finally {

@@ -1,11 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { decodeCheckpoint, encodeCheckpoint, type JsonObject } from '../runtime/core/checkpoint';
-import type { Policy, PolicyOutput, TrajectoryChunk } from '../runtime/rollout/experience';
+import type { TrajectoryChunk } from '../agents/experience';
+import { type Policy, type PolicyOutput, emptyContext } from '../agents/policies/policy';
 import { Rng } from '../runtime/core/rng';
 import { selectBackend } from '../runtime/core/tf-backend';
-import type { VectorLayout } from '../runtime/rollout/vector-layout';
+import type { VectorLayout } from '../envs/env-shape';
 import { type MappoHyperparams, Mappo, computeGae } from '../trainers/mappo';
-import type { TrainerState } from '../trainers/trainer';
+import type { LearnerState } from '../trainers/learner';
+
+/** The layout a learner collects with: its task's shape over its collection envs. */
+const collectionLayout = (m: Mappo): VectorLayout => ({ ...m.task.shape, numEnvs: m.task.numEnvs });
 
 beforeAll(async () => {
   await selectBackend('cpu');
@@ -67,18 +71,18 @@ interface CollectSpec {
  * experience stream's. Unless `oneStep`: env 0 agent 1 terminates at row 1 and stays dead;
  * env 1 is truncated at row 1 and starts a new episode at row 2.
  */
-function collect(m: Mappo, spec: CollectSpec, policy: Policy = m): TrajectoryChunk {
-  const L = m.layout;
+function collect(m: Mappo, spec: CollectSpec, policy: Policy = m.policy): TrajectoryChunk {
+  const L = collectionLayout(m);
   const { numEnvs: E, numAgents: A, obsDim, stateDim, numActions: K } = L;
   const { T } = spec;
   const rng = new Rng(spec.seed);
   const fill = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
   const c: TrajectoryChunk = {
-    kind: 'chunk', layout: L, index: 0, startStep: 0, length: T,
+    kind: 'chunk', task: 'default', taskIndex: 0, layout: L, index: 0, startStep: 0, length: T, policyVersions: new Int32Array(T), teamSize: new Int32Array(T * E).fill(A), latent: new Float32Array(0),
     obs: fill(T * E * A * obsDim), state: fill(T * E * stateDim), masks: new Uint8Array(T * E * A * K), alive: new Uint8Array(T * E * A).fill(1), episodeStart: new Uint8Array(T * E),
     actions: new Float32Array(T * E * A), extras: {}, rewards: new Float32Array(T * E * A), terminated: new Uint8Array(T * E * A), truncated: new Uint8Array(T * E * A),
     episodeDone: new Uint8Array(T * E), episodeAborted: new Uint8Array(T * E), finals: [],
-    bootstrap: { obs: fill(E * A * obsDim), state: fill(E * stateDim), alive: new Uint8Array(E * A).fill(1), masks: new Uint8Array(E * A * K).fill(1), episodeStart: new Uint8Array(E) },
+    bootstrap: { obs: fill(E * A * obsDim), state: fill(E * stateDim), alive: new Uint8Array(E * A).fill(1), masks: new Uint8Array(E * A * K).fill(1), episodeStart: new Uint8Array(E), teamSize: new Int32Array(E).fill(A), latent: new Float32Array(0) },
     episodes: [],
   };
   for (let i = 0; i < T * E * A; i++) for (let k = 0; k < K; k++) c.masks[i * K + k] = spec.allLegal || k === 0 || rng.next() < 0.5 ? 1 : 0;
@@ -103,7 +107,7 @@ function collect(m: Mappo, spec: CollectSpec, policy: Policy = m): TrajectoryChu
     const out = <PolicyOutput | void>policy.act(
       {
         obs: c.obs.subarray(...rows(obsDim)), state: c.state.subarray(t * E * stateDim, (t + 1) * E * stateDim), masks: c.masks.subarray(...rows(K)),
-        alive: c.alive.subarray(...rows(1)), episodeStart: c.episodeStart.subarray(t * E, (t + 1) * E), layout: L,
+        alive: c.alive.subarray(...rows(1)), episodeStart: c.episodeStart.subarray(t * E, (t + 1) * E), layout: L, context: emptyContext(E),
       },
       acts,
     );
@@ -146,15 +150,16 @@ describe('computeGae', () => {
 describe('Mappo', () => {
   it('is a chunk Trainer: chunkLength from rollout_length or ⌈batch_size·maxEpisodeSteps/numEnvs⌉; observe returns named stats', () => {
     const m = new Mappo({ layout: layout(4), config: config({ batch_size: 3 }), seed: 0 });
-    expect(m.collection).toEqual({ mode: 'chunk', chunkLength: Math.ceil((3 * 10) / 4) });
-    expect(m.policy).toBe(m);
+    expect(m.collection('default')).toEqual({ mode: 'chunk', chunkLength: Math.ceil((3 * 10) / 4) });
+    expect(m.collectionPolicy('default')).toBe(m.policy);
+    expect(() => m.collection('other')).toThrow(/learns task 'default', got 'other'/);
     const stats = m.observe(collect(m, { T: 4, seed: 1, firstStart: true }), 16)!;
     expect(Object.keys(stats).sort()).toEqual(['approx_kl', 'clip_frac', 'entropy', 'grad_norm', 'policy_loss', 'value_loss']);
     for (const v of Object.values(stats)) expect(Number.isFinite(v)).toBe(true);
     expect(() => m.observe({ kind: 'transition' } as never, 0)).toThrow(/chunk/);
     m.dispose();
     const r = new Mappo({ layout: layout(4), config: config({ rollout_length: 7 }), seed: 0 });
-    expect(r.collection.chunkLength).toBe(7);
+    expect(r.chunkLength).toBe(7);
     r.dispose();
   });
 
@@ -170,7 +175,7 @@ describe('Mappo', () => {
       const alive = Uint8Array.from({ length: N }, (_, i) => (i === 3 ? 0 : 1));
       const episodeStart = Uint8Array.from({ length: 4 }, () => (rep === 0 || rng.next() < 0.2 ? 1 : 0));
       const actions = new Float32Array(N);
-      const out = m.act({ obs: Float32Array.from({ length: N * 3 }, () => rng.normal()), state: new Float32Array(4 * 5), masks, alive, episodeStart, layout: L }, actions);
+      const out = m.policy.act({ obs: Float32Array.from({ length: N * 3 }, () => rng.normal()), state: new Float32Array(4 * 5), masks, alive, episodeStart, layout: L, context: emptyContext(4) }, actions);
       const ex = out.extras!;
       expect(Object.keys(ex).sort()).toEqual(useRnn ? ['h', 'last_action', 'logp', 'value'] : ['last_action', 'logp', 'value']);
       expect(ex.logp).toHaveLength(N);
@@ -218,7 +223,7 @@ describe('Mappo', () => {
 
   it('does not leak tensors over 100 updates (with acting and a greedy policy in between)', () => {
     const m = new Mappo({ layout: layout(), config: config({ standardise_returns: true, standardise_rewards: true, obs_last_action: true }), seed: 3 });
-    const greedy = m.evaluationPolicy(layout(), 'eval');
+    const greedy = m.evaluationPolicy('default', 2, 'eval');
     m.update(collect(m, { T: 3, seed: 0, firstStart: true }));
     const before = tf.memory().numTensors;
     for (let i = 1; i <= 100; i++) {
@@ -267,7 +272,7 @@ describe('Mappo', () => {
       }),
       'mem.ckpt',
     );
-    const restored: TrainerState = { models: back.models, optimizers: back.optimizers, rngs: back.rngs, arrays: back.arrays, json: back.metadata.trainer as JsonObject };
+    const restored: LearnerState = { models: back.models, optimizers: back.optimizers, rngs: back.rngs, arrays: back.arrays, json: back.metadata.trainer as JsonObject };
     const continueRun = (m: Mappo) => {
       const c1 = collect(m, { T: 5, seed: 3 });
       const s1 = m.update(c1)!;
@@ -310,7 +315,7 @@ describe('Mappo', () => {
     // Training acting alone, and with a greedy policy acting in between: same actions, so
     // evaluation never touches the training policy's memory or random stream.
     const ref = new Mappo({ layout: L, config: config({ hidden_dim: 8 }), seed: 6 });
-    const greedy = m.evaluationPolicy(layout(5), 'e');
+    const greedy = m.evaluationPolicy('default', 5, 'e');
     const g = new Mappo({ layout: layout(5), config: config(), seed: 0 }); // only builds chunk arrays for 5 envs
     collect(ref, { T: 3, seed: 1, firstStart: true });
     collect(m, { T: 3, seed: 1, firstStart: true });
@@ -318,7 +323,7 @@ describe('Mappo', () => {
     expect(bits(collect(m, { T: 3, seed: 2 }).actions)).toBe(bits(collect(ref, { T: 3, seed: 2 }).actions));
     // All-zero actor weights: every logit ties, so the greedy choice is the lowest legal action.
     tf.tidy(() => Object.values(m.actor.namedVariables()).forEach((v) => v.assign(tf.zerosLike(v))));
-    const zeroGreedy = m.evaluationPolicy(layout(5), 'e2');
+    const zeroGreedy = m.evaluationPolicy('default', 5, 'e2');
     const c = collect(g, { T: 3, seed: 8, firstStart: true }, zeroGreedy);
     const K = 4;
     for (let i = 0; i < c.alive.length; i++) {
@@ -343,7 +348,7 @@ describe('Mappo', () => {
       for (let u = 0; u < updates; u++) stats.push(m.update(collect(m, { T: 4, seed: 100 + u, oneStep: true, reward, allLegal: true }))!);
       expect(stats[updates - 1].entropy).toBeLessThan(stats[0].entropy * 0.7);
       expect(stats[updates - 1].policy_loss).not.toBe(stats[0].policy_loss);
-      const greedy = m.evaluationPolicy(L, 'eval');
+      const greedy = m.evaluationPolicy('default', L.numEnvs, 'eval');
       const c = collect(m, { T: 3, seed: 999, oneStep: true, allLegal: true }, greedy);
       for (let i = 0; i < c.actions.length; i++) expect(c.actions[i]).toBe(paid[i % 2]);
       // With the paid action illegal, greedy still respects the mask.
@@ -363,7 +368,7 @@ describe('Mappo', () => {
     const correct = (sharing: boolean) => {
       const m = new Mappo({ layout: L, config: config({ lr: 0.02, hidden_dim: 16, epochs: 4, entropy_coef: 0.001, obs_agent_id: false, parameter_sharing: sharing, num_minibatches: 2 }), seed: 7 });
       for (let u = 0; u < 15; u++) m.update(collect(m, { T: 4, seed: 100 + u, oneStep: true, reward, allLegal: true }));
-      const c = collect(m, { T: 3, seed: 999, oneStep: true, allLegal: true }, m.evaluationPolicy(L, 'eval'));
+      const c = collect(m, { T: 3, seed: 999, oneStep: true, allLegal: true }, m.evaluationPolicy('default', L.numEnvs, 'eval'));
       let right = 0;
       for (let i = 0; i < c.actions.length; i++) right += c.actions[i] === paid[i % 2] ? 1 : 0;
       m.dispose();
@@ -379,18 +384,18 @@ describe('Mappo', () => {
  * is blank, and the second action is paid when it names the cue (0 or 1). Only an actor that
  * carries the cue in its hidden state, trained through time, can do better than chance.
  */
-function collectCue(m: Mappo, seed: number, policy: Policy = m): TrajectoryChunk {
-  const L = m.layout;
+function collectCue(m: Mappo, seed: number, policy: Policy = m.policy): TrajectoryChunk {
+  const L = collectionLayout(m);
   const { numEnvs: E, numAgents: A, obsDim, stateDim, numActions: K } = L;
   const T = 8;
   const S = E * A;
   const rng = new Rng(seed);
   const c: TrajectoryChunk = {
-    kind: 'chunk', layout: L, index: 0, startStep: 0, length: T,
+    kind: 'chunk', task: 'default', taskIndex: 0, layout: L, index: 0, startStep: 0, length: T, policyVersions: new Int32Array(T), teamSize: new Int32Array(T * E).fill(A), latent: new Float32Array(0),
     obs: new Float32Array(T * S * obsDim), state: new Float32Array(T * E * stateDim), masks: new Uint8Array(T * S * K).fill(1), alive: new Uint8Array(T * S).fill(1), episodeStart: new Uint8Array(T * E),
     actions: new Float32Array(T * S), extras: {}, rewards: new Float32Array(T * S), terminated: new Uint8Array(T * S), truncated: new Uint8Array(T * S),
     episodeDone: new Uint8Array(T * E), episodeAborted: new Uint8Array(T * E), finals: [],
-    bootstrap: { obs: new Float32Array(S * obsDim), state: new Float32Array(E * stateDim), alive: new Uint8Array(S).fill(1), masks: new Uint8Array(S * K).fill(1), episodeStart: new Uint8Array(E).fill(1) },
+    bootstrap: { obs: new Float32Array(S * obsDim), state: new Float32Array(E * stateDim), alive: new Uint8Array(S).fill(1), masks: new Uint8Array(S * K).fill(1), episodeStart: new Uint8Array(E).fill(1), teamSize: new Int32Array(E).fill(A), latent: new Float32Array(0) },
     episodes: [],
   };
   const cue = new Int32Array(S);
@@ -410,7 +415,7 @@ function collectCue(m: Mappo, seed: number, policy: Policy = m): TrajectoryChunk
     const out = <PolicyOutput | void>policy.act(
       {
         obs: c.obs.subarray(t * S * obsDim, (t + 1) * S * obsDim), state: c.state.subarray(t * E * stateDim, (t + 1) * E * stateDim),
-        masks: c.masks.subarray(t * S * K, (t + 1) * S * K), alive: c.alive.subarray(t * S, (t + 1) * S), episodeStart: c.episodeStart.subarray(t * E, (t + 1) * E), layout: L,
+        masks: c.masks.subarray(t * S * K, (t + 1) * S * K), alive: c.alive.subarray(t * S, (t + 1) * S), episodeStart: c.episodeStart.subarray(t * E, (t + 1) * E), layout: L, context: emptyContext(E),
       },
       acts,
     );
@@ -432,7 +437,7 @@ describe('Mappo GRU training (wasm)', () => {
       const success = (useRnn: boolean) => {
         const m = new Mappo({ layout: layout(8), config: config({ use_rnn: useRnn, lr: 0.01, hidden_dim: 16, epochs: 4, num_minibatches: 1, entropy_coef: 0.001 }), seed: 7 });
         for (let u = 0; u < 30; u++) m.update(collectCue(m, 100 + u));
-        const c = collectCue(m, 999, m.evaluationPolicy(m.layout, 'eval'));
+        const c = collectCue(m, 999, m.evaluationPolicy('default', m.task.numEnvs, 'eval'));
         m.dispose();
         return c.rewards.reduce((a, b) => a + b, 0) / (c.rewards.length / 2);
       };

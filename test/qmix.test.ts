@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { type CheckpointData, decodeCheckpoint, encodeCheckpoint } from '../runtime/core/checkpoint';
-import type { PolicyBatch, Transition } from '../runtime/rollout/experience';
+import type { Transition } from '../agents/experience';
+import { type PolicyBatch, emptyContext } from '../agents/policies/policy';
 import { Rng } from '../runtime/core/rng';
-import { type QAlgoConfig, algoConfigSchema } from '../runtime/training/run-config';
+import { algoConfigSchema } from '../runtime/training/run-config';
 import { selectBackend } from '../runtime/core/tf-backend';
-import type { VectorLayout } from '../runtime/rollout/vector-layout';
-import { QLearner } from '../trainers/qmix';
-import type { TrainStats, TrainerState } from '../trainers/trainer';
+import type { VectorLayout } from '../envs/env-shape';
+import { type QConfig, QLearner } from '../trainers/qmix';
+import type { LearnerState, TrainStats } from '../trainers/learner';
 
 // wasm is the backend benchmarks train on, and several times faster than cpu here.
 beforeAll(async () => {
@@ -17,7 +18,7 @@ beforeAll(async () => {
 type QName = 'qmix' | 'vdn' | 'iql';
 
 /** A full config from the real schema (so defaults are EPyMARL's), with test-sized overrides. */
-function qConfig(name: QName, over: Record<string, unknown> = {}): QAlgoConfig {
+function qConfig(name: QName, over: Record<string, unknown> = {}): QConfig {
   return algoConfigSchema.parse({
     name,
     hidden_dim: 32,
@@ -29,7 +30,7 @@ function qConfig(name: QName, over: Record<string, unknown> = {}): QAlgoConfig {
     // One update per 4 episodes: EPyMARL's parallel runner with the 4 envs these tests use.
     updates_per_episode: 0.25,
     ...over,
-  }) as QAlgoConfig;
+  }) as QConfig;
 }
 
 function makeLayout(over: Partial<VectorLayout> = {}): VectorLayout {
@@ -178,7 +179,7 @@ class Loop {
       obs.set(g.obs(), e * A * obsDim);
       masks.set(g.masks(), e * A * K);
     });
-    return { obs, state: new Float32Array(0), masks, alive: new Uint8Array(E * A).fill(1), episodeStart: this.starts.slice(), layout: this.layout };
+    return { obs, state: new Float32Array(0), masks, alive: new Uint8Array(E * A).fill(1), episodeStart: this.starts.slice(), layout: this.layout, context: emptyContext(this.layout.numEnvs) };
   }
 
   /** One vector step; returns the actions taken and the learner's stats (if it updated). */
@@ -208,7 +209,7 @@ class Loop {
     });
     const next = this.batch();
     const tr: Transition = {
-      kind: 'transition', layout: this.layout, step: this.vectorSteps, obs: b.obs, state: b.state, masks: b.masks, alive: b.alive,
+      kind: 'transition', task: 'default', taskIndex: 0, policyVersion: 0, teamSize: new Int32Array(E).fill(A), latent: new Float32Array(0), layout: this.layout, step: this.vectorSteps, obs: b.obs, state: b.state, masks: b.masks, alive: b.alive,
       episodeStart: b.episodeStart, actions, extras: {}, rewards, terminated, truncated, nextObs, nextState: new Float32Array(0),
       nextAlive: next.alive, nextMasks: new Uint8Array(E * A * K).fill(1), episodeDone: done, episodeAborted: new Uint8Array(E), episodes: [],
     };
@@ -237,7 +238,7 @@ class Loop {
 
 /** Greedy joint actions of the evaluation policy at both chain steps (env 0). */
 function greedyChain(learner: QLearner, layout: VectorLayout): number[][] {
-  const policy = learner.evaluationPolicy(layout, 'eval');
+  const policy = learner.evaluationPolicy('default', layout.numEnvs, 'eval');
   const games = Array.from({ length: layout.numEnvs }, () => new ChainGame());
   const out: number[][] = [];
   const { numEnvs: E, numAgents: A } = layout;
@@ -245,7 +246,7 @@ function greedyChain(learner: QLearner, layout: VectorLayout): number[][] {
     const obs = new Float32Array(E * A * layout.obsDim);
     games.forEach((g, e) => obs.set(g.obs(), e * A * layout.obsDim));
     const actions = new Float32Array(E * A);
-    void policy.act({ obs, state: new Float32Array(0), masks: new Uint8Array(E * A * 2).fill(1), alive: new Uint8Array(E * A).fill(1), episodeStart: new Uint8Array(E).fill(t === 0 ? 1 : 0), layout }, actions);
+    void policy.act({ obs, state: new Float32Array(0), masks: new Uint8Array(E * A * 2).fill(1), alive: new Uint8Array(E * A).fill(1), episodeStart: new Uint8Array(E).fill(t === 0 ? 1 : 0), layout, context: emptyContext(E) }, actions);
     out.push([actions[0], actions[1]]);
     games.forEach((g, e) => g.step([actions[e * A], actions[e * A + 1]]));
   }
@@ -378,7 +379,7 @@ describe('checkpoints', () => {
       models: state.models, optimizers: state.optimizers, rngs: state.rngs, arrays: state.arrays, backend: tf.getBackend(), metadata: state.json,
     };
     const back = decodeCheckpoint(encodeCheckpoint(data), 'mem.ckpt');
-    const restoredState: TrainerState = { models: back.models, optimizers: back.optimizers, rngs: back.rngs, arrays: back.arrays, json: back.metadata };
+    const restoredState: LearnerState = { models: back.models, optimizers: back.optimizers, rngs: back.rngs, arrays: back.arrays, json: back.metadata };
     const loop2 = loop.clone();
     const loop3 = loop.clone();
 
@@ -403,7 +404,8 @@ describe('checkpoints', () => {
     const bits = (l: QLearner) => l.agent.variables().concat(l.mixer!.variables()).map((v) => Array.from(new Uint32Array(v.dataSync().slice().buffer)));
     expect(bits(resumed)).toEqual(bits(learner));
     // Adam's running β powers, which tfjs's own restore recomputes inexactly.
-    expect((await resumed.captureState()).json.adamPowers).toEqual((await learner.captureState()).json.adamPowers);
+    const powers = async (l: QLearner) => (await l.captureState()).optimizers.q.weights.filter((w) => w.name.endsWith('_power')).map((w) => Array.from(w.tensor.data));
+    expect(await powers(resumed)).toEqual(await powers(learner));
 
     // Without the restore the same seed does not continue the same way, so the test has teeth.
     const fresh = new QLearner({ layout, config, seed: 'ckpt' });

@@ -47,7 +47,7 @@ const minimal = 'env:\n  id: lbf-8x8-2p-2f-coop\nalgo:\n  name: qmix\n';
 describe('run config', () => {
   test('quickstart loads as MAPPO on lbf-8x8-2p-2f-coop', () => {
     const cfg = loadRunConfig(quickstart, []);
-    expect(cfg.env.id).toBe('lbf-8x8-2p-2f-coop');
+    expect(cfg.env?.id).toBe('lbf-8x8-2p-2f-coop');
     expect(cfg.algo.name).toBe('mappo');
     expect(cfg.run.total_env_steps).toBe(1_000_000);
     expect(cfg.run.num_envs).toBe(8);
@@ -105,8 +105,8 @@ describe('run config', () => {
     expect(cfg.algo.name === 'mappo' && cfg.algo.use_rnn).toBe(false);
     expect(cfg.run.backend).toBe('cpu');
     expect(cfg.run.seed).toBe(7);
-    expect(cfg.env.id).toBe('lbf-10x10-3p-3f');
-    expect(cfg.env.options).toEqual({ sight: 2, levels: [1, 2] });
+    expect(cfg.env?.id).toBe('lbf-10x10-3p-3f');
+    expect(cfg.env?.options).toEqual({ sight: 2, levels: [1, 2] });
   });
 
   test('--set can switch algorithm and then set that algorithm\'s keys', () => {
@@ -119,7 +119,7 @@ describe('run config', () => {
     const error = loadError(quickstart, ['algo.learning_rate=0.1']);
     expect(error.message).toContain('algo.learning_rate');
     expect(error.message).toMatch(/valid at algo: .*\blr\b.*\bgamma\b/);
-    expect(loadError(quickstart, ['runn.seed=1']).message).toMatch(/'runn'.*valid at the top level: env, algo, run/);
+    expect(loadError(quickstart, ['runn.seed=1']).message).toMatch(/'runn'.*valid at the top level: env, tasks, dataset, algo, run/);
     expect(loadError(quickstart, ['run.seed.x=1']).message).toContain("'run.seed.x'");
     expect(loadError(quickstart, ['run.seed']).message).toContain('key.path=value');
   });
@@ -154,8 +154,8 @@ describe('run config', () => {
 
   test('a missing section and an unknown algorithm are reported', () => {
     const error = loadError(writeConfig('noenv.yaml', 'algo: {name: ddpg}\n'));
-    expect(error.issues).toContain('env: required a mapping, missing');
-    expect(error.issues).toContain('algo.name: expected one of mappo, ippo, qmix, vdn, iql, sac, got "ddpg"');
+    expect(error.issues).toContain("env: required: 'env' (one task) or 'tasks' (several)");
+    expect(error.issues).toContain('algo.name: expected one of mappo, ippo, qmix, vdn, iql, sac, bc, got "ddpg"');
   });
 
   test('a PPO-only key under qmix is rejected, saying whose key it is', () => {

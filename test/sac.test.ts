@@ -5,16 +5,17 @@ import * as tf from '@tensorflow/tfjs';
 import { registerBuiltinEnvs } from '../envs/builtin';
 import { type CheckpointData, decodeCheckpoint, encodeCheckpoint, readCheckpoint } from '../runtime/core/checkpoint';
 import { parseRunConfig } from '../runtime/training/config-loader';
-import type { PolicyBatch, Transition } from '../runtime/rollout/experience';
+import type { Transition } from '../agents/experience';
+import { type PolicyBatch, emptyContext } from '../agents/policies/policy';
 import { MetricsLog, type MetricsRecord, WALL_CLOCK_FIELDS } from '../runtime/core/metrics-log';
 import { Rng } from '../runtime/core/rng';
-import { type RunConfig, type SacAlgoConfig, sacConfigSchema } from '../runtime/training/run-config';
+import type { RunConfig } from '../runtime/training/run-config';
 import { selectBackend } from '../runtime/core/tf-backend';
 import { runTraining } from '../runtime/training/training-run';
-import { type VectorLayout, layoutFor } from '../runtime/rollout/vector-layout';
-import { createTrainer } from '../trainers/create-trainer';
-import { Sac } from '../trainers/sac';
-import type { TrainStats, TrainerState } from '../trainers/trainer';
+import { type VectorLayout, layoutFor } from '../envs/env-shape';
+import { createLearner } from '../trainers/index';
+import { Sac, type SacConfig, sacConfigSchema } from '../trainers/sac';
+import { type LearnerState, type TrainStats, taskOfLayout } from '../trainers/learner';
 import { PointReachEnv } from './fixtures/point-reach-env';
 
 // wasm is the backend SAC trains on, and several times faster than cpu here.
@@ -23,7 +24,7 @@ beforeAll(async () => {
 });
 
 /** A full config from the real schema, with test-sized networks. */
-function sacConfig(over: Partial<SacAlgoConfig> = {}): SacAlgoConfig {
+function sacConfig(over: Partial<SacConfig> = {}): SacConfig {
   return sacConfigSchema.parse({ name: 'sac', hidden_dims: [32, 32], batch_size: 32, learning_starts: 100, ...over });
 }
 
@@ -53,7 +54,7 @@ class PointLoop {
   step(sac: Sac): { actions: Float32Array; stats?: TrainStats } {
     const { numEnvs: E, numAgents: A, obsDim, actDim } = this.layout;
     const alive = new Uint8Array(E * A).fill(1);
-    const batch: PolicyBatch = { obs: this.obs, state: new Float32Array(0), masks: new Uint8Array(0), alive, episodeStart: this.starts, layout: this.layout };
+    const batch: PolicyBatch = { obs: this.obs, state: new Float32Array(0), masks: new Uint8Array(0), alive, episodeStart: this.starts, layout: this.layout, context: emptyContext(this.layout.numEnvs) };
     const actions = new Float32Array(E * A * actDim);
     void sac.policy.act(batch, actions);
     const rewards = new Float32Array(E * A);
@@ -79,7 +80,7 @@ class PointLoop {
       }
     });
     const tr: Transition = {
-      kind: 'transition', layout: this.layout, step: this.steps, obs: this.obs, state: new Float32Array(0), masks: new Uint8Array(0), alive,
+      kind: 'transition', task: 'default', taskIndex: 0, policyVersion: 0, teamSize: new Int32Array(E).fill(A), latent: new Float32Array(0), layout: this.layout, step: this.steps, obs: this.obs, state: new Float32Array(0), masks: new Uint8Array(0), alive,
       episodeStart: this.starts, actions, extras: {}, rewards, terminated: new Uint8Array(E * A), truncated, nextObs, nextState: new Float32Array(0),
       nextAlive: alive, nextMasks: new Uint8Array(0), episodeDone: done, episodeAborted: new Uint8Array(E), episodes: [],
     };
@@ -104,7 +105,7 @@ function transition(layout: VectorLayout, fill: { obs: Float32Array; actions?: F
   const { numEnvs: E, numAgents: A, actDim } = layout;
   const n = E * A;
   return {
-    kind: 'transition', layout, step: 0, obs: fill.obs, state: new Float32Array(0), masks: new Uint8Array(0), alive: fill.alive ?? new Uint8Array(n).fill(1),
+    kind: 'transition', task: 'default', taskIndex: 0, policyVersion: 0, teamSize: new Int32Array(E).fill(A), latent: new Float32Array(0), layout, step: 0, obs: fill.obs, state: new Float32Array(0), masks: new Uint8Array(0), alive: fill.alive ?? new Uint8Array(n).fill(1),
     episodeStart: new Uint8Array(E), actions: fill.actions ?? new Float32Array(n * actDim), extras: {}, rewards: new Float32Array(n).fill(fill.reward ?? 0),
     terminated: new Uint8Array(n).fill(fill.terminated ? 1 : 0), truncated: new Uint8Array(n).fill(fill.truncated ? 1 : 0), nextObs: fill.obs,
     nextState: new Float32Array(0), nextAlive: new Uint8Array(n).fill(1), nextMasks: new Uint8Array(0), episodeDone: new Uint8Array(E).fill(fill.terminated || fill.truncated ? 1 : 0),
@@ -131,7 +132,7 @@ describe('sac end to end with runTraining on point-reach', () => {
   let runs = 0;
   async function train(cfg: RunConfig, extra: Partial<Parameters<typeof runTraining>[0]> = {}) {
     const outDir = extra.outDir ?? path.join(root, `run-${runs++}`);
-    const summary = await runTraining({ config: cfg, outDir, backend: { name: 'wasm', reason: 'test' }, createTrainer, ...extra });
+    const summary = await runTraining({ config: cfg, outDir, backend: { name: 'wasm', reason: 'test' }, ...extra });
     return { outDir, summary, metrics: MetricsLog.read(path.join(outDir, 'metrics.jsonl')) };
   }
 
@@ -209,8 +210,8 @@ describe('the update', () => {
     const layout = layoutFor(new PointReachEnv({ numAgents: 3 }), 2);
     const sac = new Sac({ layout, config: sacConfig({ learning_starts: 1000 }), seed: 0 });
     const alive = Uint8Array.of(1, 0, 1, 0, 0, 1);
-    const batch: PolicyBatch = { obs: new Float32Array(2 * 3 * 4).fill(0.3), state: new Float32Array(0), masks: new Uint8Array(0), alive, episodeStart: new Uint8Array(2), layout };
-    for (const policy of [sac.policy, sac.evaluationPolicy(layout, 'e'), sac.evaluationPolicy(layout, 'e', { sample: true })]) {
+    const batch: PolicyBatch = { obs: new Float32Array(2 * 3 * 4).fill(0.3), state: new Float32Array(0), masks: new Uint8Array(0), alive, episodeStart: new Uint8Array(2), layout, context: emptyContext(2) };
+    for (const policy of [sac.policy, sac.evaluationPolicy('default', layout.numEnvs, 'e'), sac.evaluationPolicy('default', layout.numEnvs, 'e', { sample: true })]) {
       // A reused buffer holding last step's actions (7 is outside the Box, so any survivor shows).
       const actions = new Float32Array(12).fill(7);
       void policy.act(batch, actions);
@@ -229,7 +230,7 @@ describe('the update', () => {
     const sac = new Sac({ layout, config: sacConfig({ learning_starts: 1000 }), seed: 0 });
     const obs = new Float32Array(16);
     const actions = new Float32Array(8);
-    const batch: PolicyBatch = { obs, state: new Float32Array(0), masks: new Uint8Array(0), alive: new Uint8Array(4).fill(1), episodeStart: new Uint8Array(4), layout };
+    const batch: PolicyBatch = { obs, state: new Float32Array(0), masks: new Uint8Array(0), alive: new Uint8Array(4).fill(1), episodeStart: new Uint8Array(4), layout, context: emptyContext(4) };
     const seen: number[][] = [[], []];
     for (let t = 0; t < 50; t++) {
       void sac.policy.act(batch, actions);
@@ -296,10 +297,10 @@ describe('multi-task', () => {
       else expect(column(after.actorOut, c)).toEqual(column(before.actorOut, c));
     }
     // The deterministic evaluation policy acts per task through its head.
-    const policy = sac.evaluationPolicy(layout, 'eval');
+    const policy = sac.evaluationPolicy('default', layout.numEnvs, 'eval');
     const act = (task: number) => {
       const a = new Float32Array(8);
-      void policy.act({ obs: taskObs(task, new Rng(9)), state: new Float32Array(0), masks: new Uint8Array(0), alive: new Uint8Array(4).fill(1), episodeStart: new Uint8Array(2), layout }, a);
+      void policy.act({ obs: taskObs(task, new Rng(9)), state: new Float32Array(0), masks: new Uint8Array(0), alive: new Uint8Array(4).fill(1), episodeStart: new Uint8Array(2), layout, context: emptyContext(2) }, a);
       return Array.from(a);
     };
     expect(act(0)).not.toEqual(act(1));
@@ -327,7 +328,7 @@ describe('checkpoints', () => {
       models: state.models, optimizers: state.optimizers, rngs: state.rngs, arrays: state.arrays, backend: tf.getBackend(), metadata: state.json,
     };
     const back = decodeCheckpoint(encodeCheckpoint(data), 'mem.ckpt');
-    const restored: TrainerState = { models: back.models, optimizers: back.optimizers, rngs: back.rngs, arrays: back.arrays, json: back.metadata };
+    const restored: LearnerState = { models: back.models, optimizers: back.optimizers, rngs: back.rngs, arrays: back.arrays, json: back.metadata };
     // The same env states for every continuation: loops driven to the same point by a same-seed trainer.
     const advanced = () => {
       const l = new PointLoop(2, 2, 7);
@@ -423,8 +424,9 @@ describe('configuration', () => {
   test('sac refuses discrete actions and the Q-learners still refuse continuous ones', () => {
     const discrete = parseRunConfig(`${env}algo: { name: sac }\n`, 'test');
     const lbf = layoutFor(new PointReachEnv(), 1);
-    expect(() => createTrainer({ ...lbf, discreteActions: true, numActions: 5 }, discrete)).toThrow(/algo 'sac' needs continuous actions, but env 'lbf-8x8-2p-2f-coop' has discrete action spaces/);
+    const task = (l: VectorLayout) => taskOfLayout(l, 'lbf-8x8-2p-2f-coop', { id: 'lbf-8x8-2p-2f-coop' });
+    expect(() => createLearner({ config: discrete.algo, tasks: [task({ ...lbf, discreteActions: true, numActions: 5 })], seed: 0 })).toThrow(/algo 'sac' needs continuous actions, but env 'lbf-8x8-2p-2f-coop' has discrete action spaces/);
     const qmix = parseRunConfig(`${env}algo: { name: qmix }\n`, 'test');
-    expect(() => createTrainer(lbf, qmix)).toThrow(/algo 'qmix' needs discrete actions/);
+    expect(() => createLearner({ config: qmix.algo, tasks: [task(lbf)], seed: 0 })).toThrow(/algo 'qmix' needs discrete actions/);
   });
 });

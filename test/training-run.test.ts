@@ -1,28 +1,30 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Experience } from '../agents/experience';
+import type { Policy, PolicyBatch } from '../agents/policies/policy';
+import type { PolicySpec } from '../agents/policies/policy-spec';
 import { registerBuiltinEnvs } from '../envs/builtin';
 import { deserializeArray, readCheckpoint, readLatestCheckpoint, serializeArray } from '../runtime/core/checkpoint';
-import { parseRunConfig } from '../runtime/training/config-loader';
-import type { Policy, PolicyBatch, TrajectoryChunk, Transition } from '../runtime/rollout/experience';
 import { MetricsLog, type MetricsRecord, WALL_CLOCK_FIELDS } from '../runtime/core/metrics-log';
 import { Rng, deriveSeed } from '../runtime/core/rng';
+import { selectBackend } from '../runtime/core/tf-backend';
+import { parseRunConfig } from '../runtime/training/config-loader';
 import type { RunConfig } from '../runtime/training/run-config';
 import { type TrainingRunOptions, runTraining } from '../runtime/training/training-run';
-import type { VectorLayout } from '../runtime/rollout/vector-layout';
-import { selectBackend } from '../runtime/core/tf-backend';
-import { createTrainer } from '../trainers/create-trainer';
-import type { Trainer, TrainerState, TrainStats } from '../trainers/trainer';
+import type { Collection, LearnerState, OnlineLearner, TaskSpec, TrainStats } from '../trainers/learner';
 
 /**
- * A trainer without tensors whose every number depends on everything it saw, in order: it acts
+ * A learner without tensors whose every number depends on everything it saw, in order: it acts
  * randomly from its own Rng (with a bias it "learns" from rewards) and folds every observed
  * array into a running hash. Any difference in the experience reaching it — an env state not
  * rebuilt exactly, a step taken twice, a lost RNG state — changes its stats and so the metrics.
  */
-class ProbeTrainer implements Trainer {
-  readonly collection: Trainer['collection'];
-  readonly policy: Policy;
+class ProbeLearner implements OnlineLearner {
+  readonly kind = 'online';
+  readonly tasks: readonly TaskSpec[];
+  private readonly mode: Collection;
+  private readonly policy: Policy;
   private rng: Rng;
   private hash = 0;
   private observed = 0;
@@ -30,14 +32,15 @@ class ProbeTrainer implements Trainer {
   private memory: Float64Array;
 
   constructor(
-    private readonly layout: VectorLayout,
+    task: TaskSpec,
     seed: string,
     mode: 'chunk' | 'transition',
   ) {
-    this.collection = mode === 'chunk' ? { mode, chunkLength: 7 } : { mode };
+    this.tasks = [task];
+    this.mode = mode === 'chunk' ? { mode, chunkLength: 7 } : { mode };
     this.rng = new Rng(deriveSeed(seed, 'probe'));
-    this.preference = new Float64Array(layout.numActions);
-    this.memory = new Float64Array(layout.numEnvs);
+    this.preference = new Float64Array(task.shape.numActions);
+    this.memory = new Float64Array(task.numEnvs);
     this.policy = { act: (batch, actions) => this.act(batch, actions, this.rng, this.memory) };
   }
 
@@ -57,7 +60,19 @@ class ProbeTrainer implements Trainer {
     }
   }
 
-  observe(item: Transition | TrajectoryChunk, envSteps: number): TrainStats | undefined {
+  collection(): Collection {
+    return this.mode;
+  }
+
+  collectionPolicy(): Policy {
+    return this.policy;
+  }
+
+  policyVersion(): number {
+    return this.observed;
+  }
+
+  observe(item: Experience, envSteps: number): TrainStats | undefined {
     const fold = (xs: ArrayLike<number>) => {
       for (let i = 0; i < xs.length; i++) this.hash = (Math.imul(this.hash ^ Math.round(xs[i] * 1000), 16777619) + i) | 0;
     };
@@ -67,7 +82,7 @@ class ProbeTrainer implements Trainer {
     fold(item.episodeStart);
     fold(Array.from(this.memory));
     for (let i = 0; i < item.rewards.length; i++) this.preference[item.actions[i]] += item.rewards[i];
-    // Stream step numbers restart with every subscription; only the trainer's own count is run-global.
+    // Stream step numbers restart with every subscription; only the learner's own count is run-global.
     if (item.kind === 'transition' && this.observed++ % 3 !== 0) return undefined;
     return { hash: this.hash, env_steps_seen: envSteps, draw: this.rng.next() };
   }
@@ -76,13 +91,17 @@ class ProbeTrainer implements Trainer {
     this.memory.fill(0);
   }
 
-  evaluationPolicy(layout: VectorLayout, seed: string): Policy {
+  evaluationPolicy(_task: string, numEnvs: number, seed: string): Policy {
     const rng = new Rng(seed);
-    const memory = new Float64Array(layout.numEnvs);
+    const memory = new Float64Array(numEnvs);
     return { act: (batch, actions) => this.act(batch, actions, rng, memory) };
   }
 
-  async captureState(): Promise<TrainerState> {
+  policySpecs(): Record<string, PolicySpec> {
+    return {};
+  }
+
+  async captureState(): Promise<LearnerState> {
     return {
       models: {},
       optimizers: {},
@@ -92,7 +111,7 @@ class ProbeTrainer implements Trainer {
     };
   }
 
-  async restoreState(state: TrainerState): Promise<void> {
+  async restoreState(state: LearnerState): Promise<void> {
     if (!state.rngs.act) throw new Error("no RNG state 'act'");
     this.rng = Rng.fromState(state.rngs.act);
     this.preference = deserializeArray(state.arrays.preference) as Float64Array;
@@ -128,7 +147,7 @@ async function train(cfg: RunConfig, extra: Partial<TrainingRunOptions> = {}) {
     config: cfg,
     outDir,
     backend: { name: 'none', reason: 'test' },
-    createTrainer: (layout, c) => new ProbeTrainer(layout, String(c.run.seed), mode),
+    createLearner: ({ config: c, tasks }) => new ProbeLearner(tasks[0], String(c.run.seed), mode),
     ...extra,
   });
   return { outDir, summary, metrics: MetricsLog.read(path.join(outDir, 'metrics.jsonl')) };
@@ -205,7 +224,7 @@ run: { seed: 1, total_env_steps: 1600, num_envs: 4, log_interval: 200, eval_inte
 `,
       'test',
     );
-    const real = { createTrainer, backend: { name: 'wasm', reason: 'test' } };
+    const real = { createLearner: undefined, backend: { name: 'wasm', reason: 'test' } };
     const one = await train({ ...cfg, run: { ...cfg.run, workers: 1 } }, real);
     const two = await train({ ...cfg, run: { ...cfg.run, workers: 2 } }, real);
     expect(one.metrics.filter((r) => r.kind === 'train').length).toBeGreaterThanOrEqual(8);

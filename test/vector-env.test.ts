@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { RandomPolicy } from '../agents/policies/random-policy';
 import { Rng } from '../runtime/core/rng';
+import { ShardCommand, type ShardTransport, type ShardTransportContext, resetSeed } from '../runtime/rollout/shard-protocol';
+import { ShardRunner } from '../runtime/rollout/shard-runner';
+import { type VectorBuffers, allocateBuffers } from '../runtime/rollout/vector-buffers';
 import { VectorEnv, type VectorEnvOptions } from '../runtime/rollout/vector-env';
 
 const probeModule = path.join(__dirname, 'fixtures', 'vector-probe-env.js');
@@ -25,6 +28,60 @@ export function writeRandomActions(vec: VectorEnv, rng: Rng): void {
         break;
       }
     }
+  }
+}
+
+/**
+ * A third backend for the rollout seam, the way a broker would work: the envs live apart from
+ * the VectorEnv (their own buffers, here in memory instead of on another machine), commands are
+ * queued as messages carrying the actions and the policy version, and `observe` copies the
+ * group's rows back. It records every message, so tests can see what crossed the seam.
+ */
+class CopyingTransport implements ShardTransport {
+  readonly name = 'copying';
+  readonly restarts = [];
+  readonly messages: Array<{ command: 'reset' | 'step'; group: number; epoch?: number; policyVersion?: number }> = [];
+  private readonly remote: VectorBuffers;
+  private readonly runner: ShardRunner;
+  private readonly queue: Array<() => void> = [];
+
+  constructor(private readonly context: ShardTransportContext) {
+    this.remote = allocateBuffers(context.layout, false);
+    this.runner = new ShardRunner(context.spec, context.layout, this.remote, context.groupRanges);
+  }
+
+  reset(group: number, epoch: number): void {
+    this.messages.push({ command: 'reset', group, epoch });
+    const [s, e] = this.context.groupRanges[group];
+    this.queue.push(() => this.runner.reset(resetSeed(this.context.seed, epoch), s, e));
+  }
+
+  step(group: number, policyVersion: number): void {
+    this.messages.push({ command: 'step', group, policyVersion });
+    const [s, e] = this.context.groupRanges[group];
+    const { numAgents: A, actDim } = this.context.layout;
+    // The actions travel with the message.
+    const actions = this.context.buffers.actions.slice(s * A * actDim, e * A * actDim);
+    this.queue.push(() => {
+      this.remote.actions.set(actions, s * A * actDim);
+      this.runner.step(s, e);
+    });
+  }
+
+  async observe(group: number, _command: ShardCommand, _vectorStep: number): Promise<void> {
+    this.queue.shift()!();
+    const [s, e] = this.context.groupRanges[group];
+    const { numAgents: A, obsDim, stateDim, numActions: K } = this.context.layout;
+    const local = this.context.buffers;
+    const rows: Array<[keyof VectorBuffers, number]> = [
+      ['obs', A * obsDim], ['finalObs', A * obsDim], ['state', stateDim], ['finalState', stateDim], ['rewards', A], ['terminated', A], ['truncated', A],
+      ['alive', A], ['masks', A * K], ['episodeDone', 1], ['episodeAborted', 1], ['episodeReturn', 1], ['episodeLength', 1], ['episodeSuccess', 1], ['teamSize', 1],
+    ];
+    for (const [field, width] of rows) (local[field] as Float32Array).set((this.remote[field] as Float32Array).subarray(s * width, e * width), s * width);
+  }
+
+  async close(): Promise<void> {
+    this.runner.close();
   }
 }
 
@@ -52,6 +109,34 @@ async function hashRun(options: VectorEnvOptions, steps: number): Promise<string
 }
 
 describe('VectorEnv', () => {
+  test('a third transport (envs apart, rows copied back) gives the in-process results and sees the policy versions', async () => {
+    const base = { env: probe(), numEnvs: 6, seed: 7 };
+    const inProcess = await hashRun({ ...base, workers: 0 }, 500);
+    let transport: CopyingTransport | undefined;
+    const copied = await hashRun({ ...base, transport: (context) => (transport = new CopyingTransport(context)) }, 500);
+    expect(copied).toBe(inProcess);
+    expect(transport!.messages[0]).toEqual({ command: 'reset', group: 0, epoch: 0 });
+    // The groups of a double-buffered vector travel separately, each step tagged with its policy version.
+    const vec = await VectorEnv.create({ ...base, groups: 2, transport: (context) => (transport = new CopyingTransport(context)) });
+    try {
+      await vec.reset(3);
+      vec.sendStep(0, 41);
+      vec.sendStep(1, 42);
+      await vec.awaitStep(0);
+      await vec.awaitStep(1);
+      expect(vec.transportName).toBe('copying');
+      expect([vec.policyVersion(0), vec.policyVersion(1)]).toEqual([41, 42]);
+      expect(transport!.messages).toEqual([
+        { command: 'reset', group: 0, epoch: 3 },
+        { command: 'reset', group: 1, epoch: 3 },
+        { command: 'step', group: 0, policyVersion: 41 },
+        { command: 'step', group: 1, policyVersion: 42 },
+      ]);
+    } finally {
+      await vec.close();
+    }
+  });
+
   test('results are identical in-process and over 1 and 2 workers (1,000 vector steps)', async () => {
     const base = { env: probe(), numEnvs: 8, seed: 7 };
     const inProcess = await hashRun({ ...base, workers: 0 }, 1000);

@@ -13,10 +13,10 @@
  * every batch to `max_t_filled()`), and short-episode tasks do not pay for the step limit in
  * memory. `sample(…, { padToMaxSteps: true })` pads to the step limit instead.
  */
-import { type JsonObject, type SerializedArray, type StoredArray, deserializeArray, serializeArray } from '../runtime/core/checkpoint';
-import type { Transition } from '../runtime/rollout/experience';
+import { type JsonObject, type SerializedArray, type StoredArray, deserializeArray, serializeArray } from '../runtime/core/checkpoint-format';
+import type { Transition } from '../agents/experience';
 import type { Rng } from '../runtime/core/rng';
-import type { VectorLayout } from '../runtime/rollout/vector-layout';
+import type { EnvShape, VectorLayout } from '../envs/env-shape';
 
 /** The sizes every stored episode shares. */
 export interface EpisodeShape {
@@ -117,8 +117,8 @@ function emptyEpisode(s: EpisodeShape, T: number): Episode {
   };
 }
 
-export function episodeShapeOf(layout: VectorLayout): EpisodeShape {
-  const { numAgents, obsDim, stateDim, numActions, maxEpisodeSteps } = layout;
+export function episodeShapeOf(shape: EnvShape): EpisodeShape {
+  const { numAgents, obsDim, stateDim, numActions, maxEpisodeSteps } = shape;
   return { numAgents, obsDim, stateDim, numActions, maxEpisodeSteps };
 }
 

@@ -1,6 +1,6 @@
 /**
- * MAPPO / IPPO in one file, CleanRL style: networks, acting, GAE and the PPO update read
- * top to bottom. Hyperparameters keep their EPyMARL names (see `PpoAlgoConfig`).
+ * MAPPO / IPPO in one file, CleanRL style: config, networks, acting, GAE and the PPO update read
+ * top to bottom. Hyperparameters keep their EPyMARL names (`mappoConfigSchema`).
  *
  *  - Actor (parameters shared by all agents): EPyMARL's agent network (`AgentNetwork`), the GRU
  *    agent when `use_rnn`, else its feed-forward one, over obs ⊕ last action one-hot (when
@@ -9,9 +9,10 @@
  *  - Critic (feed-forward, as EPyMARL's): MAPPO sees the global state (the concatenated
  *    observations of all agents when the env has no state) ⊕ all agents' last actions (when
  *    `obs_last_action`) ⊕ agent id; IPPO sees the agent's own obs ⊕ agent id.
- *  - Acting keeps a hidden state and a last action per (env, agent), cleared where an episode
- *    starts, and hands the pre-step hidden state out as the `h` extra, so the update can replay
- *    each (env, agent) sequence of a chunk through the GRU from the state it really had.
+ *  - Acting (`AgentActor`, shared with evaluation and `loadPolicy`) keeps a hidden state and a
+ *    last action per (env, agent), cleared where an episode starts; the collection policy hands
+ *    the pre-step hidden state out as the `h` extra, so the update can replay each (env, agent)
+ *    sequence of a chunk through the GRU from the state it really had.
  *  - Update: GAE(γ, λ) per agent → `epochs` × `num_minibatches` Adam steps on the clipped
  *    surrogate + value loss − entropy bonus, global grad-norm clipped at `max_grad_norm`.
  *    Minibatches are groups of whole (env, agent) sequences, so recurrent unrolls stay
@@ -36,32 +37,88 @@
  * Continuous (Box) actions, as CleanRL's `ppo_continuous_action`: the actor outputs the mean of
  * a diagonal Gaussian (`actDim` outputs, same MLP or GRU), and a learned state-independent
  * log-std per action dimension (`log_std_init`, one set per agent without parameter sharing)
- * gives its spread (`gaussian-policy.ts`). The env receives the sample clipped to the Box
+ * gives its spread (`agents/policies/gaussian.ts`). The env receives the sample clipped to the Box
  * bounds (`layout.actionLow/actionHigh`); the PPO ratio uses the log-probability of the
  * unclipped sample, which acting stores in the chunk as the `raw_action` extra. Entropy is the
  * Gaussian's; greedy evaluation sends the clipped mean. `obs_last_action` is discrete-only.
  */
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import type { EpisodeFinal, Experience, TrajectoryChunk } from '../agents/experience';
+import { agentNetworkFlops } from '../agents/networks/flops';
 import { AgentNetwork } from '../agents/networks/agent-network';
-import {
-  assignTensors,
-  captureTensors,
-  deserializeArray,
-  serializeArray,
-  type SerializedArray,
-} from '../runtime/core/checkpoint';
-import type { Policy, PolicyBatch, PolicyExtras, PolicyOutput, TrajectoryChunk, Transition } from '../runtime/rollout/experience';
+import { sampleLegal } from '../agents/policies/action-selection';
+import { type AgentInputSpec, NO_ACTION, agentInputSpec, agentInputs, inputWidth } from '../agents/policies/agent-inputs';
+import { ActionClipper, AgentActor, AgentNetworkPolicy, logStdRows } from '../agents/policies/agent-network-policy';
+import { gaussianEntropy, gaussianLogProb, sampleGaussianRow } from '../agents/policies/gaussian';
+import type { Policy, PolicyBatch, PolicyExtras, PolicyOutput } from '../agents/policies/policy';
+import { type AgentNetworkPolicySpec, POLICY_SPEC_FORMAT } from '../agents/policies/policy-spec';
+import type { EnvShape, VectorLayout } from '../envs/env-shape';
+import { assignTensors, captureTensors, deserializeArray, serializeArray, type SerializedArray } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
-import type { PpoAlgoConfig } from '../runtime/training/run-config';
-import type { VectorLayout } from '../runtime/rollout/vector-layout';
 import { Adam } from './adam';
-import { clipInto, gaussianEntropy, gaussianLogProb, sampleGaussianRow } from '../agents/policies/gaussian';
+import { agentNetworkKeys, positive, positiveInt, unit } from './config-keys';
+import {
+  type Collection,
+  type EvaluationOptions,
+  type LearnerBenchCase,
+  type LearnerState,
+  type OnlineLearner,
+  type TaskSpec,
+  type TrainStats,
+  type TrainerDefinition,
+  checkTaskKey,
+  onlyTask,
+  taskOfLayout,
+} from './learner';
 import { RunningMeanStd } from './running-mean-std';
-import type { EvaluationOptions, Trainer, TrainerState, TrainStats } from './trainer';
+import { SyntheticChunks, timed } from './synthetic-experience';
+
+// ---------------------------------------------------------------------------------------------
+// Config
+// ---------------------------------------------------------------------------------------------
+
+function ppoSchema<N extends 'mappo' | 'ippo'>(name: N, d: { lr: number; standardise_rewards: boolean; target_update_interval_or_tau: number }) {
+  return z
+    .object({
+      name: z.literal(name),
+      ...agentNetworkKeys({ lr: d.lr, hidden_dim: 64, use_rnn: true, standardise_rewards: d.standardise_rewards }),
+      target_update_interval_or_tau: positive().default(d.target_update_interval_or_tau),
+      gae_lambda: unit().default(0.95),
+      /** EPyMARL bootstraps the critic with n-step returns; 1 is r + γV. */
+      q_nstep: positiveInt().default(5),
+      eps_clip: positive().default(0.2),
+      epochs: positiveInt().default(4),
+      // EPyMARL updates on the whole batch at once, i.e. one minibatch.
+      num_minibatches: positiveInt().default(1),
+      entropy_coef: z.number().gte(0).default(0.01),
+      value_loss_coef: z.number().gte(0).default(0.5),
+      // No `use_critic_rnn`: EPyMARL's MAPPO and IPPO critics are feed-forward (the one release
+      // whose IPPO critic built a GRU never fed its state to the value head).
+      /** Episodes collected per update (EPyMARL's on-policy `batch_size` = `buffer_size`). */
+      batch_size: positiveInt().default(10),
+      /**
+       * Steps per env between updates (CleanRL's `num_steps`). Unset (null): as many as
+       * `batch_size` full-length episodes need, ⌈batch_size · max episode steps / num_envs⌉,
+       * which is EPyMARL's amount of data per update without waiting for episodes to end.
+       */
+      rollout_length: positiveInt().nullable().default(null),
+      /**
+       * Continuous (Box) actions only: initial log standard deviation of the Gaussian policy,
+       * one learned value per action dimension (CleanRL's `actor_logstd`, which starts at 0).
+       */
+      log_std_init: z.number().default(0),
+    })
+    .strict();
+}
+
+export const mappoConfigSchema = ppoSchema('mappo', { lr: 0.0005, standardise_rewards: false, target_update_interval_or_tau: 200 });
+export const ippoConfigSchema = ppoSchema('ippo', { lr: 0.0003, standardise_rewards: true, target_update_interval_or_tau: 0.01 });
+export type PpoConfig = z.output<typeof mappoConfigSchema> | z.output<typeof ippoConfigSchema>;
 
 /** The config keys this trainer reads. */
 export type MappoHyperparams = Pick<
-  PpoAlgoConfig,
+  PpoConfig,
   | 'name'
   | 'lr'
   | 'gamma'
@@ -82,10 +139,12 @@ export type MappoHyperparams = Pick<
   | 'rollout_length'
 > &
   // Optional so hand-built configs keep working: absent means shared, the default.
-  Partial<Pick<PpoAlgoConfig, 'parameter_sharing' | 'log_std_init'>>;
+  Partial<Pick<PpoConfig, 'parameter_sharing' | 'log_std_init'>>;
 
 export interface MappoOptions {
+  /** The task's shape and collection envs (a VectorLayout); `task` its key (default `default`). */
   layout: VectorLayout;
+  task?: TaskSpec;
   config: MappoHyperparams;
   seed: number | string;
   /** Clipped value loss (default) or plain MSE. */
@@ -104,7 +163,6 @@ export type UpdateStats = {
 
 const STAT_NAMES = ['policy_loss', 'value_loss', 'entropy', 'approx_kl', 'clip_frac', 'grad_norm'] as const;
 const MASKED_LOGIT = -1e10;
-const NO_ACTION = -1;
 
 // ---------------------------------------------------------------------------------------------
 // GAE
@@ -178,16 +236,8 @@ function rethrowAs<T>(what: string, fn: () => T): T {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The trainer (and its sampling Policy)
+// The learner
 // ---------------------------------------------------------------------------------------------
-
-/** What acting remembers per (env, agent) between steps. */
-interface ActingState {
-  /** [E·A·H] GRU state (empty for a feed-forward actor). */
-  hidden: Float32Array;
-  /** [E·A], the previous action, or NO_ACTION at an episode's start. */
-  lastAction: Int32Array;
-}
 
 /** A chunk's network inputs, time-major over the S = E·A (env, agent) sequences. */
 interface SequenceInputs {
@@ -199,83 +249,81 @@ interface SequenceInputs {
   h0: Float32Array;
 }
 
-/**
- * Draws row `i`'s action from the softmax of its logits over legal actions only (one uniform
- * number from `rng`); undefined when the row has no legal action.
- */
-function sampleLegal(logits: Float32Array, masks: Uint8Array, i: number, K: number, rng: Rng): { action: number; logp: number } | undefined {
-  let max = -Infinity;
-  for (let k = 0; k < K; k++) if (masks[i * K + k]) max = Math.max(max, logits[i * K + k]);
-  if (max === -Infinity) return undefined;
-  let z = 0;
-  for (let k = 0; k < K; k++) if (masks[i * K + k]) z += Math.exp(logits[i * K + k] - max);
-  let u = rng.next() * z;
-  let pick = -1;
-  for (let k = 0; k < K; k++) {
-    if (!masks[i * K + k]) continue;
-    pick = k;
-    u -= Math.exp(logits[i * K + k] - max);
-    if (u < 0) break;
-  }
-  return { action: pick, logp: logits[i * K + pick] - max - Math.log(z) };
-}
-
-export class Mappo implements Trainer, Policy {
-  readonly layout: VectorLayout;
+export class Mappo implements OnlineLearner {
+  readonly kind = 'online';
+  readonly task: TaskSpec;
+  readonly tasks: readonly TaskSpec[];
+  readonly shape: EnvShape;
   readonly config: MappoHyperparams;
-  readonly collection: { mode: 'chunk'; chunkLength: number };
+  readonly chunkLength: number;
   readonly actor: AgentNetwork;
   readonly critic: AgentNetwork;
   /** Box actions: the Gaussian policy's log-std, [copies, actDim]; undefined for discrete actions. */
   readonly logStd?: tf.Variable;
-  /** Box actions: per agent slot, the bounds actions are clipped to before the env sees them. */
-  private readonly actionBounds?: { low: Float32Array[]; high: Float32Array[] };
+  readonly actorInputs: AgentInputSpec;
   readonly actorInDim: number;
   readonly criticInDim: number;
   readonly returnStats = new RunningMeanStd();
   readonly rewardStats = new RunningMeanStd();
   private readonly clipValueLoss: boolean;
   private readonly adam: Adam;
-  private actRng: Rng;
   private batchRng: Rng;
-  private acting: ActingState;
+  private readonly collector: MappoCollectionPolicy;
   private updates = 0;
 
   constructor(options: MappoOptions) {
     const { layout, config, seed } = options;
-    this.layout = layout;
+    this.task = options.task ?? taskOfLayout(layout);
+    this.tasks = [this.task];
+    const shape = this.task.shape;
+    this.shape = shape;
     this.config = config;
     this.clipValueLoss = options.clipValueLoss ?? true;
-    const { numAgents: A, obsDim, stateDim, numActions: K, numEnvs: E, actDim: D } = layout;
-    if (!layout.discreteActions) {
-      const { actionLow: low, actionHigh: high } = layout;
-      if (!low || !high || low.length !== A * D || high.length !== A * D) {
-        throw new Error(`${config.name}: continuous actions must come from Box action spaces (layout.actionLow/actionHigh of ${A}·${D} bounds)`);
+    const { numAgents: A, obsDim, stateDim, numActions: K, actDim: D } = shape;
+    const E = this.task.numEnvs;
+    if (!shape.discreteActions) {
+      try {
+        new ActionClipper(shape);
+      } catch (error) {
+        throw new Error(`${config.name}: ${(error as Error).message}`);
       }
       if (config.obs_last_action) throw new Error(`${config.name}: obs_last_action is only supported for discrete actions; set algo.obs_last_action to false`);
-      const perAgent = (b: number[]) => Array.from({ length: A }, (_, a) => Float32Array.from(b.slice(a * D, (a + 1) * D)));
-      this.actionBounds = { low: perAgent(low), high: perAgent(high) };
     }
+    this.actorInputs = agentInputSpec(shape, { obsLastAction: config.obs_last_action, obsAgentId: config.obs_agent_id });
     const idDim = config.obs_agent_id ? A : 0;
     const lastDim = config.obs_last_action ? K : 0;
-    this.actorInDim = obsDim + lastDim + idDim;
+    this.actorInDim = inputWidth(this.actorInputs);
     this.criticInDim = config.name === 'ippo' ? obsDim + idDim : (stateDim > 0 ? stateDim : A * obsDim) + A * lastDim + idDim;
-    this.collection = { mode: 'chunk', chunkLength: config.rollout_length ?? Math.ceil((config.batch_size * layout.maxEpisodeSteps) / E) };
+    this.chunkLength = config.rollout_length ?? Math.ceil((config.batch_size * shape.maxEpisodeSteps) / E);
     const netSeed = deriveSeed(seed, 'mappo', 'init');
     const H = config.hidden_dim;
     const copies = config.parameter_sharing === false ? A : 1;
-    const actorOut = layout.discreteActions ? K : D;
+    const actorOut = shape.discreteActions ? K : D;
     this.actor = new AgentNetwork({ inputDim: this.actorInDim, hiddenDim: H, outputDim: actorOut, recurrent: config.use_rnn, outputGain: 0.01, seed: netSeed, role: 'actor', copies });
     this.critic = new AgentNetwork({ inputDim: this.criticInDim, hiddenDim: H, outputDim: 1, recurrent: false, outputGain: 1, seed: netSeed, role: 'critic', copies });
-    if (!layout.discreteActions) this.logStd = tf.tidy(() => tf.variable(tf.fill([copies, D], config.log_std_init ?? 0), true));
+    if (!shape.discreteActions) this.logStd = tf.tidy(() => tf.variable(tf.fill([copies, D], config.log_std_init ?? 0), true));
     this.adam = new Adam({ lr: config.lr, epsilon: 1e-5 }, this.parameters());
-    this.actRng = new Rng(deriveSeed(seed, 'mappo', 'act'));
     this.batchRng = new Rng(deriveSeed(seed, 'mappo', 'minibatch'));
-    this.acting = this.freshActingState(E);
+    this.collector = new MappoCollectionPolicy(this, E, new Rng(deriveSeed(seed, 'mappo', 'act')));
   }
 
-  get policy(): Policy {
-    return this;
+  /** The collection policy (samples, and hands out log-probs, values and hidden states for the update). */
+  get policy(): MappoCollectionPolicy {
+    return this.collector;
+  }
+
+  collection(task: string): Collection {
+    checkTaskKey(this.task, task, this.config.name);
+    return { mode: 'chunk', chunkLength: this.chunkLength };
+  }
+
+  collectionPolicy(task: string): Policy {
+    checkTaskKey(this.task, task, this.config.name);
+    return this.collector;
+  }
+
+  policyVersion(): number {
+    return this.updates;
   }
 
   /** The policy's variables: the actor network's, plus the Gaussian log-std for Box actions. */
@@ -291,30 +339,11 @@ export class Mappo implements Trainer, Policy {
     return named;
   }
 
-  private freshActingState(E: number): ActingState {
-    const rows = E * this.layout.numAgents;
-    return { hidden: new Float32Array(this.config.use_rnn ? rows * this.config.hidden_dim : 0), lastAction: new Int32Array(rows).fill(NO_ACTION) };
-  }
-
-  // --- inputs ---------------------------------------------------------------------------------
-
-  /** Actor rows [n·A, actorInDim] for n env-rows of obs [n, A, obsDim] and last actions [n, A]. */
-  private actorInputs(obs: Float32Array, lastAction: ArrayLike<number>, n: number): Float32Array {
-    const { numAgents: A, obsDim, numActions: K } = this.layout;
-    const D = this.actorInDim;
-    const lastDim = this.config.obs_last_action ? K : 0;
-    const out = new Float32Array(n * A * D);
-    for (let r = 0; r < n * A; r++) {
-      out.set(obs.subarray(r * obsDim, (r + 1) * obsDim), r * D);
-      if (lastDim > 0 && lastAction[r] !== NO_ACTION) out[r * D + obsDim + lastAction[r]] = 1;
-      if (this.config.obs_agent_id) out[r * D + obsDim + lastDim + (r % A)] = 1;
-    }
-    return out;
-  }
+  // --- the critic's inputs --------------------------------------------------------------------
 
   /** Critic rows [n·A, criticInDim] for n env-rows of obs [n, A, obsDim], state [n, stateDim], last actions [n, A]. */
   private criticInputs(obs: Float32Array, state: Float32Array, lastAction: ArrayLike<number>, n: number): Float32Array {
-    const { numAgents: A, obsDim, stateDim, numActions: K } = this.layout;
+    const { numAgents: A, obsDim, stateDim, numActions: K } = this.shape;
     const D = this.criticInDim;
     const out = new Float32Array(n * A * D);
     const ippo = this.config.name === 'ippo';
@@ -338,8 +367,8 @@ export class Mappo implements Trainer, Policy {
   }
 
   /** Critic outputs (normalised if `standardise_returns`) for n env-rows, [n·A]. */
-  private criticValues(obs: Float32Array, state: Float32Array, lastAction: ArrayLike<number>, n: number): Float32Array {
-    const rows = n * this.layout.numAgents;
+  criticValues(obs: Float32Array, state: Float32Array, lastAction: ArrayLike<number>, n: number): Float32Array {
+    const rows = n * this.shape.numAgents;
     const input = this.criticInputs(obs, state, lastAction, n);
     return tf.tidy(() => {
       const { out } = this.critic.step(tf.tensor2d(input, [rows, this.criticInDim]), this.critic.initialHidden(rows));
@@ -353,190 +382,69 @@ export class Mappo implements Trainer, Policy {
 
   // --- acting ---------------------------------------------------------------------------------
 
-  private checkBatch(batch: PolicyBatch, E: number): void {
-    const n = E * this.layout.numAgents;
-    if (batch.alive.length !== n || batch.episodeStart.length !== E) {
-      throw new Error(`mappo: policy batch has ${batch.alive.length} agent slots and ${batch.episodeStart.length} envs, expected ${n} and ${E}`);
-    }
-  }
-
   /**
-   * One actor step for all E·A slots: clears the memory of envs whose episode starts, returns
-   * the logits [E·A, K] (Gaussian means [E·A, actDim] for Box actions) and what the memory was
-   * before the step, and advances `s.hidden`.
+   * A policy with memory of its own for `numEnvs` envs: greedy (argmax over legal actions, ties
+   * to the lowest index; EPyMARL's `test_greedy`; the clipped mean for Box actions), or with
+   * `sample` drawing from the policy with an Rng seeded by `seed` — a memoryless greedy policy
+   * can stall where two agents block each other, which sampling escapes.
    */
-  private actorStep(batch: PolicyBatch, s: ActingState): { logits: Float32Array; hPrev: Float32Array; lastPrev: Float32Array } {
-    const { numAgents: A } = this.layout;
-    const E = batch.episodeStart.length;
-    const H = this.config.hidden_dim;
-    const N = E * A;
-    for (let e = 0; e < E; e++) {
-      if (!batch.episodeStart[e]) continue;
-      s.hidden.fill(0, e * A * H, (e + 1) * A * H);
-      s.lastAction.fill(NO_ACTION, e * A, (e + 1) * A);
-    }
-    const hPrev = s.hidden;
-    const lastPrev = Float32Array.from(s.lastAction);
-    const input = this.actorInputs(batch.obs, s.lastAction, E);
-    const { logits, hNext } = tf.tidy(() => {
-      const h = this.config.use_rnn ? tf.tensor2d(hPrev, [N, H]) : this.actor.initialHidden(N);
-      const step = this.actor.step(tf.tensor2d(input, [N, this.actorInDim]), h);
-      return {
-        logits: step.out.dataSync().slice() as Float32Array,
-        hNext: this.config.use_rnn ? (step.h.dataSync().slice() as Float32Array) : hPrev,
-      };
-    });
-    if (logits.length !== N * this.actor.spec.outputDim) throw new Error('mappo: actor output has the wrong size');
-    s.hidden = hNext;
-    return { logits, hPrev, lastPrev };
+  evaluationPolicy(task: string, numEnvs: number, seed: string, options: EvaluationOptions = {}): Policy {
+    checkTaskKey(this.task, task, this.config.name);
+    const head = this.logStd ? 'gaussian' : 'categorical';
+    return new AgentNetworkPolicy(this.actor, this.actorInputs, this.shape, numEnvs, head, options.sample ? { kind: 'sample', rng: new Rng(seed) } : { kind: 'greedy' }, this.logStd);
   }
 
-  /** Remembers the chosen actions as next step's last actions (none for dead agents). */
-  private static recordActions(s: ActingState, batch: PolicyBatch, actions: Float32Array, actDim: number): void {
-    for (let i = 0; i < s.lastAction.length; i++) s.lastAction[i] = batch.alive[i] ? actions[i * actDim] : NO_ACTION;
-  }
-
-  /** The log-std per weight set, [copies][actDim] (one set, or one per agent slot). */
-  private logStdRows(): Float32Array[] {
-    const D = this.layout.actDim;
-    const all = this.logStd!.dataSync();
-    return Array.from({ length: all.length / D }, (_, c) => all.slice(c * D, (c + 1) * D) as Float32Array);
-  }
-
-  /** Writes row i of `raw` into `actions`, clipped to its agent's Box bounds. */
-  private clipAction(raw: Float32Array, i: number, actions: Float32Array): void {
-    const D = this.layout.actDim;
-    const a = i % this.layout.numAgents;
-    clipInto(raw, i * D, actions, i * D, this.actionBounds!.low[a], this.actionBounds!.high[a], D);
-  }
-
-  /**
-   * Samples from the masked categorical (or, for Box actions, the Gaussian) with our Rng.
-   * Extras, each [E, A, k]: `logp`, `value`, `h` (the hidden state before the step,
-   * k = hidden_dim, when `use_rnn`), `last_action` (the action one-hot the actor saw, −1 for
-   * none, when `obs_last_action`) and, for Box actions, `raw_action` (the unclipped sample,
-   * k = actDim).
-   */
-  act(batch: PolicyBatch, actions: Float32Array): PolicyOutput {
-    const { numEnvs: E, numAgents: A, numActions: K, actDim } = this.layout;
-    this.checkBatch(batch, E);
-    const N = E * A;
-    const { logits, hPrev, lastPrev } = this.actorStep(batch, this.acting);
-    const value = this.criticValues(batch.obs, batch.state, lastPrev, E);
-    const logp = new Float32Array(N);
-    const extras: PolicyExtras = { logp, value };
-    if (this.logStd) {
-      // Box actions: the env gets the clipped sample, the update the unclipped one (`raw_action`).
-      const raw = new Float32Array(N * actDim);
-      const logStd = this.logStdRows();
-      for (let i = 0; i < N; i++) {
-        actions.fill(0, i * actDim, (i + 1) * actDim);
-        if (!batch.alive[i]) continue;
-        logp[i] = sampleGaussianRow(logits, logStd[i % logStd.length], i, actDim, this.actRng, raw);
-        this.clipAction(raw, i, actions);
-      }
-      extras.raw_action = raw;
-    } else {
-      for (let i = 0; i < N; i++) {
-        actions[i * actDim] = 0;
-        if (!batch.alive[i]) continue;
-        const drawn = sampleLegal(logits, batch.masks, i, K, this.actRng);
-        if (!drawn) continue; // no legal action: an env bug the checker reports
-        actions[i * actDim] = drawn.action;
-        logp[i] = drawn.logp;
-      }
-      Mappo.recordActions(this.acting, batch, actions, actDim);
-    }
-    if (this.config.use_rnn) extras.h = hPrev;
-    if (this.config.obs_last_action) extras.last_action = lastPrev;
-    return { extras };
-  }
-
-  /**
-   * A policy with memory of its own for evaluation: greedy (argmax over legal actions, ties to
-   * the lowest index; EPyMARL's `test_greedy`), or with `sample` drawing from the policy with an
-   * Rng seeded by `seed` — a memoryless greedy policy can stall where two agents block each
-   * other, which sampling escapes.
-   */
-  evaluationPolicy(layout: VectorLayout, seed: string, options: EvaluationOptions = {}): Policy {
-    if (
-      layout.numAgents !== this.layout.numAgents ||
-      layout.obsDim !== this.layout.obsDim ||
-      layout.numActions !== this.layout.numActions ||
-      layout.actDim !== this.layout.actDim
-    ) {
-      throw new Error('mappo.evaluationPolicy: layout has different agents, observations or actions than the trained one');
-    }
-    const state = this.freshActingState(layout.numEnvs);
-    const rng = options.sample ? new Rng(seed) : undefined;
-    const { numActions: K, actDim } = this.layout;
+  policySpecs(): Record<string, AgentNetworkPolicySpec> {
+    const { spec } = this.actor;
     return {
-      act: (batch: PolicyBatch, actions: Float32Array): void => {
-        this.checkBatch(batch, layout.numEnvs);
-        const { logits } = this.actorStep(batch, state);
-        if (this.logStd) {
-          // Box actions: the clipped mean, or a clipped draw from the Gaussian.
-          const logStd = this.logStdRows();
-          const raw = rng ? new Float32Array(logits.length) : logits;
-          for (let i = 0; i < batch.alive.length; i++) {
-            actions.fill(0, i * actDim, (i + 1) * actDim);
-            if (!batch.alive[i]) continue;
-            if (rng) sampleGaussianRow(logits, logStd[i % logStd.length], i, actDim, rng, raw);
-            this.clipAction(raw, i, actions);
-          }
-          return;
-        }
-        for (let i = 0; i < batch.alive.length; i++) {
-          actions[i * actDim] = 0;
-          if (!batch.alive[i]) continue;
-          if (rng) {
-            actions[i * actDim] = sampleLegal(logits, batch.masks, i, K, rng)?.action ?? 0;
-            continue;
-          }
-          let best = -1;
-          for (let k = 0; k < K; k++) {
-            if (batch.masks[i * K + k] && (best < 0 || logits[i * K + k] > logits[i * K + best])) best = k;
-          }
-          if (best < 0) continue;
-          actions[i * actDim] = best;
-        }
-        Mappo.recordActions(state, batch, actions, actDim);
+      [this.task.key]: {
+        format: POLICY_SPEC_FORMAT,
+        kind: 'agent-network',
+        model: 'actor',
+        seedPath: [],
+        shape: this.shape,
+        head: this.logStd ? 'gaussian' : 'categorical',
+        network: { inputDim: spec.inputDim, hiddenDim: spec.hiddenDim, outputDim: spec.outputDim, recurrent: spec.recurrent, copies: this.actor.copies },
+        inputs: { obsLastAction: this.config.obs_last_action, obsAgentId: this.config.obs_agent_id },
       },
     };
   }
 
-  episodesReset(): void {
-    this.acting = this.freshActingState(this.layout.numEnvs);
+  episodesReset(task: string): void {
+    checkTaskKey(this.task, task, this.config.name);
+    this.collector.actor.reset();
   }
 
   // --- update ---------------------------------------------------------------------------------
 
-  observe(item: Transition | TrajectoryChunk, envSteps: number): TrainStats | undefined {
+  observe(item: Experience, envSteps: number): TrainStats | undefined {
     void envSteps; // no schedules
     if (item.kind !== 'chunk') throw new Error("mappo.observe: expects trajectory chunks (collection mode 'chunk')");
+    checkTaskKey(this.task, item.task, this.config.name);
     return this.update(item);
   }
 
   private chunkExtra(chunk: TrajectoryChunk, key: string, perAgent: number): Float32Array {
     const x = chunk.extras[key];
-    const want = chunk.length * this.layout.numEnvs * this.layout.numAgents * perAgent;
-    if (!x) throw new Error(`mappo.update: chunk lacks the '${key}' extra (collect it with this trainer's policy and config)`);
+    const want = chunk.length * chunk.layout.numEnvs * this.shape.numAgents * perAgent;
+    if (!x) throw new Error(`mappo.update: chunk lacks the '${key}' extra (collect it with this learner's policy and config)`);
     if (x.length !== want) throw new Error(`mappo.update: chunk extra '${key}' has ${x.length} numbers, expected ${want}`);
     return x;
   }
 
   /** Network inputs for every row of the chunk, from what acting saw. */
   private sequenceInputs(chunk: TrajectoryChunk): SequenceInputs {
-    const { numEnvs: E, numAgents: A } = this.layout;
+    const { numAgents: A } = this.shape;
+    const E = chunk.layout.numEnvs;
     const T = chunk.length;
     const S = E * A;
     const H = this.config.hidden_dim;
-    if (chunk.layout.numEnvs !== E || chunk.alive.length !== T * S) throw new Error(`mappo.update: chunk is for ${chunk.layout.numEnvs} envs, trainer for ${E}`);
+    if (chunk.layout.numAgents !== A || chunk.alive.length !== T * S) throw new Error(`mappo.update: chunk has ${chunk.layout.numAgents} agents and ${chunk.alive.length} rows, expected ${A} agents and ${T}·${E}·${A} rows`);
     const lastAction = this.config.obs_last_action ? this.chunkExtra(chunk, 'last_action', 1) : new Float32Array(T * S).fill(NO_ACTION);
     const resets = new Float32Array(T * S);
     for (let t = 0; t < T; t++) for (let e = 0; e < E; e++) if (chunk.episodeStart[t * E + e]) resets.fill(1, (t * E + e) * A, (t * E + e + 1) * A);
     return {
-      actorIn: this.actorInputs(chunk.obs, lastAction, T * E),
+      actorIn: agentInputs(this.actorInputs, chunk.obs, lastAction, T * E, A),
       criticIn: this.criticInputs(chunk.obs, chunk.state, lastAction, T * E),
       resets,
       h0: this.config.use_rnn ? this.chunkExtra(chunk, 'h', H).slice(0, S * H) : new Float32Array(S * H),
@@ -549,7 +457,8 @@ export class Mappo implements Trainer, Policy {
    * acting drew, since the log-probabilities it stored are theirs.
    */
   private actionTensors(chunk: TrajectoryChunk): { actions: tf.Tensor; legal?: tf.Tensor3D } {
-    const { numEnvs: E, numAgents: A, numActions: K, actDim } = this.layout;
+    const { numAgents: A, numActions: K, actDim } = this.shape;
+    const E = chunk.layout.numEnvs;
     const T = chunk.length;
     const S = E * A;
     if (this.logStd) return { actions: tf.tensor3d(this.chunkExtra(chunk, 'raw_action', actDim), [T, S, actDim]) };
@@ -571,14 +480,14 @@ export class Mappo implements Trainer, Policy {
     if (this.logStd) {
       // Box actions: `out` holds the Gaussian means [T, B, actDim].
       const [T, B] = d.resets.shape;
-      const A = this.layout.numAgents;
+      const A = this.shape.numAgents;
       // One log-std row, or one per agent: sequences then come agent-fastest in whole envs.
       const logStd = this.logStd.shape[0] === 1 ? this.logStd : tf.tile(this.logStd, [B / A, 1]);
       const newLogp = gaussianLogProb(d.actions, out, logStd) as tf.Tensor2D;
       const entropy = tf.broadcastTo(gaussianEntropy(logStd), [T, B]) as tf.Tensor2D;
       return { newLogp, entropy, values };
     }
-    const K = this.layout.numActions;
+    const K = this.shape.numActions;
     const legal = d.legal!;
     const masked = tf.where(tf.cast(legal, 'bool'), out, tf.fill(out.shape, MASKED_LOGIT));
     const logProbs = tf.logSoftmax(masked);
@@ -590,7 +499,8 @@ export class Mappo implements Trainer, Policy {
 
   /** The current policy's log-probabilities [T, E, A] of the chunk's actions (for checks). */
   recomputeLogp(chunk: TrajectoryChunk): Float32Array {
-    const { numEnvs: E, numAgents: A } = this.layout;
+    const A = this.shape.numAgents;
+    const E = chunk.layout.numEnvs;
     const T = chunk.length;
     const S = E * A;
     const inp = this.sequenceInputs(chunk);
@@ -609,7 +519,8 @@ export class Mappo implements Trainer, Policy {
   /** GAE on the chunk, then `epochs` × `num_minibatches` PPO steps. Undefined when no agent was alive. */
   update(chunk: TrajectoryChunk): UpdateStats | undefined {
     const cfg = this.config;
-    const { numEnvs: E, numAgents: A, numActions: K, actDim } = this.layout;
+    const { numAgents: A, numActions: K, actDim } = this.shape;
+    const E = chunk.layout.numEnvs;
     const T = chunk.length;
     const S = E * A;
     const N = T * S;
@@ -756,35 +667,36 @@ export class Mappo implements Trainer, Policy {
 
   // --- state ----------------------------------------------------------------------------------
 
-  async captureState(): Promise<TrainerState> {
+  async captureState(): Promise<LearnerState> {
+    const acting = this.collector.actor;
     return {
       models: { actor: await captureTensors(this.actorVariables()), critic: await captureTensors(this.critic.namedVariables()) },
       optimizers: { adam: await this.adam.capture() },
-      rngs: { act: this.actRng.state(), minibatch: this.batchRng.state() },
-      arrays: { hidden: serializeArray(this.acting.hidden.slice()), last_action: serializeArray(this.acting.lastAction.slice()) },
+      rngs: { act: this.collector.rng.state(), minibatch: this.batchRng.state() },
+      arrays: { hidden: serializeArray(acting.hidden.slice()), last_action: serializeArray(acting.lastAction.slice()) },
       json: { updates: this.updates, return_stats: this.returnStats.toJSON(), reward_stats: this.rewardStats.toJSON() },
     };
   }
 
-  async restoreState(state: TrainerState): Promise<void> {
+  async restoreState(state: LearnerState): Promise<void> {
     const need = <T>(record: Record<string, T>, key: string, what: string): T => {
       const v = record[key];
       if (v === undefined) throw new Error(`mappo.restoreState: no ${what} '${key}'`);
       return v;
     };
+    const acting = this.collector.actor;
     const array = <C extends Float32ArrayConstructor | Int32ArrayConstructor>(key: string, Ctor: C, length: number): InstanceType<C> => {
       const a = deserializeArray(need<SerializedArray>(state.arrays, key, 'array'));
       if (!(a instanceof Ctor) || a.length !== length) throw new Error(`mappo.restoreState: array '${key}' is a ${a.constructor.name}[${a.length}], expected ${Ctor.name}[${length}]`);
       return a as InstanceType<C>;
     };
-    const fresh = this.freshActingState(this.layout.numEnvs);
-    const hidden = array('hidden', Float32Array, fresh.hidden.length);
-    const lastAction = array('last_action', Int32Array, fresh.lastAction.length);
+    const hidden = array('hidden', Float32Array, acting.hidden.length);
+    const lastAction = array('last_action', Int32Array, acting.lastAction.length);
     const updates = state.json.updates;
     if (typeof updates !== 'number' || !Number.isSafeInteger(updates)) throw new Error('mappo.restoreState: json.updates must be an integer');
     const actRng = Rng.fromState(need(state.rngs, 'act', 'rng'));
     const batchRng = Rng.fromState(need(state.rngs, 'minibatch', 'rng'));
-    // Everything is looked up before anything is assigned, so a missing part leaves the trainer as it was.
+    // Everything is looked up before anything is assigned, so a missing part leaves the learner as it was.
     const actorData = need(state.models, 'actor', 'model');
     const criticData = need(state.models, 'critic', 'model');
     const adamState = need(state.optimizers, 'adam', 'optimizer');
@@ -793,9 +705,10 @@ export class Mappo implements Trainer, Policy {
     this.adam.restore(adamState, "mappo.restoreState: optimizer 'adam'");
     this.returnStats.load(state.json.return_stats, 'mappo.restoreState: json.return_stats');
     this.rewardStats.load(state.json.reward_stats, 'mappo.restoreState: json.reward_stats');
-    this.actRng = actRng;
+    this.collector.rng = actRng;
     this.batchRng = batchRng;
-    this.acting = { hidden, lastAction };
+    acting.hidden = hidden;
+    acting.lastAction.set(lastAction);
     this.updates = updates;
   }
 
@@ -806,3 +719,122 @@ export class Mappo implements Trainer, Policy {
     this.adam.dispose();
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Collection: sampling, with what the update needs as extras
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Samples from the masked categorical (or, for Box actions, the Gaussian) with its own Rng, for
+ * the learner's `numEnvs` collection envs. Extras, each [E, A, k]: `logp`, `value`, `h` (the
+ * hidden state before the step, k = hidden_dim, when `use_rnn`), `last_action` (the action
+ * one-hot the actor saw, −1 for none, when `obs_last_action`) and, for Box actions,
+ * `raw_action` (the unclipped sample, k = actDim).
+ */
+export class MappoCollectionPolicy implements Policy {
+  readonly actor: AgentActor;
+  private readonly clipper?: ActionClipper;
+
+  constructor(
+    private readonly learner: Mappo,
+    numEnvs: number,
+    public rng: Rng,
+  ) {
+    this.actor = new AgentActor(learner.actor, learner.actorInputs, learner.shape, numEnvs);
+    if (learner.logStd) this.clipper = new ActionClipper(learner.shape);
+  }
+
+  act(batch: PolicyBatch, actions: Float32Array): PolicyOutput {
+    const { numAgents: A, numActions: K, actDim } = this.learner.shape;
+    this.actor.checkBatch(batch, 'mappo');
+    const E = this.actor.numEnvs;
+    const N = E * A;
+    const { out: logits, hPrev, lastPrev } = this.actor.forward(batch);
+    const value = this.learner.criticValues(batch.obs, batch.state, lastPrev, E);
+    const logp = new Float32Array(N);
+    const extras: PolicyExtras = { logp, value };
+    const logStd = this.learner.logStd;
+    if (logStd) {
+      // Box actions: the env gets the clipped sample, the update the unclipped one (`raw_action`).
+      const raw = new Float32Array(N * actDim);
+      const rows = logStdRows(logStd, actDim);
+      for (let i = 0; i < N; i++) {
+        actions.fill(0, i * actDim, (i + 1) * actDim);
+        if (!batch.alive[i]) continue;
+        logp[i] = sampleGaussianRow(logits, rows[i % rows.length], i, actDim, this.rng, raw);
+        this.clipper!.clip(raw, i, actions);
+      }
+      extras.raw_action = raw;
+    } else {
+      for (let i = 0; i < N; i++) {
+        actions[i * actDim] = 0;
+        if (!batch.alive[i]) continue;
+        const drawn = sampleLegal(logits, batch.masks, i, K, this.rng);
+        if (!drawn) continue; // no legal action: an env bug the checker reports
+        actions[i * actDim] = drawn.action;
+        logp[i] = drawn.logp;
+      }
+      this.actor.recordActions(batch, actions);
+    }
+    if (this.learner.config.use_rnn) extras.h = hPrev;
+    if (this.learner.config.obs_last_action) extras.last_action = lastPrev;
+    return { extras };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The trainer definition (what `trainers/index.ts` lists) and its benchmark case
+// ---------------------------------------------------------------------------------------------
+
+/** Matmul FLOPs of one MAPPO/IPPO update on a chunk of T rows with `finals` episode ends (see `agents/networks/flops.ts`). */
+export function mappoUpdateFlops(learner: Mappo, T: number, finals: number): number {
+  const { numAgents: A, numActions: K } = learner.shape;
+  const E = learner.task.numEnvs;
+  const cfg = learner.config;
+  const S = E * A;
+  const actor = agentNetworkFlops({ inputDim: learner.actorInDim, hiddenDim: cfg.hidden_dim, outputDim: K, recurrent: cfg.use_rnn }, T * S, S);
+  const criticShape = { inputDim: learner.criticInDim, hiddenDim: cfg.hidden_dim, outputDim: 1, recurrent: false };
+  const critic = agentNetworkFlops(criticShape, T * S, S);
+  const perEpoch = actor.forward + actor.backward + critic.forward + critic.backward;
+  const bootstrap = agentNetworkFlops(criticShape, S + finals * A, S).forward;
+  return cfg.epochs * perEpoch + bootstrap;
+}
+
+export const mappoTrainer: TrainerDefinition = {
+  algorithms: [
+    { name: 'mappo', schema: mappoConfigSchema, defaultNumEnvs: 10, summary: 'PPO with a centralised critic on the global state (discrete or Gaussian actions)' },
+    { name: 'ippo', schema: ippoConfigSchema, defaultNumEnvs: 10, summary: "PPO with each agent's critic on its own observation (discrete or Gaussian actions)" },
+  ],
+  kind: 'online',
+  createLearner({ tasks, config, seed }) {
+    const task = onlyTask(tasks, config.name);
+    return new Mappo({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config: config as PpoConfig, seed });
+  },
+  async benchmark({ algo, task, settings, useRnn, sampler }): Promise<LearnerBenchCase> {
+    const schema = algo === 'ippo' ? ippoConfigSchema : mappoConfigSchema;
+    const config = schema.parse({ name: algo, hidden_dim: settings.hiddenDim, use_rnn: useRnn, rollout_length: settings.rolloutLength });
+    const learner = new Mappo({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config, seed: settings.seed });
+    const T = learner.chunkLength;
+    const chunks = new SyntheticChunks(task.shape, task.numEnvs, learner.policy, sampler, task.key);
+    const samples = T * task.numEnvs * task.shape.numAgents;
+    const mbCount = Math.min(config.num_minibatches, task.numEnvs * task.shape.numAgents);
+    // Episode ends per chunk vary with the stagger; count them from a chunk about to be used.
+    let pending = await chunks.next(T);
+    const flops = mappoUpdateFlops(learner, T, pending.finals.length);
+    return {
+      samplesPerUpdate: samples,
+      gradientSteps: config.epochs * mbCount,
+      samplePasses: samples * config.epochs,
+      flopsPerUpdate: flops,
+      update: async () => {
+        const chunk = pending;
+        const ms = timed(() => {
+          if (!learner.observe(chunk, (chunk.startStep + T) * task.numEnvs)) throw new Error(`bench learner: ${algo} ran no update on a chunk`);
+        });
+        pending = await chunks.next(T);
+        return ms;
+      },
+      dispose: () => learner.dispose(),
+    };
+  },
+};

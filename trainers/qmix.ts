@@ -1,18 +1,18 @@
 /**
  * QMIX, VDN and IQL in one file, CleanRL style: acting, episode replay, the TD update and
- * target networks read top to bottom. Hyperparameters keep their EPyMARL names (`QAlgoConfig`);
+ * target networks read top to bottom. Hyperparameters keep their EPyMARL names (`qmixConfigSchema`);
  * `config.name` picks the algorithm:
  *
  *  - iql:  every agent regresses its own Q(o, a) on the team reward (no mixer).
  *  - vdn:  Q_tot = Σ_a Q_a.
  *  - qmix: Q_tot = mixing network over the agents' Q-values whose weights come from
  *          hypernetworks on the global state (absolute values, so ∂Q_tot/∂Q_a ≥ 0), with an
- *          ELU hidden layer and a state-value head V(s), structured as EPyMARL's `QMixer`.
+ *          ELU hidden layer and a state-value head V(s) (`agents/networks/qmix-mixer.ts`).
  *
  * Agents share one `AgentNetwork` (GRU when `use_rnn`, else an MLP) over obs ⊕ last-action
  * one-hot (`obs_last_action`, zero at an episode's first step) ⊕ agent-id one-hot
  * (`obs_agent_id`). Acting is ε-greedy over legal actions with ε falling linearly over
- * `epsilon_anneal_time` env steps. Finished episodes go to an `EpisodeReplay`; every finished
+ * `epsilon_anneal_time` env steps (`AgentNetworkPolicy`, which evaluation and `loadPolicy` share). Finished episodes go to an `EpisodeReplay`; every finished
  * episode adds `updates_per_episode` gradient steps (EPyMARL's default runner: one per
  * episode; its parallel runner with k envs: 1/k), taken once the replay holds `batch_size`
  * episodes. Each is one Adam step on
@@ -26,7 +26,8 @@
  *
  * Choices and deviations worth knowing:
  *  - Dead agents' Q-values (chosen and next) count as 0 in the mix; IQL drops their rows.
- *  - Team reward: summed over agents, or the shared one (`layout.sharedTeamReward`).
+ *  - Team reward: summed over agents, or the shared one (`shape.sharedTeamReward`).
+ *  - Adam in tfjs's formulation (`trainers/adam.ts`), with PyTorch's ε = 1e-8.
  *  - `standardise_rewards`: the running mean/std is updated with each inserted episode's real
  *    rewards (EPyMARL updates it with every sampled batch, padding included) and applied to
  *    the sampled rewards at update time.
@@ -40,28 +41,106 @@
  *    mixer, per-agent Q for IQL); EPyMARL divides the mixed ones by the number of agents.
  */
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import type { Experience } from '../agents/experience';
 import { AgentNetwork } from '../agents/networks/agent-network';
-import {
-  type NamedTensorData,
-  type SerializedArray,
-  assignTensors,
-  captureOptimizer,
-  captureTensors,
-  deserializeArray,
-  restoreOptimizer,
-  serializeArray,
-} from '../runtime/core/checkpoint';
-import type { Policy, PolicyBatch, TrajectoryChunk, Transition } from '../runtime/rollout/experience';
-import { Rng, deriveSeed, seedToInt } from '../runtime/core/rng';
-import type { QAlgoConfig } from '../runtime/training/run-config';
-import type { VectorLayout } from '../runtime/rollout/vector-layout';
+import { agentNetworkFlops, mixerFlops } from '../agents/networks/flops';
+import { prefixed } from '../agents/networks/module';
+import { QMixer, type QMixerSpec } from '../agents/networks/qmix-mixer';
+import { type AgentInputSpec, NO_ACTION, agentInputSpec, inputWidth, writeAgentInput } from '../agents/policies/agent-inputs';
+import { AgentNetworkPolicy } from '../agents/policies/agent-network-policy';
+import type { Policy } from '../agents/policies/policy';
+import { type AgentNetworkPolicySpec, POLICY_SPEC_FORMAT } from '../agents/policies/policy-spec';
+import type { EnvShape, VectorLayout } from '../envs/env-shape';
+import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors, deserializeArray, serializeArray } from '../runtime/core/checkpoint-format';
+import { Rng, deriveSeed } from '../runtime/core/rng';
+import { Adam } from './adam';
+import { agentNetworkKeys, nonNegativeInt, positive, positiveInt, unit } from './config-keys';
 import { type EpisodeBatch, EpisodeCollector, EpisodeReplay, type StoredState, episodeShapeOf } from './episode-replay';
+import {
+  type Collection,
+  type LearnerBenchCase,
+  type LearnerState,
+  type OnlineLearner,
+  type TaskSpec,
+  type TrainStats,
+  type TrainerDefinition,
+  checkTaskKey,
+  meanStats,
+  onlyTask,
+  taskOfLayout,
+} from './learner';
 import { RunningMeanStd } from './running-mean-std';
-import { type TrainStats, type Trainer, type TrainerState, meanStats } from './trainer';
+import { syntheticEpisode, timed } from './synthetic-experience';
+
+// ---------------------------------------------------------------------------------------------
+// Config
+// ---------------------------------------------------------------------------------------------
+
+function qSchema<N extends 'qmix' | 'vdn' | 'iql', M extends z.ZodTypeAny>(
+  name: N,
+  mixer: M,
+  d: { lr: number; hidden_dim: number; use_rnn: boolean; buffer_size: number; epsilon_anneal_time: number },
+) {
+  return z
+    .object({
+      name: z.literal(name),
+      ...agentNetworkKeys({ lr: d.lr, hidden_dim: d.hidden_dim, use_rnn: d.use_rnn, standardise_rewards: true }),
+      /** Episodes sampled from the replay buffer per update. */
+      batch_size: positiveInt().default(32),
+      /**
+       * Gradient steps per finished episode, whatever `num_envs` is: 1 is EPyMARL's episode
+       * runner; 1/k reproduces its parallel runner with `batch_size_run: k`.
+       */
+      updates_per_episode: positive().default(1),
+      /** Replay capacity in episodes. */
+      buffer_size: positiveInt().default(d.buffer_size),
+      epsilon_start: unit().default(1.0),
+      epsilon_finish: unit().default(0.05),
+      /** Env steps over which ε falls linearly from start to finish. */
+      epsilon_anneal_time: nonNegativeInt().default(d.epsilon_anneal_time),
+      evaluation_epsilon: unit().default(0),
+      double_q: z.boolean().default(true),
+      mixer,
+    })
+    .strict();
+}
+
+// The mixer is what distinguishes these three algorithms, so each pins its own rather than
+// letting `name: vdn` quietly run a QMIX mixer.
+export const qmixConfigSchema = qSchema('qmix', z.literal('qmix').default('qmix'), {
+  lr: 0.0005,
+  hidden_dim: 64,
+  use_rnn: false,
+  buffer_size: 5000,
+  epsilon_anneal_time: 50000,
+}).extend({
+  mixing_embed_dim: positiveInt().default(32),
+  hypernet_layers: z.union([z.literal(1), z.literal(2)]).default(2),
+  hypernet_embed: positiveInt().default(64),
+});
+export const vdnConfigSchema = qSchema('vdn', z.literal('vdn').default('vdn'), {
+  lr: 0.0005,
+  hidden_dim: 64,
+  use_rnn: false,
+  buffer_size: 5000,
+  epsilon_anneal_time: 50000,
+});
+export const iqlConfigSchema = qSchema('iql', z.null().default(null), {
+  lr: 0.0003,
+  hidden_dim: 128,
+  use_rnn: true,
+  buffer_size: 5000,
+  epsilon_anneal_time: 200000,
+});
+export type QmixConfig = z.output<typeof qmixConfigSchema>;
+export type QConfig = QmixConfig | z.output<typeof vdnConfigSchema> | z.output<typeof iqlConfigSchema>;
 
 export interface QLearnerOptions {
+  /** The task's shape and collection envs (a VectorLayout); `task` its key (default `default`). */
   layout: VectorLayout;
-  config: QAlgoConfig;
+  task?: TaskSpec;
+  config: QConfig;
   seed: string | number;
 }
 
@@ -69,223 +148,7 @@ export interface QLearnerOptions {
 const MASKED_Q = -1e10;
 
 // ---------------------------------------------------------------------------------------------
-// Agent inputs: obs ⊕ last-action one-hot ⊕ agent-id one-hot
-// ---------------------------------------------------------------------------------------------
-
-interface InputLayout {
-  obsDim: number;
-  /** Offset of the last-action one-hot in a row, or −1 without `obs_last_action`. */
-  lastActionAt: number;
-  /** Offset of the agent-id one-hot, or −1 without `obs_agent_id`. */
-  agentIdAt: number;
-  width: number;
-}
-
-function inputLayout(layout: VectorLayout, config: QAlgoConfig): InputLayout {
-  const { obsDim, numActions, numAgents } = layout;
-  let width = obsDim;
-  const lastActionAt = config.obs_last_action ? width : -1;
-  if (config.obs_last_action) width += numActions;
-  const agentIdAt = config.obs_agent_id ? width : -1;
-  if (config.obs_agent_id) width += numAgents;
-  return { obsDim, lastActionAt, agentIdAt, width };
-}
-
-/** Writes one agent's row into zeroed `out` at `at`; `lastAction` −1 means none (episode start). */
-function writeInput(out: Float32Array, at: number, il: InputLayout, obs: Float32Array, obsAt: number, lastAction: number, agent: number): void {
-  out.set(obs.subarray(obsAt, obsAt + il.obsDim), at);
-  if (il.lastActionAt >= 0 && lastAction >= 0) out[at + il.lastActionAt + lastAction] = 1;
-  if (il.agentIdAt >= 0) out[at + il.agentIdAt + agent] = 1;
-}
-
-// ---------------------------------------------------------------------------------------------
-// QMIX mixing network
-// ---------------------------------------------------------------------------------------------
-
-interface Linear {
-  w: tf.Variable;
-  b: tf.Variable;
-}
-
-/** tfjs variable names are process-global, so every mixer instance gets its own prefix. */
-let mixerCounter = 0;
-
-export interface QMixerSpec {
-  numAgents: number;
-  stateDim: number;
-  embedDim: number;
-  hypernetLayers: 1 | 2;
-  hypernetEmbed: number;
-  /** Initial weights depend on the seed only, so equal seeds give equal mixers. */
-  seed: string;
-}
-
-/**
- * Q_tot(q, s) = elu(q·|W1(s)| + b1(s))·|W2(s)| + V(s), batched over rows. W1 and W2 are one
- * linear layer of s, or two with a ReLU between (`hypernetLayers`); V is s → embed → ReLU → 1.
- * Layers start as PyTorch's `nn.Linear` does (uniform ±1/√fan_in), like EPyMARL's mixer.
- */
-export class QMixer {
-  readonly spec: QMixerSpec;
-  private readonly layers: Record<string, Linear> = {};
-
-  constructor(spec: QMixerSpec) {
-    this.spec = spec;
-    const { numAgents: A, stateDim: S, embedDim: E, hypernetEmbed: Hh } = spec;
-    const prefix = `qmix-mixer${mixerCounter++}`;
-    const linear = (name: string, inDim: number, outDim: number): Linear => {
-      const bound = 1 / Math.sqrt(inDim);
-      const init = (shape: number[], part: string) => {
-        const t0 = tf.tidy(() => tf.randomUniform(shape, -bound, bound, 'float32', seedToInt(deriveSeed(spec.seed, name, part))));
-        const v = tf.variable(t0, true, `${prefix}/${name}/${part}`);
-        t0.dispose();
-        return v;
-      };
-      return { w: init([inDim, outDim], 'w'), b: init([outDim], 'b') };
-    };
-    if (spec.hypernetLayers === 1) {
-      this.layers.w1 = linear('w1', S, E * A);
-      this.layers.wFinal = linear('wFinal', S, E);
-    } else {
-      this.layers.w1Hidden = linear('w1Hidden', S, Hh);
-      this.layers.w1 = linear('w1', Hh, E * A);
-      this.layers.wFinalHidden = linear('wFinalHidden', S, Hh);
-      this.layers.wFinal = linear('wFinal', Hh, E);
-    }
-    this.layers.b1 = linear('b1', S, E);
-    this.layers.vHidden = linear('vHidden', S, E);
-    this.layers.v = linear('v', E, 1);
-  }
-
-  /** qs [N, A] (one row per time step and episode), states [N, S] → Q_tot [N]. */
-  mix(qs: tf.Tensor2D, states: tf.Tensor2D): tf.Tensor1D {
-    return tf.tidy(() => {
-      const { numAgents: A, embedDim: E } = this.spec;
-      const N = qs.shape[0];
-      const L = this.layers;
-      const hyper = (hidden: string, out: string) =>
-        this.spec.hypernetLayers === 1 ? affine(states, L[out]) : affine(tf.relu(affine(states, L[hidden])), L[out]);
-      // Per-row products as broadcast multiply-and-sum: a batched matMul of N tiny matrices
-      // is several times slower on the wasm backend, forward and backward.
-      const w1 = tf.reshape(tf.abs(hyper('w1Hidden', 'w1')), [N, A, E]);
-      const hidden = tf.elu(tf.add(tf.sum(tf.mul(tf.reshape(qs, [N, A, 1]), w1), 1), affine(states, L.b1)));
-      const wFinal = tf.abs(hyper('wFinalHidden', 'wFinal'));
-      const v = tf.reshape(affine(tf.relu(affine(states, L.vHidden)), L.v), [N]);
-      return tf.add(tf.sum(tf.mul(hidden, wFinal), 1), v);
-    });
-  }
-
-  /** Variables by stable name (no instance prefix), for checkpoints and target copies. */
-  namedVariables(): Record<string, tf.Variable> {
-    const named: Record<string, tf.Variable> = {};
-    for (const [layer, d] of Object.entries(this.layers)) {
-      named[`${layer}/w`] = d.w;
-      named[`${layer}/b`] = d.b;
-    }
-    return named;
-  }
-
-  variables(): tf.Variable[] {
-    return Object.values(this.namedVariables());
-  }
-
-  /** Copies `source`'s weights in, or moves τ of the way towards them. */
-  copyFrom(source: QMixer, tau = 1): void {
-    const theirs = source.namedVariables();
-    tf.tidy(() => {
-      for (const [name, v] of Object.entries(this.namedVariables())) {
-        const s = theirs[name];
-        if (!s) throw new Error(`QMixer.copyFrom: source has no variable '${name}'`);
-        v.assign(tau >= 1 ? s : tf.add(tf.mul(1 - tau, v), tf.mul(tau, s)));
-      }
-    });
-  }
-
-  dispose(): void {
-    for (const v of this.variables()) v.dispose();
-  }
-}
-
-function affine(x: tf.Tensor2D, d: Linear): tf.Tensor2D {
-  return tf.add(tf.matMul(x, d.w), d.b);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Acting: ε-greedy over legal actions
-// ---------------------------------------------------------------------------------------------
-
-/**
- * One policy instance per set of envs (collection, each evaluation), each with its own
- * recurrent state and last actions per (env, agent). Both live in typed arrays, not tensors,
- * so a policy owns no tensors (evaluation policies are never disposed) and checkpoints them
- * as plain arrays; the upload per step is E·A·H numbers.
- */
-class EpsilonGreedyPolicy implements Policy {
-  /** [E, A, hidden_dim] */
-  readonly hidden: Float32Array;
-  /** [E, A]: the action each agent took last, −1 at an episode's start. */
-  readonly lastActions: Int32Array;
-
-  constructor(
-    private readonly net: AgentNetwork,
-    private readonly inputs: InputLayout,
-    readonly layout: VectorLayout,
-    public rng: Rng,
-    private readonly epsilon: () => number,
-  ) {
-    this.hidden = new Float32Array(layout.numEnvs * layout.numAgents * net.spec.hiddenDim);
-    this.lastActions = new Int32Array(layout.numEnvs * layout.numAgents).fill(-1);
-  }
-
-  act(batch: PolicyBatch, actions: Float32Array): void {
-    const { numEnvs: E, numAgents: A, numActions: K, obsDim, actDim } = this.layout;
-    if (batch.layout.numEnvs !== E || batch.layout.numAgents !== A) {
-      throw new Error(`q-learner policy: built for ${E} envs × ${A} agents, got a batch of ${batch.layout.numEnvs} × ${batch.layout.numAgents}`);
-    }
-    const N = E * A;
-    const H = this.net.spec.hiddenDim;
-    const D = this.inputs.width;
-    for (let e = 0; e < E; e++) {
-      if (!batch.episodeStart[e]) continue;
-      this.hidden.fill(0, e * A * H, (e + 1) * A * H);
-      this.lastActions.fill(-1, e * A, (e + 1) * A);
-    }
-    const x = new Float32Array(N * D);
-    for (let i = 0; i < N; i++) writeInput(x, i * D, this.inputs, batch.obs, i * obsDim, this.lastActions[i], i % A);
-    const q = tf.tidy(() => {
-      const { out, h } = this.net.step(tf.tensor2d(x, [N, D]), tf.tensor2d(this.hidden, [N, H]));
-      if (this.net.recurrent) this.hidden.set(h.dataSync());
-      return out.dataSync().slice() as Float32Array;
-    });
-
-    const eps = this.epsilon();
-    for (let i = 0; i < N; i++) {
-      actions[i * actDim] = 0;
-      this.lastActions[i] = 0;
-      if (!batch.alive[i]) continue;
-      let legal = 0;
-      for (let k = 0; k < K; k++) legal += batch.masks[i * K + k];
-      if (legal === 0) continue; // a live agent without legal actions is an env bug the checker reports
-      let pick = -1;
-      if (this.rng.next() < eps) {
-        let r = this.rng.int(legal);
-        for (let k = 0; k < K && pick < 0; k++) if (batch.masks[i * K + k] && r-- === 0) pick = k;
-      } else {
-        for (let k = 0; k < K; k++) if (batch.masks[i * K + k] && (pick < 0 || q[i * K + k] > q[i * K + pick])) pick = k;
-      }
-      actions[i * actDim] = pick;
-      this.lastActions[i] = pick;
-    }
-  }
-
-  reset(): void {
-    this.hidden.fill(0);
-    this.lastActions.fill(-1);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The trainer
+// The learner
 // ---------------------------------------------------------------------------------------------
 
 /** The typed arrays one update feeds to the device, time-major like the batch. */
@@ -310,10 +173,12 @@ interface UpdateArrays {
   mask: Float32Array;
 }
 
-export class QLearner implements Trainer {
-  readonly collection = { mode: 'transition' } as const;
-  readonly layout: VectorLayout;
-  readonly config: QAlgoConfig;
+export class QLearner implements OnlineLearner {
+  readonly kind = 'online';
+  readonly task: TaskSpec;
+  readonly tasks: readonly TaskSpec[];
+  readonly shape: EnvShape;
+  readonly config: QConfig;
   readonly agent: AgentNetwork;
   readonly targetAgent: AgentNetwork;
   readonly mixer?: QMixer;
@@ -321,11 +186,17 @@ export class QLearner implements Trainer {
   readonly replay: EpisodeReplay;
   readonly rewardStats = new RunningMeanStd();
   readonly returnStats = new RunningMeanStd();
-  private optimizer: tf.AdamOptimizer;
+  private readonly adam: Adam;
+  /** What the optimiser trains, in update order: the agent's variables, then the mixer's. */
+  private readonly paramNames: string[];
+  private readonly paramList: tf.Variable[];
   private readonly collector: EpisodeCollector;
-  private readonly acting: EpsilonGreedyPolicy;
+  private readonly acting: AgentNetworkPolicy;
+  /** The ε-greedy collection policy's random stream (replaced on restore). */
+  private readonly actingMode: { kind: 'epsilon-greedy'; epsilon: () => number; rng: Rng };
   private sampleRng: Rng;
-  private readonly inputs: InputLayout;
+  private readonly inputs: AgentInputSpec;
+  private readonly inputWidth: number;
   /** The mixer's state: the env's global state, else all agents' observations concatenated. */
   private readonly mixerStateDim: number;
 
@@ -343,15 +214,19 @@ export class QLearner implements Trainer {
 
   constructor(options: QLearnerOptions) {
     const { layout, config, seed } = options;
-    if (!layout.discreteActions || layout.numActions < 1) throw new Error(`${config.name}: only discrete action spaces are supported`);
-    this.layout = layout;
+    this.task = options.task ?? taskOfLayout(layout);
+    this.tasks = [this.task];
+    const shape = this.task.shape;
+    if (!shape.discreteActions || shape.numActions < 1) throw new Error(`${config.name}: only discrete action spaces are supported`);
+    this.shape = shape;
     this.config = config;
-    const { numAgents: A, numActions: K, obsDim, stateDim } = layout;
-    this.inputs = inputLayout(layout, config);
+    const { numAgents: A, numActions: K, obsDim, stateDim } = shape;
+    this.inputs = agentInputSpec(shape, { obsLastAction: config.obs_last_action, obsAgentId: config.obs_agent_id });
+    this.inputWidth = inputWidth(this.inputs);
     this.mixerStateDim = stateDim > 0 ? stateDim : A * obsDim;
 
     const initSeed = deriveSeed(seed, config.name, 'init');
-    const agentSpec = { inputDim: this.inputs.width, hiddenDim: config.hidden_dim, outputDim: K, recurrent: config.use_rnn, outputGain: 1, seed: initSeed, role: 'agent', copies: config.parameter_sharing ? 1 : A };
+    const agentSpec = { inputDim: this.inputWidth, hiddenDim: config.hidden_dim, outputDim: K, recurrent: config.use_rnn, outputGain: 1, seed: initSeed, role: 'agent', copies: config.parameter_sharing ? 1 : A };
     this.agent = new AgentNetwork(agentSpec);
     this.targetAgent = new AgentNetwork(agentSpec);
     this.targetAgent.copyFrom(this.agent);
@@ -368,17 +243,36 @@ export class QLearner implements Trainer {
       this.targetMixer = new QMixer(mixerSpec);
       this.targetMixer.copyFrom(this.mixer);
     }
+    const params = { ...prefixed('agent/', this.agent.namedVariables()), ...(this.mixer ? prefixed('mixer/', this.mixer.namedVariables()) : {}) };
+    this.paramNames = Object.keys(params);
+    this.paramList = this.paramNames.map((n) => params[n]);
     // PyTorch's Adam epsilon, as EPyMARL trains with it.
-    this.optimizer = tf.train.adam(config.lr, 0.9, 0.999, 1e-8);
+    this.adam = new Adam({ lr: config.lr, epsilon: 1e-8, formulation: 'tfjs' }, params);
 
-    this.replay = new EpisodeReplay(episodeShapeOf(layout), config.buffer_size);
-    this.collector = new EpisodeCollector(layout);
-    this.acting = new EpsilonGreedyPolicy(this.agent, this.inputs, layout, new Rng(deriveSeed(seed, config.name, 'act')), () => this.epsilon());
+    this.replay = new EpisodeReplay(episodeShapeOf(shape), config.buffer_size);
+    this.collector = new EpisodeCollector({ ...shape, numEnvs: this.task.numEnvs });
+    this.actingMode = { kind: 'epsilon-greedy', epsilon: () => this.epsilon(), rng: new Rng(deriveSeed(seed, config.name, 'act')) };
+    this.acting = new AgentNetworkPolicy(this.agent, this.inputs, shape, this.task.numEnvs, 'q-values', this.actingMode);
     this.sampleRng = new Rng(deriveSeed(seed, config.name, 'sample'));
   }
 
+  /** The ε-greedy collection policy. */
   get policy(): Policy {
     return this.acting;
+  }
+
+  collection(task: string): Collection {
+    checkTaskKey(this.task, task, this.config.name);
+    return { mode: 'transition' };
+  }
+
+  collectionPolicy(task: string): Policy {
+    checkTaskKey(this.task, task, this.config.name);
+    return this.acting;
+  }
+
+  policyVersion(): number {
+    return this.updates;
   }
 
   /** ε for the env steps seen so far: linear from `epsilon_start` to `epsilon_finish`. */
@@ -390,8 +284,9 @@ export class QLearner implements Trainer {
 
   // --- the stream -----------------------------------------------------------------------------
 
-  observe(item: Transition | TrajectoryChunk, envSteps: number): TrainStats | undefined {
+  observe(item: Experience, envSteps: number): TrainStats | undefined {
     if (item.kind !== 'transition') throw new Error(`${this.config.name}: observe expects transitions (collection mode 'transition'), got a chunk`);
+    checkTaskKey(this.task, item.task, this.config.name);
     this.envSteps = envSteps;
     const stats: TrainStats[] = [];
     for (const episode of this.collector.add(item)) {
@@ -409,17 +304,34 @@ export class QLearner implements Trainer {
     return mean && { ...mean, grad_steps: stats.length };
   }
 
-  episodesReset(): void {
+  episodesReset(task: string): void {
+    checkTaskKey(this.task, task, this.config.name);
     this.collector.reset();
-    this.acting.reset();
+    this.acting.actor.reset();
   }
 
-  evaluationPolicy(layout: VectorLayout, seed: string): Policy {
-    if (layout.numAgents !== this.layout.numAgents || layout.obsDim !== this.layout.obsDim || layout.numActions !== this.layout.numActions) {
-      throw new Error(`${this.config.name}: evaluation layout (${layout.numAgents} agents, obs ${layout.obsDim}, ${layout.numActions} actions) differs from the training one`);
-    }
+  /** Greedy (ε = `evaluation_epsilon`) acting for `numEnvs` envs; `sample` does not apply to Q-values. */
+  evaluationPolicy(task: string, numEnvs: number, seed: string): Policy {
+    checkTaskKey(this.task, task, this.config.name);
     const eps = this.config.evaluation_epsilon;
-    return new EpsilonGreedyPolicy(this.agent, this.inputs, layout, new Rng(deriveSeed(seed, this.config.name, 'evaluate')), () => eps);
+    return new AgentNetworkPolicy(this.agent, this.inputs, this.shape, numEnvs, 'q-values', { kind: 'epsilon-greedy', epsilon: () => eps, rng: new Rng(deriveSeed(seed, this.config.name, 'evaluate')) });
+  }
+
+  policySpecs(): Record<string, AgentNetworkPolicySpec> {
+    const { spec } = this.agent;
+    return {
+      [this.task.key]: {
+        format: POLICY_SPEC_FORMAT,
+        kind: 'agent-network',
+        model: 'agent',
+        seedPath: [this.config.name, 'evaluate'],
+        shape: this.shape,
+        head: 'q-values',
+        network: { inputDim: spec.inputDim, hiddenDim: spec.hiddenDim, outputDim: spec.outputDim, recurrent: spec.recurrent, copies: this.agent.copies },
+        inputs: { obsLastAction: this.config.obs_last_action, obsAgentId: this.config.obs_agent_id },
+        epsilon: this.config.evaluation_epsilon,
+      },
+    };
   }
 
   // --- the update -----------------------------------------------------------------------------
@@ -427,18 +339,17 @@ export class QLearner implements Trainer {
   /** One gradient step on `batch_size` sampled episodes, then the target-network update. */
   update(): TrainStats {
     const cfg = this.config;
-    const { numAgents: A, numActions: K } = this.layout;
+    const { numAgents: A, numActions: K } = this.shape;
     const batch = this.replay.sample(cfg.batch_size, this.sampleRng);
     const { size: B, steps: T } = batch;
     const N = T * B;
-    const D = this.inputs.width;
+    const D = this.inputWidth;
     const S = this.mixerStateDim;
     const mixed = cfg.name !== 'iql';
     const arr = this.updateArrays(batch);
     const ret = { mean: this.returnStats.mean, std: this.returnStats.std };
     // The mixer's state rows: [T+1, B, S]; without an env state the obs [T+1, B, A·obsDim] are exactly that.
-    const mixerStates = this.layout.stateDim > 0 ? batch.state : batch.obs;
-    const vars = [...this.agent.variables(), ...(this.mixer ? this.mixer.variables() : [])];
+    const mixerStates = this.shape.stateDim > 0 ? batch.state : batch.obs;
 
     let rawTargets: Float32Array | undefined;
     const stats = tf.tidy(() => {
@@ -496,13 +407,14 @@ export class QLearner implements Trainer {
         const meanOf = (x: tf.Tensor) => tf.div(tf.sum(tf.mul(x, mask)), count);
         aux = [meanOf(chosen), meanOf(targets), tf.div(tf.sum(tf.abs(td)), count), y].map((t) => tf.keep(t));
         return tf.div(tf.sum(tf.square(td)), count) as tf.Scalar;
-      }, vars);
+      }, this.paramList);
 
       // Global gradient-norm clipping (torch's clip_grad_norm_).
-      const names = Object.keys(grads);
-      const gradNorm = tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n])))));
-      const scale = tf.minimum(1, tf.div(cfg.max_grad_norm, tf.add(gradNorm, 1e-6)));
-      this.optimizer.applyGradients(names.map((name) => ({ name, tensor: tf.mul(grads[name], scale) })));
+      const gradNorm = tf.sqrt(tf.addN(this.paramList.map((v) => tf.sum(tf.square(grads[v.name])))));
+      const scale = tf.minimum<tf.Scalar>(1, tf.div(cfg.max_grad_norm, tf.add(gradNorm, 1e-6)));
+      const byName: Record<string, tf.Tensor> = {};
+      this.paramNames.forEach((n, i) => (byName[n] = grads[this.paramList[i].name]));
+      this.adam.apply(byName, scale);
 
       const [qTakenMean, targetMean, tdAbs, y] = aux;
       if (cfg.standardise_returns) rawTargets = y.dataSync().slice() as Float32Array;
@@ -539,16 +451,16 @@ export class QLearner implements Trainer {
 
   /** The batch's numbers in the layouts the update's tensors take. */
   private updateArrays(batch: EpisodeBatch): UpdateArrays {
-    const { numAgents: A, numActions: K, obsDim } = this.layout;
+    const { numAgents: A, numActions: K, obsDim } = this.shape;
     const { size: B, steps: T } = batch;
-    const D = this.inputs.width;
+    const D = this.inputWidth;
     const rows = B * A;
     const inputs = new Float32Array((T + 1) * rows * D);
     for (let t = 0; t <= T; t++) {
       for (let r = 0; r < rows; r++) {
         const i = t * rows + r;
         // Row t's last action is the one taken at t − 1 (none at the first step).
-        writeInput(inputs, i * D, this.inputs, batch.obs, i * obsDim, t > 0 ? batch.actions[i - rows] : -1, r % A);
+        writeAgentInput(inputs, i * D, this.inputs, batch.obs, i * obsDim, t > 0 ? batch.actions[i - rows] : NO_ACTION, r % A);
       }
     }
     const taken = new Float32Array(T * rows * K);
@@ -577,7 +489,7 @@ export class QLearner implements Trainer {
 
   // --- checkpoints ----------------------------------------------------------------------------
 
-  async captureState(): Promise<TrainerState> {
+  async captureState(): Promise<LearnerState> {
     const models: Record<string, NamedTensorData> = {
       agent: await captureTensors(this.agent.namedVariables()),
       targetAgent: await captureTensors(this.targetAgent.namedVariables()),
@@ -588,16 +500,17 @@ export class QLearner implements Trainer {
     }
     const replay = this.replay.capture();
     const episodes = this.collector.capture();
+    const actor = this.acting.actor;
     const arrays: Record<string, SerializedArray> = {
-      'acting/hidden': serializeArray(this.acting.hidden),
-      'acting/lastActions': serializeArray(this.acting.lastActions),
-      ...prefixed('replay/', replay.arrays),
-      ...prefixed('episodes/', episodes.arrays),
+      'acting/hidden': serializeArray(actor.hidden),
+      'acting/lastActions': serializeArray(actor.lastAction),
+      ...prefixedArrays('replay/', replay.arrays),
+      ...prefixedArrays('episodes/', episodes.arrays),
     };
     return {
       models,
-      optimizers: { q: await captureOptimizer(this.optimizer) },
-      rngs: { act: this.acting.rng.state(), sample: this.sampleRng.state() },
+      optimizers: { q: await this.adam.capture() },
+      rngs: { act: this.actingMode.rng.state(), sample: this.sampleRng.state() },
       arrays,
       json: {
         algo: this.config.name,
@@ -608,14 +521,13 @@ export class QLearner implements Trainer {
         updates: this.updates,
         rewardStats: this.rewardStats.toJSON(),
         returnStats: this.returnStats.toJSON(),
-        adamPowers: adamPowers(this.optimizer),
         replay: replay.json,
         episodeCollector: episodes.json,
       },
     };
   }
 
-  async restoreState(state: TrainerState): Promise<void> {
+  async restoreState(state: LearnerState): Promise<void> {
     const who = `${this.config.name}.restoreState`;
     const { json } = state;
     if (json.algo !== this.config.name) throw new Error(`${who}: state was captured by '${String(json.algo)}'`);
@@ -640,17 +552,20 @@ export class QLearner implements Trainer {
     const subState = (prefix: string, jsonKey: string): StoredState => {
       const j = json[jsonKey];
       if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`${who}: json '${jsonKey}' is missing`);
-      return { arrays: unprefixed(prefix, state.arrays), json: j };
+      return { arrays: unprefixedArrays(prefix, state.arrays), json: j };
     };
     const opt = state.optimizers.q;
     if (!opt) throw new Error(`${who}: no optimizer 'q'`);
     const actRng = state.rngs.act;
     const sampleRng = state.rngs.sample;
     if (!actRng || !sampleRng) throw new Error(`${who}: rngs 'act' and 'sample' are required`);
+    const actor = this.acting.actor;
     const hidden = array('acting/hidden', 'Float32Array');
     const lastActions = array('acting/lastActions', 'Int32Array');
-    if (hidden.length !== this.acting.hidden.length || lastActions.length !== this.acting.lastActions.length) {
-      throw new Error(`${who}: acting state has ${hidden.length} hidden / ${lastActions.length} action values, expected ${this.acting.hidden.length} / ${this.acting.lastActions.length}`);
+    // Checkpoints of format 2 kept a zero hidden state for feed-forward agents too; it carries nothing.
+    const hiddenFits = hidden.length === actor.hidden.length || !this.agent.recurrent;
+    if (!hiddenFits || lastActions.length !== actor.lastAction.length) {
+      throw new Error(`${who}: acting state has ${hidden.length} hidden / ${lastActions.length} action values, expected ${actor.hidden.length} / ${actor.lastAction.length}`);
     }
 
     assignTensors(this.agent.namedVariables(), model('agent'));
@@ -659,16 +574,12 @@ export class QLearner implements Trainer {
       assignTensors(this.mixer.namedVariables(), model('mixer'));
       assignTensors(this.targetMixer.namedVariables(), model('targetMixer'));
     }
-    const optimizer = await restoreOptimizer(opt);
-    if (!(optimizer instanceof tf.AdamOptimizer)) throw new Error(`${who}: optimizer 'q' is a ${optimizer.getClassName()}, expected Adam`);
-    setAdamPowers(optimizer, json.adamPowers);
-    this.optimizer.dispose();
-    this.optimizer = optimizer;
+    this.adam.restore(opt, `${who}: optimizer 'q'`, json.adamPowers);
     this.replay.restore(subState('replay/', 'replay'));
     this.collector.restore(subState('episodes/', 'episodeCollector'));
-    this.acting.hidden.set(hidden);
-    this.acting.lastActions.set(lastActions);
-    this.acting.rng = Rng.fromState(actRng);
+    if (this.agent.recurrent) actor.hidden.set(hidden);
+    actor.lastAction.set(lastActions);
+    this.actingMode.rng = Rng.fromState(actRng);
     this.sampleRng = Rng.fromState(sampleRng);
     stats('rewardStats', this.rewardStats);
     stats('returnStats', this.returnStats);
@@ -684,38 +595,70 @@ export class QLearner implements Trainer {
     this.targetAgent.dispose();
     this.mixer?.dispose();
     this.targetMixer?.dispose();
-    this.optimizer.dispose();
+    this.adam.dispose();
   }
 }
 
-function prefixed(prefix: string, arrays: Record<string, SerializedArray>): Record<string, SerializedArray> {
+function prefixedArrays(prefix: string, arrays: Record<string, SerializedArray>): Record<string, SerializedArray> {
   return Object.fromEntries(Object.entries(arrays).map(([k, v]) => [prefix + k, v]));
 }
 
-function unprefixed(prefix: string, arrays: Record<string, SerializedArray>): Record<string, SerializedArray> {
+function unprefixedArrays(prefix: string, arrays: Record<string, SerializedArray>): Record<string, SerializedArray> {
   return Object.fromEntries(Object.entries(arrays).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
 }
 
-/**
- * tfjs's Adam keeps β1^t and β2^t as running products, but `setWeights` (and so
- * `restoreOptimizer`) recomputes them with pow(), which differs in the last bits after a few
- * steps; saving and reloading the products keeps a resumed run bit-identical.
- */
-interface AdamPowers {
-  accBeta1: tf.Variable;
-  accBeta2: tf.Variable;
+// ---------------------------------------------------------------------------------------------
+// The trainer definition (what `trainers/index.ts` lists) and its benchmark case
+// ---------------------------------------------------------------------------------------------
+
+/** Matmul FLOPs of one QMIX/VDN/IQL update on B episodes padded to T steps (see `agents/networks/flops.ts`). */
+export function qUpdateFlops(learner: QLearner, B: number, T: number): number {
+  const { numAgents: A } = learner.shape;
+  const spec = learner.agent.spec;
+  const agentRows = (T + 1) * B * A;
+  const online = agentNetworkFlops(spec, agentRows, B * A);
+  const target = agentNetworkFlops(spec, agentRows, B * A);
+  let total = online.forward + online.backward + target.forward;
+  if (learner.mixer) {
+    const mix = mixerFlops(learner.mixer.spec, T * B);
+    total += mix.forward + mix.backward + mix.forward;
+  }
+  return total;
 }
 
-function adamPowers(optimizer: tf.AdamOptimizer): number[] {
-  const { accBeta1, accBeta2 } = optimizer as unknown as AdamPowers;
-  return [accBeta1.dataSync()[0], accBeta2.dataSync()[0]];
-}
+const Q_SCHEMAS = { qmix: qmixConfigSchema, vdn: vdnConfigSchema, iql: iqlConfigSchema } as const;
 
-function setAdamPowers(optimizer: tf.AdamOptimizer, stored: unknown): void {
-  if (!Array.isArray(stored) || stored.length !== 2 || !stored.every((v) => typeof v === 'number')) return;
-  const powers = optimizer as unknown as AdamPowers;
-  tf.tidy(() => {
-    powers.accBeta1.assign(tf.scalar(stored[0] as number));
-    powers.accBeta2.assign(tf.scalar(stored[1] as number));
-  });
-}
+export const qLearningTrainer: TrainerDefinition = {
+  algorithms: [
+    { name: 'qmix', schema: qmixConfigSchema, defaultNumEnvs: 1, summary: 'value decomposition with a hypernetwork mixer on the state' },
+    { name: 'vdn', schema: vdnConfigSchema, defaultNumEnvs: 1, summary: "value decomposition as the sum of the agents' Q-values" },
+    { name: 'iql', schema: iqlConfigSchema, defaultNumEnvs: 1, summary: 'independent Q-learning on the team reward' },
+  ],
+  kind: 'online',
+  checkTask(algo, task) {
+    if (!task.shape.discreteActions) throw new Error(`algo '${algo}' needs discrete actions, but env '${task.env.id}' has continuous (Box) action spaces`);
+  },
+  createLearner({ tasks, config, seed }) {
+    const task = onlyTask(tasks, config.name);
+    return new QLearner({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config: config as QConfig, seed });
+  },
+  async benchmark({ algo, task, settings, useRnn, sampler }): Promise<LearnerBenchCase> {
+    const schema = Q_SCHEMAS[algo as keyof typeof Q_SCHEMAS];
+    if (!schema) throw new Error(`bench learner: '${algo}' is not a Q-learning algorithm`);
+    const config = schema.parse({ name: algo, hidden_dim: settings.hiddenDim, use_rnn: useRnn }) as QConfig;
+    const learner = new QLearner({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config, seed: settings.seed });
+    const B = config.batch_size;
+    // Twice the batch, so consecutive updates sample different episodes as from a real replay.
+    for (let i = 0; i < 2 * B; i++) learner.replay.insert(syntheticEpisode(task.shape, sampler));
+    const T = task.shape.maxEpisodeSteps;
+    const samples = B * T * task.shape.numAgents;
+    return {
+      samplesPerUpdate: samples,
+      gradientSteps: 1,
+      samplePasses: samples,
+      flopsPerUpdate: qUpdateFlops(learner, B, T),
+      update: async () => timed(() => void learner.update()),
+      dispose: () => learner.dispose(),
+    };
+  },
+};

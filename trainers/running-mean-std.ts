@@ -1,4 +1,4 @@
-import type { JsonObject } from '../runtime/core/checkpoint';
+import type { JsonObject } from '../runtime/core/checkpoint-format';
 
 /** Running mean/variance (parallel-variance merge), in float64 on the JS side. */
 export class RunningMeanStd {

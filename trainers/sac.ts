@@ -1,11 +1,12 @@
 /**
  * Soft Actor-Critic (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications",
  * with automatic entropy tuning) for continuous actions, CleanRL style (`sac_continuous_action.py`):
- * networks, acting, the replay and the update read top to bottom, with CleanRL's key names
- * (`SacAlgoConfig`).
+ * config, networks, acting, the replay and the update read top to bottom, with CleanRL's key
+ * names (`sacConfigSchema`).
  *
  *  - Actor: MLP (ReLU, `hidden_dims`) → mean and log-std per action dimension; the log-std is
- *    squashed into [log_std_min, log_std_max] with tanh; actions are tanh(mean + std·ε).
+ *    squashed into [log_std_min, log_std_max] with tanh; actions are tanh(mean + std·ε)
+ *    (`agents/policies/squashed-gaussian-policy.ts`, which evaluation and `loadPolicy` share).
  *  - Twin critics Q1, Q2: MLP over obs ⊕ action, with Polyak-averaged (`tau`) target copies
  *    updated every `target_network_frequency` critic steps.
  *  - Critic target: y = r + γ(1 − terminated)(min(Q1', Q2')(s', a') − α log π(a'|s')), a' ~ π(s').
@@ -21,14 +22,14 @@
  * when there is more than one agent) and the agent's own reward. Dead agents add nothing.
  * Single-agent envs are the case A = 1.
  *
- * Multi-task (Meta-World's MT-SAC): when the layout reports `numTasks`, every observation ends
+ * Multi-task (Meta-World's MT-SAC): when the task's shape reports `numTasks`, every observation ends
  * with a task one-hot, which the networks see as input. `multi_head` gives the actor and both
  * critics one output head per task, picked by multiplying with the one-hot and summing (tfjs's
  * wasm backend has no gradient kernel for gather); `per_task_alpha` learns one α per task.
  *
  * Choices worth knowing:
  *  - Everything is learned in the normalised action box [−1, 1]^d (as Stable-Baselines3 does);
- *    actions are mapped affinely onto the env's Box bounds (`layout.actionLow/High`, else
+ *    actions are mapped affinely onto the env's Box bounds (`shape.actionLow/High`, else
  *    [−1, 1]) only when they are sent, and back when they are stored. So log π, the target
  *    entropy −d and the critics' action inputs do not depend on the bounds' scale (CleanRL's
  *    log π carries a constant −Σ log(scale) instead). Bounds must be finite.
@@ -41,18 +42,89 @@
  *    env ignores the padding, but its entropy counts in log π and the target entropy.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors } from '../runtime/core/checkpoint';
-import type { Policy, PolicyBatch, TrajectoryChunk, Transition } from '../runtime/rollout/experience';
-import { Rng, type RngState, deriveSeed, seedToInt } from '../runtime/core/rng';
-import type { SacAlgoConfig } from '../runtime/training/run-config';
-import type { VectorLayout } from '../runtime/rollout/vector-layout';
+import { z } from 'zod';
+import type { Experience } from '../agents/experience';
+import { mlpFlops } from '../agents/networks/flops';
+import { Mlp } from '../agents/networks/mlp';
+import { createVariable, prefixed, uniqueScope } from '../agents/networks/module';
+import type { Policy } from '../agents/policies/policy';
+import { POLICY_SPEC_FORMAT, type SquashedGaussianPolicySpec } from '../agents/policies/policy-spec';
+import { SquashedGaussianActor, SquashedGaussianPolicy, selectHead } from '../agents/policies/squashed-gaussian-policy';
+import type { EnvShape, VectorLayout } from '../envs/env-shape';
+import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors } from '../runtime/core/checkpoint-format';
+import { Rng, deriveSeed } from '../runtime/core/rng';
 import { Adam } from './adam';
-import { type EvaluationOptions, type TrainStats, type Trainer, type TrainerState, meanStats } from './trainer';
+import { discount, nonNegativeInt, positive, positiveInt } from './config-keys';
+import {
+  type Collection,
+  type EvaluationOptions,
+  type LearnerBenchCase,
+  type LearnerState,
+  type OnlineLearner,
+  type TaskSpec,
+  type TrainStats,
+  type TrainerDefinition,
+  checkTaskKey,
+  meanStats,
+  onlyTask,
+  taskOfLayout,
+} from './learner';
+import { timed } from './synthetic-experience';
 import { TransitionReplay } from './transition-replay';
 
+// ---------------------------------------------------------------------------------------------
+// Config
+// ---------------------------------------------------------------------------------------------
+
+/** CleanRL's `sac_continuous_action.py` keys and defaults (EPyMARL has no SAC). */
+export const sacConfigSchema = z
+  .object({
+    name: z.literal('sac'),
+    policy_lr: positive().default(3e-4),
+    q_lr: positive().default(1e-3),
+    /** Learning rate of the entropy temperature; null: `q_lr`, as CleanRL. */
+    alpha_lr: positive().nullable().default(null),
+    gamma: discount().default(0.99),
+    /** Polyak rate of the target critics. */
+    tau: z.number().gt(0).lte(1).default(0.005),
+    /** Entropy temperature: fixed with `autotune: false`, else only its starting value. */
+    alpha: positive().default(0.2),
+    /** Learn α so the policy's entropy tracks `target_entropy` (Haarnoja et al. 2018b). */
+    autotune: z.boolean().default(true),
+    /** null: −(action dimensions), the paper's heuristic. */
+    target_entropy: z.number().nullable().default(null),
+    /** Replay capacity in transitions (one per live agent per env step). */
+    buffer_size: positiveInt().default(1_000_000),
+    /** Transitions per gradient step. */
+    batch_size: positiveInt().default(256),
+    /** Env steps of uniformly random actions before the first gradient step. */
+    learning_starts: nonNegativeInt().default(5000),
+    /** Actor (and α) updates run every this many critic updates, that many at once (TD3-style delay). */
+    policy_frequency: positiveInt().default(2),
+    /** Critic updates between Polyak steps of the target critics. */
+    target_network_frequency: positiveInt().default(1),
+    /** Critic updates per env step (summed over the vector): the update-to-data ratio. */
+    updates_per_step: positive().default(1),
+    /** Hidden layer widths of the actor and of each critic. */
+    hidden_dims: z.array(positiveInt()).min(1).default([256, 256]),
+    /** The actor's log-std is squashed into [log_std_min, log_std_max] (CleanRL's −5 and 2). */
+    log_std_min: z.number().default(-5),
+    log_std_max: z.number().default(2),
+    /** Agent-id one-hot as an extra input when the env has more than one agent. */
+    obs_agent_id: z.boolean().default(true),
+    /** Multi-task envs (`EnvMetadata.numTasks`): one output head per task in the actor and both critics. */
+    multi_head: z.boolean().default(false),
+    /** Multi-task envs: one learned temperature per task (Meta-World's MT-SAC). */
+    per_task_alpha: z.boolean().default(false),
+  })
+  .strict();
+export type SacConfig = z.output<typeof sacConfigSchema>;
+
 export interface SacOptions {
+  /** The task's shape and collection envs (a VectorLayout); `task` its key (default `default`). */
   layout: VectorLayout;
-  config: SacAlgoConfig;
+  task?: TaskSpec;
+  config: SacConfig;
   seed: string | number;
 }
 
@@ -60,88 +132,7 @@ const HALF_LOG_TWO_PI = 0.5 * Math.log(2 * Math.PI);
 /** Keeps log(1 − tanh²) finite where tanh saturates (CleanRL's constant). */
 const SQUASH_EPSILON = 1e-6;
 
-// ---------------------------------------------------------------------------------------------
-// Networks
-// ---------------------------------------------------------------------------------------------
-
-interface Dense {
-  w: tf.Variable;
-  b: tf.Variable;
-}
-
-/** tfjs variable names are process-global, so every network gets its own prefix. */
-let instanceCounter = 0;
-
-/** ReLU MLP with a linear output layer; weights depend on (seed, role) only. */
-class Mlp {
-  private readonly layers: Dense[] = [];
-
-  constructor(inputDim: number, hiddenDims: readonly number[], outputDim: number, seed: string, role: string) {
-    const prefix = `sac${instanceCounter++}/${role}`;
-    const sizes = [inputDim, ...hiddenDims, outputDim];
-    for (let i = 0; i + 1 < sizes.length; i++) {
-      const bound = 1 / Math.sqrt(sizes[i]);
-      const init = (shape: number[], part: string): tf.Variable => {
-        const t0 = tf.randomUniform(shape, -bound, bound, 'float32', seedToInt(deriveSeed(seed, role, i, part)));
-        const v = tf.variable(t0, true, `${prefix}/fc${i}/${part}`);
-        t0.dispose();
-        return v;
-      };
-      this.layers.push({ w: init([sizes[i], sizes[i + 1]], 'w'), b: init([sizes[i + 1]], 'b') });
-    }
-  }
-
-  forward(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => {
-      let h = x;
-      this.layers.forEach(({ w, b }, i) => {
-        // A single output (a critic's Q) as multiply-and-sum: the matMul's gradient would be a
-        // [B, 1]·[1, H] outer product, which the wasm backend runs ~10× slower than a broadcast multiply.
-        const single = w.shape[1] === 1;
-        const wx = single ? tf.sum(tf.mul(h, tf.reshape(w, [1, -1])), 1, true) : tf.matMul(h, w);
-        const z = tf.add(wx, b) as tf.Tensor2D;
-        h = i + 1 < this.layers.length ? tf.relu(z) : z;
-      });
-      return h;
-    });
-  }
-
-  /** Variables by stable name (no instance prefix), for checkpoints, optimiser slots and target copies. */
-  namedVariables(): Record<string, tf.Variable> {
-    const named: Record<string, tf.Variable> = {};
-    this.layers.forEach(({ w, b }, i) => {
-      named[`fc${i}/w`] = w;
-      named[`fc${i}/b`] = b;
-    });
-    return named;
-  }
-
-  /** Copies `source`'s weights in, or moves τ of the way towards them (Polyak averaging). */
-  copyFrom(source: Mlp, tau = 1): void {
-    const theirs = source.namedVariables();
-    tf.tidy(() => {
-      for (const [name, v] of Object.entries(this.namedVariables())) {
-        v.assign(tau >= 1 ? theirs[name] : tf.add(tf.mul(1 - tau, v), tf.mul(tau, theirs[name])));
-      }
-    });
-  }
-
-  dispose(): void {
-    for (const { w, b } of this.layers) tf.dispose([w, b]);
-  }
-}
-
-/** Picks each row's head: out [N, heads·width] × task one-hot [N, heads] → [N, width]. */
-function selectHead(out: tf.Tensor2D, heads: number, width: number, task: tf.Tensor2D | undefined): tf.Tensor2D {
-  if (heads === 1 || !task) return out;
-  return tf.sum(tf.mul(tf.reshape(out, [-1, heads, width]), tf.expandDims(task, 2)), 1);
-}
-
-function prefixed(prefix: string, named: Record<string, tf.Variable>): Record<string, tf.Variable> {
-  return Object.fromEntries(Object.entries(named).map(([k, v]) => [prefix + k, v]));
-}
-
-/** Variables one optimiser trains, under the stable names its slots are keyed by; fixed for the trainer's life. */
+/** Variables one optimiser trains, under the stable names its slots are keyed by; fixed for the learner's life. */
 class ParameterSet {
   readonly names: readonly string[];
   readonly variables: tf.Variable[];
@@ -160,81 +151,7 @@ class ParameterSet {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Acting
-// ---------------------------------------------------------------------------------------------
-
-type ActingMode = 'explore' | 'sample' | 'deterministic';
-
-/** Host-side actor inputs for a fixed number of slots, refilled on every act. */
-interface ActingInputs {
-  slots: number;
-  /** obs ⊕ agent id [slots, inputDim]. */
-  x: Float32Array;
-  /** Task one-hot [slots, numTasks] when the actor has several heads, else empty. */
-  task: Float32Array;
-}
-
-/**
- * Acts for all E·A slots with one actor pass: `explore` samples (uniformly at random before
- * `learning_starts`), `sample` samples, `deterministic` takes tanh(mean). Owns no tensors; its
- * host arrays are sized for its layout once, since every batch it acts on has that shape.
- */
-class SacPolicy implements Policy {
-  private readonly inputs: ActingInputs;
-  /** Actions in the unit box [E·A, actDim] before mapping onto the env's bounds. */
-  private readonly unit: Float32Array;
-
-  constructor(
-    private readonly sac: Sac,
-    readonly layout: VectorLayout,
-    private rng: Rng,
-    private readonly mode: ActingMode,
-  ) {
-    const N = layout.numEnvs * layout.numAgents;
-    this.inputs = sac.actingInputs(N);
-    this.unit = new Float32Array(N * layout.actDim);
-  }
-
-  /** The sampling stream's position, for checkpoints. */
-  rngState(): RngState {
-    return this.rng.state();
-  }
-
-  /** Continues from a checkpoint's stream (the policy object itself is handed out once and must stay the same). */
-  resumeRng(rng: Rng): void {
-    this.rng = rng;
-  }
-
-  act(batch: PolicyBatch, actions: Float32Array): void {
-    const { numEnvs: E, numAgents: A, actDim: D } = this.layout;
-    const N = E * A;
-    if (batch.layout.numEnvs !== E || batch.alive.length !== N) {
-      throw new Error(`sac policy: built for ${E} envs × ${A} agents, got a batch of ${batch.layout.numEnvs} envs, ${batch.alive.length} agent slots`);
-    }
-    const unit = this.unit;
-    if (this.mode === 'explore' && this.sac.envStepsSeen < this.sac.config.learning_starts) {
-      for (let i = 0; i < N; i++) if (batch.alive[i]) for (let d = 0; d < D; d++) unit[i * D + d] = this.rng.uniform(-1, 1);
-    } else {
-      this.sac.actorOutputs(batch.obs, this.inputs, (out) => {
-        // Row i of `out` is slot i's means, then its log-stds.
-        for (let i = 0; i < N; i++) {
-          if (!batch.alive[i]) continue;
-          for (let d = 0; d < D; d++) {
-            const mean = out[i * 2 * D + d];
-            unit[i * D + d] = this.mode === 'deterministic' ? Math.tanh(mean) : Math.tanh(mean + Math.exp(out[i * 2 * D + D + d]) * this.rng.normal());
-          }
-        }
-      });
-    }
-    for (let i = 0; i < N; i++) {
-      if (batch.alive[i]) this.sac.toEnvAction(unit, actions, i);
-      else actions.fill(0, i * D, (i + 1) * D);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The trainer
+// The learner
 // ---------------------------------------------------------------------------------------------
 
 /** One sampled batch in the layouts its tensors take; allocated once and refilled. */
@@ -255,10 +172,12 @@ interface BatchArrays {
   actorNoise: Float32Array;
 }
 
-export class Sac implements Trainer {
-  readonly collection = { mode: 'transition' } as const;
-  readonly layout: VectorLayout;
-  readonly config: SacAlgoConfig;
+export class Sac implements OnlineLearner {
+  readonly kind = 'online';
+  readonly task: TaskSpec;
+  readonly tasks: readonly TaskSpec[];
+  readonly shape: EnvShape;
+  readonly config: SacConfig;
   readonly actor: Mlp;
   readonly qf1: Mlp;
   readonly qf2: Mlp;
@@ -270,22 +189,19 @@ export class Sac implements Trainer {
   readonly targetEntropy: number;
   /** Actor/critic input width: obs ⊕ agent-id one-hot. */
   readonly inputDim: number;
+  /** The actor with its input rows and action maps (shared with the policies). */
+  readonly actorCore: SquashedGaussianActor;
   private readonly numTasks: number;
   /** Output heads of each network: numTasks with `multi_head`, else 1. */
   private readonly heads: number;
-  private readonly useAgentId: boolean;
-  /** Per slot [A·actDim]: env action = unit · scale + offset. */
-  private readonly actionScale: Float64Array;
-  private readonly actionOffset: Float64Array;
-  private readonly actionLow: Float64Array;
-  private readonly actionHigh: Float64Array;
   /** What the policy and q optimisers train, under their stable names. */
   private readonly actorParams: ParameterSet;
   private readonly criticParams: ParameterSet;
   private readonly policyOptimizer: Adam;
   private readonly qOptimizer: Adam;
   private readonly alphaOptimizer?: Adam;
-  private readonly acting: SacPolicy;
+  private readonly acting: SquashedGaussianPolicy;
+  private actRng: Rng;
   private updateRng: Rng;
   private readonly batch: BatchArrays;
   private readonly unitScratch: Float32Array;
@@ -297,52 +213,41 @@ export class Sac implements Trainer {
 
   constructor(options: SacOptions) {
     const { layout, config, seed } = options;
-    if (layout.discreteActions) throw new Error("sac: needs continuous (Box) action spaces, but the env's actions are discrete");
+    this.task = options.task ?? taskOfLayout(layout);
+    this.tasks = [this.task];
+    const shape = this.task.shape;
+    if (shape.discreteActions) throw new Error("sac: needs continuous (Box) action spaces, but the env's actions are discrete");
     if (!(config.log_std_min < config.log_std_max)) throw new Error(`sac: algo.log_std_min (${config.log_std_min}) must be below algo.log_std_max (${config.log_std_max})`);
-    const { numAgents: A, obsDim, actDim: D, agentIds } = layout;
-    const numTasks = layout.numTasks ?? 0;
-    if (!Number.isInteger(numTasks) || numTasks < 0 || (numTasks > 0 && numTasks > Math.min(...layout.agentObsDims))) {
+    const { numAgents: A, obsDim, actDim: D } = shape;
+    const numTasks = shape.numTasks ?? 0;
+    if (!Number.isInteger(numTasks) || numTasks < 0 || (numTasks > 0 && numTasks > Math.min(...shape.agentObsDims))) {
       throw new Error(`sac: the env reports numTasks ${numTasks}, which must be a non-negative integer no larger than every agent's observation`);
     }
     for (const key of ['multi_head', 'per_task_alpha'] as const) {
       if (config[key] && numTasks === 0) throw new Error(`sac: algo.${key} needs a multi-task env (EnvMetadata.numTasks > 0), but this env reports no tasks`);
     }
-    this.layout = layout;
+    this.shape = shape;
     this.config = config;
     this.numTasks = numTasks;
     this.heads = config.multi_head ? numTasks : 1;
-    this.useAgentId = config.obs_agent_id && A > 1;
-    this.inputDim = obsDim + (this.useAgentId ? A : 0);
     this.targetEntropy = config.target_entropy ?? -D;
-
-    // Affine map from [−1, 1] onto each slot's Box.
-    this.actionScale = new Float64Array(A * D);
-    this.actionOffset = new Float64Array(A * D);
-    this.actionLow = new Float64Array(A * D);
-    this.actionHigh = new Float64Array(A * D);
-    for (let j = 0; j < A * D; j++) {
-      const lo = layout.actionLow ? layout.actionLow[j] : -1;
-      const hi = layout.actionHigh ? layout.actionHigh[j] : 1;
-      if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
-        throw new Error(`sac: agent '${agentIds[Math.floor(j / D)]}' action dimension ${j % D} has bounds [${lo}, ${hi}]; SAC squashes actions into the Box, so its bounds must be finite`);
-      }
-      this.actionLow[j] = lo;
-      this.actionHigh[j] = hi;
-      this.actionScale[j] = (hi - lo) / 2;
-      this.actionOffset[j] = (hi + lo) / 2;
-    }
 
     const initSeed = deriveSeed(seed, 'sac', 'init');
     const hidden = config.hidden_dims;
-    this.actor = new Mlp(this.inputDim, hidden, this.heads * 2 * D, initSeed, 'actor');
-    this.qf1 = new Mlp(this.inputDim + D, hidden, this.heads, initSeed, 'qf1');
-    this.qf2 = new Mlp(this.inputDim + D, hidden, this.heads, initSeed, 'qf2');
-    this.qf1Target = new Mlp(this.inputDim + D, hidden, this.heads, initSeed, 'qf1');
-    this.qf2Target = new Mlp(this.inputDim + D, hidden, this.heads, initSeed, 'qf2');
+    const useAgentId = config.obs_agent_id && A > 1;
+    this.inputDim = obsDim + (useAgentId ? A : 0);
+    this.actor = new Mlp({ inputDim: this.inputDim, hiddenDims: hidden, outputDim: this.heads * 2 * D, seed: initSeed, role: 'actor' });
+    // Validates the action bounds (finite Boxes) before anything else is built.
+    this.actorCore = new SquashedGaussianActor(this.actor, shape, { heads: this.heads, numTasks, agentId: useAgentId, logStdMin: config.log_std_min, logStdMax: config.log_std_max });
+    const critic = (role: string) => new Mlp({ inputDim: this.inputDim + D, hiddenDims: hidden, outputDim: this.heads, seed: initSeed, role });
+    this.qf1 = critic('qf1');
+    this.qf2 = critic('qf2');
+    this.qf1Target = critic('qf1');
+    this.qf2Target = critic('qf2');
     this.qf1Target.copyFrom(this.qf1);
     this.qf2Target.copyFrom(this.qf2);
     const alphas = config.per_task_alpha ? numTasks : 1;
-    this.logAlpha = tf.tidy(() => tf.variable(tf.fill([alphas], Math.log(config.alpha)), config.autotune, `sac${instanceCounter++}/log_alpha`));
+    this.logAlpha = createVariable(tf.fill([alphas], Math.log(config.alpha)), uniqueScope('sac'), 'log_alpha', config.autotune);
 
     this.actorParams = new ParameterSet(prefixed('actor/', this.actor.namedVariables()));
     this.criticParams = new ParameterSet({ ...prefixed('qf1/', this.qf1.namedVariables()), ...prefixed('qf2/', this.qf2.namedVariables()) });
@@ -351,7 +256,8 @@ export class Sac implements Trainer {
     if (config.autotune) this.alphaOptimizer = new Adam({ lr: config.alpha_lr ?? config.q_lr }, { log_alpha: this.logAlpha });
 
     this.replay = new TransitionReplay({ obsDim, actDim: D }, config.buffer_size);
-    this.acting = new SacPolicy(this, layout, new Rng(deriveSeed(seed, 'sac', 'act')), 'explore');
+    this.actRng = new Rng(deriveSeed(seed, 'sac', 'act'));
+    this.acting = new SquashedGaussianPolicy(this.actorCore, this.task.numEnvs, { kind: 'sample', rng: this.actRng, uniformWhile: () => this.envSteps < this.config.learning_starts });
     this.updateRng = new Rng(deriveSeed(seed, 'sac', 'update'));
     const B = config.batch_size;
     this.batch = {
@@ -368,11 +274,26 @@ export class Sac implements Trainer {
     this.unitScratch = new Float32Array(D);
   }
 
+  /** The exploring collection policy: uniform before `learning_starts`, then draws from the actor. */
   get policy(): Policy {
     return this.acting;
   }
 
-  /** Env steps the trainer has observed (what `learning_starts` compares against). */
+  collection(task: string): Collection {
+    checkTaskKey(this.task, task, 'sac');
+    return { mode: 'transition' };
+  }
+
+  collectionPolicy(task: string): Policy {
+    checkTaskKey(this.task, task, 'sac');
+    return this.acting;
+  }
+
+  policyVersion(): number {
+    return this.updates;
+  }
+
+  /** Env steps the learner has observed (what `learning_starts` compares against). */
   get envStepsSeen(): number {
     return this.envSteps;
   }
@@ -382,123 +303,20 @@ export class Sac implements Trainer {
     return this.updates;
   }
 
-  // --- inputs and actions ---------------------------------------------------------------------
-
-  /** Writes slot `i`'s network input (obs ⊕ agent id) at row `row` of `out` (zeroed or overwritten). */
-  private writeInput(out: Float32Array, row: number, obs: Float32Array, i: number, agent: number): void {
-    const { obsDim, numAgents: A } = this.layout;
-    const at = row * this.inputDim;
-    out.set(obs.subarray(i * obsDim, (i + 1) * obsDim), at);
-    if (this.useAgentId) {
-      out.fill(0, at + obsDim, at + obsDim + A);
-      out[at + obsDim + agent] = 1;
-    }
-  }
-
-  /** The task of slot `i`'s observation: where its trailing one-hot has its 1 (0 for single-task envs). */
-  private taskOf(obs: Float32Array, i: number): number {
-    const T = this.numTasks;
-    if (T === 0) return 0;
-    const { obsDim, numAgents: A, agentObsDims, agentIds } = this.layout;
-    const a = i % A;
-    const at = i * obsDim + agentObsDims[a] - T;
-    for (let k = 0; k < T; k++) if (obs[at + k] === 1) return k;
-    throw new Error(`sac: agent '${agentIds[a]}' observation does not end with a task one-hot of length ${T} (EnvMetadata.numTasks): got [${Array.from(obs.subarray(at, at + T)).join(', ')}]`);
-  }
-
-  /** Writes slot `i`'s action from the unit box into env units, clipped into the Box against rounding. */
-  toEnvAction(unit: Float32Array, actions: Float32Array, i: number): void {
-    const D = this.layout.actDim;
-    const j0 = (i % this.layout.numAgents) * D;
-    for (let d = 0; d < D; d++) {
-      const j = j0 + d;
-      const a = unit[i * D + d] * this.actionScale[j] + this.actionOffset[j];
-      actions[i * D + d] = Math.min(this.actionHigh[j], Math.max(this.actionLow[j], a));
-    }
-  }
-
-  /** Slot `i`'s env action back in the unit box, into `out`. */
-  private toUnitAction(actions: Float32Array, i: number, out: Float32Array): void {
-    const D = this.layout.actDim;
-    const j0 = (i % this.layout.numAgents) * D;
-    for (let d = 0; d < D; d++) {
-      const j = j0 + d;
-      const u = this.actionScale[j] > 0 ? (actions[i * D + d] - this.actionOffset[j]) / this.actionScale[j] : 0;
-      out[d] = Math.min(1, Math.max(-1, u));
-    }
-  }
-
-  /** Input arrays for acting on `slots` slots at once. */
-  actingInputs(slots: number): ActingInputs {
-    return { slots, x: new Float32Array(slots * this.inputDim), task: new Float32Array(this.heads > 1 ? slots * this.numTasks : 0) };
-  }
-
-  /**
-   * Runs the actor on the slots' observations [slots, obsDim] (slot i is agent i mod A) and hands
-   * `read` its means and log-stds side by side [slots, 2·actDim]. `read` runs while the tensor
-   * is alive (on cpu the array is the backend's own storage) and must not keep the array.
-   */
-  actorOutputs(obs: Float32Array, inputs: ActingInputs, read: (meanLogStd: Float32Array) => void): void {
-    const T = this.numTasks;
-    const { slots: n, x, task } = inputs;
-    const multiHead = task.length > 0;
-    if (multiHead) task.fill(0);
-    for (let i = 0; i < n; i++) {
-      this.writeInput(x, i, obs, i, i % this.layout.numAgents);
-      if (multiHead) task[i * T + this.taskOf(obs, i)] = 1;
-    }
-    tf.tidy(() => {
-      const { mean, logStd } = this.policyHead(tf.tensor2d(x, [n, this.inputDim]), multiHead ? tf.tensor2d(task, [n, T]) : undefined);
-      read(tf.concat([mean, logStd], 1).dataSync() as Float32Array);
-    });
-  }
-
-  /** The actor's Gaussian before squashing: mean and log-std [N, actDim]. */
-  private policyHead(x: tf.Tensor2D, task: tf.Tensor2D | undefined): { mean: tf.Tensor2D; logStd: tf.Tensor2D } {
-    const D = this.layout.actDim;
-    const { log_std_min: lo, log_std_max: hi } = this.config;
-    const out = selectHead(this.actor.forward(x), this.heads, 2 * D, task);
-    const [mean, raw] = tf.split(out, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
-    // tanh keeps the log-std inside [lo, hi] with a gradient everywhere (SpinUp / Yarats).
-    const logStd = tf.add(lo, tf.mul(0.5 * (hi - lo), tf.add(tf.tanh(raw), 1))) as tf.Tensor2D;
-    return { mean, logStd };
-  }
-
-  /**
-   * Reparameterised a = tanh(mean + std·ε) and its log-probability under the squashed Gaussian:
-   * Σ_d [log N(ε) − log std − log(1 − a² + 1e-6)], since (x − mean)/std is ε itself.
-   */
-  private sampleAction(x: tf.Tensor2D, noise: tf.Tensor2D, task: tf.Tensor2D | undefined): { action: tf.Tensor2D; logp: tf.Tensor1D } {
-    const { mean, logStd } = this.policyHead(x, task);
-    const action = tf.tanh(tf.add(mean, tf.mul(tf.exp(logStd), noise))) as tf.Tensor2D;
-    const gaussian = tf.neg(tf.add(tf.add(tf.mul(0.5, tf.square(noise)), logStd), HALF_LOG_TWO_PI));
-    const squash = tf.log(tf.add(tf.sub(1, tf.square(action)), SQUASH_EPSILON));
-    return { action, logp: tf.sum(tf.sub(gaussian, squash), 1) as tf.Tensor1D };
-  }
-
-  /** Q(s, a) [B] from critic `net`: x is the actor input at s. */
-  private q(net: Mlp, x: tf.Tensor2D, action: tf.Tensor2D, task: tf.Tensor2D | undefined): tf.Tensor1D {
-    return tf.reshape(selectHead(net.forward(tf.concat([x, action], 1)), this.heads, 1, task), [-1]);
-  }
-
-  /** α for each row [B] (per task), or the one α [1]. */
-  private alphaOf(task: tf.Tensor2D | undefined): tf.Tensor {
-    const alpha = tf.exp(this.logAlpha);
-    return this.config.per_task_alpha && task ? tf.sum(tf.mul(alpha, task), 1) : alpha;
-  }
-
   // --- the stream -----------------------------------------------------------------------------
 
-  observe(item: Transition | TrajectoryChunk, envSteps: number): TrainStats | undefined {
+  observe(item: Experience, envSteps: number): TrainStats | undefined {
     if (item.kind !== 'transition') throw new Error("sac.observe: expects transitions (collection mode 'transition'), got a chunk");
+    checkTaskKey(this.task, item.task, 'sac');
     this.envSteps = envSteps;
-    const { numEnvs: E, numAgents: A, obsDim } = this.layout;
-    if (item.alive.length !== E * A) throw new Error(`sac.observe: transition has ${item.alive.length} agent slots, expected ${E} envs × ${A} agents`);
+    const { numAgents: A, obsDim } = this.shape;
+    const E = item.layout.numEnvs;
+    if (item.layout.numAgents !== A || item.alive.length !== E * A) throw new Error(`sac.observe: transition has ${item.alive.length} agent slots, expected ${E} envs × ${A} agents`);
     for (let i = 0; i < E * A; i++) {
       // Agents that did not act made no transition; an aborted episode's last step is not real.
       if (!item.alive[i] || item.episodeAborted[Math.floor(i / A)]) continue;
-      this.toUnitAction(item.actions, i, this.unitScratch);
-      this.replay.add(item.obs, i * obsDim, this.unitScratch, 0, item.rewards[i], item.nextObs, i * obsDim, item.terminated[i] === 1, i % A, this.taskOf(item.obs, i));
+      this.actorCore.toUnitAction(item.actions, i, this.unitScratch);
+      this.replay.add(item.obs, i * obsDim, this.unitScratch, 0, item.rewards[i], item.nextObs, i * obsDim, item.terminated[i] === 1, i % A, this.actorCore.taskOf(item.obs, i));
     }
     if (envSteps <= this.config.learning_starts || this.replay.size < this.config.batch_size) return undefined;
     this.updateCredit += E * this.config.updates_per_step;
@@ -508,22 +326,37 @@ export class Sac implements Trainer {
     return mean && { ...mean, grad_steps: stats.length };
   }
 
-  episodesReset(): void {
+  episodesReset(task: string): void {
     // Nothing to forget: acting is memoryless and the replay holds complete transitions.
+    checkTaskKey(this.task, task, 'sac');
   }
 
   /**
-   * A policy for `layout`'s envs: tanh of the mean (scaled to the bounds), or with
+   * A policy for `numEnvs` envs: tanh of the mean (scaled to the bounds), or with
    * `options.sample` a draw from the policy with an Rng seeded by `seed`.
    */
-  evaluationPolicy(layout: VectorLayout, seed: string, options: EvaluationOptions = {}): Policy {
-    const mine = this.layout;
-    if (layout.numAgents !== mine.numAgents || layout.obsDim !== mine.obsDim || layout.actDim !== mine.actDim || (layout.numTasks ?? 0) !== this.numTasks) {
-      throw new Error(
-        `sac.evaluationPolicy: layout (${layout.numAgents} agents, obs ${layout.obsDim}, actions ${layout.actDim}, tasks ${layout.numTasks ?? 0}) differs from the trained one (${mine.numAgents}, ${mine.obsDim}, ${mine.actDim}, ${this.numTasks})`,
-      );
-    }
-    return new SacPolicy(this, layout, new Rng(deriveSeed(seed, 'sac', 'evaluate')), options.sample ? 'sample' : 'deterministic');
+  evaluationPolicy(task: string, numEnvs: number, seed: string, options: EvaluationOptions = {}): Policy {
+    checkTaskKey(this.task, task, 'sac');
+    return new SquashedGaussianPolicy(this.actorCore, numEnvs, options.sample ? { kind: 'sample', rng: new Rng(deriveSeed(seed, 'sac', 'evaluate')) } : { kind: 'greedy' });
+  }
+
+  policySpecs(): Record<string, SquashedGaussianPolicySpec> {
+    const s = this.actorCore.settings;
+    return {
+      [this.task.key]: {
+        format: POLICY_SPEC_FORMAT,
+        kind: 'squashed-gaussian-mlp',
+        model: 'actor',
+        seedPath: ['sac', 'evaluate'],
+        shape: this.shape,
+        hiddenDims: [...this.config.hidden_dims],
+        heads: s.heads,
+        numTasks: s.numTasks,
+        agentId: s.agentId,
+        logStdMin: s.logStdMin,
+        logStdMax: s.logStdMax,
+      },
+    };
   }
 
   // --- the update -----------------------------------------------------------------------------
@@ -532,14 +365,14 @@ export class Sac implements Trainer {
   private fillBatch(actorSteps: number): void {
     const b = this.batch;
     const r = this.replay;
-    const D = this.layout.actDim;
+    const D = this.shape.actDim;
     const T = this.numTasks;
     r.sampleRows(this.updateRng, b.rows);
     if (T > 0) b.task.fill(0);
     for (let k = 0; k < b.rows.length; k++) {
       const row = b.rows[k];
-      this.writeInput(b.obs, k, r.obs, row, r.agent[row]);
-      this.writeInput(b.nextObs, k, r.nextObs, row, r.agent[row]);
+      this.actorCore.writeInput(b.obs, k, r.obs, row, r.agent[row]);
+      this.actorCore.writeInput(b.nextObs, k, r.nextObs, row, r.agent[row]);
       b.actions.set(r.actions.subarray(row * D, (row + 1) * D), k * D);
       b.rewards[k] = r.rewards[row];
       b.notDone[k] = 1 - r.terminated[row];
@@ -554,7 +387,7 @@ export class Sac implements Trainer {
   update(): TrainStats {
     const cfg = this.config;
     const B = cfg.batch_size;
-    const D = this.layout.actDim;
+    const D = this.shape.actDim;
     const Din = this.inputDim;
     const T = this.numTasks;
     const actorSteps = this.updates % cfg.policy_frequency === 0 ? cfg.policy_frequency : 0;
@@ -652,11 +485,34 @@ export class Sac implements Trainer {
     return result;
   }
 
+  /**
+   * Reparameterised a = tanh(mean + std·ε) and its log-probability under the squashed Gaussian:
+   * Σ_d [log N(ε) − log std − log(1 − a² + 1e-6)], since (x − mean)/std is ε itself.
+   */
+  private sampleAction(x: tf.Tensor2D, noise: tf.Tensor2D, task: tf.Tensor2D | undefined): { action: tf.Tensor2D; logp: tf.Tensor1D } {
+    const { mean, logStd } = this.actorCore.head(x, task);
+    const action = tf.tanh(tf.add(mean, tf.mul(tf.exp(logStd), noise))) as tf.Tensor2D;
+    const gaussian = tf.neg(tf.add(tf.add(tf.mul(0.5, tf.square(noise)), logStd), HALF_LOG_TWO_PI));
+    const squash = tf.log(tf.add(tf.sub(1, tf.square(action)), SQUASH_EPSILON));
+    return { action, logp: tf.sum(tf.sub(gaussian, squash), 1) as tf.Tensor1D };
+  }
+
+  /** Q(s, a) [B] from critic `net`: x is the actor input at s. */
+  private q(net: Mlp, x: tf.Tensor2D, action: tf.Tensor2D, task: tf.Tensor2D | undefined): tf.Tensor1D {
+    return tf.reshape(selectHead(net.forward(tf.concat([x, action], 1)), this.heads, 1, task), [-1]);
+  }
+
+  /** α for each row [B] (per task), or the one α [1]. */
+  private alphaOf(task: tf.Tensor2D | undefined): tf.Tensor {
+    const alpha = tf.exp(this.logAlpha);
+    return this.config.per_task_alpha && task ? tf.sum(tf.mul(alpha, task), 1) : alpha;
+  }
+
   // --- checkpoints ----------------------------------------------------------------------------
 
-  async captureState(): Promise<TrainerState> {
+  async captureState(): Promise<LearnerState> {
     const replay = this.replay.capture();
-    const optimizers: TrainerState['optimizers'] = { policy: await this.policyOptimizer.capture(), q: await this.qOptimizer.capture() };
+    const optimizers: LearnerState['optimizers'] = { policy: await this.policyOptimizer.capture(), q: await this.qOptimizer.capture() };
     if (this.alphaOptimizer) optimizers.alpha = await this.alphaOptimizer.capture();
     return {
       models: {
@@ -668,13 +524,13 @@ export class Sac implements Trainer {
         alpha: await captureTensors({ log_alpha: this.logAlpha }),
       },
       optimizers,
-      rngs: { act: this.acting.rngState(), update: this.updateRng.state() },
+      rngs: { act: this.actRng.state(), update: this.updateRng.state() },
       arrays: Object.fromEntries(Object.entries(replay.arrays).map(([k, v]) => [`replay/${k}`, v])) as Record<string, SerializedArray>,
       json: { algo: 'sac', envSteps: this.envSteps, updates: this.updates, updateCredit: this.updateCredit, replay: replay.json },
     };
   }
 
-  async restoreState(state: TrainerState): Promise<void> {
+  async restoreState(state: LearnerState): Promise<void> {
     const who = 'sac.restoreState';
     const { json } = state;
     if (json.algo !== 'sac') throw new Error(`${who}: state was captured by '${String(json.algo)}', not sac`);
@@ -722,6 +578,7 @@ export class Sac implements Trainer {
     this.qOptimizer.restore(qOpt, `${who}: optimizer 'q'`);
     if (this.alphaOptimizer && alphaOpt) this.alphaOptimizer.restore(alphaOpt, `${who}: optimizer 'alpha'`);
     this.acting.resumeRng(actRng);
+    this.actRng = actRng;
     this.updateRng = updateRng;
     this.envSteps = envSteps;
     this.updates = updates;
@@ -736,3 +593,62 @@ export class Sac implements Trainer {
     this.alphaOptimizer?.dispose();
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The trainer definition (what `trainers/index.ts` lists) and its benchmark case
+// ---------------------------------------------------------------------------------------------
+
+/** Matmul FLOPs of `critic` SAC critic steps and `actor` actor steps on B transitions (see `agents/networks/flops.ts`). */
+export function sacUpdateFlops(learner: Sac, B: number, criticSteps: number, actorSteps: number): number {
+  const D = learner.shape.actDim;
+  const hidden = learner.config.hidden_dims;
+  const actor = mlpFlops(learner.inputDim, hidden, learner.actor.spec.outputDim, B);
+  const q = mlpFlops(learner.inputDim + D, hidden, learner.qf1.spec.outputDim, B);
+  // Per critic step: a' from the actor and both targets forward; both critics forward and backward.
+  const perCritic = actor.forward + 2 * q.forward + 2 * (q.forward + q.backward);
+  // Per actor step: actor forward and backward; both critics forward, and backward towards the
+  // action only (every layer's input gradient, no weight gradients: as many FLOPs as forward).
+  const perActor = actor.forward + actor.backward + 2 * (q.forward + q.forward);
+  return criticSteps * perCritic + actorSteps * perActor;
+}
+
+export const sacTrainer: TrainerDefinition = {
+  algorithms: [{ name: 'sac', schema: sacConfigSchema, defaultNumEnvs: 1, summary: 'soft actor-critic for Box actions (MT-SAC on multi-task envs)' }],
+  kind: 'online',
+  checkTask(algo, task) {
+    if (task.shape.discreteActions) throw new Error(`algo 'sac' needs continuous actions, but env '${task.env.id}' has discrete action spaces (use qmix, vdn, iql, mappo or ippo)`);
+  },
+  createLearner({ tasks, config, seed }) {
+    const task = onlyTask(tasks, 'sac');
+    return new Sac({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config: config as SacConfig, seed });
+  },
+  async benchmark({ task, settings, sampler, useRnn }): Promise<LearnerBenchCase | undefined> {
+    if (useRnn) return undefined; // SAC's networks are MLPs
+    const config = sacConfigSchema.parse({ name: 'sac', hidden_dims: [settings.hiddenDim, settings.hiddenDim], learning_starts: 0, buffer_size: 4096 });
+    const learner = new Sac({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config, seed: settings.seed });
+    const { numAgents: A, obsDim, actDim: D } = task.shape;
+    // A replay of synthetic transitions in the unit box, as observe would store them.
+    const rows = 4 * config.batch_size;
+    const obs = sampler.obs(rows);
+    const next = sampler.obs(rows);
+    const unit = new Float32Array(D);
+    const rng = new Rng(deriveSeed(settings.seed, 'bench-sac'));
+    for (let i = 0; i < rows; i++) {
+      for (let d = 0; d < D; d++) unit[d] = rng.uniform(-1, 1);
+      learner.replay.add(obs, i * obsDim, unit, 0, sampler.reward(), next, i * obsDim, false, i % A, 0);
+    }
+    // policy_frequency critic steps then as many actor steps: one update = that cycle.
+    const cycle = config.policy_frequency;
+    const samples = cycle * config.batch_size;
+    return {
+      samplesPerUpdate: samples,
+      gradientSteps: 2 * cycle + (config.autotune ? cycle : 0),
+      samplePasses: samples,
+      flopsPerUpdate: sacUpdateFlops(learner, config.batch_size, cycle, cycle),
+      update: async () => timed(() => {
+        for (let k = 0; k < cycle; k++) learner.update();
+      }),
+      dispose: () => learner.dispose(),
+    };
+  },
+};

@@ -1,4 +1,4 @@
-import { type JsonObject, type SerializedArray, deserializeArray, serializeArray } from '../runtime/core/checkpoint';
+import { type JsonObject, type SerializedArray, deserializeArray, serializeArray } from '../runtime/core/checkpoint-format';
 import type { Rng } from '../runtime/core/rng';
 
 /**

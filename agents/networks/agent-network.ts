@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed, seedToInt } from '../../runtime/core/rng';
+import { orthogonal } from './init';
+import { type Linear, Module, createVariable, linearVariables, uniqueScope } from './module';
 
 /**
  * The per-agent network of EPyMARL's agents: `fc1 → ReLU → GRU cell → fc2` when recurrent
@@ -23,45 +25,36 @@ export interface AgentNetworkSpec {
   role: string;
   /** Independent weight sets, one per agent; 1 (default) = parameter sharing. */
   copies?: number;
+  /** `zeros` skips the orthogonal initialisation, for a network whose weights are loaded next. */
+  init?: 'orthogonal' | 'zeros';
 }
 
-interface Dense {
-  w: tf.Variable;
-  b: tf.Variable;
-}
-
-/** tfjs variable names are process-global, so every instance gets its own prefix. */
-let instanceCounter = 0;
-
-export class AgentNetwork {
+export class AgentNetwork extends Module {
   readonly spec: AgentNetworkSpec;
-  private readonly layers: Record<string, Dense> = {};
+  private readonly layers: Record<string, Linear> = {};
   /** GRU weights: input→gates [in, 3H], hidden→gates [H, 3H], gate order (reset, update, new). */
   private readonly gru?: { wi: tf.Variable; wh: tf.Variable; bi: tf.Variable; bh: tf.Variable };
 
   readonly copies: number;
 
   constructor(spec: AgentNetworkSpec) {
+    super();
     this.spec = spec;
     const C = spec.copies ?? 1;
     if (!Number.isInteger(C) || C < 1) throw new Error(`AgentNetwork: copies must be a positive integer, got ${spec.copies}`);
     this.copies = C;
     const { inputDim: D, hiddenDim: H, outputDim: O } = spec;
-    const prefix = `agent-net${instanceCounter++}/${spec.role}`;
+    const scope = uniqueScope('agent-net', spec.role);
     // Copy 0 draws what a shared network draws, so sharing on/off start from related weights.
     const seed = (i: number, c: number) => seedToInt(c === 0 ? deriveSeed(spec.seed, spec.role, i) : deriveSeed(spec.seed, spec.role, i, 'copy', c));
     const weights = (inDim: number, outDim: number, gain: number, i: number): tf.Tensor => {
+      if (spec.init === 'zeros') return tf.zeros(C === 1 ? [inDim, outDim] : [C, inDim, outDim]);
       if (C === 1) return orthogonal(inDim, outDim, gain, seed(i, 0));
       return tf.tidy(() => tf.stack(Array.from({ length: C }, (_, c) => orthogonal(inDim, outDim, gain, seed(i, c)))));
     };
-    const variable = (initial: tf.Tensor, name: string): tf.Variable => {
-      const v = tf.variable(initial, true, `${prefix}/${name}`);
-      // The variable holds its own reference to the data; the initial tensor is ours to free.
-      initial.dispose();
-      return v;
-    };
+    const variable = (initial: tf.Tensor, name: string): tf.Variable => createVariable(initial, scope, name);
     const bias = (outDim: number, name: string) => variable(C === 1 ? tf.zeros([outDim]) : tf.zeros([C, 1, outDim]), name);
-    const dense = (name: string, inDim: number, outDim: number, gain: number, i: number): Dense => {
+    const dense = (name: string, inDim: number, outDim: number, gain: number, i: number): Linear => {
       return { w: variable(weights(inDim, outDim, gain, i), `${name}/w`), b: bias(outDim, `${name}/b`) };
     };
     this.layers.fc1 = dense('fc1', D, H, Math.SQRT2, 0);
@@ -148,7 +141,7 @@ export class AgentNetwork {
     return tf.add(n, tf.mul(u, tf.sub(h, n))) as tf.Tensor2D;
   }
 
-  private affine(x: tf.Tensor2D, d: Dense | undefined): tf.Tensor2D {
+  private affine(x: tf.Tensor2D, d: Linear | undefined): tf.Tensor2D {
     return this.linear(x, d!.w, d!.b);
   }
 
@@ -166,51 +159,8 @@ export class AgentNetwork {
 
   /** Variables by stable name (role-relative, no instance prefix), for checkpoints and target copies. */
   namedVariables(): Record<string, tf.Variable> {
-    const named: Record<string, tf.Variable> = {};
-    for (const [layer, d] of Object.entries(this.layers)) {
-      named[`${layer}/w`] = d.w;
-      named[`${layer}/b`] = d.b;
-    }
+    const named = linearVariables(this.layers);
     if (this.gru) for (const [k, v] of Object.entries(this.gru)) named[`gru/${k}`] = v;
     return named;
   }
-
-  variables(): tf.Variable[] {
-    return Object.values(this.namedVariables());
-  }
-
-  /** Copies `source`'s weights in (hard target update), or moves τ of the way towards them. */
-  copyFrom(source: AgentNetwork, tau = 1): void {
-    const mine = this.namedVariables();
-    const theirs = source.namedVariables();
-    tf.tidy(() => {
-      for (const [name, v] of Object.entries(mine)) {
-        const s = theirs[name];
-        if (!s) throw new Error(`AgentNetwork.copyFrom: source has no variable '${name}'`);
-        v.assign(tau >= 1 ? s : tf.add(tf.mul(1 - tau, v), tf.mul(tau, s)));
-      }
-    });
-  }
-
-  dispose(): void {
-    for (const v of this.variables()) v.dispose();
-  }
 }
-
-/**
- * A (rows × cols) matrix with orthonormal rows or columns, times `gain` (Saxe et al. 2014), from
- * the QR decomposition of a seeded Gaussian matrix. tfjs's own orthogonal initializer does the
- * same but warns on every matrix above 2,000 entries.
- */
-function orthogonal(rows: number, cols: number, gain: number, seed: number): tf.Tensor2D {
-  return tf.tidy(() => {
-    const tall = rows >= cols;
-    const a = tf.randomNormal([Math.max(rows, cols), Math.min(rows, cols)], 0, 1, 'float32', seed) as tf.Tensor2D;
-    const [q, r] = tf.linalg.qr(a);
-    // Sign correction makes the result uniformly distributed over orthogonal matrices.
-    const d = tf.sign(tf.sum(tf.mul(r, tf.eye(r.shape[0], r.shape[1])), 0));
-    const m = tf.mul(q, d) as tf.Tensor2D;
-    return tf.mul(tall ? m : tf.transpose(m), gain) as tf.Tensor2D;
-  });
-}
-

@@ -1,6 +1,6 @@
-import type { Policy, PolicyBatch } from '../../runtime/rollout/experience';
+import type { Policy, PolicyBatch } from './policy';
 import { Rng, deriveSeed } from '../../runtime/core/rng';
-import type { VectorLayout } from '../../runtime/rollout/vector-layout';
+import type { VectorLayout } from '../../envs/env-shape';
 
 /**
  * Uniformly random legal actions: a uniform pick among unmasked discrete actions, or

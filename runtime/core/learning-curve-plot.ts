@@ -10,30 +10,40 @@ const WIDTH = 720;
 const HEIGHT = 420;
 const MARGIN = { left: 70, right: 20, top: 40, bottom: 50 };
 
+const PALETTE = ['#d1495b', '#2e86ab', '#edae49', '#66a182', '#8d6a9f', '#00798c', '#e07a5f', '#3d405b'];
+
 /**
  * The learning curve of a run as a self-contained SVG: mean training return per log interval
- * and greedy evaluation return against env steps, plus win/success rate on a second axis when
- * the task reports one. SVG needs no plotting dependency and opens in any browser.
+ * and evaluation return against the run's steps (`env_steps`, or `grad_steps` for offline
+ * runs), plus win/success rate on a second axis when the task reports one; multi-task runs get
+ * one evaluation curve per task. SVG needs no plotting dependency and opens in any browser.
  */
 export function learningCurveSvg(records: readonly MetricsRecord[], title: string): string {
+  const xKey = records.some((r) => typeof r.grad_steps === 'number' && r.env_steps === undefined) ? 'grad_steps' : 'env_steps';
   const numeric = (r: MetricsRecord, key: string): number | undefined => {
     const v = r[key];
     return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
   };
-  const series = (kind: 'train' | 'eval', key: string): Array<[number, number]> =>
-    records.filter((r) => r.kind === kind).flatMap((r) => {
+  const series = (kind: 'train' | 'eval', key: string, task?: string): Array<[number, number]> =>
+    records.filter((r) => r.kind === kind && (task === undefined || r.task === task)).flatMap((r) => {
+      const x = numeric(r, xKey);
       const v = numeric(r, key);
-      return v === undefined ? [] : [[r.env_steps, v] as [number, number]];
+      return x === undefined || v === undefined ? [] : [[x, v] as [number, number]];
     });
+  const tasks = [...new Set(records.map((r) => r.task).filter((t): t is string => typeof t === 'string'))];
+  if (tasks.length > 0) {
+    const perTask: CurveSeries[] = tasks.map((task, i) => ({ label: `eval return: ${task}`, color: PALETTE[i % PALETTE.length], points: series('eval', 'return_mean', task) }));
+    return renderSvg(title, perTask, undefined, xKey === 'grad_steps' ? 'gradient steps' : 'env steps');
+  }
   const returns: CurveSeries[] = [
     { label: 'train return (mean per interval)', color: '#7aa6d6', points: series('train', 'return_mean') },
     { label: 'eval return (greedy)', color: '#d1495b', points: series('eval', 'return_mean') },
   ];
   const winRate = series('eval', 'win_rate');
-  return renderSvg(title, returns, winRate.length > 0 ? { label: 'eval win/success rate', color: '#2e933c', points: winRate } : undefined);
+  return renderSvg(title, returns, winRate.length > 0 ? { label: 'eval win/success rate', color: '#2e933c', points: winRate } : undefined, xKey === 'grad_steps' ? 'gradient steps' : 'env steps');
 }
 
-function renderSvg(title: string, left: CurveSeries[], right: CurveSeries | undefined): string {
+function renderSvg(title: string, left: CurveSeries[], right: CurveSeries | undefined, xLabel: string): string {
   const all = left.flatMap((s) => s.points);
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
@@ -61,7 +71,7 @@ function renderSvg(title: string, left: CurveSeries[], right: CurveSeries | unde
     parts.push(`<line x1="${MARGIN.left}" y1="${sy(t)}" x2="${MARGIN.left + plotW}" y2="${sy(t)}" stroke="#eee"/>`);
     parts.push(`<text x="${MARGIN.left - 6}" y="${sy(t) + 4}" text-anchor="end">${formatNumber(t)}</text>`);
   }
-  parts.push(`<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 10}" text-anchor="middle">env steps</text>`);
+  parts.push(`<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 10}" text-anchor="middle">${xLabel}</text>`);
   parts.push(`<text transform="translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle">team return</text>`);
   if (right) {
     for (const t of [0, 0.5, 1]) parts.push(`<text x="${MARGIN.left + plotW + 4}" y="${sr(t) + 4}" fill="${right.color}">${t}</text>`);

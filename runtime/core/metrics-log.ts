@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 
-/** One line of `metrics.jsonl`: a training interval (`kind: 'train'`) or an evaluation. */
-export type MetricsRecord = { kind: 'train' | 'eval'; env_steps: number } & Record<string, number | string | null>;
+/**
+ * One line of `metrics.jsonl`: a training interval (`kind: 'train'`) or an evaluation, placed
+ * by `env_steps` (online runs) or `grad_steps` (offline runs); multi-task runs add `task`.
+ */
+export type MetricsRecord = { kind: 'train' | 'eval' } & Record<string, number | string | null>;
 
 /** Fields that measure wall-clock time, which no two runs share; determinism checks ignore them. */
 export const WALL_CLOCK_FIELDS: readonly string[] = ['time_s', 'steps_per_s', 'eval_time_s'];

@@ -1,4 +1,4 @@
-import type { Policy, PolicyBatch } from './experience';
+import type { Policy, PolicyBatch } from '../../agents/policies/policy';
 import type { VectorEnv } from './vector-env';
 
 export interface EvaluationResult {
@@ -10,17 +10,35 @@ export interface EvaluationResult {
   successRate: number | null;
 }
 
+export interface EvaluationContext {
+  /** `PolicyContext.taskIndex` of every env (the task's index in its run); default 0. */
+  taskIndex?: number;
+  /** `PolicyContext.latent`: [E, dim] values per env; default none. */
+  latent?: { values: Float32Array; dim: number };
+}
+
 /**
  * Runs `policy` on `vec` from a reset (epoch `resetEpoch`) until `episodes` complete episodes
  * have ended. Episodes are counted in (step, env index) order, so which episodes count, and so
  * the result, is the same for any number of workers. Episodes cut by a worker restart are not
  * outcomes and are skipped.
  */
-export async function evaluatePolicy(vec: VectorEnv, policy: Policy, episodes: number, resetEpoch = 0): Promise<EvaluationResult> {
+export async function evaluatePolicy(vec: VectorEnv, policy: Policy, episodes: number, resetEpoch = 0, context: EvaluationContext = {}): Promise<EvaluationResult> {
   if (!Number.isInteger(episodes) || episodes < 1) throw new Error(`evaluatePolicy: episodes must be a positive integer, got ${episodes}`);
   const b = vec.buffers;
-  const episodeStart = new Uint8Array(vec.numEnvs).fill(1);
-  const batch: PolicyBatch = { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart, layout: vec.layout };
+  const E = vec.numEnvs;
+  const latent = context.latent ?? { values: new Float32Array(0), dim: 0 };
+  if (latent.values.length !== E * latent.dim) throw new Error(`evaluatePolicy: latent must hold E·dim = ${E}·${latent.dim} numbers, got ${latent.values.length}`);
+  const episodeStart = new Uint8Array(E).fill(1);
+  const batch: PolicyBatch = {
+    obs: b.obs,
+    state: b.state,
+    masks: b.masks,
+    alive: b.alive,
+    episodeStart,
+    layout: vec.layout,
+    context: { taskIndex: new Int32Array(E).fill(context.taskIndex ?? 0), teamSize: b.teamSize, latent: latent.values, latentDim: latent.dim },
+  };
   const returns: number[] = [];
   const lengths: number[] = [];
   const successes: number[] = [];
@@ -30,7 +48,7 @@ export async function evaluatePolicy(vec: VectorEnv, policy: Policy, episodes: n
     await policy.act(batch, b.actions);
     await vec.step();
     episodeStart.set(b.episodeDone);
-    for (let e = 0; e < vec.numEnvs && returns.length < episodes; e++) {
+    for (let e = 0; e < E && returns.length < episodes; e++) {
       if (!b.episodeDone[e] || b.episodeAborted[e]) continue;
       returns.push(b.episodeReturn[e]);
       lengths.push(b.episodeLength[e]);

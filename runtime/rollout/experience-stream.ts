@@ -1,38 +1,59 @@
 import { Observable, type OperatorFunction, concatMap } from 'rxjs';
-import type {
-  Delivery,
-  EpisodeFinal,
-  EpisodeStat,
-  Policy,
-  PolicyBatch,
-  PolicyExtras,
-  TrajectoryChunk,
-  Transition,
-} from './experience';
+import type { EpisodeFinal, EpisodeStat, Experience, TrajectoryChunk, Transition } from '../../agents/experience';
+import type { Policy, PolicyBatch, PolicyContext, PolicyExtras } from '../../agents/policies/policy';
+import type { Delivery } from './experience';
 import type { VectorEnv } from './vector-env';
 
-export * from './experience';
+export type { Delivery } from './experience';
+
+/** How a source's experience is cut: one item per vector step, or fixed-length chunks of T steps. */
+export type Collection = { mode: 'transition' } | { mode: 'chunk'; chunkLength: number };
+
+/** One task feeding a stream: its envs, the policy that acts in them, and how items are cut. */
+export interface ExperienceSource {
+  vec: VectorEnv;
+  policy: Policy;
+  collection: Collection;
+  /** The key every item carries (default `default`) and the task's index in the run (default 0, `PolicyContext.taskIndex`). */
+  task?: string;
+  taskIndex?: number;
+  /**
+   * A latent vector per env, [E, latentDim], handed to the policy as `PolicyContext.latent` at
+   * every step (read live, so the caller may change it between items). Default: none.
+   */
+  latent?: { values: Float32Array; dim: number };
+  /** The version of `policy` (its learner's updates so far), asked before every step; default 0. */
+  policyVersion?: () => number;
+}
 
 interface CommonOptions {
-  /** Stop after this many vector steps and complete (in chunk mode: after the last full chunk). Default: never. */
-  maxSteps?: number;
   /**
    * Most items un-acked at once, counting the one being collected. 1 = strict lock-step
    * (collection of the next item starts only after the previous one was consumed). Default 2.
    */
   bufferSize?: number;
-  /** Reset the VectorEnv on subscribe (default). false continues the envs' running episodes. */
+  /** Reset the VectorEnvs on subscribe (default). false continues the envs' running episodes. */
   reset?: boolean;
+}
+
+export interface TaskStreamOptions extends CommonOptions {
+  /** Rounds to run, each one item from every source in order; then complete. Default: never stop. */
+  rounds?: number;
+  /** The source the first round starts at (the earlier ones sit that round out); default 0. */
+  firstSource?: number;
 }
 
 export interface TransitionStreamOptions extends CommonOptions {
   mode: 'transition';
+  /** Stop after this many vector steps and complete (in chunk mode: after the last full chunk). Default: never. */
+  maxSteps?: number;
 }
 
 export interface ChunkStreamOptions extends CommonOptions {
   mode: 'chunk';
   /** T, steps per chunk. */
   chunkLength: number;
+  maxSteps?: number;
 }
 
 export type ExperienceStreamOptions = TransitionStreamOptions | ChunkStreamOptions;
@@ -66,50 +87,87 @@ export function experienceStream(vec: VectorEnv, policy: Policy, options: Transi
 export function experienceStream(vec: VectorEnv, policy: Policy, options: ChunkStreamOptions): Observable<Delivery<TrajectoryChunk>>;
 export function experienceStream(vec: VectorEnv, policy: Policy, options: ExperienceStreamOptions): Observable<Delivery<Transition | TrajectoryChunk>>;
 export function experienceStream(vec: VectorEnv, policy: Policy, options: ExperienceStreamOptions): Observable<Delivery<Transition | TrajectoryChunk>> {
-  const bufferSize = options.bufferSize ?? 2;
   const maxSteps = options.maxSteps ?? Number.POSITIVE_INFINITY;
   const chunkLength = options.mode === 'chunk' ? options.chunkLength : 1;
-  if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new Error(`experienceStream: bufferSize must be a positive integer, got ${bufferSize}`);
   if (!Number.isInteger(chunkLength) || chunkLength < 1) throw new Error(`experienceStream: chunkLength must be a positive integer, got ${chunkLength}`);
   if (!(maxSteps >= 0) || (Number.isFinite(maxSteps) && !Number.isInteger(maxSteps))) throw new Error(`experienceStream: maxSteps must be a non-negative integer, got ${maxSteps}`);
+  const collection: Collection = options.mode === 'chunk' ? { mode: 'chunk', chunkLength } : { mode: 'transition' };
+  return taskExperienceStream([{ vec, policy, collection }], { bufferSize: options.bufferSize, reset: options.reset, rounds: Math.floor(maxSteps / chunkLength) });
+}
 
-  return new Observable<Delivery<Transition | TrajectoryChunk>>((subscriber) => {
+/**
+ * Experience of several tasks in one stream, keyed by task: round after round, one item from
+ * each source in the order given (a fixed interleaving, so a run is reproducible whatever
+ * each task's worker count). Each source has its own envs, policy, collection mode and chunk
+ * length; items carry `task` and `taskIndex`. Flow control, errors and unsubscription work as
+ * in `experienceStream`, with one credit pool for all sources.
+ */
+export function taskExperienceStream(sources: readonly ExperienceSource[], options: TaskStreamOptions = {}): Observable<Delivery<Experience>> {
+  const bufferSize = options.bufferSize ?? 2;
+  const rounds = options.rounds ?? Number.POSITIVE_INFINITY;
+  const firstSource = options.firstSource ?? 0;
+  if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new Error(`experienceStream: bufferSize must be a positive integer, got ${bufferSize}`);
+  if (!(rounds >= 0) || (Number.isFinite(rounds) && !Number.isInteger(rounds))) throw new Error(`experienceStream: rounds must be a non-negative integer, got ${rounds}`);
+  if (sources.length === 0) throw new Error('experienceStream: no sources');
+  if (!Number.isInteger(firstSource) || firstSource < 0 || firstSource >= sources.length) throw new Error(`experienceStream: firstSource must be an index of the ${sources.length} sources, got ${firstSource}`);
+  const keys = sources.map((s) => s.task ?? 'default');
+  if (new Set(keys).size !== keys.length) throw new Error(`experienceStream: task keys must differ, got ${keys.join(', ')}`);
+  const vecs = sources.map((s) => s.vec);
+  if (new Set(vecs).size !== vecs.length) throw new Error('experienceStream: each source needs its own VectorEnv');
+  sources.forEach((source, i) => {
+    if (source.collection.mode === 'chunk' && !(Number.isInteger(source.collection.chunkLength) && source.collection.chunkLength >= 1)) {
+      throw new Error(`experienceStream: chunkLength must be a positive integer, got ${source.collection.chunkLength}`);
+    }
+    const latent = source.latent;
+    const E = source.vec.numEnvs;
+    if (latent && (!Number.isInteger(latent.dim) || latent.dim < 0 || latent.values.length !== E * latent.dim)) {
+      throw new Error(`experienceStream: task '${keys[i]}' latent must hold E·dim = ${E}·${latent.dim} numbers, got ${latent.values.length}`);
+    }
+  });
+
+  return new Observable<Delivery<Experience>>((subscriber) => {
     const credit = new Credit(bufferSize);
     let stopped = false;
-    const collector = new Collector(vec, policy, () => stopped);
+    const collectors = sources.map((source, i) => new Collector(source, keys[i], () => stopped));
     const produce = async (): Promise<void> => {
-      if (options.reset ?? true) await vec.reset();
-      collector.begin();
-      const items = Math.floor(maxSteps / chunkLength);
-      for (let n = 0; n < items; n++) {
-        await credit.acquire(() => stopped);
-        if (stopped) return;
-        const item = options.mode === 'chunk' ? await collector.chunk(n, chunkLength) : await collector.transition();
-        if (!item) return;
-        subscriber.next(credit.delivery(item));
-        // In-process stepping never leaves the microtask queue; yield so timers and I/O
-        // (including an unsubscribe driven by them) get a turn between items.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        if (stopped) return;
+      if (options.reset ?? true) for (const vec of vecs) await vec.reset();
+      for (const collector of collectors) collector.begin();
+      const counts = collectors.map(() => 0);
+      for (let round = 0; round < rounds; round++) {
+        for (let s = round === 0 ? firstSource : 0; s < collectors.length; s++) {
+          await credit.acquire(() => stopped);
+          if (stopped) return;
+          const collector = collectors[s];
+          const collection = sources[s].collection;
+          const item = collection.mode === 'chunk' ? await collector.chunk(counts[s]++, collection.chunkLength) : await collector.transition();
+          if (!item) return;
+          subscriber.next(credit.delivery<Experience>(item));
+          // In-process stepping never leaves the microtask queue; yield so timers and I/O
+          // (including an unsubscribe driven by them) get a turn between items.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (stopped) return;
+        }
       }
       subscriber.complete();
     };
-    const previous = activeLoops.get(vec);
-    if (previous?.live()) {
-      subscriber.error(new Error('experienceStream: this VectorEnv is already driven by another subscribed stream; unsubscribe it first'));
-      return;
+    for (const vec of vecs) {
+      if (activeLoops.get(vec)?.live()) {
+        subscriber.error(new Error('experienceStream: this VectorEnv is already driven by another subscribed stream; unsubscribe it first'));
+        return;
+      }
     }
     let finished = false;
-    const loop = (previous?.done ?? Promise.resolve())
+    const previous = Promise.all(vecs.map((vec) => activeLoops.get(vec)?.done ?? Promise.resolve()));
+    const loop: Promise<void> = previous
       .then(() => (stopped ? undefined : produce()))
       .catch((error: unknown) => {
         if (!stopped) subscriber.error(error);
       })
       .finally(() => {
         finished = true;
-        if (activeLoops.get(vec)?.done === loop) activeLoops.delete(vec);
+        for (const vec of vecs) if (activeLoops.get(vec)?.done === loop) activeLoops.delete(vec);
       });
-    activeLoops.set(vec, { done: loop, live: () => !stopped && !finished });
+    for (const vec of vecs) activeLoops.set(vec, { done: loop, live: () => !stopped && !finished });
     return () => {
       stopped = true;
       credit.wake();
@@ -164,21 +222,34 @@ class Credit {
   }
 }
 
-/** Steps the env with the policy and copies what each step produced out of the reused buffers. */
+/** Steps one source's envs with its policy and copies what each step produced out of the reused buffers. */
 class Collector {
   private step = 0;
   private extraKeys?: string[];
+  private readonly vec: VectorEnv;
+  private readonly policy: Policy;
+  private readonly taskIndex: number;
   private readonly batch: PolicyBatch;
+  private readonly context: PolicyContext;
   private readonly episodeStart: Uint8Array;
+  private readonly policyVersion: () => number;
 
   constructor(
-    private readonly vec: VectorEnv,
-    private readonly policy: Policy,
+    source: ExperienceSource,
+    private readonly task: string,
     private readonly stopped: () => boolean,
   ) {
+    const vec = source.vec;
+    const E = vec.numEnvs;
+    this.vec = vec;
+    this.policy = source.policy;
+    this.taskIndex = source.taskIndex ?? 0;
+    this.policyVersion = source.policyVersion ?? (() => 0);
+    const latent = source.latent ?? { values: new Float32Array(0), dim: 0 };
     const b = vec.buffers;
-    this.episodeStart = new Uint8Array(vec.numEnvs);
-    this.batch = { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart: this.episodeStart, layout: vec.layout };
+    this.episodeStart = new Uint8Array(E);
+    this.context = { taskIndex: new Int32Array(E).fill(this.taskIndex), teamSize: b.teamSize, latent: latent.values, latentDim: latent.dim };
+    this.batch = { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart: this.episodeStart, layout: vec.layout, context: this.context };
   }
 
   /**
@@ -190,16 +261,17 @@ class Collector {
     else this.episodeStart.set(this.vec.buffers.episodeDone);
   }
 
-  /** Acts and steps once; returns the policy extras, or undefined when stopped meanwhile. */
-  private async actAndStep(): Promise<PolicyExtras | undefined> {
+  /** Acts and steps once; returns the policy extras and version, or undefined when stopped meanwhile. */
+  private async actAndStep(): Promise<{ extras: PolicyExtras; version: number } | undefined> {
     const b = this.vec.buffers;
     b.actions.fill(0);
+    const version = this.policyVersion();
     const out = await this.policy.act(this.batch, b.actions);
     if (this.stopped()) return undefined;
     const extras = this.checkExtras(out ? out.extras : undefined);
-    await this.vec.step();
+    await this.vec.step(version);
     this.episodeStart.set(b.episodeDone);
-    return extras;
+    return { extras, version };
   }
 
   /** Copies the extras right away: the policy may reuse its arrays on the next call. */
@@ -244,8 +316,10 @@ class Collector {
     const masks = b.masks.slice();
     const alive = b.alive.slice();
     const episodeStart = this.episodeStart.slice();
-    const extras = await this.actAndStep();
-    if (!extras) return undefined;
+    const teamSize = b.teamSize.slice();
+    const latent = this.context.latent.slice();
+    const acted = await this.actAndStep();
+    if (!acted) return undefined;
     const step = this.step++;
     const nextObs = b.obs.slice();
     const nextState = b.state.slice();
@@ -257,15 +331,20 @@ class Collector {
     }
     return {
       kind: 'transition',
+      task: this.task,
+      taskIndex: this.taskIndex,
       layout: this.vec.layout,
       step,
+      policyVersion: acted.version,
       obs,
       state,
       masks,
       alive,
       episodeStart,
+      teamSize,
+      latent,
       actions: b.actions.slice(),
-      extras,
+      extras: acted.extras,
       rewards: b.rewards.slice(),
       terminated: b.terminated.slice(),
       truncated: b.truncated.slice(),
@@ -282,13 +361,16 @@ class Collector {
   async chunk(index: number, T: number): Promise<TrajectoryChunk | undefined> {
     const b = this.vec.buffers;
     const { numAgents: A, obsDim, stateDim } = this.vec.layout;
-    const stack = <Arr extends Float32Array | Uint8Array>(src: Arr): Arr => new (src.constructor as new (n: number) => Arr)(T * src.length);
+    const latentNow = this.context.latent;
+    const stack = <Arr extends Float32Array | Uint8Array | Int32Array>(src: Arr): Arr => new (src.constructor as new (n: number) => Arr)(T * src.length);
     const c = {
       obs: stack(b.obs),
       state: stack(b.state),
       masks: stack(b.masks),
       alive: stack(b.alive),
       episodeStart: stack(this.episodeStart),
+      teamSize: stack(b.teamSize),
+      latent: stack(latentNow),
       actions: stack(b.actions),
       rewards: stack(b.rewards),
       terminated: stack(b.terminated),
@@ -296,6 +378,7 @@ class Collector {
       episodeDone: stack(b.episodeDone),
       episodeAborted: stack(b.episodeAborted),
     };
+    const policyVersions = new Int32Array(T);
     const extras: PolicyExtras = {};
     const finals: EpisodeFinal[] = [];
     const episodes: EpisodeStat[] = [];
@@ -306,11 +389,14 @@ class Collector {
       c.masks.set(b.masks, t * b.masks.length);
       c.alive.set(b.alive, t * b.alive.length);
       c.episodeStart.set(this.episodeStart, t * this.episodeStart.length);
-      const stepExtras = await this.actAndStep();
-      if (!stepExtras) return undefined;
+      c.teamSize.set(b.teamSize, t * b.teamSize.length);
+      c.latent.set(latentNow, t * latentNow.length);
+      const acted = await this.actAndStep();
+      if (!acted) return undefined;
+      policyVersions[t] = acted.version;
       const step = this.step++;
-      for (const key in stepExtras) {
-        const value = stepExtras[key];
+      for (const key in acted.extras) {
+        const value = acted.extras[key];
         extras[key] ??= new Float32Array(T * value.length);
         extras[key].set(value, t * value.length);
       }
@@ -334,14 +420,25 @@ class Collector {
     }
     return {
       kind: 'chunk',
+      task: this.task,
+      taskIndex: this.taskIndex,
       layout: this.vec.layout,
       index,
       startStep,
       length: T,
+      policyVersions,
       ...c,
       extras,
       finals,
-      bootstrap: { obs: b.obs.slice(), state: b.state.slice(), alive: b.alive.slice(), masks: b.masks.slice(), episodeStart: this.episodeStart.slice() },
+      bootstrap: {
+        obs: b.obs.slice(),
+        state: b.state.slice(),
+        alive: b.alive.slice(),
+        masks: b.masks.slice(),
+        episodeStart: this.episodeStart.slice(),
+        teamSize: b.teamSize.slice(),
+        latent: latentNow.slice(),
+      },
       episodes,
     };
   }

@@ -3,7 +3,8 @@ import type { Space } from '../../envs/spaces/space';
 import { instantiateEnv } from '../../envs/env-from-spec';
 import type { EnvSpec } from '../../envs/env-spec';
 import { deriveSeed } from '../core/rng';
-import type { VectorBuffers, VectorLayout } from './vector-layout';
+import type { VectorLayout } from '../../envs/env-shape';
+import type { VectorBuffers } from './vector-buffers';
 
 /** An env failure, located precisely enough to reproduce it. */
 export class EnvFailure extends Error {
@@ -57,6 +58,7 @@ export class ShardRunner {
       this.clearAgentSlots(e);
       this.writeObservations(e, result.observations, b.obs);
       this.writeLiveAgents(e, env);
+      b.teamSize[e] = env.agents.length;
       if (this.layout.stateDim) this.writeState(e, env, b.state);
       this.runningReturn[e] = 0;
       this.runningLength[e] = 0;
@@ -121,6 +123,7 @@ export class ShardRunner {
       const next = this.guard(e, () => env.reset());
       this.writeObservations(e, next.observations, b.obs);
       this.writeLiveAgents(e, env);
+      b.teamSize[e] = env.agents.length;
       if (stateDim) this.writeState(e, env, b.state);
     }
   }

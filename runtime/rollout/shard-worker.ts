@@ -1,5 +1,6 @@
 import { prepareEnvSpec } from '../../envs/env-from-spec';
-import { ControlSlot, RING_SIZE, RING_START, ShardCommand, ShardStatus, type ShardTask, decodeCommand, resetSeed } from './shard-protocol';
+import { ShardCommand, resetSeed } from './shard-protocol';
+import { ControlSlot, RING_SIZE, RING_START, ShardStatus, type ShardTask, decodeCommand } from './worker-ring';
 import { EnvFailure, ShardRunner } from './shard-runner';
 
 /**

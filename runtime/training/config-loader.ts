@@ -7,6 +7,7 @@ import {
   isOpenRecordAt,
   runConfigSchema,
   schemaAt,
+  sectionIssues,
   validKeysAt,
   type RunConfig,
 } from './run-config';
@@ -47,8 +48,13 @@ export function parseRunConfig(text: string, source: string, overrides: readonly
 /** Validates an already-parsed config object. */
 export function validateRunConfig(raw: unknown, source: string): RunConfig {
   const result = runConfigSchema.safeParse(raw);
-  if (result.success) return result.data;
+  if (result.success) return result.data as RunConfig;
   const issues = result.error.issues.flatMap((issue) => describeIssue(issue, raw));
+  // Cross-section checks only run on a config that parsed; report them beside the rest anyway.
+  for (const issue of sectionIssues(raw)) {
+    const line = `${issue.path.join('.')}: ${issue.message}`;
+    if (!issues.includes(line)) issues.push(line);
+  }
   throw new RunConfigError(`invalid run config ${source}:\n${issues.map((line) => `  ${line}`).join('\n')}`, issues);
 }
 
@@ -108,7 +114,8 @@ function applyOverride(raw: unknown, override: string, source: string): unknown 
       node[path[i]] = value;
     } else {
       const child = node[path[i]];
-      node[path[i]] = isRecord(child) ? child : {};
+      // Lists stay lists (`tasks.0.num_envs` sets a key of the first task).
+      node[path[i]] = isRecord(child) || Array.isArray(child) ? child : {};
       node = node[path[i]] as Record<string, unknown>;
     }
   }
@@ -144,6 +151,8 @@ function describeIssue(issue: z.ZodIssue, raw: unknown): string[] {
       return [`${at(path)}: expected ${describeExpected(path, raw) ?? issue.message}, got ${got}`];
     case 'invalid_union':
       return [`${at(path)}: expected ${describeExpected(path, raw) ?? 'one of the allowed values'}, got ${got}`];
+    case 'custom':
+      return [`${at(path)}: ${issue.message}`];
     default:
       return [`${at(path)}: ${issue.message}, got ${got}`];
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { algorithmVariants } from '../../trainers';
 
 /*
  * The configuration of one training run (`troupe train <config>`). Hyperparameter names and
@@ -7,217 +8,66 @@ import { z } from 'zod';
  * otherwise silently train with the default and waste a run.
  */
 
-const positive = () => z.number().gt(0);
 const positiveInt = () => z.number().int().gt(0);
 const nonNegativeInt = () => z.number().int().gte(0);
-// Discount 0 would make every update ignore the future, which is never what a MARL run means.
-const discount = () => z.number().gt(0).lte(1);
-const unit = () => z.number().gte(0).lte(1);
 
-export const envConfigSchema = z
-  .object({
-    /** Registry id, e.g. `lbf-8x8-2p-2f-coop` (see `troupe envs`). */
-    id: z.string().min(1),
-    options: z.record(z.string(), z.unknown()).optional(),
-    /** User env module, as in `EnvSpec.module`. */
-    module: z.string().min(1).optional(),
-  })
-  .strict();
+const envKeys = {
+  /** Registry id, e.g. `lbf-8x8-2p-2f-coop` (see `troupe envs`). */
+  id: z.string().min(1),
+  options: z.record(z.string(), z.unknown()).optional(),
+  /** User env module, as in `EnvSpec.module`. */
+  module: z.string().min(1).optional(),
+};
 
-/** Keys shared by every algorithm: the agent network and what it observes. */
-function commonKeys(d: { lr: number; hidden_dim: number; use_rnn: boolean; standardise_rewards: boolean }) {
-  return {
-    lr: positive().default(d.lr),
-    gamma: discount().default(0.99),
-    /** EPyMARL's `grad_norm_clip`. */
-    max_grad_norm: positive().default(10),
-    hidden_dim: positiveInt().default(d.hidden_dim),
-    use_rnn: z.boolean().default(d.use_rnn),
-    /**
-     * One network for all agents (with the agent-id one-hot as input), or each agent its own
-     * weights (EPyMARL's `*_ns` algorithms).
-     */
-    parameter_sharing: z.boolean().default(true),
-    obs_agent_id: z.boolean().default(true),
-    obs_last_action: z.boolean().default(false),
-    standardise_returns: z.boolean().default(false),
-    standardise_rewards: z.boolean().default(d.standardise_rewards),
-    /**
-     * Steps between hard target-network copies when ≥ 1, else the Polyak rate τ; EPyMARL packs
-     * both into one key and so do we, to keep its configs portable.
-     */
-    target_update_interval_or_tau: positive().default(200),
-  };
-}
-
-function ppoSchema<N extends 'mappo' | 'ippo'>(
-  name: N,
-  d: { lr: number; standardise_rewards: boolean; target_update_interval_or_tau: number },
-) {
-  return z
-    .object({
-      name: z.literal(name),
-      ...commonKeys({ lr: d.lr, hidden_dim: 64, use_rnn: true, standardise_rewards: d.standardise_rewards }),
-      target_update_interval_or_tau: positive().default(d.target_update_interval_or_tau),
-      gae_lambda: unit().default(0.95),
-      /** EPyMARL bootstraps the critic with n-step returns; 1 is r + γV. */
-      q_nstep: positiveInt().default(5),
-      eps_clip: positive().default(0.2),
-      epochs: positiveInt().default(4),
-      // EPyMARL updates on the whole batch at once, i.e. one minibatch.
-      num_minibatches: positiveInt().default(1),
-      entropy_coef: z.number().gte(0).default(0.01),
-      value_loss_coef: z.number().gte(0).default(0.5),
-      // No `use_critic_rnn`: EPyMARL's MAPPO and IPPO critics are feed-forward (the one release
-      // whose IPPO critic built a GRU never fed its state to the value head).
-      /** Episodes collected per update (EPyMARL's on-policy `batch_size` = `buffer_size`). */
-      batch_size: positiveInt().default(10),
-      /**
-       * Steps per env between updates (CleanRL's `num_steps`). Unset (null): as many as
-       * `batch_size` full-length episodes need, ⌈batch_size · max episode steps / num_envs⌉,
-       * which is EPyMARL's amount of data per update without waiting for episodes to end.
-       */
-      rollout_length: positiveInt().nullable().default(null),
-      /**
-       * Continuous (Box) actions only: initial log standard deviation of the Gaussian policy,
-       * one learned value per action dimension (CleanRL's `actor_logstd`, which starts at 0).
-       */
-      log_std_init: z.number().default(0),
-    })
-    .strict();
-}
-
-function qSchema<N extends 'qmix' | 'vdn' | 'iql', M extends z.ZodTypeAny>(
-  name: N,
-  mixer: M,
-  d: { lr: number; hidden_dim: number; use_rnn: boolean; buffer_size: number; epsilon_anneal_time: number },
-) {
-  return z
-    .object({
-      name: z.literal(name),
-      ...commonKeys({ lr: d.lr, hidden_dim: d.hidden_dim, use_rnn: d.use_rnn, standardise_rewards: true }),
-      /** Episodes sampled from the replay buffer per update. */
-      batch_size: positiveInt().default(32),
-      /**
-       * Gradient steps per finished episode, whatever `num_envs` is: 1 is EPyMARL's episode
-       * runner; 1/k reproduces its parallel runner with `batch_size_run: k`.
-       */
-      updates_per_episode: positive().default(1),
-      /** Replay capacity in episodes. */
-      buffer_size: positiveInt().default(d.buffer_size),
-      epsilon_start: unit().default(1.0),
-      epsilon_finish: unit().default(0.05),
-      /** Env steps over which ε falls linearly from start to finish. */
-      epsilon_anneal_time: nonNegativeInt().default(d.epsilon_anneal_time),
-      evaluation_epsilon: unit().default(0),
-      double_q: z.boolean().default(true),
-      mixer,
-    })
-    .strict();
-}
-
-export const mappoConfigSchema = ppoSchema('mappo', { lr: 0.0005, standardise_rewards: false, target_update_interval_or_tau: 200 });
-export const ippoConfigSchema = ppoSchema('ippo', { lr: 0.0003, standardise_rewards: true, target_update_interval_or_tau: 0.01 });
-
-// The mixer is what distinguishes these three algorithms, so each pins its own rather than
-// letting `name: vdn` quietly run a QMIX mixer.
-export const qmixConfigSchema = qSchema('qmix', z.literal('qmix').default('qmix'), {
-  lr: 0.0005,
-  hidden_dim: 64,
-  use_rnn: false,
-  buffer_size: 5000,
-  epsilon_anneal_time: 50000,
-}).extend({
-  mixing_embed_dim: positiveInt().default(32),
-  hypernet_layers: z.union([z.literal(1), z.literal(2)]).default(2),
-  hypernet_embed: positiveInt().default(64),
-});
-export const vdnConfigSchema = qSchema('vdn', z.literal('vdn').default('vdn'), {
-  lr: 0.0005,
-  hidden_dim: 64,
-  use_rnn: false,
-  buffer_size: 5000,
-  epsilon_anneal_time: 50000,
-});
-export const iqlConfigSchema = qSchema('iql', z.null().default(null), {
-  lr: 0.0003,
-  hidden_dim: 128,
-  use_rnn: true,
-  buffer_size: 5000,
-  epsilon_anneal_time: 200000,
-});
+export const envConfigSchema = z.object(envKeys).strict();
 
 /**
- * Soft Actor-Critic for continuous (Box) actions (`trainers/sac.ts`). Keys and defaults are
- * CleanRL's `sac_continuous_action.py` (`tau`, `alpha`, `autotune`, `policy_frequency`, …), not
- * EPyMARL's, since EPyMARL has no SAC.
+ * One task of a multi-task run (`tasks:`): an env as in `env:`, its own number of envs and
+ * worker threads (default: the run's), and a dataset for offline algorithms.
  */
-export const sacConfigSchema = z
+export const taskConfigSchema = z
   .object({
-    name: z.literal('sac'),
-    policy_lr: positive().default(3e-4),
-    q_lr: positive().default(1e-3),
-    /** Learning rate of the entropy temperature; null: `q_lr`, as CleanRL. */
-    alpha_lr: positive().nullable().default(null),
-    gamma: discount().default(0.99),
-    /** Polyak rate of the target critics. */
-    tau: z.number().gt(0).lte(1).default(0.005),
-    /** Entropy temperature: fixed with `autotune: false`, else only its starting value. */
-    alpha: positive().default(0.2),
-    /** Learn α so the policy's entropy tracks `target_entropy` (Haarnoja et al. 2018b). */
-    autotune: z.boolean().default(true),
-    /** null: −(action dimensions), the paper's heuristic. */
-    target_entropy: z.number().nullable().default(null),
-    /** Replay capacity in transitions (one per live agent per env step). */
-    buffer_size: positiveInt().default(1_000_000),
-    /** Transitions per gradient step. */
-    batch_size: positiveInt().default(256),
-    /** Env steps of uniformly random actions before the first gradient step. */
-    learning_starts: nonNegativeInt().default(5000),
-    /** Actor (and α) updates run every this many critic updates, that many at once (TD3-style delay). */
-    policy_frequency: positiveInt().default(2),
-    /** Critic updates between Polyak steps of the target critics. */
-    target_network_frequency: positiveInt().default(1),
-    /** Critic updates per env step (summed over the vector): the update-to-data ratio. */
-    updates_per_step: positive().default(1),
-    /** Hidden layer widths of the actor and of each critic. */
-    hidden_dims: z.array(positiveInt()).min(1).default([256, 256]),
-    /** The actor's log-std is squashed into [log_std_min, log_std_max] (CleanRL's −5 and 2). */
-    log_std_min: z.number().default(-5),
-    log_std_max: z.number().default(2),
-    /** Agent-id one-hot as an extra input when the env has more than one agent. */
-    obs_agent_id: z.boolean().default(true),
-    /** Multi-task envs (`EnvMetadata.numTasks`): one output head per task in the actor and both critics. */
-    multi_head: z.boolean().default(false),
-    /** Multi-task envs: one learned temperature per task (Meta-World's MT-SAC). */
-    per_task_alpha: z.boolean().default(false),
+    ...envKeys,
+    /** The task's key in metrics and checkpoints; default its env id (give one when two tasks share an id). */
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]*$/, 'letters, digits and _ . : / - only').optional(),
+    num_envs: positiveInt().optional(),
+    workers: nonNegativeInt().optional(),
+    /** Offline algorithms: the dataset file of this task (`.msgpack`, see `trainers/dataset.ts`). */
+    dataset: z.string().min(1).optional(),
   })
   .strict();
 
-export const algoConfigSchema = z.discriminatedUnion('name', [
-  mappoConfigSchema,
-  ippoConfigSchema,
-  qmixConfigSchema,
-  vdnConfigSchema,
-  iqlConfigSchema,
-  sacConfigSchema,
-]);
+/**
+ * Every algorithm's config schema, from the trainer list (`trainers/index.ts`): `algo.name`
+ * picks one, and its keys and defaults are that trainer's.
+ */
+const variants = algorithmVariants();
+export const algoConfigSchema = z.discriminatedUnion(
+  'name',
+  variants.map((v) => v.schema) as unknown as [z.ZodObject<{ name: z.ZodLiteral<string> }>, ...Array<z.ZodObject<{ name: z.ZodLiteral<string> }>>],
+);
 
-export const ALGO_NAMES = ['mappo', 'ippo', 'qmix', 'vdn', 'iql', 'sac'] as const;
-export type AlgoName = (typeof ALGO_NAMES)[number];
+export const ALGO_NAMES: readonly string[] = variants.map((v) => v.name);
+export type AlgoName = string;
 
 /** Parallel envs per algorithm when `run.num_envs` is not given (EPyMARL's `batch_size_run`). */
-export const DEFAULT_NUM_ENVS: Record<AlgoName, number> = { mappo: 10, ippo: 10, qmix: 1, vdn: 1, iql: 1, sac: 1 };
+export const DEFAULT_NUM_ENVS: Readonly<Record<string, number>> = Object.fromEntries(variants.map((v) => [v.name, v.defaultNumEnvs]));
 
 export const runSectionSchema = z
   .object({
     seed: nonNegativeInt().default(0),
+    /** The budget of online algorithms, summed over tasks. */
     total_env_steps: positiveInt().default(2_000_000),
+    /** The budget of offline algorithms (which count gradient steps); required for them. */
+    total_gradient_steps: positiveInt().optional(),
     /** Defaults per algorithm, see `DEFAULT_NUM_ENVS`; filled in before validation. */
     num_envs: positiveInt(),
     /** Rollout worker threads; 0 steps the envs in the main thread. */
     workers: nonNegativeInt().default(0),
-    /** Intervals are in env steps, as EPyMARL's `log_interval`/`test_interval`/`save_model_interval`. */
+    /**
+     * Intervals count the run's unit, as EPyMARL's `log_interval`/`test_interval`/
+     * `save_model_interval`: env steps (all tasks together) online, gradient steps offline.
+     */
     log_interval: positiveInt().default(2000),
     eval_interval: positiveInt().default(50000),
     eval_episodes: positiveInt().default(20),
@@ -233,11 +83,44 @@ export const runSectionSchema = z
 
 const runConfigObject = z
   .object({
-    env: envConfigSchema,
+    /** The run's one task; or give `tasks`. */
+    env: envConfigSchema.optional(),
+    /** Several tasks feeding one learner, each with its envs and evaluation. */
+    tasks: z.array(taskConfigSchema).min(1).optional(),
+    /** Offline algorithms with `env`: the dataset file to learn from. */
+    dataset: z.string().min(1).optional(),
     algo: algoConfigSchema,
     run: runSectionSchema.default({} as z.input<typeof runSectionSchema>),
   })
   .strict();
+
+/**
+ * Checks that need several sections at once, as `path: problem` pairs; run on the raw config,
+ * so they are reported beside any other problem of the file.
+ */
+export function sectionIssues(raw: unknown): Array<{ path: Array<string | number>; message: string }> {
+  if (!isRecord(raw)) return [];
+  const issues: Array<{ path: Array<string | number>; message: string }> = [];
+  const hasEnv = raw.env !== undefined;
+  const tasks = raw.tasks;
+  if (hasEnv && tasks !== undefined) issues.push({ path: ['tasks'], message: "give either 'env' (one task) or 'tasks', not both" });
+  if (!hasEnv && tasks === undefined) issues.push({ path: ['env'], message: "required: 'env' (one task) or 'tasks' (several)" });
+  if (raw.dataset !== undefined && !hasEnv) issues.push({ path: ['dataset'], message: "belongs with 'env'; with 'tasks' give each task its own 'dataset'" });
+  const seen = new Map<string, number>();
+  (Array.isArray(tasks) ? tasks : []).forEach((t, i) => {
+    if (!isRecord(t)) return;
+    const key = typeof t.name === 'string' ? t.name : t.id;
+    if (typeof key !== 'string') return;
+    const first = seen.get(key);
+    if (first !== undefined) issues.push({ path: ['tasks', i, 'name'], message: `task key '${key}' is also tasks.${first}'s; give the tasks distinct names` });
+    else seen.set(key, i);
+  });
+  return issues;
+}
+
+function checkSections(c: z.output<typeof runConfigObject>, ctx: z.RefinementCtx): void {
+  for (const issue of sectionIssues(c)) ctx.addIssue({ code: z.ZodIssueCode.custom, ...issue });
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -253,16 +136,39 @@ function fillCrossDefaults(raw: unknown): unknown {
   return { ...raw, run: { ...run, num_envs: DEFAULT_NUM_ENVS[name as AlgoName] } };
 }
 
-export const runConfigSchema = z.preprocess(fillCrossDefaults, runConfigObject);
+export const runConfigSchema = z.preprocess(fillCrossDefaults, runConfigObject.superRefine(checkSections));
 
 export type EnvConfig = z.output<typeof envConfigSchema>;
-export type AlgoConfig = z.output<typeof algoConfigSchema>;
-export type PpoAlgoConfig = z.output<typeof mappoConfigSchema> | z.output<typeof ippoConfigSchema>;
-export type QAlgoConfig = z.output<typeof qmixConfigSchema> | z.output<typeof vdnConfigSchema> | z.output<typeof iqlConfigSchema>;
-export type SacAlgoConfig = z.output<typeof sacConfigSchema>;
+export type TaskConfig = z.output<typeof taskConfigSchema>;
+/** An algorithm's section: its name and its trainer's keys (each trainer types its own). */
+export type AlgoConfig = { name: string } & Record<string, unknown>;
 export type RunSection = z.output<typeof runSectionSchema>;
 /** A fully resolved run configuration: every default filled. */
-export type RunConfig = z.output<typeof runConfigObject>;
+export type RunConfig = Omit<z.output<typeof runConfigObject>, 'algo'> & { algo: AlgoConfig };
+
+/** A run's task as the loop uses it: its key, env spec, envs, workers and dataset. */
+export interface RunTask {
+  key: string;
+  env: EnvConfig;
+  numEnvs: number;
+  workers: number;
+  dataset?: string;
+}
+
+/** The tasks of a run, from `env` (one task, keyed by its env id) or `tasks`. */
+export function runTasks(config: RunConfig): RunTask[] {
+  const run = config.run;
+  if (config.env) return [{ key: config.env.id, env: config.env, numEnvs: run.num_envs, workers: run.workers, ...(config.dataset ? { dataset: config.dataset } : {}) }];
+  return (config.tasks ?? []).map((t) => {
+    const { name, num_envs, workers, dataset, ...env } = t;
+    return { key: name ?? t.id, env, numEnvs: num_envs ?? run.num_envs, workers: workers ?? run.workers, ...(dataset ? { dataset } : {}) };
+  });
+}
+
+/** A short name of what a run trains on: its env id, or its task keys joined with '+'. */
+export function runLabel(config: RunConfig): string {
+  return runTasks(config).map((t) => t.key).join('+');
+}
 
 /**
  * The schema that governs `path` in a raw config, or undefined when no key there exists.
@@ -285,6 +191,11 @@ export function schemaAt(path: readonly string[], raw: unknown): z.ZodTypeAny | 
       schema = shape[key];
     } else if (schema instanceof z.ZodRecord) {
       schema = schema.valueSchema as z.ZodTypeAny;
+    } else if (schema instanceof z.ZodArray && /^\d+$/.test(key)) {
+      // `tasks.0.num_envs`: a list item's keys.
+      schema = schema.element as z.ZodTypeAny;
+      value = Array.isArray(value) ? value[Number(key)] : undefined;
+      continue;
     } else {
       return undefined;
     }

@@ -1,35 +1,46 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { takeWhile } from 'rxjs';
-import type { Trainer, TrainerState, TrainStats } from '../../trainers/trainer';
-import { type CheckpointData, type JsonObject, type SerializedArray, deserializeArray, serializeArray, writeCheckpoint } from '../core/checkpoint';
-import { serializeRunConfig } from './config-loader';
-import { type EvaluationResult, evaluatePolicy } from '../rollout/evaluation';
-import { type Experience, type TrajectoryChunk, collectionSettled, consumeEach, experienceStream } from '../rollout/experience-stream';
-import { learningCurveSvg } from '../core/learning-curve-plot';
-import { MetricsLog, type MetricsRecord } from '../core/metrics-log';
+import type { Experience } from '../../agents/experience';
+import { policySpecJson } from '../../agents/policies/policy-spec';
+import { shapeDifferences, shapeOf } from '../../envs/env-shape';
+import { type OfflineDataset, checkDatasetShape, readDataset } from '../../trainers/dataset';
+import { createLearner as createLearnerFromList, trainerFor } from '../../trainers/index';
+import type { Learner, LearnerState, OfflineLearner, OnlineLearner, TaskSpec, TrainStats } from '../../trainers/learner';
+import { type CheckpointData, type JsonObject, type SerializedArray, deserializeArray, serializeArray } from '../core/checkpoint';
+import type { MetricsRecord } from '../core/metrics-log';
 import { deriveSeed } from '../core/rng';
-import type { RunConfig } from './run-config';
+import { type EvaluationResult, evaluatePolicy } from '../rollout/evaluation';
+import { type ExperienceSource, collectionSettled, consumeEach, taskExperienceStream } from '../rollout/experience-stream';
 import { VectorEnv } from '../rollout/vector-env';
-import type { VectorLayout } from '../rollout/vector-layout';
+import { RunDirectory } from './run-directory';
+import { type RunConfig, type RunTask, runLabel, runTasks } from './run-config';
 
 /*
- * The training loop behind `troupe train`: envs (in worker threads or in-process) feed the
- * trainer through the experience stream; the loop counts steps, logs metrics, evaluates,
- * checkpoints and resumes.
+ * The training loop behind `troupe train`. One loop for every run: the run's tasks (one or
+ * several, each with its own envs, worker shards and evaluation), one learner, and a driver
+ * that says what a step is —
+ *
+ *  - online learners: the experience stream feeds the learner items keyed by task, round after
+ *    round (one item of every task per round), and the loop counts env steps of all tasks;
+ *  - offline learners: the learner takes gradient steps on its datasets, and the loop counts
+ *    those.
+ *
+ * Around the driver the loop logs metrics, evaluates every task, checkpoints and resumes, the
+ * same way for both.
  *
  * Reproducibility. Everything that shapes the numbers is a function of the config and seed:
  * envs are seeded per env index (so the worker count does not matter), the stream runs in
- * lock-step (bufferSize 1: no step is taken with weights an update is still changing), and
- * the trainer's randomness is its own seeded streams.
+ * lock-step (bufferSize 1: no step is taken with weights an update is still changing), tasks
+ * interleave in a fixed order, and the learner's randomness is its own seeded streams.
  *
- * Exact resume. Training is cut into segments of `checkpoint_interval` env steps. Every
- * segment starts by resetting all envs to fresh episodes seeded from (seed, segment), so a
- * checkpoint at a segment's end needs no env state at all. A checkpoint taken inside a segment
- * (Ctrl-C) also stores the actions taken since the segment began; resuming replays them on
- * freshly reset envs, which brings every env back to the exact same state (envs are
- * deterministic, which `troupe check-env` verifies). The running episodes cut at segment
- * boundaries are ordinary truncations, bootstrapped like time limits.
+ * Exact resume (online). Training is cut into segments of about `checkpoint_interval` env steps
+ * (whole rounds). Every segment starts by resetting all envs to fresh episodes seeded from
+ * (seed, segment), so a checkpoint at a segment's end needs no env state at all. A checkpoint
+ * taken inside a segment (Ctrl-C) also stores, per task, the actions taken since the segment
+ * began and where in the round it stopped; resuming replays the actions on freshly reset envs,
+ * which brings every env back to the exact same state (envs are deterministic, which `troupe
+ * check-env` verifies). The running episodes cut at segment boundaries are ordinary
+ * truncations, bootstrapped like time limits. Offline runs need none of this: a learner's state
+ * (weights, optimiser, sampling RNG) is the whole run.
  */
 
 export interface TrainingRunOptions {
@@ -38,10 +49,11 @@ export interface TrainingRunOptions {
   outDir: string;
   /** The tfjs backend in use (already selected), recorded with the run. */
   backend: { name: string; reason: string };
-  createTrainer: (layout: VectorLayout, config: RunConfig) => Trainer;
+  /** Builds the run's learner (default: the algorithm `config.algo.name` names, from `trainers/index.ts`). */
+  createLearner?: (args: { config: RunConfig; tasks: readonly TaskSpec[]; datasets: Readonly<Record<string, OfflineDataset>> }) => Learner;
   /** Continue from this checkpoint (its config is the run's config). */
   resume?: { data: CheckpointData; path: string };
-  /** Asked after every stream item; true stops the run with a checkpoint (e.g. on Ctrl-C). */
+  /** Asked after every stream item (online) or gradient step (offline); true stops the run with a checkpoint (e.g. on Ctrl-C). */
   shouldStop?: (progress: TrainingProgress) => boolean;
   onProgress?: (progress: TrainingProgress) => void;
   onRecord?: (record: MetricsRecord) => void;
@@ -49,35 +61,49 @@ export interface TrainingRunOptions {
   keepCheckpoints?: number;
 }
 
+/** What the run counts: env steps of all tasks (online learners) or gradient steps (offline). */
+export type StepUnit = 'env_steps' | 'grad_steps';
+
 export interface TrainingProgress {
+  unit: StepUnit;
+  /** Steps so far and in the whole run, in `unit`. */
+  steps: number;
+  totalSteps: number;
+  /** Env steps so far (0 for offline runs). */
   envSteps: number;
   totalEnvSteps: number;
   episodes: number;
   updates: number;
-  /** Mean training return of the last log interval (NaN before the first). */
+  /** Mean training return of the last log interval (NaN before the first; mean over tasks). */
   lastReturn: number;
   lastEval?: EvaluationResult;
   elapsedSeconds: number;
 }
 
+type EvaluationSummary = { return_mean: number; return_std: number; win_rate: number | null; length_mean: number; episodes: number };
+type PlacedEvaluation = EvaluationSummary & { env_steps?: number; grad_steps?: number };
+
 export interface TrainingSummary {
+  /** The env id, or the task keys joined with '+'. */
   env: string;
   algo: string;
   seed: number;
   backend: string;
+  unit: StepUnit;
   env_steps: number;
+  grad_steps?: number;
   episodes: number;
   updates: number;
   wall_time_s: number;
   interrupted: boolean;
+  /** The last evaluation (for a multi-task run: the mean over tasks; each task's in `tasks`). */
   final_eval: EvaluationSummary | null;
-  best_eval: (EvaluationSummary & { env_steps: number }) | null;
+  best_eval: PlacedEvaluation | null;
+  tasks?: Record<string, { final_eval: EvaluationSummary | null; best_eval: PlacedEvaluation | null; env_steps: number; episodes: number }>;
   checkpoint: string | null;
 }
 
-type EvaluationSummary = { return_mean: number; return_std: number; win_rate: number | null; length_mean: number; episodes: number };
-
-/** Episode and update statistics of the current log interval; plain numbers, so checkpoints can hold it. */
+/** Episode and update statistics of one task's current log interval; plain numbers, so checkpoints can hold it. */
 interface IntervalState {
   episodes: number;
   returnSum: number;
@@ -86,222 +112,255 @@ interface IntervalState {
   successCount: number;
   statSums: Record<string, number>;
   statCounts: Record<string, number>;
-  /** Elapsed run seconds and env steps when the interval began (for steps/s). */
+  /** Elapsed run seconds and steps when the interval began (for steps/s). */
   startSeconds: number;
-  startEnvSteps: number;
+  startSteps: number;
 }
 
-/** The loop's own state between stream items. */
-interface LoopState {
-  segment: number;
-  /** Vector steps taken in the current segment. */
-  segmentSteps: number;
+/** One task's part of the loop's state. */
+interface TaskLoopState {
+  /** Vector steps of the task so far, and within the current segment. */
   vectorSteps: number;
+  segmentSteps: number;
   episodes: number;
+  updates: number;
+  interval: IntervalState;
+  lastEval: PlacedEvaluation | null;
+  bestEval: PlacedEvaluation | null;
+}
+
+/** The loop's own state between stream items (stored in checkpoints as `metadata.loop`, version 3). */
+interface LoopState {
+  version: 3;
+  unit: StepUnit;
+  segment: number;
+  /** Online: complete rounds of the current segment, and tasks done in the round under way. Offline: gradient steps of the segment. */
+  segmentRounds: number;
+  roundPosition: number;
+  /** Steps so far in the run's unit. */
+  steps: number;
   updates: number;
   nextLogAt: number;
   nextEvalAt: number;
   evaluations: number;
   lastReturn: number;
-  bestEval: (EvaluationSummary & { env_steps: number }) | null;
-  lastEval: (EvaluationSummary & { env_steps: number }) | null;
-  interval: IntervalState;
   /** Run seconds accumulated before this process (resumes). */
   priorSeconds: number;
+  tasks: Record<string, TaskLoopState>;
 }
 
-const CHECKPOINT_DIR = 'checkpoints';
 const ACTION_LOG = 'run/actions-since-segment-start';
 const TRAINER_ARRAY_PREFIX = 'trainer/';
 
-function freshInterval(startSeconds: number, startEnvSteps: number): IntervalState {
-  return { episodes: 0, returnSum: 0, lengthSum: 0, successSum: 0, successCount: 0, statSums: {}, statCounts: {}, startSeconds, startEnvSteps };
+/** A run task with its envs. */
+interface LiveTask extends RunTask {
+  spec: TaskSpec;
+  vec?: VectorEnv;
+  evalVec: VectorEnv;
 }
 
-function roundUp(x: number, multiple: number): number {
-  return Math.ceil(x / multiple) * multiple;
+function freshInterval(startSeconds: number, startSteps: number): IntervalState {
+  return { episodes: 0, returnSum: 0, lengthSum: 0, successSum: 0, successCount: 0, statSums: {}, statCounts: {}, startSeconds, startSteps };
+}
+
+function freshTaskState(): TaskLoopState {
+  return { vectorSteps: 0, segmentSteps: 0, episodes: 0, updates: 0, interval: freshInterval(0, 0), lastEval: null, bestEval: null };
+}
+
+function actionLogKey(task: string, single: boolean): string {
+  return single ? ACTION_LOG : `run/tasks/${encodeURIComponent(task)}/actions-since-segment-start`;
 }
 
 export async function runTraining(options: TrainingRunOptions): Promise<TrainingSummary> {
-  const { config, outDir } = options;
+  const { config } = options;
   const run = config.run;
-  fs.mkdirSync(outDir, { recursive: true });
-  const checkpointDir = path.join(outDir, CHECKPOINT_DIR);
-  const metricsFile = path.join(outDir, 'metrics.jsonl');
-  fs.writeFileSync(path.join(outDir, 'config.yaml'), serializeRunConfig(config));
+  const trainer = trainerFor(config.algo.name);
+  const unit: StepUnit = trainer.kind === 'offline' ? 'grad_steps' : 'env_steps';
+  const offline = unit === 'grad_steps';
+  const runTaskList = runTasks(config);
+  const single = runTaskList.length === 1;
+  const dir = new RunDirectory(options.outDir, options.keepCheckpoints ?? 3);
+  if (offline && run.total_gradient_steps === undefined) throw new Error(`run.total_gradient_steps: required for the offline algorithm '${config.algo.name}' (its budget counts gradient steps)`);
 
-  const vec = await VectorEnv.create({ env: config.env, numEnvs: run.num_envs, workers: run.workers, seed: run.seed });
-  const evalVec = await VectorEnv.create({ env: config.env, numEnvs: Math.min(run.eval_episodes, run.num_envs), workers: 0, seed: deriveSeed(run.seed, 'eval') });
-  const trainer = options.createTrainer(vec.layout, config);
-  const E = vec.numEnvs;
-  const { numAgents: A, actDim } = vec.layout;
-  const chunkLength = trainer.collection.mode === 'chunk' ? trainer.collection.chunkLength : 1;
-  // Whole items per segment and per run, so every checkpoint falls on an item boundary.
-  const segmentLength = roundUp(Math.ceil(run.checkpoint_interval / E), chunkLength);
-  const totalVectorSteps = roundUp(Math.ceil(run.total_env_steps / E), chunkLength);
-  const startedAt = Date.now();
-  const elapsed = () => state.priorSeconds + (Date.now() - startedAt) / 1000;
-
-  let state: LoopState = {
-    segment: 0,
-    segmentSteps: 0,
-    vectorSteps: 0,
-    episodes: 0,
-    updates: 0,
-    nextLogAt: run.log_interval,
-    nextEvalAt: run.eval_interval,
-    evaluations: 0,
-    lastReturn: NaN,
-    bestEval: null,
-    lastEval: null,
-    interval: freshInterval(0, 0),
-    priorSeconds: 0,
-  };
-  let metrics: MetricsLog;
-  let replayActions: Float32Array | undefined;
-  if (options.resume) {
-    const restored = await restoreRun(options.resume.data, options.resume.path, trainer);
-    state = restored.state;
-    replayActions = restored.actionLog;
-    metrics = MetricsLog.resume(metricsFile, options.resume.data.counters.logIndex);
-  } else {
-    metrics = MetricsLog.create(metricsFile);
-  }
-  fs.writeFileSync(
-    path.join(outDir, 'run.json'),
-    `${JSON.stringify(
-      {
-        backend: options.backend.name,
-        backend_reason: options.backend.reason,
-        node: process.version,
-        platform: `${process.platform}-${process.arch}`,
-        workers: run.workers,
-        resumed_from: options.resume?.path ?? null,
-        started_at: new Date(startedAt).toISOString(),
-      },
-      null,
-      2,
-    )}\n`,
-  );
-
-  const envSteps = () => state.vectorSteps * E;
-  const progress = (): TrainingProgress => ({
-    envSteps: envSteps(),
-    totalEnvSteps: totalVectorSteps * E,
-    episodes: state.episodes,
-    updates: state.updates,
-    lastReturn: state.lastReturn,
-    lastEval: state.lastEval ? { episodes: state.lastEval.episodes, meanReturn: state.lastEval.return_mean, stdReturn: state.lastEval.return_std, meanLength: state.lastEval.length_mean, successRate: state.lastEval.win_rate } : undefined,
-    elapsedSeconds: elapsed(),
-  });
-  const record = (r: MetricsRecord) => {
-    metrics.append(r);
-    options.onRecord?.(r);
-  };
-
-  const writePlot = () => {
-    const title = `${config.algo.name} on ${config.env.id} (seed ${run.seed})`;
-    fs.writeFileSync(path.join(outDir, 'learning-curve.svg'), learningCurveSvg(MetricsLog.read(metricsFile), title));
-  };
-
-  const evaluate = async (): Promise<void> => {
-    const t0 = Date.now();
-    const policy = trainer.evaluationPolicy(evalVec.layout, deriveSeed(run.seed, 'eval-policy', state.evaluations), { sample: !run.eval_greedy });
-    const result = await evaluatePolicy(evalVec, policy, run.eval_episodes);
-    state.evaluations++;
-    const summary: EvaluationSummary = {
-      return_mean: result.meanReturn,
-      return_std: result.stdReturn,
-      win_rate: result.successRate,
-      length_mean: result.meanLength,
-      episodes: result.episodes,
-    };
-    state.lastEval = { ...summary, env_steps: envSteps() };
-    if (!state.bestEval || summary.return_mean > state.bestEval.return_mean) state.bestEval = state.lastEval;
-    record({ kind: 'eval', env_steps: envSteps(), ...summary, eval_time_s: (Date.now() - t0) / 1000 });
-    writePlot();
-  };
-
-  const logInterval = (): void => {
-    const iv = state.interval;
-    const now = elapsed();
-    const stats: Record<string, number> = {};
-    for (const k of Object.keys(iv.statSums).sort()) stats[k] = iv.statSums[k] / iv.statCounts[k];
-    if (iv.episodes > 0) state.lastReturn = iv.returnSum / iv.episodes;
-    record({
-      kind: 'train',
-      env_steps: envSteps(),
-      episodes: state.episodes,
-      updates: state.updates,
-      interval_episodes: iv.episodes,
-      return_mean: iv.episodes > 0 ? iv.returnSum / iv.episodes : null,
-      win_rate: iv.successCount > 0 ? iv.successSum / iv.successCount : null,
-      length_mean: iv.episodes > 0 ? iv.lengthSum / iv.episodes : null,
-      ...stats,
-      steps_per_s: now > iv.startSeconds ? (envSteps() - iv.startEnvSteps) / (now - iv.startSeconds) : null,
-      time_s: now,
-    });
-    state.interval = freshInterval(now, envSteps());
-  };
-
-  const checkpoint = async (kind: 'periodic' | 'interrupt' | 'final', actionLog?: Float32Array): Promise<string> => {
-    const trainerState = await trainer.captureState();
-    const arrays: Record<string, SerializedArray> = {};
-    for (const [k, v] of Object.entries(trainerState.arrays)) arrays[TRAINER_ARRAY_PREFIX + k] = v;
-    if (actionLog) arrays[ACTION_LOG] = serializeArray(actionLog);
-    const data: CheckpointData = {
-      createdAt: new Date().toISOString(),
-      config: JSON.parse(JSON.stringify(config)) as JsonObject,
-      counters: { envSteps: envSteps(), episodes: state.episodes, updates: state.updates, logIndex: metrics.records },
-      models: trainerState.models,
-      optimizers: trainerState.optimizers,
-      rngs: trainerState.rngs,
-      arrays,
-      backend: options.backend.name,
-      metadata: { kind, loop: JSON.parse(JSON.stringify({ ...state, priorSeconds: elapsed() })) as JsonObject, trainer: trainerState.json },
-    };
-    return writeCheckpoint(checkpointDir, `step-${String(envSteps()).padStart(10, '0')}${kind === 'interrupt' ? '-interrupted' : ''}`, data, {
-      keepLast: options.keepCheckpoints ?? 3,
-    });
-  };
-
-  let interrupted = false;
-  let lastCheckpoint: string | null = null;
+  // Per-task seeds: a single-task run keeps the seeds it always had.
+  const taskSeed = (key: string, ...p: Array<string | number>) => (single ? deriveSeed(run.seed, ...p) : deriveSeed(run.seed, ...p, key));
+  const datasets: Record<string, OfflineDataset> = {};
+  const tasks: LiveTask[] = [];
+  let learner: Learner | undefined;
   try {
-    while (state.vectorSteps < totalVectorSteps && !interrupted) {
-      const segmentEnd = Math.min(segmentLength, totalVectorSteps - (state.vectorSteps - state.segmentSteps));
-      await vec.reset(state.segment);
-      // A resumed trainer's recurrent state belongs to the envs the replay below rebuilds.
-      if (state.segmentSteps === 0) trainer.episodesReset();
-      // Actions since the segment began: what a mid-segment checkpoint needs to rebuild the envs.
-      const actionLog: Float32Array[] = [];
-      if (replayActions) {
-        const rowLength = E * A * actDim;
-        for (let t = 0; t * rowLength < replayActions.length; t++) {
-          const row = replayActions.subarray(t * rowLength, (t + 1) * rowLength);
-          vec.buffers.actions.set(row);
-          await vec.step();
-          actionLog.push(row.slice());
-        }
-        if (actionLog.length !== state.segmentSteps) throw new Error(`checkpoint action log has ${actionLog.length} steps, expected ${state.segmentSteps}`);
-        replayActions = undefined;
+    for (const [index, t] of runTaskList.entries()) {
+      const evalVec = await VectorEnv.create({ env: t.env, numEnvs: Math.min(run.eval_episodes, t.numEnvs), workers: 0, seed: taskSeed(t.key, 'eval') });
+      const live: LiveTask = { ...t, evalVec, spec: { key: t.key, index, env: t.env, shape: shapeOf(evalVec.layout), numEnvs: t.numEnvs } };
+      tasks.push(live);
+      if (offline) {
+        if (!t.dataset) throw new Error(`${single ? 'dataset' : `tasks.${index}.dataset`}: required for the offline algorithm '${config.algo.name}'`);
+        const data = await readDataset(t.dataset);
+        checkDatasetShape(data, live.spec.shape, t.dataset, t.env.id);
+        datasets[t.key] = data;
+      } else {
+        live.vec = await VectorEnv.create({ env: t.env, numEnvs: t.numEnvs, workers: t.workers, seed: taskSeed(t.key) });
+        const differences = shapeDifferences(live.spec.shape, live.vec.layout);
+        if (differences.length > 0) throw new Error(`task '${t.key}': its envs disagree on their shape (${differences.join('; ')})`);
       }
-      const remaining = segmentEnd - state.segmentSteps;
-      const source = experienceStream(vec, trainer.policy, {
-        ...(trainer.collection.mode === 'chunk' ? { mode: 'chunk' as const, chunkLength } : { mode: 'transition' as const }),
-        maxSteps: remaining,
-        bufferSize: 1,
-        reset: false,
-      });
+    }
+    const specs = tasks.map((t) => t.spec);
+    learner = options.createLearner ? options.createLearner({ config, tasks: specs, datasets }) : createLearnerFromList({ config: config.algo, tasks: specs, seed: run.seed, datasets });
+    if (learner.kind !== trainer.kind) throw new Error(`algo '${config.algo.name}' is ${trainer.kind}, but its learner is ${learner.kind}`);
+    return await new TrainingLoop(options, dir, tasks, learner, unit, taskSeed).run();
+  } finally {
+    for (const t of tasks) {
+      await t.vec?.close();
+      await t.evalVec.close();
+    }
+    learner?.dispose();
+  }
+}
+
+class TrainingLoop {
+  private state: LoopState;
+  private readonly startedAt = Date.now();
+  private readonly config: RunConfig;
+  private replayActions?: Record<string, Float32Array>;
+  private interrupted = false;
+  private lastCheckpoint: string | null = null;
+  /** Online: env steps one round takes (every task's item), rounds per segment and in the run. */
+  private readonly roundSteps: number;
+  private readonly segmentLength: number;
+  private readonly totalLength: number;
+
+  constructor(
+    private readonly options: TrainingRunOptions,
+    private readonly dir: RunDirectory,
+    private readonly tasks: LiveTask[],
+    private readonly learner: Learner,
+    private readonly unit: StepUnit,
+    private readonly taskSeed: (key: string, ...p: Array<string | number>) => string,
+  ) {
+    this.config = options.config;
+    const run = this.config.run;
+    if (learner.kind === 'online') {
+      this.roundSteps = tasks.reduce((n, t) => n + t.numEnvs * this.chunkLength(t), 0);
+      // Whole rounds per segment and per run, so every checkpoint falls on an item boundary.
+      this.segmentLength = Math.ceil(run.checkpoint_interval / this.roundSteps);
+      this.totalLength = Math.ceil(run.total_env_steps / this.roundSteps);
+    } else {
+      this.roundSteps = 1;
+      this.segmentLength = run.checkpoint_interval;
+      this.totalLength = run.total_gradient_steps!;
+    }
+    this.state = {
+      version: 3,
+      unit,
+      segment: 0,
+      segmentRounds: 0,
+      roundPosition: 0,
+      steps: 0,
+      updates: 0,
+      nextLogAt: run.log_interval,
+      nextEvalAt: run.eval_interval,
+      evaluations: 0,
+      lastReturn: NaN,
+      priorSeconds: 0,
+      tasks: Object.fromEntries(tasks.map((t) => [t.key, freshTaskState()])),
+    };
+  }
+
+  private chunkLength(task: LiveTask): number {
+    const c = (this.learner as OnlineLearner).collection(task.key);
+    return c.mode === 'chunk' ? c.chunkLength : 1;
+  }
+
+  private elapsed(): number {
+    return this.state.priorSeconds + (Date.now() - this.startedAt) / 1000;
+  }
+
+  private get single(): boolean {
+    return this.tasks.length === 1;
+  }
+
+  private envSteps(): number {
+    return this.unit === 'env_steps' ? this.state.steps : 0;
+  }
+
+  /** Where a metrics record or evaluation sits: `env_steps`, or `grad_steps` offline. */
+  private place(): { env_steps: number } | { grad_steps: number } {
+    return this.unit === 'env_steps' ? { env_steps: this.state.steps } : { grad_steps: this.state.steps };
+  }
+
+  async run(): Promise<TrainingSummary> {
+    const { options, dir, config } = this;
+    const resume = options.resume;
+    if (resume) await this.restore(resume.data, resume.path);
+    dir.open(config, resume?.data.counters.logIndex);
+    dir.writeRunInfo({
+      backend: options.backend.name,
+      backend_reason: options.backend.reason,
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      workers: config.run.workers,
+      ...(this.single ? {} : { tasks: this.tasks.map((t) => ({ key: t.key, env: t.env.id, num_envs: t.numEnvs, workers: t.workers })) }),
+      resumed_from: resume?.path ?? null,
+      started_at: new Date(this.startedAt).toISOString(),
+    });
+    if (this.learner.kind === 'online') await this.runOnline(this.learner);
+    else await this.runOffline(this.learner);
+    if (dir.records > 0) this.writePlot();
+    return this.writeSummary();
+  }
+
+  // --- the online driver: env steps from the task-keyed experience stream ----------------------
+
+  private async runOnline(learner: OnlineLearner): Promise<void> {
+    const state = this.state;
+    const K = this.tasks.length;
+    while (this.roundsDone() < this.totalLength && !this.interrupted) {
+      const segmentEnd = Math.min(this.segmentLength, this.totalLength - (this.roundsDone() - state.segmentRounds));
+      for (const t of this.tasks) await t.vec!.reset(state.segment);
+      // A resumed learner's recurrent state belongs to the envs the replay below rebuilds.
+      if (state.segmentRounds === 0 && state.roundPosition === 0) for (const t of this.tasks) learner.episodesReset(t.key);
+      // Actions since the segment began: what a mid-segment checkpoint needs to rebuild the envs.
+      const actionLogs: Record<string, Float32Array[]> = Object.fromEntries(this.tasks.map((t) => [t.key, []]));
+      if (this.replayActions) {
+        for (const t of this.tasks) {
+          const log = this.replayActions[t.key] ?? new Float32Array(0);
+          const { numAgents: A, actDim } = t.vec!.layout;
+          const rowLength = t.numEnvs * A * actDim;
+          for (let s = 0; s * rowLength < log.length; s++) {
+            const row = log.subarray(s * rowLength, (s + 1) * rowLength);
+            t.vec!.buffers.actions.set(row);
+            await t.vec!.step();
+            actionLogs[t.key].push(row.slice());
+          }
+          const want = state.tasks[t.key].segmentSteps;
+          if (actionLogs[t.key].length !== want) throw new Error(`checkpoint action log of task '${t.key}' has ${actionLogs[t.key].length} steps, expected ${want}`);
+        }
+        this.replayActions = undefined;
+      }
+      const sources: ExperienceSource[] = this.tasks.map((t) => ({
+        vec: t.vec!,
+        policy: learner.collectionPolicy(t.key),
+        collection: learner.collection(t.key),
+        task: t.key,
+        taskIndex: t.spec.index,
+        policyVersion: () => learner.policyVersion(t.key),
+      }));
+      const stream = taskExperienceStream(sources, { rounds: segmentEnd - state.segmentRounds, firstSource: state.roundPosition, bufferSize: 1, reset: false });
       const onItem = async (item: Experience): Promise<'go' | 'stop'> => {
-        const T = item.kind === 'chunk' ? (item as TrajectoryChunk).length : 1;
-        state.vectorSteps += T;
-        state.segmentSteps += T;
-        actionLog.push(item.actions);
-        const iv = state.interval;
+        const task = state.tasks[item.task];
+        const T = item.kind === 'chunk' ? item.length : 1;
+        task.vectorSteps += T;
+        task.segmentSteps += T;
+        state.steps += T * item.layout.numEnvs;
+        actionLogs[item.task].push(item.actions);
+        state.roundPosition++;
+        if (state.roundPosition === K) {
+          state.roundPosition = 0;
+          state.segmentRounds++;
+        }
+        const iv = task.interval;
         for (const ep of item.episodes) {
           if (ep.aborted) continue;
-          state.episodes++;
+          task.episodes++;
           iv.episodes++;
           iv.returnSum += ep.return;
           iv.lengthSum += ep.length;
@@ -310,75 +369,352 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
             iv.successCount++;
           }
         }
-        const stats: TrainStats | undefined = trainer.observe(item, envSteps());
-        if (stats) {
-          state.updates += stats.grad_steps ?? 1;
-          for (const [k, v] of Object.entries(stats)) {
-            if (k === 'grad_steps') continue;
-            iv.statSums[k] = (iv.statSums[k] ?? 0) + v;
-            iv.statCounts[k] = (iv.statCounts[k] ?? 0) + 1;
-          }
-        }
-        if (envSteps() >= state.nextLogAt) {
-          logInterval();
-          state.nextLogAt = roundUp(envSteps() + 1, run.log_interval);
-        }
-        if (envSteps() >= state.nextEvalAt) {
-          await evaluate();
-          state.nextEvalAt = roundUp(envSteps() + 1, run.eval_interval);
-        }
-        options.onProgress?.(progress());
-        const segmentDone = state.segmentSteps >= segmentEnd;
-        if (!segmentDone && options.shouldStop?.(progress())) {
+        this.addStats(task, learner.observe(item, state.steps));
+        await this.afterStep();
+        const segmentDone = state.segmentRounds >= segmentEnd;
+        if (!segmentDone && this.options.shouldStop?.(this.progress())) {
           // Written before this item is acked, so the stream has not stepped past it.
-          lastCheckpoint = await checkpoint('interrupt', concat(actionLog));
-          interrupted = true;
+          const logs = Object.fromEntries(Object.entries(actionLogs).map(([k, rows]) => [k, concat(rows)]));
+          this.lastCheckpoint = await this.checkpoint('interrupt', logs);
+          this.interrupted = true;
           return 'stop';
         }
         return 'go';
       };
       await new Promise<void>((resolve, reject) => {
-        source.pipe(consumeEach(onItem), takeWhile((r) => r === 'go')).subscribe({ complete: resolve, error: reject });
+        stream.pipe(consumeEach(onItem), takeWhile((r) => r === 'go')).subscribe({ complete: resolve, error: reject });
       });
-      await collectionSettled(vec);
-      if (interrupted) break;
-      state.segment++;
-      state.segmentSteps = 0;
-      const finished = state.vectorSteps >= totalVectorSteps;
-      if (finished) {
-        if (state.interval.episodes > 0 || Object.keys(state.interval.statSums).length > 0) logInterval();
-        if (!state.lastEval || state.lastEval.env_steps !== envSteps()) await evaluate();
-      }
-      lastCheckpoint = await checkpoint(finished ? 'final' : 'periodic');
-      if (!finished && options.shouldStop?.(progress())) interrupted = true;
+      for (const t of this.tasks) await collectionSettled(t.vec!);
+      if (this.interrupted) break;
+      await this.endSegment();
     }
-  } finally {
-    await vec.close();
-    await evalVec.close();
-    trainer.dispose();
   }
-  if (metrics.records > 0) writePlot();
-  const summary: TrainingSummary = {
-    env: config.env.id,
-    algo: config.algo.name,
-    seed: run.seed,
-    backend: options.backend.name,
-    env_steps: envSteps(),
-    episodes: state.episodes,
-    updates: state.updates,
-    wall_time_s: elapsed(),
-    interrupted,
-    final_eval: interrupted || !state.lastEval ? null : stripSteps(state.lastEval),
-    best_eval: state.bestEval,
-    checkpoint: lastCheckpoint,
-  };
-  fs.writeFileSync(path.join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  return summary;
+
+  /** Rounds (online) or gradient steps (offline) completed so far. */
+  private roundsDone(): number {
+    if (this.unit === 'grad_steps') return this.state.steps;
+    let rounds = 0;
+    const segmentsBefore = this.state.segment;
+    // Every finished segment was whole; the current one has segmentRounds.
+    rounds = Math.min(segmentsBefore * this.segmentLength, this.totalLength) + this.state.segmentRounds;
+    return rounds;
+  }
+
+  // --- the offline driver: gradient steps on the learner's datasets ----------------------------
+
+  private async runOffline(learner: OfflineLearner): Promise<void> {
+    const state = this.state;
+    const task = state.tasks[this.tasks[0].key];
+    while (state.steps < this.totalLength && !this.interrupted) {
+      const segmentEnd = Math.min(this.segmentLength, this.totalLength - (state.steps - state.segmentRounds));
+      while (state.segmentRounds < segmentEnd) {
+        const stats = learner.trainStep();
+        state.steps++;
+        state.segmentRounds++;
+        this.addStats(task, { ...stats, grad_steps: 1 });
+        await this.afterStep();
+        // Let timers and signals (Ctrl-C) in now and then; gradient steps never leave the microtask queue.
+        if (state.steps % 64 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (state.segmentRounds < segmentEnd && this.options.shouldStop?.(this.progress())) {
+          this.lastCheckpoint = await this.checkpoint('interrupt');
+          this.interrupted = true;
+          return;
+        }
+      }
+      await this.endSegment();
+    }
+  }
+
+  // --- what both drivers share ---------------------------------------------------------------
+
+  private addStats(task: TaskLoopState, stats: TrainStats | undefined): void {
+    if (!stats) return;
+    const n = stats.grad_steps ?? 1;
+    this.state.updates += n;
+    task.updates += n;
+    const iv = task.interval;
+    for (const [k, v] of Object.entries(stats)) {
+      if (k === 'grad_steps') continue;
+      iv.statSums[k] = (iv.statSums[k] ?? 0) + v;
+      iv.statCounts[k] = (iv.statCounts[k] ?? 0) + 1;
+    }
+  }
+
+  /** Logging and evaluation when their intervals come due, then progress. */
+  private async afterStep(): Promise<void> {
+    const state = this.state;
+    const run = this.config.run;
+    if (state.steps >= state.nextLogAt) {
+      this.logInterval();
+      state.nextLogAt = roundUp(state.steps + 1, run.log_interval);
+    }
+    if (state.steps >= state.nextEvalAt) {
+      await this.evaluate();
+      state.nextEvalAt = roundUp(state.steps + 1, run.eval_interval);
+    }
+    this.options.onProgress?.(this.progress());
+  }
+
+  private async endSegment(): Promise<void> {
+    const state = this.state;
+    state.segment++;
+    state.segmentRounds = 0;
+    state.roundPosition = 0;
+    for (const t of Object.values(state.tasks)) t.segmentSteps = 0;
+    const finished = this.roundsDone() >= this.totalLength;
+    if (finished) {
+      const pending = Object.values(state.tasks).some((t) => t.interval.episodes > 0 || Object.keys(t.interval.statSums).length > 0);
+      if (pending) this.logInterval();
+      const last = Object.values(state.tasks)[0].lastEval;
+      const at = last ? (this.unit === 'env_steps' ? last.env_steps : last.grad_steps) : undefined;
+      if (at !== state.steps) await this.evaluate();
+    }
+    this.lastCheckpoint = await this.checkpoint(finished ? 'final' : 'periodic');
+    if (!finished && this.options.shouldStop?.(this.progress())) this.interrupted = true;
+  }
+
+  private progress(): TrainingProgress {
+    const state = this.state;
+    const evals = Object.values(state.tasks).map((t) => t.lastEval).filter((e): e is PlacedEvaluation => e !== null);
+    const lastEval = evals.length === 0 ? undefined : meanEvaluation(evals);
+    const totalSteps = this.totalLength * this.roundSteps;
+    return {
+      unit: this.unit,
+      steps: state.steps,
+      totalSteps,
+      envSteps: this.envSteps(),
+      totalEnvSteps: this.unit === 'env_steps' ? totalSteps : 0,
+      episodes: Object.values(state.tasks).reduce((n, t) => n + t.episodes, 0),
+      updates: state.updates,
+      lastReturn: state.lastReturn,
+      lastEval: lastEval ? { episodes: lastEval.episodes, meanReturn: lastEval.return_mean, stdReturn: lastEval.return_std, meanLength: lastEval.length_mean, successRate: lastEval.win_rate } : undefined,
+      elapsedSeconds: this.elapsed(),
+    };
+  }
+
+  private record(r: MetricsRecord): void {
+    this.dir.append(r);
+    this.options.onRecord?.(r);
+  }
+
+  private writePlot(): void {
+    this.dir.writePlot(`${this.config.algo.name} on ${runLabel(this.config)} (seed ${this.config.run.seed})`);
+  }
+
+  private logInterval(): void {
+    const state = this.state;
+    const now = this.elapsed();
+    const returns: number[] = [];
+    for (const t of this.tasks) {
+      const task = state.tasks[t.key];
+      const iv = task.interval;
+      const stats: Record<string, number> = {};
+      for (const k of Object.keys(iv.statSums).sort()) stats[k] = iv.statSums[k] / iv.statCounts[k];
+      if (iv.episodes > 0) returns.push(iv.returnSum / iv.episodes);
+      const taskFields = this.single ? {} : { task: t.key, task_env_steps: task.vectorSteps * t.numEnvs, task_updates: task.updates };
+      this.record({
+        kind: 'train',
+        ...(this.single ? {} : { task: t.key }),
+        ...this.place(),
+        ...(this.unit === 'env_steps' ? { episodes: task.episodes } : {}),
+        updates: state.updates,
+        ...(this.unit === 'env_steps'
+          ? {
+              interval_episodes: iv.episodes,
+              return_mean: iv.episodes > 0 ? iv.returnSum / iv.episodes : null,
+              win_rate: iv.successCount > 0 ? iv.successSum / iv.successCount : null,
+              length_mean: iv.episodes > 0 ? iv.lengthSum / iv.episodes : null,
+            }
+          : {}),
+        ...taskFields,
+        ...stats,
+        steps_per_s: now > iv.startSeconds ? (state.steps - iv.startSteps) / (now - iv.startSeconds) : null,
+        time_s: now,
+      } as MetricsRecord);
+      task.interval = freshInterval(now, state.steps);
+    }
+    if (returns.length > 0) state.lastReturn = returns.reduce((a, b) => a + b, 0) / returns.length;
+  }
+
+  private async evaluate(): Promise<void> {
+    const state = this.state;
+    const run = this.config.run;
+    for (const t of this.tasks) {
+      const t0 = Date.now();
+      const policy = this.learner.evaluationPolicy(t.key, t.evalVec.numEnvs, this.taskSeed(t.key, 'eval-policy', state.evaluations), { sample: !run.eval_greedy });
+      const result = await evaluatePolicy(t.evalVec, policy, run.eval_episodes, 0, { taskIndex: t.spec.index });
+      const summary: EvaluationSummary = {
+        return_mean: result.meanReturn,
+        return_std: result.stdReturn,
+        win_rate: result.successRate,
+        length_mean: result.meanLength,
+        episodes: result.episodes,
+      };
+      const task = state.tasks[t.key];
+      task.lastEval = { ...summary, ...this.place() };
+      if (!task.bestEval || summary.return_mean > task.bestEval.return_mean) task.bestEval = task.lastEval;
+      this.record({ kind: 'eval', ...(this.single ? {} : { task: t.key }), ...this.place(), ...summary, eval_time_s: (Date.now() - t0) / 1000 });
+    }
+    state.evaluations++;
+    this.writePlot();
+  }
+
+  private async checkpoint(kind: 'periodic' | 'interrupt' | 'final', actionLogs?: Record<string, Float32Array>): Promise<string> {
+    const state = this.state;
+    const learnerState = await this.learner.captureState();
+    const arrays: Record<string, SerializedArray> = {};
+    for (const [k, v] of Object.entries(learnerState.arrays)) arrays[TRAINER_ARRAY_PREFIX + k] = v;
+    if (actionLogs) for (const [task, log] of Object.entries(actionLogs)) arrays[actionLogKey(task, this.single)] = serializeArray(log);
+    const policies = Object.fromEntries(Object.entries(this.learner.policySpecs()).map(([k, spec]) => [k, policySpecJson(spec)]));
+    const data: CheckpointData = {
+      createdAt: new Date().toISOString(),
+      config: JSON.parse(JSON.stringify(this.config)) as JsonObject,
+      counters: {
+        envSteps: this.envSteps(),
+        episodes: Object.values(state.tasks).reduce((n, t) => n + t.episodes, 0),
+        updates: state.updates,
+        logIndex: this.dir.records,
+        ...(this.unit === 'grad_steps' ? { gradientSteps: state.steps } : {}),
+      },
+      models: learnerState.models,
+      optimizers: learnerState.optimizers,
+      rngs: learnerState.rngs,
+      arrays,
+      backend: this.options.backend.name,
+      metadata: JSON.parse(JSON.stringify({ kind, loop: { ...state, priorSeconds: this.elapsed() }, trainer: learnerState.json, policies })) as JsonObject,
+    };
+    return this.dir.writeCheckpoint(`step-${String(state.steps).padStart(10, '0')}${kind === 'interrupt' ? '-interrupted' : ''}`, data);
+  }
+
+  private writeSummary(): TrainingSummary {
+    const state = this.state;
+    const strip = (e: PlacedEvaluation | null): EvaluationSummary | null => {
+      if (!e) return null;
+      const { env_steps: _e, grad_steps: _g, ...rest } = e;
+      return rest;
+    };
+    const taskStates = this.tasks.map((t) => state.tasks[t.key]);
+    const finals = taskStates.map((t) => t.lastEval).filter((e): e is PlacedEvaluation => e !== null);
+    const summary: TrainingSummary = {
+      env: runLabel(this.config),
+      algo: this.config.algo.name,
+      seed: this.config.run.seed,
+      backend: this.options.backend.name,
+      unit: this.unit,
+      env_steps: this.envSteps(),
+      ...(this.unit === 'grad_steps' ? { grad_steps: state.steps } : {}),
+      episodes: taskStates.reduce((n, t) => n + t.episodes, 0),
+      updates: state.updates,
+      wall_time_s: this.elapsed(),
+      interrupted: this.interrupted,
+      final_eval: this.interrupted || finals.length === 0 ? null : strip(this.single ? finals[0] : meanEvaluation(finals)),
+      best_eval: this.single ? taskStates[0].bestEval : null,
+      ...(this.single
+        ? {}
+        : {
+            tasks: Object.fromEntries(
+              this.tasks.map((t) => {
+                const s = state.tasks[t.key];
+                return [t.key, { final_eval: this.interrupted ? null : strip(s.lastEval), best_eval: s.bestEval, env_steps: s.vectorSteps * t.numEnvs, episodes: s.episodes }];
+              }),
+            ),
+          }),
+      checkpoint: this.lastCheckpoint,
+    };
+    this.dir.writeSummary(summary);
+    return summary;
+  }
+
+  /** Rebuilds the loop and learner state a checkpoint holds; errors name the file and the missing part. */
+  private async restore(data: CheckpointData, file: string): Promise<void> {
+    const meta = data.metadata;
+    const loop = meta.loop;
+    if (typeof loop !== 'object' || loop === null || Array.isArray(loop)) throw new Error(`${file}: not a training checkpoint (metadata.loop is missing)`);
+    const state = loop.version === 3 ? (loop as unknown as LoopState) : this.upgradeLoopState(loop as JsonObject, file);
+    for (const key of ['segment', 'segmentRounds', 'roundPosition', 'steps', 'updates', 'nextLogAt', 'nextEvalAt', 'evaluations', 'priorSeconds'] as const) {
+      if (typeof state[key] !== 'number') throw new Error(`${file}: field 'metadata.loop.${key}' must be a number`);
+    }
+    if (state.unit !== this.unit) throw new Error(`${file}: the checkpoint counts ${state.unit}, this run ${this.unit}`);
+    for (const t of this.tasks) {
+      const ts = state.tasks?.[t.key];
+      if (typeof ts !== 'object' || ts === null || typeof ts.interval !== 'object' || ts.interval === null) throw new Error(`${file}: field 'metadata.loop.tasks.${t.key}' is missing`);
+    }
+    // JSON turns NaN into null.
+    if (state.lastReturn === null) state.lastReturn = NaN;
+    const learnerArrays: Record<string, SerializedArray> = {};
+    for (const [k, v] of Object.entries(data.arrays)) if (k.startsWith(TRAINER_ARRAY_PREFIX)) learnerArrays[k.slice(TRAINER_ARRAY_PREFIX.length)] = v;
+    const learnerJson = meta.trainer;
+    if (typeof learnerJson !== 'object' || learnerJson === null || Array.isArray(learnerJson)) throw new Error(`${file}: field 'metadata.trainer' must be a map`);
+    const learnerState: LearnerState = { models: data.models, optimizers: data.optimizers, rngs: data.rngs, arrays: learnerArrays, json: learnerJson };
+    try {
+      await this.learner.restoreState(learnerState);
+    } catch (error) {
+      throw new Error(`${file}: cannot restore the trainer: ${(error as Error).message}`);
+    }
+    const inSegment = state.segmentRounds !== 0 || state.roundPosition !== 0;
+    if (this.unit === 'env_steps' && inSegment) {
+      this.replayActions = {};
+      for (const t of this.tasks) {
+        const key = actionLogKey(t.key, this.single);
+        const log = data.arrays[key];
+        if (!log) {
+          if (state.tasks[t.key].segmentSteps !== 0) throw new Error(`${file}: checkpoint is inside a segment (${state.tasks[t.key].segmentSteps} steps of task '${t.key}') but has no action log`);
+          continue;
+        }
+        const values = deserializeArray(log);
+        if (!(values instanceof Float32Array)) throw new Error(`${file}: field 'arrays.${key}' must be a Float32Array`);
+        this.replayActions[t.key] = values;
+      }
+    }
+    this.state = state;
+  }
+
+  /** The loop state of a checkpoint written before multi-task runs (format 2): one task, counted in vector steps. */
+  private upgradeLoopState(loop: JsonObject, file: string): LoopState {
+    if (!this.single) throw new Error(`${file}: a single-task checkpoint cannot resume a run of ${this.tasks.length} tasks`);
+    const t = this.tasks[0];
+    const num = (key: string): number => {
+      const v = loop[key];
+      if (typeof v !== 'number') throw new Error(`${file}: field 'metadata.loop.${key}' must be a number`);
+      return v;
+    };
+    const interval = loop.interval as unknown as { startEnvSteps?: number } & Omit<IntervalState, 'startSteps'>;
+    if (typeof interval !== 'object' || interval === null) throw new Error(`${file}: field 'metadata.loop.interval' is missing`);
+    const T = this.chunkLength(t);
+    const vectorSteps = num('vectorSteps');
+    const segmentSteps = num('segmentSteps');
+    const evalOf = (key: string): PlacedEvaluation | null => (loop[key] === null || loop[key] === undefined ? null : (loop[key] as unknown as PlacedEvaluation));
+    const { startEnvSteps, ...rest } = interval;
+    return {
+      version: 3,
+      unit: 'env_steps',
+      segment: num('segment'),
+      segmentRounds: segmentSteps / T,
+      roundPosition: 0,
+      steps: vectorSteps * t.numEnvs,
+      updates: num('updates'),
+      nextLogAt: num('nextLogAt'),
+      nextEvalAt: num('nextEvalAt'),
+      evaluations: num('evaluations'),
+      lastReturn: typeof loop.lastReturn === 'number' ? loop.lastReturn : NaN,
+      priorSeconds: num('priorSeconds'),
+      tasks: {
+        [t.key]: {
+          vectorSteps,
+          segmentSteps,
+          episodes: num('episodes'),
+          updates: num('updates'),
+          interval: { ...rest, startSteps: startEnvSteps ?? 0 },
+          lastEval: evalOf('lastEval'),
+          bestEval: evalOf('bestEval'),
+        },
+      },
+    };
+  }
 }
 
-function stripSteps(e: EvaluationSummary & { env_steps: number }): EvaluationSummary {
-  const { env_steps: _, ...rest } = e;
-  return rest;
+function roundUp(x: number, multiple: number): number {
+  return Math.ceil(x / multiple) * multiple;
 }
 
 function concat(rows: Float32Array[]): Float32Array {
@@ -391,36 +727,15 @@ function concat(rows: Float32Array[]): Float32Array {
   return out;
 }
 
-/** Rebuilds the loop and trainer state a checkpoint holds; errors name the file and the missing part. */
-async function restoreRun(data: CheckpointData, file: string, trainer: Trainer): Promise<{ state: LoopState; actionLog?: Float32Array }> {
-  const meta = data.metadata;
-  const loop = meta.loop;
-  if (typeof loop !== 'object' || loop === null || Array.isArray(loop)) throw new Error(`${file}: not a training checkpoint (metadata.loop is missing)`);
-  const state = loop as unknown as LoopState;
-  for (const key of ['segment', 'segmentSteps', 'vectorSteps', 'episodes', 'updates', 'nextLogAt', 'nextEvalAt', 'evaluations', 'priorSeconds'] as const) {
-    if (typeof state[key] !== 'number') throw new Error(`${file}: field 'metadata.loop.${key}' must be a number`);
-  }
-  if (typeof state.interval !== 'object' || state.interval === null) throw new Error(`${file}: field 'metadata.loop.interval' is missing`);
-  // JSON turns NaN into null.
-  if (state.lastReturn === null) state.lastReturn = NaN;
-  const trainerArrays: Record<string, SerializedArray> = {};
-  for (const [k, v] of Object.entries(data.arrays)) if (k.startsWith(TRAINER_ARRAY_PREFIX)) trainerArrays[k.slice(TRAINER_ARRAY_PREFIX.length)] = v;
-  const trainerJson = meta.trainer;
-  if (typeof trainerJson !== 'object' || trainerJson === null || Array.isArray(trainerJson)) throw new Error(`${file}: field 'metadata.trainer' must be a map`);
-  const trainerState: TrainerState = { models: data.models, optimizers: data.optimizers, rngs: data.rngs, arrays: trainerArrays, json: trainerJson };
-  try {
-    await trainer.restoreState(trainerState);
-  } catch (error) {
-    throw new Error(`${file}: cannot restore the trainer: ${(error as Error).message}`);
-  }
-  const log = data.arrays[ACTION_LOG];
-  let actionLog: Float32Array | undefined;
-  if (log) {
-    const values = deserializeArray(log);
-    if (!(values instanceof Float32Array)) throw new Error(`${file}: field 'arrays.${ACTION_LOG}' must be a Float32Array`);
-    actionLog = values;
-  } else if (state.segmentSteps !== 0) {
-    throw new Error(`${file}: checkpoint is inside a segment (${state.segmentSteps} steps) but has no action log`);
-  }
-  return { state, actionLog };
+/** The mean of several tasks' evaluations (the headline number of a multi-task run). */
+function meanEvaluation(evals: PlacedEvaluation[]): PlacedEvaluation {
+  const mean = (f: (e: PlacedEvaluation) => number) => evals.reduce((a, e) => a + f(e), 0) / evals.length;
+  const wins = evals.filter((e) => e.win_rate !== null);
+  return {
+    return_mean: mean((e) => e.return_mean),
+    return_std: mean((e) => e.return_std),
+    win_rate: wins.length === 0 ? null : wins.reduce((a, e) => a + (e.win_rate ?? 0), 0) / wins.length,
+    length_mean: mean((e) => e.length_mean),
+    episodes: evals.reduce((a, e) => a + e.episodes, 0),
+  };
 }

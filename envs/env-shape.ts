@@ -1,11 +1,13 @@
-import type { ParallelEnv } from '../../envs/parallel-env';
+import type { ParallelEnv } from './parallel-env';
 
 /**
- * Fixed-size description of one env's agents, so E copies can live in flat typed arrays:
- * agent slot i is `possibleAgents[i]`; every observation is padded to the largest one.
+ * A task's fixed shape, independent of how many copies of it run: its agents, the widths of
+ * their observations and actions, its global state and episode facts. Agent slot i is
+ * `agentIds[i]` (`possibleAgents[i]`); every observation is padded to the widest one, so all
+ * agents' inputs fit one array. Networks and policies are built from a shape; acting state
+ * (recurrent memory, last actions) is sized later, for the number of envs a policy acts in.
  */
-export interface VectorLayout {
-  numEnvs: number;
+export interface EnvShape {
   agentIds: string[];
   numAgents: number;
   /** Padded per-agent observation length. */
@@ -40,7 +42,13 @@ export interface VectorLayout {
   numTasks?: number;
 }
 
-export function layoutFor(env: ParallelEnv<unknown, unknown>, numEnvs: number): VectorLayout {
+/** A shape run as `numEnvs` copies in flat arrays [env][agent][...] (a VectorEnv's buffers, a policy batch). */
+export interface VectorLayout extends EnvShape {
+  numEnvs: number;
+}
+
+/** The shape of `env`'s task, read from its spaces and metadata. */
+export function envShape(env: ParallelEnv<unknown, unknown>): EnvShape {
   const agentIds = [...env.possibleAgents];
   const obsSpaces = agentIds.map((a) => env.observationSpace(a));
   const actSpaces = agentIds.map((a) => env.actionSpace(a));
@@ -62,12 +70,11 @@ export function layoutFor(env: ParallelEnv<unknown, unknown>, numEnvs: number): 
     return flat;
   };
   return {
-    numEnvs,
     agentIds,
     numAgents: agentIds.length,
     obsDim: Math.max(...obsSpaces.map((s) => s.flatDim)),
     agentObsDims: obsSpaces.map((s) => s.flatDim),
-    actDim: Math.max(...actSpaces.map((s) => s.flatDim)),
+    actDim,
     numActions: Math.max(...agentNumActions),
     agentNumActions,
     discreteActions,
@@ -80,61 +87,37 @@ export function layoutFor(env: ParallelEnv<unknown, unknown>, numEnvs: number): 
   };
 }
 
-/**
- * The arrays E envs read and write, indexed [env][agent][...]. Backed by SharedArrayBuffers
- * so worker threads write results in place and nothing is copied between threads.
- */
-export interface VectorBuffers {
-  /** Observations after the last step or reset (the next input to the policy). */
-  obs: Float32Array;
-  /** For envs whose episode ended this step: the last observation before the auto-reset. */
-  finalObs: Float32Array;
-  state: Float32Array;
-  finalState: Float32Array;
-  /** Actions for the next step, written by the caller. */
-  actions: Float32Array;
-  rewards: Float32Array;
-  terminated: Uint8Array;
-  truncated: Uint8Array;
-  /** 1 when the agent is live and must act in the next step. */
-  alive: Uint8Array;
-  /** Legal discrete actions of live agents (1 = allowed). */
-  masks: Uint8Array;
-  /** 1 when the env's episode ended this step (and the env was reset). */
-  episodeDone: Uint8Array;
-  /** 1 when the episode was cut short because its worker failed and was restarted. */
-  episodeAborted: Uint8Array;
-  /** Team return (see `EnvMetadata.teamReward`) and length of the episode that ended this step. */
-  episodeReturn: Float32Array;
-  episodeLength: Int32Array;
-  /** 1 / 0 for a won / lost episode, NaN when the task reports no success. */
-  episodeSuccess: Float32Array;
+export function vectorLayout(shape: EnvShape, numEnvs: number): VectorLayout {
+  if (!Number.isInteger(numEnvs) || numEnvs < 1) throw new Error(`vectorLayout: numEnvs must be a positive integer, got ${numEnvs}`);
+  return { numEnvs, ...shape };
 }
 
-type ArrayCtor = Float32ArrayConstructor | Uint8ArrayConstructor | Int32ArrayConstructor;
+/** `envShape(env)` run as `numEnvs` copies. */
+export function layoutFor(env: ParallelEnv<unknown, unknown>, numEnvs: number): VectorLayout {
+  return vectorLayout(envShape(env), numEnvs);
+}
 
-export function allocateBuffers(layout: VectorLayout, shared: boolean): VectorBuffers {
-  const { numEnvs: E, numAgents: A, obsDim, actDim, numActions, stateDim } = layout;
-  const make = <C extends ArrayCtor>(Ctor: C, length: number): InstanceType<C> => {
-    const bytes = Math.max(1, length) * Ctor.BYTES_PER_ELEMENT;
-    const buffer = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-    return new Ctor(buffer as ArrayBuffer, 0, length) as InstanceType<C>;
-  };
-  return {
-    obs: make(Float32Array, E * A * obsDim),
-    finalObs: make(Float32Array, E * A * obsDim),
-    state: make(Float32Array, E * stateDim),
-    finalState: make(Float32Array, E * stateDim),
-    actions: make(Float32Array, E * A * actDim),
-    rewards: make(Float32Array, E * A),
-    terminated: make(Uint8Array, E * A),
-    truncated: make(Uint8Array, E * A),
-    alive: make(Uint8Array, E * A),
-    masks: make(Uint8Array, E * A * numActions),
-    episodeDone: make(Uint8Array, E),
-    episodeAborted: make(Uint8Array, E),
-    episodeReturn: make(Float32Array, E),
-    episodeLength: make(Int32Array, E),
-    episodeSuccess: make(Float32Array, E),
-  };
+/** The shape part of a layout (drops `numEnvs`). */
+export function shapeOf(layout: EnvShape): EnvShape {
+  const { numEnvs: _numEnvs, ...shape } = layout as VectorLayout;
+  return shape;
+}
+
+/**
+ * The facts a network trained on one shape depends on: a policy can act in another env only
+ * when all of them agree. Returns one "name a vs b" line per difference.
+ */
+export function shapeDifferences(trained: EnvShape, other: EnvShape): string[] {
+  const facts = (s: EnvShape): Record<string, string | number | boolean> => ({
+    agents: s.agentIds.join(','),
+    obsDim: s.obsDim,
+    numActions: s.numActions,
+    actDim: s.actDim,
+    discreteActions: s.discreteActions,
+    stateDim: s.stateDim,
+    numTasks: s.numTasks ?? 0,
+  });
+  const a = facts(trained);
+  const b = facts(other);
+  return Object.keys(a).filter((k) => a[k] !== b[k]).map((k) => `${k} ${a[k]} vs ${b[k]}`);
 }

@@ -1,0 +1,56 @@
+import * as tf from '@tensorflow/tfjs';
+import { deriveSeed, seedToInt } from '../../runtime/core/rng';
+import { torchUniform } from './init';
+import { type Linear, Module, createVariable, linearVariables, uniqueScope } from './module';
+
+export interface MlpSpec {
+  inputDim: number;
+  hiddenDims: readonly number[];
+  outputDim: number;
+  /** Initial weights depend on (seed, role) only, so equal seeds give equal networks. */
+  seed: string;
+  role: string;
+  /** `zeros` skips the random initialisation, for a network whose weights are loaded next. */
+  init?: 'torch' | 'zeros';
+}
+
+/**
+ * A ReLU MLP with a linear output layer, layers started as PyTorch's `nn.Linear` (uniform
+ * ±1/√fan_in): CleanRL's SAC actor and critics. Layers are named `fc0`, `fc1`, ….
+ */
+export class Mlp extends Module {
+  readonly spec: MlpSpec;
+  private readonly layers: Linear[] = [];
+
+  constructor(spec: MlpSpec) {
+    super();
+    this.spec = spec;
+    const { inputDim, hiddenDims, outputDim, seed, role } = spec;
+    const scope = uniqueScope('mlp', role);
+    const sizes = [inputDim, ...hiddenDims, outputDim];
+    for (let i = 0; i + 1 < sizes.length; i++) {
+      const init = (shape: number[], part: string): tf.Variable =>
+        createVariable(spec.init === 'zeros' ? tf.zeros(shape) : torchUniform(shape, sizes[i], seedToInt(deriveSeed(seed, role, i, part))), scope, `fc${i}/${part}`);
+      this.layers.push({ w: init([sizes[i], sizes[i + 1]], 'w'), b: init([sizes[i + 1]], 'b') });
+    }
+  }
+
+  forward(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      let h = x;
+      this.layers.forEach(({ w, b }, i) => {
+        // A single output (a critic's Q) as multiply-and-sum: the matMul's gradient would be a
+        // [B, 1]·[1, H] outer product, which the wasm backend runs ~10× slower than a broadcast multiply.
+        const single = w.shape[1] === 1;
+        const wx = single ? tf.sum(tf.mul(h, tf.reshape(w, [1, -1])), 1, true) : tf.matMul(h, w as tf.Tensor2D);
+        const z = tf.add(wx, b) as tf.Tensor2D;
+        h = i + 1 < this.layers.length ? tf.relu(z) : z;
+      });
+      return h;
+    });
+  }
+
+  namedVariables(): Record<string, tf.Variable> {
+    return linearVariables(Object.fromEntries(this.layers.map((layer, i) => [`fc${i}`, layer])));
+  }
+}

@@ -1,0 +1,84 @@
+import * as tf from '@tensorflow/tfjs';
+
+/*
+ * The small module system every network in troupe is built from. A module owns tfjs variables
+ * and names each by a stable path (`fc1/w`, `gru/wi`, `w1Hidden/b`, …) that does not depend on
+ * the instance: checkpoints, optimiser slots and target copies are keyed by these names.
+ * tfjs's own variable names are process-global, so each instance registers its variables under
+ * a unique scope (`agent-net3/actor/fc1/w`), which never appears anywhere else.
+ */
+
+const scopeCounters = new Map<string, number>();
+
+/** A process-unique scope for one module instance, e.g. `mlp4/actor`. */
+export function uniqueScope(kind: string, role?: string): string {
+  const n = scopeCounters.get(kind) ?? 0;
+  scopeCounters.set(kind, n + 1);
+  return role ? `${kind}${n}/${role}` : `${kind}${n}`;
+}
+
+/** Makes a trainable variable of `initial` (which is then disposed) named `scope/name`. */
+export function createVariable(initial: tf.Tensor, scope: string, name: string, trainable = true): tf.Variable {
+  const v = tf.variable(initial, trainable, `${scope}/${name}`);
+  // The variable holds its own reference to the data; the initial tensor is ours to free.
+  initial.dispose();
+  return v;
+}
+
+/** A dense layer's weights [in, out] (or [copies, in, out]) and bias. */
+export interface Linear {
+  w: tf.Variable;
+  b: tf.Variable;
+}
+
+/** x·W + b for a plain [in, out] layer. */
+export function affine(x: tf.Tensor2D, layer: Linear): tf.Tensor2D {
+  return tf.add(tf.matMul(x, layer.w as tf.Tensor2D), layer.b) as tf.Tensor2D;
+}
+
+/** Adds `layers` (name → {w, b}) to `into` as `name/w`, `name/b`. */
+export function linearVariables(layers: Record<string, Linear>, into: Record<string, tf.Variable> = {}): Record<string, tf.Variable> {
+  for (const [layer, d] of Object.entries(layers)) {
+    into[`${layer}/w`] = d.w;
+    into[`${layer}/b`] = d.b;
+  }
+  return into;
+}
+
+/**
+ * Moves every variable of `target` τ of the way towards the same-named one of `source`
+ * (Polyak averaging), or copies it when τ ≥ 1 (a hard target update). Names must match.
+ */
+export function polyakUpdate(target: Record<string, tf.Variable>, source: Record<string, tf.Variable>, tau: number, who = 'copyFrom'): void {
+  tf.tidy(() => {
+    for (const [name, v] of Object.entries(target)) {
+      const s = source[name];
+      if (!s) throw new Error(`${who}: source has no variable '${name}'`);
+      v.assign(tau >= 1 ? s : tf.add(tf.mul(1 - tau, v), tf.mul(tau, s)));
+    }
+  });
+}
+
+/** A network: named variables, target copies and disposal, the same way everywhere. */
+export abstract class Module {
+  /** Variables by stable name (see the header of this file). */
+  abstract namedVariables(): Record<string, tf.Variable>;
+
+  variables(): tf.Variable[] {
+    return Object.values(this.namedVariables());
+  }
+
+  /** Copies `source`'s weights in (hard target update), or moves τ of the way towards them. */
+  copyFrom(source: Module, tau = 1): void {
+    polyakUpdate(this.namedVariables(), source.namedVariables(), tau, `${this.constructor.name}.copyFrom`);
+  }
+
+  dispose(): void {
+    for (const v of this.variables()) v.dispose();
+  }
+}
+
+/** `named` with every key prefixed (`actor/` + `fc1/w`), for parameter sets spanning several modules. */
+export function prefixed<T>(prefix: string, named: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(named).map(([k, v]) => [prefix + k, v]));
+}
