@@ -58,7 +58,7 @@ export { type DatasetEpisode, type DatasetHeader, type OfflineDataset, readDatas
 // --- rollout: vector envs, the experience stream, evaluation -----------------------------------
 export { VectorEnv, VectorEnvError, type VectorEnvOptions, type ShardRestart } from './runtime/rollout/vector-env';
 export type { ShardTransport, ShardTransportContext, ShardTransportFactory } from './runtime/rollout/shard-protocol';
-export { type Collection as StreamCollection, type ExperienceSource, collectionSettled, consumeEach, experienceStream, taskExperienceStream } from './runtime/rollout/experience-stream';
+export { type ExperienceSource, collectionSettled, consumeEach, experienceStream, taskExperienceStream } from './runtime/rollout/experience-stream';
 export { type EvaluationContext, type EvaluationResult, evaluatePolicy } from './runtime/rollout/evaluation';
 export { collectEpisodes } from './runtime/rollout/collect-episodes';
 

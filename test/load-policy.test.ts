@@ -156,6 +156,34 @@ describe('loadPolicy from runs', () => {
   }, 60000);
 });
 
+describe('every benchmark config', () => {
+  const configs = path.join(__dirname, '..', '..', 'configs', 'benchmarks');
+  test.each(fs.readdirSync(configs).filter((f) => f.endsWith('.yaml')))('%s: its policy acts in 3 envs, whatever num_envs it trains with', async (file) => {
+    const config = parseRunConfig(fs.readFileSync(path.join(configs, file), 'utf8'), file);
+    const env = config.env!;
+    const vec = await VectorEnv.create({ env, numEnvs: 3, seed: 0 });
+    const learner = createLearner({ config: config.algo, tasks: [taskOfLayout({ ...vec.layout, numEnvs: config.run.num_envs }, env.id, env)], seed: 0 });
+    try {
+      const spec = parsePolicySpec(policySpecJson(learner.policySpecs()[env.id]), file);
+      const policy = buildPolicy(spec, (await learner.captureState()).models[spec.model], { numEnvs: 3 });
+      try {
+        const b = vec.buffers;
+        await vec.reset();
+        for (let t = 0; t < 3; t++) {
+          b.actions.fill(0);
+          await policy.act({ obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart: new Uint8Array(3).fill(t === 0 ? 1 : 0), layout: vec.layout, context: emptyContext(3) }, b.actions);
+          await vec.step();
+        }
+      } finally {
+        policy.dispose();
+      }
+    } finally {
+      learner.dispose();
+      await vec.close();
+    }
+  }, 30000);
+});
+
 describe('checkpoints written before this format', () => {
   const withoutClock = (records: MetricsRecord[]) => records.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !WALL_CLOCK_FIELDS.includes(k))));
 

@@ -189,6 +189,13 @@ describe('a two-task training run', () => {
     }
   });
 
+  test('a resume may change a task\'s worker count, nothing else of it', async () => {
+    const { prepareRun } = await import('../runtime/training/run-setup');
+    const ok = await prepareRun(undefined, ['tasks.1.workers=1'], { resume: full.outDir, out: path.join(root, 'resume-plan') });
+    expect(runTasks(ok.config)[1].workers).toBe(1);
+    await expect(prepareRun(undefined, ['tasks.1.num_envs=3'], { resume: full.outDir, out: path.join(root, 'resume-plan2') })).rejects.toThrow(/tasks\.1\.num_envs differ from the saved run \(a resume may only change .*tasks\.N\.workers\)/);
+  });
+
   test('identical metrics whatever each task\'s worker count', async () => {
     const threaded = await train(TWO_TASKS, ['tasks.0.workers=2', 'tasks.1.workers=1']);
     expect(withoutClock(threaded.metrics)).toEqual(withoutClock(full.metrics));
@@ -213,4 +220,44 @@ describe('a two-task training run', () => {
     const data = await readCheckpoint(single.summary.checkpoint!);
     await expect(train(TWO_TASKS, [], { resume: { data, path: 'single.ckpt' } })).rejects.toThrow(/single\.ckpt: (field 'metadata\.loop\.tasks\.lbf-8x8-2p-2f-coop' is missing|cannot restore)/);
   }, 60000);
+});
+
+describe('PerTaskLearner', () => {
+  test("routes items by task, hands each learner its own task's env steps, and keeps them across a checkpoint", async () => {
+    const { PerTaskLearner } = await import('../trainers/per-task-learner');
+    const seen: Array<[string, number]> = [];
+    const fake = (key: string) => ({
+      kind: 'online' as const,
+      tasks: [],
+      collection: () => ({ mode: 'transition' as const }),
+      collectionPolicy: () => ({ act: () => undefined }),
+      policyVersion: () => 0,
+      observe: (_item: Experience, envSteps: number) => {
+        seen.push([key, envSteps]);
+        return undefined;
+      },
+      episodesReset: () => undefined,
+      evaluationPolicy: () => ({ act: () => undefined }),
+      policySpecs: () => ({}),
+      captureState: async () => ({ models: {}, optimizers: {}, rngs: {}, arrays: {}, json: { key } }),
+      restoreState: async () => undefined,
+      dispose: () => undefined,
+    });
+    const task = (key: string, index: number) => ({ key, index, env: { id: key }, shape: {} as never, numEnvs: 1 });
+    const make = () => new PerTaskLearner([task('a/b', 0), task('a', 1)], (t) => fake(t.key), 0);
+    const item = (t: string, envs: number, T?: number) => ({ task: t, kind: T ? 'chunk' : 'transition', length: T, layout: { numEnvs: envs } }) as unknown as Experience;
+    const learner = make();
+    learner.observe(item('a', 3), 3);
+    learner.observe(item('a/b', 2, 5), 13);
+    learner.observe(item('a', 3), 16);
+    expect(seen).toEqual([['a', 3], ['a/b', 10], ['a', 6]]);
+    const state = await learner.captureState();
+    // Keys are escaped, so task 'a' never captures task 'a/b''s entries.
+    expect(Object.keys(state.json.tasks as object)).toEqual(['a/b', 'a']);
+    const again = make();
+    await again.restoreState(state);
+    again.observe(item('a', 3), 19);
+    expect(seen.at(-1)).toEqual(['a', 9]);
+    await expect(make().restoreState({ ...state, json: { tasks: state.json.tasks } })).rejects.toThrow(/no per-task env steps/);
+  });
 });

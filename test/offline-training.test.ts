@@ -15,7 +15,7 @@ import { evaluatePolicy } from '../runtime/rollout/evaluation';
 import { VectorEnv } from '../runtime/rollout/vector-env';
 import { parseRunConfig } from '../runtime/training/config-loader';
 import { type TrainingRunOptions, runTraining } from '../runtime/training/training-run';
-import { type OfflineDataset, readDataset, writeDataset } from '../trainers/dataset';
+import { type OfflineDataset, checkEpisode, readDataset, writeDataset } from '../trainers/dataset';
 
 /*
  * The loop driven by gradient steps: behaviour cloning on a dataset recorded from a scripted
@@ -111,9 +111,26 @@ describe('datasets', () => {
     await expect(writeDataset(path.join(root, 'x.msgpack'), other)).rejects.toThrow(/episodes\[0\]\.obs has 168 numbers, expected 210/);
     const lbf = parseRunConfig(`env: { id: spread-3 }\ndataset: ${JSON.stringify(datasetFile)}\nalgo: { name: bc }\nrun: { total_gradient_steps: 10 }\n`, 'test');
     await expect(runTraining({ config: lbf, outDir: path.join(root, 'mismatch'), backend: { name: 'wasm', reason: 'test' } })).rejects.toThrow(/expert\.msgpack was recorded on 'point-reach', whose shape does not fit 'spread-3'/);
-    const noBudget = parseRunConfig(`env: ${JSON.stringify(POINT_REACH)}\ndataset: ${JSON.stringify(datasetFile)}\nalgo: { name: bc }\n`, 'test');
-    await expect(runTraining({ config: noBudget, outDir: path.join(root, 'nobudget'), backend: { name: 'wasm', reason: 'test' } })).rejects.toThrow(/run\.total_gradient_steps: required for the offline algorithm 'bc'/);
+    // What the algorithm learns from decides which budget and data keys a config needs.
+    expect(() => parseRunConfig(`env: ${JSON.stringify(POINT_REACH)}\ndataset: ${JSON.stringify(datasetFile)}\nalgo: { name: bc }\n`, 'test')).toThrow(/run\.total_gradient_steps: required for the offline algorithm 'bc'/);
+    expect(() => parseRunConfig(`env: ${JSON.stringify(POINT_REACH)}\nalgo: { name: bc }\nrun: { total_gradient_steps: 5 }\n`, 'test')).toThrow(/dataset: required for the offline algorithm 'bc'/);
+    expect(() => parseRunConfig(`env: ${JSON.stringify(POINT_REACH)}\ndataset: x.msgpack\nalgo: { name: mappo }\nrun: { total_gradient_steps: 5 }\n`, 'test')).toThrow(/dataset: only offline algorithms read a dataset; 'mappo' learns from its envs[\s\S]*run\.total_gradient_steps: counts offline training/);
   });
+});
+
+test('discrete actions must be actions the agent could take', () => {
+  const shape = { ...dataset.header.shape, discreteActions: true, actDim: 1, numActions: 3, agentNumActions: [3, 3], actionLow: undefined, actionHigh: undefined };
+  const T = 2;
+  const episode = {
+    obs: new Float32Array((T + 1) * 2 * 4), state: new Float32Array((T + 1) * 8), actions: Float32Array.of(0, 2, 1, 0), rewards: new Float32Array(T * 2),
+    alive: Uint8Array.of(1, 1, 1, 0), masks: Uint8Array.of(1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1), terminated: 1, return: 0, success: NaN,
+  };
+  expect(() => checkEpisode(episode, shape, 'episodes[0]')).not.toThrow();
+  expect(() => checkEpisode({ ...episode, actions: Float32Array.of(0, 3, 1, 0) }, shape, 'episodes[0]')).toThrow(/episodes\[0\]\.actions: agent 'point_1' at step 0 took 3, not an action of Discrete\(3\)/);
+  expect(() => checkEpisode({ ...episode, actions: Float32Array.of(0.5, 2, 1, 0) }, shape, 'episodes[0]')).toThrow(/agent 'point_0' at step 0 took 0\.5/);
+  expect(() => checkEpisode({ ...episode, masks: episode.masks.map((m, i) => (i === 5 ? 0 : m)) }, shape, 'episodes[0]')).toThrow(/agent 'point_1' at step 0 took action 2, which its mask forbids/);
+  // A dead agent's action is not checked.
+  expect(() => checkEpisode({ ...episode, actions: Float32Array.of(0, 2, 1, 9) }, shape, 'episodes[0]')).not.toThrow();
 });
 
 describe('the offline loop', () => {
@@ -162,4 +179,15 @@ describe('the offline loop', () => {
     const other = await train(['run.seed=3', 'run.total_gradient_steps=100']);
     expect(withoutClock(other.metrics)[0]).not.toEqual(withoutClock(full.metrics)[0]);
   }, 120000);
+
+  test('a resume refuses a dataset file that changed since the checkpoint', async () => {
+    const copy = path.join(root, 'copy.msgpack');
+    fs.copyFileSync(datasetFile, copy);
+    const run = await train([`dataset=${copy}`, 'run.total_gradient_steps=100', 'run.checkpoint_interval=50'], { shouldStop: (p) => p.steps >= 60 });
+    await writeDataset(copy, { ...dataset, episodes: dataset.episodes.slice(0, 30) });
+    const data = await readCheckpoint(run.summary.checkpoint!);
+    await expect(train([`dataset=${copy}`, 'run.total_gradient_steps=100', 'run.checkpoint_interval=50'], { outDir: run.outDir, resume: { data, path: 'run.ckpt' } })).rejects.toThrow(
+      /run\.ckpt: task 'point-reach' trained on dataset .*copy\.msgpack \(40 episodes, sha256 [0-9a-f]{12}…\), but .*copy\.msgpack is now a different file \(30 episodes/,
+    );
+  }, 60000);
 });

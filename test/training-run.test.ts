@@ -235,6 +235,18 @@ run: { seed: 1, total_env_steps: 1600, num_envs: 4, log_interval: 200, eval_inte
     expect(withoutClock(resumed.metrics)).toEqual(withoutClock(one.metrics));
   }, 120000);
 
+  test('a finished run resumed with a larger budget trains to the new budget (its last segment was short)', async () => {
+    // Segments of ⌈1000 / (4·7)⌉ = 36 rounds; 2500 env steps end with a short segment of 18.
+    const short = await train(config('chunk', ['run.total_env_steps=2500']));
+    expect(short.summary.env_steps).toBe(90 * 28);
+    const data = await readCheckpoint(short.summary.checkpoint!);
+    const longer = await train(config('chunk', ['run.total_env_steps=5000']), { outDir: short.outDir, resume: { data, path: short.summary.checkpoint! } });
+    expect(longer.summary.interrupted).toBe(false);
+    expect(longer.summary.env_steps).toBe(179 * 28);
+    // The checkpoint's own data is not changed by resuming from it.
+    expect((data.metadata.loop as { rounds: number }).rounds).toBe(90);
+  });
+
   test('a checkpoint of another run or without loop state is refused with the file named', async () => {
     const { summary } = await train(config('chunk', ['run.total_env_steps=500']));
     const data = await readCheckpoint(summary.checkpoint!);

@@ -93,6 +93,10 @@ export class BehaviourCloning implements OfflineLearner {
     this.shape = task.shape;
     checkDatasetShape(dataset, task.shape, `for task '${task.key}'`, task.env.id);
     const { numAgents: A, numActions: K, actDim: D, discreteActions } = task.shape;
+    // Checked before any tensor exists, so a refused dataset leaks nothing.
+    this.rows = indexRows(dataset, task.shape);
+    if (this.rows.episode.length === 0) throw new Error(`bc: the dataset of task '${task.key}' has no step where an agent acted`);
+    if (!config.parameter_sharing) this.byAgent = agentRows(this.rows, A);
     this.inputs = agentInputSpec(task.shape, { obsLastAction: false, obsAgentId: config.obs_agent_id });
     this.width = inputWidth(this.inputs);
     const copies = config.parameter_sharing ? 1 : A;
@@ -100,9 +104,6 @@ export class BehaviourCloning implements OfflineLearner {
     if (!discreteActions) this.logStd = tf.tidy(() => tf.variable(tf.fill([copies, D], config.log_std_init), true));
     this.adam = new Adam({ lr: config.lr }, this.parameters());
     this.sampleRng = new Rng(deriveSeed(seed, 'bc', 'sample'));
-    this.rows = indexRows(dataset, task.shape);
-    if (this.rows.episode.length === 0) throw new Error(`bc: the dataset of task '${task.key}' has no step where an agent acted`);
-    if (!config.parameter_sharing) this.byAgent = agentRows(this.rows, A);
   }
 
   private policyVariables(): Record<string, tf.Variable> {

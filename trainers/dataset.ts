@@ -92,6 +92,22 @@ export function checkEpisode(episode: DatasetEpisode, shape: EnvShape, where: st
     for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) throw new Error(`${where}.${field}[${i}] is ${values[i]}, not a finite number`);
   }
   if (episode.terminated !== 0 && episode.terminated !== 1) throw new Error(`${where}.terminated must be 0 or 1`);
+  if (shape.discreteActions) {
+    // Discrete actions must be ones the agent could take: whole numbers, in its space, legal then.
+    const K = shape.numActions;
+    for (let t = 0; t < T; t++) {
+      for (let a = 0; a < A; a++) {
+        const i = t * A + a;
+        if (!episode.alive[i]) continue;
+        const action = episode.actions[i * shape.actDim];
+        const agent = `agent '${shape.agentIds[a]}' at step ${t}`;
+        if (!Number.isInteger(action) || action < 0 || action >= shape.agentNumActions[a]) {
+          throw new Error(`${where}.actions: ${agent} took ${action}, not an action of Discrete(${shape.agentNumActions[a]})`);
+        }
+        if (!episode.masks[i * K + action]) throw new Error(`${where}.actions: ${agent} took action ${action}, which its mask forbids`);
+      }
+    }
+  }
 }
 
 /** Writes a dataset file (checking every episode against the header's shape first). */

@@ -26,7 +26,7 @@ export interface TaskSpec {
   numEnvs: number;
 }
 
-/** How the loop should stream a task's experience to `observe`. */
+/** How a task's experience is cut for `observe`: one item per vector step, or chunks of T steps. */
 export type Collection = { mode: 'chunk'; chunkLength: number } | { mode: 'transition' };
 
 export interface EvaluationOptions {
@@ -73,7 +73,8 @@ export interface OnlineLearner extends LearnerBase {
   policyVersion(task: string): number;
   /**
    * Learns from one item, in stream order (`item.task` says whose). `envSteps` is the run's
-   * env-step count after the item, for schedules such as ε. Returns the mean stats of the
+   * env-step count after the item, for schedules such as ε (a `PerTaskLearner` hands each task's
+   * learner that task's own count instead). Returns the mean stats of the
    * gradient updates it ran, or undefined when it ran none; a `grad_steps` entry says how many
    * updates the item triggered (1 when absent).
    */

@@ -573,7 +573,9 @@ export class Mappo implements OnlineLearner {
     if (cfg.standardise_returns) this.returnStats.update(liveReturns);
     const targets = cfg.standardise_returns ? returns.map((r) => (r - this.returnStats.mean) / this.returnStats.std) : returns;
 
-    // 3. The whole chunk as tensors, time-major over the S (env, agent) sequences.
+    // 3. The whole chunk as tensors, time-major over the S (env, agent) sequences (its arrays
+    //    checked first: a malformed chunk must fail before any tensor exists).
+    if (this.logStd) this.chunkExtra(chunk, 'raw_action', actDim);
     const data = {
       actorIn: tf.tensor3d(inputs.actorIn, [T, S, this.actorInDim]),
       criticIn: tf.tensor3d(inputs.criticIn, [T, S, this.criticInDim]),

@@ -5,20 +5,23 @@ import type { JsonObject } from '../runtime/core/checkpoint-format';
 import { deriveSeed } from '../runtime/core/rng';
 import type { Collection, EvaluationOptions, LearnerState, OnlineLearner, TaskSpec, TrainStats } from './learner';
 
-/** Where a task's part of a checkpoint lives: `tasks/<key>/<name>`. */
+/** Where a task's part of a checkpoint lives: `tasks/<key>/<name>` (the key escaped, so `a` never captures `a/b`'s entries). */
 export function taskPrefix(key: string): string {
-  return `tasks/${key}/`;
+  return `tasks/${encodeURIComponent(key)}/`;
 }
 
 /**
  * Several tasks, one learner each, behind one learner interface: how an algorithm that knows
  * one task (MAPPO, QMIX, SAC, …) trains a multi-task run. Items are routed by their task key;
- * each task's learner is seeded from (seed, task key), so adding a task never changes another's
- * numbers. Checkpoint entries are prefixed with `tasks/<key>/`.
+ * each task's learner is seeded from (seed, task key) and sees its own task's env steps (for
+ * schedules such as ε or `learning_starts`), as it would in a run of that task alone.
+ * Checkpoint entries are prefixed with `tasks/<key>/`.
  */
 export class PerTaskLearner implements OnlineLearner {
   readonly kind = 'online';
   private readonly learners = new Map<string, OnlineLearner>();
+  /** Env steps each task's items brought so far (what its learner's schedules count). */
+  private taskEnvSteps: Record<string, number> = {};
 
   constructor(
     readonly tasks: readonly TaskSpec[],
@@ -26,7 +29,10 @@ export class PerTaskLearner implements OnlineLearner {
     seed: number | string,
   ) {
     try {
-      for (const task of tasks) this.learners.set(task.key, make(task, deriveSeed(seed, 'task', task.key)));
+      for (const task of tasks) {
+        this.learners.set(task.key, make(task, deriveSeed(seed, 'task', task.key)));
+        this.taskEnvSteps[task.key] = 0;
+      }
     } catch (error) {
       this.dispose();
       throw error;
@@ -51,8 +57,10 @@ export class PerTaskLearner implements OnlineLearner {
     return this.of(task).policyVersion(task);
   }
 
-  observe(item: Experience, envSteps: number): TrainStats | undefined {
-    return this.of(item.task).observe(item, envSteps);
+  observe(item: Experience, _runEnvSteps: number): TrainStats | undefined {
+    const learner = this.of(item.task);
+    const steps = (this.taskEnvSteps[item.task] += (item.kind === 'chunk' ? item.length : 1) * item.layout.numEnvs);
+    return learner.observe(item, steps);
   }
 
   episodesReset(task: string): void {
@@ -84,13 +92,21 @@ export class PerTaskLearner implements OnlineLearner {
       }
       tasks[key] = state.json;
     }
-    out.json = { tasks };
+    out.json = { tasks, taskEnvSteps: { ...this.taskEnvSteps } };
     return out;
   }
 
   async restoreState(state: LearnerState): Promise<void> {
     const tasks = state.json.tasks;
     if (typeof tasks !== 'object' || tasks === null || Array.isArray(tasks)) throw new Error("no per-task state (json 'tasks')");
+    const steps = state.json.taskEnvSteps;
+    if (typeof steps !== 'object' || steps === null || Array.isArray(steps)) throw new Error("no per-task env steps (json 'taskEnvSteps')");
+    const taskEnvSteps: Record<string, number> = {};
+    for (const key of this.learners.keys()) {
+      const n = steps[key];
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`json 'taskEnvSteps.${key}' must be a non-negative integer`);
+      taskEnvSteps[key] = n;
+    }
     for (const [key, learner] of this.learners) {
       const json = tasks[key];
       if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`no state for task '${key}'`);
@@ -103,6 +119,7 @@ export class PerTaskLearner implements OnlineLearner {
         throw new Error(`task '${key}': ${(error as Error).message}`);
       }
     }
+    this.taskEnvSteps = taskEnvSteps;
   }
 
   dispose(): void {

@@ -49,7 +49,7 @@ import { Mlp } from '../agents/networks/mlp';
 import { createVariable, prefixed, uniqueScope } from '../agents/networks/module';
 import type { Policy } from '../agents/policies/policy';
 import { POLICY_SPEC_FORMAT, type SquashedGaussianPolicySpec } from '../agents/policies/policy-spec';
-import { SquashedGaussianActor, SquashedGaussianPolicy, selectHead } from '../agents/policies/squashed-gaussian-policy';
+import { SquashedGaussianActor, SquashedGaussianPolicy, selectHead, squashableBounds } from '../agents/policies/squashed-gaussian-policy';
 import type { EnvShape, VectorLayout } from '../envs/env-shape';
 import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
@@ -226,6 +226,8 @@ export class Sac implements OnlineLearner {
     for (const key of ['multi_head', 'per_task_alpha'] as const) {
       if (config[key] && numTasks === 0) throw new Error(`sac: algo.${key} needs a multi-task env (EnvMetadata.numTasks > 0), but this env reports no tasks`);
     }
+    // Checked before any tensor exists, so a refused env leaks nothing.
+    squashableBounds(shape);
     this.shape = shape;
     this.config = config;
     this.numTasks = numTasks;
@@ -237,7 +239,6 @@ export class Sac implements OnlineLearner {
     const useAgentId = config.obs_agent_id && A > 1;
     this.inputDim = obsDim + (useAgentId ? A : 0);
     this.actor = new Mlp({ inputDim: this.inputDim, hiddenDims: hidden, outputDim: this.heads * 2 * D, seed: initSeed, role: 'actor' });
-    // Validates the action bounds (finite Boxes) before anything else is built.
     this.actorCore = new SquashedGaussianActor(this.actor, shape, { heads: this.heads, numTasks, agentId: useAgentId, logStdMin: config.log_std_min, logStdMax: config.log_std_max });
     const critic = (role: string) => new Mlp({ inputDim: this.inputDim + D, hiddenDims: hidden, outputDim: this.heads, seed: initSeed, role });
     this.qf1 = critic('qf1');

@@ -30,6 +30,26 @@ export function selectHead(out: tf.Tensor2D, heads: number, width: number, task:
 }
 
 /**
+ * Each agent slot's Box bounds, flat [A·actDim] ([−1, 1] without Box bounds); throws, naming the
+ * agent and dimension, where a bound is infinite, since the squashed actions map onto the Box.
+ */
+export function squashableBounds(shape: EnvShape, who = 'sac'): { low: Float64Array; high: Float64Array } {
+  const { numAgents: A, actDim: D, agentIds } = shape;
+  const low = new Float64Array(A * D);
+  const high = new Float64Array(A * D);
+  for (let j = 0; j < A * D; j++) {
+    const lo = shape.actionLow ? shape.actionLow[j] : -1;
+    const hi = shape.actionHigh ? shape.actionHigh[j] : 1;
+    if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
+      throw new Error(`${who}: agent '${agentIds[Math.floor(j / D)]}' action dimension ${j % D} has bounds [${lo}, ${hi}]; SAC squashes actions into the Box, so its bounds must be finite`);
+    }
+    low[j] = lo;
+    high[j] = hi;
+  }
+  return { low, high };
+}
+
+/**
  * The actor network with the facts acting needs: input rows, the task of a slot, and the affine
  * map between the unit box and each agent's Box bounds. Owns no tensors besides the network's.
  */
@@ -47,22 +67,16 @@ export class SquashedGaussianActor {
     readonly settings: SquashedGaussianSettings,
     who = 'sac',
   ) {
-    const { numAgents: A, obsDim, actDim: D, agentIds } = shape;
+    const { numAgents: A, obsDim, actDim: D } = shape;
     this.inputDim = obsDim + (settings.agentId ? A : 0);
+    const { low, high } = squashableBounds(shape, who);
+    this.actionLow = low;
+    this.actionHigh = high;
     this.actionScale = new Float64Array(A * D);
     this.actionOffset = new Float64Array(A * D);
-    this.actionLow = new Float64Array(A * D);
-    this.actionHigh = new Float64Array(A * D);
     for (let j = 0; j < A * D; j++) {
-      const lo = shape.actionLow ? shape.actionLow[j] : -1;
-      const hi = shape.actionHigh ? shape.actionHigh[j] : 1;
-      if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
-        throw new Error(`${who}: agent '${agentIds[Math.floor(j / D)]}' action dimension ${j % D} has bounds [${lo}, ${hi}]; SAC squashes actions into the Box, so its bounds must be finite`);
-      }
-      this.actionLow[j] = lo;
-      this.actionHigh[j] = hi;
-      this.actionScale[j] = (hi - lo) / 2;
-      this.actionOffset[j] = (hi + lo) / 2;
+      this.actionScale[j] = (high[j] - low[j]) / 2;
+      this.actionOffset[j] = (high[j] + low[j]) / 2;
     }
   }
 

@@ -1,13 +1,13 @@
 import { Observable, type OperatorFunction, concatMap } from 'rxjs';
 import type { EpisodeFinal, EpisodeStat, Experience, TrajectoryChunk, Transition } from '../../agents/experience';
 import type { Policy, PolicyBatch, PolicyContext, PolicyExtras } from '../../agents/policies/policy';
+import type { Collection } from '../../trainers/learner';
 import type { Delivery } from './experience';
 import type { VectorEnv } from './vector-env';
 
 export type { Delivery } from './experience';
 
-/** How a source's experience is cut: one item per vector step, or fixed-length chunks of T steps. */
-export type Collection = { mode: 'transition' } | { mode: 'chunk'; chunkLength: number };
+export type { Collection } from '../../trainers/learner';
 
 /** One task feeding a stream: its envs, the policy that acts in them, and how items are cut. */
 export interface ExperienceSource {

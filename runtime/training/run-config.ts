@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { algorithmVariants } from '../../trainers';
+import { algorithmVariants, trainerFor } from '../../trainers';
 
 /*
  * The configuration of one training run (`troupe train <config>`). Hyperparameter names and
@@ -106,6 +106,19 @@ export function sectionIssues(raw: unknown): Array<{ path: Array<string | number
   if (hasEnv && tasks !== undefined) issues.push({ path: ['tasks'], message: "give either 'env' (one task) or 'tasks', not both" });
   if (!hasEnv && tasks === undefined) issues.push({ path: ['env'], message: "required: 'env' (one task) or 'tasks' (several)" });
   if (raw.dataset !== undefined && !hasEnv) issues.push({ path: ['dataset'], message: "belongs with 'env'; with 'tasks' give each task its own 'dataset'" });
+  // What the algorithm learns from decides which of the budget and data keys apply.
+  const algo = isRecord(raw.algo) && typeof raw.algo.name === 'string' && ALGO_NAMES.includes(raw.algo.name) ? raw.algo.name : undefined;
+  if (algo) {
+    const offline = trainerFor(algo).kind === 'offline';
+    const run = isRecord(raw.run) ? raw.run : {};
+    const taskList = Array.isArray(tasks) ? tasks.filter(isRecord) : [];
+    const datasets = raw.dataset !== undefined || taskList.some((t) => t.dataset !== undefined);
+    if (!offline && datasets) issues.push({ path: [raw.dataset !== undefined ? 'dataset' : 'tasks'], message: `only offline algorithms read a dataset; '${algo}' learns from its envs` });
+    if (!offline && run.total_gradient_steps !== undefined) issues.push({ path: ['run', 'total_gradient_steps'], message: `counts offline training; '${algo}' learns online (its budget is run.total_env_steps)` });
+    if (offline && run.total_gradient_steps === undefined) issues.push({ path: ['run', 'total_gradient_steps'], message: `required for the offline algorithm '${algo}' (its budget counts gradient steps)` });
+    if (offline && hasEnv && raw.dataset === undefined) issues.push({ path: ['dataset'], message: `required for the offline algorithm '${algo}': the dataset file to learn from` });
+    if (offline) taskList.forEach((t, i) => t.dataset === undefined && issues.push({ path: ['tasks', i, 'dataset'], message: `required for the offline algorithm '${algo}'` }));
+  }
   const seen = new Map<string, number>();
   (Array.isArray(tasks) ? tasks : []).forEach((t, i) => {
     if (!isRecord(t)) return;

@@ -18,14 +18,21 @@ import { type RunConfig, runLabel } from './run-config';
  */
 const RESUME_MAY_CHANGE = new Set(['run.workers', 'run.total_env_steps', 'run.total_gradient_steps', 'run.backend']);
 
-/** Leaf key paths whose values differ between two configs. */
+/** Leaf key paths whose values differ between two configs (list items compared one by one, as `tasks.1.workers`). */
 function differingKeys(a: unknown, b: unknown, prefix = ''): string[] {
   const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const at = (k: string | number) => (prefix ? `${prefix}.${k}` : String(k));
   if (isMap(a) && isMap(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-    return keys.flatMap((k) => differingKeys(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+    return keys.flatMap((k) => differingKeys(a[k], b[k], at(k)));
   }
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.some(isMap)) return a.flatMap((item, i) => differingKeys(item, b[i], at(i)));
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
+}
+
+/** Whether a resume may change `key` (each task's worker count counts as `run.workers`). */
+function mayChange(key: string): boolean {
+  return RESUME_MAY_CHANGE.has(key) || /^tasks\.\d+\.workers$/.test(key);
 }
 
 function defaultOutDir(config: RunConfig): string {
@@ -53,11 +60,11 @@ export async function prepareRun(configFile: string | undefined, overrides: read
     const source = `${resume.path} (saved config)`;
     const saved = parseRunConfig(YAML.stringify(resume.data.config), source);
     config = configFile ? loadRunConfig(configFile, overrides) : parseRunConfig(YAML.stringify(resume.data.config), source, overrides);
-    const changed = differingKeys(saved, config).filter((k) => !RESUME_MAY_CHANGE.has(k));
+    const changed = differingKeys(saved, config).filter((k) => !mayChange(k));
     if (changed.length > 0) {
       throw new RunConfigError(
         `cannot resume ${resume.path} with a different config: ${changed.map((k) => `${k}`).join(', ')} differ from the saved run ` +
-          `(a resume may only change ${[...RESUME_MAY_CHANGE].join(', ')})`,
+          `(a resume may only change ${[...RESUME_MAY_CHANGE].join(', ')} and tasks.N.workers)`,
       );
     }
   } else {

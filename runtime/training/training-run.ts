@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import { takeWhile } from 'rxjs';
 import type { Experience } from '../../agents/experience';
 import { policySpecJson } from '../../agents/policies/policy-spec';
@@ -134,7 +136,8 @@ interface LoopState {
   version: 3;
   unit: StepUnit;
   segment: number;
-  /** Online: complete rounds of the current segment, and tasks done in the round under way. Offline: gradient steps of the segment. */
+  /** Online: complete rounds of the run and of the current segment, and tasks done in the round under way. Offline: gradient steps of the run and of the segment. */
+  rounds: number;
   segmentRounds: number;
   roundPosition: number;
   /** Steps so far in the run's unit. */
@@ -152,11 +155,19 @@ interface LoopState {
 const ACTION_LOG = 'run/actions-since-segment-start';
 const TRAINER_ARRAY_PREFIX = 'trainer/';
 
-/** A run task with its envs. */
+/** A run task with its envs (and, offline, what its dataset file was). */
 interface LiveTask extends RunTask {
   spec: TaskSpec;
   vec?: VectorEnv;
   evalVec: VectorEnv;
+  datasetInfo?: DatasetInfo;
+}
+
+/** What a checkpoint records of each dataset, so a resume can tell that the file was replaced. */
+interface DatasetInfo {
+  file: string;
+  sha256: string;
+  episodes: number;
 }
 
 function freshInterval(startSeconds: number, startSteps: number): IntervalState {
@@ -197,6 +208,7 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
         const data = await readDataset(t.dataset);
         checkDatasetShape(data, live.spec.shape, t.dataset, t.env.id);
         datasets[t.key] = data;
+        live.datasetInfo = { file: t.dataset, sha256: createHash('sha256').update(fs.readFileSync(t.dataset)).digest('hex'), episodes: data.episodes.length };
       } else {
         live.vec = await VectorEnv.create({ env: t.env, numEnvs: t.numEnvs, workers: t.workers, seed: taskSeed(t.key) });
         const differences = shapeDifferences(live.spec.shape, live.vec.layout);
@@ -252,6 +264,7 @@ class TrainingLoop {
       version: 3,
       unit,
       segment: 0,
+      rounds: 0,
       segmentRounds: 0,
       roundPosition: 0,
       steps: 0,
@@ -313,8 +326,9 @@ class TrainingLoop {
   private async runOnline(learner: OnlineLearner): Promise<void> {
     const state = this.state;
     const K = this.tasks.length;
-    while (this.roundsDone() < this.totalLength && !this.interrupted) {
-      const segmentEnd = Math.min(this.segmentLength, this.totalLength - (this.roundsDone() - state.segmentRounds));
+    while (state.rounds < this.totalLength && !this.interrupted) {
+      // A resume may have changed the budget: the segment ends at the new total at the latest.
+      const segmentEnd = Math.min(this.segmentLength, this.totalLength - (state.rounds - state.segmentRounds));
       for (const t of this.tasks) await t.vec!.reset(state.segment);
       // A resumed learner's recurrent state belongs to the envs the replay below rebuilds.
       if (state.segmentRounds === 0 && state.roundPosition === 0) for (const t of this.tasks) learner.episodesReset(t.key);
@@ -332,7 +346,7 @@ class TrainingLoop {
             actionLogs[t.key].push(row.slice());
           }
           const want = state.tasks[t.key].segmentSteps;
-          if (actionLogs[t.key].length !== want) throw new Error(`checkpoint action log of task '${t.key}' has ${actionLogs[t.key].length} steps, expected ${want}`);
+          if (actionLogs[t.key].length !== want) throw new Error(`${this.options.resume?.path ?? 'checkpoint'}: the action log of task '${t.key}' has ${actionLogs[t.key].length} steps, expected ${want}`);
         }
         this.replayActions = undefined;
       }
@@ -356,6 +370,7 @@ class TrainingLoop {
         if (state.roundPosition === K) {
           state.roundPosition = 0;
           state.segmentRounds++;
+          state.rounds++;
         }
         const iv = task.interval;
         for (const ep of item.episodes) {
@@ -390,26 +405,17 @@ class TrainingLoop {
     }
   }
 
-  /** Rounds (online) or gradient steps (offline) completed so far. */
-  private roundsDone(): number {
-    if (this.unit === 'grad_steps') return this.state.steps;
-    let rounds = 0;
-    const segmentsBefore = this.state.segment;
-    // Every finished segment was whole; the current one has segmentRounds.
-    rounds = Math.min(segmentsBefore * this.segmentLength, this.totalLength) + this.state.segmentRounds;
-    return rounds;
-  }
-
   // --- the offline driver: gradient steps on the learner's datasets ----------------------------
 
   private async runOffline(learner: OfflineLearner): Promise<void> {
     const state = this.state;
     const task = state.tasks[this.tasks[0].key];
-    while (state.steps < this.totalLength && !this.interrupted) {
-      const segmentEnd = Math.min(this.segmentLength, this.totalLength - (state.steps - state.segmentRounds));
+    while (state.rounds < this.totalLength && !this.interrupted) {
+      const segmentEnd = Math.min(this.segmentLength, this.totalLength - (state.rounds - state.segmentRounds));
       while (state.segmentRounds < segmentEnd) {
         const stats = learner.trainStep();
         state.steps++;
+        state.rounds++;
         state.segmentRounds++;
         this.addStats(task, { ...stats, grad_steps: 1 });
         await this.afterStep();
@@ -461,7 +467,7 @@ class TrainingLoop {
     state.segmentRounds = 0;
     state.roundPosition = 0;
     for (const t of Object.values(state.tasks)) t.segmentSteps = 0;
-    const finished = this.roundsDone() >= this.totalLength;
+    const finished = state.rounds >= this.totalLength;
     if (finished) {
       const pending = Object.values(state.tasks).some((t) => t.interval.episodes > 0 || Object.keys(t.interval.statSums).length > 0);
       if (pending) this.logInterval();
@@ -581,7 +587,15 @@ class TrainingLoop {
       rngs: learnerState.rngs,
       arrays,
       backend: this.options.backend.name,
-      metadata: JSON.parse(JSON.stringify({ kind, loop: { ...state, priorSeconds: this.elapsed() }, trainer: learnerState.json, policies })) as JsonObject,
+      metadata: JSON.parse(
+        JSON.stringify({
+          kind,
+          loop: { ...state, priorSeconds: this.elapsed() },
+          trainer: learnerState.json,
+          policies,
+          ...(this.unit === 'grad_steps' ? { datasets: Object.fromEntries(this.tasks.map((t) => [t.key, t.datasetInfo ?? null])) } : {}),
+        }),
+      ) as JsonObject,
     };
     return this.dir.writeCheckpoint(`step-${String(state.steps).padStart(10, '0')}${kind === 'interrupt' ? '-interrupted' : ''}`, data);
   }
@@ -630,11 +644,21 @@ class TrainingLoop {
     const meta = data.metadata;
     const loop = meta.loop;
     if (typeof loop !== 'object' || loop === null || Array.isArray(loop)) throw new Error(`${file}: not a training checkpoint (metadata.loop is missing)`);
-    const state = loop.version === 3 ? (loop as unknown as LoopState) : this.upgradeLoopState(loop as JsonObject, file);
-    for (const key of ['segment', 'segmentRounds', 'roundPosition', 'steps', 'updates', 'nextLogAt', 'nextEvalAt', 'evaluations', 'priorSeconds'] as const) {
+    // A copy: the checkpoint's data must stay as it was read (a caller may resume from it again).
+    const state = loop.version === 3 ? (structuredClone(loop) as unknown as LoopState) : this.upgradeLoopState(loop as JsonObject, file);
+    for (const key of ['segment', 'rounds', 'segmentRounds', 'roundPosition', 'steps', 'updates', 'nextLogAt', 'nextEvalAt', 'evaluations', 'priorSeconds'] as const) {
       if (typeof state[key] !== 'number') throw new Error(`${file}: field 'metadata.loop.${key}' must be a number`);
     }
     if (state.unit !== this.unit) throw new Error(`${file}: the checkpoint counts ${state.unit}, this run ${this.unit}`);
+    if (this.unit === 'grad_steps') {
+      const recorded = (meta.datasets ?? {}) as Record<string, DatasetInfo | null>;
+      for (const t of this.tasks) {
+        const was = recorded[t.key];
+        if (was && t.datasetInfo && was.sha256 !== t.datasetInfo.sha256) {
+          throw new Error(`${file}: task '${t.key}' trained on dataset ${was.file} (${was.episodes} episodes, sha256 ${was.sha256.slice(0, 12)}…), but ${t.datasetInfo.file} is now a different file (${t.datasetInfo.episodes} episodes, sha256 ${t.datasetInfo.sha256.slice(0, 12)}…); resuming would continue on other data`);
+        }
+      }
+    }
     for (const t of this.tasks) {
       const ts = state.tasks?.[t.key];
       if (typeof ts !== 'object' || ts === null || typeof ts.interval !== 'object' || ts.interval === null) throw new Error(`${file}: field 'metadata.loop.tasks.${t.key}' is missing`);
@@ -689,6 +713,7 @@ class TrainingLoop {
       version: 3,
       unit: 'env_steps',
       segment: num('segment'),
+      rounds: vectorSteps / T,
       segmentRounds: segmentSteps / T,
       roundPosition: 0,
       steps: vectorSteps * t.numEnvs,
