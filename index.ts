@@ -21,6 +21,7 @@ export { loadEnvModule } from './envs/load-env-module';
 export type { EnvSpec } from './envs/env-spec';
 export { instantiateEnv, prepareEnvSpec } from './envs/env-from-spec';
 export { type EnvShape, type VectorLayout, envShape, layoutFor, shapeDifferences, vectorLayout } from './envs/env-shape';
+export { BaseParallelEnv, type BaseParallelEnvSetup } from './envs/base-parallel-env';
 export { registerBuiltinEnvs } from './envs/builtin';
 export type { ManipulationTask, TaskEpisode, TaskEvaluation, TaskParamsBase } from './envs/manipulation/task';
 export { MANIPULATION_TASKS, manipulationTask, sampleTaskParams } from './envs/manipulation/register';

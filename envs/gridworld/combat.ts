@@ -12,14 +12,13 @@
  * makes enemy shots miss, which is the micro (with focus fire) that beats the scripted AI;
  * (4) dead units leave the board; (5) cooldowns tick down.
  */
-import { AgentRoster } from '../agent-roster';
+import { BaseParallelEnv } from '../base-parallel-env';
 import { allocateObservationArrays } from './observation-arrays';
-import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
+import type { AgentId, AgentInfo, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
 import { registerEnv, registerScenarioParser } from '../registry';
 import { Box } from '../spaces/box';
 import { Discrete } from '../spaces/discrete';
 import { validateActions } from '../validate-actions';
-import { Rng } from '../../runtime/core/rng';
 import { closestTargetAction } from './combat-enemy-ai';
 import { CombatAction, MOVE_COL_DELTA, MOVE_ROW_DELTA, N_BASIC_ACTIONS, UnitTable, parseUnitMix, type UnitTypeCode } from './combat-units';
 import { chebyshev, Grid } from './grid';
@@ -129,9 +128,7 @@ const SPAWN_COLS = 3;
  * step's agents (`obs.buffer` spans them all); they are never written again, but copy with
  * `slice()` before transferring a buffer to another thread.
  */
-export class CombatEnv implements ParallelEnv<Float32Array, number> {
-  readonly metadata: EnvMetadata;
-  readonly possibleAgents: readonly AgentId[];
+export class CombatEnv extends BaseParallelEnv<Float32Array, number, Box, Discrete> {
   /**
    * Every unit's stats and battle state (allies first). Exposed read-only for scripted
    * policies, tests and renderers; mutating it corrupts the episode.
@@ -145,13 +142,7 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
   readonly nActions: number;
   readonly options: Readonly<CombatOptions>;
 
-  private liveAgents: AgentId[] = [];
-  private readonly observationBox: Box;
-  private readonly actionDiscrete: Discrete;
-  private readonly roster: AgentRoster;
-  private rng = new Rng(0);
   private steps = 0;
-  private episodeOver = true;
   private readonly spawnRows: number;
   private readonly rewardScale: number;
   /** Per unit: the order it executes this step. */
@@ -164,8 +155,8 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
     const allyTypes = parseMixOption(options.allies ?? '3m', 'allies');
     const enemyTypes = parseMixOption(options.enemies ?? '3m', 'enemies');
     const largestTeam = Math.max(allyTypes.length, enemyTypes.length);
-    this.spawnRows = Math.max(3, Math.ceil((2 * largestTeam) / SPAWN_COLS));
-    const defaultRows = Math.max(8, this.spawnRows + 4);
+    const spawnRows = Math.max(3, Math.ceil((2 * largestTeam) / SPAWN_COLS));
+    const defaultRows = Math.max(8, spawnRows + 4);
     const resolved: CombatOptions = {
       allies: options.allies ?? '3m',
       enemies: options.enemies ?? '3m',
@@ -176,26 +167,21 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
       rewardOnlyPositive: options.rewardOnlyPositive ?? true,
       stateLastAction: options.stateLastAction ?? true,
     };
-    checkOptions(resolved, this.spawnRows);
-    this.options = resolved;
+    checkOptions(resolved, spawnRows);
 
-    this.units = new UnitTable(allyTypes, enemyTypes);
-    this.grid = new Grid(resolved.rows, resolved.cols);
-    const { nAllies, nEnemies } = this.units;
-    this.possibleAgents = Array.from({ length: nAllies }, (_, i) => `agent_${i}`);
+    const units = new UnitTable(allyTypes, enemyTypes);
+    const { nAllies, nEnemies } = units;
     const id = options.id ?? `combat-${resolved.allies}-vs-${resolved.enemies}`;
-    this.roster = new AgentRoster(id, this.possibleAgents);
-    this.nActions = N_BASIC_ACTIONS + nEnemies;
-    this.actionDiscrete = new Discrete(this.nActions);
+    const nActions = N_BASIC_ACTIONS + nEnemies;
 
-    const typeBits = this.units.typeCodes.length;
+    const typeBits = units.typeCodes.length;
     const enemyFeatureSize = EnemyFeature.TYPE + typeBits;
     const allyFeatureSize = AllyFeature.TYPE + typeBits;
     const enemyOffset = 4;
     const allyOffset = enemyOffset + nEnemies * enemyFeatureSize;
     const ownOffset = allyOffset + (nAllies - 1) * allyFeatureSize;
     const ownFeatureSize = OwnFeature.TYPE + typeBits;
-    this.observationLayout = {
+    const observationLayout: CombatObservationLayout = {
       moveOffset: 0,
       enemyOffset,
       enemyFeatureSize,
@@ -206,7 +192,7 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
       typeBits,
       size: ownOffset + ownFeatureSize,
     };
-    const obsLow = new Float32Array(this.observationLayout.size);
+    const obsLow = new Float32Array(observationLayout.size);
     for (let j = 0; j < nEnemies; j++) {
       obsLow[enemyOffset + j * enemyFeatureSize + EnemyFeature.REL_X] = -1;
       obsLow[enemyOffset + j * enemyFeatureSize + EnemyFeature.REL_Y] = -1;
@@ -215,7 +201,25 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
       obsLow[allyOffset + k * allyFeatureSize + AllyFeature.REL_X] = -1;
       obsLow[allyOffset + k * allyFeatureSize + AllyFeature.REL_Y] = -1;
     }
-    this.observationBox = new Box(obsLow, 1, [this.observationLayout.size]);
+    super({
+      metadata: {
+        id,
+        family: COMBAT_FAMILY,
+        maxEpisodeSteps: resolved.maxEpisodeSteps,
+        reportsSuccess: true,
+        teamReward: 'shared',
+        description: `${resolved.allies} vs ${resolved.enemies} scripted AI on ${resolved.rows}x${resolved.cols}, ${resolved.maxEpisodeSteps} steps`,
+      },
+      agents: nAllies,
+      observationSpace: new Box(obsLow, 1, [observationLayout.size]),
+      actionSpace: new Discrete(nActions),
+    });
+    this.spawnRows = spawnRows;
+    this.options = resolved;
+    this.units = units;
+    this.grid = new Grid(resolved.rows, resolved.cols);
+    this.nActions = nActions;
+    this.observationLayout = observationLayout;
 
     const stateAllySize = StateAllyFeature.TYPE + typeBits;
     const stateEnemySize = StateEnemyFeature.TYPE + typeBits;
@@ -247,19 +251,6 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
     this.orders = new Int32Array(this.units.count);
     this.damageTaken = new Float64Array(this.units.count);
     this.lastActions = new Int32Array(nAllies).fill(-1);
-
-    this.metadata = {
-      id,
-      family: COMBAT_FAMILY,
-      maxEpisodeSteps: resolved.maxEpisodeSteps,
-      reportsSuccess: true,
-      teamReward: 'shared',
-      description: `${resolved.allies} vs ${resolved.enemies} scripted AI on ${resolved.rows}x${resolved.cols}, ${resolved.maxEpisodeSteps} steps`,
-    };
-  }
-
-  get agents(): readonly AgentId[] {
-    return this.liveAgents;
   }
 
   /** Steps taken in the current episode. */
@@ -267,23 +258,12 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
     return this.steps;
   }
 
-  observationSpace(agent: AgentId): Box {
-    this.indexOf(agent);
-    return this.observationBox;
-  }
-
-  actionSpace(agent: AgentId): Discrete {
-    this.indexOf(agent);
-    return this.actionDiscrete;
-  }
-
-  reset(args: ResetArgs = {}): ResetResult<Float32Array> {
-    if (args.seed !== undefined) this.rng = new Rng(args.seed);
+  override reset(args: ResetArgs = {}): ResetResult<Float32Array> {
+    this.seedRng(args);
     this.spawn(readPlacements(args.options));
     this.steps = 0;
-    this.episodeOver = false;
     this.lastActions.fill(-1);
-    this.liveAgents = [...this.possibleAgents];
+    this.startEpisode();
     const observations: PerAgent<Float32Array> = {};
     const infos: PerAgent<AgentInfo> = {};
     for (let i = 0; i < this.units.nAllies; i++) {
@@ -324,18 +304,16 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
     return closestTargetAction(this.units, this.grid, this.liveIndexOf(agent));
   }
 
-  step(actions: PerAgent<number>): StepResult<Float32Array> {
-    validateActions(this, actions);
-    if (this.episodeOver) throw new Error(`${this.metadata.id}: step() called after the episode ended; call reset() first`);
+  override step(actions: PerAgent<number>): StepResult<Float32Array> {
+    const acted = this.beginStep(actions);
     const units = this.units;
     const { nAllies, nEnemies, count } = units;
-    const acted = this.liveAgents;
     const orders = this.orders;
     orders.fill(CombatAction.NO_OP);
     this.lastActions.fill(-1);
     for (let k = 0; k < acted.length; k++) {
       const agent = acted[k];
-      const u = this.roster.indexOf(agent);
+      const u = this.indexOf(agent);
       orders[u] = actions[agent];
       this.lastActions[u] = actions[agent];
     }
@@ -366,12 +344,12 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
     const terminations: PerAgent<boolean> = {};
     const truncations: PerAgent<boolean> = {};
     const infos: PerAgent<AgentInfo> = {};
-    let someoneLeft = episodeEnds;
+    let someoneLeaves = episodeEnds;
     const size = this.observationLayout.size;
     const arrays = allocateObservationArrays(acted.length, size);
     for (let k = 0; k < acted.length; k++) {
       const agent = acted[k];
-      const u = this.roster.indexOf(agent);
+      const u = this.indexOf(agent);
       const alive = units.alive[u] === 1;
       // SMAC gives dead agents all-zero observations.
       const obs = arrays[k];
@@ -382,15 +360,9 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
       terminations[agent] = !alive || battleOver;
       truncations[agent] = alive && timeUp;
       infos[agent] = episodeEnds ? { won, deadAllies: nAllies - alliesAlive, deadEnemies: nEnemies - enemiesAlive } : {};
-      if (!alive) someoneLeft = true;
+      if (!alive) someoneLeaves = true;
     }
-    if (episodeEnds) {
-      this.liveAgents = [];
-      this.episodeOver = true;
-    } else if (someoneLeft) {
-      this.liveAgents = acted.filter((agent) => units.alive[this.roster.indexOf(agent)] === 1);
-    }
-    return { observations, rewards, terminations, truncations, infos };
+    return this.finishStep({ observations, rewards, terminations, truncations, infos }, someoneLeaves);
   }
 
   state(): Float32Array {
@@ -431,7 +403,7 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
   }
 
   /** The board (allies upper-case, enemies lower-case type letters), then one line per unit. */
-  render(mode = 'ansi'): string {
+  override render(mode = 'ansi'): string {
     if (mode !== 'ansi') throw new Error(`${this.metadata.id}: render mode '${mode}' is not supported (only 'ansi')`);
     const units = this.units;
     const board = this.grid.render((u) => {
@@ -630,13 +602,15 @@ export class CombatEnv implements ParallelEnv<Float32Array, number> {
     this.grid.set(p.row, p.col, u);
   }
 
-  private indexOf(agent: AgentId): number {
-    return this.roster.indexOf(agent);
+  /** Combat has always checked the actions first, so a stray action names its agent instead of the ended episode. */
+  protected override rejectStep(actions: PerAgent<number>): never {
+    validateActions(this, actions);
+    throw new Error(`${this.metadata.id}: step() called after the episode ended; call reset() first`);
   }
 
   private liveIndexOf(agent: AgentId): number {
     const u = this.indexOf(agent);
-    if (!this.liveAgents.includes(agent)) throw new Error(`${this.metadata.id}: '${agent}' is not live (dead, or the episode is over)`);
+    if (!this.agents.includes(agent)) throw new Error(`${this.metadata.id}: '${agent}' is not live (dead, or the episode is over)`);
     return u;
   }
 }

@@ -45,13 +45,12 @@
  * - Only scalar level bounds are supported (not per-agent / per-food lists), and `observe_agent_levels`
  *   and grid observations are not implemented.
  */
-import { AgentRoster } from '../agent-roster';
-import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
+import { BaseParallelEnv } from '../base-parallel-env';
+import type { AgentId, AgentInfo, EnvMetadata, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
 import { registerEnv, registerScenarioParser } from '../registry';
 import { Box } from '../spaces/box';
 import { Discrete } from '../spaces/discrete';
 import { validateActions } from '../validate-actions';
-import { Rng } from '../../runtime/core/rng';
 import { EMPTY, Grid, MOVE_DELTAS } from './grid';
 
 /** The six LBF actions, numbered as in the reference. */
@@ -236,17 +235,9 @@ export function resolveLbfOptions(raw: Record<string, unknown>): ResolvedLbfOpti
  * collected or never-spawned foods as (−1, −1, 0), then every agent (row, col, level) in agent order,
  * then the elapsed fraction of the time limit, step / maxEpisodeSteps.
  */
-export class LbfEnv implements ParallelEnv<Float32Array, number> {
-  readonly metadata: EnvMetadata;
-  readonly possibleAgents: readonly AgentId[];
+export class LbfEnv extends BaseParallelEnv<Float32Array, number, Box, Discrete> {
   readonly stateSpace: Box;
   readonly options: ResolvedLbfOptions;
-
-  private readonly observationBox: Box;
-  private readonly actionDiscrete = new Discrete(NUM_ACTIONS);
-  private readonly roster: AgentRoster;
-  private readonly noAgents: readonly AgentId[] = Object.freeze([]);
-  private live: readonly AgentId[];
 
   private readonly rows: number;
   private readonly cols: number;
@@ -280,41 +271,37 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
   /** This step's action masks, built on first request; a fresh array per step so callers may keep them. */
   private readonly masks: Array<Uint8Array | null>;
 
-  private rng: Rng;
-
   constructor(options: LbfOptions = {}) {
     const o = resolveLbfOptions(options as Record<string, unknown>);
-    this.options = o;
-    this.rows = o.rows;
-    this.cols = o.cols;
-    this.numPlayers = o.players;
-    this.maxFoods = o.foods;
-    this.sight = o.sight;
-    this.obsLength = 3 * (o.foods + o.players);
-    this.metadata = {
+    const obsLength = 3 * (o.foods + o.players);
+    // Reference bound: the sum of the (up to) three smallest per-agent maxima, all equal here.
+    const foodLevelBound = o.maxFoodLevel ?? o.maxPlayerLevel * Math.min(3, o.players);
+    const low: number[] = [];
+    const high: number[] = [];
+    for (let f = 0; f < o.foods; f++) {
+      low.push(-1, -1, 0);
+      high.push(o.rows - 1, o.cols - 1, foodLevelBound);
+    }
+    for (let p = 0; p < o.players; p++) {
+      low.push(-1, -1, 0);
+      high.push(o.rows - 1, o.cols - 1, o.maxPlayerLevel);
+    }
+    const metadata: EnvMetadata = {
       id: o.id,
       family: LBF_FAMILY,
       maxEpisodeSteps: o.maxEpisodeSteps,
       reportsSuccess: false,
       description: `Level-Based Foraging ${o.rows}x${o.cols}, ${o.players} agents, ${o.foods} foods${o.coop ? ', cooperative' : ''}, sight ${o.sight}`,
     };
-    this.roster = AgentRoster.numbered(this.metadata.id, o.players);
-    this.possibleAgents = this.roster.names;
-    this.live = this.noAgents;
-
-    // Reference bound: the sum of the (up to) three smallest per-agent maxima, all equal here.
-    this.foodLevelBound = o.maxFoodLevel ?? o.maxPlayerLevel * Math.min(3, o.players);
-    const low: number[] = [];
-    const high: number[] = [];
-    for (let f = 0; f < o.foods; f++) {
-      low.push(-1, -1, 0);
-      high.push(o.rows - 1, o.cols - 1, this.foodLevelBound);
-    }
-    for (let p = 0; p < o.players; p++) {
-      low.push(-1, -1, 0);
-      high.push(o.rows - 1, o.cols - 1, o.maxPlayerLevel);
-    }
-    this.observationBox = new Box(low, high, [this.obsLength], 'float32');
+    super({ metadata, agents: o.players, observationSpace: new Box(low, high, [obsLength], 'float32'), actionSpace: new Discrete(NUM_ACTIONS) });
+    this.options = o;
+    this.rows = o.rows;
+    this.cols = o.cols;
+    this.numPlayers = o.players;
+    this.maxFoods = o.foods;
+    this.sight = o.sight;
+    this.obsLength = obsLength;
+    this.foodLevelBound = foodLevelBound;
     // The state shows every agent, so agent coordinates are never -1 there; last entry: elapsed time fraction.
     const stateLow = [...low, 0];
     const stateHigh = [...high, 1];
@@ -334,22 +321,6 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
     this.loadDone = new Uint8Array(o.players);
     this.rewardOf = new Float64Array(o.players);
     this.masks = new Array<Uint8Array | null>(o.players).fill(null);
-    // Unseeded first resets are still reproducible: the stream starts from a fixed seed.
-    this.rng = new Rng(0);
-  }
-
-  get agents(): readonly AgentId[] {
-    return this.live;
-  }
-
-  observationSpace(agent: AgentId): Box {
-    this.indexOf(agent);
-    return this.observationBox;
-  }
-
-  actionSpace(agent: AgentId): Discrete {
-    this.indexOf(agent);
-    return this.actionDiscrete;
   }
 
   /** The reference's valid actions for `agent` in the current state (1 = legal). Do not mutate it. */
@@ -358,8 +329,8 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
     return this.masks[i] ?? (this.masks[i] = this.computeMask(i));
   }
 
-  reset(args: ResetArgs = {}): ResetResult<Float32Array> {
-    if (args.seed !== undefined) this.rng = new Rng(args.seed);
+  override reset(args: ResetArgs = {}): ResetResult<Float32Array> {
+    this.seedRng(args);
     const layout = readResetOptions(this.metadata.id, args.options);
     this.foodGrid.clear();
     this.foodAlive.fill(0);
@@ -370,7 +341,7 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
     }
     this.currentStep = 0;
     this.masks.fill(null);
-    this.live = this.possibleAgents;
+    this.startEpisode();
 
     const observations: PerAgent<Float32Array> = {};
     const infos: PerAgent<AgentInfo> = {};
@@ -382,12 +353,10 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
     return { observations, infos };
   }
 
-  step(actions: PerAgent<number>): StepResult<Float32Array> {
-    validateActions(this, actions);
-    if (this.live.length === 0) throw new Error(`${this.metadata.id}: step() called with no live agents; call reset() to start an episode`);
+  override step(actions: PerAgent<number>): StepResult<Float32Array> {
+    const agentsActing = this.beginStep(actions);
     const n = this.numPlayers;
     const cols = this.cols;
-    const agentsActing = this.live;
     this.currentStep++;
 
     for (let i = 0; i < n; i++) {
@@ -420,7 +389,6 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
     const truncated = !terminated && this.currentStep >= this.options.maxEpisodeSteps;
     const over = terminated || truncated;
     this.masks.fill(null);
-    if (over) this.live = this.noAgents;
 
     const observations: PerAgent<Float32Array> = {};
     const rewards: PerAgent<number> = {};
@@ -429,14 +397,14 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
     const infos: PerAgent<AgentInfo> = {};
     for (let k = 0; k < agentsActing.length; k++) {
       const agent = agentsActing[k];
-      const i = this.roster.indexOf(agent);
+      const i = this.indexOf(agent);
       observations[agent] = this.observe(i);
       rewards[agent] = this.rewardOf[i];
       terminations[agent] = terminated;
       truncations[agent] = truncated;
       infos[agent] = over ? this.episodeSummary() : {};
     }
-    return { observations, rewards, terminations, truncations, infos };
+    return this.finishStep({ observations, rewards, terminations, truncations, infos }, over);
   }
 
   state(): Float32Array {
@@ -462,7 +430,7 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
   }
 
   /** Board picture: foods as their level digit (`+` from 10), agents as letters (A = agent_0), then a legend with levels. */
-  render(mode = 'ansi'): string {
+  override render(mode = 'ansi'): string {
     if (mode !== 'ansi' && mode !== 'human') throw new Error(`${this.metadata.id}: render mode '${mode}' is not supported (use 'ansi')`);
     const picture = new Grid(this.rows, this.cols);
     picture.cells.set(this.foodGrid.cells);
@@ -481,8 +449,10 @@ export class LbfEnv implements ParallelEnv<Float32Array, number> {
 
   close(): void {}
 
-  private indexOf(agent: AgentId): number {
-    return this.roster.indexOf(agent);
+  /** LBF has always checked the actions first, so a stray action names its agent instead of the empty episode. */
+  protected override rejectStep(actions: PerAgent<number>): never {
+    validateActions(this, actions);
+    throw new Error(`${this.metadata.id}: step() called with no live agents; call reset() to start an episode`);
   }
 
   private computeMask(i: number): Uint8Array {

@@ -1,12 +1,10 @@
-import { AgentRoster } from '../agent-roster';
+import { BaseParallelEnv } from '../base-parallel-env';
 import { allocateObservationArrays } from './observation-arrays';
 import { z } from 'zod';
-import { Rng } from '../../runtime/core/rng';
-import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
+import type { AgentId, AgentInfo, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
 import { registerEnv, registerScenarioParser } from '../registry';
 import { Box } from '../spaces/box';
 import { Discrete } from '../spaces/discrete';
-import { validateActions } from '../validate-actions';
 import { EMPTY, Grid, MOVE_DELTAS, manhattan } from './grid';
 
 /**
@@ -146,25 +144,17 @@ function describeOptionIssue(label: string, issue: z.ZodIssue, raw: Record<strin
   return `${label}: invalid option '${name}' = ${JSON.stringify(raw[name])}: ${issue.message}`;
 }
 
-export class PursuitEnv implements ParallelEnv<Float32Array, number> {
-  readonly metadata: EnvMetadata;
-  readonly possibleAgents: readonly AgentId[];
+export class PursuitEnv extends BaseParallelEnv<Float32Array, number, Box, Discrete> {
   readonly stateSpace: Box;
   readonly config: Readonly<PursuitConfig>;
 
   private readonly grid: Grid;
-  private readonly observationBox: Box;
-  private readonly actionDiscrete = new Discrete(NUM_ACTIONS);
-  private readonly roster: AgentRoster;
   private readonly obsSize: number;
   private readonly radius: number;
   /** Grid codes: predators 0..P-1, prey P..P+M-1, then walls. */
   private readonly preyBase: number;
   private readonly wallCode: number;
 
-  private rng = new Rng(0);
-  private live: AgentId[] = [];
-  private started = false;
   private stepCount = 0;
   private preyLeft = 0;
 
@@ -185,14 +175,27 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
   private cellMasks: Uint8Array[] = [];
 
   constructor(config: PursuitConfig) {
-    this.config = Object.freeze({ ...config });
     const { rows, cols, numPredators, numPrey, obsRange } = config;
+    const obsSize = obsRange * obsRange * CHANNELS + 2;
+    super({
+      metadata: {
+        id: config.id,
+        family: 'gridworld/pursuit',
+        maxEpisodeSteps: config.maxSteps,
+        reportsSuccess: true,
+        teamReward: config.sharedReward ? 'shared' : 'sum',
+        description:
+          `${numPredators} predators hunt ${numPrey} ${config.preyMovement} prey on a ${rows}x${cols} grid; ` +
+          `a prey is caught by ${config.catchNeighbours === 4 ? 'a full surround' : `${config.catchNeighbours} adjacent predators`}`,
+      },
+      agents: Array.from({ length: numPredators }, (_, i) => `predator_${i}`),
+      observationSpace: new Box(0, 1, [obsSize]),
+      actionSpace: new Discrete(NUM_ACTIONS),
+    });
+    this.config = Object.freeze({ ...config });
     this.grid = new Grid(rows, cols);
-    this.possibleAgents = Object.freeze(Array.from({ length: numPredators }, (_, i) => `predator_${i}`));
-    this.roster = new AgentRoster(config.id, this.possibleAgents);
     this.radius = (obsRange - 1) / 2;
-    this.obsSize = obsRange * obsRange * CHANNELS + 2;
-    this.observationBox = new Box(0, 1, [this.obsSize]);
+    this.obsSize = obsSize;
     this.stateSpace = new Box(0, 1, [rows * cols * CHANNELS]);
     this.preyBase = numPredators;
     this.wallCode = numPredators + numPrey;
@@ -206,30 +209,6 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
     this.tagCredit = new Int32Array(numPredators);
     this.individualReward = new Float64Array(numPredators);
     this.rebuildMasks();
-    this.metadata = {
-      id: config.id,
-      family: 'gridworld/pursuit',
-      maxEpisodeSteps: config.maxSteps,
-      reportsSuccess: true,
-      teamReward: config.sharedReward ? 'shared' : 'sum',
-      description:
-        `${numPredators} predators hunt ${numPrey} ${config.preyMovement} prey on a ${rows}x${cols} grid; ` +
-        `a prey is caught by ${config.catchNeighbours === 4 ? 'a full surround' : `${config.catchNeighbours} adjacent predators`}`,
-    };
-  }
-
-  get agents(): readonly AgentId[] {
-    return this.live;
-  }
-
-  observationSpace(agent: AgentId): Box {
-    this.indexOf(agent);
-    return this.observationBox;
-  }
-
-  actionSpace(agent: AgentId): Discrete {
-    this.indexOf(agent);
-    return this.actionDiscrete;
   }
 
   /** Shared per-cell array: read it, do not write to it. */
@@ -238,11 +217,9 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
     return this.cellMasks[this.predatorRow[i] * this.config.cols + this.predatorCol[i]];
   }
 
-  reset(args: ResetArgs = {}): ResetResult<Float32Array> {
-    if (args.seed !== undefined) this.rng = new Rng(args.seed);
-    // Until placement succeeds the env is unusable, so a rejected layout cannot leave a half-built episode.
-    this.started = false;
-    this.live = [];
+  override reset(args: ResetArgs = {}): ResetResult<Float32Array> {
+    this.seedRng(args);
+    this.abandonEpisode();
     const layout = args.options?.layout;
     this.grid.clear();
     this.preyAlive.fill(1);
@@ -252,18 +229,16 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
     if (layout !== undefined) this.placeLayout(layout);
     else this.placeRandomly();
     this.stepCount = 0;
-    this.started = true;
-    this.live = [...this.possibleAgents];
+    this.startEpisode();
     const observations = this.observeAll();
     const infos: PerAgent<AgentInfo> = {};
     for (const agent of this.possibleAgents) infos[agent] = { preyRemaining: this.preyLeft };
     return { observations, infos };
   }
 
-  step(actions: PerAgent<number>): StepResult<Float32Array> {
-    if (!this.started) throw new Error(`${this.metadata.id}: call reset() before step()`);
-    if (this.live.length === 0) throw new Error(`${this.metadata.id}: the episode is over; call reset() before step()`);
-    validateActions(this, actions);
+  override step(actions: PerAgent<number>): StepResult<Float32Array> {
+    // Every predator is live until all leave together, so the loops below run over all of them.
+    this.beginStep(actions);
     const { numPredators } = this.config;
     this.stepCount++;
 
@@ -314,8 +289,7 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
         ? { preyRemaining: this.preyLeft, preyCaughtThisStep: caught, success: terminated }
         : { preyRemaining: this.preyLeft, preyCaughtThisStep: caught };
     }
-    if (done) this.live = [];
-    return { observations, rewards, terminations, truncations, infos };
+    return this.finishStep({ observations, rewards, terminations, truncations, infos }, done);
   }
 
   state(): Float32Array {
@@ -329,7 +303,7 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
     return out;
   }
 
-  render(mode = 'ansi'): string {
+  override render(mode = 'ansi'): string {
     if (mode !== 'ansi') throw new Error(`${this.metadata.id}: render mode '${mode}' is not supported (only 'ansi')`);
     const picture = this.grid.render((entity) => {
       if (entity === this.wallCode) return '#';
@@ -553,10 +527,6 @@ export class PursuitEnv implements ParallelEnv<Float32Array, number> {
       }
     }
     this.cellMasks = masks;
-  }
-
-  private indexOf(agent: AgentId): number {
-    return this.roster.indexOf(agent);
   }
 }
 

@@ -1,12 +1,10 @@
-import { AgentRoster } from '../agent-roster';
+import { BaseParallelEnv } from '../base-parallel-env';
 import { allocateObservationArrays } from './observation-arrays';
 import { z } from 'zod';
-import { Rng } from '../../runtime/core/rng';
-import type { AgentId, AgentInfo, EnvMetadata, ParallelEnv, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
+import type { AgentId, AgentInfo, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
 import { registerEnv, registerScenarioParser } from '../registry';
 import { Box } from '../spaces/box';
 import { Discrete } from '../spaces/discrete';
-import { validateActions } from '../validate-actions';
 import { EMPTY, Grid, MOVE_DELTAS, manhattan } from './grid';
 
 /**
@@ -91,23 +89,15 @@ export function parseSpreadOptions(raw: Record<string, unknown>): SpreadConfig {
   return { ...o, gridSize, maxSteps: o.maxSteps ?? defaultMaxSteps(o.numAgents) };
 }
 
-export class SpreadEnv implements ParallelEnv<Float32Array, number> {
-  readonly metadata: EnvMetadata;
-  readonly possibleAgents: readonly AgentId[];
+export class SpreadEnv extends BaseParallelEnv<Float32Array, number, Box, Discrete> {
   readonly stateSpace: Box;
   readonly config: Readonly<SpreadConfig>;
 
   private readonly grid: Grid;
-  private readonly observationBox: Box;
-  private readonly actionDiscrete = new Discrete(NUM_ACTIONS);
-  private readonly roster: AgentRoster;
   private readonly obsSize: number;
   /** Per-cell masks; they depend only on the cell, so callers may keep them. */
   private readonly cellMasks: Uint8Array[];
 
-  private rng = new Rng(0);
-  private live: AgentId[] = [];
-  private started = false;
   private stepCount = 0;
 
   private readonly agentRow: Int32Array;
@@ -123,13 +113,24 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
   private readonly targetCell: Int32Array;
 
   constructor(config: SpreadConfig) {
-    this.config = Object.freeze({ ...config });
     const { numAgents: n, gridSize } = config;
+    const obsSize = 4 * n + 2;
+    super({
+      metadata: {
+        id: config.id,
+        family: 'gridworld/spread',
+        maxEpisodeSteps: config.maxSteps,
+        reportsSuccess: true,
+        teamReward: 'shared',
+        description: `${n} agents cover ${n} landmarks on a ${gridSize}x${gridSize} grid (cooperative navigation)`,
+      },
+      agents: n,
+      observationSpace: new Box(-1, 1, [obsSize]),
+      actionSpace: new Discrete(NUM_ACTIONS),
+    });
+    this.config = Object.freeze({ ...config });
     this.grid = new Grid(gridSize, gridSize);
-    this.possibleAgents = Object.freeze(Array.from({ length: n }, (_, i) => `agent_${i}`));
-    this.roster = new AgentRoster(config.id, this.possibleAgents);
-    this.obsSize = 4 * n + 2;
-    this.observationBox = new Box(-1, 1, [this.obsSize]);
+    this.obsSize = obsSize;
     this.stateSpace = new Box(-1, 1, [6 * n]);
     this.agentRow = new Int32Array(n);
     this.agentCol = new Int32Array(n);
@@ -146,28 +147,6 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
         this.cellMasks.push(Uint8Array.from(MOVE_DELTAS, ([dr, dc]) => (this.grid.inBounds(r + dr, c + dc) ? 1 : 0)));
       }
     }
-    this.metadata = {
-      id: config.id,
-      family: 'gridworld/spread',
-      maxEpisodeSteps: config.maxSteps,
-      reportsSuccess: true,
-      teamReward: 'shared',
-      description: `${n} agents cover ${n} landmarks on a ${gridSize}x${gridSize} grid (cooperative navigation)`,
-    };
-  }
-
-  get agents(): readonly AgentId[] {
-    return this.live;
-  }
-
-  observationSpace(agent: AgentId): Box {
-    this.indexOf(agent);
-    return this.observationBox;
-  }
-
-  actionSpace(agent: AgentId): Discrete {
-    this.indexOf(agent);
-    return this.actionDiscrete;
   }
 
   /** Shared per-cell array: read it, do not write to it. */
@@ -176,11 +155,9 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
     return this.cellMasks[this.agentRow[i] * this.config.gridSize + this.agentCol[i]];
   }
 
-  reset(args: ResetArgs = {}): ResetResult<Float32Array> {
-    if (args.seed !== undefined) this.rng = new Rng(args.seed);
-    // Until placement succeeds the env is unusable, so a rejected layout cannot leave a half-built episode.
-    this.started = false;
-    this.live = [];
+  override reset(args: ResetArgs = {}): ResetResult<Float32Array> {
+    this.seedRng(args);
+    this.abandonEpisode();
     this.grid.clear();
     this.landmarkCells.fill(0);
     this.lastDr.fill(0);
@@ -189,8 +166,7 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
     if (layout !== undefined) this.placeLayout(layout);
     else this.placeRandomly();
     this.stepCount = 0;
-    this.started = true;
-    this.live = [...this.possibleAgents];
+    this.startEpisode();
     const coverage = this.coverage();
     const observations = this.observeAll();
     const infos: PerAgent<AgentInfo> = {};
@@ -198,10 +174,9 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
     return { observations, infos };
   }
 
-  step(actions: PerAgent<number>): StepResult<Float32Array> {
-    if (!this.started) throw new Error(`${this.metadata.id}: call reset() before step()`);
-    if (this.live.length === 0) throw new Error(`${this.metadata.id}: the episode is over; call reset() before step()`);
-    validateActions(this, actions);
+  override step(actions: PerAgent<number>): StepResult<Float32Array> {
+    // Every agent is live until all are truncated together, so the loops below run over all of them.
+    this.beginStep(actions);
     const { numAgents: n, gridSize, collisionPenalty } = this.config;
     const cells = this.grid.cells;
     this.stepCount++;
@@ -262,8 +237,7 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
       truncations[agent] = truncated;
       infos[agent] = truncated ? { coverage, blockedMoves: blocked, success: coverage === 1 } : { coverage, blockedMoves: blocked };
     }
-    if (truncated) this.live = [];
-    return { observations, rewards, terminations, truncations, infos };
+    return this.finishStep({ observations, rewards, terminations, truncations, infos }, truncated);
   }
 
   state(): Float32Array {
@@ -282,7 +256,7 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
   }
 
   /** Digits are agents, `*` an uncovered landmark, a digit followed by `*` an agent on a landmark. */
-  render(mode = 'ansi'): string {
+  override render(mode = 'ansi'): string {
     if (mode !== 'ansi') throw new Error(`${this.metadata.id}: render mode '${mode}' is not supported (only 'ansi')`);
     const { gridSize, numAgents: n } = this.config;
     const LANDMARK = n;
@@ -390,10 +364,6 @@ export class SpreadEnv implements ParallelEnv<Float32Array, number> {
       }
       return [cell[0], cell[1]] as const;
     });
-  }
-
-  private indexOf(agent: AgentId): number {
-    return this.roster.indexOf(agent);
   }
 }
 
