@@ -78,7 +78,6 @@ const PREDATOR_CHANNEL = 1;
 const PREY_CHANNEL = 2;
 const CHANNELS = 3;
 const NUM_ACTIONS = 5;
-/** V8's `typed_array_max_size_in_heap`. */
 
 const coordinate = z.number().int().min(1).max(64);
 

@@ -49,7 +49,6 @@ export interface SpreadConfig {
 }
 
 const NUM_ACTIONS = 5;
-/** V8's `typed_array_max_size_in_heap`. */
 
 const SpreadOptionsSchema = z
   .object({
