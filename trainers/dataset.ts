@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Packr } from 'msgpackr';
 import { type EnvShape, shapeDifferences } from '../envs/env-shape';
 import type { EnvSpec } from '../envs/env-spec';
+import { readFileAs } from '../runtime/core/checkpoint';
 import { type SerializedArray, type StoredArray, deserializeArray, serializeArray } from '../runtime/core/checkpoint-format';
 
 /*
@@ -128,13 +129,7 @@ function isMap(v: unknown): v is Record<string, unknown> {
 
 /** Reads and validates a dataset file; every problem is an error naming the file and field. */
 export async function readDataset(file: string): Promise<OfflineDataset> {
-  let bytes: Buffer;
-  try {
-    bytes = await fsp.readFile(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `dataset ${file} does not exist` : `cannot read dataset ${file}: ${(error as Error).message}`);
-  }
+  const bytes = await readFileAs('dataset', file);
   let root: unknown;
   try {
     root = packr.unpack(bytes);

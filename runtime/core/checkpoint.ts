@@ -135,18 +135,24 @@ export async function writeCheckpoint(dir: string, name: string, data: Checkpoin
 
 // --- reading ---------------------------------------------------------------------------------
 
-/** Reads and validates one checkpoint file; every failure is an error naming the file (and field). */
-export async function readCheckpoint(file: string): Promise<CheckpointData> {
-  let bytes: Buffer;
+/**
+ * The bytes of a file a reader is about to decode; a missing file, a directory or an unreadable
+ * one is an error naming the file and what it was meant to be (`checkpoint`, `dataset`, …).
+ */
+export async function readFileAs(what: string, file: string): Promise<Buffer> {
   try {
-    bytes = await fsp.readFile(file);
+    return await fsp.readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`checkpoint ${file} does not exist`);
-    if (code === 'EISDIR') throw new Error(`checkpoint ${file} is a directory, not a file`);
-    throw new Error(`cannot read checkpoint ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    if (code === 'ENOENT') throw new Error(`${what} ${file} does not exist`);
+    if (code === 'EISDIR') throw new Error(`${what} ${file} is a directory, not a file`);
+    throw new Error(`cannot read ${what} ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return decodeCheckpoint(bytes, file);
+}
+
+/** Reads and validates one checkpoint file; every failure is an error naming the file (and field). */
+export async function readCheckpoint(file: string): Promise<CheckpointData> {
+  return decodeCheckpoint(await readFileAs('checkpoint', file), file);
 }
 
 /** Reads the checkpoint the directory's `latest` pointer names. */

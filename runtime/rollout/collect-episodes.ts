@@ -1,4 +1,4 @@
-import type { Policy, PolicyBatch } from '../../agents/policies/policy';
+import type { Policy } from '../../agents/policies/policy';
 import type { DatasetEpisode } from '../../trainers/dataset';
 import type { VectorEnv } from './vector-env';
 
@@ -32,15 +32,7 @@ export async function collectEpisodes(vec: VectorEnv, policy: Policy, episodes: 
   const b = vec.buffers;
   const { numEnvs: E, numAgents: A, obsDim, stateDim, actDim, numActions: K } = vec.layout;
   const episodeStart = new Uint8Array(E).fill(1);
-  const batch: PolicyBatch = {
-    obs: b.obs,
-    state: b.state,
-    masks: b.masks,
-    alive: b.alive,
-    episodeStart,
-    layout: vec.layout,
-    context: { taskIndex: new Int32Array(E), teamSize: b.teamSize, latent: new Float32Array(0), latentDim: 0 },
-  };
+  const batch = vec.policyBatch(episodeStart);
   const open = Array.from({ length: E }, openEpisode);
   const done: DatasetEpisode[] = [];
   await vec.reset(resetEpoch);

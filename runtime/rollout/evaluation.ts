@@ -1,4 +1,4 @@
-import type { Policy, PolicyBatch } from '../../agents/policies/policy';
+import type { Policy } from '../../agents/policies/policy';
 import type { VectorEnv } from './vector-env';
 
 export interface EvaluationResult {
@@ -27,18 +27,8 @@ export async function evaluatePolicy(vec: VectorEnv, policy: Policy, episodes: n
   if (!Number.isInteger(episodes) || episodes < 1) throw new Error(`evaluatePolicy: episodes must be a positive integer, got ${episodes}`);
   const b = vec.buffers;
   const E = vec.numEnvs;
-  const latent = context.latent ?? { values: new Float32Array(0), dim: 0 };
-  if (latent.values.length !== E * latent.dim) throw new Error(`evaluatePolicy: latent must hold E·dim = ${E}·${latent.dim} numbers, got ${latent.values.length}`);
   const episodeStart = new Uint8Array(E).fill(1);
-  const batch: PolicyBatch = {
-    obs: b.obs,
-    state: b.state,
-    masks: b.masks,
-    alive: b.alive,
-    episodeStart,
-    layout: vec.layout,
-    context: { taskIndex: new Int32Array(E).fill(context.taskIndex ?? 0), teamSize: b.teamSize, latent: latent.values, latentDim: latent.dim },
-  };
+  const batch = vec.policyBatch(episodeStart, context.taskIndex ?? 0, context.latent);
   const returns: number[] = [];
   const lengths: number[] = [];
   const successes: number[] = [];

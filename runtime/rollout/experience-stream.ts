@@ -245,11 +245,9 @@ class Collector {
     this.policy = source.policy;
     this.taskIndex = source.taskIndex ?? 0;
     this.policyVersion = source.policyVersion ?? (() => 0);
-    const latent = source.latent ?? { values: new Float32Array(0), dim: 0 };
-    const b = vec.buffers;
     this.episodeStart = new Uint8Array(E);
-    this.context = { taskIndex: new Int32Array(E).fill(this.taskIndex), teamSize: b.teamSize, latent: latent.values, latentDim: latent.dim };
-    this.batch = { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart: this.episodeStart, layout: vec.layout, context: this.context };
+    this.batch = vec.policyBatch(this.episodeStart, this.taskIndex, source.latent);
+    this.context = this.batch.context;
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { PolicyBatch } from '../../agents/policies/policy';
 import { type VectorLayout, layoutFor } from '../../envs/env-shape';
 import { instantiateEnv, prepareEnvSpec } from '../../envs/env-from-spec';
 import type { EnvSpec } from '../../envs/env-spec';
@@ -122,6 +123,22 @@ export class VectorEnv {
   /** Failed shards that were restarted (with `restartOnFailure`). */
   get restarts(): readonly ShardRestart[] {
     return this.transport.restarts;
+  }
+
+  /**
+   * A policy's view of this vector: the buffers' observations, state, masks and live agents (valid
+   * until the next step), `episodeStart`, and a context of task index `taskIndex` everywhere, the
+   * envs' team sizes and `latent` ([E, dim], read live; none by default).
+   */
+  policyBatch(episodeStart: Uint8Array, taskIndex = 0, latent: { values: Float32Array; dim: number } = { values: new Float32Array(0), dim: 0 }): PolicyBatch {
+    const b = this.buffers;
+    const E = this.numEnvs;
+    if (episodeStart.length !== E) throw new Error(`VectorEnv.policyBatch: episodeStart has ${episodeStart.length} entries, expected ${E}`);
+    if (!Number.isInteger(latent.dim) || latent.dim < 0 || latent.values.length !== E * latent.dim) {
+      throw new Error(`VectorEnv.policyBatch: latent must hold E·dim = ${E}·${latent.dim} numbers, got ${latent.values.length}`);
+    }
+    const context = { taskIndex: new Int32Array(E).fill(taskIndex), teamSize: b.teamSize, latent: latent.values, latentDim: latent.dim };
+    return { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart, layout: this.layout, context };
   }
 
   /** The policy version of the actions behind group g's last step (what `step`/`sendStep` were given). */
