@@ -48,7 +48,7 @@ export async function loadPolicy(target: string, options: LoadPolicyOptions): Pr
   } catch (error) {
     throw new Error(`${located.path}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  return { ...policy, act: policy.act, dispose: policy.dispose, spec, task, checkpoint: located.path, runDir: located.runDir, config: located.data.config, trainedEnvSteps: located.data.counters.envSteps };
+  return { ...policy, spec, task, checkpoint: located.path, runDir: located.runDir, config: located.data.config, trainedEnvSteps: located.data.counters.envSteps };
 }
 
 /** The policy specs a checkpoint holds by task (derived from the saved config for checkpoints that predate them). */

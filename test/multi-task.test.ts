@@ -223,41 +223,57 @@ describe('a two-task training run', () => {
 });
 
 describe('PerTaskLearner', () => {
-  test("routes items by task, hands each learner its own task's env steps, and keeps them across a checkpoint", async () => {
+  // A learner that acts with action 0 (legal in lbf and spread) and records what it observes.
+  const recording = (key: string, seen: Array<[string, number]>) => ({
+    kind: 'online' as const,
+    tasks: [],
+    collection: () => ({ mode: 'transition' as const }),
+    collectionPolicy: () => ({ act: () => undefined }),
+    policyVersion: () => 0,
+    observe: (_item: Experience, envSteps: number) => {
+      seen.push([key, envSteps]);
+      return undefined;
+    },
+    episodesReset: () => undefined,
+    evaluationPolicy: () => ({ act: () => undefined }),
+    policySpecs: () => ({}),
+    captureState: async () => ({ models: { m: {} }, optimizers: {}, rngs: {}, arrays: {}, json: { key } }),
+    restoreState: async () => undefined,
+    dispose: () => undefined,
+  });
+
+  test('routes items by task and keeps each task under its own escaped checkpoint prefix', async () => {
     const { PerTaskLearner } = await import('../trainers/per-task-learner');
     const seen: Array<[string, number]> = [];
-    const fake = (key: string) => ({
-      kind: 'online' as const,
-      tasks: [],
-      collection: () => ({ mode: 'transition' as const }),
-      collectionPolicy: () => ({ act: () => undefined }),
-      policyVersion: () => 0,
-      observe: (_item: Experience, envSteps: number) => {
-        seen.push([key, envSteps]);
-        return undefined;
-      },
-      episodesReset: () => undefined,
-      evaluationPolicy: () => ({ act: () => undefined }),
-      policySpecs: () => ({}),
-      captureState: async () => ({ models: {}, optimizers: {}, rngs: {}, arrays: {}, json: { key } }),
-      restoreState: async () => undefined,
-      dispose: () => undefined,
-    });
     const task = (key: string, index: number) => ({ key, index, env: { id: key }, shape: {} as never, numEnvs: 1 });
-    const make = () => new PerTaskLearner([task('a/b', 0), task('a', 1)], (t) => fake(t.key), 0);
-    const item = (t: string, envs: number, T?: number) => ({ task: t, kind: T ? 'chunk' : 'transition', length: T, layout: { numEnvs: envs } }) as unknown as Experience;
-    const learner = make();
-    learner.observe(item('a', 3), 3);
-    learner.observe(item('a/b', 2, 5), 13);
-    learner.observe(item('a', 3), 16);
-    expect(seen).toEqual([['a', 3], ['a/b', 10], ['a', 6]]);
+    const learner = new PerTaskLearner([task('a/b', 0), task('a', 1)], (t) => recording(t.key, seen), 0);
+    const item = (t: string) => ({ task: t, kind: 'transition', layout: { numEnvs: 3 } }) as unknown as Experience;
+    learner.observe(item('a'), 3);
+    learner.observe(item('a/b'), 10);
+    expect(seen).toEqual([['a', 3], ['a/b', 10]]);
     const state = await learner.captureState();
     // Keys are escaped, so task 'a' never captures task 'a/b''s entries.
+    expect(Object.keys(state.models)).toEqual(['tasks/a%2Fb/m', 'tasks/a/m']);
     expect(Object.keys(state.json.tasks as object)).toEqual(['a/b', 'a']);
-    const again = make();
-    await again.restoreState(state);
-    again.observe(item('a', 3), 19);
-    expect(seen.at(-1)).toEqual(['a', 9]);
-    await expect(make().restoreState({ ...state, json: { tasks: state.json.tasks } })).rejects.toThrow(/no per-task env steps/);
   });
+
+  test("in a run, each task's learner sees its own task's env steps (for ε and learning_starts), across a resume too", async () => {
+    const { PerTaskLearner } = await import('../trainers/per-task-learner');
+    const run = async (seen: Array<[string, number]>, extra: Partial<TrainingRunOptions> = {}) =>
+      train(TWO_TASKS, ['run.total_env_steps=120', 'run.checkpoint_interval=60', 'run.eval_interval=120'], {
+        createLearner: ({ tasks }) => new PerTaskLearner(tasks, (t) => recording(t.key, seen), 0),
+        ...extra,
+      });
+    const seen: Array<[string, number]> = [];
+    await run(seen);
+    // Rounds of one transition of each task: 4 lbf envs, 2 spread envs.
+    expect(seen.filter(([k]) => k === 'spread').map(([, n]) => n)).toEqual(Array.from({ length: 20 }, (_, i) => 2 * (i + 1)));
+    expect(seen.filter(([k]) => k === 'lbf-8x8-2p-2f-coop').map(([, n]) => n)).toEqual(Array.from({ length: 20 }, (_, i) => 4 * (i + 1)));
+    const part: Array<[string, number]> = [];
+    const stopped = await run(part, { shouldStop: (p) => p.envSteps >= 70 });
+    const data = await readCheckpoint(stopped.summary.checkpoint!);
+    const rest: Array<[string, number]> = [];
+    await run(rest, { outDir: stopped.outDir, resume: { data, path: stopped.summary.checkpoint! } });
+    expect([...part, ...rest]).toEqual(seen);
+  }, 60000);
 });

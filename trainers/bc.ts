@@ -19,14 +19,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { AgentNetwork } from '../agents/networks/agent-network';
-import { prefixed } from '../agents/networks/module';
 import { type AgentInputSpec, NO_ACTION, agentInputSpec, inputWidth, writeAgentInput } from '../agents/policies/agent-inputs';
 import { AgentNetworkPolicy } from '../agents/policies/agent-network-policy';
 import { gaussianLogProb } from '../agents/policies/gaussian';
 import type { Policy } from '../agents/policies/policy';
 import { type AgentNetworkPolicySpec, POLICY_SPEC_FORMAT } from '../agents/policies/policy-spec';
 import type { EnvShape } from '../envs/env-shape';
-import { assignTensors, captureTensors } from '../runtime/core/checkpoint-format';
+import { assignTensors, captureTensors, withPrefix } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
 import { Adam } from './adam';
 import { positive, positiveInt } from './config-keys';
@@ -111,7 +110,7 @@ export class BehaviourCloning implements OfflineLearner {
   }
 
   private parameters(): Record<string, tf.Variable> {
-    return prefixed('policy/', this.policyVariables());
+    return withPrefix('policy/', this.policyVariables());
   }
 
   /**
@@ -264,7 +263,7 @@ function agentRows(rows: RowIndex, A: number): Int32Array[] {
 // ---------------------------------------------------------------------------------------------
 
 export const bcTrainer: TrainerDefinition = {
-  algorithms: [{ name: 'bc', schema: bcConfigSchema, defaultNumEnvs: 8, summary: "behaviour cloning of a dataset's actions (offline; counts gradient steps)" }],
+  algorithms: [{ name: 'bc', schema: bcConfigSchema, defaultNumEnvs: 8 }],
   kind: 'offline',
   createLearner({ tasks, config, seed, datasets }) {
     const task = onlyTask(tasks, 'bc');

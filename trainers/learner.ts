@@ -72,9 +72,9 @@ export interface OnlineLearner extends LearnerBase {
   /** The version of `task`'s collection policy: updates applied to it so far (experience items carry it). */
   policyVersion(task: string): number;
   /**
-   * Learns from one item, in stream order (`item.task` says whose). `envSteps` is the run's
-   * env-step count after the item, for schedules such as ε (a `PerTaskLearner` hands each task's
-   * learner that task's own count instead). Returns the mean stats of the
+   * Learns from one item, in stream order (`item.task` says whose). `envSteps` is the env-step
+   * count of the item's task after the item (the run's, in a single-task run), for schedules such
+   * as ε, so each task's schedule runs as in a run of that task alone. Returns the mean stats of the
    * gradient updates it ran, or undefined when it ran none; a `grad_steps` entry says how many
    * updates the item triggered (1 when absent).
    */
@@ -101,8 +101,6 @@ export interface AlgorithmVariant {
   schema: z.AnyZodObject;
   /** Parallel envs when `run.num_envs` is not given (EPyMARL's `batch_size_run`). */
   defaultNumEnvs: number;
-  /** One line for `troupe` help and the README's table. */
-  summary: string;
 }
 
 /** What `createLearner` is given. */
@@ -138,8 +136,6 @@ export interface ExperienceSampler {
   state(n: number): Float32Array;
   /** [n, A, numActions]: every action of each agent's own space legal, padding illegal. */
   masks(n: number): Uint8Array;
-  /** [n, A, actDim]: actions from each agent's own space. */
-  actions(n: number): Float32Array;
   reward(): number;
   /** A uniform discrete action of agent slot `agent`. */
   discreteAction(agent: number): number;

@@ -804,8 +804,8 @@ export function mappoUpdateFlops(learner: Mappo, T: number, finals: number): num
 
 export const mappoTrainer: TrainerDefinition = {
   algorithms: [
-    { name: 'mappo', schema: mappoConfigSchema, defaultNumEnvs: 10, summary: 'PPO with a centralised critic on the global state (discrete or Gaussian actions)' },
-    { name: 'ippo', schema: ippoConfigSchema, defaultNumEnvs: 10, summary: "PPO with each agent's critic on its own observation (discrete or Gaussian actions)" },
+    { name: 'mappo', schema: mappoConfigSchema, defaultNumEnvs: 10 },
+    { name: 'ippo', schema: ippoConfigSchema, defaultNumEnvs: 10 },
   ],
   kind: 'online',
   createLearner({ tasks, config, seed }) {

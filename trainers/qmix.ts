@@ -45,14 +45,13 @@ import { z } from 'zod';
 import type { Experience } from '../agents/experience';
 import { AgentNetwork } from '../agents/networks/agent-network';
 import { agentNetworkFlops, mixerFlops } from '../agents/networks/flops';
-import { prefixed } from '../agents/networks/module';
 import { QMixer, type QMixerSpec } from '../agents/networks/qmix-mixer';
 import { type AgentInputSpec, NO_ACTION, agentInputSpec, inputWidth, writeAgentInput } from '../agents/policies/agent-inputs';
 import { AgentNetworkPolicy } from '../agents/policies/agent-network-policy';
 import type { Policy } from '../agents/policies/policy';
 import { type AgentNetworkPolicySpec, POLICY_SPEC_FORMAT } from '../agents/policies/policy-spec';
 import type { EnvShape, VectorLayout } from '../envs/env-shape';
-import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors, deserializeArray, serializeArray } from '../runtime/core/checkpoint-format';
+import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors, deserializeArray, serializeArray, underPrefix, withPrefix } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
 import { Adam } from './adam';
 import { agentNetworkKeys, nonNegativeInt, positive, positiveInt, unit } from './config-keys';
@@ -243,7 +242,7 @@ export class QLearner implements OnlineLearner {
       this.targetMixer = new QMixer(mixerSpec);
       this.targetMixer.copyFrom(this.mixer);
     }
-    const params = { ...prefixed('agent/', this.agent.namedVariables()), ...(this.mixer ? prefixed('mixer/', this.mixer.namedVariables()) : {}) };
+    const params = { ...withPrefix('agent/', this.agent.namedVariables()), ...(this.mixer ? withPrefix('mixer/', this.mixer.namedVariables()) : {}) };
     this.paramNames = Object.keys(params);
     this.paramList = this.paramNames.map((n) => params[n]);
     // PyTorch's Adam epsilon, as EPyMARL trains with it.
@@ -504,8 +503,8 @@ export class QLearner implements OnlineLearner {
     const arrays: Record<string, SerializedArray> = {
       'acting/hidden': serializeArray(actor.hidden),
       'acting/lastActions': serializeArray(actor.lastAction),
-      ...prefixedArrays('replay/', replay.arrays),
-      ...prefixedArrays('episodes/', episodes.arrays),
+      ...withPrefix('replay/', replay.arrays),
+      ...withPrefix('episodes/', episodes.arrays),
     };
     return {
       models,
@@ -552,7 +551,7 @@ export class QLearner implements OnlineLearner {
     const subState = (prefix: string, jsonKey: string): StoredState => {
       const j = json[jsonKey];
       if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`${who}: json '${jsonKey}' is missing`);
-      return { arrays: unprefixedArrays(prefix, state.arrays), json: j };
+      return { arrays: underPrefix(prefix, state.arrays), json: j };
     };
     const opt = state.optimizers.q;
     if (!opt) throw new Error(`${who}: no optimizer 'q'`);
@@ -599,14 +598,6 @@ export class QLearner implements OnlineLearner {
   }
 }
 
-function prefixedArrays(prefix: string, arrays: Record<string, SerializedArray>): Record<string, SerializedArray> {
-  return Object.fromEntries(Object.entries(arrays).map(([k, v]) => [prefix + k, v]));
-}
-
-function unprefixedArrays(prefix: string, arrays: Record<string, SerializedArray>): Record<string, SerializedArray> {
-  return Object.fromEntries(Object.entries(arrays).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
-}
-
 // ---------------------------------------------------------------------------------------------
 // The trainer definition (what `trainers/index.ts` lists) and its benchmark case
 // ---------------------------------------------------------------------------------------------
@@ -630,9 +621,9 @@ const Q_SCHEMAS = { qmix: qmixConfigSchema, vdn: vdnConfigSchema, iql: iqlConfig
 
 export const qLearningTrainer: TrainerDefinition = {
   algorithms: [
-    { name: 'qmix', schema: qmixConfigSchema, defaultNumEnvs: 1, summary: 'value decomposition with a hypernetwork mixer on the state' },
-    { name: 'vdn', schema: vdnConfigSchema, defaultNumEnvs: 1, summary: "value decomposition as the sum of the agents' Q-values" },
-    { name: 'iql', schema: iqlConfigSchema, defaultNumEnvs: 1, summary: 'independent Q-learning on the team reward' },
+    { name: 'qmix', schema: qmixConfigSchema, defaultNumEnvs: 1 },
+    { name: 'vdn', schema: vdnConfigSchema, defaultNumEnvs: 1 },
+    { name: 'iql', schema: iqlConfigSchema, defaultNumEnvs: 1 },
   ],
   kind: 'online',
   checkTask(algo, task) {

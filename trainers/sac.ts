@@ -46,12 +46,12 @@ import { z } from 'zod';
 import type { Experience } from '../agents/experience';
 import { mlpFlops } from '../agents/networks/flops';
 import { Mlp } from '../agents/networks/mlp';
-import { createVariable, prefixed, uniqueScope } from '../agents/networks/module';
+import { createVariable, uniqueScope } from '../agents/networks/module';
 import type { Policy } from '../agents/policies/policy';
 import { POLICY_SPEC_FORMAT, type SquashedGaussianPolicySpec } from '../agents/policies/policy-spec';
 import { SquashedGaussianActor, SquashedGaussianPolicy, selectHead, squashableBounds } from '../agents/policies/squashed-gaussian-policy';
 import type { EnvShape, VectorLayout } from '../envs/env-shape';
-import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors } from '../runtime/core/checkpoint-format';
+import { type NamedTensorData, assignTensors, captureTensors, underPrefix, withPrefix } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
 import { Adam } from './adam';
 import { discount, nonNegativeInt, positive, positiveInt } from './config-keys';
@@ -201,7 +201,6 @@ export class Sac implements OnlineLearner {
   private readonly qOptimizer: Adam;
   private readonly alphaOptimizer?: Adam;
   private readonly acting: SquashedGaussianPolicy;
-  private actRng: Rng;
   private updateRng: Rng;
   private readonly batch: BatchArrays;
   private readonly unitScratch: Float32Array;
@@ -250,15 +249,14 @@ export class Sac implements OnlineLearner {
     const alphas = config.per_task_alpha ? numTasks : 1;
     this.logAlpha = createVariable(tf.fill([alphas], Math.log(config.alpha)), uniqueScope('sac'), 'log_alpha', config.autotune);
 
-    this.actorParams = new ParameterSet(prefixed('actor/', this.actor.namedVariables()));
-    this.criticParams = new ParameterSet({ ...prefixed('qf1/', this.qf1.namedVariables()), ...prefixed('qf2/', this.qf2.namedVariables()) });
+    this.actorParams = new ParameterSet(withPrefix('actor/', this.actor.namedVariables()));
+    this.criticParams = new ParameterSet({ ...withPrefix('qf1/', this.qf1.namedVariables()), ...withPrefix('qf2/', this.qf2.namedVariables()) });
     this.policyOptimizer = new Adam({ lr: config.policy_lr }, this.actorParams.byName);
     this.qOptimizer = new Adam({ lr: config.q_lr }, this.criticParams.byName);
     if (config.autotune) this.alphaOptimizer = new Adam({ lr: config.alpha_lr ?? config.q_lr }, { log_alpha: this.logAlpha });
 
     this.replay = new TransitionReplay({ obsDim, actDim: D }, config.buffer_size);
-    this.actRng = new Rng(deriveSeed(seed, 'sac', 'act'));
-    this.acting = new SquashedGaussianPolicy(this.actorCore, this.task.numEnvs, { kind: 'sample', rng: this.actRng, uniformWhile: () => this.envSteps < this.config.learning_starts });
+    this.acting = new SquashedGaussianPolicy(this.actorCore, this.task.numEnvs, { kind: 'sample', rng: new Rng(deriveSeed(seed, 'sac', 'act')), uniformWhile: () => this.envSteps < this.config.learning_starts });
     this.updateRng = new Rng(deriveSeed(seed, 'sac', 'update'));
     const B = config.batch_size;
     this.batch = {
@@ -525,8 +523,8 @@ export class Sac implements OnlineLearner {
         alpha: await captureTensors({ log_alpha: this.logAlpha }),
       },
       optimizers,
-      rngs: { act: this.actRng.state(), update: this.updateRng.state() },
-      arrays: Object.fromEntries(Object.entries(replay.arrays).map(([k, v]) => [`replay/${k}`, v])) as Record<string, SerializedArray>,
+      rngs: { act: this.acting.rng!.state(), update: this.updateRng.state() },
+      arrays: withPrefix('replay/', replay.arrays),
       json: { algo: 'sac', envSteps: this.envSteps, updates: this.updates, updateCredit: this.updateCredit, replay: replay.json },
     };
   }
@@ -547,8 +545,7 @@ export class Sac implements OnlineLearner {
     };
     const replayJson = json.replay;
     if (typeof replayJson !== 'object' || replayJson === null || Array.isArray(replayJson)) throw new Error(`${who}: json 'replay' is missing`);
-    const replayArrays: Record<string, SerializedArray> = {};
-    for (const [k, v] of Object.entries(state.arrays)) if (k.startsWith('replay/')) replayArrays[k.slice('replay/'.length)] = v;
+    const replayArrays = underPrefix('replay/', state.arrays);
     // Everything is looked up before anything is assigned, so a missing part leaves the trainer as it was.
     const models: Array<[Record<string, tf.Variable>, NamedTensorData, string]> = [
       [this.actor.namedVariables(), need(state.models, 'actor', 'model'), 'actor'],
@@ -579,7 +576,6 @@ export class Sac implements OnlineLearner {
     this.qOptimizer.restore(qOpt, `${who}: optimizer 'q'`);
     if (this.alphaOptimizer && alphaOpt) this.alphaOptimizer.restore(alphaOpt, `${who}: optimizer 'alpha'`);
     this.acting.resumeRng(actRng);
-    this.actRng = actRng;
     this.updateRng = updateRng;
     this.envSteps = envSteps;
     this.updates = updates;
@@ -614,7 +610,7 @@ export function sacUpdateFlops(learner: Sac, B: number, criticSteps: number, act
 }
 
 export const sacTrainer: TrainerDefinition = {
-  algorithms: [{ name: 'sac', schema: sacConfigSchema, defaultNumEnvs: 1, summary: 'soft actor-critic for Box actions (MT-SAC on multi-task envs)' }],
+  algorithms: [{ name: 'sac', schema: sacConfigSchema, defaultNumEnvs: 1 }],
   kind: 'online',
   checkTask(algo, task) {
     if (task.shape.discreteActions) throw new Error(`algo 'sac' needs continuous actions, but env '${task.env.id}' has discrete action spaces (use qmix, vdn, iql, mappo or ippo)`);

@@ -52,19 +52,6 @@ export class SpaceSampler implements ExperienceSampler {
     return out;
   }
 
-  /** [n, A, actDim]: actions from each agent's own space. */
-  actions(n: number): Float32Array {
-    const { numAgents: A, actDim, agentIds } = this.shape;
-    const out = new Float32Array(n * A * actDim);
-    for (let r = 0; r < n; r++) {
-      for (let a = 0; a < A; a++) {
-        const space = this.env.actionSpace(agentIds[a]);
-        out.set(flatten(space, space.sample(this.rng)), (r * A + a) * actDim);
-      }
-    }
-    return out;
-  }
-
   reward(): number {
     // Sparse small rewards, as in foraging tasks; the values only matter for being finite.
     return this.rng.next() < 0.05 ? this.rng.next() : 0;

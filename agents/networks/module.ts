@@ -77,8 +77,3 @@ export abstract class Module {
     for (const v of this.variables()) v.dispose();
   }
 }
-
-/** `named` with every key prefixed (`actor/` + `fc1/w`), for parameter sets spanning several modules. */
-export function prefixed<T>(prefix: string, named: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.entries(named).map(([k, v]) => [prefix + k, v]));
-}

@@ -54,6 +54,19 @@ export function deserializeArray(s: SerializedArray): StoredArray {
   return new ARRAY_TYPES[s.type](aligned.buffer);
 }
 
+/**
+ * `record` with every key prefixed (`actor/` + `fc1/w`): how one checkpoint map holds the
+ * entries of several parts (networks of a learner, learners of a run).
+ */
+export function withPrefix<T>(prefix: string, record: Readonly<Record<string, T>>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).map(([k, v]) => [prefix + k, v]));
+}
+
+/** The entries of `record` under `prefix`, with the prefix taken off (what `withPrefix` put there). */
+export function underPrefix<T>(prefix: string, record: Readonly<Record<string, T>>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+}
+
 /** An optimiser's state. Weights are a list, not a map, because tfjs optimisers restore them by position. */
 export interface OptimizerState {
   className: string;

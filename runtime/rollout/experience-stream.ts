@@ -2,10 +2,18 @@ import { Observable, type OperatorFunction, concatMap } from 'rxjs';
 import type { EpisodeFinal, EpisodeStat, Experience, TrajectoryChunk, Transition } from '../../agents/experience';
 import type { Policy, PolicyBatch, PolicyContext, PolicyExtras } from '../../agents/policies/policy';
 import type { Collection } from '../../trainers/learner';
-import type { Delivery } from './experience';
 import type { VectorEnv } from './vector-env';
 
-export type { Delivery } from './experience';
+/**
+ * An emitted item plus its flow-control credit. The producer keeps at most `bufferSize`
+ * items un-acked, so a consumer that falls behind pauses collection instead of growing a
+ * queue. Call `ack()` once the item is consumed (idempotent).
+ */
+export interface Delivery<T> {
+  readonly item: T;
+  ack(): void;
+}
+
 
 export type { Collection } from '../../trainers/learner';
 

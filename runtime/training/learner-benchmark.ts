@@ -20,13 +20,13 @@ import type { ParallelEnv } from '../../envs/parallel-env';
 import { makeEnv, prepareEnv } from '../../envs/registry';
 import { Rng, deriveSeed } from '../core/rng';
 import { type BackendPreference, selectBackend } from '../core/tf-backend';
-import { ALGO_NAMES, type AlgoName } from './run-config';
+import { ALGO_NAMES } from './run-config';
 import { trainerFor } from '../../trainers/index';
 import type { LearnerBenchCase, LearnerBenchSettings, TaskSpec } from '../../trainers/learner';
 import { SpaceSampler } from '../../trainers/synthetic-experience';
 
 export const DEFAULT_LEARNER_ENV = 'lbf-8x8-2p-2f-coop';
-export const DEFAULT_LEARNER_ALGOS: readonly AlgoName[] = ['mappo', 'qmix'];
+export const DEFAULT_LEARNER_ALGOS: readonly string[] = ['mappo', 'qmix'];
 /** Square matmul sizes for the backend's peak; the peak is the best of them. */
 export const MATMUL_SIZES = [256, 512] as const;
 
@@ -48,7 +48,7 @@ export interface MatmulResult {
 }
 
 export interface LearnerResult {
-  algo: AlgoName;
+  algo: string;
   useRnn: boolean;
   /** Median over repeats of each repeat's mean update time. */
   msPerUpdate: number;
@@ -91,7 +91,7 @@ export interface BenchLearnerReport {
 export interface BenchLearnerOptions {
   backend: BackendPreference;
   env: string;
-  algos: readonly AlgoName[];
+  algos: readonly string[];
   /** use_rnn settings to measure, in order. */
   rnn: readonly boolean[];
   seconds: number;
@@ -130,12 +130,12 @@ function randomMatrix(n: number, rng: Rng): tf.Tensor2D {
 
 /** A learner set up for timing, with its algorithm and recurrence. */
 interface LearnerCase extends LearnerBenchCase {
-  algo: AlgoName;
+  algo: string;
   useRnn: boolean;
 }
 
 /** The algorithm's benchmark case, or undefined when `useRnn` does not apply to it. */
-async function makeCase(env: ParallelEnv<unknown, unknown>, task: TaskSpec, algo: AlgoName, useRnn: boolean, backend: string): Promise<LearnerCase | undefined> {
+async function makeCase(env: ParallelEnv<unknown, unknown>, task: TaskSpec, algo: string, useRnn: boolean, backend: string): Promise<LearnerCase | undefined> {
   const trainer = trainerFor(algo);
   if (!trainer.benchmark) throw new Error(`bench learner: '${algo}' has no benchmark case (algorithms with one: ${BENCHMARKED_ALGOS.join(', ')})`);
   trainer.checkTask?.(algo, task);

@@ -48,7 +48,6 @@ export const algoConfigSchema = z.discriminatedUnion(
 );
 
 export const ALGO_NAMES: readonly string[] = variants.map((v) => v.name);
-export type AlgoName = string;
 
 /** Parallel envs per algorithm when `run.num_envs` is not given (EPyMARL's `batch_size_run`). */
 export const DEFAULT_NUM_ENVS: Readonly<Record<string, number>> = Object.fromEntries(variants.map((v) => [v.name, v.defaultNumEnvs]));
@@ -146,7 +145,7 @@ function fillCrossDefaults(raw: unknown): unknown {
   if (typeof name !== 'string' || !(ALGO_NAMES as readonly string[]).includes(name)) return raw;
   const run = raw.run === undefined ? {} : raw.run;
   if (!isRecord(run) || run.num_envs !== undefined) return raw;
-  return { ...raw, run: { ...run, num_envs: DEFAULT_NUM_ENVS[name as AlgoName] } };
+  return { ...raw, run: { ...run, num_envs: DEFAULT_NUM_ENVS[name] } };
 }
 
 export const runConfigSchema = z.preprocess(fillCrossDefaults, runConfigObject.superRefine(checkSections));
@@ -240,11 +239,11 @@ export function isOpenRecordAt(path: readonly string[], raw: unknown): boolean {
 }
 
 /** Which algorithms accept `key` (to tell a user that a key belongs to another algorithm). */
-export function algosWithKey(key: string): AlgoName[] {
+export function algosWithKey(key: string): string[] {
   return ALGO_NAMES.filter((name) => Object.prototype.hasOwnProperty.call(algoBranch(name).shape, key));
 }
 
-function algoBranch(name: AlgoName): z.AnyZodObject {
+function algoBranch(name: string): z.AnyZodObject {
   return algoConfigSchema.optionsMap.get(name) as z.AnyZodObject;
 }
 

@@ -7,7 +7,7 @@ import { shapeDifferences, shapeOf } from '../../envs/env-shape';
 import { type OfflineDataset, checkDatasetShape, readDataset } from '../../trainers/dataset';
 import { createLearner as createLearnerFromList, trainerFor } from '../../trainers/index';
 import type { Learner, LearnerState, OfflineLearner, OnlineLearner, TaskSpec, TrainStats } from '../../trainers/learner';
-import { type CheckpointData, type JsonObject, type SerializedArray, deserializeArray, serializeArray } from '../core/checkpoint';
+import { type CheckpointData, type JsonObject, type SerializedArray, deserializeArray, serializeArray, underPrefix, withPrefix } from '../core/checkpoint';
 import type { MetricsRecord } from '../core/metrics-log';
 import { deriveSeed } from '../core/rng';
 import { type EvaluationResult, evaluatePolicy } from '../rollout/evaluation';
@@ -384,7 +384,7 @@ class TrainingLoop {
             iv.successCount++;
           }
         }
-        this.addStats(task, learner.observe(item, state.steps));
+        this.addStats(task, learner.observe(item, task.vectorSteps * item.layout.numEnvs));
         await this.afterStep();
         const segmentDone = state.segmentRounds >= segmentEnd;
         if (!segmentDone && this.options.shouldStop?.(this.progress())) {
@@ -568,8 +568,7 @@ class TrainingLoop {
   private async checkpoint(kind: 'periodic' | 'interrupt' | 'final', actionLogs?: Record<string, Float32Array>): Promise<string> {
     const state = this.state;
     const learnerState = await this.learner.captureState();
-    const arrays: Record<string, SerializedArray> = {};
-    for (const [k, v] of Object.entries(learnerState.arrays)) arrays[TRAINER_ARRAY_PREFIX + k] = v;
+    const arrays: Record<string, SerializedArray> = withPrefix(TRAINER_ARRAY_PREFIX, learnerState.arrays);
     if (actionLogs) for (const [task, log] of Object.entries(actionLogs)) arrays[actionLogKey(task, this.single)] = serializeArray(log);
     const policies = Object.fromEntries(Object.entries(this.learner.policySpecs()).map(([k, spec]) => [k, policySpecJson(spec)]));
     const data: CheckpointData = {
@@ -665,8 +664,7 @@ class TrainingLoop {
     }
     // JSON turns NaN into null.
     if (state.lastReturn === null) state.lastReturn = NaN;
-    const learnerArrays: Record<string, SerializedArray> = {};
-    for (const [k, v] of Object.entries(data.arrays)) if (k.startsWith(TRAINER_ARRAY_PREFIX)) learnerArrays[k.slice(TRAINER_ARRAY_PREFIX.length)] = v;
+    const learnerArrays = underPrefix(TRAINER_ARRAY_PREFIX, data.arrays);
     const learnerJson = meta.trainer;
     if (typeof learnerJson !== 'object' || learnerJson === null || Array.isArray(learnerJson)) throw new Error(`${file}: field 'metadata.trainer' must be a map`);
     const learnerState: LearnerState = { models: data.models, optimizers: data.optimizers, rngs: data.rngs, arrays: learnerArrays, json: learnerJson };

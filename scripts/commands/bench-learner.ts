@@ -1,6 +1,6 @@
 import type { BackendPreference } from '../../runtime/core/tf-backend';
 import { type BenchLearnerReport, benchLearner } from '../../runtime/training/learner-benchmark';
-import { ALGO_NAMES, type AlgoName } from '../../runtime/training/run-config';
+import { ALGO_NAMES } from '../../runtime/training/run-config';
 
 export { BENCHMARKED_ALGOS, DEFAULT_LEARNER_ALGOS, DEFAULT_LEARNER_ENV } from '../../runtime/training/learner-benchmark';
 
@@ -49,7 +49,7 @@ export async function runBenchLearnerCommand(opts: BenchLearnerCommandOptions): 
   if (!Number.isInteger(repeats) || repeats < 1) throw new Error('bench learner: --repeats must be a positive integer');
   const rnn = opts.rnn === undefined ? [false, true] : [opts.rnn];
   const log = opts.json ? () => undefined : (line: string) => process.stdout.write(`${line}\n`);
-  const report = await benchLearner({ backend, env: opts.env, algos: algos as AlgoName[], rnn, seconds, repeats, log });
+  const report = await benchLearner({ backend, env: opts.env, algos, rnn, seconds, repeats, log });
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else for (const line of formatTable(report)) log(line);
 }
