@@ -36,6 +36,8 @@ export interface CheckOptions {
    * cannot see episodes end and says so.
    */
   maxSteps?: number;
+  /** What the report calls the env when it cannot be built or has no `metadata.id` (e.g. the module's name). */
+  name?: string;
 }
 
 type AnyEnv = ParallelEnv<unknown, unknown>;
@@ -141,7 +143,7 @@ export function checkEnv(makeEnv: () => AnyEnv, opts: CheckOptions = {}): CheckR
     throw new RangeError(`checkEnv: maxSteps must be a positive integer, got ${opts.maxSteps}`);
   }
 
-  const probe = probeEnv(makeEnv);
+  const probe = probeEnv(makeEnv, opts.name ?? '<unknown>');
   const checks: CheckResult[] = [probe.result];
   const declaredMaxSteps = probe.maxEpisodeSteps;
   const episodeLimit = declaredMaxSteps !== undefined ? declaredMaxSteps + EPISODE_LENGTH_SLACK : FALLBACK_EPISODE_LIMIT;
@@ -176,22 +178,22 @@ export function formatCheckReport(report: CheckReport): string {
   return lines.join('\n');
 }
 
-function probeEnv(makeEnv: () => AnyEnv): { envId: string; maxEpisodeSteps?: number; result: CheckResult } {
+function probeEnv(makeEnv: () => AnyEnv, fallbackId: string): { envId: string; maxEpisodeSteps?: number; result: CheckResult } {
   let env: unknown;
   try {
     env = makeEnv();
   } catch (err) {
-    return { envId: '<unknown>', result: { name: CONSTRUCT_CHECK, passed: false, message: `makeEnv() threw: ${errorText(err)}` } };
+    return { envId: fallbackId, result: { name: CONSTRUCT_CHECK, passed: false, message: `makeEnv() threw: ${errorText(err)}` } };
   }
   const missing = ['reset', 'step', 'observationSpace', 'actionSpace', 'render'].filter(
     (method) => typeof (env as Record<string, unknown> | null)?.[method] !== 'function',
   );
   if (typeof env !== 'object' || env === null || missing.length) {
-    const message = `makeEnv() returned ${describeValue(env)}, which lacks ${missing.join(', ')}; expected a ParallelEnv`;
-    return { envId: '<unknown>', result: { name: CONSTRUCT_CHECK, passed: false, message } };
+    const message = `makeEnv() returned ${describeBriefly(env)}, which lacks ${missing.join(', ')}; expected a ParallelEnv`;
+    return { envId: fallbackId, result: { name: CONSTRUCT_CHECK, passed: false, message } };
   }
   const made = env as AnyEnv;
-  let envId = '<unknown>';
+  let envId = fallbackId;
   let maxEpisodeSteps: number | undefined;
   try {
     const metadata: unknown = made.metadata;
@@ -1060,4 +1062,11 @@ function isPositiveInteger(x: unknown): x is number {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** An object by its class and method names, not its data (which may be large or circular). */
+function describeBriefly(x: unknown): string {
+  if (typeof x !== 'object' || x === null) return describeValue(x);
+  const ctor = (x as { constructor?: { name?: string } }).constructor?.name;
+  return `${ctor && ctor !== 'Object' ? `a ${ctor}` : 'an object'} with keys [${Object.keys(x).slice(0, 12).join(', ')}]`;
 }

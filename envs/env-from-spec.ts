@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { registerBuiltinEnvs } from './builtin';
 import type { EnvSpec } from './env-spec';
-import { loadEnvModule } from './load-env-module';
+import { NoEnvExportError, loadEnvModule } from './load-env-module';
 import type { ParallelEnv } from './parallel-env';
 import { isRegistered, makeEnv, prepareEnv } from './registry';
 
@@ -26,7 +27,7 @@ export async function prepareEnvSpec(spec: EnvSpec): Promise<void> {
     moduleFactories.set(factoryKey(spec), await loadEnvModule(spec.module, { ...(spec.options ?? {}), id: spec.id }));
   } catch (error) {
     // A module may instead register its id on import and export no factory.
-    if (!isRegistered(spec.id)) throw error;
+    if (!(error instanceof NoEnvExportError) || !isRegistered(spec.id)) throw error;
   }
 }
 
@@ -39,4 +40,25 @@ export function instantiateEnv(spec: EnvSpec): ParallelEnv<unknown, unknown> {
     if (!isRegistered(spec.id)) throw new Error(`env module '${spec.module}' was not loaded in this thread; await prepareEnvSpec(spec) first`);
   }
   return makeEnv<unknown, unknown>(spec.id, spec.options ?? {});
+}
+
+const MODULE_EXTENSIONS = /\.(c|m)?(j|t)s$/i;
+
+/** The env id a module gets when none is given: its file name without the extension (`envs/coin-match.ts` → `coin-match`). */
+export function moduleEnvId(modulePath: string): string {
+  return path.basename(modulePath).replace(MODULE_EXTENSIONS, '') || 'env';
+}
+
+/**
+ * What a CLI target names: a registered env id, or the path of an env module (an existing file,
+ * a name with a module extension, or a path starting with `/`, `./` or `../`). Module paths are made absolute, so the spec
+ * works from any thread and folder.
+ */
+export function envSpecFor(target: string, options?: Record<string, unknown>): EnvSpec {
+  registerBuiltinEnvs();
+  const withOptions = options && Object.keys(options).length > 0 ? { options } : {};
+  // Split ids such as `MT10/reach` contain a slash too: a registered id wins unless a file of that name exists.
+  if (isRegistered(target) && !fs.existsSync(target)) return { id: target, ...withOptions };
+  if (fs.existsSync(target) || MODULE_EXTENSIONS.test(target) || /^\.{0,2}[\\/]/.test(target)) return { id: moduleEnvId(target), module: path.resolve(target), ...withOptions };
+  return { id: target, ...withOptions };
 }

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { runBenchEnvsCommand } from './commands/bench-envs';
 import { BENCHMARKED_ALGOS, type BenchLearnerCommandOptions, DEFAULT_LEARNER_ALGOS, DEFAULT_LEARNER_ENV, runBenchLearnerCommand } from './commands/bench-learner';
-import { runCheckEnvCommand } from './commands/check-env';
+import { type CheckEnvCommandOptions, runCheckEnvCommand } from './commands/check-env';
 import { runEnvsCommand } from './commands/envs';
 import { type EvalCommandOptions, runEvalCommand } from './commands/eval';
 import { type TrainCommandOptions, runTrainCommand } from './commands/train';
@@ -29,8 +29,10 @@ program
   .argument('<target>', 'env id (e.g. lbf-8x8-2p-2f-coop) or path to a .js/.ts module')
   .option('--seed <seed>', 'seed for resets and random actions', '0')
   .option('--episodes <n>', 'episodes per rollout check', '3')
+  .option('--option <key=value>', 'an env option passed to the factory, e.g. --option grid_size=10 (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--options <json>', 'env options as a JSON object, e.g. \'{"grid_size": 10}\' (--option pairs apply on top)')
   .option('--json', 'machine-readable report')
-  .action(async (target: string, opts: { seed: string; episodes: string; json?: boolean }) => {
+  .action(async (target: string, opts: CheckEnvCommandOptions) => {
     process.exitCode = await runCheckEnvCommand(target, opts);
   });
 
@@ -53,12 +55,14 @@ program
 
 program
   .command('eval')
-  .description('evaluate a trained run greedily (run directory or checkpoint file), or a random policy on an env id: mean/std team return, episode length, win/success rate')
-  .argument('<target>', 'run directory, .ckpt file, or env id (with --policy random|expert)')
+  .description('evaluate a trained run greedily (run directory or checkpoint file), or a random policy on an env id or env module: mean/std team return, episode length, win/success rate')
+  .argument('<target>', 'run directory, .ckpt file, env id or env module path (with --policy random|expert)')
   .addOption(new Option('--policy <policy>', 'policy for an env id target: random, or the scripted expert of a manipulation task').choices(['random', 'expert']).default('random'))
   .option('--noise <sigma>', 'with --policy expert: Gaussian action noise (standard deviation)')
   .option('--env <id>', 'evaluate on this env instead of the one trained on (same agents and spaces)')
   .option('--task <key>', 'a multi-task run: evaluate this task only (default: every task)')
+  .option('--option <key=value>', 'env option for an env id or module target, or for --env (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--options <json>', 'env options as a JSON object (--option pairs apply on top)')
   .option('--sample', 'sample actions from the policy instead of the greedy argmax (policy-gradient runs)')
   .option('--episodes <n>', 'episodes to run', '100')
   .option('--seed <seed>', 'seed', '0')

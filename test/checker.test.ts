@@ -164,7 +164,7 @@ describe('loadEnvModule', () => {
 
   test('names the file when it does not exist', async () => {
     const missing = path.join(scratch, 'nope', 'env.js');
-    await expect(loadEnvModule(missing)).rejects.toThrow(`no such file '${missing}'`);
+    await expect(loadEnvModule(missing)).rejects.toThrow(`env module '${missing}' does not exist`);
   });
 
   test('names the file and what was expected when no export fits', async () => {
@@ -177,7 +177,7 @@ describe('loadEnvModule', () => {
   test('names the file when the module fails to load or has the wrong extension', async () => {
     const broken = path.join(scratch, 'broken.js');
     writeFileSync(broken, 'module.exports = (;\n');
-    await expect(loadEnvModule(broken)).rejects.toThrow(`could not load '${broken}'`);
+    await expect(loadEnvModule(broken)).rejects.toThrow(new RegExp(`env module '${escapeRegExp(broken)}' could not be loaded: .*syntax error at ${escapeRegExp(broken)}:1`));
     const text = path.join(scratch, 'env.txt');
     writeFileSync(text, '');
     await expect(loadEnvModule(text)).rejects.toThrow(/env\.txt' has extension '\.txt'; expected one of \.js, \.cjs, \.mjs/);
@@ -187,7 +187,7 @@ describe('loadEnvModule', () => {
     const file = path.join(scratch, 'returns-number.cjs');
     writeFileSync(file, 'exports.createEnv = () => 42;\n');
     const makeEnv = await loadEnvModule(file);
-    expect(() => makeEnv()).toThrow(`${file}: the 'createEnv' export produced number 42, not a ParallelEnv`);
+    expect(() => makeEnv()).toThrow(`the env from module '${file}': the 'createEnv' export produced number 42, not a ParallelEnv`);
     expect(checkEnv(makeEnv).checks[0]).toMatchObject({ name: 'construct', passed: false });
   });
 });

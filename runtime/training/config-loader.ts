@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import {
@@ -27,6 +28,10 @@ export class RunConfigError extends Error {
 /**
  * Reads a run config from YAML, applies `--set a.b.c=value` overrides in order, validates it and
  * returns it with every default filled. Throws a `RunConfigError` naming the file otherwise.
+ *
+ * Env module paths in the file are relative to the file's folder (so a config and its env can
+ * move together), ones given with `--set` to the working directory; both come back absolute,
+ * and a module that does not exist is an error here, before anything runs.
  */
 export function loadRunConfig(file: string, overrides: readonly string[] = []): RunConfig {
   let text: string;
@@ -35,14 +40,42 @@ export function loadRunConfig(file: string, overrides: readonly string[] = []): 
   } catch (error) {
     throw new RunConfigError(`cannot read run config ${file}: ${(error as Error).message}`);
   }
-  return parseRunConfig(text, file, overrides);
+  const config = parseRunConfig(text, file, overrides, path.dirname(path.resolve(file)));
+  const missing = moduleFields(config)
+    .filter(({ module }) => !fs.existsSync(module))
+    .map(({ at, module }) => `${at}: env module ${module} does not exist`);
+  if (missing.length > 0) throw new RunConfigError(`invalid run config ${file}:\n${missing.map((line) => `  ${line}`).join('\n')}`, missing);
+  return config;
 }
 
-/** As `loadRunConfig`, from text; `source` names it in errors. */
-export function parseRunConfig(text: string, source: string, overrides: readonly string[] = []): RunConfig {
+/**
+ * As `loadRunConfig`, from text; `source` names it in errors. Relative env module paths in the
+ * text are resolved against `baseDir` (default: the working directory).
+ */
+export function parseRunConfig(text: string, source: string, overrides: readonly string[] = [], baseDir?: string): RunConfig {
   let raw = parseYamlDocument(text, source);
+  if (baseDir !== undefined) raw = resolveModulePaths(raw, baseDir);
   for (const override of overrides) raw = applyOverride(raw, override, source);
-  return validateRunConfig(raw, source);
+  return validateRunConfig(resolveModulePaths(raw, process.cwd()), source);
+}
+
+/** Where a config names env modules: `env.module` and `tasks.N.module`. */
+function moduleFields(config: RunConfig): Array<{ at: string; module: string }> {
+  const fields: Array<{ at: string; module: string }> = [];
+  if (config.env?.module) fields.push({ at: 'env.module', module: config.env.module });
+  (config.tasks ?? []).forEach((t, i) => t.module && fields.push({ at: `tasks.${i}.module`, module: t.module }));
+  return fields;
+}
+
+function resolveModulePaths(raw: unknown, baseDir: string): unknown {
+  if (!isRecord(raw)) return raw;
+  const resolveIn = (section: unknown): unknown =>
+    isRecord(section) && typeof section.module === 'string' && section.module !== '' ? { ...section, module: path.resolve(baseDir, section.module) } : section;
+  return {
+    ...raw,
+    ...(raw.env !== undefined ? { env: resolveIn(raw.env) } : {}),
+    ...(Array.isArray(raw.tasks) ? { tasks: raw.tasks.map(resolveIn) } : {}),
+  };
 }
 
 /** Validates an already-parsed config object. */

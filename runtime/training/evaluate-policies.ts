@@ -64,9 +64,12 @@ export interface ScriptedPolicyChoice {
  * expert (manipulation tasks). Episodes are counted in (step, env index) order, so the result is
  * the same for any number of workers.
  */
-export async function evaluateScriptedPolicy(envId: string, episodes: number, seed: string, numEnvs: number, workers: number, choice: ScriptedPolicyChoice = { policy: 'random' }): Promise<EvalSummary> {
+export async function evaluateScriptedPolicy(env: string | EnvSpec, episodes: number, seed: string, numEnvs: number, workers: number, choice: ScriptedPolicyChoice = { policy: 'random' }): Promise<EvalSummary> {
   registerBuiltinEnvs();
-  const vec = await VectorEnv.create({ env: { id: envId }, numEnvs, workers, seed });
+  const spec = typeof env === 'string' ? { id: env } : env;
+  const envId = spec.id;
+  if (choice.policy === 'expert' && spec.module) throw new Error(`--policy expert: only the built-in manipulation tasks have a scripted expert; ${spec.module} is a user env module`);
+  const vec = await VectorEnv.create({ env: spec, numEnvs, workers, seed });
   try {
     const policy =
       choice.policy === 'expert'

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { moduleEnvId } from '../../envs/env-from-spec';
 import { algorithmVariants, trainerFor } from '../../trainers';
 
 /*
@@ -12,10 +13,10 @@ const positiveInt = () => z.number().int().gt(0);
 const nonNegativeInt = () => z.number().int().gte(0);
 
 const envKeys = {
-  /** Registry id, e.g. `lbf-8x8-2p-2f-coop` (see `troupe envs`). */
+  /** Registry id, e.g. `lbf-8x8-2p-2f-coop` (see `troupe envs`); with `module`, default the module's file name. */
   id: z.string().min(1),
   options: z.record(z.string(), z.unknown()).optional(),
-  /** User env module, as in `EnvSpec.module`. */
+  /** User env module, as in `EnvSpec.module`; relative paths are relative to the config file's folder. */
   module: z.string().min(1).optional(),
 };
 
@@ -138,14 +139,23 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Fills defaults that depend on another section, which a per-field zod default cannot see. */
-function fillCrossDefaults(raw: unknown): unknown {
+/** Fills defaults that depend on another section or key, which a per-field zod default cannot see. */
+function fillCrossDefaults(input: unknown): unknown {
+  const raw = fillModuleEnvIds(input);
   if (!isRecord(raw) || !isRecord(raw.algo)) return raw;
   const name = raw.algo.name;
   if (typeof name !== 'string' || !(ALGO_NAMES as readonly string[]).includes(name)) return raw;
   const run = raw.run === undefined ? {} : raw.run;
   if (!isRecord(run) || run.num_envs !== undefined) return raw;
   return { ...raw, run: { ...run, num_envs: DEFAULT_NUM_ENVS[name] } };
+}
+
+/** An env given by its module alone is called by the module's file name. */
+function fillModuleEnvIds(raw: unknown): unknown {
+  if (!isRecord(raw)) return raw;
+  const fill = (section: unknown): unknown =>
+    isRecord(section) && section.id === undefined && typeof section.module === 'string' && section.module !== '' ? { ...section, id: moduleEnvId(section.module) } : section;
+  return { ...raw, ...(raw.env !== undefined ? { env: fill(raw.env) } : {}), ...(Array.isArray(raw.tasks) ? { tasks: raw.tasks.map(fill) } : {}) };
 }
 
 export const runConfigSchema = z.preprocess(fillCrossDefaults, runConfigObject.superRefine(checkSections));

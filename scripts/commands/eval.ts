@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import YAML from 'yaml';
+import { envSpecFor } from '../../envs/env-from-spec';
+import { parseEnvOptionFlags } from './check-env';
 import { locateCheckpoint } from '../../runtime/core/checkpoint-locator';
 import { parseRunConfig } from '../../runtime/training/config-loader';
 import { type EvalSummary, type PerTaskEvalSummary, type ScriptedPolicyChoice, evaluateCheckpoint, evaluatePerTask, evaluateScriptedPolicy } from '../../runtime/training/evaluate-policies';
@@ -21,7 +23,12 @@ export interface EvalCommandOptions {
   noise?: string;
   /** A multi-task run: evaluate this task only (default: every task). */
   task?: string;
+  /** Env options (`--option key=value`, `--options '{…}'`) for an env id or module target, or for `--env`. */
+  option: string[];
+  options?: string;
 }
+
+const ENV_MODULE_FILE = /\.(c|m)?(j|t)s$/i;
 
 function parsePositiveInt(value: string, flag: string, allowZero = false): number {
   const n = Number(value);
@@ -48,11 +55,13 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const episodes = parsePositiveInt(opts.episodes, '--episodes');
   const numEnvs = parsePositiveInt(opts.envs, '--envs');
   const workers = parsePositiveInt(opts.workers, '--workers', true);
-  const isCheckpoint = fs.existsSync(target);
-  if (!isCheckpoint && opts.policy !== 'random' && opts.policy !== 'expert') throw new Error(`'${target}' is neither a run directory nor a checkpoint file`);
+  // A run directory or checkpoint file; anything else names an env: an id, or an env module's path.
+  const isCheckpoint = fs.existsSync(target) && (fs.statSync(target).isDirectory() || !ENV_MODULE_FILE.test(target));
   const noise = opts.noise === undefined ? 0 : Number(opts.noise);
   if (!(Number.isFinite(noise) && noise >= 0)) throw new Error(`--noise must be a number ≥ 0, got '${opts.noise}'`);
   const scripted: ScriptedPolicyChoice = { policy: opts.policy === 'expert' ? 'expert' : 'random', noise };
+  const envOptions = parseEnvOptionFlags(opts.options, opts.option);
+  if (isCheckpoint && opts.env === undefined && Object.keys(envOptions).length > 0) throw new Error('--option/--options: a checkpoint is evaluated on the env it was trained on; give --env <id> to evaluate on another env with options');
   const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
   if (opts.perTask) {
     const perTask = await evaluatePerTask(target, { isCheckpoint, episodes, seed: opts.seed, numEnvs, workers, env: opts.env, task: opts.task, backend: opts.backend, sample: opts.sample, scripted, log });
@@ -61,7 +70,7 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   }
   if (!isCheckpoint) {
     if (opts.task !== undefined) throw new Error('--task names a task of a trained run; give a run directory or checkpoint');
-    printSummary(await evaluateScriptedPolicy(opts.env ?? target, episodes, opts.seed, numEnvs, workers, scripted), opts);
+    printSummary(await evaluateScriptedPolicy(envSpecFor(opts.env ?? target, envOptions), episodes, opts.seed, numEnvs, workers, scripted), opts);
     return;
   }
   // A multi-task run is evaluated task by task unless --task picks one.
@@ -69,7 +78,7 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const keys = opts.task !== undefined ? [opts.task] : runTasks(parseRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`)).map((t) => t.key);
   const summaries: Array<EvalSummary & { task: string }> = [];
   for (const [i, task] of keys.entries()) {
-    summaries.push(await evaluateCheckpoint(located.path, { episodes, seed: opts.seed, numEnvs, workers, env: opts.env, task, backend: opts.backend, sample: opts.sample, log: i === 0 ? log : () => undefined }));
+    summaries.push(await evaluateCheckpoint(located.path, { episodes, seed: opts.seed, numEnvs, workers, env: opts.env, ...(Object.keys(envOptions).length > 0 ? { envOptions } : {}), task, backend: opts.backend, sample: opts.sample, log: i === 0 ? log : () => undefined }));
   }
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(keys.length === 1 && opts.task === undefined ? summaries[0] : { tasks: summaries }, null, 2)}\n`);
