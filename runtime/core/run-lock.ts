@@ -93,7 +93,13 @@ export class RunLock {
    * Throws, naming the holder, when another live process holds it.
    */
   static acquire(dir: string, options: { command: string; note?: (message: string) => void }): RunLock {
-    fs.mkdirSync(dir, { recursive: true });
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTDIR') throw new Error(`cannot use ${dir} as a run directory: it, or a folder on its path, is a file`);
+      throw new Error(`cannot create the run directory ${dir}: ${(error as Error).message}`);
+    }
     const file = path.join(dir, RUN_LOCK_FILE);
     const holder: RunLockHolder = { pid: process.pid, hostname: os.hostname(), started_at: new Date().toISOString(), command: options.command };
     const text = `${JSON.stringify(holder, null, 2)}\n`;
