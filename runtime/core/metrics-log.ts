@@ -50,9 +50,9 @@ export class MetricsLog {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || keepLines > 0) {
-        throw new Error(`cannot resume metrics ${file}: ${(error as Error).message}`);
-      }
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      if (missing && keepLines > 0) throw new Error(`cannot resume metrics ${file}: the file does not exist, but the checkpoint counts ${keepLines} records in it`);
+      if (!missing) throw new Error(`cannot resume metrics ${file}: ${(error as Error).message}`);
     }
     const kept: string[] = [];
     const lines = text.split('\n');
