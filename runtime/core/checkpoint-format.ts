@@ -294,6 +294,12 @@ const HEADER = concatBytes(packr.pack('magic'), packr.pack(CHECKPOINT_MAGIC));
 const HEADER_OFFSET = packr.pack({ magic: CHECKPOINT_MAGIC }).length - HEADER.length;
 const MAP_TYPE_BYTE = packr.pack({ magic: CHECKPOINT_MAGIC })[0];
 
+/** Whether the file's start is printable text (a config or summary passed where a checkpoint belongs). */
+function looksLikeText(bytes: Uint8Array): boolean {
+  const head = bytes.subarray(0, 512);
+  return head.length > 0 && head.every((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b < 127) || b >= 128);
+}
+
 /** Decodes and validates checkpoint bytes; `file` names the source in errors. */
 export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointData {
   const body = bytes.subarray(HEADER_OFFSET, HEADER_OFFSET + HEADER.length);
@@ -301,8 +307,8 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): CheckpointDat
   if (!headerMatches) {
     // A file cut off inside the header is a damaged checkpoint, not a foreign file.
     const isPrefix = bytes.length === 0 || (bytes.length < HEADER_OFFSET + HEADER.length && bytes[0] === MAP_TYPE_BYTE && sameBytes(body, HEADER.subarray(0, body.length)));
-    if (isPrefix) throw new Error(`${file} is corrupt or truncated (${bytes.length} bytes)`);
-    throw new Error(`${file} is not a troupe checkpoint (no '${CHECKPOINT_MAGIC}' tag)`);
+    if (isPrefix) throw new Error(`${file} is corrupt or truncated (${bytes.length} bytes; a checkpoint written by troupe train starts with its '${CHECKPOINT_MAGIC}' tag)`);
+    throw new Error(`${file} is not a troupe checkpoint (no '${CHECKPOINT_MAGIC}' tag${looksLikeText(bytes) ? '; it is a text file, such as JSON or YAML' : ''}): expected a .ckpt file written by troupe train`);
   }
   let decoded: unknown;
   try {

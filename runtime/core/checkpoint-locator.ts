@@ -34,5 +34,12 @@ export async function locateCheckpoint(target: string): Promise<LocatedCheckpoin
     const { path: file, data } = await readLatestCheckpoint(target);
     return { path: file, data, runDir: path.dirname(path.resolve(target)) };
   }
-  throw new Error(`no checkpoint in ${target} (looked for ${path.join(inRun, LATEST_POINTER)} and ${path.join(target, LATEST_POINTER)})`);
+  const runFiles = ['metrics.jsonl', 'config.yaml', 'run.json'].filter((f) => fs.existsSync(path.join(target, f)));
+  if (runFiles.length > 0) {
+    throw new Error(
+      `${target} is a run directory without a checkpoint (it has ${runFiles.join(', ')} but no ${path.join(inRun, LATEST_POINTER)}): ` +
+        `the run stopped before its first checkpoint (run.checkpoint_interval), or its checkpoints were removed`,
+    );
+  }
+  throw new Error(`no checkpoint in ${target} (looked for ${path.join(inRun, LATEST_POINTER)} and ${path.join(target, LATEST_POINTER)}): expected a run directory written by troupe train, or a .ckpt file`);
 }

@@ -160,5 +160,12 @@ export async function readLatestCheckpoint(dir: string): Promise<{ path: string;
   const pointer = await readPointer(dir);
   if (!pointer) throw new Error(`no checkpoint in ${dir} (no '${LATEST_POINTER}' pointer)`);
   const file = path.join(dir, pointer.latest);
+  try {
+    await fsp.access(file);
+  } catch {
+    const others = (await fsp.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(CHECKPOINT_EXTENSION)).sort();
+    const hint = others.length > 0 ? `; the folder still has ${others.join(', ')} — resume or evaluate one of them by path` : '';
+    throw new Error(`${path.join(dir, LATEST_POINTER)} names the checkpoint ${pointer.latest}, but ${file} does not exist (deleted or moved?)${hint}`);
+  }
   return { path: file, data: await readCheckpoint(file) };
 }

@@ -1,7 +1,7 @@
 import { Presets, SingleBar } from 'cli-progress';
 import type { MetricsRecord } from '../../runtime/core/metrics-log';
 import { runLabel, runTasks } from '../../runtime/training/run-config';
-import { prepareRun } from '../../runtime/training/run-setup';
+import { type PreparedRun, claimRunDirectory, prepareRun } from '../../runtime/training/run-setup';
 import { type BackendPreference, selectBackend } from '../../runtime/core/tf-backend';
 import { type TrainingSummary, runTraining } from '../../runtime/training/training-run';
 import { trainerFor } from '../../trainers/index';
@@ -25,7 +25,16 @@ function flagOverrides(opts: TrainCommandOptions): string[] {
 }
 
 export async function runTrainCommand(configFile: string | undefined, opts: TrainCommandOptions): Promise<void> {
-  const { config, outDir, resume } = await prepareRun(configFile, flagOverrides(opts), opts);
+  const prepared = await prepareRun(configFile, flagOverrides(opts), opts);
+  const lock = claimRunDirectory(prepared, { command: `troupe ${process.argv.slice(2).join(' ')}`, note: (message) => process.stderr.write(`${message}\n`) });
+  try {
+    await trainIn(prepared, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainCommandOptions): Promise<void> {
 
   const backend = await selectBackend(config.run.backend as BackendPreference);
   process.stdout.write(`backend: ${backend.backend} (${backend.reason})\n`);
