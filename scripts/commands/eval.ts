@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import YAML from 'yaml';
 import { envSpecFor } from '../../envs/env-from-spec';
+import { isRegistered as isRegisteredEnv } from '../../envs/registry';
 import { parseEnvOptionFlags } from './check-env';
 import { locateCheckpoint } from '../../runtime/core/checkpoint-locator';
 import { parseRunConfig } from '../../runtime/training/config-loader';
@@ -57,6 +58,9 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const workers = parsePositiveInt(opts.workers, '--workers', true);
   // A run directory or checkpoint file; anything else names an env: an id, or an env module's path.
   const isCheckpoint = fs.existsSync(target) && (fs.statSync(target).isDirectory() || !ENV_MODULE_FILE.test(target));
+  if (!fs.existsSync(target) && (/\.ckpt$/i.test(target) || (/[\\/]/.test(target) && envSpecFor(target).module === undefined && !isRegisteredEnv(target)))) {
+    throw new Error(`'${target}' does not exist: expected a run directory, a .ckpt checkpoint file, an env id (see troupe envs) or an env module`);
+  }
   const noise = opts.noise === undefined ? 0 : Number(opts.noise);
   if (!(Number.isFinite(noise) && noise >= 0)) throw new Error(`--noise must be a number ≥ 0, got '${opts.noise}'`);
   const scripted: ScriptedPolicyChoice = { policy: opts.policy === 'expert' ? 'expert' : 'random', noise };
