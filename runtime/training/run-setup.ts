@@ -2,11 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { registerBuiltinEnvs } from '../../envs/builtin';
+import { instantiateEnv, prepareEnvSpec } from '../../envs/env-from-spec';
 import { type LocatedCheckpoint, locateCheckpoint } from '../core/checkpoint-locator';
 import { MetricsLog } from '../core/metrics-log';
 import { RunLock } from '../core/run-lock';
 import { RunConfigError, loadRunConfig, parseRunConfig } from './config-loader';
-import { type RunConfig, runLabel } from './run-config';
+import { type RunConfig, runLabel, runTasks } from './run-config';
 import { CONFIG_FILE, RUN_INFO_FILE, configFileHash } from './run-directory';
 
 /*
@@ -160,8 +161,20 @@ export async function prepareRun(configFile: string | undefined, overrides: read
     config = loadRunConfig(configFile, overrides);
   }
 
+  await checkEnvsBuild(config);
   const outDir = opts.out ?? resume?.runDir ?? defaultOutDir(config);
   return { config, outDir, resume };
+}
+
+/**
+ * Builds one env of every task, so a module that does not load or a constructor that throws is
+ * reported before a run directory is made or locked.
+ */
+async function checkEnvsBuild(config: RunConfig): Promise<void> {
+  for (const task of runTasks(config)) {
+    await prepareEnvSpec(task.env);
+    instantiateEnv(task.env).close?.();
+  }
 }
 
 /**
