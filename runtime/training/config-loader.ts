@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { didYouMean } from '../../envs/close-match';
+import { consistencyIssues } from './config-consistency';
 import {
   ALGO_NAMES,
   algosWithKey,
@@ -47,9 +49,18 @@ export function parseRunConfig(text: string, source: string, overrides: readonly
 
 /** Validates an already-parsed config object. */
 export function validateRunConfig(raw: unknown, source: string): RunConfig {
+  if (isRecord(raw) && Object.keys(raw).length === 0) {
+    throw new RunConfigError(`invalid run config ${source}: it is empty; a run config needs 'env' (or 'tasks') and 'algo' (see configs/quickstart.yaml)`, ['(top level): empty']);
+  }
   const result = runConfigSchema.safeParse(raw);
-  if (result.success) return result.data as RunConfig;
-  const issues = result.error.issues.flatMap((issue) => describeIssue(issue, raw));
+  if (result.success) {
+    // Keys that conflict only once each is valid and the sections fit together.
+    const conflicts = consistencyIssues(result.data).map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    if (conflicts.length === 0) return result.data as RunConfig;
+    throw new RunConfigError(`invalid run config ${source}:\n${conflicts.map((line) => `  ${line}`).join('\n')}`, conflicts);
+  }
+  // Two failed checks of one value (infinite, hence also too small) read as one problem.
+  const issues = [...new Set(result.error.issues.filter((issue) => !isUnfilledDefault(issue, raw)).flatMap((issue) => describeIssue(issue, raw)))];
   // Cross-section checks only run on a config that parsed; report them beside the rest anyway.
   for (const issue of sectionIssues(raw)) {
     const line = `${issue.path.join('.')}: ${issue.message}`;
@@ -122,6 +133,15 @@ function applyOverride(raw: unknown, override: string, source: string): unknown 
   return root;
 }
 
+/**
+ * `run.num_envs` defaults per algorithm, so it is missing whenever the algorithm is; that is one
+ * mistake, already reported at `algo`.
+ */
+function isUnfilledDefault(issue: z.ZodIssue, raw: unknown): boolean {
+  const name = algoNameOf(raw);
+  return issue.code === 'invalid_type' && issue.received === 'undefined' && issue.path.join('.') === 'run.num_envs' && (name === undefined || !ALGO_NAMES.includes(name));
+}
+
 function describeIssue(issue: z.ZodIssue, raw: unknown): string[] {
   const path = issue.path.map(String);
   const at = (p: readonly string[]) => (p.length ? p.join('.') : '(top level)');
@@ -133,20 +153,26 @@ function describeIssue(issue: z.ZodIssue, raw: unknown): string[] {
       return issue.keys.map((key) => {
         const owners = algo ? algosWithKey(key) : [];
         const hint = owners.length ? `; '${key}' is a ${owners.join('/')} key` : '';
-        return `${at([...path, key])}: unknown key${algo ? ` for ${algo}` : ''} (valid: ${valid.join(', ')})${hint}`;
+        return `${at([...path, key])}: unknown key${algo ? ` for ${algo}` : ''} (valid: ${valid.join(', ')})${hint || didYouMean(key, valid)}`;
       });
     }
     case 'invalid_type':
       if (issue.received === 'undefined') return [`${at(path)}: required ${describeExpected(path, raw) ?? issue.expected}, missing`];
       return [`${at(path)}: expected ${describeExpected(path, raw) ?? issue.expected}, got ${got}`];
-    case 'invalid_union_discriminator':
-      return [`${at(path)}: expected one of ${ALGO_NAMES.join(', ')}, got ${got}`];
+    case 'invalid_union_discriminator': {
+      const given = valueAt(raw, path);
+      return [`${at(path)}: expected one of ${ALGO_NAMES.join(', ')}, got ${got}${typeof given === 'string' ? didYouMean(given, ALGO_NAMES) : ''}`];
+    }
     case 'invalid_enum_value':
       return [`${at(path)}: expected one of ${issue.options.map(String).join(', ')}, got ${got}`];
     case 'invalid_literal':
       return [`${at(path)}: expected ${describeValue(issue.expected)}, got ${got}`];
-    case 'too_small':
     case 'too_big':
+      // Counts are capped at the largest exact integer, which their description leaves out.
+      if (issue.maximum === Number.MAX_SAFE_INTEGER) return [`${at(path)}: expected ${describeExpected(path, raw) ?? 'a number'} and <= ${Number.MAX_SAFE_INTEGER}, got ${got}`];
+      return [`${at(path)}: expected ${describeExpected(path, raw) ?? issue.message}, got ${got}`];
+    case 'not_finite':
+    case 'too_small':
     case 'not_multiple_of':
       return [`${at(path)}: expected ${describeExpected(path, raw) ?? issue.message}, got ${got}`];
     case 'invalid_union':
@@ -167,10 +193,11 @@ function describeExpected(path: readonly string[], raw: unknown): string | undef
 function describeSchema(schema: z.ZodTypeAny): string | undefined {
   if (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) return describeSchema(schema._def.innerType as z.ZodTypeAny);
   if (schema instanceof z.ZodNumber) {
-    const parts = [schema.isInt ? 'an integer' : 'a number'];
+    const parts = [schema.isInt ? 'an integer' : schema._def.checks.some((c) => c.kind === 'finite') ? 'a finite number' : 'a number'];
     for (const check of schema._def.checks) {
       if (check.kind === 'min') parts.push(`${check.inclusive ? '>=' : '>'} ${check.value}`);
-      if (check.kind === 'max') parts.push(`${check.inclusive ? '<=' : '<'} ${check.value}`);
+      // The safe-integer cap of every count goes without saying.
+      if (check.kind === 'max' && check.value < Number.MAX_SAFE_INTEGER) parts.push(`${check.inclusive ? '<=' : '<'} ${check.value}`);
     }
     return parts.length > 2 ? `${parts[0]} ${parts.slice(1).join(' and ')}` : parts.join(' ');
   }

@@ -48,6 +48,7 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const episodes = parsePositiveInt(opts.episodes, '--episodes');
   const numEnvs = parsePositiveInt(opts.envs, '--envs');
   const workers = parsePositiveInt(opts.workers, '--workers', true);
+  if (workers > numEnvs) throw new Error(`--workers ${workers} exceeds --envs ${numEnvs}: each worker thread steps at least one env, so at most ${numEnvs} can be used`);
   const isCheckpoint = fs.existsSync(target);
   if (!isCheckpoint && opts.policy !== 'random' && opts.policy !== 'expert') throw new Error(`'${target}' is neither a run directory nor a checkpoint file`);
   const noise = opts.noise === undefined ? 0 : Number(opts.noise);
