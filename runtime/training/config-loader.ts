@@ -35,7 +35,9 @@ export function loadRunConfig(file: string, overrides: readonly string[] = []): 
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    throw new RunConfigError(`cannot read run config ${file}: ${(error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory, not a YAML file' : (error as Error).message;
+    throw new RunConfigError(`cannot read run config ${file}: ${why}`);
   }
   return parseRunConfig(text, file, overrides);
 }
@@ -43,15 +45,15 @@ export function loadRunConfig(file: string, overrides: readonly string[] = []): 
 /** As `loadRunConfig`, from text; `source` names it in errors. */
 export function parseRunConfig(text: string, source: string, overrides: readonly string[] = []): RunConfig {
   let raw = parseYamlDocument(text, source);
+  // Before overrides, which would otherwise build a mapping around whatever the file held.
+  checkTopLevel(raw, source);
   for (const override of overrides) raw = applyOverride(raw, override, source);
   return validateRunConfig(raw, source);
 }
 
 /** Validates an already-parsed config object. */
 export function validateRunConfig(raw: unknown, source: string): RunConfig {
-  if (isRecord(raw) && Object.keys(raw).length === 0) {
-    throw new RunConfigError(`invalid run config ${source}: it is empty; a run config needs 'env' (or 'tasks') and 'algo' (see configs/quickstart.yaml)`, ['(top level): empty']);
-  }
+  checkTopLevel(raw, source);
   const result = runConfigSchema.safeParse(raw);
   if (result.success) {
     // Keys that conflict only once each is valid and the sections fit together.
@@ -69,6 +71,17 @@ export function validateRunConfig(raw: unknown, source: string): RunConfig {
   throw new RunConfigError(`invalid run config ${source}:\n${issues.map((line) => `  ${line}`).join('\n')}`, issues);
 }
 
+/** A config must be a non-empty mapping of sections; anything else is one problem, said as such. */
+function checkTopLevel(raw: unknown, source: string): void {
+  if (isRecord(raw) && Object.keys(raw).length === 0) {
+    throw new RunConfigError(`invalid run config ${source}: it is empty; a run config needs 'env' (or 'tasks') and 'algo' (see configs/quickstart.yaml)`, ['(top level): empty']);
+  }
+  if (!isRecord(raw)) {
+    const issue = `(top level): expected a mapping of sections (env or tasks, algo, run), got ${describeValue(raw)}`;
+    throw new RunConfigError(`invalid run config ${source}:\n  ${issue}`, [issue]);
+  }
+}
+
 /** The YAML saved with a run; `parseRunConfig` of it gives back an equal config. */
 export function serializeRunConfig(config: RunConfig): string {
   // Defaults are written out so a saved run stays reproducible even if a default changes later.
@@ -81,10 +94,13 @@ function parseYamlDocument(text: string, source: string): unknown {
     const lines = doc.errors.map((error) => {
       const pos = error.linePos?.[0];
       const where = pos ? `${source}:${pos.line}:${pos.col}` : source;
-      // yaml's own message repeats the position and adds a source excerpt; keep its first line.
-      return `${where}: YAML syntax error: ${error.message.split('\n')[0]}`;
+      // yaml's own message repeats the position and adds a source excerpt; keep its first line, without the position.
+      const first = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      return `${where}: YAML syntax error: ${first.length > 100 ? `${first.slice(0, 97)}...` : first}`;
     });
-    throw new RunConfigError(lines.join('\n'), lines);
+    // A file that is not YAML at all (a README, a binary) gives an error per line; the first few say it.
+    const shown = lines.length > 3 ? [...lines.slice(0, 3), `(${lines.length - 3} more YAML errors: is ${source} a YAML run config?)`] : lines;
+    throw new RunConfigError(shown.join('\n'), lines);
   }
   const value: unknown = doc.toJS();
   // An empty file parses to null; report it as the missing sections it amounts to.
@@ -93,7 +109,7 @@ function parseYamlDocument(text: string, source: string): unknown {
 
 function applyOverride(raw: unknown, override: string, source: string): unknown {
   const eq = override.indexOf('=');
-  if (eq <= 0) throw new RunConfigError(`--set '${override}': expected key.path=value`);
+  if (eq <= 0) throw new RunConfigError(`--set '${override}': expected key.path=value (e.g. --set algo.lr=0.001)`);
   const keyPath = override.slice(0, eq).trim();
   const path = keyPath.split('.');
   if (path.some((key) => key === '')) throw new RunConfigError(`--set '${override}': empty key in '${keyPath}'`);
@@ -118,7 +134,7 @@ function applyOverride(raw: unknown, override: string, source: string): unknown 
       const where = prefix.length ? prefix.join('.') : 'the top level';
       throw new RunConfigError(
         `--set ${keyPath}: unknown key '${path.slice(0, i + 1).join('.')}' in ${source}` +
-          (valid ? ` (valid at ${where}: ${valid.join(', ')})` : ` ('${where}' has no keys)`),
+          (valid ? ` (valid at ${where}: ${valid.join(', ')})${didYouMean(path[i], valid)}` : ` ('${where}' has no keys)`),
       );
     }
     if (i === path.length - 1) {
@@ -217,8 +233,10 @@ function describeSchema(schema: z.ZodTypeAny): string | undefined {
 
 function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (Array.isArray(value)) return `a list ${JSON.stringify(value)}`;
+  // Long values (a whole non-YAML file read as one string) are cut to what identifies them.
+  const cut = (text: string) => (text.length > 60 ? `${text.slice(0, 57)}...` : text);
+  if (typeof value === 'string') return cut(JSON.stringify(value));
+  if (Array.isArray(value)) return `a list ${cut(JSON.stringify(value))}`;
   if (isRecord(value)) return 'a mapping';
   return String(value);
 }
@@ -230,7 +248,7 @@ function algoNameOf(raw: unknown): string | undefined {
 
 function valueAt(raw: unknown, path: readonly string[]): unknown {
   let value = raw;
-  for (const key of path) value = isRecord(value) ? value[key] : undefined;
+  for (const key of path) value = isRecord(value) ? value[key] : Array.isArray(value) && /^\d+$/.test(key) ? value[Number(key)] : undefined;
   return value;
 }
 
