@@ -75,28 +75,26 @@ export function resolveEnvId(id: string): { registration: Registration; options:
  */
 export function makeEnv<Obs = Float32Array, Act = number>(id: string, options: Record<string, unknown> = {}): ParallelEnv<Obs, Act> {
   const { registration, options: fromId } = resolveEnvId(id);
-  const problem = optionProblem(registration, id, options);
-  if (problem) throw new Error(problem.message);
+  const problem = optionProblem(registration, options);
+  if (problem) throw new Error(`${id}: unknown option '${problem.option}' (known options: ${problem.known.join(', ')})${didYouMean(problem.option, problem.known)}`);
   const merged = { ...(registration.defaults.options ?? {}), ...fromId, ...options, id };
   return registration.factory(merged) as ParallelEnv<Obs, Act>;
 }
 
 /**
- * The first option `id`'s registration does not accept, with a message naming it, the env and
- * the valid options (and a close match), or undefined when all are accepted or the
- * registration does not declare its options. Cheap: builds nothing, so a config can be checked
- * before a run starts. Unknown ids throw the registry's error.
+ * The first option `id`'s registration does not accept, with the options it knows, or undefined
+ * when all are accepted or the registration does not declare its options. Cheap: builds
+ * nothing, so a config can be checked before a run starts. Unknown ids throw the registry's error.
  */
-export function envOptionProblem(id: string, options: Record<string, unknown>): { option: string; message: string } | undefined {
-  return optionProblem(resolveEnvId(id).registration, id, options);
+export function envOptionProblem(id: string, options: Record<string, unknown>): { option: string; known: readonly string[] } | undefined {
+  return optionProblem(resolveEnvId(id).registration, options);
 }
 
-function optionProblem(registration: Registration, id: string, options: Record<string, unknown>): { option: string; message: string } | undefined {
-  const valid = registration.defaults.optionKeys?.filter((k) => k !== 'id');
-  if (!valid) return undefined;
-  const unknown = Object.keys(options).find((k) => k !== 'id' && !valid.includes(k));
-  if (unknown === undefined) return undefined;
-  return { option: unknown, message: `env '${id}' has no option '${unknown}' (valid options: ${valid.join(', ')})${didYouMean(unknown, valid)}` };
+function optionProblem(registration: Registration, options: Record<string, unknown>): { option: string; known: readonly string[] } | undefined {
+  const known = registration.defaults.optionKeys?.filter((k) => k !== 'id');
+  if (!known) return undefined;
+  const option = Object.keys(options).find((k) => k !== 'id' && !known.includes(k));
+  return option === undefined ? undefined : { option, known };
 }
 
 /** The options `id`'s registration declares (without `id`), or undefined when it leaves them to its factory. */

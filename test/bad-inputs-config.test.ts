@@ -81,8 +81,8 @@ describe('run configs refused by the loader, naming the key', () => {
     ['SAC learning_starts past the budget', SAC, ['algo.learning_starts=5000'], [/algo\.learning_starts: 5000 .*run\.total_env_steps is 200/]],
     ['SAC log_std_min above log_std_max', SAC, ['algo.log_std_min=3'], [/algo\.log_std_min: 3 must be below algo\.log_std_max 2/]],
     ['one MAPPO rollout beyond the budget', TINY, ['algo.rollout_length=100', 'run.total_env_steps=150'], [/algo\.rollout_length: 100 steps × 2 envs = 200 env steps per update exceed run\.total_env_steps 150/]],
-    ['unknown combat option, with a close match', 'env: {id: combat-3v3, options: {alies: 2m}}\nalgo: {name: qmix}\n', [], [/env\.options\.alies: env 'combat-3v3' has no option 'alies' \(valid options: allies, enemies, .*\); did you mean 'allies'\?/]],
-    ['unknown option of one task', 'tasks:\n  - {id: lbf-8x8-2p-2f-coop}\n  - {id: spread-3, options: {numAgent: 4}}\nalgo: {name: mappo}\n', [], [/tasks\.1\.options\.numAgent: env 'spread-3' has no option 'numAgent' .*did you mean 'numAgents'\?/]],
+    ['unknown combat option, with a close match', 'env: {id: combat-3v3, options: {alies: 2m}}\nalgo: {name: qmix}\n', [], [/env\.options\.alies: unknown option of env 'combat-3v3' \(known options: allies, enemies, .*\); did you mean 'allies'\?/]],
+    ['unknown option of one task', 'tasks:\n  - {id: lbf-8x8-2p-2f-coop}\n  - {id: spread-3, options: {numAgent: 4}}\nalgo: {name: mappo}\n', [], [/tasks\.1\.options\.numAgent: unknown option of env 'spread-3' .*did you mean 'numAgents'\?/]],
     ['more workers than envs', TINY, ['run.workers=3'], [/run\.workers: 3 worker threads for 2 envs \(run\.num_envs\)/]],
     ['more task workers than task envs', 'tasks:\n  - {id: lbf-8x8-2p-2f-coop, num_envs: 2, workers: 4}\nalgo: {name: mappo}\n', [], [/tasks\.0\.workers: 4 worker threads for 2 envs \(tasks\.0\.num_envs\)/]],
     ['sampled evaluation of qmix', QMIX, ['run.eval_greedy=false'], [/run\.eval_greedy: .*qmix is value-based and acts greedily/]],
@@ -133,8 +133,8 @@ describe('env options are declared by every built-in registration', () => {
   });
 
   test('makeEnv refuses an undeclared option before building anything, and builds with declared ones', () => {
-    expect(() => makeEnv('combat-3v3', { enemyAI: 'idle' })).toThrow(/env 'combat-3v3' has no option 'enemyAI' .*did you mean 'enemyAi'\?/);
-    expect(() => makeEnv('lbf-8x8-2p-2f-coop', { sight: 2, colour: 'red' })).toThrow(/has no option 'colour'/);
+    expect(() => makeEnv('combat-3v3', { enemyAI: 'idle' })).toThrow(/combat-3v3: unknown option 'enemyAI' \(known options: .*\); did you mean 'enemyAi'\?/);
+    expect(() => makeEnv('lbf-8x8-2p-2f-coop', { sight: 2, colour: 'red' })).toThrow(/unknown option 'colour'/);
     const env = makeEnv<unknown, unknown>('combat-3v3', { enemyAi: 'idle' });
     expect(env.metadata.id).toBe('combat-3v3');
     env.close?.();
@@ -165,7 +165,7 @@ describe('troupe train refuses bad files and flags before training', () => {
     ['a config that is a bare string', () => [writeConfig('hello\n')], [/\(top level\): expected a mapping of sections .*got "hello"/]],
     ['a config that is not YAML', () => [writeConfig(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'))], [/YAML syntax error/, /more YAML errors: is .* a YAML run config\?/]],
     ['an unknown top-level key, with a close match', () => [writeConfig(`${TINY}algoo: {}\n`)], [/algoo: unknown key \(valid: env, tasks, dataset, algo, run\); did you mean 'algo'\?/]],
-    ['an unknown env option', () => [writeConfig(TINY.replace('lbf-8x8-2p-2f-coop}', 'lbf-8x8-2p-2f-coop, options: {sigth: 2}}'))], [/env\.options\.sigth: env 'lbf-8x8-2p-2f-coop' has no option 'sigth' .*did you mean 'sight'\?/]],
+    ['an unknown env option', () => [writeConfig(TINY.replace('lbf-8x8-2p-2f-coop}', 'lbf-8x8-2p-2f-coop, options: {sigth: 2}}'))], [/env\.options\.sigth: unknown option of env 'lbf-8x8-2p-2f-coop' .*did you mean 'sight'\?/]],
     ['a default rollout (batch_size episodes) beyond the budget', () => [writeConfig(TINY.replace(', rollout_length: 25', '').replace('total_env_steps: 1000', 'total_env_steps: 100'))], [/run\.total_env_steps: 100 is less than one round of collection, 2 envs × 250 steps = 500 env steps/]],
     ['more minibatches than rollout sequences', (c) => [c, '--set', 'algo.num_minibatches=8'], [/algo\.num_minibatches: 8 minibatches, but one rollout of task 'lbf-8x8-2p-2f-coop' holds only 4 sequences \(2 envs × 2 agents\)/]],
   ];

@@ -1,4 +1,5 @@
 import { registerBuiltinEnvs } from '../../envs/builtin';
+import { didYouMean } from '../../envs/close-match';
 import { envOptionProblem, isRegistered } from '../../envs/registry';
 import { trainerFor } from '../../trainers/index';
 
@@ -74,7 +75,10 @@ function envOptionIssues({ env, tasks }: ParsedParts): ConsistencyIssue[] {
   for (const { spec, at } of specs) {
     if (spec.module !== undefined || !spec.options || !isRegistered(spec.id)) continue;
     const problem = envOptionProblem(spec.id, spec.options);
-    if (problem) issues.push({ path: [...at, 'options', problem.option], message: problem.message });
+    if (problem) {
+      const message = `unknown option of env '${spec.id}' (known options: ${problem.known.join(', ')})${didYouMean(problem.option, problem.known)}`;
+      issues.push({ path: [...at, 'options', problem.option], message });
+    }
   }
   return issues;
 }
