@@ -326,7 +326,7 @@ class TrainingLoop {
     const workersUsed = this.tasks.map((t) => t.vec?.options.workers ?? 0);
     const workerTotal = workersUsed.reduce((a, b) => a + b, 0);
     const cores = os.availableParallelism();
-    if (workerTotal > cores) this.notices.push(`${workerTotal} rollout worker threads on ${cores} CPU cores: the workers will compete for cores, which is slower than ${cores} or fewer`);
+    if (workerTotal > cores) this.notices.push(`${workerTotal} rollout worker threads on ${cores} CPU cores: threads beyond the cores compete for them, which is usually slower than ${cores} workers`);
     for (const notice of this.notices) options.onNotice?.(notice);
     dir.writeRunInfo({
       backend: options.backend.name,
