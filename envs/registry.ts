@@ -1,3 +1,4 @@
+import { didYouMean } from './close-match';
 import type { EnvFactory, ParallelEnv } from './parallel-env';
 
 /** What the registry knows about an env id besides its factory. */
@@ -7,6 +8,12 @@ export interface EnvDefaults {
   description?: string;
   /** Options passed to the factory unless overridden. */
   options?: Record<string, unknown>;
+  /**
+   * The option names the factory accepts (`id` is always passed and need not be listed).
+   * Given, options outside it are refused by name before the env is built (`envOptionProblem`);
+   * absent (e.g. a user module's registration), the factory decides alone.
+   */
+  optionKeys?: readonly string[];
   /** Hidden ids are makeable but not listed (e.g. every parsed scenario variant). */
   listed?: boolean;
   /**
@@ -68,8 +75,31 @@ export function resolveEnvId(id: string): { registration: Registration; options:
  */
 export function makeEnv<Obs = Float32Array, Act = number>(id: string, options: Record<string, unknown> = {}): ParallelEnv<Obs, Act> {
   const { registration, options: fromId } = resolveEnvId(id);
+  const problem = optionProblem(registration, options);
+  if (problem) throw new Error(`${id}: unknown option '${problem.option}' (known options: ${problem.known.join(', ')})${didYouMean(problem.option, problem.known)}`);
   const merged = { ...(registration.defaults.options ?? {}), ...fromId, ...options, id };
   return registration.factory(merged) as ParallelEnv<Obs, Act>;
+}
+
+/**
+ * The first option `id`'s registration does not accept, with the options it knows, or undefined
+ * when all are accepted or the registration does not declare its options. Cheap: builds
+ * nothing, so a config can be checked before a run starts. Unknown ids throw the registry's error.
+ */
+export function envOptionProblem(id: string, options: Record<string, unknown>): { option: string; known: readonly string[] } | undefined {
+  return optionProblem(resolveEnvId(id).registration, options);
+}
+
+function optionProblem(registration: Registration, options: Record<string, unknown>): { option: string; known: readonly string[] } | undefined {
+  const known = registration.defaults.optionKeys?.filter((k) => k !== 'id');
+  if (!known) return undefined;
+  const option = Object.keys(options).find((k) => k !== 'id' && !known.includes(k));
+  return option === undefined ? undefined : { option, known };
+}
+
+/** The options `id`'s registration declares (without `id`), or undefined when it leaves them to its factory. */
+export function envOptionKeys(id: string): readonly string[] | undefined {
+  return resolveEnvId(id).registration.defaults.optionKeys?.filter((k) => k !== 'id');
 }
 
 /**

@@ -97,7 +97,7 @@ describe('run config', () => {
       'run.backend=cpu',
       'run.seed=7',
       'env.options.sight=2',
-      'env.options.levels=[1, 2]',
+      'env.options.maxEpisodeSteps=25',
       'env.id=lbf-10x10-3p-3f',
     ]);
     // Narrowed to the quickstart's algorithm: not every algorithm has `lr`/`use_rnn` (sac has not).
@@ -106,7 +106,9 @@ describe('run config', () => {
     expect(cfg.run.backend).toBe('cpu');
     expect(cfg.run.seed).toBe(7);
     expect(cfg.env?.id).toBe('lbf-10x10-3p-3f');
-    expect(cfg.env?.options).toEqual({ sight: 2, levels: [1, 2] });
+    expect(cfg.env?.options).toEqual({ sight: 2, maxEpisodeSteps: 25 });
+    const lists = loadRunConfig(writeConfig('lists.yaml', 'env: {id: reach}\nalgo: {name: sac}\n'), ['algo.hidden_dims=[32, 16]']);
+    expect(lists.algo.name === 'sac' && lists.algo.hidden_dims).toEqual([32, 16]);
   });
 
   test('--set can switch algorithm and then set that algorithm\'s keys', () => {
@@ -128,7 +130,7 @@ describe('run config', () => {
     const file = writeConfig('unknown.yaml', `${minimal}run:\n  seeed: 3\n`);
     const error = loadError(file);
     expect(error.message).toContain(file);
-    expect(error.issues).toEqual([expect.stringMatching(/^run\.seeed: unknown key \(valid: seed, total_env_steps, .*backend\)$/)]);
+    expect(error.issues).toEqual([expect.stringMatching(/^run\.seeed: unknown key \(valid: seed, total_env_steps, .*backend\); did you mean 'seed'\?$/)]);
   });
 
   test('a wrong type is an error naming the path, what was expected and what was given', () => {
@@ -142,10 +144,10 @@ describe('run config', () => {
     const error = loadError(quickstart, ['algo.lr=-1', 'algo.gamma=1.5', 'run.total_env_steps=0', 'run.workers=1.5']);
     expect(error.issues).toEqual(
       expect.arrayContaining([
-        'algo.lr: expected a number > 0, got -1',
+        'algo.lr: expected a finite number > 0, got -1',
         'algo.gamma: expected a number > 0 and <= 1, got 1.5',
         'run.total_env_steps: expected an integer > 0, got 0',
-        'run.workers: expected an integer >= 0, got 1.5',
+        'run.workers: expected an integer >= 0 and <= 256, got 1.5',
       ]),
     );
     expect(error.issues).toHaveLength(4);

@@ -28,7 +28,7 @@ import type { EnvShape } from '../envs/env-shape';
 import { assignTensors, captureTensors, withPrefix } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
 import { Adam } from './adam';
-import { positive, positiveInt } from './config-keys';
+import { finite, layerWidth, MAX_STEP_BATCH, positive, positiveInt } from './config-keys';
 import { type OfflineDataset, checkDatasetShape } from './dataset';
 import { type EvaluationOptions, type LearnerState, type OfflineLearner, type TaskSpec, type TrainStats, type TrainerDefinition, checkTaskKey, onlyTask } from './learner';
 
@@ -40,14 +40,14 @@ export const bcConfigSchema = z
   .object({
     name: z.literal('bc'),
     lr: positive().default(0.001),
-    hidden_dim: positiveInt().default(64),
+    hidden_dim: layerWidth().default(64),
     /** Agent steps per gradient step. */
-    batch_size: positiveInt().default(256),
+    batch_size: positiveInt(MAX_STEP_BATCH).default(256),
     max_grad_norm: positive().default(10),
     obs_agent_id: z.boolean().default(true),
     parameter_sharing: z.boolean().default(true),
     /** Box actions: the Gaussian's initial log standard deviation. */
-    log_std_init: z.number().default(0),
+    log_std_init: finite().default(0),
   })
   .strict();
 export type BcConfig = z.output<typeof bcConfigSchema>;

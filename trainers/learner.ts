@@ -154,6 +154,20 @@ export interface LearnerBenchSettings {
  * need of a task, and their learner. The training loop, the config schema, `troupe bench
  * learner` and the CLI find algorithms only through `TRAINERS` in `trainers/index.ts`.
  */
+/** What a trainer's `configIssues` may compare its keys with. */
+export interface RunBudget {
+  /** `run.total_env_steps` (summed over tasks). */
+  totalEnvSteps: number;
+  /** Envs stepped together, summed over tasks (one env step of each is one round's row). */
+  numEnvs: number;
+}
+
+/** A problem with `algo.<key>` (the key first named in the message). */
+export interface AlgoConfigIssue {
+  key: string;
+  message: string;
+}
+
 export interface TrainerDefinition {
   readonly algorithms: readonly AlgorithmVariant[];
   readonly kind: 'online' | 'offline';
@@ -162,6 +176,16 @@ export interface TrainerDefinition {
    * task its own learner of this algorithm (`PerTaskLearner`).
    */
   readonly multiTask?: boolean;
+  /**
+   * Acts by the argmax of learned values (ε-greedy while collecting), so evaluation cannot
+   * sample actions from a distribution: `eval_greedy: false` and `troupe eval --sample` are refused.
+   */
+  readonly valueBased?: boolean;
+  /**
+   * Keys of one validated `algo` section that cannot work together (a batch larger than the
+   * replay that holds it), given the run's budget; each problem names both keys and values.
+   */
+  configIssues?(config: { name: string } & Record<string, unknown>, run: RunBudget): AlgoConfigIssue[];
   /** Throws a message naming the env when `algo` cannot learn tasks of this shape. */
   checkTask?(algo: string, task: TaskSpec): void;
   createLearner(args: LearnerArgs<{ name: string }>): Learner;

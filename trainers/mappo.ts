@@ -57,7 +57,7 @@ import type { EnvShape, VectorLayout } from '../envs/env-shape';
 import { assignTensors, captureTensors, deserializeArray, serializeArray, type SerializedArray } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
 import { Adam } from './adam';
-import { agentNetworkKeys, positive, positiveInt, unit } from './config-keys';
+import { agentNetworkKeys, finite, MAX_EPISODE_BATCH, MAX_REPEATS, MAX_ROLLOUT_LENGTH, MAX_STEP_BATCH, nonNegative, positive, positiveInt, unit } from './config-keys';
 import {
   type Collection,
   type EvaluationOptions,
@@ -86,28 +86,28 @@ function ppoSchema<N extends 'mappo' | 'ippo'>(name: N, d: { lr: number; standar
       target_update_interval_or_tau: positive().default(d.target_update_interval_or_tau),
       gae_lambda: unit().default(0.95),
       /** EPyMARL bootstraps the critic with n-step returns; 1 is r + γV. */
-      q_nstep: positiveInt().default(5),
+      q_nstep: positiveInt(MAX_ROLLOUT_LENGTH).default(5),
       eps_clip: positive().default(0.2),
-      epochs: positiveInt().default(4),
+      epochs: positiveInt(MAX_REPEATS).default(4),
       // EPyMARL updates on the whole batch at once, i.e. one minibatch.
-      num_minibatches: positiveInt().default(1),
-      entropy_coef: z.number().gte(0).default(0.01),
-      value_loss_coef: z.number().gte(0).default(0.5),
+      num_minibatches: positiveInt(MAX_STEP_BATCH).default(1),
+      entropy_coef: nonNegative().default(0.01),
+      value_loss_coef: nonNegative().default(0.5),
       // No `use_critic_rnn`: EPyMARL's MAPPO and IPPO critics are feed-forward (the one release
       // whose IPPO critic built a GRU never fed its state to the value head).
       /** Episodes collected per update (EPyMARL's on-policy `batch_size` = `buffer_size`). */
-      batch_size: positiveInt().default(10),
+      batch_size: positiveInt(MAX_EPISODE_BATCH).default(10),
       /**
        * Steps per env between updates (CleanRL's `num_steps`). Unset (null): as many as
        * `batch_size` full-length episodes need, ⌈batch_size · max episode steps / num_envs⌉,
        * which is EPyMARL's amount of data per update without waiting for episodes to end.
        */
-      rollout_length: positiveInt().nullable().default(null),
+      rollout_length: positiveInt(MAX_ROLLOUT_LENGTH).nullable().default(null),
       /**
        * Continuous (Box) actions only: initial log standard deviation of the Gaussian policy,
        * one learned value per action dimension (CleanRL's `actor_logstd`, which starts at 0).
        */
-      log_std_init: z.number().default(0),
+      log_std_init: finite().default(0),
     })
     .strict();
 }
@@ -802,14 +802,38 @@ export function mappoUpdateFlops(learner: Mappo, T: number, finals: number): num
   return cfg.epochs * perEpoch + bootstrap;
 }
 
+/**
+ * Minibatches take whole sequences (each env's, per agent when weights are shared); asking for
+ * more minibatches than sequences would leave some empty, so it is refused rather than clamped.
+ */
+function checkMinibatches(config: PpoConfig, task: TaskSpec): void {
+  const agents = task.shape.numAgents;
+  const sequences = config.parameter_sharing === false ? task.numEnvs : task.numEnvs * agents;
+  if (config.num_minibatches <= sequences) return;
+  const what = config.parameter_sharing === false ? `${task.numEnvs} envs (without parameter sharing a minibatch takes all agents of an env)` : `${task.numEnvs} envs × ${agents} agents`;
+  throw new Error(`algo.num_minibatches: ${config.num_minibatches} minibatches, but one rollout of task '${task.key}' holds only ${sequences} sequences (${what}); lower num_minibatches to at most ${sequences} or raise num_envs`);
+}
+
 export const mappoTrainer: TrainerDefinition = {
   algorithms: [
     { name: 'mappo', schema: mappoConfigSchema, defaultNumEnvs: 10 },
     { name: 'ippo', schema: ippoConfigSchema, defaultNumEnvs: 10 },
   ],
   kind: 'online',
+  configIssues(raw, run) {
+    const { rollout_length: rollout } = raw as PpoConfig;
+    // One round steps every env `rollout_length` times; the run only stops at whole rounds.
+    if (rollout === null || rollout * run.numEnvs <= run.totalEnvSteps) return [];
+    return [
+      {
+        key: 'rollout_length',
+        message: `${rollout} steps × ${run.numEnvs} envs = ${rollout * run.numEnvs} env steps per update exceed run.total_env_steps ${run.totalEnvSteps} (a run stops only after whole updates); lower rollout_length or num_envs, or raise total_env_steps`,
+      },
+    ];
+  },
   createLearner({ tasks, config, seed }) {
     const task = onlyTask(tasks, config.name);
+    checkMinibatches(config as PpoConfig, task);
     return new Mappo({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config: config as PpoConfig, seed });
   },
   async benchmark({ algo, task, settings, useRnn, sampler }): Promise<LearnerBenchCase> {

@@ -54,7 +54,7 @@ import type { EnvShape, VectorLayout } from '../envs/env-shape';
 import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors, deserializeArray, serializeArray, underPrefix, withPrefix } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
 import { Adam } from './adam';
-import { agentNetworkKeys, nonNegativeInt, positive, positiveInt, unit } from './config-keys';
+import { agentNetworkKeys, layerWidth, MAX_EPISODE_BATCH, MAX_EPISODE_REPLAY, MAX_REPEATS, nonNegativeInt, positive, positiveInt, unit } from './config-keys';
 import { type EpisodeBatch, EpisodeCollector, EpisodeReplay, type StoredState, episodeShapeOf } from './episode-replay';
 import {
   type Collection,
@@ -86,14 +86,14 @@ function qSchema<N extends 'qmix' | 'vdn' | 'iql', M extends z.ZodTypeAny>(
       name: z.literal(name),
       ...agentNetworkKeys({ lr: d.lr, hidden_dim: d.hidden_dim, use_rnn: d.use_rnn, standardise_rewards: true }),
       /** Episodes sampled from the replay buffer per update. */
-      batch_size: positiveInt().default(32),
+      batch_size: positiveInt(MAX_EPISODE_BATCH).default(32),
       /**
        * Gradient steps per finished episode, whatever `num_envs` is: 1 is EPyMARL's episode
        * runner; 1/k reproduces its parallel runner with `batch_size_run: k`.
        */
-      updates_per_episode: positive().default(1),
+      updates_per_episode: positive().lte(MAX_REPEATS).default(1),
       /** Replay capacity in episodes. */
-      buffer_size: positiveInt().default(d.buffer_size),
+      buffer_size: positiveInt(MAX_EPISODE_REPLAY).default(d.buffer_size),
       epsilon_start: unit().default(1.0),
       epsilon_finish: unit().default(0.05),
       /** Env steps over which ε falls linearly from start to finish. */
@@ -114,9 +114,9 @@ export const qmixConfigSchema = qSchema('qmix', z.literal('qmix').default('qmix'
   buffer_size: 5000,
   epsilon_anneal_time: 50000,
 }).extend({
-  mixing_embed_dim: positiveInt().default(32),
+  mixing_embed_dim: layerWidth().default(32),
   hypernet_layers: z.union([z.literal(1), z.literal(2)]).default(2),
-  hypernet_embed: positiveInt().default(64),
+  hypernet_embed: layerWidth().default(64),
 });
 export const vdnConfigSchema = qSchema('vdn', z.literal('vdn').default('vdn'), {
   lr: 0.0005,
@@ -626,6 +626,14 @@ export const qLearningTrainer: TrainerDefinition = {
     { name: 'iql', schema: iqlConfigSchema, defaultNumEnvs: 1 },
   ],
   kind: 'online',
+  valueBased: true,
+  configIssues(config) {
+    const { batch_size: batch, buffer_size: buffer } = config as QConfig;
+    // Updates wait for `batch_size` episodes in the replay, which never holds more than `buffer_size`.
+    return batch > buffer
+      ? [{ key: 'batch_size', message: `${batch} episodes per update exceed algo.buffer_size ${buffer} (the replay's capacity), so no update would ever run; lower batch_size or raise buffer_size` }]
+      : [];
+  },
   checkTask(algo, task) {
     if (!task.shape.discreteActions) throw new Error(`algo '${algo}' needs discrete actions, but env '${task.env.id}' has continuous (Box) action spaces`);
   },

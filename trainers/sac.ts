@@ -54,7 +54,7 @@ import type { EnvShape, VectorLayout } from '../envs/env-shape';
 import { type NamedTensorData, assignTensors, captureTensors, underPrefix, withPrefix } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
 import { Adam } from './adam';
-import { discount, nonNegativeInt, positive, positiveInt } from './config-keys';
+import { discount, finite, layerWidth, MAX_REPEATS, MAX_STEP_BATCH, MAX_TRANSITION_REPLAY, nonNegativeInt, positive, positiveInt } from './config-keys';
 import {
   type Collection,
   type EvaluationOptions,
@@ -92,24 +92,24 @@ export const sacConfigSchema = z
     /** Learn α so the policy's entropy tracks `target_entropy` (Haarnoja et al. 2018b). */
     autotune: z.boolean().default(true),
     /** null: −(action dimensions), the paper's heuristic. */
-    target_entropy: z.number().nullable().default(null),
+    target_entropy: finite().nullable().default(null),
     /** Replay capacity in transitions (one per live agent per env step). */
-    buffer_size: positiveInt().default(1_000_000),
+    buffer_size: positiveInt(MAX_TRANSITION_REPLAY).default(1_000_000),
     /** Transitions per gradient step. */
-    batch_size: positiveInt().default(256),
+    batch_size: positiveInt(MAX_STEP_BATCH).default(256),
     /** Env steps of uniformly random actions before the first gradient step. */
     learning_starts: nonNegativeInt().default(5000),
     /** Actor (and α) updates run every this many critic updates, that many at once (TD3-style delay). */
-    policy_frequency: positiveInt().default(2),
+    policy_frequency: positiveInt(MAX_REPEATS).default(2),
     /** Critic updates between Polyak steps of the target critics. */
     target_network_frequency: positiveInt().default(1),
     /** Critic updates per env step (summed over the vector): the update-to-data ratio. */
-    updates_per_step: positive().default(1),
+    updates_per_step: positive().lte(MAX_REPEATS).default(1),
     /** Hidden layer widths of the actor and of each critic. */
-    hidden_dims: z.array(positiveInt()).min(1).default([256, 256]),
+    hidden_dims: z.array(layerWidth()).min(1).max(16).default([256, 256]),
     /** The actor's log-std is squashed into [log_std_min, log_std_max] (CleanRL's −5 and 2). */
-    log_std_min: z.number().default(-5),
-    log_std_max: z.number().default(2),
+    log_std_min: finite().default(-5),
+    log_std_max: finite().default(2),
     /** Agent-id one-hot as an extra input when the env has more than one agent. */
     obs_agent_id: z.boolean().default(true),
     /** Multi-task envs (`EnvMetadata.numTasks`): one output head per task in the actor and both critics. */
@@ -612,6 +612,20 @@ export function sacUpdateFlops(learner: Sac, B: number, criticSteps: number, act
 export const sacTrainer: TrainerDefinition = {
   algorithms: [{ name: 'sac', schema: sacConfigSchema, defaultNumEnvs: 1 }],
   kind: 'online',
+  configIssues(raw, run) {
+    const config = raw as SacConfig;
+    const issues = [];
+    if (config.batch_size > config.buffer_size) {
+      issues.push({ key: 'batch_size', message: `${config.batch_size} transitions per gradient step exceed algo.buffer_size ${config.buffer_size} (the replay's capacity), so no gradient step would ever run; lower batch_size or raise buffer_size` });
+    }
+    if (config.learning_starts >= run.totalEnvSteps) {
+      issues.push({ key: 'learning_starts', message: `${config.learning_starts} env steps of random actions come before the first gradient step, but run.total_env_steps is ${run.totalEnvSteps}: the run would never learn; lower learning_starts or raise total_env_steps` });
+    }
+    if (config.log_std_min >= config.log_std_max) {
+      issues.push({ key: 'log_std_min', message: `${config.log_std_min} must be below algo.log_std_max ${config.log_std_max} (the actor's log-std is squashed into [min, max])` });
+    }
+    return issues;
+  },
   checkTask(algo, task) {
     if (task.shape.discreteActions) throw new Error(`algo 'sac' needs continuous actions, but env '${task.env.id}' has discrete action spaces (use qmix, vdn, iql, mappo or ippo)`);
   },

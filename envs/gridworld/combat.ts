@@ -100,6 +100,18 @@ export interface CombatOptions {
   stateLastAction: boolean;
 }
 
+/** Every key of `CombatOptions` (the record type makes the compiler keep the list complete). */
+const COMBAT_OPTION_KEYS = Object.keys({
+  allies: true,
+  enemies: true,
+  maxEpisodeSteps: true,
+  rows: true,
+  cols: true,
+  enemyAi: true,
+  rewardOnlyPositive: true,
+  stateLastAction: true,
+} satisfies Record<keyof CombatOptions, true>);
+
 /** Where to put one unit at reset instead of the random spawn. */
 export interface UnitPlacement {
   row: number;
@@ -705,8 +717,9 @@ export function registerCombat(): void {
       family: COMBAT_FAMILY,
       description: s.description,
       options: { allies: s.allies, enemies: s.enemies, maxEpisodeSteps: s.maxEpisodeSteps },
+      optionKeys: COMBAT_OPTION_KEYS,
     });
   }
-  registerEnv(BASE_ID, factory, { family: COMBAT_FAMILY, description: 'combat-{N}v{M} / combat-{mix}-vs-{mix}', listed: false });
+  registerEnv(BASE_ID, factory, { family: COMBAT_FAMILY, description: 'combat-{N}v{M} / combat-{mix}-vs-{mix}', listed: false, optionKeys: COMBAT_OPTION_KEYS });
   registerScenarioParser(parseCombatScenarioId);
 }

@@ -746,6 +746,7 @@ export function registerLbf(): void {
   registerEnv('lbf', factory, {
     family: LBF_FAMILY,
     listed: false,
+    optionKeys: OPTION_KEYS,
     description: 'Level-Based Foraging (lbforaging v3); configure with options or use an id such as lbf-8x8-2p-2f-coop',
   });
   for (const id of LISTED_LBF_IDS) {
@@ -754,6 +755,7 @@ export function registerLbf(): void {
     registerEnv(id, factory, {
       family: LBF_FAMILY,
       options,
+      optionKeys: OPTION_KEYS,
       description: `Level-Based Foraging ${o.rows}x${o.cols}, ${o.players} agents, ${o.foods} foods${o.coop ? ', cooperative' : ''}${o.sight < Math.max(o.rows, o.cols) ? `, sight ${o.sight}` : ''}`,
     });
   }

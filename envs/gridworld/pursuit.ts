@@ -551,13 +551,15 @@ export function registerPursuit(): void {
   if (pursuitRegistered) return;
   pursuitRegistered = true;
   const family = 'gridworld/pursuit';
-  registerEnv('pursuit', createPursuit, { family, listed: false, description: 'Pursuit; size and counts from options' });
+  const optionKeys = Object.keys(PursuitOptionsSchema.shape);
+  registerEnv('pursuit', createPursuit, { family, listed: false, optionKeys, description: 'Pursuit; size and counts from options' });
   for (const id of LISTED_PURSUIT_IDS) {
     const options = parsePursuitId(id);
     if (!options) throw new Error(`registerPursuit: listed id '${id}' does not parse`);
     registerEnv(id, createPursuit, {
       family,
       options,
+      optionKeys,
       description: `${options.numPredators} predators catch ${options.numPrey} random prey on a ${options.rows}x${options.cols} grid`,
     });
   }

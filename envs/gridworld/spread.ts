@@ -383,11 +383,13 @@ export function registerSpread(): void {
   if (spreadRegistered) return;
   spreadRegistered = true;
   const family = 'gridworld/spread';
-  registerEnv('spread', createSpread, { family, listed: false, description: 'Cooperative navigation; size from options' });
+  const optionKeys = Object.keys(SpreadOptionsSchema.shape);
+  registerEnv('spread', createSpread, { family, listed: false, optionKeys, description: 'Cooperative navigation; size from options' });
   for (let n = 2; n <= 8; n++) {
     registerEnv(`spread-${n}`, createSpread, {
       family,
       options: { numAgents: n },
+      optionKeys,
       description: `${n} agents cover ${n} landmarks on a ${defaultGridSize(n)}x${defaultGridSize(n)} grid`,
     });
   }

@@ -39,6 +39,9 @@ function optionsSchema<P extends TaskParamsBase>(task: ConfigurableTask<P>, defa
     .strict();
 }
 
+/** The option names of every single- and multi-arm tabletop env (the registry refuses others early). */
+export const TABLETOP_OPTION_KEYS: readonly string[] = Object.keys(optionsSchema({ kind: 'any', paramsSchema: z.never(), sampleParams: () => ({ kind: 'any' }) }, 1).shape);
+
 /** Validates factory options; unknown names and bad values are errors naming the option (and list index). */
 export function parseTabletopEnvOptions<P extends TaskParamsBase>(task: ConfigurableTask<P>, raw: Record<string, unknown>, defaultHorizon: number): TabletopEnvConfig<P> {
   const schema = optionsSchema(task, defaultHorizon);

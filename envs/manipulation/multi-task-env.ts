@@ -65,6 +65,9 @@ const optionsSchema = z
   })
   .strict();
 
+/** The option names `createMultiTaskEnv` accepts. */
+export const MULTI_TASK_OPTION_KEYS: readonly string[] = Object.keys(optionsSchema.shape);
+
 /** Validates raw options; errors name the env and the option (with its list index). */
 export function parseMultiTaskOptions(raw: Record<string, unknown>): MultiTaskEnvOptions {
   const label = typeof raw.id === 'string' ? raw.id : 'manipulation-multi-task';

@@ -2,6 +2,7 @@ import { registerEnv, registerScenarioParser } from '../registry';
 import { createMultiArmEnv } from './multi-arm-env';
 import { BAR_LIFT_MAX_ARMS, barLiftTask } from './multi-arm/bar-lift';
 import { handoverTask } from './multi-arm/handover';
+import { TABLETOP_OPTION_KEYS } from './env-options';
 import { initPhysics } from './physics';
 
 /**
@@ -51,6 +52,9 @@ function createBarLiftEnv(options: Record<string, unknown>) {
   return createMultiArmEnv(barLiftTask(numArms), rest);
 }
 
+/** bar-lift's team size on top of the tabletop options. */
+const BAR_LIFT_OPTION_KEYS = [...TABLETOP_OPTION_KEYS, 'numArms'];
+
 let registered = false;
 
 /** Registers the multi-arm ids (with `prepare: initPhysics`) and the `bar-lift-<N>arms` parser. Idempotent. */
@@ -59,11 +63,13 @@ export function registerMultiArmEnvs(): void {
   registered = true;
   registerEnv('handover', (options) => createMultiArmEnv(handoverTask, options), {
     family: FAMILY,
+    optionKeys: TABLETOP_OPTION_KEYS,
     description: `${handoverTask.description}; 2 agents, Box(33) obs, Box(4) actions, ${handoverTask.defaultHorizon} steps`,
     prepare: initPhysics,
   });
   registerEnv('bar-lift', createBarLiftEnv, {
     family: FAMILY,
+    optionKeys: BAR_LIFT_OPTION_KEYS,
     options: { numArms: 2 },
     description: `${barLiftTask(2).description}; Box(47) obs per arm, ${barLiftTask(2).defaultHorizon} steps`,
     prepare: initPhysics,
@@ -71,6 +77,7 @@ export function registerMultiArmEnvs(): void {
   for (const n of [3, 4]) {
     registerEnv(`bar-lift-${n}arms`, createBarLiftEnv, {
       family: FAMILY,
+      optionKeys: BAR_LIFT_OPTION_KEYS,
       options: { numArms: n },
       description: `${barLiftTask(n).description}; Box(${22 * n + 3}) obs per arm, ${barLiftTask(n).defaultHorizon} steps`,
       prepare: initPhysics,
@@ -78,6 +85,7 @@ export function registerMultiArmEnvs(): void {
   }
   registerEnv('bar-lift-2to4arms', createBarLiftEnv, {
     family: FAMILY,
+    optionKeys: BAR_LIFT_OPTION_KEYS,
     options: { numArms: [2, 4] },
     description: `2 to 4 arms (drawn each episode) lift a bar of as many linked segments level to a target height; possible agents arm_0 … arm_3, Box(${22 * 4 + 3 + 3}) obs per arm (zeros and presence flags for absent arms), ${barLiftTask(4).defaultHorizon} steps`,
     prepare: initPhysics,

@@ -12,7 +12,7 @@ import {
   unavailableKinds,
 } from './benchmark-split';
 import { DEFAULT_HORIZON } from './manipulation-env';
-import { MULTI_TASK_FAMILY, MultiTaskManipulationEnv, createMultiTaskEnv } from './multi-task-env';
+import { MULTI_TASK_FAMILY, MULTI_TASK_OPTION_KEYS, MultiTaskManipulationEnv, createMultiTaskEnv } from './multi-task-env';
 import { initPhysics } from './physics';
 
 /**
@@ -116,7 +116,7 @@ let registered = false;
 export function registerSplitEnvs(): void {
   if (registered) return;
   registered = true;
-  const defaults = { family: MULTI_TASK_FAMILY, prepare: initPhysics };
+  const defaults = { family: MULTI_TASK_FAMILY, prepare: initPhysics, optionKeys: Object.keys(splitOptionsSchema.shape) };
   for (const split of BENCHMARK_SPLITS) {
     const roles: SplitRole[] = hasTestRole(split) ? ['train', 'test'] : ['train'];
     for (const role of roles) {
@@ -134,6 +134,7 @@ export function registerSplitEnvs(): void {
   registerEnv(CUSTOM_BASE, createSplitEnvFromId, { ...defaults, listed: false, description: 'splits made with defineBenchmarkSplit' });
   registerEnv(MULTI_TASK_ENV_ID, createMultiTaskEnv, {
     ...defaults,
+    optionKeys: MULTI_TASK_OPTION_KEYS,
     listed: false,
     description: 'a multi-task env over the kinds in options.kinds (options: kinds, kind, configurations, seed, goalObservable, oneHot, horizon)',
   });

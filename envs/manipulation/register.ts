@@ -1,5 +1,6 @@
 import { registerEnv } from '../registry';
 import { createManipulationEnv, DEFAULT_HORIZON } from './manipulation-env';
+import { TABLETOP_OPTION_KEYS } from './env-options';
 import { initPhysics } from './physics';
 import { sampleTaskParamsFor, type ManipulationTask, type TaskParamsBase } from './task';
 import { pickPlaceTask } from './tasks/pick-place';
@@ -67,6 +68,7 @@ export function registerManipulationEnvs(): void {
     registerEnv(task.kind, (options) => createManipulationEnv(task, options), {
       family: 'manipulation',
       description: `${task.description}; Box(39) obs, Box(4) actions, ${DEFAULT_HORIZON} steps`,
+      optionKeys: TABLETOP_OPTION_KEYS,
       prepare: initPhysics,
     });
   }

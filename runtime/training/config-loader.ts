@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { didYouMean } from '../../envs/close-match';
+import { consistencyIssues } from './config-consistency';
 import {
   ALGO_NAMES,
   algosWithKey,
@@ -38,7 +40,9 @@ export function loadRunConfig(file: string, overrides: readonly string[] = []): 
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    throw new RunConfigError(`cannot read run config ${file}: ${(error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory, not a YAML file' : (error as Error).message;
+    throw new RunConfigError(`cannot read run config ${file}: ${why}`);
   }
   const config = parseRunConfig(text, file, overrides, path.dirname(path.resolve(file)));
   const missing = moduleFields(config)
@@ -54,7 +58,12 @@ export function loadRunConfig(file: string, overrides: readonly string[] = []): 
  */
 export function parseRunConfig(text: string, source: string, overrides: readonly string[] = [], baseDir?: string): RunConfig {
   let raw = parseYamlDocument(text, source);
+<<<<<<< HEAD
   if (baseDir !== undefined) raw = resolveModulePaths(raw, baseDir);
+=======
+  // Before overrides, which would otherwise build a mapping around whatever the file held.
+  checkTopLevel(raw, source);
+>>>>>>> i11-misconfig
   for (const override of overrides) raw = applyOverride(raw, override, source);
   return validateRunConfig(resolveModulePaths(raw, process.cwd()), source);
 }
@@ -80,15 +89,33 @@ function resolveModulePaths(raw: unknown, baseDir: string): unknown {
 
 /** Validates an already-parsed config object. */
 export function validateRunConfig(raw: unknown, source: string): RunConfig {
+  checkTopLevel(raw, source);
   const result = runConfigSchema.safeParse(raw);
-  if (result.success) return result.data as RunConfig;
-  const issues = result.error.issues.flatMap((issue) => describeIssue(issue, raw));
+  if (result.success) {
+    // Keys that conflict only once each is valid and the sections fit together.
+    const conflicts = consistencyIssues(result.data).map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    if (conflicts.length === 0) return result.data as RunConfig;
+    throw new RunConfigError(`invalid run config ${source}:\n${conflicts.map((line) => `  ${line}`).join('\n')}`, conflicts);
+  }
+  // Two failed checks of one value (infinite, hence also too small) read as one problem.
+  const issues = [...new Set(result.error.issues.filter((issue) => !isUnfilledDefault(issue, raw)).flatMap((issue) => describeIssue(issue, raw)))];
   // Cross-section checks only run on a config that parsed; report them beside the rest anyway.
   for (const issue of sectionIssues(raw)) {
     const line = `${issue.path.join('.')}: ${issue.message}`;
     if (!issues.includes(line)) issues.push(line);
   }
   throw new RunConfigError(`invalid run config ${source}:\n${issues.map((line) => `  ${line}`).join('\n')}`, issues);
+}
+
+/** A config must be a non-empty mapping of sections; anything else is one problem, said as such. */
+function checkTopLevel(raw: unknown, source: string): void {
+  if (isRecord(raw) && Object.keys(raw).length === 0) {
+    throw new RunConfigError(`invalid run config ${source}: it is empty; a run config needs 'env' (or 'tasks') and 'algo' (see configs/quickstart.yaml)`, ['(top level): empty']);
+  }
+  if (!isRecord(raw)) {
+    const issue = `(top level): expected a mapping of sections (env or tasks, algo, run), got ${describeValue(raw)}`;
+    throw new RunConfigError(`invalid run config ${source}:\n  ${issue}`, [issue]);
+  }
 }
 
 /** The YAML saved with a run; `parseRunConfig` of it gives back an equal config. */
@@ -103,10 +130,13 @@ function parseYamlDocument(text: string, source: string): unknown {
     const lines = doc.errors.map((error) => {
       const pos = error.linePos?.[0];
       const where = pos ? `${source}:${pos.line}:${pos.col}` : source;
-      // yaml's own message repeats the position and adds a source excerpt; keep its first line.
-      return `${where}: YAML syntax error: ${error.message.split('\n')[0]}`;
+      // yaml's own message repeats the position and adds a source excerpt; keep its first line, without the position.
+      const first = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      return `${where}: YAML syntax error: ${first.length > 100 ? `${first.slice(0, 97)}...` : first}`;
     });
-    throw new RunConfigError(lines.join('\n'), lines);
+    // A file that is not YAML at all (a README, a binary) gives an error per line; the first few say it.
+    const shown = lines.length > 3 ? [...lines.slice(0, 3), `(${lines.length - 3} more YAML errors: is ${source} a YAML run config?)`] : lines;
+    throw new RunConfigError(shown.join('\n'), lines);
   }
   const value: unknown = doc.toJS();
   // An empty file parses to null; report it as the missing sections it amounts to.
@@ -115,7 +145,7 @@ function parseYamlDocument(text: string, source: string): unknown {
 
 function applyOverride(raw: unknown, override: string, source: string): unknown {
   const eq = override.indexOf('=');
-  if (eq <= 0) throw new RunConfigError(`--set '${override}': expected key.path=value`);
+  if (eq <= 0) throw new RunConfigError(`--set '${override}': expected key.path=value (e.g. --set algo.lr=0.001)`);
   const keyPath = override.slice(0, eq).trim();
   const path = keyPath.split('.');
   if (path.some((key) => key === '')) throw new RunConfigError(`--set '${override}': empty key in '${keyPath}'`);
@@ -140,7 +170,7 @@ function applyOverride(raw: unknown, override: string, source: string): unknown 
       const where = prefix.length ? prefix.join('.') : 'the top level';
       throw new RunConfigError(
         `--set ${keyPath}: unknown key '${path.slice(0, i + 1).join('.')}' in ${source}` +
-          (valid ? ` (valid at ${where}: ${valid.join(', ')})` : ` ('${where}' has no keys)`),
+          (valid ? ` (valid at ${where}: ${valid.join(', ')})${didYouMean(path[i], valid)}` : ` ('${where}' has no keys)`),
       );
     }
     if (i === path.length - 1) {
@@ -155,6 +185,15 @@ function applyOverride(raw: unknown, override: string, source: string): unknown 
   return root;
 }
 
+/**
+ * `run.num_envs` defaults per algorithm, so it is missing whenever the algorithm is; that is one
+ * mistake, already reported at `algo`.
+ */
+function isUnfilledDefault(issue: z.ZodIssue, raw: unknown): boolean {
+  const name = algoNameOf(raw);
+  return issue.code === 'invalid_type' && issue.received === 'undefined' && issue.path.join('.') === 'run.num_envs' && (name === undefined || !ALGO_NAMES.includes(name));
+}
+
 function describeIssue(issue: z.ZodIssue, raw: unknown): string[] {
   const path = issue.path.map(String);
   const at = (p: readonly string[]) => (p.length ? p.join('.') : '(top level)');
@@ -166,20 +205,26 @@ function describeIssue(issue: z.ZodIssue, raw: unknown): string[] {
       return issue.keys.map((key) => {
         const owners = algo ? algosWithKey(key) : [];
         const hint = owners.length ? `; '${key}' is a ${owners.join('/')} key` : '';
-        return `${at([...path, key])}: unknown key${algo ? ` for ${algo}` : ''} (valid: ${valid.join(', ')})${hint}`;
+        return `${at([...path, key])}: unknown key${algo ? ` for ${algo}` : ''} (valid: ${valid.join(', ')})${hint || didYouMean(key, valid)}`;
       });
     }
     case 'invalid_type':
       if (issue.received === 'undefined') return [`${at(path)}: required ${describeExpected(path, raw) ?? issue.expected}, missing`];
       return [`${at(path)}: expected ${describeExpected(path, raw) ?? issue.expected}, got ${got}`];
-    case 'invalid_union_discriminator':
-      return [`${at(path)}: expected one of ${ALGO_NAMES.join(', ')}, got ${got}`];
+    case 'invalid_union_discriminator': {
+      const given = valueAt(raw, path);
+      return [`${at(path)}: expected one of ${ALGO_NAMES.join(', ')}, got ${got}${typeof given === 'string' ? didYouMean(given, ALGO_NAMES) : ''}`];
+    }
     case 'invalid_enum_value':
       return [`${at(path)}: expected one of ${issue.options.map(String).join(', ')}, got ${got}`];
     case 'invalid_literal':
       return [`${at(path)}: expected ${describeValue(issue.expected)}, got ${got}`];
-    case 'too_small':
     case 'too_big':
+      // Counts are capped at the largest exact integer, which their description leaves out.
+      if (issue.maximum === Number.MAX_SAFE_INTEGER) return [`${at(path)}: expected ${describeExpected(path, raw) ?? 'a number'} and <= ${Number.MAX_SAFE_INTEGER}, got ${got}`];
+      return [`${at(path)}: expected ${describeExpected(path, raw) ?? issue.message}, got ${got}`];
+    case 'not_finite':
+    case 'too_small':
     case 'not_multiple_of':
       return [`${at(path)}: expected ${describeExpected(path, raw) ?? issue.message}, got ${got}`];
     case 'invalid_union':
@@ -200,10 +245,11 @@ function describeExpected(path: readonly string[], raw: unknown): string | undef
 function describeSchema(schema: z.ZodTypeAny): string | undefined {
   if (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) return describeSchema(schema._def.innerType as z.ZodTypeAny);
   if (schema instanceof z.ZodNumber) {
-    const parts = [schema.isInt ? 'an integer' : 'a number'];
+    const parts = [schema.isInt ? 'an integer' : schema._def.checks.some((c) => c.kind === 'finite') ? 'a finite number' : 'a number'];
     for (const check of schema._def.checks) {
       if (check.kind === 'min') parts.push(`${check.inclusive ? '>=' : '>'} ${check.value}`);
-      if (check.kind === 'max') parts.push(`${check.inclusive ? '<=' : '<'} ${check.value}`);
+      // The safe-integer cap of every count goes without saying.
+      if (check.kind === 'max' && check.value < Number.MAX_SAFE_INTEGER) parts.push(`${check.inclusive ? '<=' : '<'} ${check.value}`);
     }
     return parts.length > 2 ? `${parts[0]} ${parts.slice(1).join(' and ')}` : parts.join(' ');
   }
@@ -223,8 +269,10 @@ function describeSchema(schema: z.ZodTypeAny): string | undefined {
 
 function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (Array.isArray(value)) return `a list ${JSON.stringify(value)}`;
+  // Long values (a whole non-YAML file read as one string) are cut to what identifies them.
+  const cut = (text: string) => (text.length > 60 ? `${text.slice(0, 57)}...` : text);
+  if (typeof value === 'string') return cut(JSON.stringify(value));
+  if (Array.isArray(value)) return `a list ${cut(JSON.stringify(value))}`;
   if (isRecord(value)) return 'a mapping';
   return String(value);
 }
@@ -236,7 +284,7 @@ function algoNameOf(raw: unknown): string | undefined {
 
 function valueAt(raw: unknown, path: readonly string[]): unknown {
   let value = raw;
-  for (const key of path) value = isRecord(value) ? value[key] : undefined;
+  for (const key of path) value = isRecord(value) ? value[key] : Array.isArray(value) && /^\d+$/.test(key) ? value[Number(key)] : undefined;
   return value;
 }
 

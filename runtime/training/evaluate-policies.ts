@@ -17,6 +17,7 @@ import { deriveSeed } from '../core/rng';
 import { type BackendPreference, selectBackend } from '../core/tf-backend';
 import { evaluatePolicy } from '../rollout/evaluation';
 import { VectorEnv } from '../rollout/vector-env';
+import { TRAINERS, trainerFor } from '../../trainers/index';
 import { parseRunConfig } from './config-loader';
 import { runTasks } from './run-config';
 
@@ -93,6 +94,10 @@ export async function evaluateCheckpoint(target: string, opts: { episodes: numbe
   registerBuiltinEnvs();
   const located = await locateCheckpoint(target);
   const config = parseRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`);
+  if (opts.sample && trainerFor(config.algo.name).valueBased) {
+    const sampling = TRAINERS.filter((t) => !t.valueBased).flatMap((t) => t.algorithms.map((a) => a.name));
+    throw new Error(`${located.path}: cannot sample actions: ${config.algo.name} is value-based and acts greedily (the argmax of its Q-values); sampling applies to policy-gradient runs (${sampling.join(', ')})`);
+  }
   const backend = await selectBackend((opts.backend ?? config.run.backend) as BackendPreference);
   opts.log(`backend: ${backend.backend} (${backend.reason})`);
   const policy = await loadPolicy(located.path, { numEnvs: opts.numEnvs, task: opts.task, mode: opts.sample ? 'sample' : 'greedy', seed: deriveSeed(opts.seed, 'eval-policy') });

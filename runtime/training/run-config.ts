@@ -9,8 +9,15 @@ import { algorithmVariants, trainerFor } from '../../trainers';
  * otherwise silently train with the default and waste a run.
  */
 
-const positiveInt = () => z.number().int().gt(0);
-const nonNegativeInt = () => z.number().int().gte(0);
+// Capped so counts stay exact integers (1e300 passes `.int()`); sizes that allocate have lower caps.
+const positiveInt = (max: number = Number.MAX_SAFE_INTEGER) => z.number().int().gt(0).lte(max);
+const nonNegativeInt = (max: number = Number.MAX_SAFE_INTEGER) => z.number().int().gte(0).lte(max);
+/** Env copies per task: each holds its env and a row of every rollout buffer. */
+const MAX_NUM_ENVS = 4096;
+/** Worker threads per task (each is a Node worker with its own heap). */
+const MAX_WORKERS = 256;
+/** Episodes per evaluation. */
+const MAX_EVAL_EPISODES = 100_000;
 
 const envKeys = {
   /** Registry id, e.g. `lbf-8x8-2p-2f-coop` (see `troupe envs`); with `module`, default the module's file name. */
@@ -31,8 +38,8 @@ export const taskConfigSchema = z
     ...envKeys,
     /** The task's key in metrics and checkpoints; default its env id (give one when two tasks share an id). */
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]*$/, 'letters, digits and _ . : / - only').optional(),
-    num_envs: positiveInt().optional(),
-    workers: nonNegativeInt().optional(),
+    num_envs: positiveInt(MAX_NUM_ENVS).optional(),
+    workers: nonNegativeInt(MAX_WORKERS).optional(),
     /** Offline algorithms: the dataset file of this task (`.msgpack`, see `trainers/dataset.ts`). */
     dataset: z.string().min(1).optional(),
   })
@@ -61,16 +68,16 @@ export const runSectionSchema = z
     /** The budget of offline algorithms (which count gradient steps); required for them. */
     total_gradient_steps: positiveInt().optional(),
     /** Defaults per algorithm, see `DEFAULT_NUM_ENVS`; filled in before validation. */
-    num_envs: positiveInt(),
+    num_envs: positiveInt(MAX_NUM_ENVS),
     /** Rollout worker threads; 0 steps the envs in the main thread. */
-    workers: nonNegativeInt().default(0),
+    workers: nonNegativeInt(MAX_WORKERS).default(0),
     /**
      * Intervals count the run's unit, as EPyMARL's `log_interval`/`test_interval`/
      * `save_model_interval`: env steps (all tasks together) online, gradient steps offline.
      */
     log_interval: positiveInt().default(2000),
     eval_interval: positiveInt().default(50000),
-    eval_episodes: positiveInt().default(20),
+    eval_episodes: positiveInt(MAX_EVAL_EPISODES).default(20),
     /**
      * Evaluate with the argmax action (EPyMARL's `test_greedy`, RLlib's `explore: false`); false
      * samples from the policy (policy-gradient algorithms only; value-based ones stay greedy).

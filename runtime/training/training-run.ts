@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import { takeWhile } from 'rxjs';
 import type { Experience } from '../../agents/experience';
 import { policySpecJson } from '../../agents/policies/policy-spec';
@@ -59,6 +60,11 @@ export interface TrainingRunOptions {
   shouldStop?: (progress: TrainingProgress) => boolean;
   onProgress?: (progress: TrainingProgress) => void;
   onRecord?: (record: MetricsRecord) => void;
+  /**
+   * Told once at the start about anything the run does differently from the config's letter
+   * (the budget rounded up to whole rounds, more worker threads than cores); also in run.json.
+   */
+  onNotice?: (message: string) => void;
   /** Checkpoints kept in checkpoints/ (older ones are deleted). Default 3. */
   keepCheckpoints?: number;
 }
@@ -235,6 +241,8 @@ class TrainingLoop {
   private replayActions?: Record<string, Float32Array>;
   private interrupted = false;
   private lastCheckpoint: string | null = null;
+  /** What `onNotice` is told at the start (and run.json records). */
+  private readonly notices: string[] = [];
   /** Online: env steps one round takes (every task's item), rounds per segment and in the run. */
   private readonly roundSteps: number;
   private readonly segmentLength: number;
@@ -252,9 +260,12 @@ class TrainingLoop {
     const run = this.config.run;
     if (learner.kind === 'online') {
       this.roundSteps = tasks.reduce((n, t) => n + t.numEnvs * this.chunkLength(t), 0);
+      if (this.roundSteps > run.total_env_steps) throw new Error(`run.total_env_steps: ${run.total_env_steps} is less than one round of collection, ${this.roundDescription()}; lower num_envs or the rollout length, or raise total_env_steps`);
       // Whole rounds per segment and per run, so every checkpoint falls on an item boundary.
       this.segmentLength = Math.ceil(run.checkpoint_interval / this.roundSteps);
       this.totalLength = Math.ceil(run.total_env_steps / this.roundSteps);
+      const planned = this.totalLength * this.roundSteps;
+      if (planned !== run.total_env_steps) this.notices.push(`run.total_env_steps ${run.total_env_steps} is rounded up to ${planned}: the run stops after whole rounds of ${this.roundDescription()}`);
     } else {
       this.roundSteps = 1;
       this.segmentLength = run.checkpoint_interval;
@@ -276,6 +287,12 @@ class TrainingLoop {
       priorSeconds: 0,
       tasks: Object.fromEntries(tasks.map((t) => [t.key, freshTaskState()])),
     };
+  }
+
+  /** One round's env steps, spelt out (`8 envs × 50 steps = 400 env steps`). */
+  private roundDescription(): string {
+    const parts = this.tasks.map((t) => `${t.numEnvs} envs × ${this.chunkLength(t)} step${this.chunkLength(t) === 1 ? '' : 's'}${this.single ? '' : ` (${t.key})`}`);
+    return `${parts.join(' + ')} = ${this.roundSteps} env steps`;
   }
 
   private chunkLength(task: LiveTask): number {
@@ -305,13 +322,22 @@ class TrainingLoop {
     const resume = options.resume;
     if (resume) await this.restore(resume.data, resume.path);
     dir.open(config, resume?.data.counters.logIndex);
+    // The worker threads the vectors run (a transport may differ from what was asked for).
+    const workersUsed = this.tasks.map((t) => t.vec?.options.workers ?? 0);
+    const workerTotal = workersUsed.reduce((a, b) => a + b, 0);
+    const cores = os.availableParallelism();
+    if (workerTotal > cores) this.notices.push(`${workerTotal} rollout worker threads on ${cores} CPU cores: threads beyond the cores compete for them, which is usually slower than ${cores} workers`);
+    for (const notice of this.notices) options.onNotice?.(notice);
     dir.writeRunInfo({
       backend: options.backend.name,
       backend_reason: options.backend.reason,
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
-      workers: config.run.workers,
-      ...(this.single ? {} : { tasks: this.tasks.map((t) => ({ key: t.key, env: t.env.id, num_envs: t.numEnvs, workers: t.workers })) }),
+      workers: this.single ? workersUsed[0] : config.run.workers,
+      cpu_cores: cores,
+      ...(this.learner.kind === 'online' ? { env_steps_per_round: this.roundSteps, planned_env_steps: this.totalLength * this.roundSteps } : {}),
+      notices: this.notices,
+      ...(this.single ? {} : { tasks: this.tasks.map((t, i) => ({ key: t.key, env: t.env.id, num_envs: t.numEnvs, workers: workersUsed[i] })) }),
       resumed_from: resume?.path ?? null,
       started_at: new Date(this.startedAt).toISOString(),
     });

@@ -56,6 +56,7 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const episodes = parsePositiveInt(opts.episodes, '--episodes');
   const numEnvs = parsePositiveInt(opts.envs, '--envs');
   const workers = parsePositiveInt(opts.workers, '--workers', true);
+  if (workers > numEnvs) throw new Error(`--workers ${workers} exceeds --envs ${numEnvs}: each worker thread steps at least one env, so at most ${numEnvs} can be used`);
   // A run directory or checkpoint file; anything else names an env: an id, or an env module's path.
   const isCheckpoint = fs.existsSync(target) && (fs.statSync(target).isDirectory() || !ENV_MODULE_FILE.test(target));
   if (!fs.existsSync(target) && (/\.ckpt$/i.test(target) || (/[\\/]/.test(target) && envSpecFor(target).module === undefined && !isRegisteredEnv(target)))) {

@@ -16,10 +16,16 @@ export interface TrainCommandOptions {
   progress?: boolean;
 }
 
+/** A flag that must be a whole number ≥ 0, checked as the flag (the config check would name only the key it sets). */
+function nonNegativeIntFlag(value: string, flag: string): string {
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(Number(value))) throw new Error(`${flag} must be a non-negative integer, got '${value}'`);
+  return value.trim();
+}
+
 function flagOverrides(opts: TrainCommandOptions): string[] {
   const sets = [...opts.set];
-  if (opts.workers !== undefined) sets.push(`run.workers=${opts.workers}`);
-  if (opts.seed !== undefined) sets.push(`run.seed=${opts.seed}`);
+  if (opts.workers !== undefined) sets.push(`run.workers=${nonNegativeIntFlag(opts.workers, '--workers')}`);
+  if (opts.seed !== undefined) sets.push(`run.seed=${nonNegativeIntFlag(opts.seed, '--seed')}`);
   if (opts.backend !== undefined) sets.push(`run.backend=${opts.backend}`);
   return sets;
 }
@@ -97,6 +103,7 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
       resume: resume ? { data: resume.data, path: resume.path } : undefined,
       shouldStop: () => stopRequested,
       onRecord,
+      onNotice: (message) => process.stdout.write(`warning: ${message}\n`),
       onProgress: (p) => {
         if (!bar) return;
         const payload = { ret: fmt(p.lastReturn), evalRet: fmt(p.lastEval?.meanReturn), sps: fmt(lastSps, 0) };
