@@ -58,12 +58,9 @@ export function loadRunConfig(file: string, overrides: readonly string[] = []): 
  */
 export function parseRunConfig(text: string, source: string, overrides: readonly string[] = [], baseDir?: string): RunConfig {
   let raw = parseYamlDocument(text, source);
-<<<<<<< HEAD
-  if (baseDir !== undefined) raw = resolveModulePaths(raw, baseDir);
-=======
   // Before overrides, which would otherwise build a mapping around whatever the file held.
   checkTopLevel(raw, source);
->>>>>>> i11-misconfig
+  if (baseDir !== undefined) raw = resolveModulePaths(raw, baseDir);
   for (const override of overrides) raw = applyOverride(raw, override, source);
   return validateRunConfig(resolveModulePaths(raw, process.cwd()), source);
 }
