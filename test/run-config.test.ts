@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadRunConfig, parseRunConfig, RunConfigError, serializeRunConfig } from '../runtime/training/config-loader';
+import { loadRunConfig, parseRunConfig, parseSavedRunConfig, RunConfigError, serializeRunConfig } from '../runtime/training/config-loader';
 import type { RunConfig } from '../runtime/training/run-config';
 
 // Compiled tests run from dist/ or another out dir, so find the repository by its package.json.
@@ -188,4 +188,12 @@ describe('run config', () => {
       expect(loadRunConfig(file)).toEqual(cfg);
     }
   });
+});
+
+test('a saved run whose keys conflict only for launching (checks added later) still parses for evaluation, but not for a new run', () => {
+  const text = ['env: { id: lbf-8x8-2p-2f-coop }', 'algo: { name: qmix }', 'run: { num_envs: 2, workers: 3, eval_greedy: false }', ''].join('\n');
+  expect(() => parseRunConfig(text, 'old.yaml')).toThrow(/run\.workers: 3 worker threads for 2 envs[\s\S]*run\.eval_greedy: false asks evaluation to sample/);
+  expect(parseSavedRunConfig(text, 'old.yaml').run).toMatchObject({ workers: 3, num_envs: 2, eval_greedy: false });
+  // The schema itself still applies.
+  expect(() => parseSavedRunConfig(text.replace('workers: 3', 'workers: -1'), 'old.yaml')).toThrow(/run\.workers: expected an integer >= 0/);
 });

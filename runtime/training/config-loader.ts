@@ -84,10 +84,20 @@ function resolveModulePaths(raw: unknown, baseDir: string): unknown {
   };
 }
 
-/** Validates an already-parsed config object. */
-export function validateRunConfig(raw: unknown, source: string): RunConfig {
+/**
+ * The config saved with a trained run, for evaluating it: only the schema is checked, not how
+ * the keys fit together for launching a run (worker counts, sampled evaluation of a greedy
+ * learner, …), so runs saved before a check existed can still be evaluated.
+ */
+export function parseSavedRunConfig(text: string, source: string): RunConfig {
+  return validateRunConfig(parseYamlDocument(text, source), source, { launch: false });
+}
+
+/** Validates an already-parsed config object; `launch: false` skips the checks that only concern starting a run. */
+export function validateRunConfig(raw: unknown, source: string, opts: { launch?: boolean } = {}): RunConfig {
   checkTopLevel(raw, source);
   const result = runConfigSchema.safeParse(raw);
+  if (result.success && opts.launch === false) return result.data as RunConfig;
   if (result.success) {
     // Keys that conflict only once each is valid and the sections fit together.
     const conflicts = consistencyIssues(result.data).map((issue) => `${issue.path.join('.')}: ${issue.message}`);

@@ -18,7 +18,7 @@ import { type BackendPreference, selectBackend } from '../core/tf-backend';
 import { evaluatePolicy } from '../rollout/evaluation';
 import { VectorEnv } from '../rollout/vector-env';
 import { TRAINERS, trainerFor } from '../../trainers/index';
-import { parseRunConfig } from './config-loader';
+import { parseSavedRunConfig } from './config-loader';
 import { runTasks } from './run-config';
 
 export interface EvalSummary {
@@ -93,7 +93,7 @@ export async function evaluateScriptedPolicy(env: string | EnvSpec, episodes: nu
 export async function evaluateCheckpoint(target: string, opts: { episodes: number; seed: string; numEnvs: number; workers: number; env?: string; envOptions?: Record<string, unknown>; task?: string; backend?: string; sample?: boolean; log: (line: string) => void }): Promise<EvalSummary & { task: string }> {
   registerBuiltinEnvs();
   const located = await locateCheckpoint(target);
-  const config = parseRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`);
+  const config = parseSavedRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`);
   if (opts.sample && trainerFor(config.algo.name).valueBased) {
     const sampling = TRAINERS.filter((t) => !t.valueBased).flatMap((t) => t.algorithms.map((a) => a.name));
     throw new Error(`${located.path}: cannot sample actions: ${config.algo.name} is value-based and acts greedily (the argmax of its Q-values); sampling applies to policy-gradient runs (${sampling.join(', ')})`);
@@ -142,7 +142,7 @@ export async function evaluatePerTask(target: string, opts: { isCheckpoint: bool
   let envOptions: Record<string, unknown> | undefined;
   if (opts.isCheckpoint) {
     const located = await locateCheckpoint(target);
-    const tasks = runTasks(parseRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`));
+    const tasks = runTasks(parseSavedRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`));
     const trainedOn = (opts.task ? tasks.find((t) => t.key === opts.task) : tasks[0])?.env;
     if (!trainedOn) throw new Error(`${located.path}: no task '${opts.task}' (tasks: ${tasks.map((t) => t.key).join(', ')})`);
     splitEnv = opts.env ?? trainedOn.id;

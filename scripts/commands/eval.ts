@@ -4,7 +4,7 @@ import { envSpecFor } from '../../envs/env-from-spec';
 import { isRegistered as isRegisteredEnv } from '../../envs/registry';
 import { parseEnvOptionFlags } from './check-env';
 import { locateCheckpoint } from '../../runtime/core/checkpoint-locator';
-import { parseRunConfig } from '../../runtime/training/config-loader';
+import { parseSavedRunConfig } from '../../runtime/training/config-loader';
 import { type EvalSummary, type PerTaskEvalSummary, type ScriptedPolicyChoice, evaluateCheckpoint, evaluatePerTask, evaluateScriptedPolicy } from '../../runtime/training/evaluate-policies';
 import { runTasks } from '../../runtime/training/run-config';
 
@@ -80,7 +80,7 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   }
   // A multi-task run is evaluated task by task unless --task picks one.
   const located = await locateCheckpoint(target);
-  const keys = opts.task !== undefined ? [opts.task] : runTasks(parseRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`)).map((t) => t.key);
+  const keys = opts.task !== undefined ? [opts.task] : runTasks(parseSavedRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`)).map((t) => t.key);
   const summaries: Array<EvalSummary & { task: string }> = [];
   for (const [i, task] of keys.entries()) {
     summaries.push(await evaluateCheckpoint(located.path, { episodes, seed: opts.seed, numEnvs, workers, env: opts.env, ...(Object.keys(envOptions).length > 0 ? { envOptions } : {}), task, backend: opts.backend, sample: opts.sample, log: i === 0 ? log : () => undefined }));
