@@ -104,6 +104,7 @@ describe('run configs refused by the loader, naming the key', () => {
   });
 
   test("a user module's options are its own: not checked against any registration", () => {
+    fs.writeFileSync(path.join(tmp, 'my-env.js'), 'module.exports = () => null;\n');
     const cfg = loadRunConfig(writeConfig('env: {id: combat-3v3, module: ./my-env.js, options: {anything: 1}}\nalgo: {name: qmix}\n'));
     expect(cfg.env?.options).toEqual({ anything: 1 });
   });

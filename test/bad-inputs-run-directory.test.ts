@@ -161,7 +161,7 @@ const cases: Case[] = [
     const dir = copyRun();
     editFile(path.join(dir, 'config.yaml'), (t) => t.replace(/num_envs: 2/, 'num_envs: two'));
     return trainResume(dir);
-  }, [/config\.yaml was edited since the run started and is no longer a valid config \([\s\S]*run\.num_envs: expected an integer > 0, got "two"/]],
+  }, [/config\.yaml was edited since the run started and is no longer a valid config \([\s\S]*run\.num_envs: expected an integer > 0( and <= \d+)?, got "two"/]],
   ['--resume of a run directory in use', () => {
     const dir = copyRun();
     fs.writeFileSync(path.join(dir, RUN_LOCK_FILE), JSON.stringify({ pid: holder.pid, hostname: os.hostname(), started_at: '2026-01-01T00:00:00.000Z', command: 'troupe train --resume x' }));

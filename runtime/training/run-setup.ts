@@ -181,11 +181,21 @@ async function checkEnvsBuild(config: RunConfig): Promise<void> {
  * Takes the run directory for this process (`run.lock`; refused while another live process holds
  * it, a dead holder's lock taken over with a `note`), before anything in it is written; then makes
  * sure a new run does not overwrite an old one, and carries a resumed run's metrics into a new
- * directory. The caller releases the lock when the run ends.
+ * directory. The caller releases the lock when the run ends (`releaseAfterFailure` when it failed
+ * before writing anything, which also removes a directory the claim created).
  */
-export function claimRunDirectory(run: PreparedRun, options: { command: string; note?: (message: string) => void }): RunLock {
+export function claimRunDirectory(run: PreparedRun, options: { command: string; note?: (message: string) => void }): ClaimedRunDirectory {
   const { outDir, resume } = run;
+  const created = !fs.existsSync(outDir);
   const lock = RunLock.acquire(outDir, options);
+  const claimed: ClaimedRunDirectory = {
+    release: () => lock.release(),
+    releaseAfterFailure: () => {
+      lock.release();
+      // A run refused while setting up (a learner's config check, a dataset) leaves no empty folder behind.
+      if (created && fs.existsSync(outDir) && fs.readdirSync(outDir).length === 0) fs.rmdirSync(outDir);
+    },
+  };
   try {
     if (!resume && fs.existsSync(path.join(outDir, 'metrics.jsonl'))) {
       throw new Error(`${outDir} already holds a run; continue it with --resume ${outDir} or choose another --out`);
@@ -195,9 +205,15 @@ export function claimRunDirectory(run: PreparedRun, options: { command: string; 
       const from = path.join(resume.runDir, 'metrics.jsonl');
       if (fs.existsSync(from)) fs.copyFileSync(from, path.join(outDir, 'metrics.jsonl'));
     }
-    return lock;
+    return claimed;
   } catch (error) {
-    lock.release();
+    claimed.releaseAfterFailure();
     throw error;
   }
+}
+
+/** A run directory this process holds. */
+export interface ClaimedRunDirectory {
+  release(): void;
+  releaseAfterFailure(): void;
 }

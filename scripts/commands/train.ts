@@ -32,12 +32,14 @@ function flagOverrides(opts: TrainCommandOptions): string[] {
 
 export async function runTrainCommand(configFile: string | undefined, opts: TrainCommandOptions): Promise<void> {
   const prepared = await prepareRun(configFile, flagOverrides(opts), opts);
-  const lock = claimRunDirectory(prepared, { command: `troupe ${process.argv.slice(2).join(' ')}`, note: (message) => process.stderr.write(`${message}\n`) });
+  const claimed = claimRunDirectory(prepared, { command: `troupe ${process.argv.slice(2).join(' ')}`, note: (message) => process.stderr.write(`${message}\n`) });
   try {
     await trainIn(prepared, opts);
-  } finally {
-    lock.release();
+  } catch (error) {
+    claimed.releaseAfterFailure();
+    throw error;
   }
+  claimed.release();
 }
 
 async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainCommandOptions): Promise<void> {
