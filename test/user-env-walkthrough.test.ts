@@ -15,7 +15,7 @@ let folder: string;
 beforeAll(() => {
   folder = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-user-'));
   const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Writing your own environment'));
+  const section = readme.slice(readme.indexOf('## Define your own environment'));
   const start = section.indexOf('```ts\n') + 6;
   fs.mkdirSync(path.join(folder, 'envs'));
   fs.writeFileSync(path.join(folder, 'envs', 'coin-match.ts'), section.slice(start, section.indexOf('```', start)));
