@@ -5,6 +5,20 @@ import type { EnvSpec } from '../../envs/env-spec';
 import { deriveSeed } from '../core/rng';
 import type { VectorLayout } from '../../envs/env-shape';
 import type { VectorBuffers } from './vector-buffers';
+import type { EnvOutputChecks } from './shard-protocol';
+import {
+  type ObservationCheck,
+  actionMaskProblem,
+  doneFlagProblem,
+  firstNonFinite,
+  nonFiniteObservationProblem,
+  observationCheckFor,
+  observationProblem,
+  resultShapeProblem,
+  rewardProblem,
+  stateProblem,
+  unknownAgentKeyProblem,
+} from '../../envs/env-output-check';
 
 /** An env failure, located precisely enough to reproduce it. */
 export class EnvFailure extends Error {
@@ -32,6 +46,11 @@ export class ShardRunner {
   private readonly slotOf: Map<string, number>;
   private readonly runningReturn: Float64Array;
   private readonly runningLength: Int32Array;
+  private readonly obsChecks: ObservationCheck[];
+  private readonly stateSpaceText: string;
+  /** Slots of the agents that acted in the step under way (reused: no allocation per step). */
+  private readonly acted: Uint8Array;
+  private readonly isAgent = (key: string): boolean => this.slotOf.has(key);
 
   /** `ranges` are the [start, end) env index ranges this shard owns (one per env group). */
   constructor(
@@ -39,14 +58,18 @@ export class ShardRunner {
     private readonly layout: VectorLayout,
     private readonly buffers: VectorBuffers,
     ranges: ReadonlyArray<readonly [number, number]>,
+    private readonly checks: EnvOutputChecks = { checkFinite: true },
   ) {
     for (const [start, end] of ranges) for (let e = start; e < end; e++) this.envs[e] = instantiateEnv(spec);
     const probe = this.envs.find((env) => env !== undefined) ?? instantiateEnv(spec);
     this.obsSpaces = layout.agentIds.map((a) => probe.observationSpace(a));
     this.actSpaces = layout.agentIds.map((a) => probe.actionSpace(a));
+    this.obsChecks = layout.agentIds.map((a, slot) => observationCheckFor(a, this.obsSpaces[slot]));
+    this.stateSpaceText = probe.stateSpace?.describe() ?? `of ${layout.stateDim} numbers`;
     this.slotOf = new Map(layout.agentIds.map((a, i) => [a, i]));
     this.runningReturn = new Float64Array(layout.numEnvs);
     this.runningLength = new Int32Array(layout.numEnvs);
+    this.acted = new Uint8Array(layout.numAgents);
   }
 
   /** Resets envs [start, end) with their own derived seeds (episode-end flags are the caller's to clear). */
@@ -54,14 +77,15 @@ export class ShardRunner {
     const b = this.buffers;
     for (let e = start; e < end; e++) {
       const env = this.envs[e];
-      const result = this.guard(e, () => env.reset({ seed: deriveSeed(seed, e) }));
-      this.clearAgentSlots(e);
-      this.writeObservations(e, result.observations, b.obs);
-      this.writeLiveAgents(e, env);
-      b.teamSize[e] = env.agents.length;
-      if (this.layout.stateDim) this.writeState(e, env, b.state);
-      this.runningReturn[e] = 0;
       this.runningLength[e] = 0;
+      const result = this.guard(e, 'reset()', () => env.reset({ seed: deriveSeed(seed, e) }));
+      this.check(e, 0, resultShapeProblem('reset()', result));
+      this.clearAgentSlots(e);
+      this.writeObservations(e, 0, result.observations, b.obs);
+      this.writeLiveAgents(e, 0, env, result.observations);
+      b.teamSize[e] = env.agents.length;
+      if (this.layout.stateDim) this.writeState(e, 0, env, b.state);
+      this.runningReturn[e] = 0;
     }
   }
 
@@ -73,24 +97,37 @@ export class ShardRunner {
       const env = this.envs[e];
       // A fresh literal per step: deleting keys from a reused object would push V8 into slow dictionary mode.
       const actions: PerAgent<unknown> = {};
+      const acted = this.acted;
+      for (let slot = 0; slot < A; slot++) acted[slot] = 0;
       for (const agent of env.agents) {
         const slot = this.slotOf.get(agent)!;
+        acted[slot] = 1;
         actions[agent] = this.actSpaces[slot].unflatten(b.actions, (e * A + slot) * actDim);
       }
-      const result = this.guard(e, () => env.step(actions));
+      const result = this.guard(e, 'step()', () => env.step(actions));
+      const episodeStep = this.runningLength[e] + 1;
+      this.check(e, episodeStep, resultShapeProblem('step()', result));
       // One pass over the fixed agent slots; tiny typed-array fill/set calls cost more than these loops.
       const shared = this.layout.sharedTeamReward;
+      const checkFinite = this.checks.checkFinite;
       let teamReward = 0;
       let rewarded = false;
+      let rewardKeys = 0;
       for (let slot = 0; slot < A; slot++) {
         const agent = this.layout.agentIds[slot];
         const i = e * A + slot;
         const r = result.rewards[agent];
+        if (acted[slot]) {
+          this.check(e, episodeStep, doneFlagProblem(agent, 'terminations', result.terminations[agent]));
+          this.check(e, episodeStep, doneFlagProblem(agent, 'truncations', result.truncations[agent]));
+        }
+        if (acted[slot] || r !== undefined) this.check(e, episodeStep, rewardProblem(agent, r, checkFinite));
         if (r === undefined) {
           b.rewards[i] = 0;
           b.terminated[i] = 0;
           b.truncated[i] = 0;
         } else {
+          rewardKeys++;
           b.rewards[i] = r;
           if (!shared) teamReward += r;
           else if (!rewarded) teamReward = r;
@@ -99,20 +136,21 @@ export class ShardRunner {
           b.truncated[i] = result.truncations[agent] ? 1 : 0;
         }
       }
-      this.writeObservations(e, result.observations, b.obs);
+      this.check(e, episodeStep, unknownAgentKeyProblem('rewards', result.rewards, rewardKeys, this.isAgent, this.layout.agentIds));
+      this.writeObservations(e, episodeStep, result.observations, b.obs);
       this.runningReturn[e] += teamReward;
       this.runningLength[e] += 1;
 
       if (env.agents.length > 0) {
         b.episodeDone[e] = 0;
-        this.writeLiveAgents(e, env);
-        if (stateDim) this.writeState(e, env, b.state);
+        this.writeLiveAgents(e, episodeStep, env, result.observations);
+        if (stateDim) this.writeState(e, episodeStep, env, b.state);
         continue;
       }
       // Episode over: keep its last observation and statistics, then start the next one.
       const base = e * A * obsDim;
       b.finalObs.set(b.obs.subarray(base, base + A * obsDim), base);
-      if (stateDim) this.writeState(e, env, b.finalState);
+      if (stateDim) this.writeState(e, episodeStep, env, b.finalState);
       b.episodeDone[e] = 1;
       b.episodeAborted[e] = 0;
       b.episodeReturn[e] = this.runningReturn[e];
@@ -120,11 +158,12 @@ export class ShardRunner {
       b.episodeSuccess[e] = this.layout.reportsSuccess ? successOf(result.infos) : NaN;
       this.runningReturn[e] = 0;
       this.runningLength[e] = 0;
-      const next = this.guard(e, () => env.reset());
-      this.writeObservations(e, next.observations, b.obs);
-      this.writeLiveAgents(e, env);
+      const next = this.guard(e, 'reset()', () => env.reset());
+      this.check(e, 0, resultShapeProblem('reset()', next));
+      this.writeObservations(e, 0, next.observations, b.obs);
+      this.writeLiveAgents(e, 0, env, next.observations);
       b.teamSize[e] = env.agents.length;
-      if (stateDim) this.writeState(e, env, b.state);
+      if (stateDim) this.writeState(e, 0, env, b.state);
     }
   }
 
@@ -132,19 +171,27 @@ export class ShardRunner {
     for (const env of this.envs) env?.close?.();
   }
 
-  private guard<T>(envIndex: number, run: () => T): T {
+  /** Runs env e's reset() or step(), turning a throw into an EnvFailure that says which env and where. */
+  private guard<T>(envIndex: number, call: 'reset()' | 'step()', run: () => T): T {
     try {
       return run();
     } catch (error) {
-      const step = this.runningLength[envIndex];
+      const step = call === 'reset()' ? 0 : this.runningLength[envIndex] + 1;
       const message = error instanceof Error ? error.message : String(error);
-      throw new EnvFailure(
-        `env '${this.spec.id}' #${envIndex} failed at episode step ${step}: ${message}`,
-        this.spec.id,
-        envIndex,
-        step,
-      );
+      const where = call === 'reset()' ? 'failed in reset()' : `failed at episode step ${step}`;
+      throw new EnvFailure(`${this.envName()} #${envIndex} ${where}: ${message}`, this.spec.id, envIndex, step);
     }
+  }
+
+  /** Stops on a problem found in env e's output at `episodeStep` (0: the reset), naming env, task and step. */
+  private check(e: number, episodeStep: number, problem: string | undefined): void {
+    if (problem === undefined) return;
+    const when = episodeStep === 0 ? 'at reset (episode step 0)' : `at episode step ${episodeStep}`;
+    throw new EnvFailure(`${this.envName()} #${e} ${when}: ${problem}`, this.spec.id, e, episodeStep);
+  }
+
+  private envName(): string {
+    return `env '${this.spec.id}'${this.checks.task !== undefined ? ` (task '${this.checks.task}')` : ''}`;
   }
 
   private clearAgentSlots(e: number): void {
@@ -157,9 +204,10 @@ export class ShardRunner {
     }
   }
 
-  /** Writes every slot of env e: the agent's observation, or zeros when it has none. */
-  private writeObservations(e: number, observations: PerAgent<unknown>, into: Float32Array): void {
+  /** Writes every slot of env e: the agent's observation (checked), or zeros when it has none. */
+  private writeObservations(e: number, episodeStep: number, observations: PerAgent<unknown>, into: Float32Array): void {
     const { numAgents: A, obsDim, agentIds } = this.layout;
+    let keys = 0;
     for (let slot = 0; slot < A; slot++) {
       const at = (e * A + slot) * obsDim;
       const obs = observations[agentIds[slot]];
@@ -167,17 +215,30 @@ export class ShardRunner {
         for (let k = 0; k < obsDim; k++) into[at + k] = 0;
         continue;
       }
-      const space = this.obsSpaces[slot];
-      space.flattenInto(obs, into, at);
-      for (let k = space.flatDim; k < obsDim; k++) into[at + k] = 0;
+      keys++;
+      const check = this.obsChecks[slot];
+      this.check(e, episodeStep, observationProblem(check, obs));
+      this.obsSpaces[slot].flattenInto(obs, into, at);
+      if (this.checks.checkFinite) {
+        const bad = firstNonFinite(into, at, check.flatDim);
+        if (bad >= 0) this.check(e, episodeStep, nonFiniteObservationProblem(check.agent, into[at + bad], bad));
+      }
+      for (let k = check.flatDim; k < obsDim; k++) into[at + k] = 0;
     }
+    this.check(e, episodeStep, unknownAgentKeyProblem('observations', observations, keys, this.isAgent, agentIds));
   }
 
-  private writeLiveAgents(e: number, env: ParallelEnv<unknown, unknown>): void {
+  /** Marks env e's live agents, checking each has an observation, and writes their action masks (checked). */
+  private writeLiveAgents(e: number, episodeStep: number, env: ParallelEnv<unknown, unknown>, observations: PerAgent<unknown>): void {
     const { numAgents: A, numActions, agentNumActions } = this.layout;
     const b = this.buffers;
     for (let i = e * A; i < (e + 1) * A; i++) b.alive[i] = 0;
-    for (const agent of env.agents) b.alive[e * A + this.slotOf.get(agent)!] = 1;
+    for (const agent of env.agents) {
+      const slot = this.slotOf.get(agent);
+      if (slot === undefined) this.check(e, episodeStep, `env.agents contains '${agent}', which is not one of possibleAgents [${this.layout.agentIds.join(', ')}]`);
+      else if (observations[agent] === undefined) this.check(e, episodeStep, `agent '${agent}' is live (in env.agents) but observations has no entry for it`);
+      b.alive[e * A + slot!] = 1;
+    }
     if (!numActions) return;
     for (let slot = 0; slot < A; slot++) {
       const at = (e * A + slot) * numActions;
@@ -185,14 +246,22 @@ export class ShardRunner {
         for (let k = 0; k < numActions; k++) b.masks[at + k] = 0;
         continue;
       }
-      const mask = env.actionMask?.(this.layout.agentIds[slot]);
       const n = agentNumActions[slot];
-      for (let k = 0; k < numActions; k++) b.masks[at + k] = k >= n ? 0 : mask ? mask[k] : 1;
+      if (!env.actionMask) {
+        for (let k = 0; k < numActions; k++) b.masks[at + k] = k >= n ? 0 : 1;
+        continue;
+      }
+      const mask = env.actionMask(this.layout.agentIds[slot]);
+      this.check(e, episodeStep, actionMaskProblem(this.layout.agentIds[slot], mask, n, this.actSpaces[slot]));
+      for (let k = 0; k < numActions; k++) b.masks[at + k] = k >= n ? 0 : mask[k];
     }
   }
 
-  private writeState(e: number, env: ParallelEnv<unknown, unknown>, into: Float32Array): void {
-    into.set(env.state!(), e * this.layout.stateDim);
+  private writeState(e: number, episodeStep: number, env: ParallelEnv<unknown, unknown>, into: Float32Array): void {
+    const { stateDim } = this.layout;
+    const state = env.state!();
+    this.check(e, episodeStep, stateProblem(state, stateDim, this.checks.checkFinite, this.stateSpaceText));
+    into.set(state, e * stateDim);
   }
 }
 

@@ -21,6 +21,13 @@ export interface EvalCommandOptions {
   noise?: string;
   /** A multi-task run: evaluate this task only (default: every task). */
   task?: string;
+  /** Vector steps after which evaluation stops with the episodes that ended (default: from the env's episode limit). */
+  maxSteps?: string;
+}
+
+/** Says that the step cap cut an evaluation short, and how to lift it. */
+function stepCapLine(cap: { maxSteps: number; requestedEpisodes: number }, finished: number): string {
+  return `  step cap hit    stopped after ${cap.maxSteps} vector steps with ${finished} of ${cap.requestedEpisodes} episodes ended (does the env end its episodes? raise the cap with --max-steps)`;
 }
 
 function parsePositiveInt(value: string, flag: string, allowZero = false): number {
@@ -41,6 +48,7 @@ function formatPerTask(summary: PerTaskEvalSummary): string {
       row(t.kind, t.successRate === null ? '-' : `${(t.successRate * 100).toFixed(1)}%`, `${t.meanReturn.toFixed(2)} ± ${t.stdReturn.toFixed(2)}`, t.meanLength.toFixed(1)),
     ),
     row('mean', `${(summary.meanSuccessRate * 100).toFixed(1)}%`, summary.meanReturn.toFixed(2), ''),
+    ...summary.tasks.filter((t) => t.stepCapHit).map((t) => `${t.kind}: ${stepCapLine(t.stepCapHit!, t.episodes).trim()}`),
   ].join('\n');
 }
 
@@ -48,6 +56,7 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const episodes = parsePositiveInt(opts.episodes, '--episodes');
   const numEnvs = parsePositiveInt(opts.envs, '--envs');
   const workers = parsePositiveInt(opts.workers, '--workers', true);
+  const maxSteps = opts.maxSteps === undefined ? undefined : parsePositiveInt(opts.maxSteps, '--max-steps');
   const isCheckpoint = fs.existsSync(target);
   if (!isCheckpoint && opts.policy !== 'random' && opts.policy !== 'expert') throw new Error(`'${target}' is neither a run directory nor a checkpoint file`);
   const noise = opts.noise === undefined ? 0 : Number(opts.noise);
@@ -55,13 +64,13 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const scripted: ScriptedPolicyChoice = { policy: opts.policy === 'expert' ? 'expert' : 'random', noise };
   const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
   if (opts.perTask) {
-    const perTask = await evaluatePerTask(target, { isCheckpoint, episodes, seed: opts.seed, numEnvs, workers, env: opts.env, task: opts.task, backend: opts.backend, sample: opts.sample, scripted, log });
+    const perTask = await evaluatePerTask(target, { isCheckpoint, episodes, seed: opts.seed, numEnvs, workers, env: opts.env, task: opts.task, backend: opts.backend, sample: opts.sample, scripted, maxSteps, log });
     process.stdout.write(`${opts.json ? JSON.stringify(perTask, null, 2) : formatPerTask(perTask)}\n`);
     return;
   }
   if (!isCheckpoint) {
     if (opts.task !== undefined) throw new Error('--task names a task of a trained run; give a run directory or checkpoint');
-    printSummary(await evaluateScriptedPolicy(opts.env ?? target, episodes, opts.seed, numEnvs, workers, scripted), opts);
+    printSummary(await evaluateScriptedPolicy(opts.env ?? target, episodes, opts.seed, numEnvs, workers, scripted, maxSteps), opts);
     return;
   }
   // A multi-task run is evaluated task by task unless --task picks one.
@@ -69,7 +78,7 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const keys = opts.task !== undefined ? [opts.task] : runTasks(parseRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`)).map((t) => t.key);
   const summaries: Array<EvalSummary & { task: string }> = [];
   for (const [i, task] of keys.entries()) {
-    summaries.push(await evaluateCheckpoint(located.path, { episodes, seed: opts.seed, numEnvs, workers, env: opts.env, task, backend: opts.backend, sample: opts.sample, log: i === 0 ? log : () => undefined }));
+    summaries.push(await evaluateCheckpoint(located.path, { episodes, seed: opts.seed, numEnvs, workers, env: opts.env, task, backend: opts.backend, sample: opts.sample, maxSteps, log: i === 0 ? log : () => undefined }));
   }
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(keys.length === 1 && opts.task === undefined ? summaries[0] : { tasks: summaries }, null, 2)}\n`);
@@ -90,5 +99,6 @@ function printSummary(summary: EvalSummary, opts: EvalCommandOptions, task?: str
     `  episode length  ${summary.meanLength.toFixed(2)}`,
   ];
   if (summary.successRate !== null) lines.push(`  win/success     ${(summary.successRate * 100).toFixed(1)}%`);
+  if (summary.stepCapHit) lines.push(stepCapLine(summary.stepCapHit, summary.episodes));
   process.stdout.write(`${lines.join('\n')}\n`);
 }
