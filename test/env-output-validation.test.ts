@@ -267,5 +267,6 @@ describe('troupe eval and train say when evaluation hit its step cap', () => {
     const evaluated = runCli(['eval', out, '--max-steps', '30', '--episodes', '3', '--envs', '2', '--backend', 'cpu']);
     expect(evaluated.status).toBe(0);
     expect(evaluated.stdout).toMatch(/step cap hit {4}stopped after 30 vector steps with 0 of 3 episodes ended/);
+    expect(evaluated.stdout).toMatch(/team return {5}— \(no episode ended\)/);
   }, 120000);
 });

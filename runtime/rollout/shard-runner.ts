@@ -123,7 +123,7 @@ export class ShardRunner {
           if (typeof r !== 'number' || (checkFinite && r - r !== 0)) this.failReward(e, episodeStep, slot, r);
           const terminated: unknown = result.terminations[agent];
           const truncated: unknown = result.truncations[agent];
-          // An agent with a reward must have acted (or the unknown-key check below fails), so its flags are due.
+          // Wherever a reward is, its flags are due: the dicts of a step share their keys (the agents that acted).
           if (typeof terminated !== 'boolean' || typeof truncated !== 'boolean') this.failDoneFlags(e, episodeStep, slot, terminated, truncated);
           rewardKeys++;
           b.rewards[i] = r;

@@ -95,8 +95,9 @@ function printSummary(summary: EvalSummary, opts: EvalCommandOptions, task?: str
   const what = summary.algo ? `${summary.algo} checkpoint ${summary.policy} (${summary.trainedEnvSteps} env steps), ${opts.sample ? 'sampling' : 'greedy'}` : `policy ${summary.policy}`;
   const lines = [
     `${task !== undefined ? `task ${task}: ` : ''}env ${summary.env}, ${what}, ${summary.episodes} episodes, seed ${summary.seed}`,
-    `  team return     ${summary.meanReturn.toFixed(4)} ± ${summary.stdReturn.toFixed(4)} (mean ± std)`,
-    `  episode length  ${summary.meanLength.toFixed(2)}`,
+    ...(summary.episodes === 0
+      ? ['  team return     — (no episode ended)']
+      : [`  team return     ${summary.meanReturn.toFixed(4)} ± ${summary.stdReturn.toFixed(4)} (mean ± std)`, `  episode length  ${summary.meanLength.toFixed(2)}`]),
   ];
   if (summary.successRate !== null) lines.push(`  win/success     ${(summary.successRate * 100).toFixed(1)}%`);
   if (summary.stepCapHit) lines.push(stepCapLine(summary.stepCapHit, summary.episodes));
