@@ -68,6 +68,7 @@ program
   .option('--seed <seed>', 'seed', '0')
   .option('--envs <n>', 'parallel env copies', '8')
   .option('--workers <n>', 'worker threads (0 = in-process)', '0')
+  .option('--max-steps <n>', 'stop after this many vector steps with the episodes that ended, and say so (default: twice what the env\'s declared episode limit needs, or 1,000,000)')
   .option('--per-task', 'for a benchmark split env (MT10, ML10, ML10:test, ML1-<kind>): evaluate each member task separately (--episodes each, via <id>/<kind>) and report per-task success rates and their mean')
   .addOption(backendOption())
   .option('--json', 'machine-readable output')

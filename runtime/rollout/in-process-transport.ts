@@ -12,7 +12,7 @@ export class InProcessTransport implements ShardTransport {
   private readonly pendingEpoch: number[];
 
   constructor(private readonly context: ShardTransportContext) {
-    this.runner = new ShardRunner(context.spec, context.layout, context.buffers, context.groupRanges);
+    this.runner = new ShardRunner(context.spec, context.layout, context.buffers, context.groupRanges, context.checks);
     this.pendingEpoch = context.groupRanges.map(() => 0);
   }
 

@@ -40,6 +40,14 @@ export const enum ShardCommand {
   Close = 3,
 }
 
+/** How a shard checks what its envs return (see `envs/env-output-check.ts`). */
+export interface EnvOutputChecks {
+  /** Also refuse NaN/±Infinity in observations, rewards and state (lengths, keys and types are always checked). */
+  checkFinite: boolean;
+  /** The task the envs belong to in a multi-task run, named in error messages. */
+  task?: string;
+}
+
 /** What a transport needs to run the shards of one VectorEnv. */
 export interface ShardTransportContext {
   spec: EnvSpec;
@@ -53,6 +61,8 @@ export interface ShardTransportContext {
   shards: number;
   restartOnFailure: boolean;
   maxRestarts: number;
+  /** What the envs' output is checked for as it enters the buffers (`VectorEnvOptions.checkFinite`, `task`). */
+  checks: EnvOutputChecks;
 }
 
 /** One backend of the rollout seam (see the header of this file). */

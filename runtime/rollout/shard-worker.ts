@@ -27,13 +27,14 @@ export default async function runShard(task: ShardTask): Promise<'closed' | 'fai
         runner?.close();
         return 'closed';
       }
-      runner ??= new ShardRunner(task.spec, task.layout, task.buffers, groupRanges);
+      runner ??= new ShardRunner(task.spec, task.layout, task.buffers, groupRanges, task.checks);
       const [start, end] = groupRanges[group];
       if (command === ShardCommand.Reset) runner.reset(resetSeed(task.seed, Atomics.load(control, ControlSlot.ResetEpoch)), start, end);
       else runner.step(start, end);
     } catch (error) {
       const failure = error instanceof EnvFailure ? error : undefined;
-      const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      // An EnvFailure's message is the whole story; other errors keep their stack for `details`.
+      const text = failure ? failure.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
       const bytes = new TextEncoder().encode(text).subarray(0, errorText.length);
       errorText.set(bytes);
       Atomics.store(control, ControlSlot.ErrorLength, bytes.length);

@@ -31,9 +31,17 @@ export interface VectorEnvOptions {
    * `workers` (at least 1) as its shard count. Default: in-process for 0 workers, else worker threads.
    */
   transport?: ShardTransportFactory;
+  /**
+   * Refuse NaN/±Infinity in the envs' observations, rewards and state (default true). Lengths,
+   * keys, types and action masks are always checked; turning this off saves a pass over each
+   * observation for envs known to be finite.
+   */
+  checkFinite?: boolean;
+  /** The task these envs belong to in a multi-task run, named in error messages (`task 'k'`). */
+  task?: string;
 }
 
-type ResolvedOptions = Required<Omit<VectorEnvOptions, 'env' | 'transport'>> & { env: EnvSpec };
+type ResolvedOptions = Required<Omit<VectorEnvOptions, 'env' | 'transport' | 'task'>> & { env: EnvSpec; task?: string };
 
 /**
  * E copies of one env stepped in lock-step, results in flat typed arrays (`buffers`): the
@@ -85,6 +93,8 @@ export class VectorEnv {
       seed: options.seed ?? 0,
       restartOnFailure: options.restartOnFailure ?? false,
       maxRestarts: options.maxRestarts ?? 10,
+      checkFinite: options.checkFinite ?? true,
+      ...(options.task !== undefined ? { task: options.task } : {}),
     };
     await prepareEnvSpec(options.env);
     const probe = instantiateEnv(options.env);
@@ -100,6 +110,7 @@ export class VectorEnv {
       shards: Math.max(1, resolved.workers),
       restartOnFailure: resolved.restartOnFailure,
       maxRestarts: resolved.maxRestarts,
+      checks: { checkFinite: resolved.checkFinite, ...(resolved.task !== undefined ? { task: resolved.task } : {}) },
     };
     if (options.transport) vec.transport = await options.transport(context);
     else vec.transport = resolved.workers === 0 ? new InProcessTransport(context) : new WorkerThreadTransport(context);

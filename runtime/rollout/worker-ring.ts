@@ -1,6 +1,6 @@
 import type { VectorLayout } from '../../envs/env-shape';
 import type { EnvSpec } from '../../envs/env-spec';
-import type { ShardCommand } from './shard-protocol';
+import type { EnvOutputChecks, ShardCommand } from './shard-protocol';
 import type { VectorBuffers } from './vector-buffers';
 
 /**
@@ -53,4 +53,6 @@ export interface ShardTask {
   /** This shard's env range [start, end) within each group. */
   groupRanges: Array<[number, number]>;
   seed: number | string;
+  /** What the shard checks of its envs' output. */
+  checks: EnvOutputChecks;
 }

@@ -72,8 +72,8 @@ export class WorkerThreadTransport implements ShardTransport {
     const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
     control[ControlSlot.ResetEpoch] = this.resetEpoch;
     const errorText = new Uint8Array(new SharedArrayBuffer(ERROR_TEXT_BYTES));
-    const { spec, layout, buffers, seed } = this.context;
-    const task: ShardTask = { spec, layout, buffers, control, errorText, groupRanges: ranges, seed };
+    const { spec, layout, buffers, seed, checks } = this.context;
+    const task: ShardTask = { spec, layout, buffers, control, errorText, groupRanges: ranges, seed, checks };
     const shard: Shard = { index, ranges, control, errorText, exited: false, commandsSent: 0, groupSent: new Array<number>(MAX_GROUPS).fill(0), finished: Promise.resolve() };
     shard.finished = this.pool.run(task).then(
       () => {

@@ -32,6 +32,8 @@ export interface EvalSummary {
   meanLength: number;
   /** Win / success rate; null when the task defines none. */
   successRate: number | null;
+  /** Present when the step cap stopped the evaluation early (see `EvaluationResult.stepCapHit`). */
+  stepCapHit?: { maxSteps: number; requestedEpisodes: number };
   /** For checkpoints: the algorithm, the env steps it had trained for, and greedy or sampled actions. */
   algo?: string;
   mode?: 'greedy' | 'sample';
@@ -65,7 +67,7 @@ export interface ScriptedPolicyChoice {
  * expert (manipulation tasks). Episodes are counted in (step, env index) order, so the result is
  * the same for any number of workers.
  */
-export async function evaluateScriptedPolicy(env: string | EnvSpec, episodes: number, seed: string, numEnvs: number, workers: number, choice: ScriptedPolicyChoice = { policy: 'random' }): Promise<EvalSummary> {
+export async function evaluateScriptedPolicy(env: string | EnvSpec, episodes: number, seed: string, numEnvs: number, workers: number, choice: ScriptedPolicyChoice = { policy: 'random' }, maxSteps?: number): Promise<EvalSummary> {
   registerBuiltinEnvs();
   const spec = typeof env === 'string' ? { id: env } : env;
   const envId = spec.id;
@@ -76,7 +78,7 @@ export async function evaluateScriptedPolicy(env: string | EnvSpec, episodes: nu
       choice.policy === 'expert'
         ? expertPolicyFor(envId, vec.layout, { noise: choice.noise ?? 0, seed: `${seed}/policy` })
         : new RandomPolicy(vec.layout, `${seed}/policy`);
-    const result = await evaluatePolicy(vec, policy, episodes);
+    const result = await evaluatePolicy(vec, policy, episodes, 0, { maxSteps });
     const name = choice.policy === 'expert' ? `expert (noise ${choice.noise ?? 0})` : 'random';
     return { env: envId, policy: name, seed, ...result };
   } finally {
@@ -90,7 +92,7 @@ export async function evaluateScriptedPolicy(env: string | EnvSpec, episodes: nu
  * shape. Only the policy is loaded (`loadPolicy`): no learner, optimiser or replay. A multi-task
  * run's task is named by `task` (its only task by default).
  */
-export async function evaluateCheckpoint(target: string, opts: { episodes: number; seed: string; numEnvs: number; workers: number; env?: string; envOptions?: Record<string, unknown>; task?: string; backend?: string; sample?: boolean; log: (line: string) => void }): Promise<EvalSummary & { task: string }> {
+export async function evaluateCheckpoint(target: string, opts: { episodes: number; seed: string; numEnvs: number; workers: number; env?: string; envOptions?: Record<string, unknown>; task?: string; backend?: string; sample?: boolean; maxSteps?: number; log: (line: string) => void }): Promise<EvalSummary & { task: string }> {
   registerBuiltinEnvs();
   const located = await locateCheckpoint(target);
   const config = parseSavedRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`);
@@ -111,7 +113,7 @@ export async function evaluateCheckpoint(target: string, opts: { episodes: numbe
       if (differences.length > 0) {
         throw new Error(`${located.path} was trained on '${trainedOn.env.id}', whose networks do not fit '${evalOn.id}': ${differences.join('; ')}`);
       }
-      const result = await evaluatePolicy(vec, policy, opts.episodes, 0, { taskIndex: runTasks(config).indexOf(trainedOn) });
+      const result = await evaluatePolicy(vec, policy, opts.episodes, 0, { taskIndex: runTasks(config).indexOf(trainedOn), maxSteps: opts.maxSteps });
       return {
         env: evalOn.id,
         task: policy.task,
@@ -136,7 +138,7 @@ export async function evaluateCheckpoint(target: string, opts: { episodes: numbe
  * split's env fixed to that kind, same observation layout), `episodes` episodes each. For a
  * checkpoint, the split is the env it was trained on unless `env` names another.
  */
-export async function evaluatePerTask(target: string, opts: { isCheckpoint: boolean; episodes: number; seed: string; numEnvs: number; workers: number; env?: string; task?: string; backend?: string; sample?: boolean; scripted?: ScriptedPolicyChoice; log: (line: string) => void }): Promise<PerTaskEvalSummary> {
+export async function evaluatePerTask(target: string, opts: { isCheckpoint: boolean; episodes: number; seed: string; numEnvs: number; workers: number; env?: string; task?: string; backend?: string; sample?: boolean; scripted?: ScriptedPolicyChoice; maxSteps?: number; log: (line: string) => void }): Promise<PerTaskEvalSummary> {
   registerBuiltinEnvs();
   let splitEnv: string;
   let envOptions: Record<string, unknown> | undefined;
@@ -161,8 +163,8 @@ export async function evaluatePerTask(target: string, opts: { isCheckpoint: bool
     // The backend line once, not once per task.
     const log = tasks.length === 0 ? opts.log : () => undefined;
     const summary = opts.isCheckpoint
-      ? await evaluateCheckpoint(target, { episodes: opts.episodes, seed: opts.seed, numEnvs: opts.numEnvs, workers: opts.workers, env, envOptions, task: opts.task, backend: opts.backend, sample: opts.sample, log })
-      : await evaluateScriptedPolicy(env, opts.episodes, opts.seed, opts.numEnvs, opts.workers, opts.scripted);
+      ? await evaluateCheckpoint(target, { episodes: opts.episodes, seed: opts.seed, numEnvs: opts.numEnvs, workers: opts.workers, env, envOptions, task: opts.task, backend: opts.backend, sample: opts.sample, maxSteps: opts.maxSteps, log })
+      : await evaluateScriptedPolicy(env, opts.episodes, opts.seed, opts.numEnvs, opts.workers, opts.scripted, opts.maxSteps);
     policy = summary.policy;
     tasks.push({ kind, ...summary });
   }

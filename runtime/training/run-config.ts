@@ -83,6 +83,16 @@ export const runSectionSchema = z
      * samples from the policy (policy-gradient algorithms only; value-based ones stay greedy).
      */
     eval_greedy: z.boolean().default(true),
+    /**
+     * Vector steps after which an evaluation stops even if fewer than eval_episodes episodes ended
+     * (an env that never ends must not hang the run). Default: see `defaultEvalStepCap`.
+     */
+    eval_max_steps: positiveInt().optional(),
+    /**
+     * Refuse NaN/±Infinity in env observations, rewards and state (lengths, keys and masks are
+     * always checked). false skips that pass over every observation, for envs known to be finite.
+     */
+    check_finite: z.boolean().default(true),
     checkpoint_interval: positiveInt().default(50000),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   })

@@ -206,7 +206,9 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
   let learner: Learner | undefined;
   try {
     for (const [index, t] of runTaskList.entries()) {
-      const evalVec = await VectorEnv.create({ env: t.env, numEnvs: Math.min(run.eval_episodes, t.numEnvs), workers: 0, seed: taskSeed(t.key, 'eval') });
+      // Env output is checked as it enters the buffers; a multi-task run's messages name the task.
+      const checks = { checkFinite: run.check_finite, ...(single ? {} : { task: t.key }) };
+      const evalVec = await VectorEnv.create({ env: t.env, numEnvs: Math.min(run.eval_episodes, t.numEnvs), workers: 0, seed: taskSeed(t.key, 'eval'), ...checks });
       const live: LiveTask = { ...t, evalVec, spec: { key: t.key, index, env: t.env, shape: shapeOf(evalVec.layout), numEnvs: t.numEnvs } };
       tasks.push(live);
       if (offline) {
@@ -216,7 +218,7 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
         datasets[t.key] = data;
         live.datasetInfo = { file: t.dataset, sha256: createHash('sha256').update(fs.readFileSync(t.dataset)).digest('hex'), episodes: data.episodes.length };
       } else {
-        live.vec = await VectorEnv.create({ env: t.env, numEnvs: t.numEnvs, workers: t.workers, seed: taskSeed(t.key) });
+        live.vec = await VectorEnv.create({ env: t.env, numEnvs: t.numEnvs, workers: t.workers, seed: taskSeed(t.key), ...checks });
         const differences = shapeDifferences(live.spec.shape, live.vec.layout);
         if (differences.length > 0) throw new Error(`task '${t.key}': its envs disagree on their shape (${differences.join('; ')})`);
       }
@@ -461,6 +463,10 @@ class TrainingLoop {
 
   private addStats(task: TaskLoopState, stats: TrainStats | undefined): void {
     if (!stats) return;
+    for (const k in stats) {
+      const v = stats[k];
+      if (!Number.isFinite(v)) throw this.divergence(`its '${k}' is ${v}`);
+    }
     const n = stats.grad_steps ?? 1;
     this.state.updates += n;
     task.updates += n;
@@ -574,7 +580,7 @@ class TrainingLoop {
     for (const t of this.tasks) {
       const t0 = Date.now();
       const policy = this.learner.evaluationPolicy(t.key, t.evalVec.numEnvs, this.taskSeed(t.key, 'eval-policy', state.evaluations), { sample: !run.eval_greedy });
-      const result = await evaluatePolicy(t.evalVec, policy, run.eval_episodes, 0, { taskIndex: t.spec.index });
+      const result = await evaluatePolicy(t.evalVec, policy, run.eval_episodes, 0, { taskIndex: t.spec.index, maxSteps: run.eval_max_steps });
       const summary: EvaluationSummary = {
         return_mean: result.meanReturn,
         return_std: result.stdReturn,
@@ -585,15 +591,34 @@ class TrainingLoop {
       const task = state.tasks[t.key];
       task.lastEval = { ...summary, ...this.place() };
       if (!task.bestEval || summary.return_mean > task.bestEval.return_mean) task.bestEval = task.lastEval;
-      this.record({ kind: 'eval', ...(this.single ? {} : { task: t.key }), ...this.place(), ...summary, eval_time_s: (Date.now() - t0) / 1000 });
+      // Only a capped evaluation carries the cap, so normal runs' rows stay as they were.
+      const capped: Record<string, number> = result.stepCapHit ? { step_cap: result.stepCapHit.maxSteps, episodes_requested: result.stepCapHit.requestedEpisodes } : {};
+      this.record({ kind: 'eval', ...(this.single ? {} : { task: t.key }), ...this.place(), ...summary, ...capped, eval_time_s: (Date.now() - t0) / 1000 });
     }
     state.evaluations++;
     this.writePlot();
   }
 
+  /**
+   * The error that stops a run whose learner diverged (`what` became NaN/Infinity): it names the
+   * algorithm, the step and the last checkpoint written before, which holds finite weights.
+   */
+  private divergence(what: string): Error {
+    const state = this.state;
+    const at = this.unit === 'env_steps' ? `env step ${state.steps}` : `gradient step ${state.steps}`;
+    const last = this.lastCheckpoint ?? this.options.resume?.path ?? null;
+    const next = last
+      ? `the last good checkpoint is ${last}; resume from it with: troupe train --resume ${last} (add --set to change e.g. algo.lr)`
+      : 'no checkpoint was written before it, so there is none to resume from; start again, e.g. with a smaller algo.lr';
+    return new Error(`${this.config.algo.name} diverged at ${at} (after ${state.updates} finite updates): ${what}, expected a finite number. Training stopped without writing a checkpoint; ${next}`);
+  }
+
   private async checkpoint(kind: 'periodic' | 'interrupt' | 'final', actionLogs?: Record<string, Float32Array>): Promise<string> {
     const state = this.state;
     const learnerState = await this.learner.captureState();
+    // Never save NaN weights: a checkpoint is what a user resumes from and deploys.
+    const bad = firstNonFiniteWeight(learnerState.models);
+    if (bad) throw this.divergence(`weight '${bad.tensor}' of model '${bad.model}' has ${bad.value} at index ${bad.index}`);
     const arrays: Record<string, SerializedArray> = withPrefix(TRAINER_ARRAY_PREFIX, learnerState.arrays);
     if (actionLogs) for (const [task, log] of Object.entries(actionLogs)) arrays[actionLogKey(task, this.single)] = serializeArray(log);
     const policies = Object.fromEntries(Object.entries(this.learner.policySpecs()).map(([k, spec]) => [k, policySpecJson(spec)]));
@@ -760,6 +785,19 @@ class TrainingLoop {
       },
     };
   }
+}
+
+/** The first NaN/±Infinity in a learner's float32 model weights, or undefined when all are finite. */
+function firstNonFiniteWeight(models: LearnerState['models']): { model: string; tensor: string; index: number; value: number } | undefined {
+  for (const [model, tensors] of Object.entries(models)) {
+    for (const [tensor, t] of Object.entries(tensors)) {
+      if (t.dtype !== 'float32') continue;
+      const bytes = t.data.byteOffset % 4 === 0 ? t.data : t.data.slice();
+      const values = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+      for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return { model, tensor, index: i, value: values[i] };
+    }
+  }
+  return undefined;
 }
 
 function roundUp(x: number, multiple: number): number {

@@ -27,6 +27,13 @@ export interface EvalCommandOptions {
   /** Env options (`--option key=value`, `--options '{…}'`) for an env id or module target, or for `--env`. */
   option: string[];
   options?: string;
+  /** Vector steps after which evaluation stops with the episodes that ended (default: from the env's episode limit). */
+  maxSteps?: string;
+}
+
+/** Says that the step cap cut an evaluation short, and how to lift it. */
+function stepCapLine(cap: { maxSteps: number; requestedEpisodes: number }, finished: number): string {
+  return `  step cap hit    stopped after ${cap.maxSteps} vector steps with ${finished} of ${cap.requestedEpisodes} episodes ended (does the env end its episodes? raise the cap with --max-steps)`;
 }
 
 const ENV_MODULE_FILE = /\.(c|m)?(j|t)s$/i;
@@ -49,6 +56,7 @@ function formatPerTask(summary: PerTaskEvalSummary): string {
       row(t.kind, t.successRate === null ? '-' : `${(t.successRate * 100).toFixed(1)}%`, `${t.meanReturn.toFixed(2)} ± ${t.stdReturn.toFixed(2)}`, t.meanLength.toFixed(1)),
     ),
     row('mean', `${(summary.meanSuccessRate * 100).toFixed(1)}%`, summary.meanReturn.toFixed(2), ''),
+    ...summary.tasks.filter((t) => t.stepCapHit).map((t) => `${t.kind}: ${stepCapLine(t.stepCapHit!, t.episodes).trim()}`),
   ].join('\n');
 }
 
@@ -62,6 +70,7 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   if (!fs.existsSync(target) && (/\.ckpt$/i.test(target) || (/[\\/]/.test(target) && envSpecFor(target).module === undefined && !isRegisteredEnv(target)))) {
     throw new Error(`'${target}' does not exist: expected a run directory, a .ckpt checkpoint file, an env id (see troupe envs) or an env module`);
   }
+  const maxSteps = opts.maxSteps === undefined ? undefined : parsePositiveInt(opts.maxSteps, '--max-steps');
   const noise = opts.noise === undefined ? 0 : Number(opts.noise);
   if (!(Number.isFinite(noise) && noise >= 0)) throw new Error(`--noise must be a number ≥ 0, got '${opts.noise}'`);
   const scripted: ScriptedPolicyChoice = { policy: opts.policy === 'expert' ? 'expert' : 'random', noise };
@@ -69,13 +78,13 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   if (isCheckpoint && opts.env === undefined && Object.keys(envOptions).length > 0) throw new Error('--option/--options: a checkpoint is evaluated on the env it was trained on; give --env <id> to evaluate on another env with options');
   const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
   if (opts.perTask) {
-    const perTask = await evaluatePerTask(target, { isCheckpoint, episodes, seed: opts.seed, numEnvs, workers, env: opts.env, task: opts.task, backend: opts.backend, sample: opts.sample, scripted, log });
+    const perTask = await evaluatePerTask(target, { isCheckpoint, episodes, seed: opts.seed, numEnvs, workers, env: opts.env, task: opts.task, backend: opts.backend, sample: opts.sample, scripted, maxSteps, log });
     process.stdout.write(`${opts.json ? JSON.stringify(perTask, null, 2) : formatPerTask(perTask)}\n`);
     return;
   }
   if (!isCheckpoint) {
     if (opts.task !== undefined) throw new Error('--task names a task of a trained run; give a run directory or checkpoint');
-    printSummary(await evaluateScriptedPolicy(envSpecFor(opts.env ?? target, envOptions), episodes, opts.seed, numEnvs, workers, scripted), opts);
+    printSummary(await evaluateScriptedPolicy(envSpecFor(opts.env ?? target, envOptions), episodes, opts.seed, numEnvs, workers, scripted, maxSteps), opts);
     return;
   }
   // A multi-task run is evaluated task by task unless --task picks one.
@@ -83,7 +92,7 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const keys = opts.task !== undefined ? [opts.task] : runTasks(parseSavedRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`)).map((t) => t.key);
   const summaries: Array<EvalSummary & { task: string }> = [];
   for (const [i, task] of keys.entries()) {
-    summaries.push(await evaluateCheckpoint(located.path, { episodes, seed: opts.seed, numEnvs, workers, env: opts.env, ...(Object.keys(envOptions).length > 0 ? { envOptions } : {}), task, backend: opts.backend, sample: opts.sample, log: i === 0 ? log : () => undefined }));
+    summaries.push(await evaluateCheckpoint(located.path, { episodes, seed: opts.seed, numEnvs, workers, env: opts.env, ...(Object.keys(envOptions).length > 0 ? { envOptions } : {}), task, backend: opts.backend, sample: opts.sample, maxSteps, log: i === 0 ? log : () => undefined }));
   }
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(keys.length === 1 && opts.task === undefined ? summaries[0] : { tasks: summaries }, null, 2)}\n`);
@@ -100,9 +109,11 @@ function printSummary(summary: EvalSummary, opts: EvalCommandOptions, task?: str
   const what = summary.algo ? `${summary.algo} checkpoint ${summary.policy} (${summary.trainedEnvSteps} env steps), ${opts.sample ? 'sampling' : 'greedy'}` : `policy ${summary.policy}`;
   const lines = [
     `${task !== undefined ? `task ${task}: ` : ''}env ${summary.env}, ${what}, ${summary.episodes} episodes, seed ${summary.seed}`,
-    `  team return     ${summary.meanReturn.toFixed(4)} ± ${summary.stdReturn.toFixed(4)} (mean ± std)`,
-    `  episode length  ${summary.meanLength.toFixed(2)}`,
+    ...(summary.episodes === 0
+      ? ['  team return     — (no episode ended)']
+      : [`  team return     ${summary.meanReturn.toFixed(4)} ± ${summary.stdReturn.toFixed(4)} (mean ± std)`, `  episode length  ${summary.meanLength.toFixed(2)}`]),
   ];
   if (summary.successRate !== null) lines.push(`  win/success     ${(summary.successRate * 100).toFixed(1)}%`);
+  if (summary.stepCapHit) lines.push(stepCapLine(summary.stepCapHit, summary.episodes));
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -82,6 +82,12 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
   let lastSps: number | null = null;
   const onRecord = (r: MetricsRecord) => {
     if (r.kind === 'train') lastSps = typeof r.steps_per_s === 'number' ? r.steps_per_s : lastSps;
+    if (r.kind === 'eval' && typeof r.step_cap === 'number') {
+      const task = typeof r.task === 'string' ? ` of task '${r.task}'` : '';
+      process.stderr.write(
+        `${useBar ? '\n' : ''}warning: evaluation${task} stopped at its step cap of ${r.step_cap} vector steps with ${r.episodes} of ${r.episodes_requested} episodes ended; does the env end its episodes? (raise the cap with run.eval_max_steps)\n`,
+      );
+    }
     if (useBar) return;
     const at = offline ? r.grad_steps : r.env_steps;
     const task = typeof r.task === 'string' ? ` ${r.task}` : '';
