@@ -6,6 +6,7 @@ import { registerBuiltinEnvs } from '../envs/builtin';
 import { envOptionKeys, listEnvs, makeEnv } from '../envs/registry';
 import { loadRunConfig, RunConfigError } from '../runtime/training/config-loader';
 import { expectCleanFailure, runCli } from './helpers/cli-run';
+import { repoRoot } from './helpers/repo-root';
 
 /*
  * Bad run configs and `troupe train` / `troupe eval` flags: each is refused before any training
@@ -14,16 +15,6 @@ import { expectCleanFailure, runCli } from './helpers/cli-run';
  * loader alone decides, and through the CLI where the flag, exit code and printed message are
  * the point.
  */
-
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json')) || !fs.existsSync(path.join(dir, 'configs'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('repository root not found');
-    dir = parent;
-  }
-  return dir;
-}
 
 const ROOT = repoRoot();
 let tmp: string;

@@ -3,17 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadRunConfig, parseRunConfig, parseSavedRunConfig, RunConfigError, serializeRunConfig } from '../runtime/training/config-loader';
 import type { RunConfig } from '../runtime/training/run-config';
-
-// Compiled tests run from dist/ or another out dir, so find the repository by its package.json.
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json')) || !fs.existsSync(path.join(dir, 'configs'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('repository root not found');
-    dir = parent;
-  }
-  return dir;
-}
+import { repoRoot } from './helpers/repo-root';
 
 const quickstart = path.join(repoRoot(), 'configs', 'quickstart.yaml');
 let tmp: string;
