@@ -6,6 +6,7 @@ import { type CheckEnvCommandOptions, runCheckEnvCommand } from './commands/chec
 import { runEnvsCommand } from './commands/envs';
 import { type EvalCommandOptions, runEvalCommand } from './commands/eval';
 import { type TrainCommandOptions, runTrainCommand } from './commands/train';
+import { type TransferCommandOptions, runTransferCommand } from './commands/transfer';
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -74,6 +75,17 @@ program
   .option('--json', 'machine-readable output')
   .action(async (target: string, opts: EvalCommandOptions) => {
     await runEvalCommand(target, opts);
+  });
+
+program
+  .command('transfer')
+  .description('a transfer study: pretrain on the sources, then train every target under each condition (scratch, frozen, finetune, random_frozen) with several seeds, each run a run directory of its own; again to resume')
+  .argument('<study>', 'transfer study (YAML), e.g. configs/transfer/smoke.yaml')
+  .option('--out <dir>', 'study folder (default runs/transfer/<study name>)')
+  .option('--jobs <n>', 'runs at a time, each its own process (default: the number of cores)')
+  .option('--dry-run', 'list the runs and their state without training')
+  .action(async (study: string, opts: TransferCommandOptions) => {
+    process.exitCode = await runTransferCommand(study, opts);
   });
 
 const bench = program.command('bench').description('measure speed (results go into BENCHMARKS.md)');

@@ -1,0 +1,68 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type PlannedRun, type StudyProgress, configFileOf, loadTransferStudy, planTransferStudy, runStatus, runTransferStudy, writePlanFiles } from '../../runtime/training/transfer-study';
+
+export interface TransferCommandOptions {
+  out?: string;
+  jobs?: string;
+  dryRun?: boolean;
+}
+
+/** `troupe transfer <study.yaml>`: plans the study's runs, then trains them `--jobs` at a time as separate processes. */
+export async function runTransferCommand(file: string, opts: TransferCommandOptions): Promise<number> {
+  const jobs = opts.jobs === undefined ? os.availableParallelism() : Number(opts.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs must be a positive integer, got '${opts.jobs}'`);
+  const study = loadTransferStudy(file);
+  const outDir = opts.out ?? path.join('runs', 'transfer', path.basename(file).replace(/\.ya?ml$/i, ''));
+  const plan = planTransferStudy(study, file, outDir);
+  const counts = { finished: 0, resumable: 0, new: 0 };
+  for (const run of plan.runs) counts[runStatus(run)]++;
+  process.stdout.write(
+    `transfer study ${file} → ${plan.outDir}: ${plan.runs.length} runs (${counts.finished} finished, ${counts.resumable} to resume, ${counts.new} new), ${jobs} at a time\n`,
+  );
+  if (opts.dryRun) {
+    for (const run of plan.runs) process.stdout.write(`  ${runStatus(run).padEnd(9)} ${run.key}${run.dependsOn.length ? `  (after ${run.dependsOn.join(', ')})` : ''}\n`);
+    return 0;
+  }
+  writePlanFiles(plan);
+  let last = '';
+  const outcome = await runTransferStudy(plan, {
+    jobs,
+    launch: launchTrainProcess,
+    onProgress: (p) => {
+      const line = progressLine(p);
+      if (line !== last) process.stdout.write(`${line}\n`);
+      last = line;
+    },
+  });
+  for (const f of outcome.failed) process.stderr.write(`failed: ${f.key} (exit code ${f.exitCode}; log ${f.logFile})\n`);
+  if (outcome.skipped.length > 0) process.stderr.write(`not started (a run they need failed): ${outcome.skipped.join(', ')}\n`);
+  const complete = outcome.finished.length === plan.runs.length;
+  process.stdout.write(`${outcome.finished.length} of ${plan.runs.length} runs finished${complete ? '' : '; run the command again to resume the rest'}\n`);
+  return outcome.failed.length === 0 && outcome.skipped.length === 0 ? 0 : 1;
+}
+
+function progressLine(p: StudyProgress): string {
+  const eta = p.etaSeconds === null ? '—' : `${Math.round(p.etaSeconds)} s`;
+  return `[transfer] done ${p.done} | running ${p.running.length}${p.running.length ? ` (${p.running.join(', ')})` : ''} | left ${p.left} | failed ${p.failed.length} | ETA ${eta}`;
+}
+
+/** One run as its own `troupe train` process (this CLI, this Node), its output in `<dir>.log`. */
+function launchTrainProcess(run: PlannedRun, how: { resume: boolean; logFile: string }): Promise<number> {
+  const cli = process.argv[1];
+  const args = how.resume ? ['train', '--resume', run.dir, '--no-progress'] : ['train', configFileOf(run), '--out', run.dir, '--no-progress'];
+  const log = fs.openSync(how.logFile, 'a');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', log, log] });
+    child.on('error', (error) => {
+      fs.closeSync(log);
+      reject(error);
+    });
+    child.on('exit', (code, signal) => {
+      fs.closeSync(log);
+      resolve(code ?? (signal ? 128 : 1));
+    });
+  });
+}
