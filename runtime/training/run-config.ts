@@ -93,6 +93,12 @@ export const runSectionSchema = z
      * always checked). false skips that pass over every observation, for envs known to be finite.
      */
     check_finite: z.boolean().default(true),
+    /**
+     * Keep the policy of the best evaluation so far (by this number) in `checkpoints/best.ckpt`
+     * (`best-<task>.ckpt` per task of a multi-task run): weights only, for re-evaluating the best
+     * policy with more episodes (the "absolute" metric of transfer reports). `none` keeps none.
+     */
+    best_checkpoint: z.enum(['none', 'return_mean', 'win_rate']).default('none'),
     checkpoint_interval: positiveInt().default(50000),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   })

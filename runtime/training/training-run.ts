@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { takeWhile } from 'rxjs';
 import type { Experience } from '../../agents/experience';
@@ -10,6 +11,8 @@ import { createLearner as createLearnerFromList, trainerFor } from '../../traine
 import type { Learner, LearnerState, OfflineLearner, OnlineLearner, TaskSpec, TrainStats } from '../../trainers/learner';
 import { type CheckpointData, type JsonObject, type SerializedArray, deserializeArray, serializeArray, underPrefix, withPrefix } from '../core/checkpoint';
 import type { MetricsRecord } from '../core/metrics-log';
+import { writeFileAtomicSync } from '../core/atomic-file';
+import { encodeCheckpoint } from '../core/checkpoint-format';
 import { deriveSeed } from '../core/rng';
 import { type EvaluationResult, evaluatePolicy } from '../rollout/evaluation';
 import { type ExperienceSource, collectionSettled, consumeEach, taskExperienceStream } from '../rollout/experience-stream';
@@ -135,6 +138,8 @@ interface TaskLoopState {
   interval: IntervalState;
   lastEval: PlacedEvaluation | null;
   bestEval: PlacedEvaluation | null;
+  /** With `run.best_checkpoint`: the number of the evaluation kept in the best checkpoint (absent before one). */
+  bestCheckpointValue?: number;
 }
 
 /** The loop's own state between stream items (stored in checkpoints as `metadata.loop`, version 3). */
@@ -591,12 +596,43 @@ class TrainingLoop {
       const task = state.tasks[t.key];
       task.lastEval = { ...summary, ...this.place() };
       if (!task.bestEval || summary.return_mean > task.bestEval.return_mean) task.bestEval = task.lastEval;
+      if (run.best_checkpoint !== 'none') {
+        const value = run.best_checkpoint === 'win_rate' ? summary.win_rate : summary.return_mean;
+        if (value !== null && Number.isFinite(value) && (task.bestCheckpointValue === undefined || value > task.bestCheckpointValue)) {
+          task.bestCheckpointValue = value;
+          await this.writeBestCheckpoint(t.key, task.lastEval);
+        }
+      }
       // Only a capped evaluation carries the cap, so normal runs' rows stay as they were.
       const capped: Record<string, number> = result.stepCapHit ? { step_cap: result.stepCapHit.maxSteps, episodes_requested: result.stepCapHit.requestedEpisodes } : {};
       this.record({ kind: 'eval', ...(this.single ? {} : { task: t.key }), ...this.place(), ...summary, ...capped, eval_time_s: (Date.now() - t0) / 1000 });
     }
     state.evaluations++;
     this.writePlot();
+  }
+
+  /**
+   * The policy weights behind `task`'s best evaluation so far, for evaluating it again later
+   * (`troupe eval <run>/checkpoints/best.ckpt`). Not a training checkpoint: no optimiser, replay
+   * or loop state, so it cannot be resumed from (and `--resume` says so).
+   */
+  private async writeBestCheckpoint(task: string, evaluation: PlacedEvaluation): Promise<void> {
+    const { models } = await this.learner.captureState();
+    const policy = this.learner.policySpecs()[task];
+    const data: CheckpointData = {
+      createdAt: new Date().toISOString(),
+      config: JSON.parse(JSON.stringify(this.config)) as JsonObject,
+      counters: { envSteps: this.envSteps(), episodes: 0, updates: this.state.updates, logIndex: 0, ...(this.unit === 'grad_steps' ? { gradientSteps: this.state.steps } : {}) },
+      models,
+      optimizers: {},
+      rngs: {},
+      arrays: {},
+      backend: this.options.backend.name,
+      metadata: JSON.parse(JSON.stringify({ kind: 'best', task, metric: this.config.run.best_checkpoint, evaluation, policies: policy ? { [task]: policySpecJson(policy) } : {} })) as JsonObject,
+    };
+    const name = this.single ? 'best' : `best-${task.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+    fs.mkdirSync(this.dir.checkpointDir, { recursive: true });
+    writeFileAtomicSync(path.join(this.dir.checkpointDir, `${name}.ckpt`), encodeCheckpoint(data));
   }
 
   /**
