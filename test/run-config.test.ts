@@ -73,6 +73,7 @@ describe('run config', () => {
       checkpoint_interval: 50000,
       backend: 'auto',
       check_finite: true,
+      best_checkpoint: 'none',
     });
     const iql = parseRunConfig('env: {id: x}\nalgo: {name: iql}\n', 'inline');
     expect(iql.algo).toMatchObject({ mixer: null, hidden_dim: 128, lr: 0.0003, use_rnn: true, epsilon_anneal_time: 200000 });
