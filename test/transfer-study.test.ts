@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { type PlannedRun, type TransferPlan, loadTransferStudy, planTransferStudy, runStatus, runTransferStudy, transferStudySchema } from '../runtime/training/transfer-study';
+import { collectTransferResults } from '../runtime/training/transfer-results';
 import { expectCleanFailure, runCli } from './helpers/cli-run';
 
 let tmp: string;
@@ -128,7 +129,7 @@ describe('running a plan', () => {
   });
 });
 
-test('troupe transfer runs a scratch-only study as separate train processes, then finds everything finished', () => {
+test('troupe transfer runs a scratch-only study as separate train processes, then finds everything finished; the results are read back', async () => {
   const file = writeStudy({ ...SCRATCH_ONLY, targets: [{ id: 'combat-2a3b' }], target: { seeds: 2, total_env_steps: 400 } });
   const out = path.join(tmp, 'cli-study');
   const dry = runCli(['transfer', file, '--out', out, '--dry-run']);
@@ -140,6 +141,13 @@ test('troupe transfer runs a scratch-only study as separate train processes, the
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'runs', 'combat-2a3b', 'scratch', 'seed1', 'summary.json'), 'utf8')) as { seed: number; env_steps: number };
   expect(summary).toMatchObject({ seed: 1, env_steps: expect.any(Number) });
   expect(fs.existsSync(path.join(out, 'study.json'))).toBe(true);
+  const results = await collectTransferResults(planTransferStudy(loadTransferStudy(file), file, out));
+  expect(results.missing).toEqual([]);
+  const seeds = results.targets['combat-2a3b'].scratch!;
+  expect(seeds.map((s) => s.seed)).toEqual([0, 1]);
+  // Evaluations every 400 env steps: at 400 (whole rounds) and at the end.
+  expect(seeds[0].curve.map((p) => p.step)).toEqual([400]);
+  expect(seeds[0].absolute).toMatchObject({ episodes: 20, value: expect.any(Number) });
   const again = runCli(['transfer', file, '--out', out]);
   expect(again.stdout).toMatch(/2 runs \(2 finished, 0 to resume, 0 new\)[\s\S]*2 of 2 runs finished/);
   expectCleanFailure(runCli(['transfer', file, '--jobs', '0']), /--jobs must be a positive integer, got '0'/);

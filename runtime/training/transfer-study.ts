@@ -206,7 +206,8 @@ export function planTransferStudy(study: TransferStudyConfig, file: string, outD
           config: {
             env: envSection(target),
             algo: transfer ? { ...study.base.algo, transfer } : { ...study.base.algo },
-            run: { ...study.base.run, seed, total_env_steps: study.target.total_env_steps },
+            // The best policy is kept for the report's absolute metric (re-evaluated with more episodes).
+            run: { ...study.base.run, seed, total_env_steps: study.target.total_env_steps, best_checkpoint: study.report.metric },
           },
         });
       }

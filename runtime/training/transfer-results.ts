@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { MetricsLog } from '../core/metrics-log';
+import { evaluateCheckpoint } from './evaluate-policies';
+import type { PlannedRun, TransferCondition, TransferPlan } from './transfer-study';
+
+/*
+ * What a finished transfer study measured, gathered from its run directories: each target run's
+ * evaluation curve (the report's metric over env steps) and the best policy's score re-evaluated
+ * with more episodes. The statistics and plots are made from these numbers alone.
+ */
+
+export interface CurvePoint {
+  step: number;
+  value: number;
+}
+
+export interface SeedResult {
+  seed: number;
+  run: string;
+  dir: string;
+  /** The evaluation rows of the run, in the study's metric; null values (no win rate reported) are left out. */
+  curve: CurvePoint[];
+  /** The best checkpoint re-evaluated with `absolute_episodes_factor` × the run's eval episodes; null without one. */
+  absolute: { value: number; episodes: number; envSteps: number } | null;
+}
+
+export interface TransferResults {
+  metric: 'win_rate' | 'return_mean';
+  /** Target → condition → one result per seed, in seed order. */
+  targets: Record<string, Partial<Record<TransferCondition, SeedResult[]>>>;
+  /** Target runs not finished (or never started): the report says they are missing. */
+  missing: string[];
+}
+
+/** Reads every finished target run of the plan; `absolute: false` skips the re-evaluation (e.g. for a quick look). */
+export async function collectTransferResults(plan: TransferPlan, options: { absolute?: boolean; log?: (line: string) => void } = {}): Promise<TransferResults> {
+  const metric = plan.study.report.metric;
+  const results: TransferResults = { metric, targets: {}, missing: [] };
+  for (const run of plan.runs) {
+    if (run.phase !== 'target' || !run.target || !run.condition) continue;
+    if (!isFinished(run)) {
+      results.missing.push(run.key);
+      continue;
+    }
+    const curve = evaluationCurve(run, metric);
+    const absolute = options.absolute === false ? null : await evaluateBest(run, plan, options.log);
+    const byCondition = (results.targets[run.target] ??= {});
+    (byCondition[run.condition] ??= []).push({ seed: run.seed, run: run.key, dir: run.dir, curve, absolute });
+  }
+  return results;
+}
+
+function isFinished(run: PlannedRun): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(run.dir, 'summary.json'), 'utf8')) as { interrupted?: unknown }).interrupted === false;
+  } catch {
+    return false;
+  }
+}
+
+/** The run's evaluation rows as (env steps, metric) points. */
+export function evaluationCurve(run: Pick<PlannedRun, 'dir' | 'key'>, metric: 'win_rate' | 'return_mean'): CurvePoint[] {
+  const rows = MetricsLog.read(path.join(run.dir, 'metrics.jsonl'));
+  const points: CurvePoint[] = [];
+  for (const row of rows) {
+    if (row.kind !== 'eval') continue;
+    const value = row[metric];
+    const step = row.env_steps;
+    if (typeof value === 'number' && Number.isFinite(value) && typeof step === 'number') points.push({ step, value });
+  }
+  return points;
+}
+
+async function evaluateBest(run: PlannedRun, plan: TransferPlan, log?: (line: string) => void): Promise<SeedResult['absolute']> {
+  const best = path.join(run.dir, 'checkpoints', 'best.ckpt');
+  if (!fs.existsSync(best)) return null;
+  const runSection = run.config.run as { eval_episodes?: number; num_envs?: number } | undefined;
+  const episodes = (runSection?.eval_episodes ?? 20) * plan.study.report.absolute_episodes_factor;
+  const summary = await evaluateCheckpoint(best, {
+    episodes,
+    // Other episodes than any the run evaluated on during training.
+    seed: `absolute/${run.seed}`,
+    numEnvs: Math.min(episodes, runSection?.num_envs ?? 8),
+    workers: 0,
+    log: log ?? (() => undefined),
+  });
+  const value = plan.study.report.metric === 'win_rate' ? summary.successRate : summary.meanReturn;
+  return value === null ? null : { value, episodes: summary.episodes, envSteps: summary.trainedEnvSteps ?? 0 };
+}
