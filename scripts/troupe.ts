@@ -83,6 +83,8 @@ program
   .argument('<study>', 'transfer study (YAML), e.g. configs/transfer/smoke.yaml')
   .option('--out <dir>', 'study folder (default runs/transfer/<study name>)')
   .option('--jobs <n>', 'runs at a time, each its own process (default: the number of cores)')
+  .option('--sources <ids>', 'comma-separated source env ids instead of the study\'s; with --targets, also the source → target matrix (each source pretrained alone)')
+  .option('--targets <ids>', 'comma-separated target env ids instead of the study\'s')
   .option('--dry-run', 'list the runs and their state without training')
   .action(async (study: string, opts: TransferCommandOptions) => {
     process.exitCode = await runTransferCommand(study, opts);

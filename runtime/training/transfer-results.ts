@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MetricsLog } from '../core/metrics-log';
 import { evaluateCheckpoint } from './evaluate-policies';
-import type { PlannedRun, TransferCondition, TransferPlan } from './transfer-study';
+import { JOINT, type PlannedRun, type TransferCondition, type TransferPlan } from './transfer-study';
 
 /*
  * What a finished transfer study measured, gathered from its run directories: each target run's
@@ -27,8 +27,10 @@ export interface SeedResult {
 
 export interface TransferResults {
   metric: 'win_rate' | 'return_mean';
-  /** Target → condition → one result per seed, in seed order. */
+  /** Target → condition → one result per seed, in seed order (DecLs pretrained on all sources). */
   targets: Record<string, Partial<Record<TransferCondition, SeedResult[]>>>;
+  /** With `matrix`: source → target → condition → seeds, for DecLs pretrained on that source alone. */
+  matrix: Record<string, Record<string, Partial<Record<TransferCondition, SeedResult[]>>>>;
   /** Target runs not finished (or never started): the report says they are missing. */
   missing: string[];
 }
@@ -36,7 +38,7 @@ export interface TransferResults {
 /** Reads every finished target run of the plan; `absolute: false` skips the re-evaluation (e.g. for a quick look). */
 export async function collectTransferResults(plan: TransferPlan, options: { absolute?: boolean; log?: (line: string) => void } = {}): Promise<TransferResults> {
   const metric = plan.study.report.metric;
-  const results: TransferResults = { metric, targets: {}, missing: [] };
+  const results: TransferResults = { metric, targets: {}, matrix: {}, missing: [] };
   for (const run of plan.runs) {
     if (run.phase !== 'target' || !run.target || !run.condition) continue;
     if (!isFinished(run)) {
@@ -45,7 +47,8 @@ export async function collectTransferResults(plan: TransferPlan, options: { abso
     }
     const curve = evaluationCurve(run, metric);
     const absolute = options.absolute === false ? null : await evaluateBest(run, plan, options.log);
-    const byCondition = (results.targets[run.target] ??= {});
+    const single = run.pretraining !== undefined && run.pretraining !== JOINT;
+    const byCondition = single ? ((results.matrix[run.pretraining!] ??= {})[run.target] ??= {}) : (results.targets[run.target] ??= {});
     (byCondition[run.condition] ??= []).push({ seed: run.seed, run: run.key, dir: run.dir, curve, absolute });
   }
   return results;

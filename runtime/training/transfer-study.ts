@@ -55,6 +55,11 @@ export const transferStudySchema = z
     /** Held-out tasks, each trained under every condition. */
     targets: z.array(studyTaskSchema).min(1),
     conditions: z.array(z.enum(TRANSFER_CONDITIONS)).min(1).default([...TRANSFER_CONDITIONS]),
+    /**
+     * Also pretrain on each source alone and transfer each one's DecL to every target (frozen,
+     * finetune): the source → target transfer matrix.
+     */
+    matrix: z.boolean().default(false),
     pretrain: z
       .object({
         seeds: positiveInt().default(3),
@@ -102,8 +107,13 @@ export interface PlannedRun {
   dependsOn: string[];
   target?: string;
   condition?: TransferCondition;
+  /** What the DecL a run learns or loads was pretrained on: `JOINT` (all sources), or one source's key. */
+  pretraining?: string;
   seed: number;
 }
+
+/** `PlannedRun.pretraining` of runs on all sources together. */
+export const JOINT = 'all sources';
 
 export interface TransferPlan {
   study: TransferStudyConfig;
@@ -139,6 +149,24 @@ export function loadTransferStudy(file: string): TransferStudyConfig {
   return { ...study, sources: study.sources.map(resolve), targets: study.targets.map(resolve) };
 }
 
+/**
+ * `troupe transfer --sources a,b --targets c,d`: these env ids instead of the file's lists, and
+ * the source → target matrix (each source also pretrained alone).
+ */
+export function withTaskLists(study: TransferStudyConfig, lists: { sources?: readonly string[]; targets?: readonly string[] }): TransferStudyConfig {
+  if (!lists.sources && !lists.targets) return study;
+  const tasks = (ids: readonly string[], flag: string): StudyTask[] => {
+    if (ids.length === 0 || ids.some((id) => id.trim() === '')) throw new RunConfigError(`${flag}: expected comma-separated env ids, e.g. ${flag} combat-3v3,combat-5v6`);
+    return ids.map((id) => ({ id: id.trim() }));
+  };
+  return {
+    ...study,
+    sources: lists.sources ? tasks(lists.sources, '--sources') : study.sources,
+    targets: lists.targets ? tasks(lists.targets, '--targets') : study.targets,
+    matrix: true,
+  };
+}
+
 function describeZodIssue(issue: z.ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
   if (issue.code === 'invalid_type' && issue.received === 'undefined') return `required, missing (expected ${issue.expected})`;
@@ -170,46 +198,57 @@ export function planTransferStudy(study: TransferStudyConfig, file: string, outD
   const heldIn = targetKeys.filter((k) => sourceKeys.includes(k));
   if (heldIn.length > 0) throw new RunConfigError(`${file}: targets: ${heldIn.join(', ')} is also a source; transfer is measured on tasks held out from pretraining`);
 
+  // Pretraining groups: all sources together, and with `matrix`, each source alone.
+  const groups: Array<{ label: string; prefix: string; tasks: StudyTask[]; suffix: string }> = [{ label: JOINT, prefix: 'pretrain', tasks: study.sources, suffix: '' }];
+  if (study.matrix) for (const source of study.sources) groups.push({ label: taskKey(source), prefix: `pretrain-${taskKey(source)}`, tasks: [source], suffix: `-from-${taskKey(source)}` });
   const needsPretraining = study.conditions.some((c) => LOADS_DECL.has(c));
-  for (let seed = 0; needsPretraining && seed < study.pretrain.seeds; seed++) {
-    const key = `pretrain/seed${seed}`;
-    runs.push({
-      key,
-      phase: 'pretrain',
-      dir: path.join(abs, 'runs', 'pretrain', `seed${seed}`),
-      seed,
-      dependsOn: [],
-      config: {
-        tasks: study.sources.map((t) => ({ ...envSection(t), name: taskKey(t) })),
-        algo: { ...study.base.algo },
-        run: { ...study.base.run, seed, total_env_steps: study.pretrain.total_env_steps },
-      },
-    });
+  for (const group of needsPretraining ? groups : []) {
+    for (let seed = 0; seed < study.pretrain.seeds; seed++) {
+      runs.push({
+        key: `${group.prefix}/seed${seed}`,
+        phase: 'pretrain',
+        dir: path.join(abs, 'runs', group.prefix, `seed${seed}`),
+        seed,
+        dependsOn: [],
+        pretraining: group.label,
+        config: {
+          tasks: group.tasks.map((t) => ({ ...envSection(t), name: taskKey(t) })),
+          algo: { ...study.base.algo },
+          run: { ...study.base.run, seed, total_env_steps: study.pretrain.total_env_steps },
+        },
+      });
+    }
   }
   for (const target of study.targets) {
     const tk = taskKey(target);
     for (const condition of study.conditions) {
-      for (let seed = 0; seed < study.target.seeds; seed++) {
-        const pretrained = LOADS_DECL.has(condition) ? `pretrain/seed${seed % study.pretrain.seeds}` : undefined;
-        // Scratch is a plain run of the algorithm (so any algorithm can be the scratch baseline).
-        const transfer: Record<string, unknown> | undefined = condition === 'scratch' ? undefined : { mode: condition };
-        if (transfer && pretrained) transfer.decl_from = path.join(abs, 'runs', 'pretrain', `seed${seed % study.pretrain.seeds}`);
-        if (transfer && condition === 'finetune') transfer.finetune_lr_scale = study.target.finetune_lr_scale;
-        runs.push({
-          key: `target/${tk}/${condition}/seed${seed}`,
-          phase: 'target',
-          dir: path.join(abs, 'runs', tk, condition, `seed${seed}`),
-          seed,
-          target: tk,
-          condition,
-          dependsOn: pretrained ? [pretrained] : [],
-          config: {
-            env: envSection(target),
-            algo: transfer ? { ...study.base.algo, transfer } : { ...study.base.algo },
-            // The best policy is kept for the report's absolute metric (re-evaluated with more episodes).
-            run: { ...study.base.run, seed, total_env_steps: study.target.total_env_steps, best_checkpoint: study.report.metric },
-          },
-        });
+      // Only conditions that load a DecL differ by what was pretrained on.
+      for (const group of LOADS_DECL.has(condition) ? groups : groups.slice(0, 1)) {
+        for (let seed = 0; seed < study.target.seeds; seed++) {
+          const pretrainedDir = path.join(abs, 'runs', group.prefix, `seed${seed % study.pretrain.seeds}`);
+          const pretrained = LOADS_DECL.has(condition) ? `${group.prefix}/seed${seed % study.pretrain.seeds}` : undefined;
+          // Scratch is a plain run of the algorithm (so any algorithm can be the scratch baseline).
+          const transfer: Record<string, unknown> | undefined = condition === 'scratch' ? undefined : { mode: condition };
+          if (transfer && pretrained) transfer.decl_from = pretrainedDir;
+          if (transfer && condition === 'finetune') transfer.finetune_lr_scale = study.target.finetune_lr_scale;
+          const variant = `${condition}${LOADS_DECL.has(condition) ? group.suffix : ''}`;
+          runs.push({
+            key: `target/${tk}/${variant}/seed${seed}`,
+            phase: 'target',
+            dir: path.join(abs, 'runs', tk, variant, `seed${seed}`),
+            seed,
+            target: tk,
+            condition,
+            pretraining: LOADS_DECL.has(condition) ? group.label : undefined,
+            dependsOn: pretrained ? [pretrained] : [],
+            config: {
+              env: envSection(target),
+              algo: transfer ? { ...study.base.algo, transfer } : { ...study.base.algo },
+              // The best policy is kept for the report's absolute metric (re-evaluated with more episodes).
+              run: { ...study.base.run, seed, total_env_steps: study.target.total_env_steps, best_checkpoint: study.report.metric },
+            },
+          });
+        }
       }
     }
   }
@@ -247,7 +286,7 @@ export function writePlanFiles(plan: TransferPlan): void {
     fs.mkdirSync(path.dirname(run.dir), { recursive: true });
     writeFileAtomicSync(configFileOf(run), YAML.stringify(run.config));
   }
-  const summary = { study: plan.file, runs: plan.runs.map(({ key, dir, dependsOn, target, condition, seed, phase }) => ({ key, phase, dir, dependsOn, target, condition, seed })) };
+  const summary = { study: plan.file, runs: plan.runs.map(({ key, dir, dependsOn, target, condition, pretraining, seed, phase }) => ({ key, phase, dir, dependsOn, target, condition, pretraining, seed })) };
   writeFileAtomicSync(path.join(plan.outDir, 'study.json'), `${JSON.stringify(summary, null, 2)}\n`);
 }
 

@@ -2,19 +2,21 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type PlannedRun, type StudyProgress, configFileOf, loadTransferStudy, planTransferStudy, runStatus, runTransferStudy, writePlanFiles } from '../../runtime/training/transfer-study';
+import { type PlannedRun, type StudyProgress, configFileOf, loadTransferStudy, planTransferStudy, runStatus, runTransferStudy, withTaskLists, writePlanFiles } from '../../runtime/training/transfer-study';
 
 export interface TransferCommandOptions {
   out?: string;
   jobs?: string;
   dryRun?: boolean;
+  sources?: string;
+  targets?: string;
 }
 
 /** `troupe transfer <study.yaml>`: plans the study's runs, then trains them `--jobs` at a time as separate processes. */
 export async function runTransferCommand(file: string, opts: TransferCommandOptions): Promise<number> {
   const jobs = opts.jobs === undefined ? os.availableParallelism() : Number(opts.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs must be a positive integer, got '${opts.jobs}'`);
-  const study = loadTransferStudy(file);
+  const study = withTaskLists(loadTransferStudy(file), { sources: opts.sources?.split(','), targets: opts.targets?.split(',') });
   const outDir = opts.out ?? path.join('runs', 'transfer', path.basename(file).replace(/\.ya?ml$/i, ''));
   const plan = planTransferStudy(study, file, outDir);
   const counts = { finished: 0, resumable: 0, new: 0 };
