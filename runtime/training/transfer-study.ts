@@ -60,6 +60,13 @@ export const transferStudySchema = z
      * finetune): the source → target transfer matrix.
      */
     matrix: z.boolean().default(false),
+    /**
+     * Single-task baselines (e.g. `[{ name: qmix }, { name: vdn }]`, keys as in a run config's
+     * `algo`): each trained alone on every source, at the multi-task run's per-task budget
+     * (pretrain.total_env_steps / number of sources), and on every target at the target budget,
+     * with the target seeds — the multi-task model's numbers are read beside them.
+     */
+    baselines: z.array(z.record(z.string(), z.unknown())).default([]),
     pretrain: z
       .object({
         seeds: positiveInt().default(3),
@@ -100,13 +107,15 @@ type StudyTask = z.output<typeof studyTaskSchema>;
 export interface PlannedRun {
   /** `pretrain/seed0`, `target/<task>/<condition>/seed2`. */
   key: string;
-  phase: 'pretrain' | 'target';
+  phase: 'pretrain' | 'target' | 'baseline';
   dir: string;
   /** The run config, as `troupe train` reads it (written to `<dir>.yaml` beside the run). */
   config: Record<string, unknown>;
   dependsOn: string[];
   target?: string;
   condition?: TransferCondition;
+  /** Baselines: the algorithm (its `algo.name`) and the task trained. */
+  baseline?: { algo: string; task: string; role: 'source' | 'target' };
   /** What the DecL a run learns or loads was pretrained on: `JOINT` (all sources), or one source's key. */
   pretraining?: string;
   seed: number;
@@ -246,6 +255,29 @@ export function planTransferStudy(study: TransferStudyConfig, file: string, outD
               algo: transfer ? { ...study.base.algo, transfer } : { ...study.base.algo },
               // The best policy is kept for the report's absolute metric (re-evaluated with more episodes).
               run: { ...study.base.run, seed, total_env_steps: study.target.total_env_steps, best_checkpoint: study.report.metric },
+            },
+          });
+        }
+      }
+    }
+  }
+  const perSourceBudget = Math.max(1, Math.floor(study.pretrain.total_env_steps / study.sources.length));
+  for (const algo of study.baselines) {
+    const name = typeof algo.name === 'string' ? algo.name : 'algo';
+    for (const [role, list, budget] of [['source', study.sources, perSourceBudget], ['target', study.targets, study.target.total_env_steps]] as const) {
+      for (const task of list) {
+        for (let seed = 0; seed < study.target.seeds; seed++) {
+          runs.push({
+            key: `baseline/${name}/${taskKey(task)}/seed${seed}`,
+            phase: 'baseline',
+            dir: path.join(abs, 'runs', 'baselines', name, taskKey(task), `seed${seed}`),
+            seed,
+            baseline: { algo: name, task: taskKey(task), role },
+            dependsOn: [],
+            config: {
+              env: envSection(task),
+              algo: { ...algo },
+              run: { ...study.base.run, seed, total_env_steps: budget, best_checkpoint: study.report.metric },
             },
           });
         }
