@@ -137,7 +137,8 @@ test('troupe transfer runs a scratch-only study as separate train processes, the
   expect(dry.stdout).toMatch(/2 runs \(0 finished, 0 to resume, 2 new\)[\s\S]*new\s+target\/combat-2a3b\/scratch\/seed1/);
   const first = runCli(['transfer', file, '--out', out, '--jobs', '2'], { timeoutMs: 240000 });
   expect([first.status, first.stderr]).toEqual([0, '']);
-  expect(first.stdout).toMatch(/2 of 2 runs finished\n$/);
+  expect(first.stdout).toMatch(/2 of 2 runs finished\n[\s\S]*combat-2a3b: only scratch runs\.\nreport: .*report\.json, .*report\.md, .*curves\.svg/);
+  expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/\| scratch \| 2/);
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'runs', 'combat-2a3b', 'scratch', 'seed1', 'summary.json'), 'utf8')) as { seed: number; env_steps: number };
   expect(summary).toMatchObject({ seed: 1, env_steps: expect.any(Number) });
   expect(fs.existsSync(path.join(out, 'study.json'))).toBe(true);

@@ -31,6 +31,10 @@ export interface TransferResults {
   targets: Record<string, Partial<Record<TransferCondition, SeedResult[]>>>;
   /** With `matrix`: source → target → condition → seeds, for DecLs pretrained on that source alone. */
   matrix: Record<string, Record<string, Partial<Record<TransferCondition, SeedResult[]>>>>;
+  /** Single-task baselines: algo → task → seeds (sources at the per-task budget of the multi-task runs). */
+  baselines: Record<string, Record<string, SeedResult[]>>;
+  /** The multi-task pretraining runs (all sources): each source's evaluation curve per seed. */
+  multiTask: Record<string, SeedResult[]>;
   /** Target runs not finished (or never started): the report says they are missing. */
   missing: string[];
 }
@@ -38,8 +42,26 @@ export interface TransferResults {
 /** Reads every finished target run of the plan; `absolute: false` skips the re-evaluation (e.g. for a quick look). */
 export async function collectTransferResults(plan: TransferPlan, options: { absolute?: boolean; log?: (line: string) => void } = {}): Promise<TransferResults> {
   const metric = plan.study.report.metric;
-  const results: TransferResults = { metric, targets: {}, matrix: {}, missing: [] };
+  const results: TransferResults = { metric, targets: {}, matrix: {}, baselines: {}, multiTask: {}, missing: [] };
   for (const run of plan.runs) {
+    if (run.phase === 'pretrain' && run.pretraining === JOINT) {
+      if (!isFinished(run)) continue;
+      const rows = MetricsLog.read(path.join(run.dir, 'metrics.jsonl'));
+      for (const task of new Set(rows.map((r) => r.task).filter((t): t is string => typeof t === 'string'))) {
+        const curve = curveOfRows(rows.filter((r) => r.task === task), metric);
+        (results.multiTask[task] ??= []).push({ seed: run.seed, run: run.key, dir: run.dir, curve, absolute: null });
+      }
+      continue;
+    }
+    if (run.phase === 'baseline' && run.baseline) {
+      if (!isFinished(run)) {
+        results.missing.push(run.key);
+        continue;
+      }
+      const absolute = options.absolute === false ? null : await evaluateBest(run, plan, options.log);
+      ((results.baselines[run.baseline.algo] ??= {})[run.baseline.task] ??= []).push({ seed: run.seed, run: run.key, dir: run.dir, curve: evaluationCurve(run, metric), absolute });
+      continue;
+    }
     if (run.phase !== 'target' || !run.target || !run.condition) continue;
     if (!isFinished(run)) {
       results.missing.push(run.key);
@@ -64,7 +86,10 @@ function isFinished(run: PlannedRun): boolean {
 
 /** The run's evaluation rows as (env steps, metric) points. */
 export function evaluationCurve(run: Pick<PlannedRun, 'dir' | 'key'>, metric: 'win_rate' | 'return_mean'): CurvePoint[] {
-  const rows = MetricsLog.read(path.join(run.dir, 'metrics.jsonl'));
+  return curveOfRows(MetricsLog.read(path.join(run.dir, 'metrics.jsonl')), metric);
+}
+
+function curveOfRows(rows: ReturnType<typeof MetricsLog.read>, metric: 'win_rate' | 'return_mean'): CurvePoint[] {
   const points: CurvePoint[] = [];
   for (const row of rows) {
     if (row.kind !== 'eval') continue;

@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { buildTransferReport, writeTransferReport } from '../../runtime/training/transfer-report';
+import { collectTransferResults } from '../../runtime/training/transfer-results';
 import { type PlannedRun, type StudyProgress, configFileOf, loadTransferStudy, planTransferStudy, runStatus, runTransferStudy, withTaskLists, writePlanFiles } from '../../runtime/training/transfer-study';
 
 export interface TransferCommandOptions {
@@ -43,6 +45,13 @@ export async function runTransferCommand(file: string, opts: TransferCommandOpti
   if (outcome.skipped.length > 0) process.stderr.write(`not started (a run they need failed): ${outcome.skipped.join(', ')}\n`);
   const complete = outcome.finished.length === plan.runs.length;
   process.stdout.write(`${outcome.finished.length} of ${plan.runs.length} runs finished${complete ? '' : '; run the command again to resume the rest'}\n`);
+  process.stdout.write('report: re-evaluating the best checkpoints and computing the statistics…\n');
+  const results = await collectTransferResults(plan);
+  const report = buildTransferReport(results, plan.study);
+  const files = await writeTransferReport(report, results, plan.study, plan.outDir, path.basename(file).replace(/\.ya?ml$/i, ''));
+  for (const line of Object.values(report.verdicts)) process.stdout.write(`${line}\n`);
+  const shown = (f: string) => (path.relative(process.cwd(), f).startsWith('..') ? f : path.relative(process.cwd(), f));
+  process.stdout.write(`report: ${files.map(shown).join(', ')}\n`);
   return outcome.failed.length === 0 && outcome.skipped.length === 0 ? 0 : 1;
 }
 
