@@ -599,10 +599,11 @@ export class MtmaLearner implements OnlineLearner {
   /**
    * One gradient step on a batch of `batch_size` episodes from every task's replay (the weighted
    * sum of the tasks' losses), then the target update. Each task's statistics wait for its next item.
+   * `weights` replaces the configured weighting for this step (tests: a step on one task's loss alone).
    */
-  update(): void {
+  update(weights: readonly number[] = this.currentWeights()): void {
     const cfg = this.config;
-    const weights = this.currentWeights();
+    if (weights.length !== this.parts.length) throw new Error(`mtma.update: ${weights.length} task weights for ${this.parts.length} tasks`);
     const winRates = this.parts.map((p) => p.winRate());
     const arrays = this.parts.map((p) => taskArrays(p, p.replay.sample(cfg.batch_size, this.sampleRng)));
     const perceptionNames = Object.keys(this.perceptionParams);
