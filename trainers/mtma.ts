@@ -472,7 +472,12 @@ export class MtmaLearner implements OnlineLearner {
       if (mode === 'frozen' || mode === 'finetune') {
         const from = config.transfer.decl_from;
         if (!from) throw new Error(`algo.transfer.decl_from: required with transfer.mode '${mode}' (a run directory or .ckpt of an mtma run)`);
-        const loaded = loadDeclWeights(from);
+        let loaded: DeclWeights;
+        try {
+          loaded = loadDeclWeights(from);
+        } catch (error) {
+          throw new Error(`algo.transfer.decl_from: ${(error as Error).message}`);
+        }
         if (loaded.inputDim !== H) throw new Error(`algo.transfer.decl_from: the decision network in ${loaded.file} reads hidden size ${loaded.inputDim}, but this run's algo.rnn_hidden_dim is ${H}; set rnn_hidden_dim: ${loaded.inputDim}`);
         if (loaded.hiddenDim !== config.decl_hidden_dim) throw new Error(`algo.transfer.decl_from: the decision network in ${loaded.file} has decl_hidden_dim ${loaded.hiddenDim}, but this run's algo.decl_hidden_dim is ${config.decl_hidden_dim}`);
         assignTensors(this.decl.namedVariables(), loaded.weights);
