@@ -1,12 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { type NamedTensorData, assignTensors } from '../../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../../runtime/core/rng';
+import { DecisionNetwork, PerceptionNetwork } from '../networks/action-conditioned';
 import { AgentNetwork } from '../networks/agent-network';
 import { Mlp } from '../networks/mlp';
+import { ActionConditionedPolicy } from './action-conditioned-policy';
 import { type ActingMode, AgentNetworkPolicy } from './agent-network-policy';
 import { agentInputSpec, inputWidth } from './agent-inputs';
 import type { DisposablePolicy } from './policy';
-import type { AgentNetworkPolicySpec, PolicySpec, SquashedGaussianPolicySpec } from './policy-spec';
+import type { ActionConditionedPolicySpec, AgentNetworkPolicySpec, PolicySpec, SquashedGaussianPolicySpec } from './policy-spec';
 import { SquashedGaussianActor, SquashedGaussianPolicy } from './squashed-gaussian-policy';
 
 export interface BuildPolicyOptions {
@@ -28,6 +30,7 @@ export function buildPolicy(spec: PolicySpec, weights: NamedTensorData, options:
   const rng = new Rng(deriveSeed(options.seed ?? 0, ...spec.seedPath));
   const sample = options.mode === 'sample';
   if (spec.kind === 'agent-network') return buildAgentNetworkPolicy(spec, weights, options.numEnvs, sample, rng);
+  if (spec.kind === 'action-conditioned-q') return buildActionConditionedPolicy(spec, weights, options.numEnvs, rng);
   return buildSquashedGaussianPolicy(spec, weights, options.numEnvs, sample, rng);
 }
 
@@ -84,6 +87,36 @@ function buildSquashedGaussianPolicy(spec: SquashedGaussianPolicySpec, weights: 
     return { act: (batch, actions) => policy.act(batch, actions), dispose: () => net.dispose() };
   } catch (error) {
     net.dispose();
+    throw error;
+  }
+}
+
+/** The `decl/` prefix under which an action-conditioned policy's model holds the decision network. */
+export const DECISION_PREFIX = 'decl/';
+
+function buildActionConditionedPolicy(spec: ActionConditionedPolicySpec, weights: NamedTensorData, numEnvs: number, rng: Rng): DisposablePolicy {
+  const inputs = agentInputSpec(spec.shape, spec.inputs);
+  if (inputWidth(inputs) !== spec.network.inputDim) {
+    throw new Error(`policy spec: network.inputDim ${spec.network.inputDim} does not match its inputs (obs ${inputs.obsDim} + last action ${inputs.lastActionDim} + agent id ${inputs.agentIdDim})`);
+  }
+  const { hiddenDim, declHiddenDim, recurrent } = spec.network;
+  const perception = new PerceptionNetwork({ inputDim: spec.network.inputDim, numActions: spec.shape.numActions, hiddenDim, recurrent, seed: 'loaded', role: 'policy', init: 'zeros' });
+  const decision = new DecisionNetwork({ inputDim: hiddenDim, hiddenDim: declHiddenDim, seed: 'loaded', init: 'zeros' });
+  const dispose = () => {
+    perception.dispose();
+    decision.dispose();
+  };
+  try {
+    const vars = { ...perception.namedVariables() };
+    for (const [name, v] of Object.entries(decision.namedVariables())) vars[DECISION_PREFIX + name] = v;
+    load(vars, weights, spec);
+    // Q-values are acted on greedily, or ε-greedily with the spec's ε (as the learner evaluates).
+    const epsilon = spec.epsilon ?? 0;
+    const mode: ActingMode = epsilon > 0 ? { kind: 'epsilon-greedy', epsilon: () => epsilon, rng } : { kind: 'greedy' };
+    const policy = new ActionConditionedPolicy(perception, decision, inputs, spec.shape, numEnvs, mode);
+    return { act: (batch, actions) => policy.act(batch, actions), dispose };
+  } catch (error) {
+    dispose();
     throw error;
   }
 }

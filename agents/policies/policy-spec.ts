@@ -69,11 +69,31 @@ export const squashedGaussianPolicySpecSchema = z.object({
   logStdMax: z.number(),
 });
 
-export const policySpecSchema = z.discriminatedUnion('kind', [agentNetworkPolicySpecSchema, squashedGaussianPolicySpecSchema]);
+/**
+ * MTMA's action-conditioned Q-network (`agents/networks/action-conditioned.ts`): a task's
+ * perception layers and the shared decision network. The model holds the perception's
+ * variables and the decision network's under `decl/`.
+ */
+export const actionConditionedPolicySpecSchema = z.object({
+  kind: z.literal('action-conditioned-q'),
+  ...common,
+  network: z.object({
+    /** Agent input width without the candidate action. */
+    inputDim: z.number().int().positive(),
+    hiddenDim: z.number().int().positive(),
+    declHiddenDim: z.number().int().positive(),
+    recurrent: z.boolean(),
+  }),
+  inputs: z.object({ obsLastAction: z.boolean(), obsAgentId: z.boolean() }),
+  epsilon: z.number().min(0).max(1).optional(),
+});
+
+export const policySpecSchema = z.discriminatedUnion('kind', [agentNetworkPolicySpecSchema, squashedGaussianPolicySpecSchema, actionConditionedPolicySpecSchema]);
 
 export type AgentNetworkPolicySpec = z.output<typeof agentNetworkPolicySpecSchema> & { shape: EnvShape };
 export type SquashedGaussianPolicySpec = z.output<typeof squashedGaussianPolicySpecSchema> & { shape: EnvShape };
-export type PolicySpec = AgentNetworkPolicySpec | SquashedGaussianPolicySpec;
+export type ActionConditionedPolicySpec = z.output<typeof actionConditionedPolicySpecSchema> & { shape: EnvShape };
+export type PolicySpec = AgentNetworkPolicySpec | SquashedGaussianPolicySpec | ActionConditionedPolicySpec;
 
 /** Validates a spec read from a file; errors name `source` and the field. */
 export function parsePolicySpec(value: unknown, source: string): PolicySpec {
