@@ -154,3 +154,46 @@ test('troupe transfer runs a scratch-only study as separate train processes, the
   expectCleanFailure(runCli(['transfer', file, '--jobs', '0']), /--jobs must be a positive integer, got '0'/);
   expectCleanFailure(runCli(['transfer', path.join(tmp, 'nope.yaml')]), /cannot read transfer study .*nope\.yaml: no such file/);
 });
+
+describe('the MTMA protocol', () => {
+  test('all four conditions: frozen and finetune load the pretraining run of their seed (mod the pretraining seeds); matrix and baselines add runs', () => {
+    const file = writeStudy({
+      base: { algo: { name: 'mtma', use_rnn: false } },
+      sources: [{ id: 'combat-3v3' }, { id: 'combat-2a3b' }],
+      targets: [{ id: 'combat-4v5' }],
+      pretrain: { seeds: 2, total_env_steps: 1000 },
+      target: { seeds: 3, total_env_steps: 500, finetune_lr_scale: 0.2 },
+      matrix: true,
+      baselines: [{ name: 'qmix' }],
+    });
+    const out = path.join(tmp, 'mtma-plan');
+    const plan = planTransferStudy(loadTransferStudy(file), file, out);
+    const keys = plan.runs.map((r) => r.key);
+    expect(keys.filter((k) => k.startsWith('pretrain'))).toEqual(['pretrain/seed0', 'pretrain/seed1', 'pretrain-combat-3v3/seed0', 'pretrain-combat-3v3/seed1', 'pretrain-combat-2a3b/seed0', 'pretrain-combat-2a3b/seed1']);
+    const frozen2 = plan.runs.find((r) => r.key === 'target/combat-4v5/frozen/seed2')!;
+    expect(frozen2.dependsOn).toEqual(['pretrain/seed0']);
+    expect(frozen2.config.algo).toEqual({ name: 'mtma', use_rnn: false, transfer: { mode: 'frozen', decl_from: path.join(out, 'runs', 'pretrain', 'seed0') } });
+    expect(plan.runs.find((r) => r.key === 'target/combat-4v5/finetune-from-combat-2a3b/seed1')).toMatchObject({
+      dependsOn: ['pretrain-combat-2a3b/seed1'],
+      pretraining: 'combat-2a3b',
+      config: { algo: { transfer: { mode: 'finetune', finetune_lr_scale: 0.2 } } },
+    });
+    expect(plan.runs.find((r) => r.key === 'target/combat-4v5/random_frozen/seed0')).toMatchObject({ dependsOn: [], config: { algo: { transfer: { mode: 'random_frozen' } } } });
+    // Baselines: each source at the per-task budget of the multi-task run, each target at the target budget.
+    expect(plan.runs.find((r) => r.key === 'baseline/qmix/combat-3v3/seed2')).toMatchObject({ config: { algo: { name: 'qmix' }, run: { total_env_steps: 500 } } });
+    expect(plan.runs.find((r) => r.key === 'baseline/qmix/combat-4v5/seed0')).toMatchObject({ baseline: { role: 'target' }, config: { run: { total_env_steps: 500 } } });
+    // 6 pretraining, 3 seeds × (scratch + random_frozen + 3 × frozen + 3 × finetune), 3 × 3 baselines.
+    expect(plan.runs.length).toBe(6 + 3 * 8 + 9);
+  });
+
+  test('configs/transfer/smoke.yaml: the whole protocol from the CLI, report and plots included', () => {
+    const out = path.join(tmp, 'smoke');
+    const result = runCli(['transfer', path.join(__dirname, '..', '..', 'configs', 'transfer', 'smoke.yaml'), '--out', out, '--jobs', '2'], { timeoutMs: 300000 });
+    expect([result.status, result.stderr]).toEqual([0, '']);
+    expect(result.stdout).toMatch(/10 of 10 runs finished/);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as { targets: Record<string, Record<string, { seeds: number; measures: Record<string, unknown> }>> };
+    expect(Object.keys(report.targets['combat-4v5']).sort()).toEqual(['finetune', 'frozen', 'random_frozen', 'scratch']);
+    for (const c of Object.values(report.targets['combat-4v5'])) expect(Object.keys(c.measures).sort()).toEqual(['absolute', 'auc', 'best', 'final', 'jumpstart', 'time_to_threshold']);
+    for (const f of ['report.md', 'curves.svg', 'curves.png', 'profile.svg', 'profile.png']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+  });
+});

@@ -284,10 +284,10 @@ export function transferReportMarkdown(report: TransferReport, title: string): s
   }
   if (Object.keys(report.baselines).length > 0) {
     const algos = [...new Set(Object.values(report.baselines).flatMap((b) => Object.keys(b.algos)))];
-    lines.push(`## Multi-task model vs single-task baselines (final evaluation ${report.metric}, same per-task budget)`, '');
-    lines.push(`| task | multi-task | ${algos.map((a) => `${a} (P(multi-task better))`).join(' | ')} |`, `|---|---|${algos.map(() => '---').join('|')}|`);
+    lines.push(algos.length > 0 ? `## Multi-task model vs single-task baselines (final evaluation ${report.metric}, same per-task budget)` : `## Multi-task model on its sources (final evaluation ${report.metric}; no single-task baselines in this study)`, '');
+    lines.push(`| task | multi-task |${algos.map((a) => ` ${a} (P(multi-task better)) |`).join('')}`, `|---|---|${algos.map(() => '---|').join('')}`);
     for (const [task, b] of Object.entries(report.baselines)) {
-      lines.push(`| ${task} | ${b.multiTask ? interval(b.multiTask) : '—'} | ${algos.map((a) => (b.algos[a] ? `${interval(b.algos[a])}${b.algos[a].multiTaskBetter ? ` (${interval(b.algos[a].multiTaskBetter!, 2)})` : ''}` : '—')).join(' | ')} |`);
+      lines.push(`| ${task} | ${b.multiTask ? interval(b.multiTask) : '—'} |${algos.map((a) => ` ${b.algos[a] ? `${interval(b.algos[a])}${b.algos[a].multiTaskBetter ? ` (${interval(b.algos[a].multiTaskBetter!, 2)})` : ''}` : '—'} |`).join('')}`);
     }
     lines.push('');
   }
