@@ -9,6 +9,8 @@ export { Rng, deriveSeed, type RngState } from './runtime/core/rng';
 export { selectBackend, type BackendChoice, type BackendPreference } from './runtime/core/tf-backend';
 export { type CheckpointData, readCheckpoint, readLatestCheckpoint } from './runtime/core/checkpoint';
 export { MetricsLog, type MetricsRecord } from './runtime/core/metrics-log';
+export * as statistics from './runtime/core/statistics';
+export { learningCurvesSpec, performanceProfileSpec, transferMatrixSpec, renderSvg, svgToPng, writePlot } from './runtime/core/report-plots';
 
 // --- envs: the env API, spaces, registry, checker, shapes ---------------------------------------
 export * from './envs/spaces';
@@ -54,6 +56,7 @@ export type {
   TrainerDefinition,
 } from './trainers/learner';
 export { TRAINERS, algorithmVariants, createLearner, trainerFor } from './trainers/index';
+export { type DeclWeights, loadDeclWeights } from './trainers/mtma';
 export { type DatasetEpisode, type DatasetHeader, type OfflineDataset, readDataset, writeDataset } from './trainers/dataset';
 
 // --- rollout: vector envs, the experience stream, evaluation -----------------------------------
@@ -67,3 +70,6 @@ export { collectEpisodes } from './runtime/rollout/collect-episodes';
 export { RunConfigError, loadRunConfig, parseRunConfig, validateRunConfig } from './runtime/training/config-loader';
 export { type RunConfig, type RunTask, runTasks } from './runtime/training/run-config';
 export { type TrainingProgress, type TrainingRunOptions, type TrainingSummary, runTraining } from './runtime/training/training-run';
+export { type PlannedRun, type TransferPlan, type TransferStudyConfig, loadTransferStudy, planTransferStudy, runTransferStudy, withTaskLists } from './runtime/training/transfer-study';
+export { type TransferResults, collectTransferResults } from './runtime/training/transfer-results';
+export { type TransferReport, buildTransferReport, transferReportMarkdown, writeTransferReport } from './runtime/training/transfer-report';

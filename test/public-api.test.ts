@@ -18,6 +18,7 @@ test('the entry exports the env API, policies, learners and the training loop', 
   for (const name of [
     'makeEnv', 'registerEnv', 'checkEnv', 'Box', 'Discrete', 'envShape', 'VectorEnv', 'experienceStream', 'taskExperienceStream',
     'evaluatePolicy', 'RandomPolicy', 'loadPolicy', 'buildPolicy', 'createLearner', 'runTraining', 'parseRunConfig', 'collectEpisodes',
+    'loadDeclWeights', 'loadTransferStudy', 'planTransferStudy', 'runTransferStudy', 'collectTransferResults', 'buildTransferReport', 'writeTransferReport', 'writePlot',
   ]) {
     expect([name, typeof (troupe as Record<string, unknown>)[name]]).toEqual([name, 'function']);
   }
