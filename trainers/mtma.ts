@@ -66,7 +66,6 @@
  * `decl_hidden_dim` 32 (reference 128 and 64).
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { Experience } from '../agents/experience';
@@ -77,7 +76,7 @@ import { type AgentInputSpec, NO_ACTION, agentInputSpec, inputWidth, writeAgentI
 import { DECISION_PREFIX } from '../agents/policies/build-policy';
 import type { Policy } from '../agents/policies/policy';
 import { type ActionConditionedPolicySpec, POLICY_SPEC_FORMAT } from '../agents/policies/policy-spec';
-import { LATEST_POINTER } from '../runtime/core/checkpoint';
+import { locateCheckpointFile } from '../runtime/core/checkpoint-locator';
 import {
   type JsonObject,
   type NamedTensorData,
@@ -191,37 +190,13 @@ export interface DeclWeights {
   weights: NamedTensorData;
 }
 
-/** The checkpoint file `target` means: itself, or the newest of a run directory / checkpoints folder. */
-function checkpointFileOf(target: string): string {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(target);
-  } catch {
-    throw new Error(`${target} does not exist (expected a run directory or a .ckpt checkpoint file of an mtma run)`);
-  }
-  if (stat.isFile()) return target;
-  for (const dir of [path.join(target, 'checkpoints'), target]) {
-    const pointer = path.join(dir, LATEST_POINTER);
-    if (!fs.existsSync(pointer)) continue;
-    let latest: unknown;
-    try {
-      latest = (JSON.parse(fs.readFileSync(pointer, 'utf8')) as { latest?: unknown }).latest;
-    } catch (error) {
-      throw new Error(`${pointer}: not a checkpoint pointer (${(error as Error).message})`);
-    }
-    if (typeof latest !== 'string' || path.basename(latest) !== latest) throw new Error(`${pointer}: field 'latest' must name a checkpoint file in its directory`);
-    return path.join(dir, latest);
-  }
-  throw new Error(`no checkpoint in ${target} (looked for ${path.join(target, 'checkpoints', LATEST_POINTER)} and ${path.join(target, LATEST_POINTER)})`);
-}
-
 /**
  * Reads only the shared decision network (model `mtma/decl`) of an MTMA run, from a run
  * directory (its newest checkpoint), its checkpoints folder or a .ckpt file. Synchronous, so
  * a learner can load it while it is built.
  */
 export function loadDeclWeights(target: string): DeclWeights {
-  const file = checkpointFileOf(target);
+  const file = locateCheckpointFile(target).path;
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);

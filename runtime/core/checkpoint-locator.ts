@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type CheckpointData, LATEST_POINTER, readCheckpoint, readLatestCheckpoint } from './checkpoint';
+import { type CheckpointData, LATEST_POINTER, latestCheckpointFile, readCheckpoint } from './checkpoint';
 
 export interface LocatedCheckpoint {
   path: string;
@@ -14,6 +14,12 @@ export interface LocatedCheckpoint {
  * checkpoint), or a run's `checkpoints/` directory. Errors say what was looked for where.
  */
 export async function locateCheckpoint(target: string): Promise<LocatedCheckpoint> {
+  const { path: file, runDir } = locateCheckpointFile(target);
+  return { path: file, data: await readCheckpoint(file), runDir };
+}
+
+/** As `locateCheckpoint`, without reading the file: which file `target` means and its run directory. */
+export function locateCheckpointFile(target: string): { path: string; runDir: string } {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(target);
@@ -21,19 +27,12 @@ export async function locateCheckpoint(target: string): Promise<LocatedCheckpoin
     throw new Error(`${target} does not exist (expected a run directory or a .ckpt checkpoint file)`);
   }
   if (stat.isFile()) {
-    const data = await readCheckpoint(target);
     const dir = path.dirname(path.resolve(target));
-    return { path: target, data, runDir: path.basename(dir) === 'checkpoints' ? path.dirname(dir) : dir };
+    return { path: target, runDir: path.basename(dir) === 'checkpoints' ? path.dirname(dir) : dir };
   }
   const inRun = path.join(target, 'checkpoints');
-  if (fs.existsSync(path.join(inRun, LATEST_POINTER))) {
-    const { path: file, data } = await readLatestCheckpoint(inRun);
-    return { path: file, data, runDir: target };
-  }
-  if (fs.existsSync(path.join(target, LATEST_POINTER))) {
-    const { path: file, data } = await readLatestCheckpoint(target);
-    return { path: file, data, runDir: path.dirname(path.resolve(target)) };
-  }
+  if (fs.existsSync(path.join(inRun, LATEST_POINTER))) return { path: latestCheckpointFile(inRun), runDir: target };
+  if (fs.existsSync(path.join(target, LATEST_POINTER))) return { path: latestCheckpointFile(target), runDir: path.dirname(path.resolve(target)) };
   const runFiles = ['metrics.jsonl', 'config.yaml', 'run.json'].filter((f) => fs.existsSync(path.join(target, f)));
   if (runFiles.length > 0) {
     throw new Error(

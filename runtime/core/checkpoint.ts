@@ -1,4 +1,5 @@
 import * as fsp from 'node:fs/promises';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { type CheckpointData, decodeCheckpoint, encodeCheckpoint } from './checkpoint-format';
@@ -78,10 +79,10 @@ async function writeAtomic(fs: CheckpointFs, dir: string, fileName: string, byte
   await fsyncDir(fs, dir);
 }
 
-async function readPointer(dir: string): Promise<LatestPointer | undefined> {
+function readPointer(dir: string): LatestPointer | undefined {
   let text: string;
   try {
-    text = await fsp.readFile(path.join(dir, LATEST_POINTER), 'utf8');
+    text = readFileSync(path.join(dir, LATEST_POINTER), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
@@ -118,7 +119,12 @@ export async function writeCheckpoint(dir: string, name: string, data: Checkpoin
   const fileName = name + CHECKPOINT_EXTENSION;
   await writeAtomic(fs, dir, fileName, encodeCheckpoint(data));
 
-  const previous = await readPointer(dir).catch(() => undefined);
+  let previous: LatestPointer | undefined;
+  try {
+    previous = readPointer(dir);
+  } catch {
+    // A damaged pointer is replaced by the new one.
+  }
   const history = [fileName, ...(previous?.history ?? []).filter((h) => h !== fileName)];
   const kept = keepLast === undefined ? history : history.slice(0, keepLast);
   const pointer: LatestPointer = { latest: fileName, history: kept };
@@ -157,15 +163,24 @@ export async function readCheckpoint(file: string): Promise<CheckpointData> {
 
 /** Reads the checkpoint the directory's `latest` pointer names. */
 export async function readLatestCheckpoint(dir: string): Promise<{ path: string; data: CheckpointData }> {
-  const pointer = await readPointer(dir);
+  const file = latestCheckpointFile(dir);
+  return { path: file, data: await readCheckpoint(file) };
+}
+
+/** The file `<dir>/latest` points at, checked to exist; errors name the pointer and what is left. */
+export function latestCheckpointFile(dir: string): string {
+  const pointer = readPointer(dir);
   if (!pointer) throw new Error(`no checkpoint in ${dir} (no '${LATEST_POINTER}' pointer)`);
   const file = path.join(dir, pointer.latest);
-  try {
-    await fsp.access(file);
-  } catch {
-    const others = (await fsp.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(CHECKPOINT_EXTENSION)).sort();
+  if (!existsSync(file)) {
+    let others: string[] = [];
+    try {
+      others = readdirSync(dir).filter((f) => f.endsWith(CHECKPOINT_EXTENSION)).sort();
+    } catch {
+      // nothing to suggest
+    }
     const hint = others.length > 0 ? `; the folder still has ${others.join(', ')} — resume or evaluate one of them by path` : '';
     throw new Error(`${path.join(dir, LATEST_POINTER)} names the checkpoint ${pointer.latest}, but ${file} does not exist (deleted or moved?)${hint}`);
   }
-  return { path: file, data: await readCheckpoint(file) };
+  return file;
 }
