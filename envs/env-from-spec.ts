@@ -44,6 +44,11 @@ export function instantiateEnv(spec: EnvSpec): ParallelEnv<unknown, unknown> {
 
 const MODULE_EXTENSIONS = /\.(c|m)?(j|t)s$/i;
 
+/** Whether a file name has an env module's extension (.js/.cjs/.mjs/.ts/.cts/.mts). */
+export function isEnvModuleFile(name: string): boolean {
+  return MODULE_EXTENSIONS.test(name);
+}
+
 /** The env id a module gets when none is given: its file name without the extension (`envs/coin-match.ts` → `coin-match`). */
 export function moduleEnvId(modulePath: string): string {
   return path.basename(modulePath).replace(MODULE_EXTENSIONS, '') || 'env';

@@ -172,26 +172,34 @@ function curveOf(curves: LearningCurve[], bootstrap: { reps: number; seed: strin
   return sampleEfficiencyCurve(aligned, bootstrap);
 }
 
-/** Pooled over targets: each target's absolute (else final) scores min–max normalised over all its conditions and seeds. */
-function overall(results: TransferResults, boot: (what: string) => { reps: number; seed: string }): TransferReport['overall'] {
+/**
+ * Each condition's scores as runs × targets, min–max normalised per target over all its conditions
+ * and seeds: the absolute score when every run has one, else the final evaluation. A condition
+ * whose seed count differs between targets cannot be pooled and is left out.
+ */
+function pooledScores(results: TransferResults): { measure: 'absolute' | 'final'; matrices: Partial<Record<TransferCondition, number[][]>> } | null {
   const targets = Object.keys(results.targets);
-  if (targets.length === 0) return null;
-  const all = targets.flatMap((t) => Object.values(results.targets[t]).flat());
-  const measure: 'absolute' | 'final' = all.length > 0 && all.every((s) => s!.absolute !== null) ? 'absolute' : 'final';
+  const runsOf = (t: string) => (Object.values(results.targets[t]).flat() as SeedResult[]).filter((s) => s.curve.length > 0);
+  const all = targets.flatMap(runsOf);
+  if (all.length === 0) return null;
+  const measure: 'absolute' | 'final' = all.every((s) => s.absolute !== null) ? 'absolute' : 'final';
   const score = (s: SeedResult) => (measure === 'absolute' ? s.absolute!.value : finalValue(s.curve));
   const conditions = [...new Set(targets.flatMap((t) => Object.keys(results.targets[t])))] as TransferCondition[];
-  // Runs × targets per condition; only conditions with the same seed count on every target pool.
   const matrices: Partial<Record<TransferCondition, number[][]>> = {};
   for (const condition of conditions) {
-    const columns = targets.map((t) => {
-      const seeds = results.targets[t][condition] ?? [];
-      const bounds = minMaxBounds(Object.values(results.targets[t]).flat().filter((s) => s!.curve.length > 0).map((s) => score(s!)));
-      return minMaxNormalise(seeds.filter((s) => s.curve.length > 0).map(score), bounds);
-    });
+    const columns = targets.map((t) => minMaxNormalise((results.targets[t][condition] ?? []).filter((s) => s.curve.length > 0).map(score), minMaxBounds(runsOf(t).map(score))));
     const runs = columns[0].length;
     if (runs === 0 || columns.some((c) => c.length !== runs)) continue;
     matrices[condition] = Array.from({ length: runs }, (_, r) => columns.map((c) => c[r]));
   }
+  return { measure, matrices };
+}
+
+/** Pooled over targets (`pooledScores`): the IQM of each condition and P(better than scratch). */
+function overall(results: TransferResults, boot: (what: string) => { reps: number; seed: string }): TransferReport['overall'] {
+  const pooled = pooledScores(results);
+  if (!pooled) return null;
+  const { measure, matrices } = pooled;
   const out: NonNullable<TransferReport['overall']>['conditions'] = {};
   for (const [condition, m] of Object.entries(matrices) as Array<[TransferCondition, number[][]]>) {
     out[condition] = { iqm: stratifiedBootstrapCI(m, aggregateIqm, boot(`overall/${condition}`)) };
@@ -339,26 +347,17 @@ export async function writeTransferReport(report: TransferReport, results: Trans
   return files;
 }
 
-/** Performance profile of the normalised absolute (else final) scores, pooled over targets, per condition. */
+/** Performance profile of the pooled normalised scores (`pooledScores`), per condition. */
 function profileData(results: TransferResults, study: TransferStudyConfig, conditions: string[]): PerformanceProfileData | null {
-  const targets = Object.keys(results.targets);
-  if (targets.length === 0) return null;
+  const pooled = pooledScores(results);
+  if (!pooled) return null;
   const taus = Array.from({ length: 21 }, (_, i) => i / 20);
   const curves: Array<PerformanceProfileData['curves'][number]> = [];
   for (const condition of conditions as TransferCondition[]) {
-    const columns: number[][] = [];
-    for (const t of targets) {
-      const all = Object.values(results.targets[t]).flat().filter((s) => s!.curve.length > 0) as SeedResult[];
-      const useAbsolute = all.every((s) => s.absolute !== null);
-      const score = (s: SeedResult) => (useAbsolute ? s.absolute!.value : finalValue(s.curve));
-      const seeds = (results.targets[t][condition] ?? []).filter((s) => s.curve.length > 0);
-      columns.push(minMaxNormalise(seeds.map(score), minMaxBounds(all.map(score))));
-    }
-    const runs = columns[0]?.length ?? 0;
-    if (runs === 0 || columns.some((c) => c.length !== runs)) continue;
-    const matrix = Array.from({ length: runs }, (_, r) => columns.map((c) => c[r]));
+    const matrix = pooled.matrices[condition];
+    if (!matrix) continue;
     const points = performanceProfile(matrix, taus, { reps: study.report.bootstrap_reps, seed: `${study.report.bootstrap_seed}/profile/${condition}` });
     curves.push({ condition, taus, fraction: points.map((p) => p.estimate), lower: points.map((p) => p.lower), upper: points.map((p) => p.upper) });
   }
-  return curves.length > 0 ? { curves, scoreLabel: 'normalised score τ' } : null;
+  return curves.length > 0 ? { curves, scoreLabel: `normalised ${pooled.measure} score τ` } : null;
 }

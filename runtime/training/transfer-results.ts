@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MetricsLog } from '../core/metrics-log';
 import { evaluateCheckpoint } from './evaluate-policies';
-import { JOINT, type PlannedRun, type TransferCondition, type TransferPlan } from './transfer-study';
+import { JOINT, type PlannedRun, type TransferCondition, type TransferPlan, runStatus } from './transfer-study';
 
 /*
  * What a finished transfer study measured, gathered from its run directories: each target run's
@@ -45,7 +45,7 @@ export async function collectTransferResults(plan: TransferPlan, options: { abso
   const results: TransferResults = { metric, targets: {}, matrix: {}, baselines: {}, multiTask: {}, missing: [] };
   for (const run of plan.runs) {
     if (run.phase === 'pretrain' && run.pretraining === JOINT) {
-      if (!isFinished(run)) continue;
+      if (runStatus(run) !== 'finished') continue;
       const rows = MetricsLog.read(path.join(run.dir, 'metrics.jsonl'));
       for (const task of new Set(rows.map((r) => r.task).filter((t): t is string => typeof t === 'string'))) {
         const curve = curveOfRows(rows.filter((r) => r.task === task), metric);
@@ -54,7 +54,7 @@ export async function collectTransferResults(plan: TransferPlan, options: { abso
       continue;
     }
     if (run.phase === 'baseline' && run.baseline) {
-      if (!isFinished(run)) {
+      if (runStatus(run) !== 'finished') {
         results.missing.push(run.key);
         continue;
       }
@@ -63,7 +63,7 @@ export async function collectTransferResults(plan: TransferPlan, options: { abso
       continue;
     }
     if (run.phase !== 'target' || !run.target || !run.condition) continue;
-    if (!isFinished(run)) {
+    if (runStatus(run) !== 'finished') {
       results.missing.push(run.key);
       continue;
     }
@@ -74,14 +74,6 @@ export async function collectTransferResults(plan: TransferPlan, options: { abso
     (byCondition[run.condition] ??= []).push({ seed: run.seed, run: run.key, dir: run.dir, curve, absolute });
   }
   return results;
-}
-
-function isFinished(run: PlannedRun): boolean {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(run.dir, 'summary.json'), 'utf8')) as { interrupted?: unknown }).interrupted === false;
-  } catch {
-    return false;
-  }
 }
 
 /** The run's evaluation rows as (env steps, metric) points. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { moduleEnvId } from '../../envs/env-from-spec';
 import { writeFileAtomicSync } from '../core/atomic-file';
 import { RunConfigError, validateRunConfig } from './config-loader';
 
@@ -183,7 +184,7 @@ function describeZodIssue(issue: z.ZodIssue): string {
 }
 
 function taskKey(t: StudyTask): string {
-  return t.name ?? t.id ?? path.basename(t.module ?? 'task').replace(/\.(c|m)?(j|t)s$/i, '');
+  return t.name ?? t.id ?? moduleEnvId(t.module ?? 'task');
 }
 
 function envSection(t: StudyTask): Record<string, unknown> {

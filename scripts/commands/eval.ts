@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import YAML from 'yaml';
-import { envSpecFor } from '../../envs/env-from-spec';
+import { envSpecFor, isEnvModuleFile } from '../../envs/env-from-spec';
 import { isRegistered as isRegisteredEnv } from '../../envs/registry';
 import { parseEnvOptionFlags } from './check-env';
 import { locateCheckpoint } from '../../runtime/core/checkpoint-locator';
@@ -36,8 +36,6 @@ function stepCapLine(cap: { maxSteps: number; requestedEpisodes: number }, finis
   return `  step cap hit    stopped after ${cap.maxSteps} vector steps with ${finished} of ${cap.requestedEpisodes} episodes ended (does the env end its episodes? raise the cap with --max-steps)`;
 }
 
-const ENV_MODULE_FILE = /\.(c|m)?(j|t)s$/i;
-
 function parsePositiveInt(value: string, flag: string, allowZero = false): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new Error(`${flag} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got '${value}'`);
@@ -66,8 +64,10 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const workers = parsePositiveInt(opts.workers, '--workers', true);
   if (workers > numEnvs) throw new Error(`--workers ${workers} exceeds --envs ${numEnvs}: each worker thread steps at least one env, so at most ${numEnvs} can be used`);
   // A run directory or checkpoint file; anything else names an env: an id, or an env module's path.
-  const isCheckpoint = fs.existsSync(target) && (fs.statSync(target).isDirectory() || !ENV_MODULE_FILE.test(target));
-  if (!fs.existsSync(target) && (/\.ckpt$/i.test(target) || (/[\\/]/.test(target) && envSpecFor(target).module === undefined && !isRegisteredEnv(target)))) {
+  const exists = fs.existsSync(target);
+  const isCheckpoint = exists && (fs.statSync(target).isDirectory() || !isEnvModuleFile(target));
+  // A missing path that cannot be an env module or a split id such as MT10/reach was meant as a run.
+  if (!exists && (/\.ckpt$/i.test(target) || (/[\\/]/.test(target) && !isEnvModuleFile(target) && !isRegisteredEnv(target)))) {
     throw new Error(`'${target}' does not exist: expected a run directory, a .ckpt checkpoint file, an env id (see troupe envs) or an env module`);
   }
   const maxSteps = opts.maxSteps === undefined ? undefined : parsePositiveInt(opts.maxSteps, '--max-steps');
