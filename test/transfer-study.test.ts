@@ -184,6 +184,9 @@ describe('the MTMA protocol', () => {
     expect(plan.runs.find((r) => r.key === 'baseline/qmix/combat-4v5/seed0')).toMatchObject({ baseline: { role: 'target' }, config: { run: { total_env_steps: 500 } } });
     // 6 pretraining, 3 seeds × (scratch + random_frozen + 3 × frozen + 3 × finetune), 3 × 3 baselines.
     expect(plan.runs.length).toBe(6 + 3 * 8 + 9);
+    // baseline_seeds sets the baselines' seeds apart from the targets'.
+    const fewer = planTransferStudy({ ...loadTransferStudy(file), baseline_seeds: 1 }, file, out);
+    expect(fewer.runs.filter((r) => r.phase === 'baseline').map((r) => r.key)).toEqual(['baseline/qmix/combat-3v3/seed0', 'baseline/qmix/combat-2a3b/seed0', 'baseline/qmix/combat-4v5/seed0']);
   });
 
   test('configs/transfer/smoke.yaml: the whole protocol from the CLI, report and plots included', () => {

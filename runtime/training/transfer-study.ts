@@ -65,9 +65,11 @@ export const transferStudySchema = z
      * Single-task baselines (e.g. `[{ name: qmix }, { name: vdn }]`, keys as in a run config's
      * `algo`): each trained alone on every source, at the multi-task run's per-task budget
      * (pretrain.total_env_steps / number of sources), and on every target at the target budget,
-     * with the target seeds — the multi-task model's numbers are read beside them.
+     * with `baseline_seeds` seeds — the multi-task model's numbers are read beside them.
      */
     baselines: z.array(z.record(z.string(), z.unknown())).default([]),
+    /** Seeds of each baseline (per algorithm and task); default: `target.seeds`. */
+    baseline_seeds: positiveInt().optional(),
     pretrain: z
       .object({
         seeds: positiveInt().default(3),
@@ -267,7 +269,7 @@ export function planTransferStudy(study: TransferStudyConfig, file: string, outD
     const name = typeof algo.name === 'string' ? algo.name : 'algo';
     for (const [role, list, budget] of [['source', study.sources, perSourceBudget], ['target', study.targets, study.target.total_env_steps]] as const) {
       for (const task of list) {
-        for (let seed = 0; seed < study.target.seeds; seed++) {
+        for (let seed = 0; seed < (study.baseline_seeds ?? study.target.seeds); seed++) {
           runs.push({
             key: `baseline/${name}/${taskKey(task)}/seed${seed}`,
             phase: 'baseline',
