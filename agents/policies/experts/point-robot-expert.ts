@@ -9,7 +9,8 @@ import type { Policy, PolicyBatch } from '../policy';
  * nearest the goal, so every step ends as close to the goal as any action could bring it, and the
  * return (minus the sum of those distances) is the best possible. Optional Gaussian noise of
  * standard deviation `noise` (in action units, the box is ±0.1) is added before the clip, drawn from
- * the expert's own seeded stream (Meta-DT-style "medium" data = expert + noise).
+ * the expert's own seeded stream, for datasets of mixed quality. (Meta-DT's own point-robot data
+ * came from SAC agents, not from a scripted expert.)
  *
  * The goal is not in the observation (that is the task: a meta-learner must infer it from
  * rewards), so the expert cannot act from observations alone like the manipulation experts. It is
