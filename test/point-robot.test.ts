@@ -64,7 +64,7 @@ describe('point-robot registration and spaces', () => {
   test.each<[string, Record<string, unknown>]>([
     ['defaults', {}],
     ['a held-out task', { task: 47 }],
-    ['the published goal range', { goal_range: 0.5, task: 3 }],
+    ['the published goal range', { goalRange: 0.5, task: 3 }],
     ['a goal set directly', { goal: [1.5, -1.5] }],
   ])('passes every conformance check (%s)', (_what, options) => {
     const report = checkEnv(() => makeEnv<unknown, unknown>('point-robot', options), { seed: 3, episodes: 2 });
@@ -144,7 +144,7 @@ describe('point-robot dynamics', () => {
 });
 
 describe('point-robot tasks', () => {
-  test('50 goals from goal_seed, inside [−goal_range, goal_range]², split 45 train / 5 held out', () => {
+  test('50 goals from goalSeed, inside [−goalRange, goalRange]², split 45 train / 5 held out', () => {
     const tasks = pointRobotTasks();
     expect(tasks.goals).toHaveLength(50);
     expect(tasks.train).toEqual(Array.from({ length: 45 }, (_, i) => i));
@@ -158,41 +158,41 @@ describe('point-robot tasks', () => {
     expect(quadrants.size).toBe(4);
   });
 
-  test('the same goal_seed gives the same goals; another seed other goals; the range scales them', () => {
-    expect(pointRobotTasks({ goal_seed: 4 })).toEqual(pointRobotTasks({ goal_seed: 4 }));
-    expect(pointRobotTasks({ goal_seed: 4 }).goals).not.toEqual(pointRobotTasks({ goal_seed: 5 }).goals);
-    expect(pointRobotTasks({ goal_seed: 'benchmark' }).goals).not.toEqual(pointRobotTasks().goals);
+  test('the same goalSeed gives the same goals; another seed other goals; the range scales them', () => {
+    expect(pointRobotTasks({ goalSeed: 4 })).toEqual(pointRobotTasks({ goalSeed: 4 }));
+    expect(pointRobotTasks({ goalSeed: 4 }).goals).not.toEqual(pointRobotTasks({ goalSeed: 5 }).goals);
+    expect(pointRobotTasks({ goalSeed: 'benchmark' }).goals).not.toEqual(pointRobotTasks().goals);
     const unit = pointRobotTasks().goals;
-    const half = pointRobotTasks({ goal_range: 0.5 }).goals;
+    const half = pointRobotTasks({ goalRange: 0.5 }).goals;
     half.forEach(([x, y], i) => {
       expect(x).toBeCloseTo(unit[i][0] / 2, 12);
       expect(y).toBeCloseTo(unit[i][1] / 2, 12);
       expect(Math.max(Math.abs(x), Math.abs(y))).toBeLessThanOrEqual(0.5);
     });
     // The first goals do not depend on how many are drawn.
-    expect(pointRobotTasks({ num_tasks: 10 }).goals).toEqual(unit.slice(0, 10));
+    expect(pointRobotTasks({ numTasks: 10 }).goals).toEqual(unit.slice(0, 10));
   });
 
-  test('num_tasks and num_train_tasks size the split; task and goal choose the env goal', () => {
-    expect(pointRobotTasks({ num_tasks: 10 })).toMatchObject({ train: [0, 1, 2, 3, 4, 5, 6, 7, 8], test: [9] });
-    expect(pointRobotTasks({ num_tasks: 4, num_train_tasks: 2 })).toMatchObject({ train: [0, 1], test: [2, 3] });
+  test('numTasks and numTrainTasks size the split; task and goal choose the env goal', () => {
+    expect(pointRobotTasks({ numTasks: 10 })).toMatchObject({ train: [0, 1, 2, 3, 4, 5, 6, 7, 8], test: [9] });
+    expect(pointRobotTasks({ numTasks: 4, numTrainTasks: 2 })).toMatchObject({ train: [0, 1], test: [2, 3] });
     const { goals } = pointRobotTasks();
     expect(pointRobot().taskParameters()).toEqual({ goal: goals[0], task: 0, split: 'train' });
     expect(pointRobot({ task: 46 }).taskParameters()).toEqual({ goal: goals[46], task: 46, split: 'test' });
     expect(pointRobotTaskParameters({ task: 46 })).toEqual(pointRobot({ task: 46 }).taskParameters());
     expect(pointRobot({ goal: [0.25, -0.5] }).taskParameters()).toEqual({ goal: [0.25, -0.5], task: null, split: null });
-    expect(pointRobot({ goal_seed: 9, task: 2 }).taskParameters().goal).toEqual(pointRobotTasks({ goal_seed: 9 }).goals[2]);
+    expect(pointRobot({ goalSeed: 9, task: 2 }).taskParameters().goal).toEqual(pointRobotTasks({ goalSeed: 9 }).goals[2]);
   });
 
   test.each<[Record<string, unknown>, RegExp]>([
-    [{ num_tasks: 0 }, /invalid option 'num_tasks' = 0/],
-    [{ num_tasks: 2.5 }, /invalid option 'num_tasks' = 2.5/],
-    [{ num_train_tasks: 51 }, /invalid option 'num_train_tasks' = 51: at most num_tasks \(50\)/],
-    [{ num_train_tasks: -1 }, /invalid option 'num_train_tasks' = -1/],
-    [{ goal_range: 0 }, /invalid option 'goal_range' = 0/],
-    [{ goal_range: 'wide' }, /invalid option 'goal_range' = "wide"/],
-    [{ goal_seed: 1.5 }, /invalid option 'goal_seed' = 1.5/],
-    [{ task: 50 }, /invalid option 'task' = 50: task indices run from 0 to num_tasks − 1 = 49/],
+    [{ numTasks: 0 }, /invalid option 'numTasks' = 0/],
+    [{ numTasks: 2.5 }, /invalid option 'numTasks' = 2.5/],
+    [{ numTrainTasks: 51 }, /invalid option 'numTrainTasks' = 51: at most numTasks \(50\)/],
+    [{ numTrainTasks: -1 }, /invalid option 'numTrainTasks' = -1/],
+    [{ goalRange: 0 }, /invalid option 'goalRange' = 0/],
+    [{ goalRange: 'wide' }, /invalid option 'goalRange' = "wide"/],
+    [{ goalSeed: 1.5 }, /invalid option 'goalSeed' = 1.5/],
+    [{ task: 50 }, /invalid option 'task' = 50: task indices run from 0 to numTasks − 1 = 49/],
     [{ task: -1 }, /invalid option 'task' = -1/],
     [{ goal: [1] }, /invalid option 'goal' = \[1\]/],
     [{ goal: ['a', 0] }, /invalid option 'goal'/],
@@ -203,8 +203,8 @@ describe('point-robot tasks', () => {
   });
 
   test('unknown options are refused by name, by the registry and by the factory', () => {
-    expect(() => makeEnv('point-robot', { goalRange: 0.5 })).toThrow(/point-robot: unknown option 'goalRange' \(known options: num_tasks, num_train_tasks, goal_range, goal_seed, task, goal\); did you mean 'goal_range'\?/);
-    expect(() => createPointRobot({ numTasks: 5 })).toThrow(/point-robot: unknown option 'numTasks'/);
+    expect(() => makeEnv('point-robot', { goal_range: 0.5 })).toThrow(/point-robot: unknown option 'goal_range' \(known options: numTasks, numTrainTasks, goalRange, goalSeed, task, goal\); did you mean 'goalRange'\?/);
+    expect(() => createPointRobot({ num_tasks: 5 })).toThrow(/point-robot: unknown option 'num_tasks'/);
   });
 });
 
@@ -231,9 +231,9 @@ describe('point-robot expert and random baselines', () => {
 
   test('without noise the expert earns the best possible return on every goal', () => {
     for (const range of [1, 0.5]) {
-      const { goals } = pointRobotTasks({ goal_range: range });
+      const { goals } = pointRobotTasks({ goalRange: range });
       goals.forEach((goal, task) => {
-        const env = pointRobot({ goal_range: range, task });
+        const env = pointRobot({ goalRange: range, task });
         const expert = new PointRobotExpert(goal);
         let obs = env.reset({ seed: 0 }).observations[AGENT];
         let total = 0;
@@ -251,10 +251,10 @@ describe('point-robot expert and random baselines', () => {
     }
   });
 
-  test.each([1, 0.5])('on the held-out goals (goal_range %p) the expert beats random actions by a wide margin', async (range) => {
-    const { test: heldOut, goals } = pointRobotTasks({ goal_range: range });
+  test.each([1, 0.5])('on the held-out goals (goalRange %p) the expert beats random actions by a wide margin', async (range) => {
+    const { test: heldOut, goals } = pointRobotTasks({ goalRange: range });
     for (const task of heldOut) {
-      const env = { id: 'point-robot', options: { goal_range: range, task } };
+      const env = { id: 'point-robot', options: { goalRange: range, task } };
       const expert = await evaluateScriptedPolicy(env, 8, 's', 4, 0, { policy: 'expert' });
       const random = await evaluateScriptedPolicy(env, 48, 's', 4, 0, { policy: 'random' });
       expect(expert.meanReturn).toBeCloseTo(optimalReturn(goals[task]), 4);
@@ -301,7 +301,7 @@ describe('point-robot expert and random baselines', () => {
 
 describe('point-robot through VectorEnv', () => {
   test('in-process and worker-thread envs give identical episodes (noisy expert and random actions)', async () => {
-    const env = { id: 'point-robot', options: { task: 46, goal_range: 0.5 } };
+    const env = { id: 'point-robot', options: { task: 46, goalRange: 0.5 } };
     const record = async (workers: number, policyKind: 'expert' | 'random') => {
       const vec = await VectorEnv.create({ env, numEnvs: 4, workers, seed: 11 });
       try {

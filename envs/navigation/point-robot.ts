@@ -23,14 +23,14 @@ import { Box } from '../spaces/box';
  *   criterion (`metadata.reportsSuccess` false): the return is the metric.
  * - Nothing is random inside an episode; the seed only matters through the tasks below.
  *
- * Tasks: `num_tasks` goals (default 50) drawn uniformly from [−goal_range, goal_range]² by a stream
- * seeded from `goal_seed` (default 0), x then y per goal. The first `num_train_tasks` (default 90%,
+ * Tasks: `numTasks` goals (default 50) drawn uniformly from [−goalRange, goalRange]² by a stream
+ * seeded from `goalSeed` (default 0), x then y per goal. The first `numTrainTasks` (default 90%,
  * i.e. 45 of 50 as in the reference) are the training tasks, the rest are held out (the reference
- * tests on ids num_train_tasks … num_tasks − 1). Option `task` picks the goal by index (default 0);
- * option `goal: [x, y]` sets it directly instead. `goal_range` defaults to 1.0, the range of the
+ * tests on ids numTrainTasks … numTasks − 1). Option `task` picks the goal by index (default 0);
+ * option `goal: [x, y]` sets it directly instead. `goalRange` defaults to 1.0, the range of the
  * reference's env class. The reference's published numbers used goals loaded from a saved file
  * (`datasets/PointRobot-v0/task_goals.npy`, not in its repository) drawn from [−0.5, 0.5]², so
- * pass `goal_range: 0.5` to compare with them. A range scales the same goals: for one seed, range
+ * pass `goalRange: 0.5` to compare with them. A range scales the same goals: for one seed, range
  * r gives r × the unit-range goals.
  *
  * Each reset's info carries the goal and the task index (`infos.agent_0.goal`, `.task`): infos are
@@ -54,10 +54,10 @@ const finiteNumber = z.number().finite();
 const PointRobotOptionsSchema = z
   .object({
     id: z.string().default(POINT_ROBOT_ID),
-    num_tasks: z.number().int().min(1).max(1_000_000).default(50),
-    num_train_tasks: z.number().int().min(0).optional(),
-    goal_range: finiteNumber.positive().max(1_000_000).default(1),
-    goal_seed: z.union([z.number().int(), z.string()]).default(0),
+    numTasks: z.number().int().min(1).max(1_000_000).default(50),
+    numTrainTasks: z.number().int().min(0).optional(),
+    goalRange: finiteNumber.positive().max(1_000_000).default(1),
+    goalSeed: z.union([z.number().int(), z.string()]).default(0),
     task: z.number().int().min(0).optional(),
     goal: z.tuple([finiteNumber, finiteNumber]).optional(),
   })
@@ -107,19 +107,19 @@ export function parsePointRobotOptions(raw: Record<string, unknown>): PointRobot
     throw new Error(`${label}: invalid option '${name}' = ${JSON.stringify(raw[name])}: ${issue.message}`);
   }
   const o = parsed.data;
-  const numTrainTasks = o.num_train_tasks ?? Math.round(0.9 * o.num_tasks);
-  if (numTrainTasks > o.num_tasks) {
-    throw new Error(`${label}: invalid option 'num_train_tasks' = ${numTrainTasks}: at most num_tasks (${o.num_tasks}) tasks can be training tasks`);
+  const numTrainTasks = o.numTrainTasks ?? Math.round(0.9 * o.numTasks);
+  if (numTrainTasks > o.numTasks) {
+    throw new Error(`${label}: invalid option 'numTrainTasks' = ${numTrainTasks}: at most numTasks (${o.numTasks}) tasks can be training tasks`);
   }
   if (o.task !== undefined && o.goal !== undefined) {
     throw new Error(`${label}: options 'task' = ${o.task} and 'goal' = ${JSON.stringify(o.goal)} both choose the goal; give one of them`);
   }
-  if (o.task !== undefined && o.task >= o.num_tasks) {
-    throw new Error(`${label}: invalid option 'task' = ${o.task}: task indices run from 0 to num_tasks − 1 = ${o.num_tasks - 1}`);
+  if (o.task !== undefined && o.task >= o.numTasks) {
+    throw new Error(`${label}: invalid option 'task' = ${o.task}: task indices run from 0 to numTasks − 1 = ${o.numTasks - 1}`);
   }
   const task = o.goal === undefined ? (o.task ?? 0) : null;
-  const goal: Point2 = task === null ? [o.goal![0], o.goal![1]] : drawGoals(o.num_tasks, o.goal_range, o.goal_seed)[task];
-  return { id: o.id, numTasks: o.num_tasks, numTrainTasks, goalRange: o.goal_range, goalSeed: o.goal_seed, task, goal };
+  const goal: Point2 = task === null ? [o.goal![0], o.goal![1]] : drawGoals(o.numTasks, o.goalRange, o.goalSeed)[task];
+  return { id: o.id, numTasks: o.numTasks, numTrainTasks, goalRange: o.goalRange, goalSeed: o.goalSeed, task, goal };
 }
 
 /**

@@ -18,7 +18,7 @@ export interface ExpertPolicyOptions extends ExpertOptions {
   /**
    * The options the envs were built with (an `EnvSpec`'s `options`). Only experts whose task is
    * not in the observation read them: `point-robot`'s goal is hidden, so its expert takes the goal
-   * from the options that fix it (`task`, `goal`, and the goal set's `num_tasks`, `goal_range`, `goal_seed`).
+   * from the options that fix it (`task`, `goal`, and the goal set's `numTasks`, `goalRange`, `goalSeed`).
    */
   envOptions?: Record<string, unknown>;
 }
