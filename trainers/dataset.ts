@@ -15,7 +15,9 @@ import { type SerializedArray, type StoredArray, deserializeArray, serializeArra
  */
 
 export const DATASET_MAGIC = 'troupe-dataset';
-export const DATASET_VERSION = 1;
+/** Version 2 added the task's parameters and split to the header; version 1 files still read (both null). */
+export const DATASET_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 export const DATASET_EXTENSION = '.msgpack';
 
 export interface DatasetHeader {
@@ -30,6 +32,13 @@ export interface DatasetHeader {
   quality: string;
   seed: string;
   createdAt: string;
+  /**
+   * What defines the task (e.g. point-robot's `{ goal: [x, y], task: 7 }`, from the env's task
+   * family), for probes and analyses; learners never see it. Null when the env defines none.
+   */
+  taskParameters?: Record<string, unknown> | null;
+  /** The task's side of its family's train/test split; null outside a task family. */
+  split?: 'train' | 'test' | null;
 }
 
 /** One recorded episode of T steps (A = shape.numAgents). */
@@ -120,7 +129,11 @@ export async function writeDataset(file: string, dataset: OfflineDataset): Promi
     return { ...arrays, terminated: ep.terminated, return: ep.return, success: Number.isNaN(ep.success) ? null : ep.success };
   });
   await fsp.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  await fsp.writeFile(file, packr.pack({ magic: DATASET_MAGIC, version: DATASET_VERSION, header: dataset.header, episodes }));
+  const header: DatasetHeader = { ...dataset.header, taskParameters: dataset.header.taskParameters ?? null, split: dataset.header.split ?? null };
+  // Written beside and renamed into place, so an interrupted write never leaves a truncated dataset.
+  const partial = `${file}.partial-${process.pid}`;
+  await fsp.writeFile(partial, packr.pack({ magic: DATASET_MAGIC, version: DATASET_VERSION, header, episodes }));
+  await fsp.rename(partial, file);
 }
 
 function isMap(v: unknown): v is Record<string, unknown> {
@@ -140,9 +153,15 @@ export async function readDataset(file: string): Promise<OfflineDataset> {
     throw new Error(`dataset ${file}: field '${field}' ${problem}`);
   };
   if (!isMap(root) || root.magic !== DATASET_MAGIC) throw new Error(`${file} is not a troupe dataset (no '${DATASET_MAGIC}' tag)`);
-  if (root.version !== DATASET_VERSION) fail('version', `is ${String(root.version)}; this build reads version ${DATASET_VERSION}`);
+  if (typeof root.version !== 'number' || !READABLE_VERSIONS.includes(root.version)) fail('version', `is ${String(root.version)}; this build reads versions ${READABLE_VERSIONS.join(' and ')}`);
   const header = root.header;
   if (!isMap(header)) return fail('header', 'must be a map');
+  if (root.version === 1) {
+    header.taskParameters = null;
+    header.split = null;
+  }
+  if (header.taskParameters !== null && !isMap(header.taskParameters)) fail('header.taskParameters', 'must be a map or null');
+  if (header.split !== null && header.split !== 'train' && header.split !== 'test') fail('header.split', "must be 'train', 'test' or null");
   for (const key of ['task', 'policy', 'quality', 'seed', 'createdAt'] as const) if (typeof header[key] !== 'string') fail(`header.${key}`, 'must be a string');
   if (!isMap(header.env) || typeof header.env.id !== 'string') fail('header.env', 'must be an env spec with an id');
   if (!isMap(header.shape) || !Array.isArray(header.shape.agentIds)) fail('header.shape', 'must be an env shape');

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Rng, deriveSeed } from '../../runtime/core/rng';
 import { BaseParallelEnv } from '../base-parallel-env';
 import type { AgentId, PerAgent, ResetArgs, ResetResult, StepResult } from '../parallel-env';
-import { registerEnv } from '../registry';
+import { type TaskFamilyMember, registerEnv } from '../registry';
 import { Box } from '../spaces/box';
 
 /**
@@ -247,6 +247,22 @@ export class PointRobotEnv extends BaseParallelEnv<Float32Array, Float32Array, B
   }
 }
 
+/**
+ * The family's tasks for `options` (`task` and `goal` ignored: every goal of the set), keyed
+ * `task00` … `task49`, each built by the family's options plus its `task` index.
+ */
+export function pointRobotTaskFamily(options: Record<string, unknown>): TaskFamilyMember[] {
+  const { task: _task, goal: _goal, id: _id, ...family } = options;
+  const { goals, train } = pointRobotTasks(family);
+  const width = String(goals.length - 1).length;
+  return goals.map((goal, i) => ({
+    key: `task${String(i).padStart(width, '0')}`,
+    options: { ...family, task: i },
+    split: i < train.length ? 'train' : 'test',
+    parameters: { goal: [goal[0], goal[1]], task: i },
+  }));
+}
+
 export function createPointRobot(options: Record<string, unknown>): PointRobotEnv {
   return new PointRobotEnv(parsePointRobotOptions(options));
 }
@@ -260,6 +276,7 @@ export function registerPointRobot(): void {
   registerEnv(POINT_ROBOT_ID, createPointRobot, {
     family: POINT_ROBOT_FAMILY,
     optionKeys: POINT_ROBOT_OPTION_KEYS,
+    taskFamily: pointRobotTaskFamily,
     description: 'Meta-DT point robot: reach a hidden goal from the origin; Box(2) position obs, Box(-0.1, 0.1, [2]) actions, reward −distance, 20 steps; 50 goals (45 train / 5 test), option task picks one',
   });
 }

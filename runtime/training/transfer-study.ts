@@ -177,7 +177,8 @@ export function withTaskLists(study: TransferStudyConfig, lists: { sources?: rea
   };
 }
 
-function describeZodIssue(issue: z.ZodIssue): string {
+/** A zod issue as one readable phrase (for config errors that name the key). */
+export function describeZodIssue(issue: z.ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
   if (issue.code === 'invalid_type' && issue.received === 'undefined') return `required, missing (expected ${issue.expected})`;
   return issue.message;
