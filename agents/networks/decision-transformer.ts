@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { deriveSeed, seedToInt } from '../../runtime/core/rng';
+import { Rng, deriveSeed, seedToInt } from '../../runtime/core/rng';
 import { torchUniform } from './init';
 import { type Linear, Module, affine, createVariable, linearVariables, uniqueScope } from './module';
 
@@ -414,8 +414,16 @@ export class DecisionTransformer extends Module {
   private dropoutFn(training: boolean, dropoutSeed: string | undefined): Dropout {
     if (!training || this.dropout === 0) return (x) => x;
     if (dropoutSeed === undefined) throw new Error(`DecisionTransformer '${this.spec.role}': training with dropout needs a dropoutSeed (e.g. deriveSeed(seed, 'dt', step))`);
-    const rate = this.dropout;
-    return <T extends tf.Tensor>(x: T, site: string) => tf.dropout(x, rate, undefined, deriveSeed(dropoutSeed, site)) as T;
+    const keep = 1 - this.dropout;
+    return <T extends tf.Tensor>(x: T, site: string) => {
+      // The scaled keep-mask written in one JS loop and applied by one multiply: tf.dropout
+      // draws the same kind of seeded uniforms but then needs three more kernels per site
+      // (add, floor, div), which cost more than the draws on wasm.
+      const rng = new Rng(deriveSeed(dropoutSeed, site));
+      const mask = new Float32Array(x.size);
+      for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
+      return tf.mul(x, tf.tensor(mask, x.shape)) as T;
+    };
   }
 
   /** Checks every input's shape against the spec and each other; returns [B, K]. */
