@@ -268,9 +268,9 @@ export class DecisionTransformer extends Module {
       const promptValid = p.mask && this.perToken(p.mask);
       tokens = tf.concat([P === B ? promptTokens : tf.tile(promptTokens, [B, 1, 1]), tokens], 1);
       if (keyValid || promptValid) {
-        const all = (m: tf.Tensor2D | undefined, rows: number, cols: number) => m ?? tf.ones([rows, cols]);
-        const pv = all(promptValid, P, 3 * k);
-        keyValid = tf.concat([P === B ? pv : tf.tile(pv, [B, 1]), all(keyValid, B, 3 * K)], 1);
+        const orAllReal = (m: tf.Tensor2D | undefined, rows: number, cols: number) => m ?? tf.ones([rows, cols]);
+        const pv = orAllReal(promptValid, P, 3 * k);
+        keyValid = tf.concat([P === B ? pv : tf.tile(pv, [B, 1]), orAllReal(keyValid, B, 3 * K)], 1);
       }
     }
     const bias = this.attentionBias(N, keyValid);
