@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import { z } from 'zod';
 import { loadPolicy } from '../../agents/load-policy';
 import { expertPolicyFor } from '../../agents/policies/experts/expert-policy';
@@ -17,8 +16,7 @@ import { deriveSeed } from '../core/rng';
 import { type BackendPreference, selectBackend } from '../core/tf-backend';
 import { collectEpisodes } from '../rollout/collect-episodes';
 import { VectorEnv } from '../rollout/vector-env';
-import { RunConfigError } from './config-loader';
-import { describeZodIssue } from './transfer-study';
+import { RunConfigError, loadYamlConfigFile } from './config-loader';
 
 /*
  * `troupe collect <config.yaml>`: offline datasets for offline (meta-)RL, one file per task.
@@ -112,25 +110,7 @@ export interface DatasetManifest {
 
 /** Reads and validates a collect config; errors name the file and key. */
 export function loadCollectConfig(file: string): CollectConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new RunConfigError(`cannot read collect config ${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = YAML.parse(text, { uniqueKeys: true });
-  } catch (error) {
-    throw new RunConfigError(`${file}: YAML syntax error: ${(error as Error).message.split('\n')[0]}`);
-  }
-  const result = collectConfigSchema.safeParse(raw ?? {});
-  if (!result.success) {
-    const issues = result.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(top level)'}: ${describeZodIssue(issue)}`);
-    throw new RunConfigError(`invalid collect config ${file}:\n${issues.map((l) => `  ${l}`).join('\n')}`, issues);
-  }
-  const config = result.data;
+  const config = loadYamlConfigFile(file, collectConfigSchema, 'collect config');
   if (config.env.module) {
     const module = path.resolve(path.dirname(path.resolve(file)), config.env.module);
     if (!fs.existsSync(module)) throw new RunConfigError(`${file}: env.module: env module ${module} does not exist`);

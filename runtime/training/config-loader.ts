@@ -131,6 +131,35 @@ export function serializeRunConfig(config: RunConfig): string {
   return YAML.stringify(config);
 }
 
+/**
+ * Reads a YAML config file of another kind than a run config (a transfer study, a collect
+ * config) and validates it with `schema`; every problem is a `RunConfigError` naming the file
+ * (`kind` says what it should be) and the key.
+ */
+export function loadYamlConfigFile<S extends z.ZodTypeAny>(file: string, schema: S, kind: string): z.output<S> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory, not a YAML file' : (error as Error).message;
+    throw new RunConfigError(`cannot read ${kind} ${file}: ${why}`);
+  }
+  const result = schema.safeParse(parseYamlDocument(text, file));
+  if (!result.success) {
+    const issues = result.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(top level)'}: ${describeZodIssue(issue)}`);
+    throw new RunConfigError(`invalid ${kind} ${file}:\n${issues.map((l) => `  ${l}`).join('\n')}`, issues);
+  }
+  return result.data;
+}
+
+/** A zod issue as one readable phrase, for configs whose errors name the key. */
+export function describeZodIssue(issue: z.ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.received === 'undefined') return `required, missing (expected ${issue.expected})`;
+  return issue.message;
+}
+
 function parseYamlDocument(text: string, source: string): unknown {
   const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
