@@ -55,6 +55,8 @@ describe('task families', () => {
     expect(collectTasks(config({ ...base, env: { id: 'combat-3v3' }, tasks: 'all' }))).toEqual([{ key: 'combat-3v3', env: { id: 'combat-3v3' }, split: null, parameters: null }]);
     expect(() => collectTasks(config({ ...base, tasks: ['task50'] }))).toThrow(/tasks\[0\]: 'task50' is not a task of point-robot \(its tasks: task00 … task49\)/);
     expect(() => collectTasks(config({ ...base, env: { id: 'combat-3v3' }, tasks: 'test' }))).toThrow(/'combat-3v3' is not a task family/);
+    expect(() => collectTasks(config({ ...base, env: { id: 'point-robot', options: { task: 3 } } }))).toThrow(/env\.options: point-robot: option 'task' picks one task, but the task family lists them all; choose tasks by key instead/);
+    expect(() => collectTasks(config({ ...base, tasks: ['task03', 'task04', 'task03'] }))).toThrow(/tasks\[2\]: 'task03' is listed twice \(first at tasks\[0\]\)/);
   });
 });
 
@@ -99,8 +101,16 @@ describe('collecting', () => {
   test('collecting again keeps complete files; a file of other settings or a damaged one is refused by name', async () => {
     const again = await collectDatasets(config(base), out(), { workers: 0 });
     expect([again.kept, again.collected]).toEqual([['task03', 'task47'], []]);
-    await expect(collectDatasets(config({ ...base, quality: 'medium' }), out())).rejects.toThrow(/task03\.msgpack exists with other settings \(quality 'mixed', not 'medium'\)/);
-    await expect(collectDatasets(config({ ...base, policies: [{ policy: 'random', episodes: 9 }] }), out())).rejects.toThrow(/policy 'expert \(noise 0\.05\) ×6 \+ random ×3', not 'random ×9'/);
+    await expect(collectDatasets(config({ ...base, quality: 'medium' }), out())).rejects.toThrow(/dataset\.json describes a collection with other settings \(quality "mixed", not "medium"\); collect into another --out folder/);
+    await expect(collectDatasets(config({ ...base, policies: [{ policy: 'random', episodes: 9 }] }), out())).rejects.toThrow(/policy "expert \(noise 0\.05\) ×6 \+ random ×3", not "random ×9"/);
+    // Without the manifest, each file's header is checked on its own.
+    const bare = path.join(tmp, 'bare');
+    fs.cpSync(out(), bare, { recursive: true });
+    fs.rmSync(path.join(bare, 'dataset.json'));
+    await expect(collectDatasets(config({ ...base, quality: 'medium' }), bare)).rejects.toThrow(/task03\.msgpack exists with other settings \(quality 'mixed', not 'medium'\)/);
+    await expect(collectDatasets(config({ ...base, num_envs: 2 }), bare)).rejects.toThrow(/task03\.msgpack exists with other settings \(num_envs 4, not 2\)/);
+    // num_envs changes which episodes are drawn, so it is a setting too.
+    await expect(collectDatasets(config({ ...base, num_envs: 2 }), out())).rejects.toThrow(/dataset\.json describes a collection with other settings \(numEnvs 4, not 2\)/);
     const damaged = path.join(tmp, 'damaged');
     fs.cpSync(out(), damaged, { recursive: true });
     fs.writeFileSync(path.join(damaged, 'task47.msgpack'), fs.readFileSync(path.join(out(), 'task47.msgpack')).subarray(0, 200));
@@ -108,6 +118,20 @@ describe('collecting', () => {
     // A version-1 reader's view: the header fields are plain msgpack, readable by any tool.
     const raw = new Packr({ useRecords: false, mapsAsObjects: true }).unpack(fs.readFileSync(path.join(out(), 'task03.msgpack'))) as { version: number; header: { split: string } };
     expect([raw.version, raw.header.split]).toEqual([2, 'train']);
+  });
+});
+
+describe('collections over several commands', () => {
+  test('tasks collected later join the manifest; the files reproduce byte for byte', async () => {
+    const dir = path.join(tmp, 'sides');
+    await collectDatasets(config({ ...base, tasks: ['task47'] }), dir);
+    const { manifest } = await collectDatasets(config({ ...base, tasks: ['task03'] }), dir);
+    expect(manifest.tasks.map((t) => t.key)).toEqual(['task03', 'task47']);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'dataset.json'), 'utf8'))).toEqual(manifest);
+    expect(fs.readFileSync(path.join(dir, 'task47.msgpack')).equals(fs.readFileSync(path.join(tmp, 'inproc', 'task47.msgpack')))).toBe(true);
+    // Option order in the config is not a difference.
+    const reordered = await collectDatasets(config({ ...base, tasks: ['task03'], env: { id: 'point-robot', options: { goalRange: 0.5 } } }), dir);
+    expect(reordered.kept).toEqual(['task03']);
   });
 });
 
@@ -129,7 +153,8 @@ describe('troupe collect', () => {
     const { manifest } = await collectDatasets(config({ ...base, tasks: ['task02'], policies: [{ policy: 'checkpoint', path: path.join(tmp, 'sac', '{task}'), episodes: 3 }], backend: 'wasm' }), path.join(tmp, 'from-ckpt'));
     expect(manifest.tasks[0]).toMatchObject({ key: 'task02', episodes: 3 });
     const data = await readDataset(path.join(tmp, 'from-ckpt', 'task02.msgpack'));
-    expect(data.header.policy).toBe(`checkpoint ${path.join(tmp, 'sac', 'task02')} (sample) ×3`);
+    // The run directory resolves to its newest checkpoint file, recorded in the header.
+    expect(data.header.policy).toMatch(new RegExp(`^checkpoint ${path.join(tmp, 'sac', 'task02', 'checkpoints').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/.+\\.ckpt \\(sample\\) ×3$`));
     // Sampled actions of a policy: inside the action box, and not all the same.
     const actions = Array.from(data.episodes[0].actions);
     expect(Math.max(...actions.map(Math.abs))).toBeLessThanOrEqual(0.1 + 1e-7);
@@ -146,6 +171,7 @@ describe('troupe collect', () => {
     expectCleanFailure(runCli(['collect', write('k.yaml', 'env: { id: point-robot }\npolicies: [{ policy: expert, episodes: 2 }]\nquality: x\nepisodes: 3\n')]), /invalid collect config .*k\.yaml/, /\(top level\): unknown key\(s\) 'episodes'/);
     expectCleanFailure(runCli(['collect', write('p.yaml', 'env: { id: point-robot }\npolicies: [{ policy: sac, episodes: 2 }]\nquality: x\n')]), /policies\.0\.policy: Invalid discriminator value. Expected 'random' \| 'expert' \| 'checkpoint'/);
     expectCleanFailure(runCli(['collect', write('e.yaml', 'env: { id: point-robot }\npolicies: [{ policy: expert }]\nquality: x\n')]), /policies\.0\.episodes: required, missing/);
+    expectCleanFailure(runCli(['collect', write('t.yaml', 'env: { id: point-robot }\ntasks: [task50]\npolicies: [{ policy: expert, episodes: 2 }]\nquality: x\n'), '--out', path.join(tmp, 't-out')]), /invalid collect config .*t\.yaml: tasks\[0\]: 'task50' is not a task of point-robot/);
     expectCleanFailure(runCli(['collect', write('o.yaml', 'env: { id: point-robot, options: { goal_range: 1 } }\npolicies: [{ policy: expert, episodes: 2 }]\nquality: x\n')]), /point-robot: unknown option 'goal_range'.*did you mean 'goalRange'/);
     expectCleanFailure(runCli(['collect', write('x.yaml', 'env: { id: combat-3v3 }\npolicies: [{ policy: expert, episodes: 2 }]\nquality: x\n'), '--out', path.join(tmp, 'x-out')]), /policies\[0\] for task 'combat-3v3': no scripted expert for env 'combat-3v3'/);
     expectCleanFailure(

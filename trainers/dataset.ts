@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Packr } from 'msgpackr';
 import { type EnvShape, shapeDifferences } from '../envs/env-shape';
 import type { EnvSpec } from '../envs/env-spec';
+import { writeFileAtomicSync } from '../runtime/core/atomic-file';
 import { readFileAs } from '../runtime/core/checkpoint';
 import { type SerializedArray, type StoredArray, deserializeArray, serializeArray } from '../runtime/core/checkpoint-format';
 
@@ -31,7 +32,10 @@ export interface DatasetHeader {
   /** A label of the data's quality (`expert`, `medium`, `mixed`, `random`), free-form. */
   quality: string;
   seed: string;
-  createdAt: string;
+  /** When it was written; optional since version 2, so that a collection can be reproduced byte for byte. */
+  createdAt?: string;
+  /** How many envs collected side by side (with the seed, the episodes depend on it; not on worker threads). */
+  numEnvs?: number | null;
   /**
    * What defines the task (e.g. point-robot's `{ goal: [x, y], task: 7 }`, from the env's task
    * family), for probes and analyses; learners never see it. Null when the env defines none.
@@ -130,10 +134,8 @@ export async function writeDataset(file: string, dataset: OfflineDataset): Promi
   });
   await fsp.mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const header: DatasetHeader = { ...dataset.header, taskParameters: dataset.header.taskParameters ?? null, split: dataset.header.split ?? null };
-  // Written beside and renamed into place, so an interrupted write never leaves a truncated dataset.
-  const partial = `${file}.partial-${process.pid}`;
-  await fsp.writeFile(partial, packr.pack({ magic: DATASET_MAGIC, version: DATASET_VERSION, header, episodes }));
-  await fsp.rename(partial, file);
+  // Through a temporary file and a rename: an interrupted write never leaves a truncated dataset.
+  writeFileAtomicSync(file, packr.pack({ magic: DATASET_MAGIC, version: DATASET_VERSION, header, episodes }));
 }
 
 function isMap(v: unknown): v is Record<string, unknown> {
@@ -162,7 +164,9 @@ export async function readDataset(file: string): Promise<OfflineDataset> {
   }
   if (header.taskParameters !== null && !isMap(header.taskParameters)) fail('header.taskParameters', 'must be a map or null');
   if (header.split !== null && header.split !== 'train' && header.split !== 'test') fail('header.split', "must be 'train', 'test' or null");
-  for (const key of ['task', 'policy', 'quality', 'seed', 'createdAt'] as const) if (typeof header[key] !== 'string') fail(`header.${key}`, 'must be a string');
+  for (const key of ['task', 'policy', 'quality', 'seed'] as const) if (typeof header[key] !== 'string') fail(`header.${key}`, 'must be a string');
+  if (typeof header.createdAt !== 'string' && (root.version === 1 || header.createdAt !== undefined)) fail('header.createdAt', 'must be a string');
+  if (header.numEnvs !== undefined && header.numEnvs !== null && !(typeof header.numEnvs === 'number' && Number.isInteger(header.numEnvs) && header.numEnvs > 0)) fail('header.numEnvs', 'must be a positive integer or null');
   if (!isMap(header.env) || typeof header.env.id !== 'string') fail('header.env', 'must be an env spec with an id');
   if (!isMap(header.shape) || !Array.isArray(header.shape.agentIds)) fail('header.shape', 'must be an env shape');
   const shape = header.shape as unknown as EnvShape;

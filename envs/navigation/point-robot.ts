@@ -248,11 +248,15 @@ export class PointRobotEnv extends BaseParallelEnv<Float32Array, Float32Array, B
 }
 
 /**
- * The family's tasks for `options` (`task` and `goal` ignored: every goal of the set), keyed
+ * The family's tasks for `options` (which may not pick one with `task` or `goal`), keyed
  * `task00` … `task49`, each built by the family's options plus its `task` index.
  */
 export function pointRobotTaskFamily(options: Record<string, unknown>): TaskFamilyMember[] {
-  const { task: _task, goal: _goal, id: _id, ...family } = options;
+  const { task, goal, id: _id, ...family } = options;
+  // They pick one task; a family lists every task, and silently listing all would hide the mistake.
+  for (const [name, value] of [['task', task], ['goal', goal]] as const) {
+    if (value !== undefined) throw new Error(`${POINT_ROBOT_ID}: option '${name}' picks one task, but the task family lists them all; choose tasks by key instead (e.g. tasks: [task03])`);
+  }
   const { goals, train } = pointRobotTasks(family);
   const width = String(goals.length - 1).length;
   return goals.map((goal, i) => ({

@@ -7,11 +7,12 @@ import type { Policy } from '../../agents/policies/policy';
 import { RandomPolicy } from '../../agents/policies/random-policy';
 import { registerBuiltinEnvs } from '../../envs/builtin';
 import { instantiateEnv, prepareEnvSpec } from '../../envs/env-from-spec';
-import { envShape, shapeDifferences } from '../../envs/env-shape';
+import { type EnvShape, envShape, shapeDifferences } from '../../envs/env-shape';
 import type { EnvSpec } from '../../envs/env-spec';
 import { type TaskFamilyMember, envTaskFamily } from '../../envs/registry';
 import { type DatasetEpisode, type DatasetHeader, readDataset, writeDataset } from '../../trainers/dataset';
 import { writeFileAtomicSync } from '../core/atomic-file';
+import { locateCheckpointFile } from '../core/checkpoint-locator';
 import { deriveSeed } from '../core/rng';
 import { type BackendPreference, selectBackend } from '../core/tf-backend';
 import { collectEpisodes } from '../rollout/collect-episodes';
@@ -29,10 +30,13 @@ import { RunConfigError, loadYamlConfigFile } from './config-loader';
  * `{task}`, replaced by the task key, so one SAC run per task (the paper's way) feeds its own task.
  *
  * Output: `<out>/<task key>.msgpack` per task and `<out>/dataset.json`, the manifest (tasks, split,
- * parameters, files, episode counts, mean returns) that offline trainers read. Collection is
- * deterministic: task t's episodes depend only on (seed, t, entry), never on `workers` or on
- * which other tasks are collected. Running the command again keeps the files already complete
- * with the same settings and collects the rest; a file made with other settings is refused.
+ * parameters, files, episode counts, mean returns) that offline trainers read; collecting other
+ * tasks into the same folder later adds them to it. Collection is deterministic: task t's
+ * episodes depend only on (seed, t, entry, num_envs), never on `workers` or on which other tasks
+ * are collected, and files carry no timestamp, so a collection reproduces byte for byte. Running
+ * the command again keeps the files already complete with the same settings and collects the
+ * rest; a file made with other settings (policy, checkpoint file, quality, seed, num_envs, env)
+ * is refused.
  */
 
 const positiveInt = z.number().int().gt(0).lte(Number.MAX_SAFE_INTEGER);
@@ -96,6 +100,7 @@ export interface DatasetManifest {
   quality: string;
   policy: string;
   seed: string;
+  numEnvs: number;
   tasks: Array<{
     key: string;
     /** File name in the manifest's folder. */
@@ -131,7 +136,12 @@ export interface CollectTask {
 export function collectTasks(config: CollectConfig): CollectTask[] {
   registerBuiltinEnvs();
   const { id, options, module } = config.env;
-  const family: TaskFamilyMember[] | undefined = module ? undefined : envTaskFamily(id, options ?? {});
+  let family: TaskFamilyMember[] | undefined;
+  try {
+    family = module ? undefined : envTaskFamily(id, options ?? {});
+  } catch (error) {
+    throw new RunConfigError(`env.options: ${(error as Error).message}`);
+  }
   if (!family) {
     if (config.tasks !== 'all') throw new RunConfigError(`tasks: '${id}' is not a task family (it lists no tasks), so only 'all' (the env itself) can be collected`);
     return [{ key: id, env: { id, ...(options ? { options } : {}), ...(module ? { module } : {}) }, split: null, parameters: null }];
@@ -140,6 +150,11 @@ export function collectTasks(config: CollectConfig): CollectTask[] {
   if (config.tasks === 'all') return family.map(member);
   if (config.tasks === 'train' || config.tasks === 'test') return family.filter((m) => m.split === config.tasks).map(member);
   const byKey = new Map(family.map((m) => [m.key, m]));
+  const firstAt = new Map<string, number>();
+  config.tasks.forEach((key, i) => {
+    if (firstAt.has(key)) throw new RunConfigError(`tasks[${i}]: '${key}' is listed twice (first at tasks[${firstAt.get(key)}])`);
+    firstAt.set(key, i);
+  });
   return config.tasks.map((key, i) => {
     const m = byKey.get(key);
     if (!m) throw new RunConfigError(`tasks[${i}]: '${key}' is not a task of ${id} (its tasks: ${family[0].key} … ${family[family.length - 1].key})`);
@@ -150,11 +165,24 @@ export function collectTasks(config: CollectConfig): CollectTask[] {
 /** The policies entry as a header's policy description, e.g. `expert (noise 0.3) ×80 + random ×20`. */
 export function describePolicies(entries: readonly CollectPolicyEntry[], task?: string): string {
   return entries
-    .map((e) => {
-      const what = e.policy === 'random' ? 'random' : e.policy === 'expert' ? `expert (noise ${e.noise})` : `checkpoint ${task === undefined ? e.path : e.path.replaceAll('{task}', task)} (${e.mode})`;
+    .map((e, i) => {
+      const what = e.policy === 'random' ? 'random' : e.policy === 'expert' ? `expert (noise ${e.noise})` : `checkpoint ${task === undefined ? e.path : checkpointFileOf(e, i, task)} (${e.mode})`;
       return `${what} ×${e.episodes}`;
     })
     .join(' + ');
+}
+
+/**
+ * The checkpoint file a checkpoint entry loads for a task (a run directory resolves to its newest
+ * checkpoint), so a run that trained on since is seen as other settings, not kept silently.
+ */
+function checkpointFileOf(entry: Extract<CollectPolicyEntry, { policy: 'checkpoint' }>, index: number, task: string): string {
+  const target = entry.path.replaceAll('{task}', task);
+  try {
+    return locateCheckpointFile(target).path;
+  } catch (error) {
+    throw new Error(`policies[${index}] for task '${task}': ${(error as Error).message}`);
+  }
 }
 
 export interface CollectProgress {
@@ -189,7 +217,24 @@ export async function collectDatasets(config: CollectConfig, outDir: string, opt
     opts.log?.(`backend: ${backend.backend} (${backend.reason})`);
   }
 
-  const manifestTasks: DatasetManifest['tasks'] = [];
+  const manifestFile = path.join(outDir, DATASET_MANIFEST);
+  const manifest: DatasetManifest = {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    env: { id: config.env.id, ...(config.env.options ? { options: config.env.options } : {}), ...(config.env.module ? { module: config.env.module } : {}) },
+    quality: config.quality,
+    policy: describePolicies(config.policies),
+    seed,
+    numEnvs: config.num_envs,
+    tasks: [],
+  };
+  // Tasks collected into this folder before (e.g. the train side, then the test side) stay listed.
+  const earlier = readManifest(manifestFile);
+  if (earlier) {
+    const differences = manifestDifferences(earlier, manifest);
+    if (differences.length > 0) throw new Error(`${manifestFile} describes a collection with other settings (${differences.join('; ')}); collect into another --out folder`);
+    manifest.tasks = earlier.tasks.filter((t) => !tasks.some((u) => u.key === t.key));
+  }
   const collected: string[] = [];
   const kept: string[] = [];
   let done = 0;
@@ -197,8 +242,14 @@ export async function collectDatasets(config: CollectConfig, outDir: string, opt
     const file = path.join(outDir, `${fileNameOf(task.key)}.msgpack`);
     const policy = describePolicies(config.policies, task.key);
     await prepareEnvSpec(task.env);
-    const shape = envShape(instantiateEnv(task.env));
-    const header: DatasetHeader = { env: task.env, shape, task: task.key, policy, quality: config.quality, seed, createdAt: new Date().toISOString(), taskParameters: task.parameters, split: task.split };
+    const probe = instantiateEnv(task.env);
+    let shape: EnvShape;
+    try {
+      shape = envShape(probe);
+    } finally {
+      probe.close?.();
+    }
+    const header: DatasetHeader = { env: task.env, shape, task: task.key, policy, quality: config.quality, seed, numEnvs: config.num_envs, taskParameters: task.parameters, split: task.split };
 
     let episodes: DatasetEpisode[] | undefined;
     if (fs.existsSync(file)) {
@@ -236,19 +287,10 @@ export async function collectDatasets(config: CollectConfig, outDir: string, opt
       collected.push(task.key);
     }
     const meanReturn = episodes.reduce((s, e) => s + e.return, 0) / episodes.length;
-    manifestTasks.push({ key: task.key, file: path.basename(file), env: task.env, split: task.split, parameters: task.parameters, episodes: episodes.length, meanReturn });
+    manifest.tasks.push({ key: task.key, file: path.basename(file), env: task.env, split: task.split, parameters: task.parameters, episodes: episodes.length, meanReturn });
   }
-
-  const manifest: DatasetManifest = {
-    format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
-    env: { id: config.env.id, ...(config.env.options ? { options: config.env.options } : {}), ...(config.env.module ? { module: config.env.module } : {}) },
-    quality: config.quality,
-    policy: describePolicies(config.policies),
-    seed,
-    tasks: manifestTasks,
-  };
-  writeFileAtomicSync(path.join(outDir, DATASET_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  manifest.tasks.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  writeFileAtomicSync(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
   return { manifest, collected, kept };
 }
 
@@ -276,11 +318,43 @@ async function policyFor(entry: CollectPolicyEntry, task: CollectTask, vec: Vect
 /** Why an existing dataset file is not the one this config would write (empty when it is). */
 function headerDifferences(have: DatasetHeader, want: DatasetHeader, wantEpisodes: number, haveEpisodes: number): string[] {
   const out: string[] = [];
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  if (!same(have.env, want.env)) out.push(`env ${JSON.stringify(have.env)}, not ${JSON.stringify(want.env)}`);
+  if (canonicalJson(have.env) !== canonicalJson(want.env)) out.push(`env ${JSON.stringify(have.env)}, not ${JSON.stringify(want.env)}`);
+  out.push(...shapeDifferences(have.shape, want.shape).map((d) => `shape: ${d}`));
   if (have.policy !== want.policy) out.push(`policy '${have.policy}', not '${want.policy}'`);
   if (have.quality !== want.quality) out.push(`quality '${have.quality}', not '${want.quality}'`);
   if (have.seed !== want.seed) out.push(`seed '${have.seed}', not '${want.seed}'`);
+  if ((have.numEnvs ?? null) !== want.numEnvs) out.push(`num_envs ${have.numEnvs ?? 'not recorded'}, not ${want.numEnvs}`);
   if (haveEpisodes !== wantEpisodes) out.push(`${haveEpisodes} episodes, not ${wantEpisodes}`);
   return out;
+}
+
+function manifestDifferences(have: DatasetManifest, want: DatasetManifest): string[] {
+  const out: string[] = [];
+  if (canonicalJson(have.env) !== canonicalJson(want.env)) out.push(`env ${JSON.stringify(have.env)}, not ${JSON.stringify(want.env)}`);
+  for (const key of ['policy', 'quality', 'seed', 'numEnvs'] as const) {
+    if (have[key] !== want[key]) out.push(`${key} ${JSON.stringify(have[key])}, not ${JSON.stringify(want[key])}`);
+  }
+  return out;
+}
+
+function readManifest(file: string): DatasetManifest | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new Error(`${file} cannot be read (${(error as Error).message}); delete it, or collect into another --out folder`);
+  }
+  const m = value as Partial<DatasetManifest> | null;
+  if (!m || m.format !== MANIFEST_FORMAT || m.version !== MANIFEST_VERSION || !Array.isArray(m.tasks)) {
+    throw new Error(`${file} is not a troupe dataset manifest (format '${MANIFEST_FORMAT}', version ${MANIFEST_VERSION}); collect into another --out folder`);
+  }
+  return m as DatasetManifest;
+}
+
+/** JSON with object keys sorted, so option order in a YAML file does not count as a difference. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
+import { RunConfigError } from '../../runtime/training/config-loader';
 import { collectDatasets, loadCollectConfig } from '../../runtime/training/collect-datasets';
 
 export interface CollectCommandOptions {
@@ -31,7 +32,12 @@ export async function runCollectCommand(file: string, opts: CollectCommandOption
       }
       lastTask = p.task;
     },
-  }).finally(() => bar?.stop());
+  })
+    .catch((error: unknown) => {
+      // Task choices are checked against the env's task family only now; name the file they came from.
+      throw error instanceof RunConfigError ? new RunConfigError(`invalid collect config ${file}: ${error.message}`, error.issues) : error;
+    })
+    .finally(() => bar?.stop());
   const { manifest } = outcome;
   const fmt = (x: number) => x.toFixed(3);
   for (const t of manifest.tasks) process.stdout.write(`${t.key}${t.split ? ` (${t.split})` : ''}: ${t.episodes} episodes, mean return ${fmt(t.meanReturn)}\n`);
