@@ -403,3 +403,243 @@ describe('DecisionTransformer', () => {
     expect(f.backward).toBe(embed + 2 * dense + 2 * attention + 2 * head);
   });
 });
+
+/*
+ * The forward pass recomputed in plain JavaScript (float64, nested arrays, no tfjs), straight from
+ * the maths: the Decision Transformer (Chen et al. 2021) over GPT-2 without position embeddings
+ * (HuggingFace's GPT2Model as the DT code copies it), with Prompt-DT's prompt and Meta-DT's z.
+ * Only the weight layout is taken from the module: a Linear's w is [in, out] (y = x·W + b), and
+ * the fused Q/K/V weight's output columns are [q | k | v], each cut into heads of d_head
+ * consecutive columns (GPT-2's c_attn followed by split_heads).
+ */
+type Vec = number[];
+type Mat = number[][];
+type Weights = Record<string, Vec | Mat>;
+
+/** A·B for A [n, m] and B [m, p]. */
+function matmul(a: Mat, b: Mat): Mat {
+  return a.map((row) => b[0].map((_, j) => row.reduce((sum, x, i) => sum + x * b[i][j], 0)));
+}
+
+/** x·W + b for one row x. */
+function linear(x: Vec, w: Mat, b: Vec): Vec {
+  return matmul([x], w)[0].map((y, j) => y + b[j]);
+}
+
+function addVec(a: Vec, b: Vec): Vec {
+  return a.map((x, i) => x + b[i]);
+}
+
+function dot(a: Vec, b: Vec): number {
+  return a.reduce((sum, x, i) => sum + x * b[i], 0);
+}
+
+/** PyTorch's nn.LayerNorm over the features: biased variance (÷n), ε = 1e-5 inside the root, then γ·x̂ + β. */
+function layerNorm(x: Vec, gamma: Vec, beta: Vec): Vec {
+  const mean = x.reduce((sum, v) => sum + v, 0) / x.length;
+  const variance = x.reduce((sum, v) => sum + (v - mean) ** 2, 0) / x.length;
+  return x.map((v, i) => ((v - mean) / Math.sqrt(variance + 1e-5)) * gamma[i] + beta[i]);
+}
+
+function softmax(x: Vec): Vec {
+  const max = Math.max(...x);
+  const e = x.map((v) => Math.exp(v - max));
+  const sum = e.reduce((s, v) => s + v, 0);
+  return e.map((v) => v / sum);
+}
+
+const relu = (x: number): number => Math.max(0, x);
+
+/**
+ * GPT-2's GELU, the tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))): OpenAI's GPT-2 code,
+ * HuggingFace's `gelu_new` (GPT2Config's default) and PyTorch's GELU(approximate='tanh'). PyTorch's
+ * plain nn.GELU() is the exact x·Φ(x) (erf), up to ~5e-4 away. The module documents the tanh form.
+ */
+const geluTanh = (x: number): number => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+
+/** Predictions [B][K] (null at padded steps, whose outputs are unspecified) of the network with weights `w`. */
+function referenceForward(spec: DecisionTransformerSpec, w: Weights, seq: Seq, prompt?: Seq): Array<Array<Vec | null>> {
+  const d = spec.embedDim;
+  const heads = spec.numHeads;
+  const dh = d / heads;
+  const vec = (name: string) => w[name] as Vec;
+  const lin = (x: Vec, layer: string) => linear(x, w[`${layer}/w`] as Mat, vec(`${layer}/b`));
+  const ln = (x: Vec, name: string) => layerNorm(x, vec(`${name}/gamma`), vec(`${name}/beta`));
+  const activation = spec.activation === 'gelu' ? geluTanh : relu;
+
+  /** The step's tokens R̂, s, a, each its own modality's embedding plus the step's timestep embedding. */
+  const stepTokens = (prefix: string, rtg: number, state: Vec, action: Vec, timestep: number, z?: Vec): Vec[] => {
+    const time = (w[`${prefix}embed/timestep`] as Mat)[timestep];
+    // With z: the state token is Linear(Linear(s → stateEmbedDim) ⊕ z → d).
+    const stateIn = z ? [...lin(state, `${prefix}embed/stateEncoder`), ...z] : state;
+    return [lin([rtg], `${prefix}embed/return`), lin(stateIn, `${prefix}embed/state`), lin(action, `${prefix}embed/action`)].map((e) => addVec(e, time));
+  };
+
+  return seq.states.map((_, b) => {
+    // Prompt tokens first (one prompt row per sequence, or one shared), then the sequence's.
+    const tokens: Vec[] = [];
+    const real: boolean[] = [];
+    if (prompt) {
+      const p = prompt.states.length === 1 ? 0 : b;
+      prompt.states[p].forEach((s, t) => {
+        // The prompt has its own embeddings and skips the embedding LayerNorm.
+        tokens.push(...stepTokens('prompt/', prompt.rtg[p][t], s, prompt.actions[p][t], prompt.timesteps[p][t]));
+        real.push(...Array<boolean>(3).fill((prompt.mask?.[p][t] ?? 1) === 1));
+      });
+    }
+    const first = tokens.length;
+    seq.states[b].forEach((s, t) => {
+      const embedded = stepTokens('', seq.rtg[b][t], s, seq.actions[b][t], seq.timesteps[b][t], seq.contexts?.[b][t]);
+      tokens.push(...embedded.map((e) => ln(e, 'embedLn')));
+      real.push(...Array<boolean>(3).fill((seq.mask?.[b][t] ?? 1) === 1));
+    });
+
+    // Pre-LN GPT-2 blocks: x += Attn(LN1(x)); x += MLP(LN2(x)).
+    let x = tokens;
+    for (let l = 0; l < spec.numLayers; l++) {
+      const block = `block${l}`;
+      const qkv = x.map((xi) => lin(ln(xi, `${block}/ln1`), `${block}/qkv`));
+      // part 0/1/2 = q/k/v, head j = its j-th run of d_head columns.
+      const part = (row: Vec, which: number, j: number) => row.slice(which * d + j * dh, which * d + (j + 1) * dh);
+      const attention = x.map((_, i) => {
+        // Causal and padding masks: query i sees the real keys m ≤ i.
+        const visible = x.map((_, m) => m).filter((m) => m <= i && real[m]);
+        const merged: Vec = [];
+        for (let j = 0; j < heads; j++) {
+          const q = part(qkv[i], 0, j);
+          const p = softmax(visible.map((m) => dot(q, part(qkv[m], 1, j)) / Math.sqrt(dh)));
+          const head = Array<number>(dh).fill(0);
+          visible.forEach((m, n) => part(qkv[m], 2, j).forEach((v, c) => (head[c] += p[n] * v)));
+          merged.push(...head);
+        }
+        return lin(merged, `${block}/attnOut`);
+      });
+      x = x.map((xi, i) => addVec(xi, attention[i]));
+      x = x.map((xi) => addVec(xi, lin(lin(ln(xi, `${block}/ln2`), `${block}/fc`).map(activation), `${block}/mlpOut`)));
+    }
+
+    // The head reads the final-LayerNormed s_t token of the sequence (not the prompt).
+    return seq.states[b].map((_, t) => {
+      const i = first + 3 * t + 1;
+      if (!real[i]) return null;
+      const y = lin(ln(x[i], 'finalLn'), 'head');
+      if (spec.action.kind === 'discrete') return y;
+      const { low, high } = spec.action;
+      return y.map((v, j) => low[j] + ((high[j] - low[j]) * (Math.tanh(v) + 1)) / 2);
+    });
+  });
+}
+
+/**
+ * Overwrites every weight with seeded uniforms and returns them as nested arrays (as the network
+ * holds them, float32). Not the real initialisation: zero biases, unit γ and N(0, 0.02) weights
+ * would hide wrong biases, γ/β and attention scaling. The embedding layers are small (±0.1), so
+ * the variance the embedding LayerNorm divides by is ~1e-2 and its ε visibly matters.
+ */
+function randomWeights(net: DecisionTransformer, seed: string): Weights {
+  const rng = new Rng(seed);
+  const weights: Weights = {};
+  for (const [name, v] of Object.entries(net.namedVariables())) {
+    const [centre, spread] = name.endsWith('/gamma') ? [1, 0.5] : name.includes('embed/') ? [0, 0.1] : [0, 0.7];
+    const values = Array.from({ length: v.size }, () => centre + rng.uniform(-spread, spread));
+    tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
+    weights[name] = v.arraySync() as Vec | Mat;
+  }
+  return weights;
+}
+
+/** B rows of `steps` steps of float32-exact inputs; discrete actions as one-hot rows. */
+function referenceSeq(rng: Rng, spec: DecisionTransformerSpec, B: number, steps: number, firstStep: number[], withContext: boolean): Seq {
+  const f = () => Math.fround(rng.uniform(-1.5, 1.5));
+  const action = spec.action;
+  const oneHot = (n: number) => {
+    const hot = rng.int(n);
+    return Array.from({ length: n }, (_, a) => (a === hot ? 1 : 0));
+  };
+  const grid = <T>(make: () => T) => Array.from({ length: B }, () => Array.from({ length: steps }, make));
+  return {
+    rtg: grid(f),
+    states: grid(() => Array.from({ length: spec.stateDim }, f)),
+    actions: grid(() => (action.kind === 'continuous' ? action.low.map(f) : oneHot(action.numActions))),
+    timesteps: firstStep.map((t0) => Array.from({ length: steps }, (_, t) => t0 + t)),
+    contexts: withContext ? grid(() => Array.from({ length: spec.contextDim! }, f)) : undefined,
+  };
+}
+
+// float32 against float64 agrees to ~5e-7. Each of these slips in the module moves some
+// prediction by more than 1e-4 and fails a test below (checked by editing the compiled module):
+// 1/d_head or no scaling, unbiased variance, ε 1e-6 or 1e-4, erf GELU (≈1.2e-4), post-LN or a
+// residual from the normalised x, the timestep embedding on the state token only, another token
+// order, z before enc(s) or ignored, a LayerNorm on the prompt or none on the sequence, the head
+// on the action token, no final LN, tanh scaled to twice the range, no padding or causal mask,
+// heads merged without the transpose, no output-projection bias.
+describe('DecisionTransformer against a plain-JS recomputation of its maths', () => {
+  const tiny = (over: Partial<DecisionTransformerSpec> = {}): DecisionTransformerSpec => ({
+    stateDim: 2,
+    action: { kind: 'continuous', low: [-1, 0.5], high: [3, 1] },
+    embedDim: 4,
+    numLayers: 1,
+    numHeads: 2,
+    innerDim: 8,
+    maxEpisodeLength: 12,
+    contextDim: 2,
+    stateEmbedDim: 3,
+    prompt: true,
+    seed: 'dt-reference',
+    role: 'dt',
+    ...over,
+  });
+  const B = 2;
+  const K = 3;
+
+  /** Runs forward(…, training = false) and the JS recomputation; returns the largest difference at the real steps. */
+  function compare(spec: DecisionTransformerSpec, seq: Seq, prompt: Seq): number {
+    const net = new DecisionTransformer(spec);
+    const weights = randomWeights(net, `${spec.seed}/${spec.activation ?? 'relu'}/${spec.action.kind}`);
+    const got = predict(net, seq, prompt);
+    net.dispose();
+    const want = referenceForward(spec, weights, seq, prompt);
+    const out = spec.action.kind === 'continuous' ? spec.action.low.length : spec.action.numActions;
+    let maxDiff = 0;
+    let compared = 0;
+    want.forEach((row, b) =>
+      row.forEach((y, t) => {
+        if (!y) return;
+        const g = at(got, K, out, b, t);
+        y.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(g[j] - v))));
+        compared++;
+      }),
+    );
+    expect(compared).toBe(B * K - 1);
+    return maxDiff;
+  }
+
+  /** Row 1 left-padded by one step (junk inputs there); z per step; prompt rows given by the caller. */
+  function mainSeq(rng: Rng, spec: DecisionTransformerSpec): Seq {
+    const seq = referenceSeq(rng, spec, B, K, [5, 0], (spec.contextDim ?? 0) > 0);
+    seq.mask = [[1, 1, 1], [0, 1, 1]];
+    seq.rtg[1][0] = 40;
+    seq.states[1][0] = seq.states[1][0].map(() => -30);
+    seq.timesteps[1] = [11, 0, 1];
+    return seq;
+  }
+
+  for (const activation of ['relu', 'gelu'] as const) {
+    test(`continuous head, ${activation}: z, a 2-step prompt per row (one padded step), a left-padded row, 2 heads`, () => {
+      const spec = tiny({ activation });
+      const rng = new Rng(`dt-reference/${activation}`);
+      const seq = mainSeq(rng, spec);
+      const prompt = referenceSeq(rng, spec, B, 2, [2, 7], false);
+      prompt.mask = [[0, 1], [1, 1]];
+      expect(compare(spec, seq, prompt)).toBeLessThan(1e-5);
+    });
+  }
+
+  test('discrete head (logits), no z, 2 layers, one prompt shared by both rows', () => {
+    const spec = tiny({ action: { kind: 'discrete', numActions: 3 }, contextDim: 0, numLayers: 2 });
+    const rng = new Rng('dt-reference/discrete');
+    const seq = mainSeq(rng, spec);
+    const prompt = referenceSeq(rng, spec, 1, 2, [3], false);
+    expect(compare(spec, seq, prompt)).toBeLessThan(1e-5);
+  });
+});
