@@ -29,6 +29,14 @@ export type { ManipulationTask, TaskEpisode, TaskEvaluation, TaskParamsBase } fr
 export { MANIPULATION_TASKS, manipulationTask, sampleTaskParams } from './envs/manipulation/register';
 export { BENCHMARK_SPLITS, benchmarkSplit, ml1Split, splitEnvSpec, type BenchmarkSplit } from './envs/manipulation/benchmark-split';
 export { initPhysics } from './envs/manipulation/physics';
+export {
+  POINT_ROBOT_ID,
+  PointRobotEnv,
+  pointRobotTaskParameters,
+  pointRobotTasks,
+  type PointRobotTaskParameters,
+  type PointRobotTasks,
+} from './envs/navigation/point-robot';
 
 // --- agents: policies, experience, inference-only loading --------------------------------------
 export type { DisposablePolicy, Policy, PolicyBatch, PolicyContext, PolicyExtras, PolicyOutput } from './agents/policies/policy';
@@ -39,7 +47,7 @@ export { buildPolicy, type BuildPolicyOptions } from './agents/policies/build-po
 export { type PolicySpec, parsePolicySpec } from './agents/policies/policy-spec';
 export { type LoadedPolicy, type LoadPolicyOptions, loadPolicy } from './agents/load-policy';
 export { expertFor, expertKinds } from './agents/policies/experts/expert-registry';
-export { expertPolicyFor } from './agents/policies/experts/expert-policy';
+export { expertPolicyFor, type ExpertPolicyOptions } from './agents/policies/experts/expert-policy';
 
 // --- trainers: the learner interface and the algorithms -----------------------------------------
 export type {

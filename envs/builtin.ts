@@ -5,6 +5,7 @@ import { registerSpread } from './gridworld/spread';
 import { registerManipulationEnvs } from './manipulation/register';
 import { registerMultiArmEnvs } from './manipulation/register-multi-arm';
 import { registerSplitEnvs } from './manipulation/register-splits';
+import { registerPointRobot } from './navigation/point-robot';
 
 let registered = false;
 
@@ -19,4 +20,5 @@ export function registerBuiltinEnvs(): void {
   registerManipulationEnvs();
   registerMultiArmEnvs();
   registerSplitEnvs();
+  registerPointRobot();
 }

@@ -21,6 +21,23 @@ export interface EnvDefaults {
    * a physics engine's WebAssembly). `prepareEnv(id)` awaits it; factories are synchronous.
    */
   prepare?: () => Promise<void>;
+  /**
+   * Task families (meta-RL benchmarks such as `point-robot`): the tasks that a set of the env's
+   * options describes, each as the options that build it, with its side of the train/test split
+   * and the parameters that define it. What `troupe collect` records datasets of.
+   */
+  taskFamily?: (options: Record<string, unknown>) => TaskFamilyMember[];
+}
+
+/** One task of a task family (`EnvDefaults.taskFamily`). */
+export interface TaskFamilyMember {
+  /** A key unique within the family, usable as a run's task key and a file name, e.g. `task07`. */
+  key: string;
+  /** The env options that build this task (the family's options plus what selects the task). */
+  options: Record<string, unknown>;
+  split: 'train' | 'test';
+  /** What defines the task (e.g. `{ goal: [x, y] }`), recorded beside its data; never observed by agents. */
+  parameters: Record<string, unknown>;
 }
 
 interface Registration {
@@ -109,6 +126,17 @@ export function envOptionKeys(id: string): readonly string[] | undefined {
 export async function prepareEnv(id: string): Promise<void> {
   const { registration } = resolveEnvId(id);
   await registration.defaults.prepare?.();
+}
+
+/**
+ * The tasks of a task family env (`EnvDefaults.taskFamily`) for the given options, with the same
+ * option checks as `makeEnv`; undefined for envs that are not task families.
+ */
+export function envTaskFamily(id: string, options: Record<string, unknown> = {}): TaskFamilyMember[] | undefined {
+  const { registration, options: fromId } = resolveEnvId(id);
+  const problem = optionProblem(registration, options);
+  if (problem) throw new Error(`${id}: unknown option '${problem.option}' (known options: ${problem.known.join(', ')})${didYouMean(problem.option, problem.known)}`);
+  return registration.defaults.taskFamily?.({ ...(registration.defaults.options ?? {}), ...fromId, ...options, id });
 }
 
 /** Listed registrations, sorted by family then id. */

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { runBenchEnvsCommand } from './commands/bench-envs';
 import { BENCHMARKED_ALGOS, type BenchLearnerCommandOptions, DEFAULT_LEARNER_ALGOS, DEFAULT_LEARNER_ENV, runBenchLearnerCommand } from './commands/bench-learner';
 import { type CheckEnvCommandOptions, runCheckEnvCommand } from './commands/check-env';
+import { type CollectCommandOptions, runCollectCommand } from './commands/collect';
 import { runEnvsCommand } from './commands/envs';
 import { type EvalCommandOptions, runEvalCommand } from './commands/eval';
 import { type TrainCommandOptions, runTrainCommand } from './commands/train';
@@ -88,6 +89,17 @@ program
   .option('--dry-run', 'list the runs and their state without training')
   .action(async (study: string, opts: TransferCommandOptions) => {
     process.exitCode = await runTransferCommand(study, opts);
+  });
+
+program
+  .command('collect')
+  .description('record offline datasets: for each task of the env (every task of a task family such as point-robot, or a chosen split), episodes of scripted, random or trained policies; one .msgpack per task and a manifest dataset.json; again to finish an interrupted collection')
+  .argument('<config>', 'collect config (YAML), e.g. configs/meta-dt/point-robot-collect.yaml')
+  .option('--out <dir>', 'dataset folder (default runs/datasets/<config name>)')
+  .option('--workers <n>', 'rollout worker threads (default: the config\'s workers)')
+  .option('--no-progress', 'plain log lines instead of a progress bar')
+  .action(async (config: string, opts: CollectCommandOptions) => {
+    await runCollectCommand(config, opts);
   });
 
 const bench = program.command('bench').description('measure speed (results go into BENCHMARKS.md)');

@@ -66,7 +66,7 @@ const cases: Array<[string, string[], RegExp[]]> = [
   ['train: an env with neither id nor module', ['train', 'no-id-no-module.yaml', '--out', 'never-made'], [/env\.id: required/]],
   ['train: a module with a syntax error, named with file and line', ['train', 'syntax.yaml', '--out', 'never-made'], [/syntax error at .*syntax\.ts:2:\d+/]],
   ['train: a constructor that throws names env and module', ['train', 'ctor-throws.yaml', '--out', 'never-made'], [/env 'ctor-throws' from module '.*ctor-throws\.cjs': module\.exports threw while building it: grid too small/]],
-  ['eval: --policy expert on a user module', ['eval', 'ctor-throws.cjs', '--policy', 'expert'], [/--policy expert: only the built-in manipulation tasks have a scripted expert/]],
+  ['eval: --policy expert on a user module', ['eval', 'ctor-throws.cjs', '--policy', 'expert'], [/--policy expert: only built-in envs \(the manipulation tasks, point-robot\) have a scripted expert/]],
   ['eval: a module with a syntax error', ['eval', 'syntax.mjs', '--episodes', '2'], [/syntax error at .*syntax\.mjs:2/]],
   ['eval: a checkpoint path that does not exist', ['eval', 'runs/gone/step-1.ckpt'], [/'runs\/gone\/step-1\.ckpt' does not exist: expected a run directory, a \.ckpt checkpoint file, an env id/]],
   ['eval: a run directory that does not exist', ['eval', 'runs/gone'], [/'runs\/gone' does not exist/]],

@@ -77,7 +77,7 @@ const withoutClock = (records: MetricsRecord[]) => records.map((r) => Object.fro
 describe('datasets', () => {
   test('collected episodes round-trip through a file', async () => {
     const back = await readDataset(datasetFile);
-    expect(back.header).toEqual(dataset.header);
+    expect(back.header).toEqual({ ...dataset.header, taskParameters: null, split: null });
     expect(back.episodes).toHaveLength(40);
     const ep = back.episodes[0];
     // 20 steps of 2 agents; observations include the final one.
@@ -98,7 +98,12 @@ describe('datasets', () => {
     };
     await expect(readDataset(path.join(root, 'missing.msgpack'))).rejects.toThrow(/dataset .*missing\.msgpack does not exist/);
     await expect(readDataset(write('foreign.msgpack', { hello: 1 }))).rejects.toThrow(/foreign\.msgpack is not a troupe dataset/);
-    await expect(readDataset(write('v9.msgpack', { ...raw, version: 9 }))).rejects.toThrow(/v9\.msgpack: field 'version' is 9; this build reads version 1/);
+    await expect(readDataset(write('v9.msgpack', { ...raw, version: 9 }))).rejects.toThrow(/v9\.msgpack: field 'version' is 9; this build reads versions 1 and 2/);
+    // Version 1 (before task parameters and split) still reads, with both null; bad values are named.
+    const { taskParameters: _p, split: _s, ...v1Header } = raw.header as Record<string, unknown>;
+    await expect(readDataset(write('v1.msgpack', { ...raw, version: 1, header: v1Header }))).resolves.toMatchObject({ header: { taskParameters: null, split: null } });
+    await expect(readDataset(write('split.msgpack', { ...raw, header: { ...(raw.header as object), split: 'validation' } }))).rejects.toThrow(/split\.msgpack: field 'header\.split' must be 'train', 'test' or null/);
+    await expect(readDataset(write('params.msgpack', { ...raw, header: { ...(raw.header as object), taskParameters: [1, 2] } }))).rejects.toThrow(/params\.msgpack: field 'header\.taskParameters' must be a map or null/);
     const episodes = raw.episodes as Array<Record<string, { data: Uint8Array }>>;
     const short = episodes.map((e, i) => (i === 2 ? { ...e, obs: { ...e.obs, data: e.obs.data.subarray(0, 16) } } : e));
     await expect(readDataset(write('short.msgpack', { ...raw, episodes: short }))).rejects.toThrow(/short\.msgpack: episodes\[2\]\.obs has 4 numbers, expected 168/);

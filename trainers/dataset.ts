@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Packr } from 'msgpackr';
 import { type EnvShape, shapeDifferences } from '../envs/env-shape';
 import type { EnvSpec } from '../envs/env-spec';
+import { writeFileAtomicSync } from '../runtime/core/atomic-file';
 import { readFileAs } from '../runtime/core/checkpoint';
 import { type SerializedArray, type StoredArray, deserializeArray, serializeArray } from '../runtime/core/checkpoint-format';
 
@@ -15,7 +16,9 @@ import { type SerializedArray, type StoredArray, deserializeArray, serializeArra
  */
 
 export const DATASET_MAGIC = 'troupe-dataset';
-export const DATASET_VERSION = 1;
+/** Version 2 added the task's parameters and split to the header; version 1 files still read (both null). */
+export const DATASET_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 export const DATASET_EXTENSION = '.msgpack';
 
 export interface DatasetHeader {
@@ -29,7 +32,17 @@ export interface DatasetHeader {
   /** A label of the data's quality (`expert`, `medium`, `mixed`, `random`), free-form. */
   quality: string;
   seed: string;
-  createdAt: string;
+  /** When it was written; optional since version 2, so that a collection can be reproduced byte for byte. */
+  createdAt?: string;
+  /** How many envs collected side by side (with the seed, the episodes depend on it; not on worker threads). */
+  numEnvs?: number | null;
+  /**
+   * What defines the task (e.g. point-robot's `{ goal: [x, y], task: 7 }`, from the env's task
+   * family), for probes and analyses; learners never see it. Null when the env defines none.
+   */
+  taskParameters?: Record<string, unknown> | null;
+  /** The task's side of its family's train/test split; null outside a task family. */
+  split?: 'train' | 'test' | null;
 }
 
 /** One recorded episode of T steps (A = shape.numAgents). */
@@ -120,7 +133,9 @@ export async function writeDataset(file: string, dataset: OfflineDataset): Promi
     return { ...arrays, terminated: ep.terminated, return: ep.return, success: Number.isNaN(ep.success) ? null : ep.success };
   });
   await fsp.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  await fsp.writeFile(file, packr.pack({ magic: DATASET_MAGIC, version: DATASET_VERSION, header: dataset.header, episodes }));
+  const header: DatasetHeader = { ...dataset.header, taskParameters: dataset.header.taskParameters ?? null, split: dataset.header.split ?? null };
+  // Through a temporary file and a rename: an interrupted write never leaves a truncated dataset.
+  writeFileAtomicSync(file, packr.pack({ magic: DATASET_MAGIC, version: DATASET_VERSION, header, episodes }));
 }
 
 function isMap(v: unknown): v is Record<string, unknown> {
@@ -140,10 +155,18 @@ export async function readDataset(file: string): Promise<OfflineDataset> {
     throw new Error(`dataset ${file}: field '${field}' ${problem}`);
   };
   if (!isMap(root) || root.magic !== DATASET_MAGIC) throw new Error(`${file} is not a troupe dataset (no '${DATASET_MAGIC}' tag)`);
-  if (root.version !== DATASET_VERSION) fail('version', `is ${String(root.version)}; this build reads version ${DATASET_VERSION}`);
+  if (typeof root.version !== 'number' || !READABLE_VERSIONS.includes(root.version)) fail('version', `is ${String(root.version)}; this build reads versions ${READABLE_VERSIONS.join(' and ')}`);
   const header = root.header;
   if (!isMap(header)) return fail('header', 'must be a map');
-  for (const key of ['task', 'policy', 'quality', 'seed', 'createdAt'] as const) if (typeof header[key] !== 'string') fail(`header.${key}`, 'must be a string');
+  if (root.version === 1) {
+    header.taskParameters = null;
+    header.split = null;
+  }
+  if (header.taskParameters !== null && !isMap(header.taskParameters)) fail('header.taskParameters', 'must be a map or null');
+  if (header.split !== null && header.split !== 'train' && header.split !== 'test') fail('header.split', "must be 'train', 'test' or null");
+  for (const key of ['task', 'policy', 'quality', 'seed'] as const) if (typeof header[key] !== 'string') fail(`header.${key}`, 'must be a string');
+  if (typeof header.createdAt !== 'string' && (root.version === 1 || header.createdAt !== undefined)) fail('header.createdAt', 'must be a string');
+  if (header.numEnvs !== undefined && header.numEnvs !== null && !(typeof header.numEnvs === 'number' && Number.isInteger(header.numEnvs) && header.numEnvs > 0)) fail('header.numEnvs', 'must be a positive integer or null');
   if (!isMap(header.env) || typeof header.env.id !== 'string') fail('header.env', 'must be an env spec with an id');
   if (!isMap(header.shape) || !Array.isArray(header.shape.agentIds)) fail('header.shape', 'must be an env shape');
   const shape = header.shape as unknown as EnvShape;

@@ -29,6 +29,15 @@
  *    critics and the actor forward at s'; per actor step the actor forward and backward and
  *    both critics forward and backward towards the action input only (every layer's input
  *    gradient and no weight gradient: as many FLOPs as the forward pass).
+ *  - Decision transformer, per pass over S sequences of K steps after a k-step prompt (N = 3(k + K)
+ *    tokens each): the modality embeddings (return 1→d, state S→d or S→E then (E ⊕ z)→d, action
+ *    A→d; the prompt's own return, state and action layers on its k steps), which read data and
+ *    so cost only weight gradients, except the context layer's input gradient towards the
+ *    trained state encoding; per block the token-wise Q/K/V d→3d, attention output d→d and MLP
+ *    d→inner→d, and the two N×N attention products (QKᵀ and weights·V, N²·d multiply-adds each,
+ *    all of them: the causal mask hides half the results but not the work); the action head d→A
+ *    on the K state tokens. The return embedding is a broadcast multiply, the timestep embedding
+ *    a gather (not counted).
  */
 
 /** FLOPs of one pass over a batch of rows: forward, and backward (weight plus input gradients). */
@@ -103,4 +112,36 @@ export function mlpFlops(inputDim: number, hiddenDims: readonly number[], output
     backward += i === 0 ? layer : 2 * layer;
   }
   return { forward, backward };
+}
+
+export interface DecisionTransformerShape {
+  stateDim: number;
+  /** Head width: the action dimension, or the number of discrete actions. */
+  actionDim: number;
+  embedDim: number;
+  innerDim: number;
+  numLayers: number;
+  /** 0 without a task representation. */
+  contextDim: number;
+  stateEmbedDim: number;
+}
+
+/**
+ * Matmul FLOPs of a `DecisionTransformer` over `sequences` sequences of `steps` steps, each after
+ * a prompt of `promptSteps` steps (0 = none).
+ */
+export function decisionTransformerFlops(net: DecisionTransformerShape, sequences: number, steps: number, promptSteps: number): PassFlops {
+  const { stateDim: S, actionDim: A, embedDim: d, innerDim: I, numLayers: L, contextDim: Z, stateEmbedDim: E } = net;
+  const N = 3 * (promptSteps + steps);
+  const stateEmbed = Z > 0 ? S * E + (E + Z) * d : S * d;
+  const embed = 2 * sequences * (steps * (d + stateEmbed + A * d) + promptSteps * (d + S * d + A * d));
+  // With a context, the (E ⊕ z)→d layer's input gradient reaches the trained state encoder.
+  const embedInputGrad = Z > 0 ? 2 * sequences * steps * (E + Z) * d : 0;
+  const dense = 2 * sequences * N * L * (3 * d * d + d * d + 2 * d * I);
+  const attention = 2 * sequences * L * 2 * N * N * d;
+  const head = 2 * sequences * steps * d * A;
+  return {
+    forward: embed + dense + attention + head,
+    backward: embed + embedInputGrad + 2 * (dense + attention + head),
+  };
 }

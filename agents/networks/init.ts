@@ -27,3 +27,12 @@ export function torchUniform(shape: number[], fanIn: number, seed: number): tf.T
   const bound = 1 / Math.sqrt(fanIn);
   return tf.randomUniform(shape, -bound, bound, 'float32', seed);
 }
+
+/**
+ * Uniform in ±√(6 / (fanIn + fanOut)) (Glorot & Bengio 2010): PyTorch's `xavier_uniform_`, which
+ * Meta-DT's context world model uses for every linear layer.
+ */
+export function xavierUniform(fanIn: number, fanOut: number, seed: number): tf.Tensor2D {
+  const bound = Math.sqrt(6 / (fanIn + fanOut));
+  return tf.randomUniform([fanIn, fanOut], -bound, bound, 'float32', seed) as tf.Tensor2D;
+}

@@ -3,19 +3,36 @@ import { Rng, deriveSeed } from '../../runtime/core/rng';
 import type { VectorLayout } from '../../envs/env-shape';
 
 /**
- * Uniformly random legal actions: a uniform pick among unmasked discrete actions, or
- * uniform in [-1, 1] per action dimension for continuous spaces. Dead agents get 0.
- * Each env slot draws from its own stream derived from (seed, env index), so env e's
- * actions do not depend on how many envs run beside it.
+ * Uniformly random legal actions: a uniform pick among unmasked discrete actions, or, for
+ * continuous spaces, uniform within each dimension's Box bounds (in [-1, 1] where a bound is
+ * infinite or unknown). Dead agents get 0. Each env slot draws from its own stream derived
+ * from (seed, env index), so env e's actions do not depend on how many envs run beside it.
  */
 export class RandomPolicy implements Policy {
   private readonly rngs: Rng[];
+  /** Per agent slot and action dimension [A · actDim]: where continuous draws lie. */
+  private readonly low: Float64Array;
+  private readonly high: Float64Array;
 
   constructor(
     readonly layout: VectorLayout,
     seed: number | string,
   ) {
     this.rngs = Array.from({ length: layout.numEnvs }, (_, e) => new Rng(deriveSeed(seed, e)));
+    const n = layout.numAgents * layout.actDim;
+    this.low = new Float64Array(n).fill(-1);
+    this.high = new Float64Array(n).fill(1);
+    // Boxes narrower than [-1, 1] (point-robot's ±0.1) would refuse draws outside them; a side
+    // without a finite bound keeps [-1, 1], so that such envs see what they saw before.
+    const { actionLow, actionHigh } = layout;
+    if (actionLow && actionHigh) {
+      for (let i = 0; i < n; i++) {
+        if (Number.isFinite(actionLow[i]) && Number.isFinite(actionHigh[i])) {
+          this.low[i] = actionLow[i];
+          this.high[i] = actionHigh[i];
+        }
+      }
+    }
   }
 
   act(batch: PolicyBatch, actions: Float32Array): void {
@@ -38,7 +55,7 @@ export class RandomPolicy implements Policy {
           continue;
         }
         if (!discreteActions) {
-          for (let k = 0; k < actDim; k++) actions[at + k] = rng.uniform(-1, 1);
+          for (let k = 0; k < actDim; k++) actions[at + k] = rng.uniform(this.low[a * actDim + k], this.high[a * actDim + k]);
           continue;
         }
         const m = i * numActions;

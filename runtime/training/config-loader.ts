@@ -36,14 +36,7 @@ export class RunConfigError extends Error {
  * and a module that does not exist is an error here, before anything runs.
  */
 export function loadRunConfig(file: string, overrides: readonly string[] = []): RunConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory, not a YAML file' : (error as Error).message;
-    throw new RunConfigError(`cannot read run config ${file}: ${why}`);
-  }
+  const text = readConfigText(file, 'run config');
   const config = parseRunConfig(text, file, overrides, path.dirname(path.resolve(file)));
   const missing = moduleFields(config)
     .filter(({ module }) => !fs.existsSync(module))
@@ -129,6 +122,37 @@ function checkTopLevel(raw: unknown, source: string): void {
 export function serializeRunConfig(config: RunConfig): string {
   // Defaults are written out so a saved run stays reproducible even if a default changes later.
   return YAML.stringify(config);
+}
+
+/**
+ * Reads a YAML config file of another kind than a run config (a transfer study, a collect
+ * config) and validates it with `schema`; every problem is a `RunConfigError` naming the file
+ * (`kind` says what it should be) and the key.
+ */
+export function loadYamlConfigFile<S extends z.ZodTypeAny>(file: string, schema: S, kind: string): z.output<S> {
+  const result = schema.safeParse(parseYamlDocument(readConfigText(file, kind), file));
+  if (!result.success) {
+    const issues = result.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(top level)'}: ${describeZodIssue(issue)}`);
+    throw new RunConfigError(`invalid ${kind} ${file}:\n${issues.map((l) => `  ${l}`).join('\n')}`, issues);
+  }
+  return result.data;
+}
+
+function readConfigText(file: string, kind: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory, not a YAML file' : (error as Error).message;
+    throw new RunConfigError(`cannot read ${kind} ${file}: ${why}`);
+  }
+}
+
+/** A zod issue as one readable phrase, for configs whose errors name the key. */
+export function describeZodIssue(issue: z.ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.received === 'undefined') return `required, missing (expected ${issue.expected})`;
+  return issue.message;
 }
 
 function parseYamlDocument(text: string, source: string): unknown {

@@ -64,19 +64,19 @@ export interface ScriptedPolicyChoice {
 
 /**
  * Runs `episodes` complete episodes of uniformly random legal actions, or of the env's scripted
- * expert (manipulation tasks). Episodes are counted in (step, env index) order, so the result is
+ * expert (manipulation tasks, point-robot; the env's options reach the expert). Episodes are counted in (step, env index) order, so the result is
  * the same for any number of workers.
  */
 export async function evaluateScriptedPolicy(env: string | EnvSpec, episodes: number, seed: string, numEnvs: number, workers: number, choice: ScriptedPolicyChoice = { policy: 'random' }, maxSteps?: number): Promise<EvalSummary> {
   registerBuiltinEnvs();
   const spec = typeof env === 'string' ? { id: env } : env;
   const envId = spec.id;
-  if (choice.policy === 'expert' && spec.module) throw new Error(`--policy expert: only the built-in manipulation tasks have a scripted expert; ${spec.module} is a user env module`);
+  if (choice.policy === 'expert' && spec.module) throw new Error(`--policy expert: only built-in envs (the manipulation tasks, point-robot) have a scripted expert; ${spec.module} is a user env module`);
   const vec = await VectorEnv.create({ env: spec, numEnvs, workers, seed });
   try {
     const policy =
       choice.policy === 'expert'
-        ? expertPolicyFor(envId, vec.layout, { noise: choice.noise ?? 0, seed: `${seed}/policy` })
+        ? expertPolicyFor(envId, vec.layout, { noise: choice.noise ?? 0, seed: `${seed}/policy`, envOptions: spec.options })
         : new RandomPolicy(vec.layout, `${seed}/policy`);
     const result = await evaluatePolicy(vec, policy, episodes, 0, { maxSteps });
     const name = choice.policy === 'expert' ? `expert (noise ${choice.noise ?? 0})` : 'random';

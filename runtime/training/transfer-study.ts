@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { moduleEnvId } from '../../envs/env-from-spec';
 import { writeFileAtomicSync } from '../core/atomic-file';
-import { RunConfigError, validateRunConfig } from './config-loader';
+import { RunConfigError, loadYamlConfigFile, validateRunConfig } from './config-loader';
 
 /*
  * A transfer study (`troupe transfer <study.yaml>`): the whole protocol of issue 12 as a plan of
@@ -137,25 +137,7 @@ export interface TransferPlan {
 
 /** Reads and validates a study file; errors name the file and the key. */
 export function loadTransferStudy(file: string): TransferStudyConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new RunConfigError(`cannot read transfer study ${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = YAML.parse(text, { uniqueKeys: true });
-  } catch (error) {
-    throw new RunConfigError(`${file}: YAML syntax error: ${(error as Error).message.split('\n')[0]}`);
-  }
-  const result = transferStudySchema.safeParse(raw ?? {});
-  if (!result.success) {
-    const issues = result.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(top level)'}: ${describeZodIssue(issue)}`);
-    throw new RunConfigError(`invalid transfer study ${file}:\n${issues.map((l) => `  ${l}`).join('\n')}`, issues);
-  }
-  const study = result.data;
+  const study = loadYamlConfigFile(file, transferStudySchema, 'transfer study');
   const baseDir = path.dirname(path.resolve(file));
   const resolve = (t: StudyTask): StudyTask => (t.module ? { ...t, module: path.resolve(baseDir, t.module) } : t);
   return { ...study, sources: study.sources.map(resolve), targets: study.targets.map(resolve) };
@@ -177,12 +159,6 @@ export function withTaskLists(study: TransferStudyConfig, lists: { sources?: rea
     targets: lists.targets ? tasks(lists.targets, '--targets') : study.targets,
     matrix: true,
   };
-}
-
-function describeZodIssue(issue: z.ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-  if (issue.code === 'invalid_type' && issue.received === 'undefined') return `required, missing (expected ${issue.expected})`;
-  return issue.message;
 }
 
 function taskKey(t: StudyTask): string {

@@ -10,21 +10,37 @@ import { expertFor, expertKinds } from './expert-registry';
 import { HandoverExpert } from './handover-expert';
 import type { ExpertOptions, ManipulationExpert } from './manipulation-expert';
 import type { MultiArmExpert } from './multi-arm-expert';
+import { POINT_ROBOT_ID } from '../../../envs/navigation/point-robot';
+import { PointRobotExpertPolicy } from './point-robot-expert';
+
+/** What `expertPolicyFor` takes besides the env id and layout. */
+export interface ExpertPolicyOptions extends ExpertOptions {
+  /**
+   * The options the envs were built with (an `EnvSpec`'s `options`). Only experts whose task is
+   * not in the observation read them: `point-robot`'s goal is hidden, so its expert takes the goal
+   * from the options that fix it (`task`, `goal`, and the goal set's `numTasks`, `goalRange`, `goalSeed`).
+   */
+  envOptions?: Record<string, unknown>;
+}
 
 /**
- * The scripted experts of the manipulation family as a vectorised `Policy`, so they run wherever a
- * trained policy runs (`troupe eval <env-id> --policy expert`, dataset collection): single-arm
- * tasks (`push`), multi-task split envs whose observation ends with the task one-hot (`MT10`,
- * `MT10/push`: the one-hot names the expert, which sees the first 39 numbers), and the multi-arm
- * tasks (`handover`, `bar-lift`, `bar-lift-<N>arms`, `bar-lift-<A>to<B>arms`: one scripted team).
+ * The scripted experts as a vectorised `Policy`, so they run wherever a trained policy runs
+ * (`troupe eval <env-id> --policy expert`, dataset collection): single-arm manipulation tasks
+ * (`push`), multi-task split envs whose observation ends with the task one-hot (`MT10`,
+ * `MT10/push`: the one-hot names the expert, which sees the first 39 numbers), the multi-arm
+ * tasks (`handover`, `bar-lift`, `bar-lift-<N>arms`, `bar-lift-<A>to<B>arms`: one scripted team),
+ * and `point-robot` (its goal comes from `options.envOptions`, see `PointRobotExpertPolicy`).
  *
  * Every env slot has its own expert whose noise stream is seeded from (seed, env index), so env
- * e's actions never depend on how many envs run beside it. Experts need the goal in the
- * observation: the meta-learning splits (ML1, ML10), which hide it, are refused.
+ * e's actions never depend on how many envs run beside it. Manipulation experts need the goal in
+ * the observation: the meta-learning splits (ML1, ML10), which hide it, are refused.
  */
-export function expertPolicyFor(envId: string, layout: VectorLayout, options: ExpertOptions = {}): Policy {
+export function expertPolicyFor(envId: string, layout: VectorLayout, options: ExpertPolicyOptions = {}): Policy {
+  const { envOptions, ...expertOptions } = options;
   const seedFor = (e: number) => deriveSeed(options.seed ?? 0, e);
-  const withSeed = (e: number): ExpertOptions => ({ ...options, seed: seedFor(e) });
+  const withSeed = (e: number): ExpertOptions => ({ ...expertOptions, seed: seedFor(e) });
+
+  if (envId === POINT_ROBOT_ID) return new PointRobotExpertPolicy(layout, { ...envOptions, id: envId }, { noise: options.noise, seed: options.seed });
 
   if (expertKinds().includes(envId)) {
     const experts = Array.from({ length: layout.numEnvs }, (_, e) => expertFor(envId, withSeed(e)));
@@ -54,7 +70,7 @@ export function expertPolicyFor(envId: string, layout: VectorLayout, options: Ex
     return new SingleArmExpertPolicy(layout, kindOf, perKind);
   }
 
-  throw new Error(`no scripted expert for env '${envId}' (experts: ${[...expertKinds(), 'handover', 'bar-lift', 'bar-lift-<N>arms', 'bar-lift-<A>to<B>arms', 'MT10', 'MT10/<kind>'].join(', ')})`);
+  throw new Error(`no scripted expert for env '${envId}' (experts: ${[...expertKinds(), 'handover', 'bar-lift', 'bar-lift-<N>arms', 'bar-lift-<A>to<B>arms', 'MT10', 'MT10/<kind>', POINT_ROBOT_ID].join(', ')})`);
 }
 
 function multiArmExpertMaker(envId: string): ((options: ExpertOptions) => MultiArmExpert) | undefined {

@@ -1,0 +1,459 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng, deriveSeed, seedToInt } from '../../runtime/core/rng';
+import { torchUniform } from './init';
+import { type Linear, Module, affine, createVariable, linearVariables, uniqueScope } from './module';
+
+/*
+ * The decision transformer of Meta-DT (Wang et al. 2024; Chen et al. 2021 before it): a causal
+ * GPT over the interleaved tokens (R̂_1, s_1, a_1, …, R̂_K, s_K, a_K) that predicts a_t from the
+ * output at the s_t token. Structured as NJU-RL/Meta-DT's `MetaDecisionTransformer` over
+ * its GPT-2 copy without position embeddings:
+ *
+ *  - Each modality has its own linear embedding; a learned timestep embedding (one row per
+ *    episode step, its only notion of position) is added to all three tokens of a step; the
+ *    embedded sequence is layer-normalised.
+ *  - With a task representation (`contextDim` > 0) the state token is
+ *    Linear(Linear(s → stateEmbedDim) ⊕ z_t → d): z enters every state token.
+ *  - An optional prompt of k steps (Prompt-DT, Meta-DT's few-shot segment) has its own embedding
+ *    layers (`prompt/…`) and is prepended, so every main token sees all of it. As in the
+ *    reference, the prompt's tokens skip the embedding LayerNorm.
+ *  - Then `numLayers` pre-LN blocks (LN → causal multi-head self-attention → residual;
+ *    LN → d → inner → d MLP → residual) and a final LN.
+ *  - Padding is on the left (the DT convention): a 0/1 mask per step, and padded tokens are never
+ *    attended to.
+ *
+ * Initialisation follows where each layer lives in the reference: the DT's own layers
+ * (embeddings, action head) as PyTorch's `nn.Linear` and `nn.Embedding` (uniform ±1/√fan_in;
+ * N(0, 1)), the transformer's as GPT-2's (N(0, 0.02) weights, zero biases, unit LayerNorms).
+ *
+ * Dropout (GPT-2's three kinds: on the embedded sequence, on attention probabilities, on each
+ * residual branch) runs only in training and draws its masks from a seed the caller derives
+ * per step, so a training step is a function of (weights, batch, seed).
+ */
+
+export type DecisionTransformerAction =
+  /** A Box: predictions are tanh-squashed onto [low, high] per dimension. */
+  | { kind: 'continuous'; low: readonly number[]; high: readonly number[] }
+  /** Discrete: predictions are logits; action inputs are one-hot rows. */
+  | { kind: 'discrete'; numActions: number };
+
+export interface DecisionTransformerSpec {
+  stateDim: number;
+  action: DecisionTransformerAction;
+  /** Token width d. */
+  embedDim: number;
+  numLayers: number;
+  /** Attention heads; must divide embedDim. */
+  numHeads: number;
+  /** MLP hidden width; GPT-2's 4·d unless given. */
+  innerDim?: number;
+  /** MLP activation: Meta-DT configures ReLU, GPT-2's own is GELU (tanh approximation). */
+  activation?: 'relu' | 'gelu';
+  /** Dropout rate of every dropout site while training; 0.1 unless given. */
+  dropout?: number;
+  /** Rows of the timestep embeddings: timesteps must lie in [0, maxEpisodeLength). */
+  maxEpisodeLength: number;
+  /** Width of the task representation z fed with every step; 0 (default) = none (a plain DT). */
+  contextDim?: number;
+  /** With a context: the state's own encoding width before z is appended (16 in Meta-DT). */
+  stateEmbedDim?: number;
+  /** Builds the prompt embedding layers, so `input.prompt` may be given. */
+  prompt?: boolean;
+  /** Initial weights depend on (seed, role) only, so equal seeds give equal networks. */
+  seed: string;
+  role: string;
+  /** `zeros` skips the random initialisation, for a network whose weights are loaded next. */
+  init?: 'torch' | 'zeros';
+}
+
+/** k prompt steps per row; P rows, either one per sequence or 1 (shared by every sequence). */
+export interface DecisionTransformerPrompt {
+  /** [P, k] returns-to-go (already divided by the return scale). */
+  returnsToGo: tf.Tensor2D;
+  /** [P, k, stateDim]. */
+  states: tf.Tensor3D;
+  /** [P, k, actDim] (continuous) or one-hot [P, k, numActions] (discrete). */
+  actions: tf.Tensor3D;
+  /** [P, k] int32 episode steps. */
+  timesteps: tf.Tensor2D;
+  /** [P, k], 1 for a real step and 0 for padding; all real unless given. */
+  mask?: tf.Tensor2D;
+}
+
+/** B sequences of K steps, left-padded when shorter. */
+export interface DecisionTransformerInput {
+  /** [B, K] returns-to-go (already divided by the return scale). */
+  returnsToGo: tf.Tensor2D;
+  /** [B, K, stateDim]. */
+  states: tf.Tensor3D;
+  /** [B, K, actDim] or one-hot [B, K, numActions]; the step being predicted may hold zeros (causality hides it). */
+  actions: tf.Tensor3D;
+  /** [B, K] int32 episode steps. */
+  timesteps: tf.Tensor2D;
+  /** [B, K], 1 for a real step and 0 for padding; all real unless given. */
+  mask?: tf.Tensor2D;
+  /** [B, K, contextDim] z per step; required exactly when the spec has a context. */
+  contexts?: tf.Tensor3D;
+  prompt?: DecisionTransformerPrompt;
+}
+
+/** The DT's own embedding layers of one sequence kind (main or prompt). */
+interface Embeddings {
+  timestep: tf.Variable;
+  ret: Linear;
+  /** State → stateEmbedDim when z is injected (main sequence only). */
+  stateEncoder?: Linear;
+  state: Linear;
+  action: Linear;
+}
+
+interface LayerNorm {
+  gamma: tf.Variable;
+  beta: tf.Variable;
+}
+
+interface Block {
+  ln1: LayerNorm;
+  qkv: Linear;
+  attnOut: Linear;
+  ln2: LayerNorm;
+  fc: Linear;
+  mlpOut: Linear;
+}
+
+/** PyTorch's and GPT-2's LayerNorm epsilon. */
+const LN_EPSILON = 1e-5;
+/** GPT-2's initializer_range. */
+const GPT2_INIT_STD = 0.02;
+/**
+ * Added to the attention score of a key a query must not see. exp(−1e9 + s − max) is exactly 0
+ * in float32, so hidden tokens contribute exactly nothing (the causality tests rely on
+ * bit-identity); the causal and padding parts add, so a padded query that sees nothing
+ * still prefers earlier (padded) keys over future ones and never divides by zero.
+ */
+const HIDDEN = -1e9;
+
+export class DecisionTransformer extends Module {
+  readonly spec: DecisionTransformerSpec;
+  /** Output width: the action dimension (continuous) or the number of actions (discrete). */
+  readonly actionDim: number;
+  readonly innerDim: number;
+  readonly dropout: number;
+  readonly contextDim: number;
+  private readonly main: Embeddings;
+  private readonly promptEmbeddings?: Embeddings;
+  private readonly embedLn: LayerNorm;
+  private readonly blocks: Block[] = [];
+  private readonly finalLn: LayerNorm;
+  private readonly head: Linear;
+  /** Continuous actions: tanh output ↦ offset + scale·tanh, per dimension ([actDim]). */
+  private readonly actionScale?: Float32Array;
+  private readonly actionOffset?: Float32Array;
+
+  constructor(spec: DecisionTransformerSpec) {
+    super();
+    this.spec = spec;
+    const { stateDim: S, embedDim: d, numLayers, numHeads, maxEpisodeLength, seed, role } = spec;
+    const who = `DecisionTransformer '${role}'`;
+    const positiveInt = (v: number, name: string) => {
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${who}: ${name} must be a positive integer, got ${v}`);
+    };
+    positiveInt(S, 'stateDim');
+    positiveInt(d, 'embedDim');
+    positiveInt(numLayers, 'numLayers');
+    positiveInt(numHeads, 'numHeads');
+    positiveInt(maxEpisodeLength, 'maxEpisodeLength');
+    if (d % numHeads !== 0) throw new Error(`${who}: embedDim ${d} does not split over ${numHeads} heads`);
+    this.innerDim = spec.innerDim ?? 4 * d;
+    positiveInt(this.innerDim, 'innerDim');
+    this.dropout = spec.dropout ?? 0.1;
+    if (!(this.dropout >= 0 && this.dropout < 1)) throw new Error(`${who}: dropout must be in [0, 1), got ${spec.dropout}`);
+    this.contextDim = spec.contextDim ?? 0;
+    if (!Number.isInteger(this.contextDim) || this.contextDim < 0) throw new Error(`${who}: contextDim must be a non-negative integer, got ${spec.contextDim}`);
+    const stateEmbedDim = spec.stateEmbedDim ?? 16;
+    if (this.contextDim > 0) positiveInt(stateEmbedDim, 'stateEmbedDim');
+
+    const action = spec.action;
+    if (action.kind === 'continuous') {
+      const D = action.low.length;
+      positiveInt(D, 'the action dimension (action.low.length)');
+      if (action.high.length !== D) throw new Error(`${who}: action.low has ${D} entries, action.high ${action.high.length}`);
+      this.actionScale = new Float32Array(D);
+      this.actionOffset = new Float32Array(D);
+      for (let j = 0; j < D; j++) {
+        const [lo, hi] = [action.low[j], action.high[j]];
+        if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi)) throw new Error(`${who}: action bounds must be finite with low ≤ high, got [${lo}, ${hi}] at ${j}`);
+        this.actionScale[j] = (hi - lo) / 2;
+        this.actionOffset[j] = (hi + lo) / 2;
+      }
+      this.actionDim = D;
+    } else {
+      positiveInt(action.numActions, 'action.numActions');
+      this.actionDim = action.numActions;
+    }
+    const A = this.actionDim;
+
+    const scope = uniqueScope('decision-transformer', role);
+    const zeros = spec.init === 'zeros';
+    const seedOf = (name: string) => seedToInt(deriveSeed(seed, role, name));
+    const variable = (initial: () => tf.Tensor, shape: number[], name: string): tf.Variable =>
+      createVariable(zeros ? tf.zeros(shape) : initial(), scope, name);
+    // The DT's own layers: PyTorch's nn.Linear and nn.Embedding defaults.
+    const torchLinear = (name: string, inDim: number, outDim: number): Linear => ({
+      w: variable(() => torchUniform([inDim, outDim], inDim, seedOf(`${name}/w`)), [inDim, outDim], `${name}/w`),
+      b: variable(() => torchUniform([outDim], inDim, seedOf(`${name}/b`)), [outDim], `${name}/b`),
+    });
+    const embeddingTable = (name: string) =>
+      variable(() => tf.randomNormal([maxEpisodeLength, d], 0, 1, 'float32', seedOf(name)), [maxEpisodeLength, d], name);
+    // The transformer's layers: GPT-2's initialisation (weights N(0, 0.02), zero biases).
+    const gptLinear = (name: string, inDim: number, outDim: number): Linear => ({
+      w: variable(() => tf.randomNormal([inDim, outDim], 0, GPT2_INIT_STD, 'float32', seedOf(`${name}/w`)), [inDim, outDim], `${name}/w`),
+      b: createVariable(tf.zeros([outDim]), scope, `${name}/b`),
+    });
+    const layerNorm = (name: string): LayerNorm => ({
+      gamma: variable(() => tf.ones([d]), [d], `${name}/gamma`),
+      beta: createVariable(tf.zeros([d]), scope, `${name}/beta`),
+    });
+
+    const withContext = this.contextDim > 0;
+    this.main = {
+      timestep: embeddingTable('embed/timestep'),
+      ret: torchLinear('embed/return', 1, d),
+      stateEncoder: withContext ? torchLinear('embed/stateEncoder', S, stateEmbedDim) : undefined,
+      state: withContext ? torchLinear('embed/state', stateEmbedDim + this.contextDim, d) : torchLinear('embed/state', S, d),
+      action: torchLinear('embed/action', A, d),
+    };
+    if (spec.prompt) {
+      this.promptEmbeddings = {
+        timestep: embeddingTable('prompt/embed/timestep'),
+        ret: torchLinear('prompt/embed/return', 1, d),
+        state: torchLinear('prompt/embed/state', S, d),
+        action: torchLinear('prompt/embed/action', A, d),
+      };
+    }
+    this.embedLn = layerNorm('embedLn');
+    for (let i = 0; i < numLayers; i++) {
+      this.blocks.push({
+        ln1: layerNorm(`block${i}/ln1`),
+        qkv: gptLinear(`block${i}/qkv`, d, 3 * d),
+        attnOut: gptLinear(`block${i}/attnOut`, d, d),
+        ln2: layerNorm(`block${i}/ln2`),
+        fc: gptLinear(`block${i}/fc`, d, this.innerDim),
+        mlpOut: gptLinear(`block${i}/mlpOut`, this.innerDim, d),
+      });
+    }
+    this.finalLn = layerNorm('finalLn');
+    this.head = torchLinear('head', d, A);
+  }
+
+  /**
+   * Action predictions [B, K, actionDim] at every step: squashed actions within the Box bounds,
+   * or logits. Positions of padded steps hold garbage the loss must mask. `training` turns
+   * dropout on, with masks drawn from `dropoutSeed` (e.g. `deriveSeed(seed, 'dt', step)`), which
+   * it then requires. Differentiable; the caller tidies.
+   */
+  forward(input: DecisionTransformerInput, training = false, dropoutSeed?: string): tf.Tensor3D {
+    const drop = this.dropoutFn(training, dropoutSeed);
+    const [B, K] = this.checkInput(input);
+    const { embedDim: d, numHeads: h } = this.spec;
+    const k = input.prompt ? input.prompt.states.shape[1] : 0;
+    const N = 3 * (k + K);
+
+    let tokens = tf.reshape(this.embedLayerNorm(this.embed(input, this.main, B, K)), [B, 3 * K, d]) as tf.Tensor3D;
+    let keyValid = input.mask && this.perToken(input.mask);
+    if (input.prompt) {
+      const p = input.prompt;
+      const P = p.states.shape[0];
+      const promptTokens = tf.reshape(this.embed(p, this.promptEmbeddings!, P, k), [P, 3 * k, d]) as tf.Tensor3D;
+      const promptValid = p.mask && this.perToken(p.mask);
+      tokens = tf.concat([P === B ? promptTokens : tf.tile(promptTokens, [B, 1, 1]), tokens], 1);
+      if (keyValid || promptValid) {
+        const orAllReal = (m: tf.Tensor2D | undefined, rows: number, cols: number) => m ?? tf.ones([rows, cols]);
+        const pv = orAllReal(promptValid, P, 3 * k);
+        keyValid = tf.concat([P === B ? pv : tf.tile(pv, [B, 1]), orAllReal(keyValid, B, 3 * K)], 1);
+      }
+    }
+    const bias = this.attentionBias(N, keyValid);
+
+    let x = tf.reshape(drop(tokens, 'embed'), [B * N, d]) as tf.Tensor2D;
+    this.blocks.forEach((block, i) => {
+      x = tf.add(x, drop(this.attention(this.layerNorm(x, block.ln1), block, B, N, h, bias, drop, i), `block${i}/attnOut`));
+      const inner = affine(this.layerNorm(x, block.ln2), block.fc);
+      x = tf.add(x, drop(affine(this.activate(inner), block.mlpOut), `block${i}/mlpOut`));
+    });
+
+    // Only the main sequence's state tokens feed the head (LayerNorm is per token, so normalising
+    // just them is the same as normalising everything first).
+    const stateTokens = tf.slice(tf.reshape(x, [B, k + K, 3, d]), [0, k, 1, 0], [B, K, 1, d]);
+    const out = affine(this.layerNorm(tf.reshape(stateTokens, [B * K, d]) as tf.Tensor2D, this.finalLn), this.head);
+    const squashed = this.actionScale ? tf.add(tf.mul(tf.tanh(out), this.actionScale), this.actionOffset!) : out;
+    return tf.reshape(squashed, [B, K, this.actionDim]);
+  }
+
+  /**
+   * For acting, one row per env: the prediction at each row's last real step (the last 1 of its
+   * mask; the last step when no mask is given), [B, actionDim], without dropout. Continuous:
+   * the action; discrete: logits, for the caller to take the argmax of or sample.
+   */
+  predictLastAction(input: DecisionTransformerInput): tf.Tensor2D {
+    return tf.tidy(() => {
+      const predictions = this.forward(input, false);
+      const [B, K] = predictions.shape;
+      const last = input.mask
+        ? tf.sub(K - 1, tf.argMax(tf.reverse(input.mask, 1), 1))
+        : tf.fill([B], K - 1, 'int32');
+      const pick = tf.expandDims(tf.oneHot(tf.cast(last, 'int32') as tf.Tensor1D, K), 2);
+      return tf.sum(tf.mul(predictions, pick), 1) as tf.Tensor2D;
+    });
+  }
+
+  /** Number of trained parameters. */
+  parameterCount(): number {
+    return this.variables().reduce((n, v) => n + v.size, 0);
+  }
+
+  namedVariables(): Record<string, tf.Variable> {
+    const named: Record<string, tf.Variable> = {};
+    const addEmbeddings = (prefix: string, e: Embeddings) => {
+      named[`${prefix}embed/timestep`] = e.timestep;
+      linearVariables({ [`${prefix}embed/return`]: e.ret, [`${prefix}embed/state`]: e.state, [`${prefix}embed/action`]: e.action }, named);
+      if (e.stateEncoder) linearVariables({ [`${prefix}embed/stateEncoder`]: e.stateEncoder }, named);
+    };
+    const addLn = (name: string, ln: LayerNorm) => {
+      named[`${name}/gamma`] = ln.gamma;
+      named[`${name}/beta`] = ln.beta;
+    };
+    addEmbeddings('', this.main);
+    if (this.promptEmbeddings) addEmbeddings('prompt/', this.promptEmbeddings);
+    addLn('embedLn', this.embedLn);
+    this.blocks.forEach((b, i) => {
+      addLn(`block${i}/ln1`, b.ln1);
+      linearVariables({ [`block${i}/qkv`]: b.qkv, [`block${i}/attnOut`]: b.attnOut, [`block${i}/fc`]: b.fc, [`block${i}/mlpOut`]: b.mlpOut }, named);
+      addLn(`block${i}/ln2`, b.ln2);
+    });
+    addLn('finalLn', this.finalLn);
+    linearVariables({ head: this.head }, named);
+    return named;
+  }
+
+  /** The three tokens of each step, interleaved, with the timestep embedding added: [rows·steps, 3, d]. */
+  private embed(seq: DecisionTransformerPrompt | DecisionTransformerInput, e: Embeddings, rows: number, steps: number): tf.Tensor3D {
+    const { stateDim: S } = this.spec;
+    const n = rows * steps;
+    // Return embedding Linear(1 → d) as a broadcast multiply: a matMul with inner dimension 1 (and its
+    // outer-product gradient) is much slower on wasm.
+    const ret = tf.add(tf.mul(tf.reshape(seq.returnsToGo, [n, 1]), e.ret.w), e.ret.b);
+    let stateIn = tf.reshape(seq.states, [n, S]) as tf.Tensor2D;
+    if (e.stateEncoder) {
+      const z = tf.reshape((seq as DecisionTransformerInput).contexts!, [n, this.contextDim]) as tf.Tensor2D;
+      stateIn = tf.concat([affine(stateIn, e.stateEncoder), z], 1);
+    }
+    const state = affine(stateIn, e.state);
+    const action = affine(tf.reshape(seq.actions, [n, this.actionDim]) as tf.Tensor2D, e.action);
+    const time = tf.gather(e.timestep, tf.reshape(tf.cast(seq.timesteps, 'int32'), [n]));
+    return tf.add(tf.stack([ret, state, action], 1), tf.expandDims(time, 1)) as tf.Tensor3D;
+  }
+
+  private embedLayerNorm(tokens: tf.Tensor3D): tf.Tensor2D {
+    const d = this.spec.embedDim;
+    return this.layerNorm(tf.reshape(tokens, [-1, d]) as tf.Tensor2D, this.embedLn);
+  }
+
+  /** A step mask [R, steps] repeated for the step's three tokens: [R, 3·steps]. */
+  private perToken(mask: tf.Tensor2D): tf.Tensor2D {
+    const [R, steps] = mask.shape;
+    return tf.reshape(tf.tile(tf.reshape(tf.cast(mask, 'float32'), [R, steps, 1]), [1, 1, 3]), [R, 3 * steps]);
+  }
+
+  /** Additive attention bias: [1 or B, 1, N, N], HIDDEN where a query may not see a key. */
+  private attentionBias(N: number, keyValid: tf.Tensor2D | undefined): tf.Tensor4D {
+    // 1 − lower-triangular ones: 1 exactly where the key lies in the query's future.
+    const causal = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([N, N]), -1, 0)), HIDDEN);
+    if (!keyValid) return tf.reshape(causal, [1, 1, N, N]);
+    const padding = tf.mul(tf.sub(1, keyValid), HIDDEN);
+    return tf.add(tf.reshape(causal, [1, 1, N, N]), tf.reshape(padding, [keyValid.shape[0], 1, 1, N]));
+  }
+
+  /** Multi-head causal self-attention of x [B·N, d] (already normalised), before its residual. */
+  private attention(x: tf.Tensor2D, block: Block, B: number, N: number, h: number, bias: tf.Tensor4D, drop: Dropout, i: number): tf.Tensor2D {
+    const d = this.spec.embedDim;
+    const dh = d / h;
+    // Q, K and V in one matmul; heads by reshape (and one transpose when there are several).
+    const qkv = affine(x, block.qkv);
+    let q: tf.Tensor;
+    let k: tf.Tensor;
+    let v: tf.Tensor;
+    if (h === 1) {
+      [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [B, N, dh]));
+    } else {
+      const byHead = tf.transpose(tf.reshape(qkv, [B, N, 3 * h, dh]), [0, 2, 1, 3]);
+      [q, k, v] = tf.split(byHead, 3, 1).map((t) => tf.reshape(t, [B * h, N, dh]));
+    }
+    // Scaling q instead of the scores touches N·dh numbers per head instead of N².
+    const scores = tf.matMul(tf.mul(q, 1 / Math.sqrt(dh)) as tf.Tensor3D, k as tf.Tensor3D, false, true);
+    const weights = tf.softmax(tf.add(tf.reshape(scores, [B, h, N, N]), bias));
+    const attended = tf.matMul(tf.reshape(drop(weights, `block${i}/attn`), [B * h, N, N]) as tf.Tensor3D, v as tf.Tensor3D);
+    const merged = h === 1 ? tf.reshape(attended, [B * N, d]) : tf.reshape(tf.transpose(tf.reshape(attended, [B, h, N, dh]), [0, 2, 1, 3]), [B * N, d]);
+    return affine(merged as tf.Tensor2D, block.attnOut);
+  }
+
+  private layerNorm(x: tf.Tensor2D, ln: LayerNorm): tf.Tensor2D {
+    const { mean, variance } = tf.moments(x, 1, true);
+    const normalised = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LN_EPSILON)));
+    return tf.add(tf.mul(normalised, ln.gamma), ln.beta) as tf.Tensor2D;
+  }
+
+  private activate(x: tf.Tensor2D): tf.Tensor2D {
+    if ((this.spec.activation ?? 'relu') === 'relu') return tf.relu(x);
+    // GPT-2's GELU, tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+    const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as tf.Tensor2D;
+  }
+
+  /** Identity unless training with a positive rate; then a mask seeded by (dropoutSeed, site). */
+  private dropoutFn(training: boolean, dropoutSeed: string | undefined): Dropout {
+    if (!training || this.dropout === 0) return (x) => x;
+    if (dropoutSeed === undefined) throw new Error(`DecisionTransformer '${this.spec.role}': training with dropout needs a dropoutSeed (e.g. deriveSeed(seed, 'dt', step))`);
+    const keep = 1 - this.dropout;
+    return <T extends tf.Tensor>(x: T, site: string) => {
+      // The scaled keep-mask written in one JS loop and applied by one multiply: tf.dropout
+      // draws the same kind of seeded uniforms but then needs three more kernels per site
+      // (add, floor, div), which cost more than the draws on wasm.
+      const rng = new Rng(deriveSeed(dropoutSeed, site));
+      const mask = new Float32Array(x.size);
+      for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
+      return tf.mul(x, tf.tensor(mask, x.shape)) as T;
+    };
+  }
+
+  /** Checks every input's shape against the spec and each other; returns [B, K]. */
+  private checkInput(input: DecisionTransformerInput): [number, number] {
+    const who = `DecisionTransformer '${this.spec.role}'`;
+    const [B, K] = input.states.shape;
+    const expect = (t: tf.Tensor | undefined, shape: number[], name: string) => {
+      if (!t) throw new Error(`${who}: ${name} is missing`);
+      if (t.shape.length !== shape.length || t.shape.some((n, j) => n !== shape[j])) {
+        throw new Error(`${who}: ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      }
+    };
+    const checkSequence = (seq: DecisionTransformerPrompt | DecisionTransformerInput, rows: number, steps: number, prefix: string) => {
+      expect(seq.states, [rows, steps, this.spec.stateDim], `${prefix}states`);
+      expect(seq.returnsToGo, [rows, steps], `${prefix}returnsToGo`);
+      expect(seq.actions, [rows, steps, this.actionDim], `${prefix}actions`);
+      expect(seq.timesteps, [rows, steps], `${prefix}timesteps`);
+      if (seq.mask) expect(seq.mask, [rows, steps], `${prefix}mask`);
+    };
+    checkSequence(input, B, K, '');
+    if (this.contextDim > 0) expect(input.contexts, [B, K, this.contextDim], 'contexts');
+    else if (input.contexts) throw new Error(`${who}: contexts given, but the network has no contextDim`);
+    if (input.prompt) {
+      if (!this.promptEmbeddings) throw new Error(`${who}: a prompt was given, but the network was built without prompt layers (spec.prompt)`);
+      const [P, k] = input.prompt.states.shape;
+      if (P !== B && P !== 1) throw new Error(`${who}: prompt has ${P} rows; expected 1 (shared) or one per sequence (${B})`);
+      checkSequence(input.prompt, P, k, 'prompt.');
+    }
+    return [B, K];
+  }
+}
+
+type Dropout = <T extends tf.Tensor>(x: T, site: string) => T;
