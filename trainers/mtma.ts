@@ -68,11 +68,12 @@
 import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { type QUpdateArrays, qUpdateArrays } from './q-update-arrays';
 import type { Experience } from '../agents/experience';
 import { DecisionNetwork, PerceptionNetwork } from '../agents/networks/action-conditioned';
 import { QMixer } from '../agents/networks/qmix-mixer';
 import { ActionConditionedPolicy } from '../agents/policies/action-conditioned-policy';
-import { type AgentInputSpec, NO_ACTION, agentInputSpec, inputWidth, writeAgentInput } from '../agents/policies/agent-inputs';
+import { type AgentInputSpec, agentInputSpec, inputWidth } from '../agents/policies/agent-inputs';
 import { DECISION_PREFIX } from '../agents/policies/build-policy';
 import type { Policy } from '../agents/policies/policy';
 import { type ActionConditionedPolicySpec, POLICY_SPEC_FORMAT } from '../agents/policies/policy-spec';
@@ -157,7 +158,6 @@ export const mtmaConfigSchema = z
 export type MtmaConfig = z.output<typeof mtmaConfigSchema>;
 
 /** Added to illegal actions' Q: never wins a max, stays finite in float32. */
-const MASKED_Q = -1e10;
 /** The checkpoint model holding the shared decision network alone. */
 export const DECL_MODEL = 'mtma/decl';
 const TARGET_DECL_MODEL = 'mtma/targetDecl';
@@ -311,65 +311,22 @@ class TaskPart {
 }
 
 /** One task's batch in the layouts the update's tensors take (time-major, like the batch). */
-interface TaskArrays {
+interface TaskArrays extends QUpdateArrays {
   B: number;
   T: number;
-  /** Agent inputs without the candidate [T+1, B·A, D]. */
-  inputs: Float32Array;
-  /** One-hot of the taken action [T+1, B·A, K] (row T zero): selects the hidden state carried on. */
-  taken: Float32Array;
-  /** 1 where the agent is alive at t [T, B·A]. */
-  aliveNow: Float32Array;
-  /** 1 where the agent is alive with a legal action at t + 1 [T, B·A]. */
-  usableNext: Float32Array;
-  /** 0 for legal actions at t + 1, MASKED_Q for illegal ones [T, B·A, K]. */
-  illegalNext: Float32Array;
   /** [T, B] */
   reward: Float32Array;
-  notDone: Float32Array;
-  filled: Float32Array;
   /** QMIX mixer states [T+1, B, S] (empty for VDN). */
   states: Float32Array;
 }
 
 function taskArrays(part: TaskPart, batch: EpisodeBatch): TaskArrays {
-  const { numAgents: A, numActions: K, obsDim } = part.task.shape;
-  const { size: B, steps: T } = batch;
-  const D = part.inputWidth;
-  const rows = B * A;
-  const inputs = new Float32Array((T + 1) * rows * D);
-  for (let t = 0; t <= T; t++) {
-    for (let r = 0; r < rows; r++) {
-      const i = t * rows + r;
-      writeAgentInput(inputs, i * D, part.inputs, batch.obs, i * obsDim, t > 0 ? batch.actions[i - rows] : NO_ACTION, r % A);
-    }
-  }
-  const taken = new Float32Array((T + 1) * rows * K);
-  const aliveNow = new Float32Array(T * rows);
-  const usableNext = new Float32Array(T * rows);
-  const illegalNext = new Float32Array(T * rows * K);
-  for (let i = 0; i < T * rows; i++) {
-    taken[i * K + batch.actions[i]] = 1;
-    aliveNow[i] = batch.alive[i];
-    const j = i + rows;
-    let legal = 0;
-    for (let k = 0; k < K; k++) {
-      legal += batch.avail[j * K + k];
-      if (!batch.avail[j * K + k]) illegalNext[i * K + k] = MASKED_Q;
-    }
-    usableNext[i] = batch.alive[j] && legal > 0 ? 1 : 0;
-  }
   return {
-    B,
-    T,
-    inputs,
-    taken,
-    aliveNow,
-    usableNext,
-    illegalNext,
+    B: batch.size,
+    T: batch.steps,
+    // The taken action's one-hot also selects the hidden state carried on, so it has a row T too.
+    ...qUpdateArrays(batch, part.task.shape, part.inputs, part.inputWidth, { takenRowAfterEnd: true }),
     reward: Float32Array.from(batch.reward),
-    notDone: Float32Array.from(batch.terminated, (d) => 1 - d),
-    filled: Float32Array.from(batch.filled),
     states: part.mixer ? (part.task.shape.stateDim > 0 ? batch.state : batch.obs) : new Float32Array(0),
   };
 }

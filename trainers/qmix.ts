@@ -42,11 +42,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { type QUpdateArrays, qUpdateArrays } from './q-update-arrays';
 import type { Experience } from '../agents/experience';
 import { AgentNetwork } from '../agents/networks/agent-network';
 import { agentNetworkFlops, mixerFlops } from '../agents/networks/flops';
 import { QMixer, type QMixerSpec } from '../agents/networks/qmix-mixer';
-import { type AgentInputSpec, NO_ACTION, agentInputSpec, inputWidth, writeAgentInput } from '../agents/policies/agent-inputs';
+import { type AgentInputSpec, agentInputSpec, inputWidth } from '../agents/policies/agent-inputs';
 import { AgentNetworkPolicy } from '../agents/policies/agent-network-policy';
 import type { Policy } from '../agents/policies/policy';
 import { type AgentNetworkPolicySpec, POLICY_SPEC_FORMAT } from '../agents/policies/policy-spec';
@@ -144,30 +145,15 @@ export interface QLearnerOptions {
 }
 
 /** Added to illegal actions' Q: never wins a max, stays finite in float32. */
-const MASKED_Q = -1e10;
 
 // ---------------------------------------------------------------------------------------------
 // The learner
 // ---------------------------------------------------------------------------------------------
 
 /** The typed arrays one update feeds to the device, time-major like the batch. */
-interface UpdateArrays {
-  /** Agent inputs [T+1, B·A, D]. */
-  inputs: Float32Array;
-  /** One-hot of the taken actions [T, B, A, K]. */
-  taken: Float32Array;
-  /** 1 where the agent is alive at step t [T, B, A]. */
-  aliveNow: Float32Array;
-  /** 1 where the agent is alive with a legal action at t + 1 [T, B, A]. */
-  usableNext: Float32Array;
-  /** 0 for legal actions at t + 1, MASKED_Q for illegal ones [T, B, A, K]. */
-  illegalNext: Float32Array;
+interface UpdateArrays extends QUpdateArrays {
   /** Team reward (standardised when asked) [T, B]. */
   reward: Float32Array;
-  /** 1 − terminated [T, B]. */
-  notDone: Float32Array;
-  /** [T, B] */
-  filled: Float32Array;
   /** Loss weight per regressed value: `filled` with a mixer, filled · aliveNow for IQL. */
   mask: Float32Array;
 }
@@ -450,40 +436,14 @@ export class QLearner implements OnlineLearner {
 
   /** The batch's numbers in the layouts the update's tensors take. */
   private updateArrays(batch: EpisodeBatch): UpdateArrays {
-    const { numAgents: A, numActions: K, obsDim } = this.shape;
-    const { size: B, steps: T } = batch;
-    const D = this.inputWidth;
-    const rows = B * A;
-    const inputs = new Float32Array((T + 1) * rows * D);
-    for (let t = 0; t <= T; t++) {
-      for (let r = 0; r < rows; r++) {
-        const i = t * rows + r;
-        // Row t's last action is the one taken at t − 1 (none at the first step).
-        writeAgentInput(inputs, i * D, this.inputs, batch.obs, i * obsDim, t > 0 ? batch.actions[i - rows] : NO_ACTION, r % A);
-      }
-    }
-    const taken = new Float32Array(T * rows * K);
-    const aliveNow = new Float32Array(T * rows);
-    const usableNext = new Float32Array(T * rows);
-    const illegalNext = new Float32Array(T * rows * K);
-    for (let i = 0; i < T * rows; i++) {
-      taken[i * K + batch.actions[i]] = 1;
-      aliveNow[i] = batch.alive[i];
-      const j = i + rows;
-      let legal = 0;
-      for (let k = 0; k < K; k++) {
-        legal += batch.avail[j * K + k];
-        if (!batch.avail[j * K + k]) illegalNext[i * K + k] = MASKED_Q;
-      }
-      usableNext[i] = batch.alive[j] && legal > 0 ? 1 : 0;
-    }
+    const base = qUpdateArrays(batch, this.shape, this.inputs, this.inputWidth);
+    const { aliveNow, filled } = base;
+    const A = this.shape.numAgents;
     const { mean, std } = this.rewardStats;
     const standardise = this.config.standardise_rewards;
     const reward = Float32Array.from(batch.reward, (r) => (standardise ? (r - mean) / std : r));
-    const notDone = Float32Array.from(batch.terminated, (d) => 1 - d);
-    const filled = Float32Array.from(batch.filled);
     const mask = this.config.name === 'iql' ? Float32Array.from(aliveNow, (alive, i) => alive * filled[Math.floor(i / A)]) : filled;
-    return { inputs, taken, aliveNow, usableNext, illegalNext, reward, notDone, filled, mask };
+    return { ...base, reward, mask };
   }
 
   // --- checkpoints ----------------------------------------------------------------------------
