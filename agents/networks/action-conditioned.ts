@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed, seedToInt } from '../../runtime/core/rng';
 import { torchUniform } from './init';
-import { type Linear, Module, createVariable, linearVariables, uniqueScope } from './module';
+import { type Linear, Module, createVariable, gruUpdate, linearVariables, uniqueScope } from './module';
 import { Mlp } from './mlp';
 
 /*
@@ -125,14 +125,8 @@ export class PerceptionNetwork extends Module {
   /** PyTorch's GRUCell given the input gates gi [R, K, 3H] and the rows' shared hidden state h [R, H]. */
   private gruFromGates(gi: tf.Tensor3D, h: tf.Tensor2D): tf.Tensor3D {
     const g = this.gru!;
-    const H = this.spec.hiddenDim;
     const gh = tf.expandDims(tf.add(tf.matMul(h, g.wh as tf.Tensor2D), g.bh), 1);
-    const [iRU, iN] = tf.split(gi, [2 * H, H], 2);
-    const [hRU, hN] = tf.split(gh, [2 * H, H], 2);
-    const [r, u] = tf.split(tf.sigmoid(tf.add(iRU, hRU)), [H, H], 2);
-    const n = tf.tanh(tf.add(iN, tf.mul(r, hN)));
-    // (1 − u) ⊙ n + u ⊙ h, written as n + u ⊙ (h − n).
-    return tf.add(n, tf.mul(u, tf.sub(tf.expandDims(h, 1), n))) as tf.Tensor3D;
+    return gruUpdate(gi, gh, tf.expandDims(h, 1), this.spec.hiddenDim);
   }
 
   namedVariables(): Record<string, tf.Variable> {

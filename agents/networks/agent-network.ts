@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed, seedToInt } from '../../runtime/core/rng';
 import { orthogonal } from './init';
-import { type Linear, Module, createVariable, linearVariables, uniqueScope } from './module';
+import { type Linear, Module, createVariable, gruUpdate, linearVariables, uniqueScope } from './module';
 
 /**
  * The per-agent network of EPyMARL's agents: `fc1 → ReLU → GRU cell → fc2` when recurrent
@@ -130,15 +130,7 @@ export class AgentNetwork extends Module {
   /** The GRU update given the input's gate pre-activations `gi` = z·W_i + b_i. */
   private gruFromGates(gi: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
     const g = this.gru!;
-    const H = this.spec.hiddenDim;
-    const gh = this.linear(h, g.wh, g.bh);
-    // Reset and update gates share one add and one sigmoid; fewer, larger ops are what make an unroll fast.
-    const [iRU, iN] = tf.split(gi, [2 * H, H], 1);
-    const [hRU, hN] = tf.split(gh, [2 * H, H], 1);
-    const [r, u] = tf.split(tf.sigmoid(tf.add(iRU, hRU)), [H, H], 1);
-    const n = tf.tanh(tf.add(iN, tf.mul(r, hN)));
-    // (1 − u) ⊙ n + u ⊙ h, written as n + u ⊙ (h − n).
-    return tf.add(n, tf.mul(u, tf.sub(h, n))) as tf.Tensor2D;
+    return gruUpdate(gi, this.linear(h, g.wh, g.bh), h, this.spec.hiddenDim);
   }
 
   private affine(x: tf.Tensor2D, d: Linear | undefined): tf.Tensor2D {

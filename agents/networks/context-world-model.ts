@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed, seedToInt } from '../../runtime/core/rng';
 import { orthogonal, xavierUniform } from './init';
-import { type Linear, Module, affine, createVariable, linearVariables, uniqueScope } from './module';
+import { type Linear, Module, affine, createVariable, gruUpdate, linearVariables, uniqueScope } from './module';
 
 /*
  * Meta-DT's context-aware world model (Wang et al., NeurIPS 2024; /work/shared/papers.md §2 and
@@ -385,17 +385,10 @@ export class ContextWorldModel extends Module {
     return h;
   }
 
-  /** PyTorch's GRU update given the input's gate pre-activations gi = x·W_i + b_i (as AgentNetwork's). */
+  /** The GRU update given the input's gate pre-activations gi = x·W_i + b_i. */
   private gruStep(gi: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
     const { wh, bh } = this.gru;
-    const H = this.spec.gruHiddenDim;
-    const gh = tf.add(tf.matMul(h, wh as tf.Tensor2D), bh);
-    const [iRU, iN] = tf.split(gi, [2 * H, H], 1);
-    const [hRU, hN] = tf.split(gh, [2 * H, H], 1);
-    const [r, u] = tf.split(tf.sigmoid(tf.add(iRU, hRU)), [H, H], 1);
-    const n = tf.tanh(tf.add(iN, tf.mul(r, hN)));
-    // (1 − u) ⊙ n + u ⊙ h, written as n + u ⊙ (h − n).
-    return tf.add(n, tf.mul(u, tf.sub(h, n))) as tf.Tensor2D;
+    return gruUpdate(gi, tf.add(tf.matMul(h, wh as tf.Tensor2D), bh), h, this.spec.gruHiddenDim);
   }
 
   private requireDecoder(decoder: WorldModelDecoder, method: string): void {

@@ -36,6 +36,23 @@ export function affine(x: tf.Tensor2D, layer: Linear): tf.Tensor2D {
   return tf.add(tf.matMul(x, layer.w as tf.Tensor2D), layer.b) as tf.Tensor2D;
 }
 
+/**
+ * PyTorch's GRU update from the gate pre-activations gi = x·W_i + b_i and gh = h·W_h + b_h (gate
+ * order reset, update, new on the last axis; gh and h broadcast against gi):
+ * n = tanh(gi_n + r ⊙ gh_n), h' = (1 − u) ⊙ n + u ⊙ h. Every GRU in troupe steps through this.
+ */
+export function gruUpdate<T extends tf.Tensor>(gi: T, gh: tf.Tensor, h: tf.Tensor, hiddenDim: number): T {
+  const H = hiddenDim;
+  const axis = gi.rank - 1;
+  const [iRU, iN] = tf.split(gi, [2 * H, H], axis);
+  const [hRU, hN] = tf.split(gh, [2 * H, H], axis);
+  // Reset and update gates share one add and one sigmoid; fewer, larger ops are what make an unroll fast.
+  const [r, u] = tf.split(tf.sigmoid(tf.add(iRU, hRU)), [H, H], axis);
+  const n = tf.tanh(tf.add(iN, tf.mul(r, hN)));
+  // (1 − u) ⊙ n + u ⊙ h, written as n + u ⊙ (h − n).
+  return tf.add(n, tf.mul(u, tf.sub(h, n))) as T;
+}
+
 /** Adds `layers` (name → {w, b}) to `into` as `name/w`, `name/b`. */
 export function linearVariables(layers: Record<string, Linear>, into: Record<string, tf.Variable> = {}): Record<string, tf.Variable> {
   for (const [layer, d] of Object.entries(layers)) {
