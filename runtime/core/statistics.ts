@@ -373,6 +373,31 @@ export function probabilityOfImprovementCI(x: ScoreMatrix, y: ScoreMatrix, optio
   return { estimate, ...percentileInterval(replicates, size) };
 }
 
+/**
+ * A statistic with one value per index (a threshold, a step): its estimate on the runs as given
+ * (`picks` the identity) and its interval over `reps` stratified resamples drawn into `picks`.
+ * `valuesInto(out, offset, stride)` writes value i, from the current picks, to out[i · stride +
+ * offset]. One resample serves every index, so a band is the statistic of the same resampled runs.
+ */
+function bootstrapVector(
+  length: number,
+  valuesInto: (out: Float64Array, offset: number, stride: number) => void,
+  picks: Int32Array,
+  runs: number,
+  tasks: number,
+  { reps, size, rng }: { reps: number; size: number; rng: Rng },
+): IntervalEstimate[] {
+  const estimates = new Float64Array(length);
+  valuesInto(estimates, 0, 1);
+  // Replicates laid out index by index: replicates[i · reps + rep].
+  const replicates = new Float64Array(length * reps);
+  for (let rep = 0; rep < reps; rep++) {
+    drawStratified(rng, runs, tasks, picks);
+    valuesInto(replicates, rep, reps);
+  }
+  return Array.from({ length }, (_, i) => ({ estimate: estimates[i], ...percentileInterval(replicates.subarray(i * reps, (i + 1) * reps), size) }));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Performance profile.
 
@@ -401,19 +426,8 @@ export function performanceProfile(scores: ScoreMatrix, thresholds: ReadonlyArra
       out[i * stride + offset] = above / count;
     }
   };
-  const estimates = new Float64Array(thresholds.length);
-  fractionsInto(estimates, 0, 1);
-  // Replicates laid out threshold by threshold: replicates[i · reps + rep].
-  const replicates = new Float64Array(thresholds.length * reps);
-  for (let rep = 0; rep < reps; rep++) {
-    drawStratified(rng, runs, tasks, picks);
-    fractionsInto(replicates, rep, reps);
-  }
-  return thresholds.map((threshold, i) => ({
-    threshold,
-    estimate: estimates[i],
-    ...percentileInterval(replicates.subarray(i * reps, (i + 1) * reps), size),
-  }));
+  const intervals = bootstrapVector(thresholds.length, fractionsInto, picks, runs, tasks, { reps, size, rng });
+  return thresholds.map((threshold, i) => ({ threshold, ...intervals[i] }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,17 +599,6 @@ export function sampleEfficiencyCurve(
       out[s * stride + offset] = trimmedMeanInPlace(buffer);
     }
   };
-  const estimates = new Float64Array(stepCount);
-  iqmsInto(estimates, 0, 1);
-  // Replicates laid out step by step: replicates[s · reps + rep].
-  const replicates = new Float64Array(stepCount * reps);
-  for (let rep = 0; rep < reps; rep++) {
-    drawStratified(rng, runs, tasks, picks);
-    iqmsInto(replicates, rep, reps);
-  }
-  return steps.map((step, s) => ({
-    step,
-    estimate: estimates[s],
-    ...percentileInterval(replicates.subarray(s * reps, (s + 1) * reps), size),
-  }));
+  const intervals = bootstrapVector(stepCount, iqmsInto, picks, runs, tasks, { reps, size, rng });
+  return steps.map((step, s) => ({ step, ...intervals[s] }));
 }
