@@ -21,6 +21,11 @@ export interface AdamSettings {
   /** PyTorch's default 1e-8 unless given. */
   epsilon?: number;
   formulation?: 'pytorch' | 'tfjs';
+  /**
+   * Decoupled weight decay (AdamW, Loshchilov & Hutter 2019, as PyTorch's `AdamW`): every step
+   * first shrinks p by lr · weightDecay · p. 0 (default) is plain Adam.
+   */
+  weightDecay?: number;
 }
 
 export const ADAM_CLASS_NAME = 'troupe.Adam';
@@ -36,6 +41,7 @@ export class Adam {
   readonly beta2: number;
   readonly epsilon: number;
   readonly formulation: 'pytorch' | 'tfjs';
+  readonly weightDecay: number;
   private readonly slots: Record<string, { m: tf.Variable; v: tf.Variable }> = {};
   /** `tfjs` formulation: β1ᵗ⁺¹ and β2ᵗ⁺¹ as float32 scalars (the next step's bias corrections). */
   private readonly powers?: { beta1: tf.Variable; beta2: tf.Variable };
@@ -50,6 +56,9 @@ export class Adam {
     this.beta2 = settings.beta2 ?? 0.999;
     this.epsilon = settings.epsilon ?? 1e-8;
     this.formulation = settings.formulation ?? 'pytorch';
+    this.weightDecay = settings.weightDecay ?? 0;
+    if (!(this.weightDecay >= 0)) throw new Error(`Adam: weightDecay must be ≥ 0, got ${settings.weightDecay}`);
+    if (this.weightDecay > 0 && this.formulation === 'tfjs') throw new Error('Adam: weight decay is only implemented for the pytorch formulation');
     for (const [name, p] of Object.entries(params)) {
       this.slots[name] = tf.tidy(() => ({ m: tf.variable(tf.zerosLike(p), false), v: tf.variable(tf.zerosLike(p), false) }));
     }
@@ -61,11 +70,15 @@ export class Adam {
   /**
    * One step against `grads`, keyed like the parameters (a missing gradient is an error),
    * each multiplied by `scale` first when given (e.g. a global grad-norm clipping factor).
+   * `lrFactor` multiplies the learning rate of this step (a warmup or decay schedule, as
+   * PyTorch's LambdaLR); 1 unless given.
    */
-  apply(grads: Record<string, tf.Tensor>, scale?: tf.Scalar): void {
+  apply(grads: Record<string, tf.Tensor>, scale?: tf.Scalar, lrFactor = 1): void {
     this.step++;
     const { beta1, beta2, epsilon } = this;
-    const stepSize = this.lr / (1 - beta1 ** this.step);
+    const lr = this.lr * lrFactor;
+    const stepSize = lr / (1 - beta1 ** this.step);
+    const decay = 1 - lr * this.weightDecay;
     const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
     tf.tidy(() => {
       const powers = this.powers;
@@ -83,9 +96,10 @@ export class Adam {
         if (oneMinusPow1 && oneMinusPow2) {
           const mHat = tf.div(m1, oneMinusPow1);
           const vHat = tf.div(v1, oneMinusPow2);
-          p.assign(tf.add(tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), epsilon)), -this.lr), p));
+          p.assign(tf.add(tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), epsilon)), -lr), p));
         } else {
-          p.assign(tf.sub(p, tf.mul(stepSize, tf.div(m1, tf.add(tf.div(tf.sqrt(v1), bc2Sqrt), epsilon)))));
+          const decayed = this.weightDecay > 0 ? tf.mul(p, decay) : p;
+          p.assign(tf.sub(decayed, tf.mul(stepSize, tf.div(m1, tf.add(tf.div(tf.sqrt(v1), bc2Sqrt), epsilon)))));
         }
       }
       if (powers) {

@@ -2,6 +2,7 @@ import { bcTrainer } from './bc';
 import type { OfflineDataset } from './dataset';
 import type { AlgorithmVariant, Learner, TaskSpec, TrainerDefinition } from './learner';
 import { mappoTrainer } from './mappo';
+import { metaDtTrainer } from './meta-dt';
 import { mtmaTrainer } from './mtma';
 import { PerTaskLearner } from './per-task-learner';
 import { qLearningTrainer } from './qmix';
@@ -12,7 +13,7 @@ import { sacTrainer } from './sac';
  * `TrainerDefinition` (config schema, learner, benchmark case), and one entry here — the run
  * config schema, `troupe bench learner` and the CLI find it through this list.
  */
-export const TRAINERS: readonly TrainerDefinition[] = [mappoTrainer, qLearningTrainer, sacTrainer, bcTrainer, mtmaTrainer];
+export const TRAINERS: readonly TrainerDefinition[] = [mappoTrainer, qLearningTrainer, sacTrainer, bcTrainer, mtmaTrainer, metaDtTrainer];
 
 /** Every algorithm name with its config schema and defaults, in list order. */
 export function algorithmVariants(): AlgorithmVariant[] {

@@ -6,7 +6,7 @@ import { type EnvShape, type VectorLayout, shapeOf } from '../envs/env-shape';
 import type { EnvSpec } from '../envs/env-spec';
 import type { JsonObject, NamedTensorData, OptimizerState, SerializedArray } from '../runtime/core/checkpoint-format';
 import type { RngState } from '../runtime/core/rng';
-import type { OfflineDataset } from './dataset';
+import type { DatasetEpisode, OfflineDataset } from './dataset';
 
 /*
  * What every learning algorithm offers the training loop (`runtime/training/`), and how an
@@ -94,6 +94,28 @@ export interface OfflineLearner extends LearnerBase {
 }
 
 export type Learner = OnlineLearner | OfflineLearner;
+
+/**
+ * How a meta-learner is told which task it is in, at evaluation: `zero-shot` (only from its own
+ * transitions in the current episode), `few-shot` (also from its own earlier rollouts of the
+ * task), `demo` (from demonstrations: the task's dataset).
+ */
+export type TaskInferenceMode = 'zero-shot' | 'few-shot' | 'demo';
+export const TASK_INFERENCE_MODES: readonly TaskInferenceMode[] = ['zero-shot', 'few-shot', 'demo'];
+
+/** A learner that infers its task at test time (Meta-DT): evaluation per mode, on tasks it did or did not train on. */
+export interface TaskInferenceLearner {
+  readonly inferenceModes: readonly TaskInferenceMode[];
+  /** Each task's side of the train/test split. */
+  taskSplits(): Record<string, 'train' | 'test'>;
+  /** Settings of few-shot evaluation: zero-shot episodes per env whose trajectories become prompt candidates. */
+  readonly config: { few_shot_rollouts: number };
+  inferencePolicy(task: string, numEnvs: number, seed: string, mode: TaskInferenceMode, ownEpisodes?: readonly DatasetEpisode[]): Policy;
+}
+
+export function isTaskInferenceLearner(learner: Learner): learner is Learner & TaskInferenceLearner {
+  return 'inferencePolicy' in learner && 'inferenceModes' in learner;
+}
 
 /** One algorithm name a trainer file implements, with its config schema (whose `name` is that literal). */
 export interface AlgorithmVariant {

@@ -41,6 +41,13 @@ export interface PolicyBatch {
    * one), so recurrent policies know when to clear their memory.
    */
   readonly episodeStart: Uint8Array;
+  /**
+   * [E, A]: the reward each agent received on the step that led to `obs`. Where `episodeStart`
+   * is 1 it belongs to the episode that just ended (after an automatic reset) or means nothing
+   * (after a reset). Absent where no env stepped (hand-made batches). Policies that condition on rewards (a decision transformer's returns-to-go,
+   * a context encoder) read it; others ignore it.
+   */
+  readonly rewards?: Float32Array;
   readonly layout: VectorLayout;
   readonly context: PolicyContext;
 }

@@ -149,7 +149,7 @@ export class VectorEnv {
       throw new Error(`VectorEnv.policyBatch: latent must hold E·dim = ${E}·${latent.dim} numbers, got ${latent.values.length}`);
     }
     const context = { taskIndex: new Int32Array(E).fill(taskIndex), teamSize: b.teamSize, latent: latent.values, latentDim: latent.dim };
-    return { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart, layout: this.layout, context };
+    return { obs: b.obs, state: b.state, masks: b.masks, alive: b.alive, episodeStart, rewards: b.rewards, layout: this.layout, context };
   }
 
   /** The policy version of the actions behind group g's last step (what `step`/`sendStep` were given). */

@@ -337,7 +337,8 @@ function manifestDifferences(have: DatasetManifest, want: DatasetManifest): stri
   return out;
 }
 
-function readManifest(file: string): DatasetManifest | undefined {
+/** The manifest in `file`, undefined when there is none; an error naming the file when it is not one. */
+export function readManifest(file: string): DatasetManifest | undefined {
   if (!fs.existsSync(file)) return undefined;
   let value: unknown;
   try {

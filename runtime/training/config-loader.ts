@@ -70,10 +70,13 @@ function resolveModulePaths(raw: unknown, baseDir: string): unknown {
   if (!isRecord(raw)) return raw;
   const resolveIn = (section: unknown): unknown =>
     isRecord(section) && typeof section.module === 'string' && section.module !== '' ? { ...section, module: path.resolve(baseDir, section.module) } : section;
+  const set = raw.datasets;
+  const resolveCollect = isRecord(set) && typeof set.collect === 'string' && set.collect !== '' ? { datasets: { ...set, collect: path.resolve(baseDir, set.collect) } } : {};
   return {
     ...raw,
     ...(raw.env !== undefined ? { env: resolveIn(raw.env) } : {}),
     ...(Array.isArray(raw.tasks) ? { tasks: raw.tasks.map(resolveIn) } : {}),
+    ...resolveCollect,
   };
 }
 

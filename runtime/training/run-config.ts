@@ -104,6 +104,23 @@ export const runSectionSchema = z
   })
   .strict();
 
+/**
+ * Offline runs over a set of per-task datasets (`troupe collect`'s output folder): every task of
+ * its manifest `dataset.json` (or the chosen ones) becomes a task of the run, with its env and
+ * dataset. Resolved into an explicit `tasks` list when the run starts (`dataset-sets.ts`), so
+ * the saved config names every file.
+ */
+export const datasetSetSchema = z
+  .object({
+    /** The folder holding dataset.json (relative to the working directory, like --out). */
+    dir: z.string().min(1),
+    /** A collect config run first when the folder is incomplete (relative to this config's folder). */
+    collect: z.string().min(1).optional(),
+    /** Which of the manifest's tasks: all (default), its train or test side, or a list of keys. */
+    tasks: z.union([z.enum(['all', 'train', 'test']), z.array(z.string().min(1)).min(1)]).default('all'),
+  })
+  .strict();
+
 const runConfigObject = z
   .object({
     /** The run's one task; or give `tasks`. */
@@ -112,6 +129,8 @@ const runConfigObject = z
     tasks: z.array(taskConfigSchema).min(1).optional(),
     /** Offline algorithms with `env`: the dataset file to learn from. */
     dataset: z.string().min(1).optional(),
+    /** Offline algorithms: a folder of per-task datasets, instead of `env` or `tasks`. */
+    datasets: datasetSetSchema.optional(),
     algo: algoConfigSchema,
     run: runSectionSchema.default({} as z.input<typeof runSectionSchema>),
   })
@@ -126,8 +145,10 @@ export function sectionIssues(raw: unknown): Array<{ path: Array<string | number
   const issues: Array<{ path: Array<string | number>; message: string }> = [];
   const hasEnv = raw.env !== undefined;
   const tasks = raw.tasks;
+  const hasSet = raw.datasets !== undefined;
   if (hasEnv && tasks !== undefined) issues.push({ path: ['tasks'], message: "give either 'env' (one task) or 'tasks', not both" });
-  if (!hasEnv && tasks === undefined) issues.push({ path: ['env'], message: "required: 'env' (one task) or 'tasks' (several)" });
+  if (hasSet && (hasEnv || tasks !== undefined)) issues.push({ path: ['datasets'], message: `give either 'datasets' (a folder of per-task datasets) or '${hasEnv ? 'env' : 'tasks'}', not both` });
+  if (!hasEnv && tasks === undefined && !hasSet) issues.push({ path: ['env'], message: "required: 'env' (one task), 'tasks' (several) or, offline, 'datasets' (a folder of per-task datasets)" });
   if (raw.dataset !== undefined && !hasEnv) issues.push({ path: ['dataset'], message: "belongs with 'env'; with 'tasks' give each task its own 'dataset'" });
   // What the algorithm learns from decides which of the budget and data keys apply.
   const algo = isRecord(raw.algo) && typeof raw.algo.name === 'string' && ALGO_NAMES.includes(raw.algo.name) ? raw.algo.name : undefined;
@@ -135,8 +156,8 @@ export function sectionIssues(raw: unknown): Array<{ path: Array<string | number
     const offline = trainerFor(algo).kind === 'offline';
     const run = isRecord(raw.run) ? raw.run : {};
     const taskList = Array.isArray(tasks) ? tasks.filter(isRecord) : [];
-    const datasets = raw.dataset !== undefined || taskList.some((t) => t.dataset !== undefined);
-    if (!offline && datasets) issues.push({ path: [raw.dataset !== undefined ? 'dataset' : 'tasks'], message: `only offline algorithms read a dataset; '${algo}' learns from its envs` });
+    const datasets = raw.dataset !== undefined || taskList.some((t) => t.dataset !== undefined) || hasSet;
+    if (!offline && datasets) issues.push({ path: [raw.dataset !== undefined ? 'dataset' : hasSet ? 'datasets' : 'tasks'], message: `only offline algorithms read a dataset; '${algo}' learns from its envs` });
     if (!offline && run.total_gradient_steps !== undefined) issues.push({ path: ['run', 'total_gradient_steps'], message: `counts offline training; '${algo}' learns online (its budget is run.total_env_steps)` });
     if (offline && run.total_gradient_steps === undefined) issues.push({ path: ['run', 'total_gradient_steps'], message: `required for the offline algorithm '${algo}' (its budget counts gradient steps)` });
     if (offline && hasEnv && raw.dataset === undefined) issues.push({ path: ['dataset'], message: `required for the offline algorithm '${algo}': the dataset file to learn from` });
@@ -203,6 +224,7 @@ export interface RunTask {
 /** The tasks of a run, from `env` (one task, keyed by its env id) or `tasks`. */
 export function runTasks(config: RunConfig): RunTask[] {
   const run = config.run;
+  if (config.datasets) throw new Error(`datasets: the folder ${config.datasets.dir} has not been resolved into tasks yet (resolveDatasetSet does that when a run starts)`);
   if (config.env) return [{ key: config.env.id, env: config.env, numEnvs: run.num_envs, workers: run.workers, ...(config.dataset ? { dataset: config.dataset } : {}) }];
   return (config.tasks ?? []).map((t) => {
     const { name, num_envs, workers, dataset, ...env } = t;

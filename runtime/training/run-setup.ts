@@ -8,6 +8,7 @@ import { MetricsLog } from '../core/metrics-log';
 import { RunLock } from '../core/run-lock';
 import { RunConfigError, loadRunConfig, parseRunConfig } from './config-loader';
 import { type RunConfig, runLabel, runTasks } from './run-config';
+import { type DatasetSetHooks, resolveDatasetSet } from './dataset-sets';
 import { CONFIG_FILE, RUN_INFO_FILE, configFileHash } from './run-directory';
 
 /*
@@ -135,7 +136,7 @@ export interface PreparedRun {
  * The run a config file (with `--set` overrides) or a `--resume` target describes. A resume may
  * only change the settings in `RESUME_MAY_CHANGE`; anything else is refused, naming the keys.
  */
-export async function prepareRun(configFile: string | undefined, overrides: readonly string[], opts: { out?: string; resume?: string }): Promise<PreparedRun> {
+export async function prepareRun(configFile: string | undefined, overrides: readonly string[], opts: { out?: string; resume?: string } & DatasetSetHooks): Promise<PreparedRun> {
   registerBuiltinEnvs();
   let config: RunConfig;
   let resume: Awaited<ReturnType<typeof locateCheckpoint>> | undefined;
@@ -144,7 +145,7 @@ export async function prepareRun(configFile: string | undefined, overrides: read
     checkTrainingCheckpoint(resume);
     const source = `${resume.path} (saved config)`;
     const saved = parseRunConfig(YAML.stringify(resume.data.config), source);
-    config = configFile ? loadRunConfig(configFile, overrides) : parseRunConfig(YAML.stringify(resume.data.config), source, overrides);
+    config = configFile ? await resolveDatasetSet(loadRunConfig(configFile, overrides), opts) : parseRunConfig(YAML.stringify(resume.data.config), source, overrides);
     const changed = differingKeys(saved, config).filter((k) => !mayChange(k));
     if (changed.length > 0) {
       throw new RunConfigError(
@@ -158,7 +159,7 @@ export async function prepareRun(configFile: string | undefined, overrides: read
     MetricsLog.checkResumable(path.join(resume.runDir, 'metrics.jsonl'), resume.data.counters.logIndex);
   } else {
     if (!configFile) throw new Error('train needs a config file (e.g. configs/quickstart.yaml) or --resume <run-dir>');
-    config = loadRunConfig(configFile, overrides);
+    config = await resolveDatasetSet(loadRunConfig(configFile, overrides), opts);
   }
 
   await checkEnvsBuild(config);

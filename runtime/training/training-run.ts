@@ -8,7 +8,7 @@ import { policySpecJson } from '../../agents/policies/policy-spec';
 import { shapeDifferences, shapeOf } from '../../envs/env-shape';
 import { type OfflineDataset, checkDatasetShape, readDataset } from '../../trainers/dataset';
 import { createLearner as createLearnerFromList, trainerFor } from '../../trainers/index';
-import type { Learner, LearnerState, OfflineLearner, OnlineLearner, TaskSpec, TrainStats } from '../../trainers/learner';
+import { type Learner, type LearnerState, type OfflineLearner, type OnlineLearner, type TaskInferenceMode, type TaskSpec, type TrainStats, isTaskInferenceLearner } from '../../trainers/learner';
 import { type CheckpointData, type JsonObject, type SerializedArray, deserializeArray, serializeArray, underPrefix, withPrefix } from '../core/checkpoint';
 import type { MetricsRecord } from '../core/metrics-log';
 import { writeFileAtomicSync } from '../core/atomic-file';
@@ -18,6 +18,7 @@ import { type EvaluationResult, evaluatePolicy } from '../rollout/evaluation';
 import { type ExperienceSource, collectionSettled, consumeEach, taskExperienceStream } from '../rollout/experience-stream';
 import { VectorEnv } from '../rollout/vector-env';
 import { RunDirectory } from './run-directory';
+import { type ModeResult, type TaskInferenceResults, evaluateTaskInference } from './task-inference-evaluation';
 import { type RunConfig, type RunTask, runLabel, runTasks } from './run-config';
 
 /*
@@ -68,6 +69,8 @@ export interface TrainingRunOptions {
    * (the budget rounded up to whole rounds, more worker threads than cores); also in run.json.
    */
   onNotice?: (message: string) => void;
+  /** Meta-learners (Meta-DT): told each task's result per evaluation mode after training. */
+  onTaskInference?: (task: string, mode: TaskInferenceMode, result: ModeResult) => void;
   /** Checkpoints kept in checkpoints/ (older ones are deleted). Default 3. */
   keepCheckpoints?: number;
 }
@@ -112,7 +115,12 @@ export interface TrainingSummary {
   best_eval: PlacedEvaluation | null;
   tasks?: Record<string, { final_eval: EvaluationSummary | null; best_eval: PlacedEvaluation | null; env_steps: number; episodes: number }>;
   checkpoint: string | null;
+  /** Meta-learners: the mean return per split and evaluation mode (every task's in task-inference.json). */
+  task_inference?: TaskInferenceResults['summary'];
 }
+
+/** What a meta-learner's run writes after training: returns per task and evaluation mode. */
+export const TASK_INFERENCE_FILE = 'task-inference.json';
 
 /** Episode and update statistics of one task's current log interval; plain numbers, so checkpoints can hold it. */
 interface IntervalState {
@@ -231,7 +239,19 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
     const specs = tasks.map((t) => t.spec);
     learner = options.createLearner ? options.createLearner({ config, tasks: specs, datasets }) : createLearnerFromList({ config: config.algo, tasks: specs, seed: run.seed, datasets });
     if (learner.kind !== trainer.kind) throw new Error(`algo '${config.algo.name}' is ${trainer.kind}, but its learner is ${learner.kind}`);
-    return await new TrainingLoop(options, dir, tasks, learner, unit, taskSeed).run();
+    const summary = await new TrainingLoop(options, dir, tasks, learner, unit, taskSeed).run();
+    if (!summary.interrupted && isTaskInferenceLearner(learner)) {
+      // A meta-learner is judged per evaluation mode on trained and held-out tasks: task-inference.json.
+      const results = await evaluateTaskInference(
+        learner,
+        tasks.map((t) => ({ key: t.key, vec: t.evalVec, taskIndex: t.spec.index })),
+        { episodes: run.eval_episodes, seed: deriveSeed(run.seed, 'task-inference'), maxSteps: run.eval_max_steps, onTask: options.onTaskInference },
+      );
+      writeFileAtomicSync(path.join(options.outDir, TASK_INFERENCE_FILE), `${JSON.stringify(results, null, 2)}\n`);
+      summary.task_inference = results.summary;
+      dir.writeSummary(summary);
+    }
+    return summary;
   } finally {
     for (const t of tasks) {
       await t.vec?.close();
@@ -548,16 +568,18 @@ class TrainingLoop {
     const state = this.state;
     const now = this.elapsed();
     const returns: number[] = [];
-    for (const t of this.tasks) {
+    // Online, every task has its episodes and updates; offline, the one learner's steps are the run's.
+    const perTask = !this.single && this.unit === 'env_steps';
+    for (const t of this.unit === 'env_steps' ? this.tasks : this.tasks.slice(0, 1)) {
       const task = state.tasks[t.key];
       const iv = task.interval;
       const stats: Record<string, number> = {};
       for (const k of Object.keys(iv.statSums).sort()) stats[k] = iv.statSums[k] / iv.statCounts[k];
       if (iv.episodes > 0) returns.push(iv.returnSum / iv.episodes);
-      const taskFields = this.single ? {} : { task: t.key, task_env_steps: task.vectorSteps * t.numEnvs, task_updates: task.updates };
+      const taskFields = perTask ? { task: t.key, task_env_steps: task.vectorSteps * t.numEnvs, task_updates: task.updates } : {};
       this.record({
         kind: 'train',
-        ...(this.single ? {} : { task: t.key }),
+        ...(perTask ? { task: t.key } : {}),
         ...this.place(),
         ...(this.unit === 'env_steps' ? { episodes: task.episodes } : {}),
         updates: state.updates,

@@ -31,7 +31,15 @@ function flagOverrides(opts: TrainCommandOptions): string[] {
 }
 
 export async function runTrainCommand(configFile: string | undefined, opts: TrainCommandOptions): Promise<void> {
-  const prepared = await prepareRun(configFile, flagOverrides(opts), opts);
+  let lastCollectTask = '';
+  const prepared = await prepareRun(configFile, flagOverrides(opts), {
+    ...opts,
+    log: (line) => process.stdout.write(`${line}\n`),
+    onCollectProgress: (p) => {
+      if (p.task !== lastCollectTask) process.stdout.write(`[collect] task ${p.task} (${p.done}/${p.total} episodes so far)\n`);
+      lastCollectTask = p.task;
+    },
+  });
   const claimed = claimRunDirectory(prepared, { command: `troupe ${process.argv.slice(2).join(' ')}`, note: (message) => process.stderr.write(`${message}\n`) });
   try {
     await trainIn(prepared, opts);
@@ -93,7 +101,8 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
     const task = typeof r.task === 'string' ? ` ${r.task}` : '';
     if (r.kind === 'train') {
       const win = typeof r.win_rate === 'number' ? `  win ${fmt(r.win_rate, 2)}` : '';
-      const body = offline ? `loss ${fmt(r.loss as number | null)}` : `episodes ${r.episodes}  return ${fmt(r.return_mean as number | null)}${win}`;
+      const losses = Object.keys(r).filter((k) => k === 'loss' || k.endsWith('_loss'));
+      const body = offline ? losses.map((k) => `${k} ${fmt(r[k] as number | null)}`).join('  ') : `episodes ${r.episodes}  return ${fmt(r.return_mean as number | null)}${win}`;
       process.stdout.write(`[train]${task} ${at}/${total} ${unitName}  ${body}  ${fmt(lastSps, 0)} steps/s\n`);
     } else {
       const win = typeof r.win_rate === 'number' ? `  win ${fmt(r.win_rate, 2)}` : '';
@@ -112,6 +121,7 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
       shouldStop: () => stopRequested,
       onRecord,
       onNotice: (message) => process.stdout.write(`warning: ${message}\n`),
+      onTaskInference: (task, mode, r) => process.stdout.write(`[${mode}] ${task}: return ${fmt(r.return_mean)} ± ${fmt(r.return_std)} (${r.episodes} episodes)\n`),
       onProgress: (p) => {
         if (!bar) return;
         const payload = { ret: fmt(p.lastReturn), evalRet: fmt(p.lastEval?.meanReturn), sps: fmt(lastSps, 0) };
@@ -136,6 +146,10 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
         : `done: ${summary.env_steps} env steps, ${summary.episodes} episodes, ${summary.updates} updates in ${summary.wall_time_s.toFixed(1)} s`,
   ];
   if (fe) lines.push(`final ${config.run.eval_greedy ? 'greedy' : 'sampled'} evaluation: return ${fmt(fe.return_mean)} ± ${fmt(fe.return_std)}${fe.win_rate !== null ? `, win rate ${fmt(fe.win_rate, 2)}` : ''}, length ${fmt(fe.length_mean, 1)} (${fe.episodes} episodes)`);
-  lines.push(`run directory: ${outDir} (metrics.jsonl, learning-curve.svg, checkpoints/, summary.json)`);
+  for (const side of ['train', 'test'] as const) {
+    const modes = Object.entries(summary.task_inference?.[side] ?? {});
+    if (modes.length > 0) lines.push(`${side} tasks (${modes[0][1].tasks}): ${modes.map(([mode, m]) => `${mode} return ${fmt(m.return_mean)}`).join(', ')}`);
+  }
+  lines.push(`run directory: ${outDir} (metrics.jsonl, learning-curve.svg, checkpoints/, summary.json${summary.task_inference ? ', task-inference.json' : ''})`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
