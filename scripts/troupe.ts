@@ -71,6 +71,7 @@ program
   .option('--envs <n>', 'parallel env copies', '8')
   .option('--workers <n>', 'worker threads (0 = in-process)', '0')
   .option('--max-steps <n>', 'stop after this many vector steps with the episodes that ended, and say so (default: twice what the env\'s declared episode limit needs, or 1,000,000)')
+  .addOption(new Option('--mode <mode>', 'a meta-learner run (meta_dt): how it learns which task it is in — zero-shot (its own transitions only), few-shot (prompts from its own earlier rollouts) or demo (prompts from the task\'s dataset); repeat the flag or separate by commas for several').argParser((v: string, acc: string[] | undefined) => [...(acc ?? []), ...v.split(',')]))
   .option('--per-task', 'for a benchmark split env (MT10, ML10, ML10:test, ML1-<kind>): evaluate each member task separately (--episodes each, via <id>/<kind>) and report per-task success rates and their mean')
   .addOption(backendOption())
   .option('--json', 'machine-readable output')

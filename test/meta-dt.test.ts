@@ -15,7 +15,9 @@ import { collectDatasets, collectConfigSchema } from '../runtime/training/collec
 import { RunConfigError, parseRunConfig } from '../runtime/training/config-loader';
 import { resolveDatasetSet } from '../runtime/training/dataset-sets';
 import { TASK_INFERENCE_FILE, type TrainingRunOptions, runTraining } from '../runtime/training/training-run';
-import type { TaskInferenceResults } from '../runtime/training/task-inference-evaluation';
+import { type TaskInferenceResults, evaluateTaskInferenceCheckpoint } from '../runtime/training/task-inference-evaluation';
+import { deriveSeed } from '../runtime/core/rng';
+import { runEvalCommand } from '../scripts/commands/eval';
 import { Adam } from '../trainers/adam';
 import { type OfflineDataset, readDataset } from '../trainers/dataset';
 import type { TaskSpec } from '../trainers/learner';
@@ -128,6 +130,20 @@ describe('a Meta-DT run from a dataset folder', () => {
       expect(resumed.inference).toEqual(full.inference);
     }
   }, 180000);
+
+  test('troupe eval --mode rebuilds the model from its run and reproduces its evaluation', async () => {
+    const again = await evaluateTaskInferenceCheckpoint(full.outDir, { modes: ['zero-shot', 'few-shot', 'demo'], episodes: 2, numEnvs: 2, seed: deriveSeed(4, 'task-inference') });
+    // Point-Robot episodes all start at the origin, so only the prompt draws (same seeds) could differ.
+    expect(again.tasks).toEqual(full.inference!.tasks);
+    expect(again.gradSteps).toBe(60);
+    const one = await evaluateTaskInferenceCheckpoint(full.outDir, { modes: ['few-shot'], episodes: 2, numEnvs: 2, seed: deriveSeed(4, 'task-inference'), task: 'task45' });
+    expect(Object.keys(one.tasks)).toEqual(['task45']);
+    expect(one.summary.test['few-shot']!.return_mean).toBe(full.inference!.tasks.task45['few-shot']!.return_mean);
+    const opts = { policy: 'random', episodes: '2', seed: '0', envs: '2', workers: '0', option: [] };
+    await expect(runEvalCommand(full.outDir, opts)).rejects.toThrow(/is a meta_dt run, which infers its task at test time: say how with --mode zero-shot, few-shot or demo/);
+    await expect(runEvalCommand(full.outDir, { ...opts, mode: ['fewshot'] })).rejects.toThrow(/--mode must be one of zero-shot, few-shot, demo, got 'fewshot'/);
+    await expect(evaluateTaskInferenceCheckpoint(full.outDir, { modes: ['zero-shot'], episodes: 2, numEnvs: 2, seed: 's', task: 'task99' })).rejects.toThrow(/--task: 'task99' is not a task of/);
+  }, 60000);
 
   test('a dataset folder that is neither there nor collectable is refused naming the key', async () => {
     const config = parseRunConfig(YAML.stringify({ datasets: { dir: path.join(root, 'nowhere') }, algo: ALGO, run: { total_gradient_steps: 5 } }), 'x');

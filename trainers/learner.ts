@@ -204,6 +204,11 @@ export interface TrainerDefinition {
    */
   readonly valueBased?: boolean;
   /**
+   * Infers its task at test time (`TaskInferenceLearner`): evaluated per mode (`troupe eval
+   * --mode`) by rebuilding the learner from its run, since acting needs more than weights.
+   */
+  readonly taskInference?: boolean;
+  /**
    * Keys of one validated `algo` section that cannot work together (a batch larger than the
    * replay that holds it), given the run's budget; each problem names both keys and values.
    */

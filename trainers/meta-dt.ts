@@ -848,6 +848,7 @@ export const metaDtTrainer: TrainerDefinition = {
   algorithms: [{ name: 'meta_dt', schema: metaDtConfigSchema, defaultNumEnvs: 10 }],
   kind: 'offline',
   multiTask: true,
+  taskInference: true,
   checkTask(algo, task) {
     const s = task.shape;
     if (!Number.isFinite(s.maxEpisodeSteps) || s.maxEpisodeSteps < 1) throw new Error(`${algo}: task '${task.key}' has no finite episode length (maxEpisodeSteps ${s.maxEpisodeSteps}); the decision transformer's timestep embedding needs one`);

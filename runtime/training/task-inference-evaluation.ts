@@ -1,8 +1,19 @@
-import { type TaskInferenceLearner, type TaskInferenceMode } from '../../trainers/learner';
+import fs from 'node:fs';
+import YAML from 'yaml';
+import { registerBuiltinEnvs } from '../../envs/builtin';
+import { shapeOf } from '../../envs/env-shape';
+import { type OfflineDataset, checkDatasetShape, readDataset } from '../../trainers/dataset';
+import { createLearner, trainerFor } from '../../trainers/index';
+import { type Learner, type TaskInferenceLearner, type TaskInferenceMode, type TaskSpec, isTaskInferenceLearner } from '../../trainers/learner';
+import { locateCheckpoint } from '../core/checkpoint-locator';
 import { deriveSeed } from '../core/rng';
+import { type BackendPreference, selectBackend } from '../core/tf-backend';
 import { collectEpisodes } from '../rollout/collect-episodes';
 import { evaluatePolicy } from '../rollout/evaluation';
-import type { VectorEnv } from '../rollout/vector-env';
+import { VectorEnv } from '../rollout/vector-env';
+import { parseSavedRunConfig } from './config-loader';
+import { runTasks } from './run-config';
+import { learnerStateOf } from './learner-checkpoint';
 
 /*
  * Evaluation of a meta-learner that infers its task at test time (Meta-DT), per task and mode:
@@ -82,4 +93,52 @@ export async function evaluateTaskInference(
     }
   }
   return results;
+}
+
+/**
+ * `troupe eval <run> --mode …` for a meta-learner: rebuilds the learner of the run (its saved
+ * config, its datasets, the checkpoint's weights) and evaluates every task (or `task`) in each
+ * mode, on `numEnvs` envs seeded from `seed`.
+ */
+export async function evaluateTaskInferenceCheckpoint(
+  target: string,
+  opts: { modes: readonly TaskInferenceMode[]; episodes: number; seed: string; numEnvs: number; task?: string; maxSteps?: number; backend?: string; log?: (line: string) => void; onTask?: (task: string, mode: TaskInferenceMode, result: ModeResult) => void },
+): Promise<TaskInferenceResults & { checkpoint: string; algo: string; gradSteps: number }> {
+  registerBuiltinEnvs();
+  const located = await locateCheckpoint(target);
+  const config = parseSavedRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`);
+  const trainer = trainerFor(config.algo.name);
+  // The run's own backend by default: results are bit-identical within a backend, not across.
+  const backend = await selectBackend((opts.backend ?? located.data.backend ?? config.run.backend) as BackendPreference);
+  opts.log?.(`backend: ${backend.backend} (${backend.reason})`);
+  if (!trainer.taskInference) throw new Error(`--mode: ${located.path} is a '${config.algo.name}' run, which does not infer its task at test time; evaluate it without --mode`);
+  const all = runTasks(config);
+  if (opts.task !== undefined && !all.some((t) => t.key === opts.task)) throw new Error(`--task: '${opts.task}' is not a task of ${located.path} (its tasks: ${all.map((t) => t.key).join(', ')})`);
+  const datasets: Record<string, OfflineDataset> = {};
+  const vecs: Array<{ key: string; vec: VectorEnv; taskIndex: number }> = [];
+  let learner: Learner | undefined;
+  try {
+    const specs: TaskSpec[] = [];
+    for (const [index, t] of all.entries()) {
+      if (!t.dataset || !fs.existsSync(t.dataset)) {
+        throw new Error(`task '${t.key}': its dataset ${t.dataset ?? '(none)'} is missing; a ${config.algo.name} model acts with its datasets (target returns, demonstrations) — run from the folder it was trained in`);
+      }
+      const vec = await VectorEnv.create({ env: t.env, numEnvs: opts.numEnvs, workers: 0, seed: deriveSeed(opts.seed, 'eval', t.key) });
+      vecs.push({ key: t.key, vec, taskIndex: index });
+      const spec: TaskSpec = { key: t.key, index, env: t.env, shape: shapeOf(vec.layout), numEnvs: opts.numEnvs };
+      const data = await readDataset(t.dataset);
+      checkDatasetShape(data, spec.shape, t.dataset, t.env.id);
+      datasets[t.key] = data;
+      specs.push(spec);
+    }
+    learner = createLearner({ config: config.algo, tasks: specs, seed: config.run.seed, datasets });
+    await learner.restoreState(learnerStateOf(located.data, located.path));
+    if (!isTaskInferenceLearner(learner)) throw new Error(`${config.algo.name}: its learner does not evaluate by mode`);
+    const chosen = opts.task === undefined ? vecs : vecs.filter((v) => v.key === opts.task);
+    const results = await evaluateTaskInference(learner, chosen, { episodes: opts.episodes, seed: opts.seed, modes: opts.modes, maxSteps: opts.maxSteps, onTask: opts.onTask });
+    return { ...results, checkpoint: located.path, algo: config.algo.name, gradSteps: located.data.counters.gradientSteps ?? 0 };
+  } finally {
+    for (const v of vecs) await v.vec.close();
+    learner?.dispose();
+  }
 }

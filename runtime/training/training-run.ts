@@ -9,7 +9,7 @@ import { shapeDifferences, shapeOf } from '../../envs/env-shape';
 import { type OfflineDataset, checkDatasetShape, readDataset } from '../../trainers/dataset';
 import { createLearner as createLearnerFromList, trainerFor } from '../../trainers/index';
 import { type Learner, type LearnerState, type OfflineLearner, type OnlineLearner, type TaskInferenceMode, type TaskSpec, type TrainStats, isTaskInferenceLearner } from '../../trainers/learner';
-import { type CheckpointData, type JsonObject, type SerializedArray, deserializeArray, serializeArray, underPrefix, withPrefix } from '../core/checkpoint';
+import { type CheckpointData, type JsonObject, type SerializedArray, deserializeArray, serializeArray, withPrefix } from '../core/checkpoint';
 import type { MetricsRecord } from '../core/metrics-log';
 import { writeFileAtomicSync } from '../core/atomic-file';
 import { encodeCheckpoint } from '../core/checkpoint-format';
@@ -17,6 +17,7 @@ import { deriveSeed } from '../core/rng';
 import { type EvaluationResult, evaluatePolicy } from '../rollout/evaluation';
 import { type ExperienceSource, collectionSettled, consumeEach, taskExperienceStream } from '../rollout/experience-stream';
 import { VectorEnv } from '../rollout/vector-env';
+import { TRAINER_ARRAY_PREFIX, learnerStateOf } from './learner-checkpoint';
 import { RunDirectory } from './run-directory';
 import { type ModeResult, type TaskInferenceResults, evaluateTaskInference } from './task-inference-evaluation';
 import { type RunConfig, type RunTask, runLabel, runTasks } from './run-config';
@@ -172,7 +173,6 @@ interface LoopState {
 }
 
 const ACTION_LOG = 'run/actions-since-segment-start';
-const TRAINER_ARRAY_PREFIX = 'trainer/';
 
 /** A run task with its envs (and, offline, what its dataset file was). */
 interface LiveTask extends RunTask {
@@ -773,10 +773,7 @@ class TrainingLoop {
     }
     // JSON turns NaN into null.
     if (state.lastReturn === null) state.lastReturn = NaN;
-    const learnerArrays = underPrefix(TRAINER_ARRAY_PREFIX, data.arrays);
-    const learnerJson = meta.trainer;
-    if (typeof learnerJson !== 'object' || learnerJson === null || Array.isArray(learnerJson)) throw new Error(`${file}: field 'metadata.trainer' must be a map`);
-    const learnerState: LearnerState = { models: data.models, optimizers: data.optimizers, rngs: data.rngs, arrays: learnerArrays, json: learnerJson };
+    const learnerState = learnerStateOf(data, file);
     try {
       await this.learner.restoreState(learnerState);
     } catch (error) {

@@ -7,6 +7,9 @@ import { locateCheckpoint } from '../../runtime/core/checkpoint-locator';
 import { parseSavedRunConfig } from '../../runtime/training/config-loader';
 import { type EvalSummary, type PerTaskEvalSummary, type ScriptedPolicyChoice, evaluateCheckpoint, evaluatePerTask, evaluateScriptedPolicy } from '../../runtime/training/evaluate-policies';
 import { runTasks } from '../../runtime/training/run-config';
+import { evaluateTaskInferenceCheckpoint } from '../../runtime/training/task-inference-evaluation';
+import { algorithmVariants, trainerFor } from '../../trainers/index';
+import { TASK_INFERENCE_MODES, type TaskInferenceMode } from '../../trainers/learner';
 
 export interface EvalCommandOptions {
   policy: string;
@@ -27,6 +30,8 @@ export interface EvalCommandOptions {
   /** Env options (`--option key=value`, `--options '{…}'`) for an env id or module target, or for `--env`. */
   option: string[];
   options?: string;
+  /** Meta-learner runs: the evaluation modes (required for them, refused for others). */
+  mode?: string[];
   /** Vector steps after which evaluation stops with the episodes that ended (default: from the env's episode limit). */
   maxSteps?: string;
 }
@@ -77,6 +82,41 @@ export async function runEvalCommand(target: string, opts: EvalCommandOptions): 
   const envOptions = parseEnvOptionFlags(opts.options, opts.option);
   if (isCheckpoint && opts.env === undefined && Object.keys(envOptions).length > 0) throw new Error('--option/--options: a checkpoint is evaluated on the env it was trained on; give --env <id> to evaluate on another env with options');
   const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+  const modes = opts.mode === undefined ? undefined : opts.mode.map((m) => m.trim());
+  for (const m of modes ?? []) {
+    if (!(TASK_INFERENCE_MODES as readonly string[]).includes(m)) throw new Error(`--mode must be one of ${TASK_INFERENCE_MODES.join(', ')}, got '${m}'`);
+  }
+  if (modes !== undefined && !isCheckpoint) throw new Error('--mode evaluates a trained meta-learner run; give its run directory or checkpoint');
+  if (isCheckpoint && !opts.perTask) {
+    const located = await locateCheckpoint(target);
+    const algo = (located.data.config as { algo?: { name?: unknown } }).algo?.name;
+    const meta = typeof algo === 'string' && algorithmVariants().some((a) => a.name === algo) && trainerFor(algo).taskInference === true;
+    if (meta && modes === undefined) throw new Error(`${located.path} is a ${algo} run, which infers its task at test time: say how with --mode zero-shot, few-shot or demo (several: --mode zero-shot,few-shot)`);
+    if (meta) {
+      if (opts.env !== undefined || opts.sample || workers > 0) throw new Error(`--env, --sample and --workers do not apply to a ${algo} run (it acts on its own tasks, greedily, in-process)`);
+      const results = await evaluateTaskInferenceCheckpoint(located.path, {
+        modes: modes as TaskInferenceMode[],
+        episodes,
+        seed: opts.seed,
+        numEnvs,
+        task: opts.task,
+        maxSteps,
+        backend: opts.backend,
+        log,
+        onTask: opts.json ? undefined : (task, mode, r) => log(`  ${task.padEnd(10)} ${mode.padEnd(9)} return ${r.return_mean.toFixed(3)} ± ${r.return_std.toFixed(3)} (${r.episodes} episodes)`),
+      });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+        return;
+      }
+      for (const side of ['train', 'test'] as const) {
+        const rows = Object.entries(results.summary[side]);
+        if (rows.length > 0) log(`${side} tasks (${rows[0][1]!.tasks}): ${rows.map(([mode, m]) => `${mode} ${m!.return_mean.toFixed(3)}`).join(', ')}`);
+      }
+      return;
+    }
+    if (modes !== undefined) throw new Error(`--mode: ${located.path} is a '${String(algo)}' run, which does not infer its task at test time; evaluate it without --mode`);
+  }
   if (opts.perTask) {
     const perTask = await evaluatePerTask(target, { isCheckpoint, episodes, seed: opts.seed, numEnvs, workers, env: opts.env, task: opts.task, backend: opts.backend, sample: opts.sample, scripted, maxSteps, log });
     process.stdout.write(`${opts.json ? JSON.stringify(perTask, null, 2) : formatPerTask(perTask)}\n`);
