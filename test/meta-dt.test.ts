@@ -116,6 +116,9 @@ describe('a Meta-DT run from a dataset folder', () => {
       expect(inference.tasks[t]['few-shot']!.own_rollouts).toBe(2);
     }
     expect(inference.summary.test['zero-shot']!.tasks).toBe(1);
+    // The probe from z to the goal: fitted on the 3 training goals, scored on the held-out one.
+    expect(inference.probe).toMatchObject({ target: ['goal[0]', 'goal[1]'], windows_train: expect.any(Number), windows_test: expect.any(Number) });
+    expect(Number.isFinite((inference.probe as { r2_train: number }).r2_train)).toBe(true);
     expect(full.summary.task_inference).toEqual(inference.summary);
   }, 120000);
 

@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Rng } from '../runtime/core/rng';
 import {
+  fitLinearProbe,
+  probeR2,
   aggregateIqm,
   aggregateMean,
   aggregateMedian,
@@ -373,5 +375,43 @@ describe('statistics: bad input is refused, naming the argument', () => {
     expect(stratifiedBootstrapCI([[0.5]], aggregateIqm, { reps: 1, seed: 0 })).toEqual({ estimate: 0.5, lower: 0.5, upper: 0.5 });
     expect(iqm([4])).toBe(4);
     expect(quantile([7], 0.3)).toBe(7);
+  });
+});
+
+describe('statistics: linear probe', () => {
+  const rng = new Rng('probe');
+  const rows = (n: number, f: (x: number[]) => number[], noise = 0) => {
+    const x: number[] = [];
+    const y: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const xi = [rng.normal(), rng.normal(), rng.normal()];
+      x.push(...xi);
+      y.push(...f(xi).map((v) => v + noise * rng.normal()));
+    }
+    return { x, y };
+  };
+  const affine = (x: number[]) => [2 * x[0] - x[2] + 0.5, -x[1] + 3];
+
+  test('recovers an affine map exactly and scores held-out rows by R²', () => {
+    const train = rows(200, affine);
+    const probe = fitLinearProbe(train.x, train.y, 200, 3, 2, 0);
+    expect(Array.from(probe.weights).map((w) => Math.round(w * 1e6) / 1e6 + 0)).toEqual([2, 0, 0, -1, -1, 0, 0.5, 3]);
+    const test = rows(50, affine);
+    expect(probeR2(probe, test.x, test.y, 50)).toBeCloseTo(1, 9);
+    // Targets unrelated to x: R² near 0 in sample, not above it out of sample.
+    const unrelated = rows(400, () => [rng.normal(), rng.normal()]);
+    const p2 = fitLinearProbe(unrelated.x, unrelated.y, 400, 3, 2);
+    expect(probeR2(p2, unrelated.x, unrelated.y, 400)).toBeLessThan(0.05);
+    const fresh = rows(400, () => [rng.normal(), rng.normal()]);
+    expect(probeR2(p2, fresh.x, fresh.y, 400)).toBeLessThan(0.02);
+    // Half the variance is noise: R² about 1/2.
+    const noisy = rows(4000, (x) => [x[0]], 1);
+    expect(probeR2(fitLinearProbe(noisy.x, noisy.y, 4000, 3, 1), noisy.x, noisy.y, 4000)).toBeCloseTo(0.5, 1);
+  });
+
+  test('bad input is refused', () => {
+    expect(() => fitLinearProbe([1, 2], [1], 1, 3, 1)).toThrow(/x must hold n·xDim = 3 numbers/);
+    expect(() => fitLinearProbe([1, 1, 1, 1], [1, 2], 2, 2, 1, 0)).toThrow(/singular/);
+    expect(probeR2(fitLinearProbe([0, 1], [5, 5], 2, 1, 1), [0, 1], [5, 5], 2)).toBeNaN();
   });
 });

@@ -111,6 +111,10 @@ export interface TaskInferenceLearner {
   /** Settings of few-shot evaluation: zero-shot episodes per env whose trajectories become prompt candidates. */
   readonly config: { few_shot_rollouts: number };
   inferencePolicy(task: string, numEnvs: number, seed: string, mode: TaskInferenceMode, ownEpisodes?: readonly DatasetEpisode[]): Policy;
+  /** The task representation at dataset steps of `task` (all trajectories, or the lower / upper half by return), for probes. */
+  taskRepresentations?(task: string, half?: 'all' | 'low' | 'high'): { values: Float32Array; count: number; dim: number } | undefined;
+  /** What defines the task (the dataset header's parameters). */
+  taskParameters?(task: string): Record<string, unknown> | null;
 }
 
 export function isTaskInferenceLearner(learner: Learner): learner is Learner & TaskInferenceLearner {

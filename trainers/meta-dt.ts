@@ -153,6 +153,8 @@ interface TaskData {
   candidates: number[];
   /** The best return in the dataset: the return-to-go every episode starts from. */
   targetReturn: number;
+  /** What defines the task (its dataset header's), for probes; never seen by the networks. */
+  parameters: Record<string, unknown> | null;
 }
 
 /** Action rows as the networks read them: a Box action as is, a discrete one as a one-hot. */
@@ -320,7 +322,8 @@ export class MetaDecisionTransformer implements OfflineLearner {
       const trajectories = datasetTrajectories(dataset, shape);
       if (trajectories.length === 0) throw new Error(`meta_dt: the dataset of task '${spec.key}' has no steps`);
       const targetReturn = Math.max(...trajectories.map((t) => t.return));
-      return { spec, split: dataset.header.split === 'test' ? 'test' : 'train', trajectories, candidates: bestTrajectories(trajectories, config.prompt_candidates), targetReturn };
+      const split: 'train' | 'test' = dataset.header.split === 'test' ? 'test' : 'train';
+      return { spec, split, trajectories, candidates: bestTrajectories(trajectories, config.prompt_candidates), targetReturn, parameters: dataset.header.taskParameters ?? null };
     });
     this.trainTasks = this.data.filter((d) => d.split === 'train');
     if (this.trainTasks.length === 0) throw new Error(`meta_dt: every task's dataset is on the test side of its split (${tasks.map((t) => t.key).join(', ')}); at least one training task is needed`);
@@ -616,6 +619,40 @@ export class MetaDecisionTransformer implements OfflineLearner {
     const wm = this.worldModel;
     if (!wm) throw new Error('meta_dt: this model has no world model (task_representation none and no complementary prompts)');
     return tf.tidy(() => wm.encode(contextWindowTensors(windows, wm.spec)).dataSync() as Float32Array);
+  }
+
+  /**
+   * z of the frozen world model at every dataset step of `task` whose context window is full
+   * (t ≥ h), from all its trajectories or the lower / upper half by return (the data-quality
+   * check); undefined without a world model.
+   */
+  taskRepresentations(task: string, half: 'all' | 'low' | 'high' = 'all'): { values: Float32Array; count: number; dim: number } | undefined {
+    const wm = this.worldModel;
+    if (!wm) return undefined;
+    const data = this.taskData(task);
+    const byReturn = data.trajectories.map((t, i) => ({ t, i })).sort((a, b) => a.t.return - b.t.return || a.i - b.i).map((x) => x.t);
+    const cut = Math.floor(byReturn.length / 2);
+    const chosen = half === 'all' ? data.trajectories : half === 'low' ? byReturn.slice(0, cut) : byReturn.slice(byReturn.length - cut);
+    const h = wm.spec.contextHorizon;
+    const Z = wm.spec.contextDim;
+    const parts: Float32Array[] = [];
+    for (const traj of chosen) {
+      if (traj.steps <= h) continue;
+      parts.push(this.trajectoryContexts(traj).subarray(h * Z));
+    }
+    const count = parts.reduce((n, p) => n + p.length / Z, 0);
+    const values = new Float32Array(count * Z);
+    let at = 0;
+    for (const p of parts) {
+      values.set(p, at);
+      at += p.length;
+    }
+    return { values, count, dim: Z };
+  }
+
+  /** The task's parameters from its dataset header (null when its env defines none). */
+  taskParameters(task: string): Record<string, unknown> | null {
+    return this.taskData(task).parameters;
   }
 
   policySpecs(): Record<string, never> {

@@ -602,3 +602,92 @@ export function sampleEfficiencyCurve(
   const intervals = bootstrapVector(stepCount, iqmsInto, picks, runs, tasks, { reps, size, rng });
   return steps.map((step, s) => ({ step, ...intervals[s] }));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Linear probes: how much of a quantity a representation holds linearly
+// ---------------------------------------------------------------------------------------------
+
+/** A fitted affine map from x (xDim) to y (yDim): y ≈ x·W + b. */
+export interface LinearProbe {
+  xDim: number;
+  yDim: number;
+  /** [(xDim + 1) × yDim], the bias row last. */
+  weights: Float64Array;
+}
+
+/**
+ * Ridge regression of rows y [n, yDim] on rows x [n, xDim] with a bias (not penalised):
+ * minimises ‖XW + b − Y‖² + λ‖W‖², by the normal equations (solved with partial pivoting).
+ */
+export function fitLinearProbe(x: ArrayLike<number>, y: ArrayLike<number>, n: number, xDim: number, yDim: number, lambda = 1e-3): LinearProbe {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`fitLinearProbe: needs at least one row, got ${n}`);
+  if (x.length !== n * xDim || y.length !== n * yDim) throw new Error(`fitLinearProbe: x must hold n·xDim = ${n * xDim} numbers and y n·yDim = ${n * yDim}, got ${x.length} and ${y.length}`);
+  const d = xDim + 1;
+  const a = new Float64Array(d * d);
+  const rhs = new Float64Array(d * yDim);
+  const row = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < xDim; j++) row[j] = x[i * xDim + j];
+    row[xDim] = 1;
+    for (let p = 0; p < d; p++) {
+      for (let q = 0; q < d; q++) a[p * d + q] += row[p] * row[q];
+      for (let k = 0; k < yDim; k++) rhs[p * yDim + k] += row[p] * y[i * yDim + k];
+    }
+  }
+  for (let p = 0; p < xDim; p++) a[p * d + p] += lambda;
+  return { xDim, yDim, weights: solveLinearSystem(a, rhs, d, yDim) };
+}
+
+/** A·X = B for square A [d × d] and B [d × m], by Gaussian elimination with partial pivoting. */
+function solveLinearSystem(aIn: Float64Array, bIn: Float64Array, d: number, m: number): Float64Array {
+  const a = Float64Array.from(aIn);
+  const b = Float64Array.from(bIn);
+  for (let col = 0; col < d; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < d; r++) if (Math.abs(a[r * d + col]) > Math.abs(a[pivot * d + col])) pivot = r;
+    if (Math.abs(a[pivot * d + col]) < 1e-12) throw new Error('fitLinearProbe: the system is singular (constant or too few rows); raise lambda');
+    if (pivot !== col) {
+      for (let c = 0; c < d; c++) [a[col * d + c], a[pivot * d + c]] = [a[pivot * d + c], a[col * d + c]];
+      for (let k = 0; k < m; k++) [b[col * m + k], b[pivot * m + k]] = [b[pivot * m + k], b[col * m + k]];
+    }
+    for (let r = col + 1; r < d; r++) {
+      const f = a[r * d + col] / a[col * d + col];
+      if (f === 0) continue;
+      for (let c = col; c < d; c++) a[r * d + c] -= f * a[col * d + c];
+      for (let k = 0; k < m; k++) b[r * m + k] -= f * b[col * m + k];
+    }
+  }
+  const out = new Float64Array(d * m);
+  for (let r = d - 1; r >= 0; r--) {
+    for (let k = 0; k < m; k++) {
+      let s = b[r * m + k];
+      for (let c = r + 1; c < d; c++) s -= a[r * d + c] * out[c * m + k];
+      out[r * m + k] = s / a[r * d + r];
+    }
+  }
+  return out;
+}
+
+/**
+ * The coefficient of determination of a probe on rows (x, y): 1 − Σ‖ŷ − y‖² / Σ‖y − ȳ‖², with ȳ
+ * the mean of these rows (pooled over y's dimensions). 1 is perfect, 0 is no better than the
+ * mean, below 0 worse. NaN when y does not vary.
+ */
+export function probeR2(probe: LinearProbe, x: ArrayLike<number>, y: ArrayLike<number>, n: number): number {
+  const { xDim, yDim, weights } = probe;
+  if (x.length !== n * xDim || y.length !== n * yDim) throw new Error(`probeR2: x must hold ${n * xDim} numbers and y ${n * yDim}, got ${x.length} and ${y.length}`);
+  const meanY = new Float64Array(yDim);
+  for (let i = 0; i < n; i++) for (let k = 0; k < yDim; k++) meanY[k] += y[i * yDim + k] / n;
+  let sse = 0;
+  let sst = 0;
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < yDim; k++) {
+      let pred = weights[xDim * yDim + k];
+      for (let j = 0; j < xDim; j++) pred += x[i * xDim + j] * weights[j * yDim + k];
+      const target = y[i * yDim + k];
+      sse += (pred - target) ** 2;
+      sst += (target - meanY[k]) ** 2;
+    }
+  }
+  return sst > 0 ? 1 - sse / sst : NaN;
+}

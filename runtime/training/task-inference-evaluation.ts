@@ -7,6 +7,7 @@ import { createLearner, trainerFor } from '../../trainers/index';
 import { type Learner, type TaskInferenceLearner, type TaskInferenceMode, type TaskSpec, isTaskInferenceLearner } from '../../trainers/learner';
 import { locateCheckpoint } from '../core/checkpoint-locator';
 import { deriveSeed } from '../core/rng';
+import { fitLinearProbe, probeR2 } from '../core/statistics';
 import { type BackendPreference, selectBackend } from '../core/tf-backend';
 import { collectEpisodes } from '../rollout/collect-episodes';
 import { evaluatePolicy } from '../rollout/evaluation';
@@ -49,6 +50,77 @@ export interface TaskInferenceResults {
   tasks: Record<string, { split: 'train' | 'test' } & Partial<Record<TaskInferenceMode, ModeResult>>>;
   /** Mean over tasks of each side of the split, per mode. */
   summary: Record<'train' | 'test', Partial<Record<TaskInferenceMode, { return_mean: number; tasks: number }>>>;
+  /** How linearly the task representation holds the task's parameters; null with the reason when it cannot be measured. */
+  probe: RepresentationProbe | { skipped: string };
+}
+
+/**
+ * A ridge probe from z (at dataset steps with a full context window) to the task's numeric
+ * parameters (e.g. Point-Robot's goal), fitted on the training tasks and scored (R²) on them and
+ * on the held-out ones — from all their data, and from its lower and upper half by return, so
+ * a representation that depends on the quality of the data shows up as a gap. R² is NaN where the
+ * scored tasks' parameters do not vary (a single held-out task).
+ */
+export interface RepresentationProbe {
+  target: string[];
+  r2_train: number;
+  r2_test: number;
+  r2_test_low_return: number;
+  r2_test_high_return: number;
+  windows_train: number;
+  windows_test: number;
+}
+
+/** Numeric leaves of a task's parameters, named (index and split excluded: they say which task, not what it is). */
+function numericParameters(params: Record<string, unknown> | null): Array<[string, number]> | undefined {
+  if (!params) return undefined;
+  const out: Array<[string, number]> = [];
+  for (const [key, value] of Object.entries(params).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (key === 'task' || key === 'split') continue;
+    if (typeof value === 'number' && Number.isFinite(value)) out.push([key, value]);
+    else if (Array.isArray(value) && value.every((v) => typeof v === 'number' && Number.isFinite(v))) value.forEach((v, i) => out.push([`${key}[${i}]`, v as number]));
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+function representationProbe(learner: TaskInferenceLearner, keys: readonly string[]): RepresentationProbe | { skipped: string } {
+  if (!learner.taskRepresentations || !learner.taskParameters) return { skipped: 'the learner exposes no task representation' };
+  const splits = learner.taskSplits();
+  const params = new Map(keys.map((k) => [k, numericParameters(learner.taskParameters!(k))]));
+  const missing = keys.filter((k) => !params.get(k));
+  if (missing.length > 0) return { skipped: `tasks without numeric parameters: ${missing.join(', ')}` };
+  const target = params.get(keys[0])!.map(([name]) => name);
+  if (keys.some((k) => params.get(k)!.map(([n]) => n).join() !== target.join())) return { skipped: 'the tasks have parameters of different kinds' };
+  const gather = (side: 'train' | 'test', half: 'all' | 'low' | 'high') => {
+    const xs: number[] = [];
+    const ys: number[] = [];
+    let dim = 0;
+    for (const k of keys.filter((key) => splits[key] === side)) {
+      const z = learner.taskRepresentations!(k, half);
+      if (!z) return undefined;
+      dim = z.dim;
+      for (const v of z.values) xs.push(v);
+      for (let i = 0; i < z.count; i++) for (const [, v] of params.get(k)!) ys.push(v);
+    }
+    return { x: xs, y: ys, n: dim > 0 ? xs.length / dim : 0, dim };
+  };
+  const train = gather('train', 'all');
+  if (!train) return { skipped: 'this model has no task representation (task_representation none and no world model)' };
+  const test = gather('test', 'all');
+  if (!test || test.n === 0) return { skipped: 'no held-out tasks to probe' };
+  if (train.n === 0) return { skipped: 'no training windows' };
+  const probe = fitLinearProbe(train.x, train.y, train.n, train.dim, target.length);
+  const low = gather('test', 'low')!;
+  const high = gather('test', 'high')!;
+  return {
+    target,
+    r2_train: probeR2(probe, train.x, train.y, train.n),
+    r2_test: probeR2(probe, test.x, test.y, test.n),
+    r2_test_low_return: low.n > 0 ? probeR2(probe, low.x, low.y, low.n) : NaN,
+    r2_test_high_return: high.n > 0 ? probeR2(probe, high.x, high.y, high.n) : NaN,
+    windows_train: train.n,
+    windows_test: test.n,
+  };
 }
 
 export async function evaluateTaskInference(
@@ -59,7 +131,7 @@ export async function evaluateTaskInference(
   const modes = [...(opts.modes ?? learner.inferenceModes)];
   for (const m of modes) if (!learner.inferenceModes.includes(m)) throw new Error(`evaluation mode '${m}' is not supported by this learner (it supports ${learner.inferenceModes.join(', ')})`);
   const splits = learner.taskSplits();
-  const results: TaskInferenceResults = { format: 'troupe-task-inference', version: 1, modes, episodes: opts.episodes, seed: opts.seed, tasks: {}, summary: { train: {}, test: {} } };
+  const results: TaskInferenceResults = { format: 'troupe-task-inference', version: 1, modes, episodes: opts.episodes, seed: opts.seed, tasks: {}, summary: { train: {}, test: {} }, probe: { skipped: 'not measured' } };
   for (const { key, vec, taskIndex } of tasks) {
     const E = vec.numEnvs;
     const entry: TaskInferenceResults['tasks'][string] = { split: splits[key] ?? 'train' };
@@ -92,6 +164,7 @@ export async function evaluateTaskInference(
       if (values.length > 0) results.summary[side][mode] = { return_mean: values.reduce((a, b) => a + b, 0) / values.length, tasks: values.length };
     }
   }
+  results.probe = representationProbe(learner, tasks.map((t) => t.key));
   return results;
 }
 
