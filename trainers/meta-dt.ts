@@ -64,9 +64,11 @@ import type { EnvShape } from '../envs/env-shape';
 import { assignTensors, captureTensors } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
 import { Adam } from './adam';
+import { decisionTransformerFlops } from '../agents/networks/flops';
 import { MAX_STEP_BATCH, layerWidth, nonNegativeInt, positive, positiveInt } from './config-keys';
+import { timed } from './synthetic-experience';
 import type { DatasetEpisode, OfflineDataset } from './dataset';
-import type { EvaluationOptions, LearnerState, OfflineLearner, TaskInferenceMode, TaskSpec, TrainStats, TrainerDefinition } from './learner';
+import type { EvaluationOptions, LearnerBenchCase, LearnerState, OfflineLearner, TaskInferenceMode, TaskSpec, TrainStats, TrainerDefinition } from './learner';
 
 // ---------------------------------------------------------------------------------------------
 // Config (names as the reference's `configs/args_*.py`; defaults are its Point-Robot values)
@@ -902,5 +904,69 @@ export const metaDtTrainer: TrainerDefinition = {
   },
   createLearner({ tasks, config, seed, datasets }) {
     return new MetaDecisionTransformer(tasks, config as MetaDtConfig, datasets ?? {}, seed);
+  },
+  /**
+   * `troupe bench learner`: decision-transformer steps with prompts (the second phase, where
+   * training spends most of its steps) at the Point-Robot benchmark's sizes (K 10, batch 32,
+   * 2 layers; width = the bench's hidden size), on 20 synthetic episodes of the env's shape. One
+   * update = one gradient step; samples = B·K sequence steps (tokens: 3·B·(K + k)).
+   */
+  async benchmark({ task, settings, sampler, useRnn }): Promise<LearnerBenchCase | undefined> {
+    if (useRnn) return undefined;
+    const { numAgents: A, obsDim, actDim, numActions, discreteActions, stateDim } = task.shape;
+    const T = Math.min(task.shape.maxEpisodeSteps, 50);
+    if (!Number.isFinite(T) || T < 1) return undefined;
+    const rng = new Rng(deriveSeed(settings.seed, 'bench-meta-dt'));
+    const episodes: DatasetEpisode[] = Array.from({ length: 20 }, () => {
+      const actions = new Float32Array(T * A * actDim);
+      for (let i = 0; i < T * A; i++) {
+        if (discreteActions) actions[i] = sampler.discreteAction(i % A);
+        else for (let d = 0; d < actDim; d++) actions[i * actDim + d] = rng.uniform(task.shape.actionLow![(i % A) * actDim + d], task.shape.actionHigh![(i % A) * actDim + d]);
+      }
+      const rewards = Float32Array.from({ length: T * A }, () => sampler.reward());
+      return {
+        obs: sampler.obs(T + 1),
+        state: new Float32Array((T + 1) * stateDim),
+        actions,
+        rewards,
+        alive: new Uint8Array(T * A).fill(1),
+        masks: discreteActions ? sampler.masks(T) : new Uint8Array(0),
+        terminated: 0,
+        return: rewards.reduce((a, b) => a + b, 0),
+        success: NaN,
+      };
+    });
+    const dataset: OfflineDataset = { header: { env: task.env, shape: task.shape, task: task.key, policy: 'synthetic', quality: 'synthetic', seed: '0', split: 'train' }, episodes };
+    const config = metaDtConfigSchema.parse({
+      name: 'meta_dt',
+      world_model_steps: 1,
+      context_hidden_dim: 64,
+      decoder_hidden_dims: [64, 64],
+      horizon: 10,
+      embed_dim: settings.hiddenDim,
+      num_layers: 2,
+      batch_size: 32,
+      warm_train_steps: 0,
+      warmup_steps: 100,
+    });
+    const learner = new MetaDecisionTransformer([task], config, { [task.key]: dataset }, settings.seed);
+    learner.trainStep(); // the world model's one step; everything after is the DT
+    learner.trainStep(); // the first DT step computes every trajectory's z once
+    const width = discreteActions ? numActions : actDim;
+    const flops = decisionTransformerFlops(
+      { stateDim: obsDim, actionDim: width, embedDim: config.embed_dim, innerDim: 4 * config.embed_dim, numLayers: config.num_layers, contextDim: config.context_dim, stateEmbedDim: config.state_embed_dim },
+      config.batch_size,
+      config.horizon,
+      config.prompt_length,
+    );
+    const samples = config.batch_size * config.horizon;
+    return {
+      samplesPerUpdate: samples,
+      gradientSteps: 1,
+      samplePasses: samples,
+      flopsPerUpdate: flops.forward + flops.backward,
+      update: async () => timed(() => learner.trainStep()),
+      dispose: () => learner.dispose(),
+    };
   },
 };

@@ -31,7 +31,7 @@ function formatTable(report: BenchLearnerReport): string[] {
   const line = (cells: string[]) => cells.map((c, k) => (k < 2 ? c.padEnd(widths[k]) : c.padStart(widths[k]))).join('  ');
   lines.push(line(head));
   for (const row of rows) lines.push(line(row));
-  lines.push('samples = agent-steps learned from per update (MAPPO/IPPO: T·E·A of the chunk; QMIX/VDN/IQL: B·T·A of the sampled batch; SAC: batch_size × policy_frequency transitions, one actor/critic cycle);');
+  lines.push('samples = agent-steps learned from per update (MAPPO/IPPO: T·E·A of the chunk; QMIX/VDN/IQL: B·T·A of the sampled batch; SAC: batch_size × policy_frequency transitions, one actor/critic cycle; Meta-DT: B·K sequence steps of one decision-transformer step with a k-step prompt, i.e. 3·B·(K + k) tokens);');
   lines.push('sample-passes = samples × epochs (rows through forward+backward); grad steps = Adam steps per update (epochs × minibatches).');
   lines.push(report.flopModel);
   return lines;

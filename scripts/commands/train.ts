@@ -61,10 +61,18 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
   const unitName = offline ? 'gradient steps' : 'env steps';
   const total = offline ? (config.run.total_gradient_steps ?? 0) : config.run.total_env_steps;
   const tasks = runTasks(config);
-  const envsText = tasks.length === 1 ? `${tasks[0].numEnvs} envs, ${tasks[0].workers} worker thread(s)` : tasks.map((t) => `${t.key}: ${t.numEnvs} envs, ${t.workers} workers`).join('; ');
+  const uniform = tasks.every((t) => t.numEnvs === tasks[0].numEnvs && t.workers === tasks[0].workers);
+  const envsText =
+    tasks.length === 1
+      ? `${tasks[0].numEnvs} envs, ${tasks[0].workers} worker thread(s)`
+      : uniform && tasks.length > 4
+        ? `${tasks[0].numEnvs} envs and ${tasks[0].workers} workers per task`
+        : tasks.map((t) => `${t.key}: ${t.numEnvs} envs, ${t.workers} workers`).join('; ');
+  // Dozens of tasks (a task family) are named by count and range rather than one by one.
+  const label = tasks.length > 6 ? `${tasks.length} tasks (${tasks[0].key} … ${tasks[tasks.length - 1].key})` : runLabel(config);
   const done = resume ? (offline ? (resume.data.counters.gradientSteps ?? 0) : resume.data.counters.envSteps) : 0;
   process.stdout.write(
-    `${resume ? `resuming ${resume.path} (${done} ${unitName})` : 'training'}: ${config.algo.name} on ${runLabel(config)}, ` +
+    `${resume ? `resuming ${resume.path} (${done} ${unitName})` : 'training'}: ${config.algo.name} on ${label}, ` +
       `${total} ${unitName}, ${offline ? `eval ${envsText}` : envsText}, seed ${config.run.seed} → ${outDir}\n`,
   );
 
