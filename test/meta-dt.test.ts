@@ -217,6 +217,8 @@ describe('the learner', () => {
     const l = learner({ prompt: 'none' });
     const m = learner();
     try {
+      expect(l.inferenceModes).toEqual(['zero-shot']);
+      expect(m.inferenceModes).toEqual(['zero-shot', 'few-shot', 'demo']);
       expect(() => l.inferencePolicy('task00', 2, 's', 'demo')).toThrow(/demo evaluation needs prompts, but this model was trained with prompt 'none'/);
       expect(() => m.inferencePolicy('task00', 2, 's', 'few-shot')).toThrow(/few-shot evaluation of task 'task00' needs the model's own rollouts of it/);
       expect(() => m.inferencePolicy('task99', 2, 's', 'zero-shot')).toThrow(/unknown task 'task99'/);

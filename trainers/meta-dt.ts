@@ -575,7 +575,10 @@ export class MetaDecisionTransformer implements OfflineLearner {
     return Object.fromEntries(this.data.map((d) => [d.spec.key, d.split]));
   }
 
-  readonly inferenceModes: readonly TaskInferenceMode[] = ['zero-shot', 'few-shot', 'demo'];
+  /** Every mode with prompts; only zero-shot for a model trained without them. */
+  get inferenceModes(): readonly TaskInferenceMode[] {
+    return this.config.prompt === 'none' ? ['zero-shot'] : ['zero-shot', 'few-shot', 'demo'];
+  }
 
   evaluationPolicy(task: string, numEnvs: number, seed: string, _options: EvaluationOptions = {}): Policy {
     return this.inferencePolicy(task, numEnvs, seed, this.config.eval_mode);
