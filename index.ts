@@ -59,10 +59,14 @@ export type {
   LearnerState,
   OfflineLearner,
   OnlineLearner,
+  TaskInferenceLearner,
+  TaskInferenceMode,
   TaskSpec,
   TrainStats,
   TrainerDefinition,
 } from './trainers/learner';
+export { TASK_INFERENCE_MODES, isTaskInferenceLearner } from './trainers/learner';
+export { MetaDecisionTransformer, type MetaDtConfig } from './trainers/meta-dt';
 export { TRAINERS, algorithmVariants, createLearner, trainerFor } from './trainers/index';
 export { type DeclWeights, loadDeclWeights } from './trainers/mtma';
 export { type DatasetEpisode, type DatasetHeader, type OfflineDataset, readDataset, writeDataset } from './trainers/dataset';
@@ -77,7 +81,9 @@ export { collectEpisodes } from './runtime/rollout/collect-episodes';
 // --- training: configs and the run loop --------------------------------------------------------
 export { RunConfigError, loadRunConfig, parseRunConfig, validateRunConfig } from './runtime/training/config-loader';
 export { type RunConfig, type RunTask, runTasks } from './runtime/training/run-config';
-export { type TrainingProgress, type TrainingRunOptions, type TrainingSummary, runTraining } from './runtime/training/training-run';
+export { TASK_INFERENCE_FILE, type TrainingProgress, type TrainingRunOptions, type TrainingSummary, runTraining } from './runtime/training/training-run';
+export { resolveDatasetSet } from './runtime/training/dataset-sets';
+export { type ModeResult, type RepresentationProbe, type TaskInferenceResults, evaluateTaskInference, evaluateTaskInferenceCheckpoint } from './runtime/training/task-inference-evaluation';
 export { type PlannedRun, type TransferPlan, type TransferStudyConfig, loadTransferStudy, planTransferStudy, runTransferStudy, withTaskLists } from './runtime/training/transfer-study';
 export { type TransferResults, collectTransferResults } from './runtime/training/transfer-results';
 export { type TransferReport, buildTransferReport, transferReportMarkdown, writeTransferReport } from './runtime/training/transfer-report';

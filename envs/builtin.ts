@@ -2,6 +2,7 @@ import { registerCombat } from './gridworld/combat';
 import { registerLbf } from './gridworld/lbf';
 import { registerPursuit } from './gridworld/pursuit';
 import { registerSpread } from './gridworld/spread';
+import { registerSpreadHidden } from './gridworld/spread-hidden';
 import { registerManipulationEnvs } from './manipulation/register';
 import { registerMultiArmEnvs } from './manipulation/register-multi-arm';
 import { registerSplitEnvs } from './manipulation/register-splits';
@@ -17,6 +18,7 @@ export function registerBuiltinEnvs(): void {
   registerPursuit();
   registerCombat();
   registerSpread();
+  registerSpreadHidden();
   registerManipulationEnvs();
   registerMultiArmEnvs();
   registerSplitEnvs();

@@ -113,7 +113,7 @@ describe('run config', () => {
     const error = loadError(quickstart, ['algo.learning_rate=0.1']);
     expect(error.message).toContain('algo.learning_rate');
     expect(error.message).toMatch(/valid at algo: .*\blr\b.*\bgamma\b/);
-    expect(loadError(quickstart, ['runn.seed=1']).message).toMatch(/'runn'.*valid at the top level: env, tasks, dataset, algo, run/);
+    expect(loadError(quickstart, ['runn.seed=1']).message).toMatch(/'runn'.*valid at the top level: env, tasks, dataset, datasets, algo, run/);
     expect(loadError(quickstart, ['run.seed.x=1']).message).toContain("'run.seed.x'");
     expect(loadError(quickstart, ['run.seed']).message).toContain('key.path=value');
   });
@@ -148,8 +148,8 @@ describe('run config', () => {
 
   test('a missing section and an unknown algorithm are reported', () => {
     const error = loadError(writeConfig('noenv.yaml', 'algo: {name: ddpg}\n'));
-    expect(error.issues).toContain("env: required: 'env' (one task) or 'tasks' (several)");
-    expect(error.issues).toContain('algo.name: expected one of mappo, ippo, qmix, vdn, iql, sac, bc, mtma, got "ddpg"');
+    expect(error.issues).toContain("env: required: 'env' (one task), 'tasks' (several) or, offline, 'datasets' (a folder of per-task datasets)");
+    expect(error.issues).toContain('algo.name: expected one of mappo, ippo, qmix, vdn, iql, sac, bc, mtma, meta_dt, got "ddpg"');
   });
 
   test('a PPO-only key under qmix is rejected, saying whose key it is', () => {

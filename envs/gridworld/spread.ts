@@ -46,6 +46,16 @@ export interface SpreadConfig {
   gridSize: number;
   maxSteps: number;
   collisionPenalty: number;
+  /**
+   * Landmark cells fixed for every episode (a task of `spread-hidden-N`, see `spread-hidden.ts`);
+   * random per episode when absent.
+   */
+  fixedLandmarks?: ReadonlyArray<readonly [number, number]>;
+  /** false drops the landmarks from the observations (they stay in `state()`); default true. */
+  observeLandmarks?: boolean;
+  /** Overrides the metadata's description and family (for variants built on this env). */
+  description?: string;
+  family?: string;
 }
 
 const NUM_ACTIONS = 5;
@@ -113,15 +123,15 @@ export class SpreadEnv extends BaseParallelEnv<Float32Array, number, Box, Discre
 
   constructor(config: SpreadConfig) {
     const { numAgents: n, gridSize } = config;
-    const obsSize = 4 * n + 2;
+    const obsSize = config.observeLandmarks === false ? 2 * n + 2 : 4 * n + 2;
     super({
       metadata: {
         id: config.id,
-        family: 'gridworld/spread',
+        family: config.family ?? 'gridworld/spread',
         maxEpisodeSteps: config.maxSteps,
         reportsSuccess: true,
         teamReward: 'shared',
-        description: `${n} agents cover ${n} landmarks on a ${gridSize}x${gridSize} grid (cooperative navigation)`,
+        description: config.description ?? `${n} agents cover ${n} landmarks on a ${gridSize}x${gridSize} grid (cooperative navigation)`,
       },
       agents: n,
       observationSpace: new Box(-1, 1, [obsSize]),
@@ -162,6 +172,9 @@ export class SpreadEnv extends BaseParallelEnv<Float32Array, number, Box, Discre
     this.lastDr.fill(0);
     this.lastDc.fill(0);
     const layout = args.options?.layout;
+    if (layout !== undefined && this.config.fixedLandmarks) {
+      throw new Error(`${this.metadata.id}: reset option 'layout' cannot move the landmarks, which this task fixes (choose the task with the env option 'task')`);
+    }
     if (layout !== undefined) this.placeLayout(layout);
     else this.placeRandomly();
     this.stepCount = 0;
@@ -301,7 +314,7 @@ export class SpreadEnv extends BaseParallelEnv<Float32Array, number, Box, Discre
     out[2] = r * scale;
     out[3] = c * scale;
     let at = 4;
-    for (let l = 0; l < n; l++) {
+    for (let l = 0; l < n && this.config.observeLandmarks !== false; l++) {
       out[at++] = (this.landmarkRow[l] - r) * scale;
       out[at++] = (this.landmarkCol[l] - c) * scale;
     }
@@ -316,7 +329,14 @@ export class SpreadEnv extends BaseParallelEnv<Float32Array, number, Box, Discre
   private placeRandomly(): void {
     const { numAgents: n, gridSize } = this.config;
     const cellCount = gridSize * gridSize;
-    for (let l = 0; l < n; l++) {
+    const fixed = this.config.fixedLandmarks;
+    for (let l = 0; l < n && fixed; l++) {
+      const [row, col] = fixed[l];
+      this.landmarkCells[row * gridSize + col] = 1;
+      this.landmarkRow[l] = row;
+      this.landmarkCol[l] = col;
+    }
+    for (let l = 0; l < n && !fixed; l++) {
       let cell = this.rng.int(cellCount);
       while (this.landmarkCells[cell]) cell = this.rng.int(cellCount);
       this.landmarkCells[cell] = 1;

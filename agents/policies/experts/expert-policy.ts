@@ -12,6 +12,8 @@ import type { ExpertOptions, ManipulationExpert } from './manipulation-expert';
 import type { MultiArmExpert } from './multi-arm-expert';
 import { POINT_ROBOT_ID } from '../../../envs/navigation/point-robot';
 import { PointRobotExpertPolicy } from './point-robot-expert';
+import { parseSpreadHiddenId } from '../../../envs/gridworld/spread-hidden';
+import { SpreadHiddenExpertPolicy } from './spread-hidden-expert';
 
 /** What `expertPolicyFor` takes besides the env id and layout. */
 export interface ExpertPolicyOptions extends ExpertOptions {
@@ -29,7 +31,8 @@ export interface ExpertPolicyOptions extends ExpertOptions {
  * (`push`), multi-task split envs whose observation ends with the task one-hot (`MT10`,
  * `MT10/push`: the one-hot names the expert, which sees the first 39 numbers), the multi-arm
  * tasks (`handover`, `bar-lift`, `bar-lift-<N>arms`, `bar-lift-<A>to<B>arms`: one scripted team),
- * and `point-robot` (its goal comes from `options.envOptions`, see `PointRobotExpertPolicy`).
+ * `point-robot` (its goal comes from `options.envOptions`, see `PointRobotExpertPolicy`) and
+ * `spread-hidden-N` (its landmarks likewise; `noise` is there a random-action probability).
  *
  * Every env slot has its own expert whose noise stream is seeded from (seed, env index), so env
  * e's actions never depend on how many envs run beside it. Manipulation experts need the goal in
@@ -41,6 +44,8 @@ export function expertPolicyFor(envId: string, layout: VectorLayout, options: Ex
   const withSeed = (e: number): ExpertOptions => ({ ...expertOptions, seed: seedFor(e) });
 
   if (envId === POINT_ROBOT_ID) return new PointRobotExpertPolicy(layout, { ...envOptions, id: envId }, { noise: options.noise, seed: options.seed });
+  const hidden = parseSpreadHiddenId(envId);
+  if (hidden) return new SpreadHiddenExpertPolicy(layout, { ...hidden, ...envOptions, id: envId }, { noise: options.noise, seed: options.seed });
 
   if (expertKinds().includes(envId)) {
     const experts = Array.from({ length: layout.numEnvs }, (_, e) => expertFor(envId, withSeed(e)));
@@ -70,7 +75,7 @@ export function expertPolicyFor(envId: string, layout: VectorLayout, options: Ex
     return new SingleArmExpertPolicy(layout, kindOf, perKind);
   }
 
-  throw new Error(`no scripted expert for env '${envId}' (experts: ${[...expertKinds(), 'handover', 'bar-lift', 'bar-lift-<N>arms', 'bar-lift-<A>to<B>arms', 'MT10', 'MT10/<kind>', POINT_ROBOT_ID].join(', ')})`);
+  throw new Error(`no scripted expert for env '${envId}' (experts: ${[...expertKinds(), 'handover', 'bar-lift', 'bar-lift-<N>arms', 'bar-lift-<A>to<B>arms', 'MT10', 'MT10/<kind>', POINT_ROBOT_ID, 'spread-hidden-<N>'].join(', ')})`);
 }
 
 function multiArmExpertMaker(envId: string): ((options: ExpertOptions) => MultiArmExpert) | undefined {
