@@ -6,10 +6,12 @@
 // 95% stratified-bootstrap intervals (runs resampled within each task), on the 5 held-out tasks
 // and on training tasks 0–4 (the reference's two task sets); the probability that Meta-DT
 // few-shot beats each other row on the held-out tasks; the z → goal probe where measured; and
-// the learning curve (periodic zero-shot evaluations, mean over held-out tasks and runs).
+// the learning curve (periodic zero-shot evaluations by decision-transformer step, mean over
+// held-out tasks and runs).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
+const YAML = require('yaml');
 const { statistics } = require('../../dist/index.js');
 
 const dir = process.argv[2];
@@ -97,9 +99,13 @@ for (const variant of ['plain-dt', 'prompt-dt', 'meta-dt', 'no-z', 'random-segme
   const testTasks = new Set(Object.keys(runs[0].results.tasks).filter((t) => runs[0].results.tasks[t].split === 'test'));
   const byStep = new Map();
   for (const run of runs) {
-    const evals = fs.readFileSync(run.metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.kind === 'eval' && testTasks.has(r.task));
+    // Curves are placed by decision-transformer steps: a run with a world model spent its first
+    // world_model_steps gradient steps on it.
+    const algo = YAML.parse(fs.readFileSync(path.join(path.dirname(run.metrics), 'config.yaml'), 'utf8')).algo;
+    const worldModel = algo.task_representation === 'world_model' || algo.prompt === 'complementary' ? algo.world_model_steps : 0;
+    const evals = fs.readFileSync(run.metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.kind === 'eval' && testTasks.has(r.task) && r.grad_steps > worldModel);
     const perStep = new Map();
-    for (const e of evals) perStep.set(e.grad_steps, [...(perStep.get(e.grad_steps) ?? []), e.return_mean]);
+    for (const e of evals) perStep.set(e.grad_steps - worldModel, [...(perStep.get(e.grad_steps - worldModel) ?? []), e.return_mean]);
     for (const [step, values] of perStep) byStep.set(step, [...(byStep.get(step) ?? []), statistics.mean(values)]);
   }
   const curve = [...byStep.entries()].sort((a, b) => a[0] - b[0]).map(([step, values]) => ({ step, mean: statistics.mean(values), runs: values.length }));
@@ -107,7 +113,7 @@ for (const variant of ['plain-dt', 'prompt-dt', 'meta-dt', 'no-z', 'random-segme
 }
 if (out.curves.length > 0) {
   const steps = [...new Set(out.curves.flatMap((c) => c.curve.map((p) => p.step)))].sort((a, b) => a - b);
-  lines.push('', `| held-out zero-shot return at gradient step | ${steps.join(' | ')} |`, `|---|${steps.map(() => '---').join('|')}|`);
+  lines.push('', `| held-out zero-shot return after DT step | ${steps.join(' | ')} |`, `|---|${steps.map(() => '---').join('|')}|`);
   for (const c of out.curves) lines.push(`| ${c.variant} | ${steps.map((s) => fmt(c.curve.find((p) => p.step === s)?.mean)).join(' | ')} |`);
 }
 if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
