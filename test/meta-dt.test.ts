@@ -134,6 +134,24 @@ describe('a Meta-DT run from a dataset folder', () => {
     }
   }, 180000);
 
+  test('prompts scored while the world model still trains are not reused after it froze: a resume matches', async () => {
+    // Demonstration prompts chosen by world-model error in evaluations during phase 1 (every 10 steps).
+    const over = { eval_mode: 'demo' };
+    const text = (o: Record<string, unknown>) => configText(o).replace('eval_interval: 30', 'eval_interval: 10');
+    const trainWith = async (extra: Partial<TrainingRunOptions>) => {
+      const config = await resolveDatasetSet(parseRunConfig(text(over), 'meta-dt test'));
+      const outDir = extra.outDir ?? path.join(root, `run-${count++}`);
+      const summary = await runTraining({ config, outDir, backend: { name: 'wasm', reason: 'test' }, ...extra });
+      return { outDir, summary, metrics: MetricsLog.read(path.join(outDir, 'metrics.jsonl')) };
+    };
+    const whole = await trainWith({});
+    expect(whole.metrics.filter((r) => r.kind === 'eval' && r.grad_steps === 10)).toHaveLength(TASKS.length);
+    const part = await trainWith({ shouldStop: (p) => p.steps >= 25 });
+    const data = await readCheckpoint(part.summary.checkpoint!);
+    const resumed = await trainWith({ outDir: part.outDir, resume: { data, path: part.summary.checkpoint! } });
+    expect(withoutClock(resumed.metrics)).toEqual(withoutClock(whole.metrics));
+  }, 180000);
+
   test('troupe eval --mode rebuilds the model from its run and reproduces its evaluation', async () => {
     const again = await evaluateTaskInferenceCheckpoint(full.outDir, { modes: ['zero-shot', 'few-shot', 'demo'], episodes: 2, numEnvs: 2, seed: deriveSeed(4, 'task-inference') });
     // Point-Robot episodes all start at the origin, so only the prompt draws (same seeds) could differ.
@@ -156,6 +174,8 @@ describe('a Meta-DT run from a dataset folder', () => {
     expect(() => parseRunConfig(YAML.stringify({ datasets: { dir: dataDir }, env: { id: 'point-robot' }, algo: ALGO, run: { total_gradient_steps: 5 } }), 'x')).toThrow(/datasets: give either 'datasets' .* or 'env', not both/);
     expect(() => parseRunConfig(YAML.stringify({ datasets: { dir: dataDir }, algo: { name: 'mappo' } }), 'x')).toThrow(/datasets: only offline algorithms read a dataset/);
     expect(() => parseRunConfig(YAML.stringify({ datasets: { dir: dataDir, shuffle: true }, algo: ALGO, run: { total_gradient_steps: 5 } }), 'x')).toThrow(RunConfigError);
+    const twice = parseRunConfig(YAML.stringify({ datasets: { dir: dataDir, tasks: ['task00', 'task01', 'task00'] }, algo: ALGO, run: { total_gradient_steps: 5 } }), 'x');
+    await expect(resolveDatasetSet(twice)).rejects.toThrow(/datasets\.tasks\.2: 'task00' is listed twice \(first at datasets\.tasks\.0\)/);
     const test = await resolveDatasetSet(parseRunConfig(YAML.stringify({ datasets: { dir: dataDir, tasks: 'test' }, algo: ALGO, run: { total_gradient_steps: 5 } }), 'x'));
     expect(test.tasks!.map((t) => t.name)).toEqual(['task45']);
     expect(test.datasets).toBeUndefined();

@@ -413,5 +413,10 @@ describe('statistics: linear probe', () => {
     expect(() => fitLinearProbe([1, 2], [1], 1, 3, 1)).toThrow(/x must hold n·xDim = 3 numbers/);
     expect(() => fitLinearProbe([1, 1, 1, 1], [1, 2], 2, 2, 1, 0)).toThrow(/singular/);
     expect(probeR2(fitLinearProbe([0, 1], [5, 5], 2, 1, 1), [0, 1], [5, 5], 2)).toBeNaN();
+    // A constant target over many rows (one held-out task) is NaN too, not a huge negative from rounding.
+    const n = 9000;
+    const x = Array.from({ length: n }, () => rng.normal());
+    const y = new Array<number>(n).fill(0.2);
+    expect(probeR2(fitLinearProbe(x, y.map((v, i) => v + x[i]), n, 1, 1), x, y, n)).toBeNaN();
   });
 });

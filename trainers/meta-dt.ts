@@ -36,8 +36,9 @@
  * dataset, as the reference's `return_scale[1]`; the return-to-go is decremented by r / scale.
  *
  * Multi-agent tasks: every agent is a sequence of its own (its observations, actions and
- * rewards), all agents share the weights, and each agent's z and prompt come from its own
- * transitions. Tasks whose dataset header says `split: test` are never trained on; their datasets
+ * rewards), all agents share the weights, and each agent's z comes from its own transitions. Prompt
+ * candidates are the best agent-trajectories of the task, pooled over agents (with a team reward,
+ * often the agents of one episode), so an agent may be prompted with a teammate's trajectory. Tasks whose dataset header says `split: test` are never trained on; their datasets
  * serve only as demonstrations (`demo`) and for the target return.
  *
  * Departures from the reference, on purpose: the prompt candidates are the top trajectories of
@@ -214,6 +215,13 @@ function bestTrajectories(trajectories: readonly Trajectory[], count: number): n
 // ---------------------------------------------------------------------------------------------
 // Sequences as the decision transformer reads them
 // ---------------------------------------------------------------------------------------------
+
+/** Where acting draws its prompts: candidate trajectories (dataset ones, or the model's own rollouts). */
+interface PromptSource {
+  trajectories: EpisodeArrays[];
+  candidates: number[];
+  fromDataset: boolean;
+}
 
 /** B rows of K steps, left-padded. */
 interface SequenceArrays {
@@ -440,6 +448,11 @@ export class MetaDecisionTransformer implements OfflineLearner {
     const [loss, gradNorm] = stats.dataSync();
     stats.dispose();
     this.worldModelSteps++;
+    if (!this.inWorldModelPhase) {
+      // Frozen from here: anything derived from it during phase 1 (an evaluation's prompt scores) is stale.
+      this.contexts = undefined;
+      this.errorCache.clear();
+    }
     return { world_model_loss: loss, world_model_grad_norm: gradNorm };
   }
 
@@ -463,11 +476,14 @@ export class MetaDecisionTransformer implements OfflineLearner {
   }
 
   /** The world model's per-step errors along a trajectory (cached for dataset trajectories). */
-  private predictionErrors(traj: EpisodeArrays, cache?: Trajectory): Float32Array {
-    const cached = cache && this.errorCache.get(cache);
+  private predictionErrors(traj: EpisodeArrays, cacheable: boolean): Float32Array {
+    const key = traj as Trajectory;
+    const cached = cacheable ? this.errorCache.get(key) : undefined;
     if (cached) return cached;
     const errors = this.worldModel!.predictionErrors(traj);
-    if (cache) this.errorCache.set(cache, errors);
+    // Only the frozen world model's errors of dataset trajectories are kept (a model still
+    // training would leave stale ones; own rollouts are new every evaluation).
+    if (cacheable && !this.inWorldModelPhase) this.errorCache.set(key, errors);
     return errors;
   }
 
@@ -537,7 +553,7 @@ export class MetaDecisionTransformer implements OfflineLearner {
    * config's rule (the world model's largest error, or uniform), k steps padded on the left when
    * the trajectory is shorter.
    */
-  private writePrompt(out: SequenceArrays, row: number, trajectories: readonly EpisodeArrays[], candidates: readonly number[], rng: Rng, cache?: readonly Trajectory[]): void {
+  private writePrompt(out: SequenceArrays, row: number, trajectories: readonly EpisodeArrays[], candidates: readonly number[], rng: Rng, datasetTrajectories = true): void {
     const cfg = this.config;
     const k = cfg.prompt_length;
     const h = cfg.context_horizon;
@@ -549,11 +565,13 @@ export class MetaDecisionTransformer implements OfflineLearner {
       // Too short for a segment after a full context window: its last k steps (or all of it).
       start = Math.max(0, T - k);
     } else if (cfg.prompt === 'complementary') {
-      const errors = this.predictionErrors(traj, cache?.[pick] ?? (trajectories as readonly Trajectory[])[pick]);
+      const errors = this.predictionErrors(traj, datasetTrajectories);
       start = cfg.prompt_selection === 'argmax-window'
         ? selectPromptStart(errors, { variant: 'argmax-window', contextHorizon: h, promptLength: k })
         : selectPromptStart(errors, { variant: cfg.prompt_selection, contextHorizon: h, promptLength: k, rng });
     } else {
+      // Uniform over the same starts the complementary rule chooses from, [h, T − k], so the
+      // ablation differs from it only in the rule (Prompt-DT's own range starts at 0).
       start = h + rng.int(T - k - h + 1);
     }
     const last = Math.min(start + k, T) - 1;
@@ -580,6 +598,7 @@ export class MetaDecisionTransformer implements OfflineLearner {
     return this.config.prompt === 'none' ? ['zero-shot'] : ['zero-shot', 'few-shot', 'demo'];
   }
 
+  /** The periodic evaluations' policy (`eval_mode`); always greedy (continuous actions are the DT's output; discrete ones its argmax), so `eval_greedy: false` changes nothing. */
   evaluationPolicy(task: string, numEnvs: number, seed: string, _options: EvaluationOptions = {}): Policy {
     return this.inferencePolicy(task, numEnvs, seed, this.config.eval_mode);
   }
@@ -593,14 +612,14 @@ export class MetaDecisionTransformer implements OfflineLearner {
     const data = this.taskData(task);
     const cfg = this.config;
     if (mode !== 'zero-shot' && cfg.prompt === 'none') throw new Error(`meta_dt: ${mode} evaluation needs prompts, but this model was trained with prompt 'none'`);
-    let prompts: { trajectories: EpisodeArrays[]; candidates: number[]; cache?: Trajectory[] } | undefined;
+    let prompts: PromptSource | undefined;
     if (mode === 'demo') {
-      prompts = { trajectories: data.trajectories, candidates: data.candidates, cache: data.trajectories };
+      prompts = { trajectories: data.trajectories, candidates: data.candidates, fromDataset: true };
     } else if (mode === 'few-shot') {
       if (!ownEpisodes || ownEpisodes.length === 0) throw new Error(`meta_dt: few-shot evaluation of task '${task}' needs the model's own rollouts of it (none given)`);
       const own = ownEpisodes.flatMap((ep) => Array.from({ length: this.shape.numAgents }, (_, a) => agentTrajectory(ep, this.shape, a))).filter((t): t is Trajectory => t !== undefined && t.steps > 0);
       if (own.length === 0) throw new Error(`meta_dt: the own rollouts given for task '${task}' have no steps`);
-      prompts = { trajectories: own, candidates: bestTrajectories(own, cfg.prompt_candidates) };
+      prompts = { trajectories: own, candidates: bestTrajectories(own, cfg.prompt_candidates), fromDataset: false };
     } else if (mode !== 'zero-shot') {
       throw new Error(`meta_dt: unknown evaluation mode '${String(mode)}' (zero-shot, few-shot or demo)`);
     }
@@ -613,9 +632,9 @@ export class MetaDecisionTransformer implements OfflineLearner {
   }
 
   /** A prompt for one acting row (called by the policy at every episode start). */
-  promptFor(prompts: { trajectories: EpisodeArrays[]; candidates: number[]; cache?: Trajectory[] }, rng: Rng): SequenceArrays {
+  promptFor(prompts: PromptSource, rng: Rng): SequenceArrays {
     const out = sequenceArrays(1, this.config.prompt_length, this.D, this.W, 0);
-    this.writePrompt(out, 0, prompts.trajectories, prompts.candidates, rng, prompts.cache);
+    this.writePrompt(out, 0, prompts.trajectories, prompts.candidates, rng, prompts.fromDataset);
     return out;
   }
 
@@ -772,7 +791,7 @@ class DecisionTransformerPolicy implements Policy {
     private readonly numEnvs: number,
     private readonly targetReturn: number,
     private readonly rng: Rng,
-    private readonly prompts?: { trajectories: EpisodeArrays[]; candidates: number[]; cache?: Trajectory[] },
+    private readonly prompts?: PromptSource,
   ) {
     const { shape, D, W, Z } = learner.actingParts();
     this.rows = numEnvs * shape.numAgents;

@@ -98,7 +98,8 @@ function drawLayouts(numTasks: number, n: number, gridSize: number, seed: number
       taken.add(cell);
       cells.push([Math.floor(cell / gridSize), cell % gridSize]);
     }
-    return cells;
+    // Row-major: a layout is a set, and a fixed order makes its parameters a function of the set.
+    return cells.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   });
 }
 

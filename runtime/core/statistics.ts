@@ -677,7 +677,14 @@ export function probeR2(probe: LinearProbe, x: ArrayLike<number>, y: ArrayLike<n
   const { xDim, yDim, weights } = probe;
   if (x.length !== n * xDim || y.length !== n * yDim) throw new Error(`probeR2: x must hold ${n * xDim} numbers and y ${n * yDim}, got ${x.length} and ${y.length}`);
   const meanY = new Float64Array(yDim);
-  for (let i = 0; i < n; i++) for (let k = 0; k < yDim; k++) meanY[k] += y[i * yDim + k] / n;
+  let sumSquares = 0;
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < yDim; k++) {
+      meanY[k] += y[i * yDim + k];
+      sumSquares += y[i * yDim + k] ** 2;
+    }
+  }
+  for (let k = 0; k < yDim; k++) meanY[k] /= n;
   let sse = 0;
   let sst = 0;
   for (let i = 0; i < n; i++) {
@@ -689,5 +696,6 @@ export function probeR2(probe: LinearProbe, x: ArrayLike<number>, y: ArrayLike<n
       sst += (target - meanY[k]) ** 2;
     }
   }
-  return sst > 0 ? 1 - sse / sst : NaN;
+  // Rounding leaves a constant y a tiny spread; relative to its size that is no variation at all.
+  return sst > 1e-12 * sumSquares ? 1 - sse / sst : NaN;
 }

@@ -10,7 +10,8 @@ import type { RunConfig, TaskConfig } from './run-config';
  * its env (id and options from the manifest) and its dataset file. With `datasets.collect`, the
  * collection runs first (and resumes, or checks an existing folder against the collect config),
  * so one command goes from nothing to a trained model. The saved config then names every file,
- * and a resume reads that, never the folder again.
+ * and `--resume <run>` reads that, never the folder (a resume given the config file again
+ * resolves the folder again, and must find the same tasks).
  */
 
 export interface DatasetSetHooks {
@@ -58,6 +59,11 @@ function chooseTasks(manifest: DatasetManifest, which: 'all' | 'train' | 'test' 
     return side;
   }
   const byKey = new Map(manifest.tasks.map((t) => [t.key, t]));
+  const firstAt = new Map<string, number>();
+  which.forEach((key, i) => {
+    if (firstAt.has(key)) throw new RunConfigError(`datasets.tasks.${i}: '${key}' is listed twice (first at datasets.tasks.${firstAt.get(key)})`);
+    firstAt.set(key, i);
+  });
   return which.map((key, i) => {
     const t = byKey.get(key);
     if (!t) throw new RunConfigError(`datasets.tasks.${i}: '${key}' is not in ${file} (its tasks: ${manifest.tasks.map((m) => m.key).join(', ')})`);

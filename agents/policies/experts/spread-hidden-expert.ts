@@ -12,7 +12,8 @@ import type { Policy, PolicyBatch } from '../policy';
  * axis when that cell is taken), staying once there. It never makes a move that would be blocked;
  * an agent without a free move toward its landmark waits or sidesteps, so the team is
  * near-optimal rather than optimal. `noise` is, for these discrete actions, the
- * probability of a uniformly random legal action instead, drawn from each env's own stream.
+ * probability of a uniformly random action among those that cannot be blocked (staying included)
+ * instead, drawn from each env's own stream; so its data has no collision penalties.
  */
 export class SpreadHiddenExpertPolicy implements Policy {
   private readonly landmarks: Array<[number, number]>;
