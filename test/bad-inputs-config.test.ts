@@ -156,7 +156,7 @@ describe('troupe train refuses bad files and flags before training', () => {
     ['a config that is a list', () => [writeConfig('- env: x\n- algo: y\n')], [/\(top level\): expected a mapping of sections/, /got a list/]],
     ['a config that is a bare string', () => [writeConfig('hello\n')], [/\(top level\): expected a mapping of sections .*got "hello"/]],
     ['a config that is not YAML', () => [writeConfig(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'))], [/YAML syntax error/, /more YAML errors: is .* a YAML run config\?/]],
-    ['an unknown top-level key, with a close match', () => [writeConfig(`${TINY}algoo: {}\n`)], [/algoo: unknown key \(valid: env, tasks, dataset, algo, run\); did you mean 'algo'\?/]],
+    ['an unknown top-level key, with a close match', () => [writeConfig(`${TINY}algoo: {}\n`)], [/algoo: unknown key \(valid: env, tasks, dataset, datasets, algo, run\); did you mean 'algo'\?/]],
     ['an unknown env option', () => [writeConfig(TINY.replace('lbf-8x8-2p-2f-coop}', 'lbf-8x8-2p-2f-coop, options: {sigth: 2}}'))], [/env\.options\.sigth: unknown option of env 'lbf-8x8-2p-2f-coop' .*did you mean 'sight'\?/]],
     ['a default rollout (batch_size episodes) beyond the budget', () => [writeConfig(TINY.replace(', rollout_length: 25', '').replace('total_env_steps: 1000', 'total_env_steps: 100'))], [/run\.total_env_steps: 100 is less than one round of collection, 2 envs × 250 steps = 500 env steps/]],
     ['more minibatches than rollout sequences', (c) => [c, '--set', 'algo.num_minibatches=8'], [/algo\.num_minibatches: 8 minibatches, but one rollout of task 'lbf-8x8-2p-2f-coop' holds only 4 sequences \(2 envs × 2 agents\)/]],

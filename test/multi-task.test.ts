@@ -64,7 +64,7 @@ describe('multi-task config', () => {
 
   test.each([
     ['env and tasks together', `env: { id: spread-3 }\n${TWO_TASKS}`, /tasks: give either 'env' \(one task\) or 'tasks', not both/],
-    ['neither', 'algo: { name: mappo }\n', /env: required: 'env' \(one task\) or 'tasks'/],
+    ['neither', 'algo: { name: mappo }\n', /env: required: 'env' \(one task\), 'tasks' \(several\) or, offline, 'datasets'/],
     ['two tasks with one key', 'tasks: [{ id: spread-3 }, { id: spread-3 }]\nalgo: { name: mappo }\n', /tasks\.1\.name: task key 'spread-3' is also tasks\.0's/],
     ['an unknown task key', 'tasks: [{ id: spread-3, envs: 2 }]\nalgo: { name: mappo }\n', /tasks\.0\.envs: unknown key/],
     ['a dataset beside tasks', 'tasks: [{ id: spread-3 }]\ndataset: x.msgpack\nalgo: { name: bc }\n', /dataset: belongs with 'env'/],

@@ -97,7 +97,7 @@ export async function evaluateCheckpoint(target: string, opts: { episodes: numbe
   const located = await locateCheckpoint(target);
   const config = parseSavedRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`);
   if (opts.sample && trainerFor(config.algo.name).valueBased) {
-    const sampling = TRAINERS.filter((t) => !t.valueBased).flatMap((t) => t.algorithms.map((a) => a.name));
+    const sampling = TRAINERS.filter((t) => !t.valueBased && !t.taskInference).flatMap((t) => t.algorithms.map((a) => a.name));
     throw new Error(`${located.path}: cannot sample actions: ${config.algo.name} is value-based and acts greedily (the argmax of its Q-values); sampling applies to policy-gradient runs (${sampling.join(', ')})`);
   }
   const backend = await selectBackend((opts.backend ?? config.run.backend) as BackendPreference);
