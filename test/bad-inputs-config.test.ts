@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { registerBuiltinEnvs } from '../envs/builtin';
 import { envOptionKeys, listEnvs, makeEnv } from '../envs/registry';
+import { collectTasks, loadCollectConfig } from '../runtime/training/collect-datasets';
 import { loadRunConfig, RunConfigError } from '../runtime/training/config-loader';
 import { expectCleanFailure, runCli } from './helpers/cli-run';
 import { repoRoot } from './helpers/repo-root';
@@ -111,6 +112,28 @@ describe('every shipped config still validates', () => {
 
   test.each(files.map((f) => [path.relative(ROOT, f), f]))('%s', (_name, file) => {
     expect(() => loadRunConfig(file)).not.toThrow();
+  });
+});
+
+describe('every shipped Meta-DT config still validates: run configs as train reads them, collect configs as collect does', () => {
+  const dir = path.join(ROOT, 'configs', 'meta-dt');
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  const isCollect = (f: string) => /(^|-)collect(-|\.)/.test(f);
+  beforeAll(() => registerBuiltinEnvs());
+
+  test('both kinds are there, and every run config names a collect config that exists', () => {
+    expect(files.filter(isCollect).length).toBeGreaterThanOrEqual(3);
+    expect(files.filter((f) => !isCollect(f)).length).toBeGreaterThanOrEqual(3);
+    for (const f of files.filter((name) => !isCollect(name))) {
+      const collect = loadRunConfig(path.join(dir, f)).datasets?.collect;
+      if (collect !== undefined) expect(fs.existsSync(path.resolve(dir, collect))).toBe(true);
+    }
+  });
+
+  test.each(files.map((f) => [f]))('%s', (f) => {
+    const file = path.join(dir, f);
+    if (isCollect(f)) expect(collectTasks(loadCollectConfig(file)).length).toBeGreaterThan(0);
+    else expect(() => loadRunConfig(file)).not.toThrow();
   });
 });
 
