@@ -85,6 +85,9 @@ describe('the ML1-reach task family', () => {
     // Another benchmark seed, other goals; the same seed, the same goals (the first of a longer list).
     expect(goalKey(sized[0].parameters.goal)).not.toBe(goalKey(family[0].parameters.goal));
     expect(goalKey(envTaskFamily('ML1-reach', { numTrainTasks: 40 })![14].parameters.goal)).toBe(goalKey(family[14].parameters.goal));
+    // Every ML1 kind is a family; without a goal position in its configurations, their positions define a task.
+    const door = envTaskFamily('ML1-door-open')![0];
+    expect(door.parameters).toEqual({ fixturePosition: expect.any(Array), task: 0, params: { kind: 'door-open', fixturePosition: door.parameters.fixturePosition } });
   });
 
   test('bad family options are errors naming the option', () => {
