@@ -21,6 +21,10 @@ import type { TaskParamsBase } from './task';
  *   also names the kind as `task` (and its index in `kinds` as `task_index`).
  * - Reset options: `kind` (this episode's kind) or `task` (exact params, whose `kind` selects it);
  *   `setTask(params)` fixes kind and configuration for every following episode.
+ * - Option `configuration` (an index into the fixed kind's list) pins every episode to that one
+ *   configuration, as a task of a meta-RL task family (`ML1-<kind>`'s members): unlike `setTask`,
+ *   it travels with the options, so every thread's copy and anyone who reads the options (the
+ *   hidden-goal expert) agree on the configuration. `setTask` and reset options still override it.
  * - Determinism: the kind and configuration come from the env's Rng, the episode from its fresh
  *   physics world, so the same seed and actions replay the same episodes in any thread.
  */
@@ -33,6 +37,8 @@ export interface MultiTaskEnvOptions {
   kind?: string;
   /** Placements drawn per kind from `seed`. */
   configurations: number;
+  /** Play only this configuration (index into the list of `kind`, or of the only kind) in every episode. */
+  configuration?: number;
   /** Seed of the configuration lists (`sampleTaskParams(kind, configurations, seed)`). */
   seed: number | string;
   goalObservable: boolean;
@@ -58,6 +64,7 @@ const optionsSchema = z
       .refine((kinds) => new Set(kinds).size === kinds.length, { message: 'task kinds must be distinct' }),
     kind: knownKind('').optional(),
     configurations: z.number().int().min(1).max(100_000).default(50),
+    configuration: z.number().int().min(0).optional(),
     seed: z.union([z.number().finite(), z.string()]).default(0),
     goalObservable: z.boolean().default(true),
     oneHot: z.boolean().default(true),
@@ -84,6 +91,14 @@ export function parseMultiTaskOptions(raw: Record<string, unknown>): MultiTaskEn
   if (options.kind !== undefined && !options.kinds.includes(options.kind)) {
     throw new Error(`${label}: option 'kind' is '${options.kind}', which is not one of its tasks (${options.kinds.join(', ')})`);
   }
+  if (options.configuration !== undefined) {
+    if (options.kind === undefined && options.kinds.length > 1) {
+      throw new Error(`${label}: option 'configuration' = ${options.configuration} indexes one kind's configurations, so it needs option 'kind' (one of ${options.kinds.join(', ')})`);
+    }
+    if (options.configuration >= options.configurations) {
+      throw new Error(`${label}: invalid option 'configuration' = ${options.configuration}: configurations are indexed 0 to ${options.configurations - 1}`);
+    }
+  }
   return options;
 }
 
@@ -107,6 +122,8 @@ export class MultiTaskManipulationEnv implements ParallelEnv<Float32Array, Float
   private active: Member | null = null;
   /** Set by `setTask`: the kind and configuration of every episode until cleared. */
   private fixedTask: TaskParamsBase | null = null;
+  /** Set by option `configuration`: what episodes play when neither `setTask` nor a reset option says otherwise. */
+  private readonly pinnedTask: TaskParamsBase | null;
   private activeIndex = -1;
   private lastObservation: Float32Array | null = null;
 
@@ -117,6 +134,7 @@ export class MultiTaskManipulationEnv implements ParallelEnv<Float32Array, Float
       const env = createManipulationEnv(MANIPULATION_TASKS.find((t) => t.kind === kind)!, { id, horizon, goalObservable });
       return { kind, env, configurations: Object.freeze(sampleTaskParams(kind, configurations, seed)) };
     });
+    this.pinnedTask = this.config.configuration === undefined ? null : this.member(this.config.kind ?? kinds[0]).configurations[this.config.configuration];
     this.numTasks = options.oneHot ? kinds.length : 0;
     const base = manipulationObservationBox();
     const low = new Float32Array(OBS.SIZE + this.numTasks);
@@ -126,13 +144,14 @@ export class MultiTaskManipulationEnv implements ParallelEnv<Float32Array, Float
     this.observationBox = new Box(low, high, [low.length]);
     this.stateSpace = this.observationBox;
     const fixed = options.kind === undefined ? '' : `, fixed to ${options.kind}`;
+    const pinned = options.configuration === undefined ? '' : `, configuration ${options.configuration} of ${configurations}`;
     this.metadata = {
       id,
       family: MULTI_TASK_FAMILY,
       maxEpisodeSteps: horizon,
       reportsSuccess: true,
       ...(this.numTasks > 0 ? { numTasks: this.numTasks } : {}),
-      description: `${kinds.length} manipulation tasks (${kinds.join(', ')})${fixed}; goal ${goalObservable ? 'visible' : 'hidden'}${this.numTasks ? ', one-hot task id' : ''}`,
+      description: `${kinds.length} manipulation tasks (${kinds.join(', ')})${fixed}${pinned}; goal ${goalObservable ? 'visible' : 'hidden'}${this.numTasks ? ', one-hot task id' : ''}`,
     };
   }
 
@@ -166,7 +185,8 @@ export class MultiTaskManipulationEnv implements ParallelEnv<Float32Array, Float
 
   /**
    * Fixes the kind and configuration of every following episode (Meta-World's `set_task`): the
-   * params' `kind` must be a member. `null` returns to drawing a kind and configuration per reset.
+   * params' `kind` must be a member. `null` returns to drawing a kind and configuration per reset
+   * (or to the configuration that option `configuration` pins).
    * Reset options (`kind`, `task`) still override it for one episode.
    */
   setTask(params: TaskParamsBase | null): void {
@@ -192,9 +212,9 @@ export class MultiTaskManipulationEnv implements ParallelEnv<Float32Array, Float
       if (typeof kind !== 'string') throw new Error(`${this.config.id}: reset option 'task' must be task params with a 'kind' (one of ${this.config.kinds.join(', ')})`);
       member = this.member(kind, "reset option 'task.kind'");
       params = parseTaskParams(MANIPULATION_TASKS.find((t) => t.kind === kind)!, taskOption, `${this.config.id}: reset option 'task'`);
-    } else if (kindOption === undefined && this.fixedTask) {
-      member = this.member(this.fixedTask.kind);
-      params = this.fixedTask;
+    } else if (kindOption === undefined && (this.fixedTask ?? this.pinnedTask)) {
+      params = (this.fixedTask ?? this.pinnedTask)!;
+      member = this.member(params.kind);
     } else {
       if (kindOption !== undefined && typeof kindOption !== 'string') throw new Error(`${this.config.id}: reset option 'kind' must be a task kind (one of ${this.config.kinds.join(', ')})`);
       const kind = kindOption ?? this.config.kind;

@@ -14,13 +14,15 @@ import { POINT_ROBOT_ID } from '../../../envs/navigation/point-robot';
 import { PointRobotExpertPolicy } from './point-robot-expert';
 import { parseSpreadHiddenId } from '../../../envs/gridworld/spread-hidden';
 import { SpreadHiddenExpertPolicy } from './spread-hidden-expert';
+import { HiddenGoalExpertPolicy, hiddenGoalExpertKinds } from './hidden-goal-expert';
 
 /** What `expertPolicyFor` takes besides the env id and layout. */
 export interface ExpertPolicyOptions extends ExpertOptions {
   /**
    * The options the envs were built with (an `EnvSpec`'s `options`). Only experts whose task is
    * not in the observation read them: `point-robot`'s goal is hidden, so its expert takes the goal
-   * from the options that fix it (`task`, `goal`, and the goal set's `numTasks`, `goalRange`, `goalSeed`).
+   * from the options that fix it (`task`, `goal`, and the goal set's `numTasks`, `goalRange`, `goalSeed`);
+   * likewise an ML1 env pinned to one configuration (`configuration`, `side`, `seed`).
    */
   envOptions?: Record<string, unknown>;
 }
@@ -32,11 +34,13 @@ export interface ExpertPolicyOptions extends ExpertOptions {
  * `MT10/push`: the one-hot names the expert, which sees the first 39 numbers), the multi-arm
  * tasks (`handover`, `bar-lift`, `bar-lift-<N>arms`, `bar-lift-<A>to<B>arms`: one scripted team),
  * `point-robot` (its goal comes from `options.envOptions`, see `PointRobotExpertPolicy`) and
- * `spread-hidden-N` (its landmarks likewise; `noise` is there a random-action probability).
+ * `spread-hidden-N` (its landmarks likewise; `noise` is there a random-action probability) and
+ * `ML1-reach` pinned to one configuration, as the members of its task family are (the goal from
+ * the options too, see `HiddenGoalExpertPolicy`).
  *
  * Every env slot has its own expert whose noise stream is seeded from (seed, env index), so env
- * e's actions never depend on how many envs run beside it. Manipulation experts need the goal in
- * the observation: the meta-learning splits (ML1, ML10), which hide it, are refused.
+ * e's actions never depend on how many envs run beside it. Manipulation experts otherwise need the
+ * goal in the observation: the meta-learning splits (ML1, ML10), which hide it, are refused.
  */
 export function expertPolicyFor(envId: string, layout: VectorLayout, options: ExpertPolicyOptions = {}): Policy {
   const { envOptions, ...expertOptions } = options;
@@ -61,7 +65,13 @@ export function expertPolicyFor(envId: string, layout: VectorLayout, options: Ex
   const split = parseSplitEnvId(envId);
   if (split) {
     if (!split.split.goalObservable) {
-      throw new Error(`${envId}: the scripted experts need the goal, which ${split.split.name} hides; use the MT split or the plain task id instead`);
+      if (split.split.name.startsWith('ML1-') && envOptions?.configuration !== undefined) {
+        return new HiddenGoalExpertPolicy(layout, envId, envOptions, { noise: options.noise, gain: options.gain, seedOf: seedFor });
+      }
+      throw new Error(
+        `${envId}: the scripted experts need the goal, which ${split.split.name} hides; use the MT split or the plain task id instead, ` +
+          `or an ML1 env pinned to one configuration (option 'configuration', as the members of the ML1-<kind> task family are; kinds: ${hiddenGoalExpertKinds().join(', ')})`,
+      );
     }
     const kinds = splitKinds(split.split, split.role);
     const numTasks = layout.numTasks ?? 0;
@@ -75,7 +85,7 @@ export function expertPolicyFor(envId: string, layout: VectorLayout, options: Ex
     return new SingleArmExpertPolicy(layout, kindOf, perKind);
   }
 
-  throw new Error(`no scripted expert for env '${envId}' (experts: ${[...expertKinds(), 'handover', 'bar-lift', 'bar-lift-<N>arms', 'bar-lift-<A>to<B>arms', 'MT10', 'MT10/<kind>', POINT_ROBOT_ID, 'spread-hidden-<N>'].join(', ')})`);
+  throw new Error(`no scripted expert for env '${envId}' (experts: ${[...expertKinds(), 'handover', 'bar-lift', 'bar-lift-<N>arms', 'bar-lift-<A>to<B>arms', 'MT10', 'MT10/<kind>', POINT_ROBOT_ID, 'spread-hidden-<N>', ...hiddenGoalExpertKinds().map((k) => `ML1-${k} (option configuration)`)].join(', ')})`);
 }
 
 function multiArmExpertMaker(envId: string): ((options: ExpertOptions) => MultiArmExpert) | undefined {
