@@ -23,8 +23,10 @@ const ROWS = [
   ['plain DT (no task information)', 'plain-dt', 'zero-shot'],
   ['Prompt-DT, prompts from own rollouts (no demonstrations)', 'prompt-dt', 'few-shot'],
   ['Prompt-DT, prompts from the dataset (demonstrations)', 'prompt-dt', 'demo'],
-  ['Meta-DT zero-shot (z only)', 'meta-dt', 'zero-shot'],
-  ['Meta-DT few-shot (z + complementary prompt)', 'meta-dt', 'few-shot'],
+  ['Meta-DT zero-shot: a model trained without prompts (z only)', 'meta-dt-zs', 'zero-shot'],
+  ['Meta-DT, the prompt-trained model without a prompt (z only)', 'meta-dt', 'zero-shot'],
+  ['Meta-DT few-shot (z + complementary prompt from own rollouts)', 'meta-dt', 'few-shot'],
+  ['Meta-DT with prompts from the dataset (z + demonstrations)', 'meta-dt', 'demo'],
   ['ablation: no z (prompt only), few-shot', 'no-z', 'few-shot'],
   ['ablation: random-segment prompt, few-shot', 'random-segment', 'few-shot'],
 ];
@@ -82,7 +84,7 @@ if (reference) {
     lines.push(`| ${r.label} | ${fmt(p.estimate)} [${fmt(p.lower)}, ${fmt(p.upper)}] |`);
   }
 }
-for (const variant of ['meta-dt', 'no-z', 'random-segment']) {
+for (const variant of ['meta-dt-zs', 'meta-dt', 'no-z', 'random-segment']) {
   for (const run of runsOf(variant)) {
     const p = run.results.probe;
     if (p && p.r2_test !== undefined) out.probe.push({ run: run.name, ...p });
@@ -93,7 +95,7 @@ if (out.probe.length > 0) {
   for (const p of out.probe) lines.push(`| ${p.run} | ${fmt(p.r2_train)} | ${fmt(p.r2_test)} | ${fmt(p.r2_test_low_return)} | ${fmt(p.r2_test_high_return)} |`);
 }
 // Learning curves: periodic evaluations (the run's eval_mode), mean over held-out tasks, then runs.
-for (const variant of ['plain-dt', 'prompt-dt', 'meta-dt', 'no-z', 'random-segment']) {
+for (const variant of ['plain-dt', 'prompt-dt', 'meta-dt-zs', 'meta-dt', 'no-z', 'random-segment']) {
   const runs = runsOf(variant);
   if (runs.length === 0) continue;
   const testTasks = new Set(Object.keys(runs[0].results.tasks).filter((t) => runs[0].results.tasks[t].split === 'test'));

@@ -9,12 +9,13 @@ seeds=(${@:-0 1 2})
 cfg=configs/meta-dt/point-robot.yaml
 declare -A variants=(
   [meta-dt]=""
+  [meta-dt-zs]="--set algo.prompt=none"
   [plain-dt]="--set algo.task_representation=none --set algo.prompt=none --set run.total_gradient_steps=6000"
   [prompt-dt]="--set algo.task_representation=none --set algo.prompt=random_segment --set algo.warm_train_steps=0 --set run.total_gradient_steps=6000"
   [no-z]="--set algo.task_representation=none"
   [random-segment]="--set algo.prompt=random_segment"
 )
-order=(meta-dt plain-dt prompt-dt no-z random-segment)
+order=(meta-dt meta-dt-zs plain-dt prompt-dt no-z random-segment)
 # Collect once before runs start side by side.
 npx troupe collect configs/meta-dt/point-robot-collect.yaml --out runs/datasets/point-robot-mixed --no-progress >/dev/null
 jobs_file=$(mktemp)
