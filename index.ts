@@ -27,7 +27,7 @@ export { BaseParallelEnv, type BaseParallelEnvSetup } from './envs/base-parallel
 export { registerBuiltinEnvs } from './envs/builtin';
 export type { ManipulationTask, TaskEpisode, TaskEvaluation, TaskParamsBase } from './envs/manipulation/task';
 export { MANIPULATION_TASKS, manipulationTask, sampleTaskParams } from './envs/manipulation/register';
-export { BENCHMARK_SPLITS, benchmarkSplit, ml1Split, splitEnvSpec, type BenchmarkSplit } from './envs/manipulation/benchmark-split';
+export { BENCHMARK_SPLITS, benchmarkSplit, ml1Split, splitEnvSpec, type BenchmarkSplit, type SplitRole } from './envs/manipulation/benchmark-split';
 export { type Ml1PinnedConfiguration, ml1PinnedConfiguration, ml1TaskFamily } from './envs/manipulation/register-splits';
 export { initPhysics } from './envs/manipulation/physics';
 export {

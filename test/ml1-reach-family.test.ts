@@ -15,6 +15,7 @@ import { loadRunConfig } from '../runtime/training/config-loader';
 import { resolveDatasetSet } from '../runtime/training/dataset-sets';
 import type { TaskInferenceResults } from '../runtime/training/task-inference-evaluation';
 import { TASK_INFERENCE_FILE, runTraining } from '../runtime/training/training-run';
+import { readDataset } from '../trainers/dataset';
 
 /*
  * `ML1-reach` as a task family for offline meta-RL (Meta-DT's ML1 set-up): each task one
@@ -97,6 +98,8 @@ describe('the ML1-reach task family', () => {
     expect(() => envTaskFamily('ML1-reach', { configuration: 2 })).toThrow(/option 'configuration' picks one task, but the task family lists them all/);
     expect(() => envTaskFamily('ML1-reach', { side: 'test' })).toThrow(/option 'side' picks one task/);
     expect(() => envTaskFamily('ML1-reach', { horizon: 0 })).toThrow(/ML1-reach: invalid option 'horizon' = 0/);
+    expect(() => envTaskFamily('ML1-reach', { kind: 'push' })).toThrow(/ML1-reach: option 'kind' is 'push', which is not one of ML1-reach's tasks \(reach\)/);
+    expect(() => makeEnv('ML1-reach', { kind: 'push', configuration: 0 })).toThrow(/option 'kind' is 'push', which is not one of/);
     expect(() => envTaskFamily('ML1-reach', { numTrainTask: 3 })).toThrow(/unknown option 'numTrainTask'.*did you mean 'numTrainTasks'/);
     // The sizes mean nothing to an env, and the test side's id is not a family of its own.
     expect(() => makeEnv('ML1-reach', { numTrainTasks: 3 })).toThrow(/option 'numTrainTasks' sizes the ML1 task family .* not an env/);
@@ -196,6 +199,15 @@ describe('Meta-DT on ML1-reach from the smoke configs', () => {
     expect(manifest.tasks.map((t) => t.key)).toEqual(['test00', 'test01', 'train00', 'train01', 'train02', 'train03']);
     expect(manifest.tasks.every((t) => t.episodes === 10 && t.parameters.goal.length === 3)).toBe(true);
     expect(manifest.tasks[1].env.options).toEqual({ horizon: 40, side: 'test', configuration: 1 });
+    // The expert knew the goal; the recorded observations (and state) never show it.
+    const recorded = await readDataset(path.join(dir, 'test01.msgpack'));
+    let goalSlots = 0;
+    for (const ep of recorded.episodes) {
+      for (const field of [ep.obs, ep.state]) {
+        for (let row = 0; row + OBS.SIZE <= field.length; row += OBS.SIZE) for (let i = 0; i < 3; i++) goalSlots += Math.abs(field[row + OBS.GOAL + i]);
+      }
+    }
+    expect(goalSlots).toBe(0);
 
     const outDir = path.join(root, 'run');
     const summary = await runTraining({ config, outDir, backend: { name: 'wasm', reason: 'test' } });

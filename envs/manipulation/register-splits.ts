@@ -132,6 +132,10 @@ function parseSplitEnvOptions(options: Record<string, unknown>): SplitEnvChoice 
   // A `:test` id promises held-out configurations; letting an option undo that would hide the mistake.
   if (side === 'train' && parsed.role === 'test') throw new Error(`${id}: option 'side' is 'train' but the id names the test side; use '${id.replace(':test', '')}'`);
   const role = side ?? parsed.role;
+  // Checked here, not only when the env is built: a task family and the hidden-goal expert read the kind from these options alone.
+  if (kindOption !== undefined && !splitKinds(parsed.split, role).includes(kindOption)) {
+    throw new Error(`${id}: option 'kind' is '${kindOption}', which is not one of ${splitEnvId(parsed.split, role)}'s tasks (${splitKinds(parsed.split, role).join(', ')})`);
+  }
   const missing = unavailableKinds(parsed.split).filter((k) => splitKinds(parsed.split, role).includes(k));
   if (missing.length) {
     throw new Error(`${id}: task kind${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${parsed.split.name} ${missing.length > 1 ? 'are' : 'is'} not registered in MANIPULATION_TASKS yet`);
