@@ -226,7 +226,35 @@ describe('the learner', () => {
       const own = await collectEpisodes(vec, l.inferencePolicy('task45', 2, 's', 'zero-shot'), 2);
       before = tf.memory().numTensors;
       for (const mode of ['zero-shot', 'few-shot', 'demo'] as const) await collectEpisodes(vec, l.inferencePolicy('task45', 2, 's', mode, own), 2);
+      l.actionsAlong('task45', own[0]);
       expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      await vec.close();
+      l.dispose();
+    }
+  }, 60000);
+
+  test.each([
+    ['z and prompts', {}],
+    ['no task representation, no prompts', { task_representation: 'none', prompt: 'none' }],
+  ])('acting feeds the network what training does (%s): the zero-shot episode, cut as training cuts sequences, gives back its actions', async (_name, over) => {
+    const l = learner(over as Partial<MetaDtConfig>);
+    const vec = await VectorEnv.create({ env: { id: 'point-robot', options: { task: 1 } }, numEnvs: 2, seed: 3 });
+    try {
+      for (let i = 0; i < 35; i++) l.trainStep();
+      const { collectEpisodes } = await import('../runtime/rollout/collect-episodes');
+      const episodes = await collectEpisodes(vec, l.inferencePolicy('task01', 2, 's', 'zero-shot'), 2);
+      for (const ep of episodes) {
+        const along = l.actionsAlong('task01', ep);
+        expect(along.length).toBe(ep.actions.length);
+        for (let i = 0; i < along.length; i++) expect(along[i]).toBeCloseTo(ep.actions[i], 5);
+      }
+      // A single changed reward shifts every later return-to-go (and z), so the actions after it change.
+      const changed = { ...episodes[0], rewards: episodes[0].rewards.map((r, t) => (t === 5 ? r - 10 : r)) };
+      const after = l.actionsAlong('task01', changed);
+      const W = 2;
+      for (let i = 0; i < 6 * W; i++) expect(after[i]).toBeCloseTo(episodes[0].actions[i], 5);
+      expect(Array.from(after.subarray(6 * W)).some((x, i) => Math.abs(x - episodes[0].actions[6 * W + i]) > 1e-6)).toBe(true);
     } finally {
       await vec.close();
       l.dispose();

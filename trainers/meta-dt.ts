@@ -626,6 +626,32 @@ export class MetaDecisionTransformer implements OfflineLearner {
     return new DecisionTransformerPolicy(this, numEnvs, data.targetReturn, new Rng(seed), prompts);
   }
 
+  /**
+   * The model's action output (a Box action, or a discrete action's logits) at every step of one
+   * agent's side of `episode` played in `task`, without a prompt: the sequence up to step t is cut
+   * as training cuts dataset trajectories (its z_t from the frozen world model over the episode,
+   * the last K steps), with returns-to-go counted down from the task's target return as acting
+   * does. On the model's own zero-shot episode it gives back the actions taken, which checks that
+   * acting feeds the network what training does; on dataset episodes it shows what the model
+   * would do in their place. [T, W]
+   */
+  actionsAlong(task: string, episode: DatasetEpisode, agent = 0): Float32Array {
+    const data = this.taskData(task);
+    const traj = agentTrajectory(episode, this.shape, agent);
+    if (!traj || traj.steps === 0) throw new Error(`meta_dt: agent ${agent} takes no step in the episode given for task '${task}'`);
+    const { D, W, Z } = this;
+    const T = traj.steps;
+    const K = this.config.horizon;
+    const scale = this.config.return_scale;
+    const contexts = Z > 0 ? this.trajectoryContexts(traj) : undefined;
+    const toGo = new Float32Array(T);
+    toGo[0] = data.targetReturn / scale;
+    for (let t = 1; t < T; t++) toGo[t] = toGo[t - 1] - traj.rewards[t - 1] / scale;
+    const seq = sequenceArrays(T, K, D, W, Z);
+    for (let t = 0; t < T; t++) writeSequence(seq, t, { obs: traj.obs, actions: traj.actions, scaledReturnsToGo: (i) => toGo[i], contexts }, Math.max(0, t - K + 1), t, D, W, Z, this.maxTimestep);
+    return tf.tidy(() => this.dt.predictLastAction(sequenceTensors(seq, D, W, Z)).dataSync() as Float32Array);
+  }
+
   /** For DecisionTransformerPolicy: shapes and the pieces acting needs. */
   actingParts() {
     return { shape: this.shape, D: this.D, W: this.W, Z: this.Z, maxTimestep: this.maxTimestep, config: this.config, dt: this.dt, worldModel: this.Z > 0 ? this.worldModel : undefined };
