@@ -156,6 +156,18 @@ describe('the hidden-goal reach expert', () => {
     }
   });
 
+  test.each(['push', 'pick-place'])('the %s expert is told its hidden goal the same way and succeeds on train and test members', async (kind) => {
+    const id = `ML1-${kind}`;
+    await prepareEnv(id);
+    const family = envTaskFamily(id, { horizon: 150 })!;
+    for (const m of [family[0], family[family.length - 1]]) {
+      const env = makeEnv(id, m.options) as unknown as MultiTaskManipulationEnv;
+      const run = episode(env, expertPolicyFor(id, layoutFor(env, 1), { envOptions: m.options, seed: 1 }), 1, 2);
+      expect([m.key, run.firstSuccess > 0]).toEqual([m.key, true]);
+      env.close();
+    }
+  });
+
   test('is deterministic per seed and env index, whatever the number of envs; noise acts', () => {
     const m = member('train05', { horizon: 25 });
     const env = makeEnv('ML1-reach', m.options) as unknown as MultiTaskManipulationEnv;
@@ -175,8 +187,8 @@ describe('the hidden-goal reach expert', () => {
     const env = makeEnv('ML1-reach');
     const layout = layoutFor(env, 1);
     env.close?.();
-    expect(() => expertPolicyFor('ML1-reach', layout, {})).toThrow(/ML1-reach: the scripted experts need the goal, which ML1-reach hides.*option 'configuration'.*kinds: reach/);
-    expect(() => expertPolicyFor('ML1-push', layout, { envOptions: { configuration: 0 } })).toThrow(/ML1-push: no scripted expert for a hidden push goal \(hidden-goal experts: reach\)/);
+    expect(() => expertPolicyFor('ML1-reach', layout, {})).toThrow(/ML1-reach: the scripted experts need the goal, which ML1-reach hides.*option 'configuration'.*kinds: reach, push, pick-place/);
+    expect(() => expertPolicyFor('ML1-door-open', layout, { envOptions: { configuration: 0 } })).toThrow(/ML1-door-open: no scripted expert for a hidden door-open goal \(hidden-goal experts: reach, push, pick-place\)/);
     expect(() => expertPolicyFor('ML1-reach', layout, { envOptions: { configuration: 0 }, noise: -1 })).toThrow(/noise must be a finite number ≥ 0/);
   });
 });

@@ -35,8 +35,8 @@ export interface ExpertPolicyOptions extends ExpertOptions {
  * tasks (`handover`, `bar-lift`, `bar-lift-<N>arms`, `bar-lift-<A>to<B>arms`: one scripted team),
  * `point-robot` (its goal comes from `options.envOptions`, see `PointRobotExpertPolicy`) and
  * `spread-hidden-N` (its landmarks likewise; `noise` is there a random-action probability) and
- * `ML1-reach` pinned to one configuration, as the members of its task family are (the goal from
- * the options too, see `HiddenGoalExpertPolicy`).
+ * `ML1-reach`, `ML1-push` and `ML1-pick-place` pinned to one configuration, as the members of
+ * their task families are (the goal from the options too, see `HiddenGoalExpertPolicy`).
  *
  * Every env slot has its own expert whose noise stream is seeded from (seed, env index), so env
  * e's actions never depend on how many envs run beside it. Manipulation experts otherwise need the

@@ -14,11 +14,13 @@ import type { ExpertOptions, ManipulationExpert } from './manipulation-expert';
  * learns from the recorded data, still sees zeros there.
  *
  * Only kinds whose expert needs nothing hidden but the goal, and whose configuration holds the
- * goal the episode scores against, are listed; reach is (its goal is `goalPosition`, and nothing
- * else about it is hidden).
+ * goal the episode scores against, are listed: reach, push and pick-place (their goal is
+ * `goalPosition`; the object they move is observed).
  */
 const GOAL_OF: Readonly<Record<string, (params: Record<string, unknown>) => readonly number[]>> = {
   reach: (params) => params.goalPosition as readonly number[],
+  push: (params) => params.goalPosition as readonly number[],
+  'pick-place': (params) => params.goalPosition as readonly number[],
 };
 
 /** The kinds whose ML1 task-family members have a scripted expert. */
