@@ -42,11 +42,6 @@ export interface ExpertPolicyOptions extends ExpertOptions {
  * e's actions never depend on how many envs run beside it. Manipulation experts otherwise need the
  * goal in the observation: the meta-learning splits (ML1, ML10), which hide it, are refused.
  */
-function withoutSeed(options: ExpertOptions): Omit<ExpertOptions, 'seed'> {
-  const { seed: _seed, ...rest } = options;
-  return rest;
-}
-
 export function expertPolicyFor(envId: string, layout: VectorLayout, options: ExpertPolicyOptions = {}): Policy {
   const { envOptions, ...expertOptions } = options;
   const seedFor = (e: number) => deriveSeed(options.seed ?? 0, e);
@@ -71,7 +66,7 @@ export function expertPolicyFor(envId: string, layout: VectorLayout, options: Ex
   if (split) {
     if (!split.split.goalObservable) {
       if (split.split.name.startsWith('ML1-') && envOptions?.configuration !== undefined) {
-        return new HiddenGoalExpertPolicy(layout, envId, envOptions, { ...withoutSeed(expertOptions), seedOf: seedFor });
+        return new HiddenGoalExpertPolicy(layout, envId, envOptions, { ...expertOptions, seedOf: seedFor });
       }
       throw new Error(
         `${envId}: the scripted experts need the goal, which ${split.split.name} hides; use the MT split or the plain task id instead, ` +
