@@ -3,6 +3,7 @@ import type { OfflineDataset } from './dataset';
 import type { AlgorithmVariant, Learner, TaskSpec, TrainerDefinition } from './learner';
 import { mappoTrainer } from './mappo';
 import { metaDtTrainer } from './meta-dt';
+import { mraTrainer } from './mra';
 import { mtmaTrainer } from './mtma';
 import { PerTaskLearner } from './per-task-learner';
 import { qLearningTrainer } from './qmix';
@@ -13,7 +14,7 @@ import { sacTrainer } from './sac';
  * `TrainerDefinition` (config schema, learner, benchmark case), and one entry here — the run
  * config schema, `troupe bench learner` and the CLI find it through this list.
  */
-export const TRAINERS: readonly TrainerDefinition[] = [mappoTrainer, qLearningTrainer, sacTrainer, bcTrainer, mtmaTrainer, metaDtTrainer];
+export const TRAINERS: readonly TrainerDefinition[] = [mappoTrainer, qLearningTrainer, sacTrainer, bcTrainer, mtmaTrainer, metaDtTrainer, mraTrainer];
 
 /** Every algorithm name with its config schema and defaults, in list order. */
 export function algorithmVariants(): AlgorithmVariant[] {
