@@ -38,6 +38,7 @@ export {
   type PointRobotTaskParameters,
   type PointRobotTasks,
 } from './envs/navigation/point-robot';
+export { RESOURCE_FAMILY, RESOURCE_SIZES, ResourceEnv, createResource, registerResource, type ResourceLayout } from './envs/navigation/resource';
 
 // --- agents: policies, experience, inference-only loading --------------------------------------
 export type { DisposablePolicy, Policy, PolicyBatch, PolicyContext, PolicyExtras, PolicyOutput } from './agents/policies/policy';

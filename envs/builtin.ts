@@ -7,6 +7,7 @@ import { registerManipulationEnvs } from './manipulation/register';
 import { registerMultiArmEnvs } from './manipulation/register-multi-arm';
 import { registerSplitEnvs } from './manipulation/register-splits';
 import { registerPointRobot } from './navigation/point-robot';
+import { registerResource } from './navigation/resource';
 
 let registered = false;
 
@@ -23,4 +24,5 @@ export function registerBuiltinEnvs(): void {
   registerMultiArmEnvs();
   registerSplitEnvs();
   registerPointRobot();
+  registerResource();
 }

@@ -272,7 +272,48 @@ function checkMetadata(ctx: CheckContext, log: CheckLog): void {
     if (!isPositiveInteger(metadata.maxEpisodeSteps)) {
       log.problem(`metadata.maxEpisodeSteps is ${describeValue(metadata.maxEpisodeSteps)}; expected a positive integer step limit`);
     }
+    if (metadata.entityObservation !== undefined) checkEntityObservation(ctx, env, metadata.entityObservation, log);
   });
+}
+
+/**
+ * `metadata.entityObservation`: positive integer block sizes, and every agent's observation (its
+ * space's flat length, and what reset returns) is the self block plus whole entity blocks.
+ */
+function checkEntityObservation(ctx: CheckContext, env: AnyEnv, declared: unknown, log: CheckLog): void {
+  const what = 'metadata.entityObservation';
+  if (!isRecord(declared)) {
+    log.problem(`${what} is ${describeValue(declared)}; expected { selfDim, entityDim } (positive integers) or no such key`);
+    return;
+  }
+  const { selfDim, entityDim } = declared;
+  let usable = true;
+  for (const [key, value] of [['selfDim', selfDim], ['entityDim', entityDim]] as const) {
+    if (!isPositiveInteger(value)) {
+      log.problem(`${what}.${key} is ${describeValue(value)}; expected a positive integer`);
+      usable = false;
+    }
+  }
+  if (!usable) return;
+  const self = selfDim as number;
+  const entity = entityDim as number;
+  const fits = (length: number) => length >= self && (length - self) % entity === 0;
+  const misfit = (source: string, length: number) => {
+    const blocks = (length - self) / entity;
+    const why = length < self ? 'shorter than the self block' : `(${length} − ${self}) / ${entity} = ${Number(blocks.toFixed(3))} is not a whole number of entity blocks`;
+    return `${what} is { selfDim: ${self}, entityDim: ${entity} }, but ${source} has ${length} numbers: ${why}`;
+  };
+  const possible = possibleOf(env);
+  for (const agent of possible) {
+    const length = observationSpaceOf(env, agent).flatDim;
+    if (!fits(length)) log.problem(misfit(`the observation space of '${agent}'`, length));
+  }
+  const { observations } = resetEnv(env, { seed: ctx.seed });
+  for (const [agent, observation] of Object.entries(observations)) {
+    if (!possible.includes(agent) || !ArrayBuffer.isView(observation) || observation instanceof DataView) continue; // others: other checks report them
+    const length = (observation as unknown as ArrayLike<number>).length;
+    if (!fits(length)) log.problem(misfit(`the reset observation of '${agent}'`, length));
+  }
 }
 
 function checkReset(ctx: CheckContext, log: CheckLog): void {

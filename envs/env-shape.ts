@@ -1,4 +1,4 @@
-import type { ParallelEnv } from './parallel-env';
+import type { EntityObservationLayout, ParallelEnv } from './parallel-env';
 
 /**
  * A task's fixed shape, independent of how many copies of it run: its agents, the widths of
@@ -40,6 +40,13 @@ export interface EnvShape {
    * 0 or absent: a single-task env.
    */
   numTasks?: number;
+  /**
+   * The env's `metadata.entityObservation`: each agent's own observation is a self block of
+   * `selfDim` followed by blocks of `entityDim`, one per other entity. Absent when the env does not
+   * declare it. Not a fact a policy's shape must match (`shapeDifferences`): a set network reads
+   * any number of blocks.
+   */
+  entityObservation?: EntityObservationLayout;
 }
 
 /** A shape run as `numEnvs` copies in flat arrays [env][agent][...] (a VectorEnv's buffers, a policy batch). */
@@ -69,6 +76,7 @@ export function envShape(env: ParallelEnv<unknown, unknown>): EnvShape {
     }
     return flat;
   };
+  const entity = env.metadata.entityObservation;
   return {
     agentIds,
     numAgents: agentIds.length,
@@ -84,6 +92,8 @@ export function envShape(env: ParallelEnv<unknown, unknown>): EnvShape {
     reportsSuccess: env.metadata.reportsSuccess === true,
     sharedTeamReward: env.metadata.teamReward === 'shared',
     numTasks: env.metadata.numTasks ?? 0,
+    // Only when declared: shapes are compared and stored, and every other env's stays as it was.
+    ...(entity ? { entityObservation: { selfDim: entity.selfDim, entityDim: entity.entityDim } } : {}),
   };
 }
 

@@ -61,7 +61,23 @@ export interface EnvMetadata {
    * learners (SAC's `multi_head`, `per_task_alpha`) read the task from there. Absent: 0.
    */
   numTasks?: number;
+  /**
+   * Observations made of entities (MPE-style scenarios such as `resource-N`): every agent's
+   * observation is a self block of `selfDim` numbers followed by k ≥ 0 blocks of `entityDim`
+   * numbers, one per other entity, k = (observation length − selfDim) / entityDim. Networks that
+   * read sets (permutation-invariant ones that act for any number of agents) may rely on it.
+   * `troupe check-env` verifies it when present. Absent: the observation is one flat vector.
+   */
+  entityObservation?: EntityObservationLayout;
   description?: string;
+}
+
+/** See `EnvMetadata.entityObservation`. */
+export interface EntityObservationLayout {
+  /** Numbers in the agent's own block at the start of its observation (a positive integer). */
+  selfDim: number;
+  /** Numbers in each following entity block (a positive integer). */
+  entityDim: number;
 }
 
 /**

@@ -12,7 +12,7 @@ describe('built-in envs', () => {
 
   test('every family is registered', () => {
     const families = new Set(listEnvs().map((e) => e.family));
-    expect([...families].sort()).toEqual(['gridworld/combat', 'gridworld/lbf', 'gridworld/pursuit', 'gridworld/spread', 'gridworld/spread-hidden', 'manipulation', 'manipulation/benchmarks', 'manipulation/multi-arm', 'navigation/point-robot']);
+    expect([...families].sort()).toEqual(['gridworld/combat', 'gridworld/lbf', 'gridworld/pursuit', 'gridworld/spread', 'gridworld/spread-hidden', 'manipulation', 'manipulation/benchmarks', 'manipulation/multi-arm', 'navigation/point-robot', 'navigation/resource']);
   });
 
   test.each(ids)('%s passes every conformance check', (id) => {

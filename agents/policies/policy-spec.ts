@@ -28,6 +28,7 @@ const shapeSchema = z.object({
   reportsSuccess: z.boolean(),
   sharedTeamReward: z.boolean(),
   numTasks: z.number().int().nonnegative().optional(),
+  entityObservation: z.object({ selfDim: z.number().int().positive(), entityDim: z.number().int().positive() }).optional(),
 });
 
 const common = {
