@@ -13,7 +13,7 @@
  *    picks the attention head**; softmax(k·q / 8) over the others is the agent's "relation"
  *    (whom it attends to).
  *  - Policy: the relation pools value embeddings of the others (entity → 32 → 64); a 64 → 32 →
- *    |A| head gives action logits.
+ *    |A| head gives action logits. The self block only keys the attention.
  *  - Critic (MAAC-style centralised soft Q): its own (z-free) attention pools the others into
  *    an embedding, joined with the agent's action one-hot; a 32 → 16 embedding of every agent's
  *    state-action is pooled with the relation net's weights (1 for the agent itself), joined
@@ -43,16 +43,21 @@
  *  30, batch 1024, 10 updates per round every 100 env steps: the reference's defaults.
  *
  * Where this port departs from the reference (and why):
- *  - The reference's encoders see the agent only through its teammates' blocks (its own
- *    position relative to a resource is implicit). Ours add an embedding of the self block to
- *    the pooled teammates' (same width, summed), so an agent alone (N = 1) can act and its own
- *    situation reaches the policy directly.
+ *  - Like the reference, the policy, critic and classifier see the agent's own situation only
+ *    through its teammates' blocks (each holds the teammate's position relative to the agent and
+ *    the resources' relative to the teammate), pooled by attention; so populations start at
+ *    N = 2. (We tried adding an embedding of the self block: the policy then learned to ignore
+ *    its teammates, the relation — and with it z — stopped mattering, and the I(a; z | o)
+ *    estimate stayed at 0.)
  *  - The reference draws one z per agent slot per rollout batch (all 12 envs share it); we draw
  *    z per agent per env at each episode start (finer, the same distribution).
  *  - The reference stores the relation weights computed while acting and trains on them; we
  *    store z and recompute the relation with the current relation net (not trained there), and
  *    pool o' with rel(o', z) instead of reusing rel(o, z) for the next step.
- *  - Layers start as PyTorch's `nn.Linear` default, not Xavier-normal.
+ *  - Initialisation: the observation encoders (relation net, the critic's and classifier's) get
+ *    Xavier weights and zero biases as the reference's `ObsEncode`; the policy's layers start as
+ *    PyTorch's `nn.Linear` default (the reference: N(0, 0.1) weights and biases, about the same
+ *    spread) and the other heads as PyTorch's default, as there.
  *  - `num_latents: 1` is the unimodal baseline (one head, z constant): the MI and classifier
  *    steps are skipped, since with a single z they have nothing to do.
  *  - The reference has no evaluation or adaptation code. Adaptation to an unseen N (our
@@ -136,6 +141,7 @@ export function entityLayoutOf(shape: EnvShape, envId: string): EntityLayout {
   for (const [a, dim] of shape.agentObsDims.entries()) {
     if ((dim - layout.selfDim) % layout.entityDim !== 0 || dim < layout.selfDim) throw new Error(`env '${envId}': agent ${shape.agentIds[a]}'s observation has ${dim} numbers, not ${layout.selfDim} + k × ${layout.entityDim}`);
   }
+  if (shape.numAgents < 2) throw new Error(`algo 'mra': env '${envId}' has ${shape.numAgents} agent; MRA's networks read an agent's teammates, so populations start at 2 agents`);
   if (shape.obsDim !== layout.selfDim + (shape.numAgents - 1) * layout.entityDim) {
     throw new Error(`algo 'mra': env '${envId}' has ${shape.numAgents} agents, so each observation should hold one entity block per other agent (${layout.selfDim} + ${shape.numAgents - 1} × ${layout.entityDim} numbers), got ${shape.obsDim}`);
   }
@@ -143,15 +149,16 @@ export function entityLayoutOf(shape: EnvShape, envId: string): EntityLayout {
 }
 
 /** obs [R, S + M·Ed] → self [R, S] and others [R, M, Ed] (M may be 0). */
-function splitEntities(obs: tf.Tensor2D, layout: EntityLayout, others: number): { self: tf.Tensor2D; others: tf.Tensor3D | null } {
+function splitEntities(obs: tf.Tensor2D, layout: EntityLayout, others: number): { self: tf.Tensor2D; others: tf.Tensor3D } {
   const R = obs.shape[0];
   const self = tf.slice(obs, [0, 0], [R, layout.selfDim]) as tf.Tensor2D;
-  if (others === 0) return { self, others: null };
   return { self, others: tf.reshape(tf.slice(obs, [0, layout.selfDim], [R, others * layout.entityDim]), [R, others, layout.entityDim]) as tf.Tensor3D };
 }
 
 /** A float one-hot of int indices [R] → [R, n]. */
 function oneHotF(indices: tf.Tensor, n: number): tf.Tensor2D {
+  // tfjs's oneHot wants a depth of 2 or more; with one value every row is [1].
+  if (n === 1) return tf.ones([indices.shape[0], 1]);
   return tf.cast(tf.oneHot(indices as tf.Tensor1D, n), 'float32') as tf.Tensor2D;
 }
 
@@ -178,12 +185,9 @@ function attention(keyNet: Mlp, queryNet: Mlp, self: tf.Tensor2D, others: tf.Ten
   return tf.softmax(scores, -1) as tf.Tensor2D;
 }
 
-/** Σ_m weights[r, m] · value(others[r, m]) + value(self): the [R, 64] embedding the heads read. */
-function poolEntities(valueOthers: Mlp, valueSelf: Mlp, self: tf.Tensor2D, others: tf.Tensor3D | null, weights: tf.Tensor2D | null): tf.Tensor2D {
-  const own = valueSelf.forward(self);
-  if (!others || !weights) return own;
-  const v = mlp3(valueOthers, others);
-  return tf.add(own, tf.sum(tf.mul(v, tf.expandDims(weights, 2)), 1)) as tf.Tensor2D;
+/** Σ_m weights[r, m] · value(others[r, m]): the [R, 64] embedding the heads read. */
+function poolEntities(valueOthers: Mlp, others: tf.Tensor3D, weights: tf.Tensor2D): tf.Tensor2D {
+  return tf.sum(tf.mul(mlp3(valueOthers, others), tf.expandDims(weights, 2)), 1) as tf.Tensor2D;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -196,8 +200,9 @@ function prefixed(prefix: string, vars: NamedVars): NamedVars {
   return Object.fromEntries(Object.entries(vars).map(([k, v]) => [`${prefix}/${k}`, v]));
 }
 
-function mlp(inputDim: number, hidden: number[], outputDim: number, seed: string, role: string): Mlp {
-  return new Mlp({ inputDim, hiddenDims: hidden, outputDim, seed, role });
+/** `xavier` for the reference's observation encoders (`ObsEncode.reset_para`), PyTorch's default elsewhere. */
+function mlp(inputDim: number, hidden: number[], outputDim: number, seed: string, role: string, init: 'torch' | 'xavier' = 'torch'): Mlp {
+  return new Mlp({ inputDim, hiddenDims: hidden, outputDim, seed, role, init });
 }
 
 /** z → which head weighs the teammates. */
@@ -209,12 +214,12 @@ class RelationNet {
     readonly heads: number,
     seed: string,
   ) {
-    this.keySelf = mlp(layout.selfDim, [ENCODER_HIDDEN], KEY_DIM * heads, seed, 'relation/key_self');
-    this.queryOthers = mlp(layout.entityDim, [ENCODER_HIDDEN], KEY_DIM * heads, seed, 'relation/query_others');
+    this.keySelf = mlp(layout.selfDim, [ENCODER_HIDDEN], KEY_DIM * heads, seed, 'relation/key_self', 'xavier');
+    this.queryOthers = mlp(layout.entityDim, [ENCODER_HIDDEN], KEY_DIM * heads, seed, 'relation/query_others', 'xavier');
   }
-  /** [R, M] (null when M = 0). */
-  forward(self: tf.Tensor2D, others: tf.Tensor3D | null, latent: tf.Tensor2D): tf.Tensor2D | null {
-    return others ? attention(this.keySelf, this.queryOthers, self, others, this.heads, latent) : null;
+  /** [R, M]: each row's weights over its others. */
+  forward(self: tf.Tensor2D, others: tf.Tensor3D, latent: tf.Tensor2D): tf.Tensor2D {
+    return attention(this.keySelf, this.queryOthers, self, others, this.heads, latent);
   }
   namedVariables(): NamedVars {
     return { ...prefixed('key_self', this.keySelf.namedVariables()), ...prefixed('query_others', this.queryOthers.namedVariables()) };
@@ -223,13 +228,11 @@ class RelationNet {
 
 class PolicyNet {
   readonly valueOthers: Mlp;
-  readonly valueSelf: Mlp;
   readonly hidden: Mlp;
   readonly out: Linear;
   private readonly scope: string;
   constructor(layout: EntityLayout, numActions: number, seed: string, role: string) {
     this.valueOthers = mlp(layout.entityDim, [ENCODER_HIDDEN], VALUE_DIM, seed, `${role}/value_others`);
-    this.valueSelf = mlp(layout.selfDim, [ENCODER_HIDDEN], VALUE_DIM, seed, `${role}/value_self`);
     // The head as hidden layer + a separate output layer, so adaptation can own the last one.
     this.hidden = mlp(VALUE_DIM, [], HEAD_HIDDEN, seed, `${role}/head_hidden`);
     const outInit = mlp(HEAD_HIDDEN, [], numActions, seed, `${role}/head_out`);
@@ -239,14 +242,13 @@ class PolicyNet {
     outInit.dispose();
   }
   /** Action logits [R, |A|]; `head` replaces the output layer (an adapted copy). */
-  logits(self: tf.Tensor2D, others: tf.Tensor3D | null, relation: tf.Tensor2D | null, head: Linear = this.out): tf.Tensor2D {
-    const h = tf.relu(this.hidden.forward(poolEntities(this.valueOthers, this.valueSelf, self, others, relation)));
+  logits(others: tf.Tensor3D, relation: tf.Tensor2D, head: Linear = this.out): tf.Tensor2D {
+    const h = tf.relu(this.hidden.forward(poolEntities(this.valueOthers, others, relation)));
     return tf.add(tf.matMul(h, head.w as tf.Tensor2D), head.b) as tf.Tensor2D;
   }
   namedVariables(): NamedVars {
     return {
       ...prefixed('value_others', this.valueOthers.namedVariables()),
-      ...prefixed('value_self', this.valueSelf.namedVariables()),
       ...prefixed('head_hidden', this.hidden.namedVariables()),
       'head_out/w': this.out.w,
       'head_out/b': this.out.b,
@@ -261,7 +263,6 @@ class CriticNet {
   readonly keySelf: Mlp;
   readonly queryOthers: Mlp;
   readonly valueOthers: Mlp;
-  readonly valueSelf: Mlp;
   readonly stateAction: Mlp;
   readonly selfStateAction: Mlp;
   readonly post: Mlp;
@@ -271,34 +272,27 @@ class CriticNet {
     seed: string,
     role: string,
   ) {
-    this.keySelf = mlp(layout.selfDim, [CRITIC_KEY_HIDDEN], CRITIC_KEY_DIM, seed, `${role}/key_self`);
-    this.queryOthers = mlp(layout.entityDim, [CRITIC_KEY_HIDDEN], CRITIC_KEY_DIM, seed, `${role}/query_others`);
-    this.valueOthers = mlp(layout.entityDim, [ENCODER_HIDDEN], VALUE_DIM, seed, `${role}/value_others`);
-    this.valueSelf = mlp(layout.selfDim, [ENCODER_HIDDEN], VALUE_DIM, seed, `${role}/value_self`);
+    this.keySelf = mlp(layout.selfDim, [CRITIC_KEY_HIDDEN], CRITIC_KEY_DIM, seed, `${role}/key_self`, 'xavier');
+    this.queryOthers = mlp(layout.entityDim, [CRITIC_KEY_HIDDEN], CRITIC_KEY_DIM, seed, `${role}/query_others`, 'xavier');
+    this.valueOthers = mlp(layout.entityDim, [ENCODER_HIDDEN], VALUE_DIM, seed, `${role}/value_others`, 'xavier');
     this.stateAction = mlp(VALUE_DIM + numActions, [CRITIC_HIDDEN], CRITIC_EMBED, seed, `${role}/critic_v`);
     this.selfStateAction = mlp(VALUE_DIM + numActions, [CRITIC_HIDDEN], CRITIC_EMBED, seed, `${role}/self_v`);
     this.post = mlp(2 * CRITIC_EMBED, [], numActions, seed, `${role}/post`);
   }
   /**
    * Q of the taken actions [B, A]: obs [B·A, D] split into entities, actions one-hot [B·A, |A|],
-   * relation [B·A, A−1] from the relation net (null when A = 1), `pad` [A, A, A] places agent
-   * i's relation over the others into a row over all agents with 1 at i itself.
+   * relation [B·A, A−1] from the relation net, `pad` [A, A, A] places agent i's relation over
+   * the others into a row over all agents with 1 at i itself.
    */
-  q(self: tf.Tensor2D, others: tf.Tensor3D | null, actions: tf.Tensor2D, relation: tf.Tensor2D | null, B: number, A: number, pad: tf.Tensor3D | null): tf.Tensor2D {
-    const own = others ? attention(this.keySelf, this.queryOthers, self, others, 1, null) : null;
-    const emb = poolEntities(this.valueOthers, this.valueSelf, self, others, own);
+  q(self: tf.Tensor2D, others: tf.Tensor3D, actions: tf.Tensor2D, relation: tf.Tensor2D, B: number, A: number, pad: tf.Tensor3D): tf.Tensor2D {
+    const emb = poolEntities(this.valueOthers, others, attention(this.keySelf, this.queryOthers, self, others, 1, null));
     const sa = tf.concat([emb, actions], 1);
     const selfPart = this.selfStateAction.forward(sa); // [B·A, 16]
-    let pooled: tf.Tensor2D = selfPart;
-    if (relation && pad) {
-      const each = tf.reshape(this.stateAction.forward(sa), [B, A, CRITIC_EMBED]);
-      // [A, B, A] · [A, A, A] → rows over all agents: R[b, i, j] = relation of i at j, 1 at j = i.
-      const withSelf = tf.concat([tf.reshape(relation, [B, A, A - 1]), tf.ones([B, A, 1])], 2);
-      const full = tf.transpose(tf.matMul(tf.transpose(withSelf, [1, 0, 2]) as tf.Tensor3D, pad), [1, 0, 2]) as tf.Tensor3D; // [B, A, A]
-      pooled = tf.reshape(tf.matMul(full, each), [B * A, CRITIC_EMBED]) as tf.Tensor2D;
-    } else {
-      pooled = tf.relu(tf.zerosLike(selfPart)) as tf.Tensor2D;
-    }
+    const each = tf.reshape(this.stateAction.forward(sa), [B, A, CRITIC_EMBED]);
+    // [A, B, A] · [A, A, A] → rows over all agents: R[b, i, j] = relation of i at j, 1 at j = i.
+    const withSelf = tf.concat([tf.reshape(relation, [B, A, A - 1]), tf.ones([B, A, 1])], 2);
+    const full = tf.transpose(tf.matMul(tf.transpose(withSelf, [1, 0, 2]) as tf.Tensor3D, pad), [1, 0, 2]) as tf.Tensor3D; // [B, A, A]
+    const pooled = tf.reshape(tf.matMul(full, each), [B * A, CRITIC_EMBED]) as tf.Tensor2D;
     const allQ = this.post.forward(tf.concat([pooled, selfPart], 1));
     return tf.reshape(tf.sum(tf.mul(allQ, actions), 1), [B, A]) as tf.Tensor2D;
   }
@@ -307,7 +301,6 @@ class CriticNet {
       key_self: this.keySelf,
       query_others: this.queryOthers,
       value_others: this.valueOthers,
-      value_self: this.valueSelf,
       critic_v: this.stateAction,
       self_v: this.selfStateAction,
       post: this.post,
@@ -341,22 +334,20 @@ class LatentPrior {
 
 class GameClassifier {
   readonly valueOthers: Mlp;
-  readonly valueSelf: Mlp;
   readonly fc: Mlp;
   constructor(layout: EntityLayout, numLatents: number, numGames: number, seed: string) {
-    this.valueOthers = mlp(layout.entityDim, [ENCODER_HIDDEN], VALUE_DIM, seed, 'task_pred/value_others');
-    this.valueSelf = mlp(layout.selfDim, [ENCODER_HIDDEN], VALUE_DIM, seed, 'task_pred/value_self');
+    this.valueOthers = mlp(layout.entityDim, [ENCODER_HIDDEN], VALUE_DIM, seed, 'task_pred/value_others', 'xavier');
     const width = VALUE_DIM + numLatents;
     this.fc = mlp(width, [Math.floor(width / 2)], numGames, seed, 'task_pred/fc');
   }
   /** Game logits [B] × games, summed over the A agents of each row. */
-  logits(self: tf.Tensor2D, others: tf.Tensor3D | null, relation: tf.Tensor2D | null, latent: tf.Tensor2D, B: number, A: number): tf.Tensor2D {
-    const emb = poolEntities(this.valueOthers, this.valueSelf, self, others, relation);
+  logits(others: tf.Tensor3D, relation: tf.Tensor2D, latent: tf.Tensor2D, B: number, A: number): tf.Tensor2D {
+    const emb = poolEntities(this.valueOthers, others, relation);
     const per = this.fc.forward(tf.concat([emb, latent], 1));
     return tf.sum(tf.reshape(per, [B, A, -1]), 1) as tf.Tensor2D;
   }
   namedVariables(): NamedVars {
-    return { ...prefixed('value_others', this.valueOthers.namedVariables()), ...prefixed('value_self', this.valueSelf.namedVariables()), ...prefixed('fc', this.fc.namedVariables()) };
+    return { ...prefixed('value_others', this.valueOthers.namedVariables()), ...prefixed('fc', this.fc.namedVariables()) };
   }
 }
 
@@ -619,12 +610,11 @@ interface TaskPart {
   /** Env steps of this task (over its envs), for the update schedule. */
   envSteps: number;
   /** [A, A, A]: places agent i's relation over the others into a row over all agents. */
-  pad: tf.Tensor3D | null;
+  pad: tf.Tensor3D;
 }
 
 /** Places agent i's weights over the others (in index order without i) and a 1 at i into a row over all A agents. */
-function relationPadding(A: number): tf.Tensor3D | null {
-  if (A < 2) return null;
+function relationPadding(A: number): tf.Tensor3D {
   const m = new Float32Array(A * A * A);
   for (let i = 0; i < A; i++) {
     for (let k = 0; k < A - 1; k++) m[i * A * A + k * A + (k < i ? k : k + 1)] = 1;
@@ -669,7 +659,7 @@ export class MraLearner implements OnlineLearner {
   private readonly parts: TaskPart[];
   private updateRng: Rng;
   private updates = 0;
-  private readonly padCache = new Map<number, tf.Tensor3D | null>();
+  private readonly padCache = new Map<number, tf.Tensor3D>();
   private readonly seed: string;
 
   constructor(options: MraLearnerOptions) {
@@ -719,7 +709,7 @@ export class MraLearner implements OnlineLearner {
     this.updateRng = new Rng(deriveSeed(seed, 'mra', 'update'));
   }
 
-  private padFor(A: number): tf.Tensor3D | null {
+  private padFor(A: number): tf.Tensor3D {
     if (!this.padCache.has(A)) this.padCache.set(A, relationPadding(A));
     return this.padCache.get(A)!;
   }
@@ -750,7 +740,7 @@ export class MraLearner implements OnlineLearner {
       const { self, others } = splitEntities(tf.tensor2d(obs, [E * A, D]), this.layout, A - 1);
       const z = oneHotF(tf.tensor1d(latents, 'int32'), this.config.num_latents) as tf.Tensor2D;
       const rel = this.relation.forward(self, others, z);
-      return tf.softmax(this.policy.logits(self, others, rel, head)).dataSync() as Float32Array;
+      return tf.softmax(this.policy.logits(others, rel, head)).dataSync() as Float32Array;
     });
   }
 
@@ -901,7 +891,7 @@ export class MraLearner implements OnlineLearner {
         const relNext = this.relation.forward(next.self, next.others, z);
         const actions = oneHotF(tf.tensor1d(b.actions, 'int32'), U) as tf.Tensor2D;
         // Soft target from the target networks at a' ~ π'(o').
-        const nextLogits = this.targetPolicy.logits(next.self, next.others, relNext);
+        const nextLogits = this.targetPolicy.logits(next.others, relNext);
         const nextLogPi = tf.logSoftmax(nextLogits);
         const nextA = oneHotF(tf.argMax(tf.add(nextLogPi, tf.tensor2d(noiseNext, [BA, U])), 1), U) as tf.Tensor2D;
         const nextLogPa = tf.reshape(tf.sum(tf.mul(nextLogPi, nextA), 1), [b.B, A]);
@@ -915,14 +905,14 @@ export class MraLearner implements OnlineLearner {
           cfg.grad_clip_per_agent * A,
         );
         // Policy: a ~ π(o) and the critic's Q of it (detached), the reference's soft policy loss.
-        const logPi = tf.logSoftmax(this.policy.logits(obs.self, obs.others, rel));
+        const logPi = tf.logSoftmax(this.policy.logits(obs.others, rel));
         const curA = oneHotF(tf.argMax(tf.add(logPi, tf.tensor2d(noiseNow, [BA, U])), 1), U) as tf.Tensor2D;
         const qCur = this.critic.q(obs.self, obs.others, curA, rel, b.B, A, part.pad);
         const entropy = tf.neg(tf.mean(tf.sum(tf.mul(tf.exp(logPi), logPi), 1)));
         // The weight log π / reward_scale − Q is a constant of the step (computed before the tape).
         const weight = tf.sub(tf.div(tf.reshape(tf.sum(tf.mul(logPi, curA), 1), [b.B, A]), cfg.reward_scale), qCur);
         const polLoss = this.step(this.optimizers.policy, this.params.policy, () => {
-          const lp = tf.reshape(tf.sum(tf.mul(tf.logSoftmax(this.policy.logits(obs.self, obs.others, rel)), curA), 1), [b.B, A]);
+          const lp = tf.reshape(tf.sum(tf.mul(tf.logSoftmax(this.policy.logits(obs.others, rel)), curA), 1), [b.B, A]);
           return tf.mean(tf.sum(tf.mul(lp, weight), 1)) as tf.Scalar;
         });
         return tf.stack([qLoss, polLoss, entropy, tf.mean(qCur)]).dataSync();
@@ -992,9 +982,9 @@ export class MraLearner implements OnlineLearner {
       const zT = oneHot(zNow);
       // a* ~ π(· | o, rel(z)) with the current policy: the action whose probability is compared.
       const relNow = this.relation.forward(obs.self, obs.others, zT);
-      const target = oneHotF(tf.argMax(tf.add(tf.logSoftmax(this.policy.logits(obs.self, obs.others, relNow)), tf.tensor2d(actNoise, [BA, U])), 1), U);
+      const target = oneHotF(tf.argMax(tf.add(tf.logSoftmax(this.policy.logits(obs.others, relNow)), tf.tensor2d(actNoise, [BA, U])), 1), U);
       const estimate = (): tf.Scalar => {
-        const probOf = (z: tf.Tensor2D) => tf.sum(tf.mul(tf.softmax(this.targetPolicy.logits(obs.self, obs.others, this.relation.forward(obs.self, obs.others, z))), target), 1); // [BA]
+        const probOf = (z: tf.Tensor2D) => tf.sum(tf.mul(tf.softmax(this.targetPolicy.logits(obs.others, this.relation.forward(obs.self, obs.others, z))), target), 1); // [BA]
         const p = probOf(zT);
         const pk = tf.addN(zResampled.map((zs) => probOf(oneHot(zs))));
         const perRow = tf.sub(tf.log(tf.mul(p, K)), tf.log(pk));
@@ -1028,7 +1018,7 @@ export class MraLearner implements OnlineLearner {
       const z = tf.tile(zA, [b.B, 1]) as tf.Tensor2D;
       const obs = splitEntities(tf.tensor2d(b.obs, [BA, D]), this.layout, A - 1);
       const rel = this.relation.forward(obs.self, obs.others, z);
-      const logits = this.classifier.logits(obs.self, obs.others, rel, z, b.B, A);
+      const logits = this.classifier.logits(obs.others, rel, z, b.B, A);
       const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.scalar(label, 'int32')), 'float32'));
       accuracy = hits.dataSync()[0] / b.B;
       const labels = oneHotF(tf.fill([b.B], label, 'int32') as tf.Tensor1D, this.tasks.length);
@@ -1061,6 +1051,16 @@ export class MraLearner implements OnlineLearner {
       acc += this.classifierStep(part, b, false).accuracy;
     }
     return { informationEstimate: info / batches, classifierAccuracy: acc / batches };
+  }
+
+  /**
+   * `steps` relation-net steps of the MI objective alone on fresh batches of `task`'s replay
+   * (nothing else trains); returns the estimate of each step. For tests and diagnostics.
+   */
+  informationSteps(task: string, steps: number): number[] {
+    const part = this.part(task);
+    if (part.replay.size === 0) throw new Error(`mra: task '${task}' has an empty replay`);
+    return Array.from({ length: steps }, () => this.informationStep(part, this.sample(part), true));
   }
 
   /** Replay rows held for `task` (tests and evaluation read it). */
@@ -1153,7 +1153,7 @@ export class MraLearner implements OnlineLearner {
   dispose(): void {
     for (const vars of Object.values(this.models())) for (const v of Object.values(vars)) v.dispose();
     for (const opt of Object.values(this.optimizers)) opt.dispose();
-    for (const pad of this.padCache.values()) pad?.dispose();
+    for (const pad of this.padCache.values()) pad.dispose();
   }
 
   // --- adaptation (our addition) -----------------------------------------------------------------
@@ -1256,7 +1256,7 @@ export class MraAdapter {
           for (let t = 0; t < T; t++) lat.set(e.latents, t * A);
           const z = oneHotF(tf.tensor1d(lat, 'int32'), L) as tf.Tensor2D;
           const rel = learner.relation.forward(self, others, z);
-          const logPi = tf.logSoftmax(learner.policy.logits(self, others, rel, this.head));
+          const logPi = tf.logSoftmax(learner.policy.logits(others, rel, this.head));
           const taken = oneHotF(tf.tensor1d(e.actions, 'int32'), U);
           terms.push(tf.mul(tf.div(tf.sum(tf.mul(logPi, taken)), T), -(e.teamReturn - mean)) as tf.Scalar);
         }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed, seedToInt } from '../../runtime/core/rng';
-import { torchUniform } from './init';
+import { torchUniform, xavierUniform } from './init';
 import { type Linear, Module, createVariable, linearVariables, uniqueScope } from './module';
 
 export interface MlpSpec {
@@ -10,8 +10,12 @@ export interface MlpSpec {
   /** Initial weights depend on (seed, role) only, so equal seeds give equal networks. */
   seed: string;
   role: string;
-  /** `zeros` skips the random initialisation, for a network whose weights are loaded next. */
-  init?: 'torch' | 'zeros';
+  /**
+   * `torch` (default): PyTorch's `nn.Linear` start; `xavier`: Xavier/Glorot weights (uniform,
+   * the variance of `xavier_normal_`) and zero biases; `zeros` skips the random initialisation,
+   * for a network whose weights are loaded next.
+   */
+  init?: 'torch' | 'xavier' | 'zeros';
 }
 
 /**
@@ -29,8 +33,14 @@ export class Mlp extends Module {
     const scope = uniqueScope('mlp', role);
     const sizes = [inputDim, ...hiddenDims, outputDim];
     for (let i = 0; i + 1 < sizes.length; i++) {
-      const init = (shape: number[], part: string): tf.Variable =>
-        createVariable(spec.init === 'zeros' ? tf.zeros(shape) : torchUniform(shape, sizes[i], seedToInt(deriveSeed(seed, role, i, part))), scope, `fc${i}/${part}`);
+      const init = (shape: number[], part: string): tf.Variable => {
+        const layerSeed = seedToInt(deriveSeed(seed, role, i, part));
+        let initial: tf.Tensor;
+        if (spec.init === 'zeros' || (spec.init === 'xavier' && part === 'b')) initial = tf.zeros(shape);
+        else if (spec.init === 'xavier') initial = xavierUniform(sizes[i], sizes[i + 1], layerSeed);
+        else initial = torchUniform(shape, sizes[i], layerSeed);
+        return createVariable(initial, scope, `fc${i}/${part}`);
+      };
       this.layers.push({ w: init([sizes[i], sizes[i + 1]], 'w'), b: init([sizes[i + 1]], 'b') });
     }
   }
