@@ -4,7 +4,7 @@ import { writeFileAtomicSync } from '../core/atomic-file';
 import { type JsonValue, type LearningCurvesData, type VegaLiteSpec, learningCurvesSpec, writePlot } from '../core/report-plots';
 import { type IntervalEstimate, type ScoreMatrix, aggregateIqm, probabilityOfImprovementCI, sampleEfficiencyCurve, stratifiedBootstrapCI } from '../core/statistics';
 import type { MraPopulationResult, MraRunEvaluation, MraScore } from './mra-evaluation';
-import { type AdaptationBudget, type MraPlan, type MraRunResult, type MraStudyResults, resourceEnvId } from './mra-study';
+import { type AdaptationBudget, type MraPlan, type MraRunResult, type MraStudyResults, resourceEnvId, scratchEnvSteps } from './mra-study';
 
 /*
  * The MRA study's report: per held-out population, each way of playing it — MRA zero-shot (z
@@ -153,8 +153,7 @@ export function buildMraReport(results: MraStudyResults, plan: MraPlan): MraRepo
     if (!trained) {
       for (const multiple of study.scratch.budgets) {
         const runs = results.runs.filter((r) => r.phase === 'scratch' && r.population === numAgents && r.budgetMultiple === multiple);
-        // The env steps the scratch runs trained for (the plan's, identical for every seed).
-        const trainedSteps = budget ? Math.max(1, Math.round(multiple * budget.envSteps)) : 0;
+        const trainedSteps = budget ? scratchEnvSteps(multiple, budget) : 0;
         add(`scratch_x${multiple}`, played(runs).map(({ run, p }) => ({ run, value: p.zeroShot.returnPerAgent, envSteps: trainedSteps })));
       }
     }

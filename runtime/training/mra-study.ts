@@ -203,6 +203,11 @@ export function adaptationBudget(study: MraStudyConfig, numAgents: number, episo
   return { numAgents, episodeLength: episodeLength.steps, episodeLengthFrom: episodeLength.from, episodes, envSteps: episodes * episodeLength.steps };
 }
 
+/** Env steps of a scratch run trained for `multiple` × the adaptation budget. */
+export function scratchEnvSteps(multiple: number, budget: AdaptationBudget): number {
+  return Math.max(1, Math.round(multiple * budget.envSteps));
+}
+
 function numLatentsOf(study: MraStudyConfig): number {
   return study.base.algo.num_latents as number;
 }
@@ -313,7 +318,7 @@ export function planMraStudy(study: MraStudyConfig, file: string, outDir: string
           config: {
             tasks: [task(n)],
             algo: { ...algo },
-            run: { ...study.base.run, seed, total_env_steps: Math.max(1, Math.round(multiple * budget.envSteps)) },
+            run: { ...study.base.run, seed, total_env_steps: scratchEnvSteps(multiple, budget) },
           },
         });
       }
