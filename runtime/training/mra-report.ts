@@ -375,10 +375,10 @@ export function behavioursSpec(report: MraReport, title: string): VegaLiteSpec |
   const zs = [...new Set(report.behaviours.map((b) => b.z))].sort((a, b) => a - b).map((z) => `z = ${z}`);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, anchor: 'start', fontSize: 15 },
+    title: { text: title, anchor: 'start', fontSize: 15, offset: 14 },
     data: { values: rows },
     facet: {
-      row: { field: 'seed', type: 'nominal', title: null, header: { labelFontWeight: 'bold' } },
+      row: { field: 'seed', type: 'nominal', title: null, header: { labelFontWeight: 'bold', labelOrient: 'right', labelAngle: 0, labelAlign: 'left' } },
       column: { field: 'population', type: 'nominal', title: null, sort: populations, header: { labelFontSize: 13, labelFontWeight: 'bold' } },
     },
     spec: {
@@ -388,7 +388,7 @@ export function behavioursSpec(report: MraReport, title: string): VegaLiteSpec |
       encoding: {
         x: { field: 'resource', type: 'ordinal', title: 'resource (0 smallest … 5 largest)', axis: { labelAngle: 0 } },
         xOffset: { field: 'z', type: 'nominal', sort: zs },
-        y: { field: 'agents', type: 'quantitative', title: 'agents on it (last step)' },
+        y: { field: 'agents', type: 'quantitative', title: 'agents (last step)' },
         color: { field: 'z', type: 'nominal', title: 'latent', sort: zs, scale: { domain: zs, range: zs.map((_, i) => Z_PALETTE[i % Z_PALETTE.length]) } },
       },
     },
@@ -405,7 +405,7 @@ export function adaptationCurvesData(report: MraReport): LearningCurvesData | nu
     const curves = [
       { condition: conditionLabel('mra_adapted'), steps, estimate: s.adaptationCurve.map((p) => p.estimate), lower: s.adaptationCurve.map((p) => p.lower), upper: s.adaptationCurve.map((p) => p.upper) },
     ];
-    for (const condition of ['unimodal', ...report.scratchMultiples.map((m) => `scratch_x${m}` as const)] as MraCondition[]) {
+    for (const condition of ['mra_best_z', 'unimodal', ...report.scratchMultiples.map((m) => `scratch_x${m}` as const)] as MraCondition[]) {
       const c = s.conditions[condition];
       if (!c) continue;
       curves.push({ condition: conditionLabel(condition), steps, estimate: steps.map(() => c.estimate), lower: steps.map(() => c.lower), upper: steps.map(() => c.upper) });
@@ -413,6 +413,16 @@ export function adaptationCurvesData(report: MraReport): LearningCurvesData | nu
     targets.push({ task: `${s.env} (held out)`, curves });
   }
   return targets.length > 0 ? { targets, valueLabel: 'return per agent (IQM, 95% CI)', stepLabel: 'adaptation steps on p(z | N)' } : null;
+}
+
+/** Adaptation steps are whole numbers: no ticks between them on the x axes. */
+function withWholeSteps(spec: VegaLiteSpec): VegaLiteSpec {
+  const layers = (spec.spec as { layer?: Array<{ encoding?: { x?: { axis?: Record<string, JsonValue> } } }> } | undefined)?.layer ?? [];
+  for (const layer of layers) {
+    const axis = layer.encoding?.x?.axis;
+    if (axis) axis.tickMinStep = 1;
+  }
+  return spec;
 }
 
 /** Writes results.json, report.md and the plots (SVG and PNG) into `dir`; returns the files written. */
@@ -426,7 +436,8 @@ export async function writeMraReport(report: MraReport, dir: string, title: stri
   const curves = adaptationCurvesData(report);
   if (curves) {
     const conditions = [...new Set(curves.targets.flatMap((t) => t.curves.map((c) => c.condition)))];
-    files.push(...Object.values(await writePlot(path.join(dir, 'adaptation.svg'), learningCurvesSpec(curves, { title: `${title}: adaptation on held-out populations`, conditions }))));
+    const spec = learningCurvesSpec(curves, { title: `${title}: adaptation on held-out populations`, conditions });
+    files.push(...Object.values(await writePlot(path.join(dir, 'adaptation.svg'), withWholeSteps(spec))));
   }
   const behaviours = behavioursSpec(report, `${title}: agents per resource for each z`);
   if (behaviours) files.push(...Object.values(await writePlot(path.join(dir, 'behaviours.svg'), behaviours)));
