@@ -81,11 +81,11 @@ program
 
 program
   .command('transfer')
-  .description('a transfer study: pretrain on the sources, then train every target under each condition (scratch, frozen, finetune, random_frozen) with several seeds, each run a run directory of its own; again to resume')
-  .argument('<study>', 'transfer study (YAML), e.g. configs/transfer/smoke.yaml')
+  .description('a transfer study: pretrain on the sources, then train every target under each condition (scratch, frozen, finetune, random_frozen) with several seeds, each run a run directory of its own; again to resume. A study with method: mra trains MRA, unimodal and scratch runs on resource-N populations and evaluates them on held-out ones')
+  .argument('<study>', 'transfer study (YAML), e.g. configs/transfer/smoke.yaml or configs/mra/smoke.yaml')
   .option('--out <dir>', 'study folder (default runs/transfer/<study name>)')
   .option('--jobs <n>', 'runs at a time, each its own process (default: the number of cores)')
-  .option('--sources <ids>', 'comma-separated source env ids instead of the study\'s; with --targets, also the source → target matrix (each source pretrained alone)')
+  .option('--sources <ids>', 'comma-separated source env ids instead of the study\'s; with --targets, also the source → target matrix (each source pretrained alone); MTMA studies only')
   .option('--targets <ids>', 'comma-separated target env ids instead of the study\'s')
   .option('--dry-run', 'list the runs and their state without training')
   .action(async (study: string, opts: TransferCommandOptions) => {

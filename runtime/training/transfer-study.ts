@@ -110,7 +110,8 @@ type StudyTask = z.output<typeof studyTaskSchema>;
 export interface PlannedRun {
   /** `pretrain/seed0`, `target/<task>/<condition>/seed2`. */
   key: string;
-  phase: 'pretrain' | 'target' | 'baseline';
+  /** MTMA studies: pretrain, target, baseline; MRA studies (`mra-study.ts`): mra, unimodal, scratch. */
+  phase: 'pretrain' | 'target' | 'baseline' | 'mra' | 'unimodal' | 'scratch';
   dir: string;
   /** The run config, as `troupe train` reads it (written to `<dir>.yaml` beside the run). */
   config: Record<string, unknown>;
@@ -127,12 +128,16 @@ export interface PlannedRun {
 /** `PlannedRun.pretraining` of runs on all sources together. */
 export const JOINT = 'all sources';
 
-export interface TransferPlan {
-  study: TransferStudyConfig;
+/** What running a plan needs of it: any study's plan (MTMA's `TransferPlan`, MRA's `MraPlan`). */
+export interface StudyPlan {
   /** The study file, and the folder the study's runs and report live in. */
   file: string;
   outDir: string;
   runs: PlannedRun[];
+}
+
+export interface TransferPlan extends StudyPlan {
+  study: TransferStudyConfig;
 }
 
 /** Reads and validates a study file; errors name the file and the key. */
@@ -290,14 +295,14 @@ export function runStatus(run: PlannedRun): RunStatus {
   return fs.existsSync(path.join(run.dir, 'checkpoints', 'latest')) ? 'resumable' : 'new';
 }
 
-/** Writes each run's config beside its directory (`<dir>.yaml`) and the plan (`study.json`). */
-export function writePlanFiles(plan: TransferPlan): void {
+/** Writes each run's config beside its directory (`<dir>.yaml`) and the plan (`study.json`: every run's fields but its config). */
+export function writePlanFiles(plan: StudyPlan): void {
   fs.mkdirSync(plan.outDir, { recursive: true });
   for (const run of plan.runs) {
     fs.mkdirSync(path.dirname(run.dir), { recursive: true });
     writeFileAtomicSync(configFileOf(run), YAML.stringify(run.config));
   }
-  const summary = { study: plan.file, runs: plan.runs.map(({ key, dir, dependsOn, target, condition, pretraining, seed, phase }) => ({ key, phase, dir, dependsOn, target, condition, pretraining, seed })) };
+  const summary = { study: plan.file, runs: plan.runs.map(({ config: _config, ...fields }) => fields) };
   writeFileAtomicSync(path.join(plan.outDir, 'study.json'), `${JSON.stringify(summary, null, 2)}\n`);
 }
 
@@ -331,7 +336,7 @@ export interface StudyOutcome {
  * Finished runs are skipped and unfinished ones resumed, so running a study again picks up where
  * it stopped. A failed run does not stop the others, only the runs that wait for it.
  */
-export async function runTransferStudy(plan: TransferPlan, options: { jobs: number; launch: RunLauncher; onProgress?: (p: StudyProgress) => void; now?: () => number }): Promise<StudyOutcome> {
+export async function runTransferStudy(plan: StudyPlan, options: { jobs: number; launch: RunLauncher; onProgress?: (p: StudyProgress) => void; now?: () => number }): Promise<StudyOutcome> {
   if (!Number.isInteger(options.jobs) || options.jobs < 1) throw new Error(`jobs must be a positive integer, got ${options.jobs}`);
   const now = options.now ?? Date.now;
   const started = now();

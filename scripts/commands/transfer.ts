@@ -2,6 +2,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { RunConfigError } from '../../runtime/training/config-loader';
+import { buildMraReport, writeMraReport } from '../../runtime/training/mra-report';
+import { collectMraResults, loadMraStudy, planMraStudy, resourceEnvId, studyMethodOf } from '../../runtime/training/mra-study';
 import { buildTransferReport, writeTransferReport } from '../../runtime/training/transfer-report';
 import { collectTransferResults } from '../../runtime/training/transfer-results';
 import { type PlannedRun, type StudyProgress, configFileOf, loadTransferStudy, planTransferStudy, runStatus, runTransferStudy, withTaskLists, writePlanFiles } from '../../runtime/training/transfer-study';
@@ -14,10 +17,19 @@ export interface TransferCommandOptions {
   targets?: string;
 }
 
-/** `troupe transfer <study.yaml>`: plans the study's runs, then trains them `--jobs` at a time as separate processes. */
-export async function runTransferCommand(file: string, opts: TransferCommandOptions): Promise<number> {
+function jobsOf(opts: TransferCommandOptions): number {
   const jobs = opts.jobs === undefined ? os.availableParallelism() : Number(opts.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs must be a positive integer, got '${opts.jobs}'`);
+  return jobs;
+}
+
+/**
+ * `troupe transfer <study.yaml>`: plans the study's runs, then trains them `--jobs` at a time as
+ * separate processes. A study file with `method: mra` is an MRA study (`runMraStudyCommand`).
+ */
+export async function runTransferCommand(file: string, opts: TransferCommandOptions): Promise<number> {
+  if (studyMethodOf(file) === 'mra') return runMraStudyCommand(file, opts);
+  const jobs = jobsOf(opts);
   const study = withTaskLists(loadTransferStudy(file), { sources: opts.sources?.split(','), targets: opts.targets?.split(',') });
   const outDir = opts.out ?? path.join('runs', 'transfer', path.basename(file).replace(/\.ya?ml$/i, ''));
   const plan = planTransferStudy(study, file, outDir);
@@ -50,18 +62,80 @@ export async function runTransferCommand(file: string, opts: TransferCommandOpti
   const report = buildTransferReport(results, plan.study);
   const files = await writeTransferReport(report, results, plan.study, plan.outDir, path.basename(file).replace(/\.ya?ml$/i, ''));
   for (const line of Object.values(report.verdicts)) process.stdout.write(`${line}\n`);
-  const shown = (f: string) => (path.relative(process.cwd(), f).startsWith('..') ? f : path.relative(process.cwd(), f));
   process.stdout.write(`report: ${files.map(shown).join(', ')}\n`);
   return outcome.failed.length === 0 && outcome.skipped.length === 0 ? 0 : 1;
 }
 
-function progressLine(p: StudyProgress): string {
+/**
+ * An MRA study (`method: mra`): the MRA, unimodal and scratch runs, then each finished run's
+ * evaluation (saved beside it and reused), then the report with one verdict per held-out
+ * population. Exit code 1 when a run failed or was not started, or an evaluation failed.
+ */
+export async function runMraStudyCommand(file: string, opts: TransferCommandOptions): Promise<number> {
+  if (opts.sources !== undefined || opts.targets !== undefined) {
+    throw new RunConfigError(
+      `${file} is an MRA study (method: mra): --sources/--targets apply to MTMA transfer studies only; an MRA study names its populations in the file (train_populations, held_out_populations)`,
+    );
+  }
+  const jobs = jobsOf(opts);
+  const study = loadMraStudy(file);
+  const outDir = opts.out ?? path.join('runs', 'transfer', path.basename(file).replace(/\.ya?ml$/i, ''));
+  const plan = planMraStudy(study, file, outDir);
+  const counts = { finished: 0, resumable: 0, new: 0 };
+  for (const run of plan.runs) counts[runStatus(run)]++;
+  process.stdout.write(
+    `MRA study ${file} → ${plan.outDir}: ${plan.runs.length} runs (${counts.finished} finished, ${counts.resumable} to resume, ${counts.new} new), ${jobs} at a time\n`,
+  );
+  for (const b of plan.adaptationBudgets) {
+    process.stdout.write(
+      `  ${resourceEnvId(b.numAgents)}: adaptation budget ${b.episodes} episodes × ${b.episodeLength} steps (${b.episodeLengthFrom === 'env' ? 'from the env' : 'default episode length'}) = ${b.envSteps} env steps\n`,
+    );
+  }
+  if (opts.dryRun) {
+    for (const run of plan.runs) {
+      const steps = (run.config.run as { total_env_steps?: number }).total_env_steps;
+      process.stdout.write(`  ${runStatus(run).padEnd(9)} ${run.key}  (${steps} env steps)\n`);
+    }
+    return 0;
+  }
+  writePlanFiles(plan);
+  let last = '';
+  const outcome = await runTransferStudy(plan, {
+    jobs,
+    launch: launchTrainProcess,
+    onProgress: (p) => {
+      const line = progressLine(p, 'mra');
+      if (line !== last) process.stdout.write(`${line}\n`);
+      last = line;
+    },
+  });
+  for (const f of outcome.failed) process.stderr.write(`failed: ${f.key} (exit code ${f.exitCode}; log ${f.logFile})\n`);
+  if (outcome.skipped.length > 0) process.stderr.write(`not started (a run they need failed): ${outcome.skipped.join(', ')}\n`);
+  const complete = outcome.finished.length === plan.runs.length;
+  process.stdout.write(`${outcome.finished.length} of ${plan.runs.length} runs finished${complete ? '' : '; run the command again to resume the rest'}\n`);
+  process.stdout.write('report: evaluating the finished runs (saved evaluations of unchanged runs are reused)…\n');
+  const results = await collectMraResults(plan, { log: (line) => process.stdout.write(`[mra-eval] ${line}\n`) });
+  for (const f of results.failed) process.stderr.write(`evaluation failed: ${f.key}: ${f.error}\n`);
+  const reused = results.runs.filter((r) => r.reused).length;
+  process.stdout.write(`${results.runs.length} runs evaluated (${reused} reused)\n`);
+  const report = buildMraReport(results, plan);
+  const files = await writeMraReport(report, plan.outDir, path.basename(file).replace(/\.ya?ml$/i, ''));
+  for (const line of report.verdicts) process.stdout.write(`${line}\n`);
+  process.stdout.write(`report: ${files.map(shown).join(', ')}\n`);
+  return outcome.failed.length === 0 && outcome.skipped.length === 0 && results.failed.length === 0 ? 0 : 1;
+}
+
+function shown(f: string): string {
+  return path.relative(process.cwd(), f).startsWith('..') ? f : path.relative(process.cwd(), f);
+}
+
+function progressLine(p: StudyProgress, label = 'transfer'): string {
   const eta = p.etaSeconds === null ? '—' : `${Math.round(p.etaSeconds)} s`;
-  return `[transfer] done ${p.done} | running ${p.running.length}${p.running.length ? ` (${p.running.join(', ')})` : ''} | left ${p.left} | failed ${p.failed.length} | ETA ${eta}`;
+  return `[${label}] done ${p.done} | running ${p.running.length}${p.running.length ? ` (${p.running.join(', ')})` : ''} | left ${p.left} | failed ${p.failed.length} | ETA ${eta}`;
 }
 
 /** One run as its own `troupe train` process (this CLI, this Node), its output in `<dir>.log`. */
-function launchTrainProcess(run: PlannedRun, how: { resume: boolean; logFile: string }): Promise<number> {
+export function launchTrainProcess(run: PlannedRun, how: { resume: boolean; logFile: string }): Promise<number> {
   const cli = process.argv[1];
   const args = how.resume ? ['train', '--resume', run.dir, '--no-progress'] : ['train', configFileOf(run), '--out', run.dir, '--no-progress'];
   const log = fs.openSync(how.logFile, 'a');
