@@ -44,8 +44,8 @@ const RESOURCES: Array<[number, number]> = [
 ];
 
 describe('mra: networks over entity sets', () => {
-  test('shuffling the agents permutes their action distributions and nothing else', () => {
-    const learner = learnerFor([2, 3]);
+  test.each([false, true])('shuffling the agents permutes their action distributions and nothing else (pair_values %s)', (pairValues) => {
+    const learner = learnerFor([2, 3], { pair_values: pairValues });
     try {
       const agents: Array<[number, number]> = [
         [0.1, 0.2],

@@ -109,6 +109,11 @@ export const mraConfigSchema = zod
     grad_clip_per_agent: positive().default(10),
     /** z-score rewards per agent slot over the replay when sampling (MAAC's buffer). */
     normalize_rewards: zod.boolean().default(true),
+    /**
+     * Each teammate's value embedding reads (own self block, teammate block) instead of the
+     * teammate block alone (our option; the reference: false). The relation still weighs them.
+     */
+    pair_values: zod.boolean().default(false),
   })
   .strict();
 export type MraConfig = zod.output<typeof mraConfigSchema>;
@@ -185,9 +190,20 @@ function attention(keyNet: Mlp, queryNet: Mlp, self: tf.Tensor2D, others: tf.Ten
   return tf.softmax(scores, -1) as tf.Tensor2D;
 }
 
-/** Σ_m weights[r, m] · value(others[r, m]): the [R, 64] embedding the heads read. */
-function poolEntities(valueOthers: Mlp, others: tf.Tensor3D, weights: tf.Tensor2D): tf.Tensor2D {
-  return tf.sum(tf.mul(mlp3(valueOthers, others), tf.expandDims(weights, 2)), 1) as tf.Tensor2D;
+/**
+ * Σ_m weights[r, m] · value(others[r, m]): the [R, 64] embedding the heads read; with `self`
+ * (`pair_values`) each teammate's value reads the pair (self block, teammate block).
+ */
+function poolEntities(valueOthers: Mlp, others: tf.Tensor3D, weights: tf.Tensor2D, self?: tf.Tensor2D): tf.Tensor2D {
+  const [R, M] = others.shape;
+  const input = self ? (tf.concat([tf.tile(tf.expandDims(self, 1), [1, M, 1]), others], 2) as tf.Tensor3D) : others;
+  void R;
+  return tf.sum(tf.mul(mlp3(valueOthers, input), tf.expandDims(weights, 2)), 1) as tf.Tensor2D;
+}
+
+/** Input width of a teammate's value embedding. */
+function valueInputDim(layout: EntityLayout, pairValues: boolean): number {
+  return layout.entityDim + (pairValues ? layout.selfDim : 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,8 +247,14 @@ class PolicyNet {
   readonly hidden: Mlp;
   readonly out: Linear;
   private readonly scope: string;
-  constructor(layout: EntityLayout, numActions: number, seed: string, role: string) {
-    this.valueOthers = mlp(layout.entityDim, [ENCODER_HIDDEN], VALUE_DIM, seed, `${role}/value_others`);
+  constructor(
+    layout: EntityLayout,
+    numActions: number,
+    seed: string,
+    role: string,
+    readonly pairValues: boolean,
+  ) {
+    this.valueOthers = mlp(valueInputDim(layout, pairValues), [ENCODER_HIDDEN], VALUE_DIM, seed, `${role}/value_others`);
     // The head as hidden layer + a separate output layer, so adaptation can own the last one.
     this.hidden = mlp(VALUE_DIM, [], HEAD_HIDDEN, seed, `${role}/head_hidden`);
     const outInit = mlp(HEAD_HIDDEN, [], numActions, seed, `${role}/head_out`);
@@ -242,8 +264,8 @@ class PolicyNet {
     outInit.dispose();
   }
   /** Action logits [R, |A|]; `head` replaces the output layer (an adapted copy). */
-  logits(others: tf.Tensor3D, relation: tf.Tensor2D, head: Linear = this.out): tf.Tensor2D {
-    const h = tf.relu(this.hidden.forward(poolEntities(this.valueOthers, others, relation)));
+  logits(self: tf.Tensor2D, others: tf.Tensor3D, relation: tf.Tensor2D, head: Linear = this.out): tf.Tensor2D {
+    const h = tf.relu(this.hidden.forward(poolEntities(this.valueOthers, others, relation, this.pairValues ? self : undefined)));
     return tf.add(tf.matMul(h, head.w as tf.Tensor2D), head.b) as tf.Tensor2D;
   }
   namedVariables(): NamedVars {
@@ -271,10 +293,11 @@ class CriticNet {
     readonly numActions: number,
     seed: string,
     role: string,
+    readonly pairValues: boolean,
   ) {
     this.keySelf = mlp(layout.selfDim, [CRITIC_KEY_HIDDEN], CRITIC_KEY_DIM, seed, `${role}/key_self`, 'xavier');
     this.queryOthers = mlp(layout.entityDim, [CRITIC_KEY_HIDDEN], CRITIC_KEY_DIM, seed, `${role}/query_others`, 'xavier');
-    this.valueOthers = mlp(layout.entityDim, [ENCODER_HIDDEN], VALUE_DIM, seed, `${role}/value_others`, 'xavier');
+    this.valueOthers = mlp(valueInputDim(layout, pairValues), [ENCODER_HIDDEN], VALUE_DIM, seed, `${role}/value_others`, 'xavier');
     this.stateAction = mlp(VALUE_DIM + numActions, [CRITIC_HIDDEN], CRITIC_EMBED, seed, `${role}/critic_v`);
     this.selfStateAction = mlp(VALUE_DIM + numActions, [CRITIC_HIDDEN], CRITIC_EMBED, seed, `${role}/self_v`);
     this.post = mlp(2 * CRITIC_EMBED, [], numActions, seed, `${role}/post`);
@@ -285,7 +308,7 @@ class CriticNet {
    * the others into a row over all agents with 1 at i itself.
    */
   q(self: tf.Tensor2D, others: tf.Tensor3D, actions: tf.Tensor2D, relation: tf.Tensor2D, B: number, A: number, pad: tf.Tensor3D): tf.Tensor2D {
-    const emb = poolEntities(this.valueOthers, others, attention(this.keySelf, this.queryOthers, self, others, 1, null));
+    const emb = poolEntities(this.valueOthers, others, attention(this.keySelf, this.queryOthers, self, others, 1, null), this.pairValues ? self : undefined);
     const sa = tf.concat([emb, actions], 1);
     const selfPart = this.selfStateAction.forward(sa); // [B·A, 16]
     const each = tf.reshape(this.stateAction.forward(sa), [B, A, CRITIC_EMBED]);
@@ -335,14 +358,20 @@ class LatentPrior {
 class GameClassifier {
   readonly valueOthers: Mlp;
   readonly fc: Mlp;
-  constructor(layout: EntityLayout, numLatents: number, numGames: number, seed: string) {
-    this.valueOthers = mlp(layout.entityDim, [ENCODER_HIDDEN], VALUE_DIM, seed, 'task_pred/value_others', 'xavier');
+  constructor(
+    layout: EntityLayout,
+    numLatents: number,
+    numGames: number,
+    seed: string,
+    readonly pairValues: boolean,
+  ) {
+    this.valueOthers = mlp(valueInputDim(layout, pairValues), [ENCODER_HIDDEN], VALUE_DIM, seed, 'task_pred/value_others', 'xavier');
     const width = VALUE_DIM + numLatents;
     this.fc = mlp(width, [Math.floor(width / 2)], numGames, seed, 'task_pred/fc');
   }
   /** Game logits [B] × games, summed over the A agents of each row. */
-  logits(others: tf.Tensor3D, relation: tf.Tensor2D, latent: tf.Tensor2D, B: number, A: number): tf.Tensor2D {
-    const emb = poolEntities(this.valueOthers, others, relation);
+  logits(self: tf.Tensor2D, others: tf.Tensor3D, relation: tf.Tensor2D, latent: tf.Tensor2D, B: number, A: number): tf.Tensor2D {
+    const emb = poolEntities(this.valueOthers, others, relation, this.pairValues ? self : undefined);
     const per = this.fc.forward(tf.concat([emb, latent], 1));
     return tf.sum(tf.reshape(per, [B, A, -1]), 1) as tf.Tensor2D;
   }
@@ -681,12 +710,13 @@ export class MraLearner implements OnlineLearner {
     }
     const L = config.num_latents;
     this.relation = new RelationNet(this.layout, L, seed);
-    this.policy = new PolicyNet(this.layout, this.numActions, seed, 'policy');
-    this.targetPolicy = new PolicyNet(this.layout, this.numActions, seed, 'policy');
-    this.critic = new CriticNet(this.layout, this.numActions, seed, 'critic');
-    this.targetCritic = new CriticNet(this.layout, this.numActions, seed, 'critic');
+    const pair = config.pair_values;
+    this.policy = new PolicyNet(this.layout, this.numActions, seed, 'policy', pair);
+    this.targetPolicy = new PolicyNet(this.layout, this.numActions, seed, 'policy', pair);
+    this.critic = new CriticNet(this.layout, this.numActions, seed, 'critic', pair);
+    this.targetCritic = new CriticNet(this.layout, this.numActions, seed, 'critic', pair);
     this.prior = new LatentPrior(L, seed);
-    this.classifier = new GameClassifier(this.layout, L, tasks.length, seed);
+    this.classifier = new GameClassifier(this.layout, L, tasks.length, seed, pair);
     this.params = {
       critic: this.critic.namedVariables(),
       policy: this.policy.namedVariables(),
@@ -740,7 +770,7 @@ export class MraLearner implements OnlineLearner {
       const { self, others } = splitEntities(tf.tensor2d(obs, [E * A, D]), this.layout, A - 1);
       const z = oneHotF(tf.tensor1d(latents, 'int32'), this.config.num_latents) as tf.Tensor2D;
       const rel = this.relation.forward(self, others, z);
-      return tf.softmax(this.policy.logits(others, rel, head)).dataSync() as Float32Array;
+      return tf.softmax(this.policy.logits(self, others, rel, head)).dataSync() as Float32Array;
     });
   }
 
@@ -891,7 +921,7 @@ export class MraLearner implements OnlineLearner {
         const relNext = this.relation.forward(next.self, next.others, z);
         const actions = oneHotF(tf.tensor1d(b.actions, 'int32'), U) as tf.Tensor2D;
         // Soft target from the target networks at a' ~ π'(o').
-        const nextLogits = this.targetPolicy.logits(next.others, relNext);
+        const nextLogits = this.targetPolicy.logits(next.self, next.others, relNext);
         const nextLogPi = tf.logSoftmax(nextLogits);
         const nextA = oneHotF(tf.argMax(tf.add(nextLogPi, tf.tensor2d(noiseNext, [BA, U])), 1), U) as tf.Tensor2D;
         const nextLogPa = tf.reshape(tf.sum(tf.mul(nextLogPi, nextA), 1), [b.B, A]);
@@ -905,14 +935,14 @@ export class MraLearner implements OnlineLearner {
           cfg.grad_clip_per_agent * A,
         );
         // Policy: a ~ π(o) and the critic's Q of it (detached), the reference's soft policy loss.
-        const logPi = tf.logSoftmax(this.policy.logits(obs.others, rel));
+        const logPi = tf.logSoftmax(this.policy.logits(obs.self, obs.others, rel));
         const curA = oneHotF(tf.argMax(tf.add(logPi, tf.tensor2d(noiseNow, [BA, U])), 1), U) as tf.Tensor2D;
         const qCur = this.critic.q(obs.self, obs.others, curA, rel, b.B, A, part.pad);
         const entropy = tf.neg(tf.mean(tf.sum(tf.mul(tf.exp(logPi), logPi), 1)));
         // The weight log π / reward_scale − Q is a constant of the step (computed before the tape).
         const weight = tf.sub(tf.div(tf.reshape(tf.sum(tf.mul(logPi, curA), 1), [b.B, A]), cfg.reward_scale), qCur);
         const polLoss = this.step(this.optimizers.policy, this.params.policy, () => {
-          const lp = tf.reshape(tf.sum(tf.mul(tf.logSoftmax(this.policy.logits(obs.others, rel)), curA), 1), [b.B, A]);
+          const lp = tf.reshape(tf.sum(tf.mul(tf.logSoftmax(this.policy.logits(obs.self, obs.others, rel)), curA), 1), [b.B, A]);
           return tf.mean(tf.sum(tf.mul(lp, weight), 1)) as tf.Scalar;
         });
         return tf.stack([qLoss, polLoss, entropy, tf.mean(qCur)]).dataSync();
@@ -982,9 +1012,9 @@ export class MraLearner implements OnlineLearner {
       const zT = oneHot(zNow);
       // a* ~ π(· | o, rel(z)) with the current policy: the action whose probability is compared.
       const relNow = this.relation.forward(obs.self, obs.others, zT);
-      const target = oneHotF(tf.argMax(tf.add(tf.logSoftmax(this.policy.logits(obs.others, relNow)), tf.tensor2d(actNoise, [BA, U])), 1), U);
+      const target = oneHotF(tf.argMax(tf.add(tf.logSoftmax(this.policy.logits(obs.self, obs.others, relNow)), tf.tensor2d(actNoise, [BA, U])), 1), U);
       const estimate = (): tf.Scalar => {
-        const probOf = (z: tf.Tensor2D) => tf.sum(tf.mul(tf.softmax(this.targetPolicy.logits(obs.others, this.relation.forward(obs.self, obs.others, z))), target), 1); // [BA]
+        const probOf = (z: tf.Tensor2D) => tf.sum(tf.mul(tf.softmax(this.targetPolicy.logits(obs.self, obs.others, this.relation.forward(obs.self, obs.others, z))), target), 1); // [BA]
         const p = probOf(zT);
         const pk = tf.addN(zResampled.map((zs) => probOf(oneHot(zs))));
         const perRow = tf.sub(tf.log(tf.mul(p, K)), tf.log(pk));
@@ -1018,7 +1048,7 @@ export class MraLearner implements OnlineLearner {
       const z = tf.tile(zA, [b.B, 1]) as tf.Tensor2D;
       const obs = splitEntities(tf.tensor2d(b.obs, [BA, D]), this.layout, A - 1);
       const rel = this.relation.forward(obs.self, obs.others, z);
-      const logits = this.classifier.logits(obs.others, rel, z, b.B, A);
+      const logits = this.classifier.logits(obs.self, obs.others, rel, z, b.B, A);
       const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.scalar(label, 'int32')), 'float32'));
       accuracy = hits.dataSync()[0] / b.B;
       const labels = oneHotF(tf.fill([b.B], label, 'int32') as tf.Tensor1D, this.tasks.length);
@@ -1189,10 +1219,10 @@ export interface AdaptationEpisode {
 
 /**
  * Starts from p(z | N) at the new N (its log-probabilities become free logits) and the learned
- * output layer (copied), and takes REINFORCE steps on the team return with the batch's mean as
- * baseline: logits += lr · mean_e Σ_i (onehot(z_ei) − softmax(logits)) (R_e − R̄), and, with
- * `policy_head`, head += lr · ∇ mean_e Σ_t,i log π(a_ti | o_ti) (R_e − R̄) / T. Nothing of
- * the learner changes; only what `params` names moves.
+ * output layer (copied), and takes REINFORCE steps on the team return, standardised over the
+ * batch (Â_e = (R_e − R̄) / std R): logits += lr · mean_{e,i} (onehot(z_ei) − softmax(logits)) Â_e,
+ * and, with `policy_head`, head += lr · ∇ mean_{e,t,i} log π(a_ti | o_ti) Â_e. Nothing of the
+ * learner changes; only what `params` names moves.
  */
 export class MraAdapter {
   readonly logits: Float32Array;
@@ -1218,26 +1248,32 @@ export class MraAdapter {
     return this.learner.latentPolicy(shape, numEnvs, seed, { kind: 'logits', logits: this.logits }, { sample: options.sample, head: this.head });
   }
 
-  /** One policy-gradient step from `episodes`; returns the mean team return and the baseline-free signal's spread. */
+  /**
+   * One policy-gradient step from `episodes`, with advantages Â_e = (R_e − R̄) / std(R) (the
+   * batch's team returns standardised, so `lr` does not depend on the reward scale); returns
+   * the batch's mean team return.
+   */
   update(episodes: readonly AdaptationEpisode[]): { meanReturn: number } {
     if (episodes.length === 0) throw new Error('mra adapter: update needs at least one episode');
     const A = this.numAgents;
-    const mean = episodes.reduce((s, e) => s + e.teamReturn, 0) / episodes.length;
+    const n = episodes.length;
+    const mean = episodes.reduce((s, e) => s + e.teamReturn, 0) / n;
+    const std = Math.sqrt(episodes.reduce((s, e) => s + (e.teamReturn - mean) ** 2, 0) / n);
+    const advantages = episodes.map((e) => (std > 1e-8 ? (e.teamReturn - mean) / std : 0));
     const { params, lr } = this.options;
     if (params.includes('latent_logits')) {
       const p = softmax(this.logits);
       const grad = new Float64Array(p.length);
-      for (const e of episodes) {
-        const adv = e.teamReturn - mean;
-        for (let i = 0; i < A; i++) for (let l = 0; l < p.length; l++) grad[l] += ((e.latents[i] === l ? 1 : 0) - p[l]) * adv;
-      }
-      for (let l = 0; l < p.length; l++) this.logits[l] += (lr * grad[l]) / episodes.length;
+      episodes.forEach((e, k) => {
+        for (let i = 0; i < A; i++) for (let l = 0; l < p.length; l++) grad[l] += ((e.latents[i] === l ? 1 : 0) - p[l]) * advantages[k];
+      });
+      for (let l = 0; l < p.length; l++) this.logits[l] += (lr * grad[l]) / (n * A);
     }
-    if (params.includes('policy_head')) this.headStep(episodes, mean);
+    if (params.includes('policy_head')) this.headStep(episodes, advantages);
     return { meanReturn: mean };
   }
 
-  private headStep(episodes: readonly AdaptationEpisode[], mean: number): void {
+  private headStep(episodes: readonly AdaptationEpisode[], advantages: readonly number[]): void {
     const learner = this.learner;
     const A = this.numAgents;
     const layout = learner.layout;
@@ -1248,7 +1284,7 @@ export class MraAdapter {
       const vars = [this.head.w, this.head.b];
       const { grads } = tf.variableGrads(() => {
         const terms: tf.Scalar[] = [];
-        for (const e of episodes) {
+        for (const [k, e] of episodes.entries()) {
           if (!e.obs || !e.actions || !e.steps) throw new Error('mra adapter: adapting policy_head needs each episode\'s obs, actions and steps');
           const T = e.steps;
           const { self, others } = splitEntities(tf.tensor2d(e.obs, [T * A, D]), layout, A - 1);
@@ -1256,9 +1292,9 @@ export class MraAdapter {
           for (let t = 0; t < T; t++) lat.set(e.latents, t * A);
           const z = oneHotF(tf.tensor1d(lat, 'int32'), L) as tf.Tensor2D;
           const rel = learner.relation.forward(self, others, z);
-          const logPi = tf.logSoftmax(learner.policy.logits(others, rel, this.head));
+          const logPi = tf.logSoftmax(learner.policy.logits(self, others, rel, this.head));
           const taken = oneHotF(tf.tensor1d(e.actions, 'int32'), U);
-          terms.push(tf.mul(tf.div(tf.sum(tf.mul(logPi, taken)), T), -(e.teamReturn - mean)) as tf.Scalar);
+          terms.push(tf.mul(tf.div(tf.sum(tf.mul(logPi, taken)), T * A), -advantages[k]) as tf.Scalar);
         }
         return tf.div(tf.addN(terms), episodes.length) as tf.Scalar;
       }, vars);

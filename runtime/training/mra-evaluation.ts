@@ -260,26 +260,29 @@ export async function evaluateMraLearner(learner: MraLearner, spec: MraEvaluatio
     const T = shape.maxEpisodeSteps;
     const evalSeed = deriveSeed(spec.seed, 'evaluate', N);
     const play = (policy: MraPolicy, episodes: number, seed: string, record = false) => playEpisodes(envId, policy, episodes, seed, record);
-    const greedy = (choice: Parameters<MraLearner['latentPolicy']>[3], what: string) => learner.latentPolicy(shape, spec.numEnvs, deriveSeed(spec.seed, what, N), choice);
-    const zeroShot = scoreOf(await play(greedy({ kind: 'prior' }, 'zero-shot'), spec.episodes, evalSeed));
+    // Actions are sampled from π everywhere: the stochastic policy is what soft actor-critic
+    // trains and what the reference acts with (it has no greedy mode); argmax play of a barely
+    // trained policy mostly repeats one action, which would hide what z changes.
+    const sampled = (choice: Parameters<MraLearner['latentPolicy']>[3], what: string) => learner.latentPolicy(shape, spec.numEnvs, deriveSeed(spec.seed, what, N), choice, { sample: true });
+    const zeroShot = scoreOf(await play(sampled({ kind: 'prior' }, 'zero-shot'), spec.episodes, evalSeed));
     const perLatent: MraScore[] = [];
-    for (let z = 0; z < L; z++) perLatent.push(scoreOf(await play(greedy({ kind: 'fixed', z }, `sweep-${z}`), spec.sweepEpisodes, deriveSeed(spec.seed, 'sweep', N))));
+    for (let z = 0; z < L; z++) perLatent.push(scoreOf(await play(sampled({ kind: 'fixed', z }, `sweep-${z}`), spec.sweepEpisodes, deriveSeed(spec.seed, 'sweep', N))));
     let best = 0;
     perLatent.forEach((s, z) => (s.teamReturn > perLatent[best].teamReturn ? (best = z) : 0));
-    const bestLatent = { z: best, score: scoreOf(await play(greedy({ kind: 'fixed', z: best }, 'best'), spec.episodes, evalSeed)), envStepsUsed: L * spec.sweepEpisodes * T };
+    const bestLatent = { z: best, score: scoreOf(await play(sampled({ kind: 'fixed', z: best }, 'best'), spec.episodes, evalSeed)), envStepsUsed: L * spec.sweepEpisodes * T };
     const adaptation: MraAdaptationPoint[] = [];
     const { steps, episodesPerStep, lr, params, evalEvery } = spec.adaptation;
     const adapter = learner.createAdapter(N, { params, lr });
     try {
       const probs = () => Array.from(adapter.logits, (x) => x).map((x, _, all) => Math.exp(x - Math.max(...all))).map((x, _, all) => x / all.reduce((a, b) => a + b, 0));
       const evaluateNow = async (step: number, used: number) => {
-        const score = scoreOf(await play(adapter.policy(shape, spec.numEnvs, deriveSeed(spec.seed, 'adapted', N, step), { sample: false }), spec.episodes, evalSeed));
+        const score = scoreOf(await play(adapter.policy(shape, spec.numEnvs, deriveSeed(spec.seed, 'adapted', N, step), { sample: true }), spec.episodes, evalSeed));
         adaptation.push({ step, episodesUsed: used, envStepsUsed: used * T, score, latentProbs: probs() });
       };
       await evaluateNow(0, 0);
       const record = params.includes('policy_head');
       for (let s = 1; s <= steps; s++) {
-        const policy = adapter.policy(shape, spec.numEnvs, deriveSeed(spec.seed, 'adapt', N, s), { sample: record });
+        const policy = adapter.policy(shape, spec.numEnvs, deriveSeed(spec.seed, 'adapt', N, s), { sample: true });
         adapter.update(await play(policy, episodesPerStep, deriveSeed(spec.seed, 'adapt-episodes', N, s), record));
         if (s % evalEvery === 0 || s === steps) await evaluateNow(s, s * episodesPerStep);
       }
