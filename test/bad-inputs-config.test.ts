@@ -6,6 +6,7 @@ import { registerBuiltinEnvs } from '../envs/builtin';
 import { envOptionKeys, listEnvs, makeEnv } from '../envs/registry';
 import { collectTasks, loadCollectConfig } from '../runtime/training/collect-datasets';
 import { loadRunConfig, RunConfigError } from '../runtime/training/config-loader';
+import { loadMraStudy, planMraStudy, studyMethodOf } from '../runtime/training/mra-study';
 import { expectCleanFailure, runCli } from './helpers/cli-run';
 import { repoRoot } from './helpers/repo-root';
 
@@ -133,6 +134,18 @@ describe('every shipped Meta-DT config still validates: run configs as train rea
   test.each(files.map((f) => [f]))('%s', (f) => {
     const file = path.join(dir, f);
     if (isCollect(f)) expect(collectTasks(loadCollectConfig(file)).length).toBeGreaterThan(0);
+    else expect(() => loadRunConfig(file)).not.toThrow();
+  });
+});
+
+describe('every shipped MRA config still validates: run configs as train reads them, studies as transfer plans them', () => {
+  const dir = path.join(ROOT, 'configs', 'mra');
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  beforeAll(() => registerBuiltinEnvs());
+
+  test.each(files.map((f) => [f]))('%s', (f) => {
+    const file = path.join(dir, f);
+    if (studyMethodOf(file) === 'mra') expect(planMraStudy(loadMraStudy(file), file, fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-mra-plan-'))).runs.length).toBeGreaterThan(0);
     else expect(() => loadRunConfig(file)).not.toThrow();
   });
 });
