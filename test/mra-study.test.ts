@@ -16,6 +16,7 @@ import {
   studyMethodOf,
 } from '../runtime/training/mra-study';
 import { expectCleanFailure, runCli } from './helpers/cli-run';
+import { repoRoot } from './helpers/repo-root';
 
 let tmp: string;
 beforeAll(() => {
@@ -339,7 +340,7 @@ describe('the report', () => {
     expect(r.behaviours.find((b) => b.seed === 1 && b.numAgents === 4 && b.z === 2)).toMatchObject({ trained: false, agentsPerResource: [2, 0, 0, 0, 0, 2] });
     const md = mraReportMarkdown(r, 'fake');
     expect(md).toMatch(/## Verdicts\n\n- resource-4 \(held out\): MRA adapted \(2 steps\) beats the unimodal baseline/);
-    expect(md).toMatch(/\| MRA adapted \(2 steps\) \| 0\.900 \[0\.800, 1\.000\] \| 0\.800, 0\.900, 1\.000 \| 120 \|/);
+    expect(md).toMatch(/\| MRA adapted \(2 steps\) \| 0\.900 \[0\.800, 1\.000\] \| 0\.800, 0\.900, 1\.000 \| 4\.00 \| 0\.0 \| 120 \|/);
     expect(md).toMatch(/\| resource-2 \| 0\.300 \| 0\.200 \| 0\.700 \| 0\.600 \| 0\.500 \|/);
     expect(md).toMatch(/Adaptation budget: 12 episodes × 20 steps = 240 env steps/);
   });
@@ -368,4 +369,29 @@ test('troupe transfer refuses --sources and --targets for an MRA study', () => {
   const file = writeStudy(STUDY);
   expectCleanFailure(runCli(['transfer', file, '--sources', 'resource-3', '--targets', 'resource-4', '--dry-run']), /is an MRA study \(method: mra\): --sources\/--targets apply to MTMA transfer studies only/);
   expectCleanFailure(runCli(['transfer', file, '--targets', 'resource-4']), /--sources\/--targets apply to MTMA transfer studies only/);
+});
+
+describe('the whole chain from the CLI (configs/mra/smoke.yaml)', () => {
+  test('trains, evaluates held out, adapts, runs the baselines and writes results.json; a second run reuses everything', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-mra-smoke-'));
+    const file = path.join(repoRoot(), 'configs', 'mra', 'smoke.yaml');
+    const first = runCli(['transfer', file, '--out', out, '--jobs', '2'], { timeoutMs: 240_000 });
+    expect(first.stderr).not.toMatch(/failed|Error/);
+    expect(first.status).toBe(0);
+    const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as {
+      heldOut: Array<{ numAgents: number; conditions: Record<string, { values: number[] }> }>;
+    };
+    const held = results.heldOut.find((h) => h.numAgents === 4)!;
+    for (const condition of ['mra_zero_shot', 'mra_adapted', 'unimodal', 'scratch_x1', 'scratch_x10']) {
+      expect(held.conditions[condition].values).toHaveLength(2);
+      for (const v of held.conditions[condition].values) expect(Number.isFinite(v)).toBe(true);
+    }
+    for (const f of ['report.md', 'adaptation.svg', 'behaviours.svg']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+    // Everything is on disk: running again trains and evaluates nothing, and gives the same results.
+    const again = runCli(['transfer', file, '--out', out, '--jobs', '2'], { timeoutMs: 120_000 });
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(/8 runs \(8 finished, 0 to resume, 0 new\)/);
+    expect(again.stdout).toMatch(/8 runs evaluated \(8 reused\)/);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'))).toEqual(results);
+  }, 300_000);
 });

@@ -27,6 +27,9 @@ export interface ScoreSummary extends IntervalEstimate {
   runs: string[];
   /** Env steps spent on this population before playing (adaptation, best-z sweep, or scratch training), mean over seeds. */
   envStepsUsed: number;
+  /** Resources occupied at an episode's last step, and overlapping agent pairs per episode: means over seeds. */
+  occupied: number;
+  collisions: number;
 }
 
 /** P(the first condition's run beats the second's), with its interval. */
@@ -127,14 +130,17 @@ export function buildMraReport(results: MraStudyResults, plan: MraPlan): MraRepo
   const summarise = (numAgents: number, trained: boolean): PopulationSummary => {
     const env = resourceEnvId(numAgents);
     const conditions: PopulationSummary['conditions'] = {};
-    const add = (condition: MraCondition, entries: Array<{ run: MraRunResult; value: number; envSteps: number }>) => {
+    const add = (condition: MraCondition, entries: Array<{ run: MraRunResult; score: MraScore; envSteps: number }>) => {
       if (entries.length === 0) return;
-      const values = entries.map((e) => e.value);
+      const values = entries.map((e) => e.score.returnPerAgent);
+      const meanOf = (f: (e: (typeof entries)[number]) => number) => entries.reduce((a, e) => a + f(e), 0) / entries.length;
       conditions[condition] = {
         ...stratifiedBootstrapCI(column(values), aggregateIqm, boot(`${env}/${condition}`)),
         values,
         runs: entries.map((e) => e.run.key),
-        envStepsUsed: entries.reduce((a, e) => a + e.envSteps, 0) / entries.length,
+        envStepsUsed: meanOf((e) => e.envSteps),
+        occupied: meanOf((e) => e.score.occupied),
+        collisions: meanOf((e) => e.score.collisions),
       };
     };
     const played = (runs: MraRunResult[]) => runs.flatMap((run) => {
@@ -142,19 +148,19 @@ export function buildMraReport(results: MraStudyResults, plan: MraPlan): MraRepo
       return p ? [{ run, p }] : [];
     });
     const mra = played(mraRuns);
-    add('mra_zero_shot', mra.map(({ run, p }) => ({ run, value: p.zeroShot.returnPerAgent, envSteps: 0 })));
-    add('mra_best_z', mra.map(({ run, p }) => ({ run, value: p.bestLatent.score.returnPerAgent, envSteps: p.bestLatent.envStepsUsed })));
+    add('mra_zero_shot', mra.map(({ run, p }) => ({ run, score: p.zeroShot, envSteps: 0 })));
+    add('mra_best_z', mra.map(({ run, p }) => ({ run, score: p.bestLatent.score, envSteps: p.bestLatent.envStepsUsed })));
     add('mra_adapted', mra.map(({ run, p }) => {
       const a = adapted(p);
-      return { run, value: a.score.returnPerAgent, envSteps: a.envStepsUsed };
+      return { run, score: a.score, envSteps: a.envStepsUsed };
     }));
-    add('unimodal', played(unimodalRuns).map(({ run, p }) => ({ run, value: p.zeroShot.returnPerAgent, envSteps: 0 })));
+    add('unimodal', played(unimodalRuns).map(({ run, p }) => ({ run, score: p.zeroShot, envSteps: 0 })));
     const budget = trained ? undefined : plan.adaptationBudgets.find((b) => b.numAgents === numAgents);
     if (!trained) {
       for (const multiple of study.scratch.budgets) {
         const runs = results.runs.filter((r) => r.phase === 'scratch' && r.population === numAgents && r.budgetMultiple === multiple);
         const trainedSteps = budget ? scratchEnvSteps(multiple, budget) : 0;
-        add(`scratch_x${multiple}`, played(runs).map(({ run, p }) => ({ run, value: p.zeroShot.returnPerAgent, envSteps: trainedSteps })));
+        add(`scratch_x${multiple}`, played(runs).map(({ run, p }) => ({ run, score: p.zeroShot, envSteps: trainedSteps })));
       }
     }
     const comparisons: Comparison[] = [];
@@ -299,9 +305,9 @@ export function mraReportMarkdown(report: MraReport, title: string): string {
   lines.push('## Verdicts', '', ...report.verdicts.map((v) => `- ${v}`), '');
 
   const table = (s: PopulationSummary) => {
-    lines.push('| condition | IQM return per agent [95% CI] | per seed | env steps used on this population |', '|---|---|---|---|');
+    lines.push('| condition | IQM return per agent [95% CI] | per seed | resources occupied (last step) | collisions per episode | env steps used on this population |', '|---|---|---|---|---|---|');
     for (const [condition, c] of Object.entries(s.conditions) as Array<[MraCondition, ScoreSummary]>) {
-      lines.push(`| ${conditionLabel(condition, condition === 'mra_adapted' ? report.adaptationSteps : undefined)} | ${interval(c)} | ${c.values.map((v) => fmt(v)).join(', ')} | ${Math.round(c.envStepsUsed)} |`);
+      lines.push(`| ${conditionLabel(condition, condition === 'mra_adapted' ? report.adaptationSteps : undefined)} | ${interval(c)} | ${c.values.map((v) => fmt(v)).join(', ')} | ${fmt(c.occupied, 2)} | ${fmt(c.collisions, 1)} | ${Math.round(c.envStepsUsed)} |`);
     }
     lines.push('');
     if (s.comparisons.length > 0) {
