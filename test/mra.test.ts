@@ -184,6 +184,44 @@ describe('mra: the latent objectives', () => {
     }
   });
 
+  test('a checkpoint mid-episode keeps every agent\'s z: the restored policy continues the episode as the original does', async () => {
+    const learner = learnerFor([2, 3]);
+    const twin = learnerFor([2, 3]);
+    try {
+      const task = learner.tasks[1];
+      const E = task.numEnvs;
+      const { numAgents: A, obsDim: D, numActions: U } = task.shape;
+      const env = makeEnv<Float32Array, number>(task.env.id);
+      const { observations } = env.reset({ seed: 3 });
+      const obs = new Float32Array(E * A * D);
+      for (let e = 0; e < E; e++) task.shape.agentIds.forEach((a, i) => obs.set(observations[a], (e * A + i) * D));
+      const batch = (start: number) => ({
+        obs,
+        state: new Float32Array(0),
+        masks: new Uint8Array(E * A * U).fill(1),
+        alive: new Uint8Array(E * A).fill(1),
+        episodeStart: new Uint8Array(E).fill(start),
+        layout: { ...task.shape, numEnvs: E },
+        context: { taskIndex: new Int32Array(E), teamSize: new Int32Array(E), latent: new Float32Array(0), latentDim: 0 },
+      });
+      const policy = learner.collectionPolicy(task.key) as unknown as { act: (b: ReturnType<typeof batch>, a: Float32Array) => { extras: Record<string, Float32Array> } };
+      policy.act(batch(1), new Float32Array(E * A)); // the episode starts: z drawn
+      await twin.restoreState(await learner.captureState());
+      const twinPolicy = twin.collectionPolicy(task.key) as unknown as typeof policy;
+      for (let t = 0; t < 3; t++) {
+        const a = new Float32Array(E * A);
+        const b = new Float32Array(E * A);
+        const za = policy.act(batch(0), a).extras.latent;
+        const zb = twinPolicy.act(batch(0), b).extras.latent;
+        expect(Array.from(zb)).toEqual(Array.from(za));
+        expect(Array.from(b)).toEqual(Array.from(a));
+      }
+    } finally {
+      learner.dispose();
+      twin.dispose();
+    }
+  });
+
   test('unimodal (num_latents 1): no MI or classifier steps', async () => {
     const learner = learnerFor([2, 3], { num_latents: 1 });
     try {

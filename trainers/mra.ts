@@ -54,10 +54,20 @@
  *  - The reference stores the relation weights computed while acting and trains on them; we
  *    store z and recompute the relation with the current relation net (not trained there), and
  *    pool o' with rel(o', z) instead of reusing rel(o, z) for the next step.
+ *  - The soft target draws a' and log π'(a') from the target policy at o' (standard soft
+ *    actor-critic); the reference draws them at o (`update_critic` passes `obs`), which looks like
+ *    a slip.
  *  - Initialisation: the observation encoders (relation net, the critic's and classifier's) get
- *    Xavier weights and zero biases as the reference's `ObsEncode`; the policy's layers start as
- *    PyTorch's `nn.Linear` default (the reference: N(0, 0.1) weights and biases, about the same
- *    spread) and the other heads as PyTorch's default, as there.
+ *    Xavier weights and zero biases as the reference's `ObsEncode`; every policy layer starts as
+ *    PyTorch's `nn.Linear` default (the reference: N(0, 0.1) for its encoder layers, Xavier-normal
+ *    for its 1×1-conv head, about twice our head's spread), the critic's heads as PyTorch's default.
+ *  - Gradient clipping measures the gradient with the weight-decay term added (PyTorch clips the
+ *    raw gradient, then Adam adds the decay); the difference is negligible at 3e-4.
+ *  - Tasks interleave one vector step at a time (the training loop's multi-task stream); the
+ *    reference plays a whole 12-env × 20-step rollout of one game before the next.
+ *  - With `num_latents: 1` the relation net is never trained (only the MI step trains it, and
+ *    there is nothing to estimate with one z): the unimodal baseline keeps its initial attention
+ *    (the reference with one latent would let weight decay shrink it towards uniform).
  *  - `num_latents: 1` is the unimodal baseline (one head, z constant): the MI and classifier
  *    steps are skipped, since with a single z they have nothing to do.
  *  - The reference has no evaluation or adaptation code. Adaptation to an unseen N (our
@@ -579,6 +589,20 @@ export class MraPolicy implements Policy {
     this.started.fill(0);
   }
 
+  /** The episodes' latents and which envs have drawn them (a checkpoint mid-episode keeps both). */
+  memory(): { latents: Int32Array; started: Uint8Array } {
+    return { latents: this.latents.slice(), started: this.started.slice() };
+  }
+
+  /** Loads `memory()`'s arrays; `who` prefixes errors. */
+  restoreMemory(latents: Int32Array, started: Uint8Array, who: string): void {
+    if (latents.length !== this.latents.length || started.length !== this.started.length) {
+      throw new Error(`${who}: acting memory holds ${latents.length} latents and ${started.length} env flags, this policy ${this.latents.length} and ${this.started.length}`);
+    }
+    this.latents.set(latents);
+    this.started.set(started);
+  }
+
   private drawLatents(e: number): void {
     const A = this.shape.numAgents;
     const { choice } = this;
@@ -706,6 +730,7 @@ export class MraLearner implements OnlineLearner {
         throw new Error(`mra: task '${t.key}' has entity blocks ${l.selfDim}/${l.entityDim}, task '${tasks[0].key}' ${this.layout.selfDim}/${this.layout.entityDim}; one network reads all tasks`);
       }
       if (!t.shape.discreteActions || t.shape.numActions !== this.numActions) throw new Error(`mra: task '${t.key}' needs ${this.numActions} discrete actions like task '${tasks[0].key}'`);
+      if (this.numActions > 255) throw new Error(`mra: task '${t.key}' has ${this.numActions} actions; the replay stores actions as bytes (at most 255)`);
       if (tasks.some((o) => o !== t && o.shape.numAgents === t.shape.numAgents)) throw new Error(`mra: tasks '${t.key}' and another have the same number of agents (${t.shape.numAgents}); p(z | N) tells games apart only by N`);
     }
     const L = config.num_latents;
@@ -835,7 +860,7 @@ export class MraLearner implements OnlineLearner {
 
   // --- the update --------------------------------------------------------------------------------
 
-  private sample(part: TaskPart): Batch {
+  private sample(part: TaskPart, moments = this.config.normalize_rewards ? part.replay.rewardMoments() : undefined): Batch {
     const { replay } = part;
     const B = this.config.batch_size;
     const A = replay.numAgents;
@@ -850,7 +875,6 @@ export class MraLearner implements OnlineLearner {
       rewards: new Float32Array(B * A),
       notDone: new Float32Array(B * A),
     };
-    const moments = this.config.normalize_rewards ? replay.rewardMoments() : undefined;
     for (let k = 0; k < B; k++) {
       const row = this.updateRng.int(replay.size);
       batch.obs.set(replay.obs.subarray(row * W, (row + 1) * W), k * W);
@@ -907,8 +931,10 @@ export class MraLearner implements OnlineLearner {
     const L = cfg.num_latents;
     const all: TrainStats[] = [];
     let last: Batch | undefined;
+    // The replay does not change during a round: its reward moments are computed once.
+    const moments = cfg.normalize_rewards ? part.replay.rewardMoments() : undefined;
     for (let u = 0; u < cfg.num_updates; u++) {
-      const b = this.sample(part);
+      const b = this.sample(part, moments);
       last = b;
       const BA = b.B * A;
       const noiseNext = this.gumbel(BA * U);
@@ -1127,6 +1153,9 @@ export class MraLearner implements OnlineLearner {
       replays[p.task.key] = r.json;
       rngs[`act/${p.task.key}`] = p.acting.rngState.state();
       envSteps[p.task.key] = p.envSteps;
+      const memory = p.acting.memory();
+      arrays[`acting/${p.task.key}/latents`] = serializeArray(memory.latents);
+      arrays[`acting/${p.task.key}/started`] = serializeArray(memory.started);
     }
     return { models, optimizers, rngs, arrays, json: { algo: 'mra', updates: this.updates, replays, envSteps } };
   }
@@ -1152,6 +1181,14 @@ export class MraLearner implements OnlineLearner {
     const models = Object.entries(this.models()).map(([k, vars]) => [k, vars, need(state.models, k, 'model')] as const);
     const opts = Object.entries(this.optimizers).map(([k, opt]) => [k, opt, need(state.optimizers, k, 'optimizer')] as const);
     const actRngs = this.parts.map((p) => Rng.fromState(need(state.rngs, `act/${p.task.key}`, 'rng')));
+    const memories = this.parts.map((p) => {
+      const latents = deserializeArray(need(state.arrays, `acting/${p.task.key}/latents`, 'array'));
+      const started = deserializeArray(need(state.arrays, `acting/${p.task.key}/started`, 'array'));
+      if (!(latents instanceof Int32Array) || !(started instanceof Uint8Array)) throw new Error(`${who}: task '${p.task.key}': acting memory arrays have the wrong types`);
+      // Checked against the policy now, so nothing changes when they do not fit.
+      if (latents.length !== p.acting.latents.length || started.length !== p.task.numEnvs) throw new Error(`${who}: task '${p.task.key}': acting memory holds ${latents.length} latents and ${started.length} env flags, expected ${p.acting.latents.length} and ${p.task.numEnvs}`);
+      return { latents, started };
+    });
     const updateRng = Rng.fromState(need(state.rngs, 'update', 'rng'));
     // Check every replay before changing anything.
     const replayStates = this.parts.map((p) => {
@@ -1175,6 +1212,7 @@ export class MraLearner implements OnlineLearner {
       p.replay = replayStates[i].check;
       p.envSteps = replayStates[i].steps;
       p.acting.resumeRng(actRngs[i]);
+      p.acting.restoreMemory(memories[i].latents, memories[i].started, `${who}: task '${p.task.key}'`);
     });
     this.updateRng = updateRng;
     this.updates = updates;
