@@ -393,5 +393,13 @@ describe('the whole chain from the CLI (configs/mra/smoke.yaml)', () => {
     expect(again.stdout).toMatch(/8 runs \(8 finished, 0 to resume, 0 new\)/);
     expect(again.stdout).toMatch(/8 runs evaluated \(8 reused\)/);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'))).toEqual(results);
+    // troupe eval rebuilds an MRA run and plays its own populations or any other resource-N.
+    const run = path.join(out, 'runs', 'mra', 'seed0');
+    const own = runCli(['eval', run, '--episodes', '2', '--json']);
+    expect(own.status).toBe(0);
+    const other = runCli(['eval', run, '--env', 'resource-7', '--episodes', '2', '--sample']);
+    expect(other.status).toBe(0);
+    expect(other.stdout).toMatch(/env resource-7/);
+    expectCleanFailure(runCli(['eval', run, '--env', 'lbf-8x8-2p-2f-coop', '--episodes', '2']), /cannot act in 'lbf-8x8-2p-2f-coop'/, /entityObservation/);
   }, 300_000);
 });

@@ -55,6 +55,12 @@ interface LearnerBase {
    * policy-gradient learner to sample from its policy. Deterministic given the seed.
    */
   evaluationPolicy(task: string, numEnvs: number, seed: string, options?: EvaluationOptions): Policy;
+  /**
+   * Learners whose networks act for other shapes (MRA's entity-set networks, any population
+   * size): an evaluation policy for `numEnvs` envs of `shape`, as `evaluationPolicy` makes for
+   * a task; throws naming what does not fit.
+   */
+  evaluationPolicyForShape?(shape: EnvShape, numEnvs: number, seed: string, options?: EvaluationOptions): Policy;
   /** What acting needs per task (stored with checkpoints for `loadPolicy`); `model` names a key of `captureState().models`. */
   policySpecs(): Record<string, PolicySpec>;
   captureState(): Promise<LearnerState>;
@@ -212,6 +218,11 @@ export interface TrainerDefinition {
    * --mode`) by rebuilding the learner from its run, since acting needs more than weights.
    */
   readonly taskInference?: boolean;
+  /**
+   * Acting needs the whole learner (no inference-only policy spec): `troupe eval` rebuilds the
+   * learner from its run and evaluates with `evaluationPolicy` (MRA).
+   */
+  readonly evaluatesRebuilt?: boolean;
   /**
    * Keys of one validated `algo` section that cannot work together (a batch larger than the
    * replay that holds it), given the run's budget; each problem names both keys and values.

@@ -804,7 +804,7 @@ export class MraLearner implements OnlineLearner {
    * `choice`, greedy unless `sample`; `head` replaces the policy's output layer (an adapter's).
    */
   latentPolicy(shape: EnvShape, numEnvs: number, seed: string, choice: LatentChoice, options: { sample?: boolean; head?: Linear } = {}): MraPolicy {
-    entityLayoutOf(shape, 'this env');
+    entityLayoutOf(shape, 'the env');
     return new MraPolicy(this, shape, numEnvs, choice, new Rng(deriveSeed(seed, 'mra', 'evaluate')), options.sample ? 'sample' : 'greedy', options.head);
   }
 
@@ -823,6 +823,10 @@ export class MraLearner implements OnlineLearner {
 
   evaluationPolicy(task: string, numEnvs: number, seed: string, options: EvaluationOptions = {}): Policy {
     return this.latentPolicy(this.part(task).task.shape, numEnvs, seed, { kind: 'prior' }, { sample: options.sample });
+  }
+
+  evaluationPolicyForShape(shape: EnvShape, numEnvs: number, seed: string, options: EvaluationOptions = {}): Policy {
+    return this.latentPolicy(shape, numEnvs, seed, { kind: 'prior' }, { sample: options.sample });
   }
 
   policySpecs(): Record<string, never> {
@@ -1182,6 +1186,10 @@ export class MraLearner implements OnlineLearner {
     const opts = Object.entries(this.optimizers).map(([k, opt]) => [k, opt, need(state.optimizers, k, 'optimizer')] as const);
     const actRngs = this.parts.map((p) => Rng.fromState(need(state.rngs, `act/${p.task.key}`, 'rng')));
     const memories = this.parts.map((p) => {
+      const storedLatents = state.arrays[`acting/${p.task.key}/latents`];
+      const storedStarted = state.arrays[`acting/${p.task.key}/started`];
+      // Checkpoints written before the acting memory was kept: the policy starts fresh episodes.
+      if (storedLatents === undefined && storedStarted === undefined) return { latents: new Int32Array(p.acting.latents.length), started: new Uint8Array(p.task.numEnvs) };
       const latents = deserializeArray(need(state.arrays, `acting/${p.task.key}/latents`, 'array'));
       const started = deserializeArray(need(state.arrays, `acting/${p.task.key}/started`, 'array'));
       if (!(latents instanceof Int32Array) || !(started instanceof Uint8Array)) throw new Error(`${who}: task '${p.task.key}': acting memory arrays have the wrong types`);
@@ -1354,6 +1362,7 @@ export const mraTrainer: TrainerDefinition = {
   algorithms: [{ name: 'mra', schema: mraConfigSchema, defaultNumEnvs: 12 }],
   kind: 'online',
   multiTask: true,
+  evaluatesRebuilt: true,
   configIssues(raw) {
     const config = raw as MraConfig;
     const issues = [];

@@ -12,13 +12,14 @@ import { shapeDifferences } from '../../envs/env-shape';
 import type { EnvSpec } from '../../envs/env-spec';
 import { splitKinds } from '../../envs/manipulation/benchmark-split';
 import { parseSplitEnvId } from '../../envs/manipulation/register-splits';
-import { locateCheckpoint } from '../core/checkpoint-locator';
+import { type LocatedCheckpoint, locateCheckpoint } from '../core/checkpoint-locator';
 import { deriveSeed } from '../core/rng';
 import { type BackendPreference, selectBackend } from '../core/tf-backend';
 import { evaluatePolicy } from '../rollout/evaluation';
 import { VectorEnv } from '../rollout/vector-env';
 import { TRAINERS, trainerFor } from '../../trainers/index';
 import { parseSavedRunConfig } from './config-loader';
+import { rebuildLearner } from './learner-checkpoint';
 import { runTasks } from './run-config';
 
 export interface EvalSummary {
@@ -102,6 +103,7 @@ export async function evaluateCheckpoint(target: string, opts: { episodes: numbe
   }
   const backend = await selectBackend((opts.backend ?? config.run.backend) as BackendPreference);
   opts.log(`backend: ${backend.backend} (${backend.reason})`);
+  if (trainerFor(config.algo.name).evaluatesRebuilt) return evaluateRebuiltLearner(located, opts, backend.backend);
   const policy = await loadPolicy(located.path, { numEnvs: opts.numEnvs, task: opts.task, mode: opts.sample ? 'sample' : 'greedy', seed: deriveSeed(opts.seed, 'eval-policy') });
   try {
     const trainedOn = runTasks(config).find((t) => t.key === policy.task);
@@ -178,4 +180,42 @@ export async function evaluatePerTask(target: string, opts: { isCheckpoint: bool
     meanSuccessRate: mean(tasks.map((t) => t.successRate ?? 0)),
     meanReturn: mean(tasks.map((t) => t.meanReturn)),
   };
+}
+
+/**
+ * `evaluateCheckpoint` for a learner that acts only as a whole (MRA): rebuilt from its run, it
+ * plays its task (`opts.task`, else the first) or, with `opts.env`, any env its networks fit.
+ */
+async function evaluateRebuiltLearner(
+  located: LocatedCheckpoint,
+  opts: { episodes: number; seed: string; numEnvs: number; workers: number; env?: string; envOptions?: Record<string, unknown>; task?: string; sample?: boolean; maxSteps?: number },
+  backend: string,
+): Promise<EvalSummary & { task: string }> {
+  const { learner, config, tasks } = await rebuildLearner(located);
+  try {
+    const task = opts.task === undefined ? tasks[0] : tasks.find((t) => t.key === opts.task);
+    if (!task) throw new Error(`${located.path}: no task '${opts.task}' (tasks: ${tasks.map((t) => t.key).join(', ')})`);
+    const evalOn: EnvSpec = opts.env && opts.env !== task.env.id ? { id: opts.env, ...(opts.envOptions ? { options: opts.envOptions } : {}) } : task.env;
+    const vec = await VectorEnv.create({ env: evalOn, numEnvs: opts.numEnvs, workers: opts.workers, seed: opts.seed });
+    try {
+      const seed = deriveSeed(opts.seed, 'eval-policy');
+      const options = { sample: opts.sample };
+      let policy;
+      if (evalOn === task.env) policy = learner.evaluationPolicy(task.key, opts.numEnvs, seed, options);
+      else if (learner.evaluationPolicyForShape) {
+        try {
+          policy = learner.evaluationPolicyForShape(vec.layout, opts.numEnvs, seed, options);
+        } catch (error) {
+          throw new Error(`${located.path} cannot act in '${evalOn.id}': ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+      else throw new Error(`${located.path}: a ${config.algo.name} run acts only on its own tasks, not '${evalOn.id}'`);
+      const result = await evaluatePolicy(vec, policy, opts.episodes, 0, { taskIndex: task.index, maxSteps: opts.maxSteps });
+      return { env: evalOn.id, task: task.key, policy: located.path, seed: opts.seed, ...result, algo: config.algo.name, mode: opts.sample ? 'sample' : 'greedy', trainedEnvSteps: located.data.counters.envSteps, backend };
+    } finally {
+      await vec.close();
+    }
+  } finally {
+    learner.dispose();
+  }
 }

@@ -3,15 +3,12 @@ import { registerBuiltinEnvs } from '../../envs/builtin';
 import { type EnvShape, envShape } from '../../envs/env-shape';
 import type { ParallelEnv } from '../../envs/parallel-env';
 import { makeEnv } from '../../envs/registry';
-import { createLearner } from '../../trainers/index';
-import type { TaskSpec } from '../../trainers/learner';
 import { type AdaptationEpisode, MraLearner, type MraPolicy } from '../../trainers/mra';
 import { locateCheckpoint } from '../core/checkpoint-locator';
 import { deriveSeed } from '../core/rng';
 import { type BackendPreference, selectBackend } from '../core/tf-backend';
 import { parseSavedRunConfig } from './config-loader';
-import { learnerStateOf } from './learner-checkpoint';
-import { runTasks } from './run-config';
+import { rebuildLearner } from './learner-checkpoint';
 
 /**
  * MRA on populations a run did or did not train on (issue 14): a finished `mra` run is rebuilt
@@ -303,18 +300,9 @@ export async function evaluateMraRun(runDir: string, spec: MraEvaluationSpec, lo
   const config = parseSavedRunConfig(YAML.stringify(located.data.config), `${located.path} (saved config)`);
   if (config.algo.name !== 'mra') throw new Error(`${located.path}: a '${config.algo.name}' run; MRA evaluation needs an 'mra' run`);
   await selectBackend((backendPreference ?? located.data.backend ?? config.run.backend) as BackendPreference);
-  const specs: TaskSpec[] = runTasks(config).map((t, index) => {
-    const env = makeEnv(t.env.id, t.env.options ?? {});
-    try {
-      return { key: t.key, index, env: t.env, shape: envShape(env), numEnvs: t.numEnvs };
-    } finally {
-      env.close?.();
-    }
-  });
-  const learner = createLearner({ config: config.algo, tasks: specs, seed: config.run.seed });
+  const { learner } = await rebuildLearner(located);
   try {
     if (!(learner instanceof MraLearner)) throw new Error(`${located.path}: the run's learner is not an MRA learner`);
-    await learner.restoreState(learnerStateOf(located.data, located.path));
     return { run: runDir, ...(await evaluateMraLearner(learner, spec, log)) };
   } finally {
     learner.dispose();
