@@ -7,7 +7,7 @@ import { buildMraReport, writeMraReport } from '../../runtime/training/mra-repor
 import { collectMraResults, loadMraStudy, planMraStudy, resourceEnvId, studyMethodOf } from '../../runtime/training/mra-study';
 import { buildTransferReport, writeTransferReport } from '../../runtime/training/transfer-report';
 import { collectTransferResults } from '../../runtime/training/transfer-results';
-import { type PlannedRun, type StudyProgress, configFileOf, loadTransferStudy, planTransferStudy, runStatus, runTransferStudy, withTaskLists, writePlanFiles } from '../../runtime/training/transfer-study';
+import { type PlannedRun, type StudyOutcome, type StudyPlan, type StudyProgress, configFileOf, loadTransferStudy, planTransferStudy, runStatus, runTransferStudy, withTaskLists, writePlanFiles } from '../../runtime/training/transfer-study';
 
 export interface TransferCommandOptions {
   out?: string;
@@ -43,20 +43,7 @@ export async function runTransferCommand(file: string, opts: TransferCommandOpti
     return 0;
   }
   writePlanFiles(plan);
-  let last = '';
-  const outcome = await runTransferStudy(plan, {
-    jobs,
-    launch: launchTrainProcess,
-    onProgress: (p) => {
-      const line = progressLine(p);
-      if (line !== last) process.stdout.write(`${line}\n`);
-      last = line;
-    },
-  });
-  for (const f of outcome.failed) process.stderr.write(`failed: ${f.key} (exit code ${f.exitCode}; log ${f.logFile})\n`);
-  if (outcome.skipped.length > 0) process.stderr.write(`not started (a run they need failed): ${outcome.skipped.join(', ')}\n`);
-  const complete = outcome.finished.length === plan.runs.length;
-  process.stdout.write(`${outcome.finished.length} of ${plan.runs.length} runs finished${complete ? '' : '; run the command again to resume the rest'}\n`);
+  const outcome = await trainPlannedRuns(plan, jobs, 'transfer');
   process.stdout.write('report: re-evaluating the best checkpoints and computing the statistics…\n');
   const results = await collectTransferResults(plan);
   const report = buildTransferReport(results, plan.study);
@@ -99,20 +86,7 @@ export async function runMraStudyCommand(file: string, opts: TransferCommandOpti
     return 0;
   }
   writePlanFiles(plan);
-  let last = '';
-  const outcome = await runTransferStudy(plan, {
-    jobs,
-    launch: launchTrainProcess,
-    onProgress: (p) => {
-      const line = progressLine(p, 'mra');
-      if (line !== last) process.stdout.write(`${line}\n`);
-      last = line;
-    },
-  });
-  for (const f of outcome.failed) process.stderr.write(`failed: ${f.key} (exit code ${f.exitCode}; log ${f.logFile})\n`);
-  if (outcome.skipped.length > 0) process.stderr.write(`not started (a run they need failed): ${outcome.skipped.join(', ')}\n`);
-  const complete = outcome.finished.length === plan.runs.length;
-  process.stdout.write(`${outcome.finished.length} of ${plan.runs.length} runs finished${complete ? '' : '; run the command again to resume the rest'}\n`);
+  const outcome = await trainPlannedRuns(plan, jobs, 'mra');
   process.stdout.write('report: evaluating the finished runs (saved evaluations of unchanged runs are reused)…\n');
   const results = await collectMraResults(plan, { log: (line) => process.stdout.write(`[mra-eval] ${line}\n`) });
   for (const f of results.failed) process.stderr.write(`evaluation failed: ${f.key}: ${f.error}\n`);
@@ -123,6 +97,25 @@ export async function runMraStudyCommand(file: string, opts: TransferCommandOpti
   for (const line of report.verdicts) process.stdout.write(`${line}\n`);
   process.stdout.write(`report: ${files.map(shown).join(', ')}\n`);
   return outcome.failed.length === 0 && outcome.skipped.length === 0 && results.failed.length === 0 ? 0 : 1;
+}
+
+/** Trains the plan's runs `jobs` at a time with a progress line, then says what failed and how many finished. */
+async function trainPlannedRuns(plan: StudyPlan, jobs: number, label: string): Promise<StudyOutcome> {
+  let last = '';
+  const outcome = await runTransferStudy(plan, {
+    jobs,
+    launch: launchTrainProcess,
+    onProgress: (p) => {
+      const line = progressLine(p, label);
+      if (line !== last) process.stdout.write(`${line}\n`);
+      last = line;
+    },
+  });
+  for (const f of outcome.failed) process.stderr.write(`failed: ${f.key} (exit code ${f.exitCode}; log ${f.logFile})\n`);
+  if (outcome.skipped.length > 0) process.stderr.write(`not started (a run they need failed): ${outcome.skipped.join(', ')}\n`);
+  const complete = outcome.finished.length === plan.runs.length;
+  process.stdout.write(`${outcome.finished.length} of ${plan.runs.length} runs finished${complete ? '' : '; run the command again to resume the rest'}\n`);
+  return outcome;
 }
 
 function shown(f: string): string {
