@@ -222,6 +222,35 @@ describe('mra: the latent objectives', () => {
     }
   });
 
+  test('a one-hot in the policy context fixes every agent\'s z in that env; a context of another width is refused', () => {
+    const learner = learnerFor([2, 3]);
+    try {
+      const shape = populationShape(3);
+      const E = 2;
+      const obs = new Float32Array(E * 3 * shape.obsDim);
+      obs.set(observationsAt(3, [[0.1, 0.2], [-0.4, 0.3], [0.6, -0.5]], RESOURCES));
+      obs.set(observationsAt(3, [[0.5, 0.2], [-0.1, 0.3], [0.2, -0.5]], RESOURCES), 3 * shape.obsDim);
+      const latent = new Float32Array(E * 6);
+      latent[4] = 1; // env 0: z = 4
+      latent[6 + 1] = 1; // env 1: z = 1
+      const batch = (latentDim: number, values: Float32Array) => ({
+        obs,
+        state: new Float32Array(0),
+        masks: new Uint8Array(E * 3 * 5).fill(1),
+        alive: new Uint8Array(E * 3).fill(1),
+        episodeStart: new Uint8Array(E).fill(1),
+        layout: { ...shape, numEnvs: E },
+        context: { taskIndex: new Int32Array(E), teamSize: new Int32Array(E).fill(3), latent: values, latentDim },
+      });
+      const policy = learner.latentPolicy(shape, E, 'context', { kind: 'prior' });
+      const out = policy.act(batch(6, latent), new Float32Array(E * 3));
+      expect(Array.from(out.extras!.latent)).toEqual([4, 4, 4, 1, 1, 1]);
+      expect(() => policy.act(batch(2, new Float32Array(E * 2)), new Float32Array(E * 3))).toThrow(/one-hot of num_latents = 6/);
+    } finally {
+      learner.dispose();
+    }
+  });
+
   test('unimodal (num_latents 1): no MI or classifier steps', async () => {
     const learner = learnerFor([2, 3], { num_latents: 1 });
     try {

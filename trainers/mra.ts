@@ -558,8 +558,10 @@ function sampleCategorical(probs: ArrayLike<number>, rng: Rng): number {
 
 /**
  * Acts for E envs of one population: at each episode start draws every agent's z (per
- * `choice`), then each step samples (or takes the argmax of) π(· | o, rel(o, z)). The latents
- * go out as the `latent` extra [E, A, 1] (the index of z), which the learner stores.
+ * `choice`), then each step samples (or takes the argmax of) π(· | o, rel(o, z)). A batch whose
+ * `context.latent` holds a one-hot of `num_latents` per env fixes every agent's z there instead
+ * (the conditioning context of `PolicyContext`). The latents go out as the `latent` extra
+ * [E, A, 1] (the index of z), which the learner stores.
  */
 export class MraPolicy implements Policy {
   /** [E, A] the current episode's z of every agent. */
@@ -618,8 +620,17 @@ export class MraPolicy implements Policy {
     const { numAgents: A, numActions: U } = this.shape;
     const E = this.numEnvs;
     if (batch.layout.numEnvs !== E || batch.layout.numAgents !== A) throw new Error(`mra policy: built for ${E} envs × ${A} agents, got ${batch.layout.numEnvs} × ${batch.layout.numAgents}`);
+    const L = this.learner.config.num_latents;
+    const context = batch.context;
+    if (context.latentDim !== 0 && context.latentDim !== L) throw new Error(`mra policy: the context's latent has ${context.latentDim} numbers; it fixes z as a one-hot of num_latents = ${L}`);
     for (let e = 0; e < E; e++) {
-      if (batch.episodeStart[e] || !this.started[e]) {
+      if (context.latentDim === L) {
+        // The caller fixes every agent's z in this env (a strategy code, a sweep): its one-hot's argmax.
+        let z = 0;
+        for (let l = 1; l < L; l++) if (context.latent[e * L + l] > context.latent[e * L + z]) z = l;
+        this.latents.fill(z, e * A, (e + 1) * A);
+        this.started[e] = 1;
+      } else if (batch.episodeStart[e] || !this.started[e]) {
         this.drawLatents(e);
         this.started[e] = 1;
       }
