@@ -69,6 +69,8 @@ export type {
 } from './trainers/learner';
 export { TASK_INFERENCE_MODES, isTaskInferenceLearner } from './trainers/learner';
 export { MetaDecisionTransformer, type MetaDtConfig } from './trainers/meta-dt';
+export { MraAdapter, MraLearner, MraPolicy, type LatentChoice, type MraConfig, mraConfigSchema } from './trainers/mra';
+export { evaluateMraRun, type MraEvaluationSpec, type MraRunEvaluation } from './runtime/training/mra-evaluation';
 export { TRAINERS, algorithmVariants, createLearner, trainerFor } from './trainers/index';
 export { type DeclWeights, loadDeclWeights } from './trainers/mtma';
 export { type DatasetEpisode, type DatasetHeader, type OfflineDataset, readDataset, writeDataset } from './trainers/dataset';

@@ -232,7 +232,7 @@ describe('a tiny run: the budget rounded up loudly, the workers used recorded; e
   });
 
   test('eval --sample of a qmix run is refused (value-based, greedy); of a mappo run it samples', () => {
-    expectCleanFailure(runCli(['eval', qmixRun, '--sample', '--episodes', '2', '--envs', '2', '--backend', 'cpu']), /qmix is value-based and acts greedily/, /sampling applies to policy-gradient runs \(mappo, ippo, sac, bc\)/);
+    expectCleanFailure(runCli(['eval', qmixRun, '--sample', '--episodes', '2', '--envs', '2', '--backend', 'cpu']), /qmix is value-based and acts greedily/, /sampling applies to policy-gradient runs \(mappo, ippo, sac, bc, mra\)/);
     const sampled = runCli(['eval', mappoRun, '--sample', '--episodes', '2', '--envs', '2', '--backend', 'cpu', '--json']);
     expect(sampled.status).toBe(0);
     expect(JSON.parse(sampled.stdout)).toMatchObject({ mode: 'sample', episodes: 2 });

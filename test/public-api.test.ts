@@ -22,7 +22,7 @@ test('the entry exports the env API, policies, learners and the training loop', 
   ]) {
     expect([name, typeof (troupe as Record<string, unknown>)[name]]).toEqual([name, 'function']);
   }
-  expect(troupe.TRAINERS.flatMap((t) => t.algorithms.map((a) => a.name))).toEqual(['mappo', 'ippo', 'qmix', 'vdn', 'iql', 'sac', 'bc', 'mtma', 'meta_dt']);
+  expect(troupe.TRAINERS.flatMap((t) => t.algorithms.map((a) => a.name))).toEqual(['mappo', 'ippo', 'qmix', 'vdn', 'iql', 'sac', 'bc', 'mtma', 'meta_dt', 'mra']);
   const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { exports: Record<string, { types: string; default: string }> };
   expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', default: './dist/index.js' });
 });

@@ -149,7 +149,7 @@ describe('run config', () => {
   test('a missing section and an unknown algorithm are reported', () => {
     const error = loadError(writeConfig('noenv.yaml', 'algo: {name: ddpg}\n'));
     expect(error.issues).toContain("env: required: 'env' (one task), 'tasks' (several) or, offline, 'datasets' (a folder of per-task datasets)");
-    expect(error.issues).toContain('algo.name: expected one of mappo, ippo, qmix, vdn, iql, sac, bc, mtma, meta_dt, got "ddpg"');
+    expect(error.issues).toContain('algo.name: expected one of mappo, ippo, qmix, vdn, iql, sac, bc, mtma, meta_dt, mra, got "ddpg"');
   });
 
   test('a PPO-only key under qmix is rejected, saying whose key it is', () => {
