@@ -80,11 +80,13 @@ import * as tf from '@tensorflow/tfjs';
 import { z as zod } from 'zod';
 import type { Experience } from '../agents/experience';
 import { Mlp } from '../agents/networks/mlp';
-import { type Linear, createVariable, uniqueScope } from '../agents/networks/module';
+import { torchUniform } from '../agents/networks/init';
+import { type Linear, createVariable, polyakUpdate, uniqueScope } from '../agents/networks/module';
+import { greedyLegal, sampleLegal } from '../agents/policies/action-selection';
 import type { Policy, PolicyBatch, PolicyOutput } from '../agents/policies/policy';
 import type { EnvShape } from '../envs/env-shape';
 import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors, deserializeArray, serializeArray, underPrefix, withPrefix } from '../runtime/core/checkpoint-format';
-import { Rng, deriveSeed } from '../runtime/core/rng';
+import { Rng, deriveSeed, seedToInt } from '../runtime/core/rng';
 import { Adam } from './adam';
 import { MAX_REPEATS, MAX_STEP_BATCH, MAX_TRANSITION_REPLAY, discount, nonNegative, positive, positiveInt } from './config-keys';
 import { type Collection, type EvaluationOptions, type LearnerState, type OnlineLearner, type TaskSpec, type TrainStats, type TrainerDefinition, meanStats } from './learner';
@@ -163,7 +165,7 @@ export function entityLayoutOf(shape: EnvShape, envId: string): EntityLayout {
   return layout;
 }
 
-/** obs [R, S + M·Ed] → self [R, S] and others [R, M, Ed] (M may be 0). */
+/** obs [R, S + M·Ed] → self [R, S] and others [R, M, Ed] (M ≥ 1). */
 function splitEntities(obs: tf.Tensor2D, layout: EntityLayout, others: number): { self: tf.Tensor2D; others: tf.Tensor3D } {
   const R = obs.shape[0];
   const self = tf.slice(obs, [0, 0], [R, layout.selfDim]) as tf.Tensor2D;
@@ -205,9 +207,8 @@ function attention(keyNet: Mlp, queryNet: Mlp, self: tf.Tensor2D, others: tf.Ten
  * (`pair_values`) each teammate's value reads the pair (self block, teammate block).
  */
 function poolEntities(valueOthers: Mlp, others: tf.Tensor3D, weights: tf.Tensor2D, self?: tf.Tensor2D): tf.Tensor2D {
-  const [R, M] = others.shape;
+  const M = others.shape[1];
   const input = self ? (tf.concat([tf.tile(tf.expandDims(self, 1), [1, M, 1]), others], 2) as tf.Tensor3D) : others;
-  void R;
   return tf.sum(tf.mul(mlp3(valueOthers, input), tf.expandDims(weights, 2)), 1) as tf.Tensor2D;
 }
 
@@ -223,7 +224,7 @@ function valueInputDim(layout: EntityLayout, pairValues: boolean): number {
 type NamedVars = Record<string, tf.Variable>;
 
 function prefixed(prefix: string, vars: NamedVars): NamedVars {
-  return Object.fromEntries(Object.entries(vars).map(([k, v]) => [`${prefix}/${k}`, v]));
+  return withPrefix(`${prefix}/`, vars);
 }
 
 /** `xavier` for the reference's observation encoders (`ObsEncode.reset_para`), PyTorch's default elsewhere. */
@@ -256,7 +257,6 @@ class PolicyNet {
   readonly valueOthers: Mlp;
   readonly hidden: Mlp;
   readonly out: Linear;
-  private readonly scope: string;
   constructor(
     layout: EntityLayout,
     numActions: number,
@@ -265,13 +265,12 @@ class PolicyNet {
     readonly pairValues: boolean,
   ) {
     this.valueOthers = mlp(valueInputDim(layout, pairValues), [ENCODER_HIDDEN], VALUE_DIM, seed, `${role}/value_others`);
-    // The head as hidden layer + a separate output layer, so adaptation can own the last one.
+    // The head as hidden layer + a separate output layer, so adaptation can own the last one;
+    // the output layer starts as an `Mlp` layer of role `<role>/head_out` would.
     this.hidden = mlp(VALUE_DIM, [], HEAD_HIDDEN, seed, `${role}/head_hidden`);
-    const outInit = mlp(HEAD_HIDDEN, [], numActions, seed, `${role}/head_out`);
-    const [w, b] = Object.values(outInit.namedVariables());
-    this.scope = uniqueScope('mra-policy', role);
-    this.out = { w: createVariable(w.clone(), this.scope, 'out/w'), b: createVariable(b.clone(), this.scope, 'out/b') };
-    outInit.dispose();
+    const scope = uniqueScope('mra-policy', role);
+    const init = (shape: number[], part: string) => createVariable(torchUniform(shape, HEAD_HIDDEN, seedToInt(deriveSeed(seed, `${role}/head_out`, 0, part))), scope, `out/${part}`);
+    this.out = { w: init([HEAD_HIDDEN, numActions], 'w'), b: init([numActions], 'b') };
   }
   /** Action logits [R, |A|]; `head` replaces the output layer (an adapted copy). */
   logits(self: tf.Tensor2D, others: tf.Tensor3D, relation: tf.Tensor2D, head: Linear = this.out): tf.Tensor2D {
@@ -285,9 +284,6 @@ class PolicyNet {
       'head_out/w': this.out.w,
       'head_out/b': this.out.b,
     };
-  }
-  dispose(): void {
-    for (const v of Object.values(this.namedVariables())) v.dispose();
   }
 }
 
@@ -340,24 +336,12 @@ class CriticNet {
     };
     return Object.assign({}, ...Object.entries(parts).map(([k, m]) => prefixed(k, m.namedVariables()))) as NamedVars;
   }
-  copyFrom(source: CriticNet): void {
-    const src = source.namedVariables();
-    tf.tidy(() => {
-      for (const [k, v] of Object.entries(this.namedVariables())) v.assign(src[k]);
-    });
-  }
-  dispose(): void {
-    for (const v of Object.values(this.namedVariables())) v.dispose();
-  }
 }
 
 /** p(z | N): log-probabilities from N / 10. */
 class LatentPrior {
   readonly net: Mlp;
-  constructor(
-    readonly numLatents: number,
-    seed: string,
-  ) {
+  constructor(numLatents: number, seed: string) {
     this.net = mlp(1, [Math.max(1, Math.floor(numLatents / 2))], numLatents, seed, 'task_encode');
   }
   logProbs(numAgents: number): tf.Tensor1D {
@@ -605,15 +589,15 @@ export class MraPolicy implements Policy {
     this.started.set(started);
   }
 
-  private drawLatents(e: number): void {
+  /** Draws env `e`'s latents; `probs` gives the distribution (computed once per act, when needed). */
+  private drawLatents(e: number, probs: () => number[]): void {
     const A = this.shape.numAgents;
-    const { choice } = this;
-    if (choice.kind === 'fixed') {
-      this.latents.fill(choice.z, e * A, (e + 1) * A);
+    if (this.choice.kind === 'fixed') {
+      this.latents.fill(this.choice.z, e * A, (e + 1) * A);
       return;
     }
-    const probs = choice.kind === 'prior' ? this.learner.latentProbs(A) : softmax(choice.logits);
-    for (let i = 0; i < A; i++) this.latents[e * A + i] = sampleCategorical(probs, this.rng);
+    const p = probs();
+    for (let i = 0; i < A; i++) this.latents[e * A + i] = sampleCategorical(p, this.rng);
   }
 
   act(batch: PolicyBatch, actions: Float32Array): PolicyOutput {
@@ -623,6 +607,9 @@ export class MraPolicy implements Policy {
     const L = this.learner.config.num_latents;
     const context = batch.context;
     if (context.latentDim !== 0 && context.latentDim !== L) throw new Error(`mra policy: the context's latent has ${context.latentDim} numbers; it fixes z as a one-hot of num_latents = ${L}`);
+    let latentProbs: number[] | undefined;
+    const { choice } = this;
+    const probs = () => (latentProbs ??= choice.kind === 'prior' ? this.learner.latentProbs(A) : choice.kind === 'logits' ? softmax(choice.logits) : []);
     for (let e = 0; e < E; e++) {
       if (context.latentDim === L) {
         // The caller fixes every agent's z in this env (a strategy code, a sweep): its one-hot's argmax.
@@ -631,33 +618,15 @@ export class MraPolicy implements Policy {
         this.latents.fill(z, e * A, (e + 1) * A);
         this.started[e] = 1;
       } else if (batch.episodeStart[e] || !this.started[e]) {
-        this.drawLatents(e);
+        this.drawLatents(e, probs);
         this.started[e] = 1;
       }
     }
-    const probs = this.learner.actionProbs(batch.obs, this.latents, E, A, this.head);
-    const extra = new Float32Array(E * A);
+    const logits = this.learner.actionLogits(batch.obs, this.latents, E, A, this.head);
+    const extra = Float32Array.from(this.latents);
     for (let r = 0; r < E * A; r++) {
-      extra[r] = this.latents[r];
       if (!batch.alive[r]) continue;
-      const p = probs.subarray(r * U, (r + 1) * U);
-      const masks = batch.masks.subarray(r * U, (r + 1) * U);
-      let total = 0;
-      for (let u = 0; u < U; u++) total += masks[u] ? p[u] : 0;
-      let chosen = -1;
-      if (this.mode === 'greedy' || !(total > 0)) {
-        let best = -Infinity;
-        for (let u = 0; u < U; u++) if (masks[u] && p[u] > best) [best, chosen] = [p[u], u];
-      } else {
-        let x = this.rng.next() * total;
-        for (let u = 0; u < U && chosen < 0; u++) {
-          if (!masks[u]) continue;
-          x -= p[u];
-          if (x < 0) chosen = u;
-        }
-        if (chosen < 0) for (let u = U - 1; u >= 0 && chosen < 0; u--) if (masks[u]) chosen = u;
-      }
-      actions[r] = chosen;
+      actions[r] = this.mode === 'greedy' ? greedyLegal(logits, batch.masks, r, U) : (sampleLegal(logits, batch.masks, r, U, this.rng)?.action ?? -1);
     }
     return { extras: { latent: extra } };
   }
@@ -798,16 +767,22 @@ export class MraLearner implements OnlineLearner {
     return Array.from(this.latentLogProbs(numAgents), Math.exp);
   }
 
-  /** π(· | o, rel(o, z)) [E·A, |A|] for obs [E, A, D] of any population and each agent's z. */
-  actionProbs(obs: Float32Array, latents: Int32Array, E: number, A: number, head?: Linear): Float32Array {
+  /** Logits of π(· | o, rel(o, z)) [E·A, |A|] for obs [E, A, D] of any population and each agent's z. */
+  actionLogits(obs: Float32Array, latents: Int32Array, E: number, A: number, head?: Linear): Float32Array {
     const D = this.layout.selfDim + (A - 1) * this.layout.entityDim;
     if (obs.length !== E * A * D) throw new Error(`mra: ${E} envs × ${A} agents need observations of ${D} numbers (${E * A * D} in all), got ${obs.length}`);
     return tf.tidy(() => {
       const { self, others } = splitEntities(tf.tensor2d(obs, [E * A, D]), this.layout, A - 1);
       const z = oneHotF(tf.tensor1d(latents, 'int32'), this.config.num_latents) as tf.Tensor2D;
       const rel = this.relation.forward(self, others, z);
-      return tf.softmax(this.policy.logits(self, others, rel, head)).dataSync() as Float32Array;
+      return this.policy.logits(self, others, rel, head).dataSync() as Float32Array;
     });
+  }
+
+  /** π(· | o, rel(o, z)) [E·A, |A|] (see `actionLogits`). */
+  actionProbs(obs: Float32Array, latents: Int32Array, E: number, A: number, head?: Linear): Float32Array {
+    const logits = this.actionLogits(obs, latents, E, A, head);
+    return tf.tidy(() => tf.softmax(tf.tensor2d(logits, [E * A, logits.length / (E * A)])).dataSync() as Float32Array);
   }
 
   /**
@@ -994,11 +969,8 @@ export class MraLearner implements OnlineLearner {
     if (L > 1 && last) {
       stats.mi_estimate = this.informationStep(part, last, true);
     }
-    this.targetCritic.copyFrom(this.critic);
-    tf.tidy(() => {
-      const src = this.policy.namedVariables();
-      for (const [k, v] of Object.entries(this.targetPolicy.namedVariables())) v.assign(src[k]);
-    });
+    polyakUpdate(this.targetCritic.namedVariables(), this.critic.namedVariables(), 1, 'mra: target critic');
+    polyakUpdate(this.targetPolicy.namedVariables(), this.policy.namedVariables(), 1, 'mra: target policy');
     if (L > 1 && last) {
       const c = this.classifierStep(part, last, true);
       stats.classifier_loss = c.loss;
