@@ -644,6 +644,8 @@ interface TaskPart {
   envSteps: number;
   /** [A, A, A]: places agent i's relation over the others into a row over all agents. */
   pad: tf.Tensor3D;
+  /** The arrays every sampled batch of this task is written into (allocated at the first sample). */
+  batch?: Batch;
 }
 
 /** Places agent i's weights over the others (in index order without i) and a 1 at i into a row over all A agents. */
@@ -693,12 +695,10 @@ export class MraLearner implements OnlineLearner {
   private updateRng: Rng;
   private updates = 0;
   private readonly padCache = new Map<number, tf.Tensor3D>();
-  private readonly seed: string;
 
   constructor(options: MraLearnerOptions) {
     const { tasks, config } = options;
     const seed = String(options.seed);
-    this.seed = seed;
     this.tasks = tasks;
     this.config = config;
     if (tasks.length === 0) throw new Error('mra: needs at least one task');
@@ -827,7 +827,7 @@ export class MraLearner implements OnlineLearner {
 
   // --- the stream ------------------------------------------------------------------------------
 
-  observe(item: Experience, envSteps: number): TrainStats | undefined {
+  observe(item: Experience, _envSteps: number): TrainStats | undefined {
     if (item.kind !== 'transition') throw new Error("mra.observe: expects transitions (collection mode 'transition'), got a chunk");
     const part = this.part(item.task);
     const E = item.layout.numEnvs;
@@ -838,14 +838,12 @@ export class MraLearner implements OnlineLearner {
       if (item.episodeAborted[e]) continue;
       part.replay.add(item, latents, e);
     }
-    void envSteps;
     const before = part.envSteps;
     part.envSteps += E;
     const { steps_per_update: every, batch_size } = this.config;
     // The reference's test: an update when the task's count passes a multiple of steps_per_update.
     if (part.replay.size < batch_size || Math.floor(part.envSteps / every) === Math.floor(before / every)) return undefined;
-    const stats = this.updateRound(part);
-    return stats;
+    return this.updateRound(part);
   }
 
   // --- the update --------------------------------------------------------------------------------
@@ -855,7 +853,8 @@ export class MraLearner implements OnlineLearner {
     const B = this.config.batch_size;
     const A = replay.numAgents;
     const W = A * replay.obsDim;
-    const batch: Batch = {
+    // Every entry is overwritten below, so one set of arrays per task serves every batch.
+    const batch: Batch = (part.batch ??= {
       B,
       A,
       obs: new Float32Array(B * W),
@@ -864,7 +863,7 @@ export class MraLearner implements OnlineLearner {
       latents: new Int32Array(B * A),
       rewards: new Float32Array(B * A),
       notDone: new Float32Array(B * A),
-    };
+    });
     for (let k = 0; k < B; k++) {
       const row = this.updateRng.int(replay.size);
       batch.obs.set(replay.obs.subarray(row * W, (row + 1) * W), k * W);

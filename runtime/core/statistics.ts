@@ -147,6 +147,11 @@ function trimmedMeanInPlace(buffer: Float64Array): number {
   return sumOf(buffer, cut, buffer.length - cut) / (buffer.length - 2 * cut);
 }
 
+/** Per-run scores of one task as a score matrix (one row per run, one column). */
+export function scoreColumn(values: ReadonlyArray<number>): ScoreMatrix {
+  return values.map((v) => [v]);
+}
+
 /** Median of `buffer`, sorting it in place. */
 function medianInPlace(buffer: Float64Array): number {
   buffer.sort();

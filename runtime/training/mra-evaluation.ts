@@ -2,8 +2,9 @@ import YAML from 'yaml';
 import { registerBuiltinEnvs } from '../../envs/builtin';
 import { type EnvShape, envShape } from '../../envs/env-shape';
 import type { ParallelEnv } from '../../envs/parallel-env';
+import { RESOURCE_AGENT_SIZE, RESOURCE_COUNT } from '../../envs/navigation/resource';
 import { makeEnv } from '../../envs/registry';
-import { type AdaptationEpisode, MraLearner, type MraPolicy } from '../../trainers/mra';
+import { type AdaptationEpisode, MraLearner, type MraPolicy, softmax } from '../../trainers/mra';
 import { locateCheckpoint } from '../core/checkpoint-locator';
 import { deriveSeed } from '../core/rng';
 import { type BackendPreference, selectBackend } from '../core/tf-backend';
@@ -102,7 +103,7 @@ export interface MraRunEvaluation {
 }
 
 /** The env of population N (the game `resource-N`). */
-export function populationEnvId(numAgents: number): string {
+export function resourceEnvId(numAgents: number): string {
   return `resource-${numAgents}`;
 }
 
@@ -202,18 +203,16 @@ export async function playEpisodes(envId: string, policy: MraPolicy, episodes: n
 
 /** Agents on each resource, read from the agents' self blocks (vel 2, pos 2, then per resource rel pos 2 and size 1). */
 function agentsOnResources(obs: Float32Array, A: number, D: number): number[] {
-  const counts = new Array<number>(RESOURCES).fill(0);
+  const counts = new Array<number>(RESOURCE_COUNT).fill(0);
   for (let i = 0; i < A; i++) {
-    for (let l = 0; l < RESOURCES; l++) {
+    for (let l = 0; l < RESOURCE_COUNT; l++) {
       const at = i * D + 4 + 3 * l;
-      if (Math.hypot(obs[at], obs[at + 1]) < AGENT_RADIUS + obs[at + 2]) counts[l]++;
+      if (Math.hypot(obs[at], obs[at + 1]) < RESOURCE_AGENT_SIZE + obs[at + 2]) counts[l]++;
     }
   }
   return counts;
 }
 
-const RESOURCES = 6;
-const AGENT_RADIUS = 0.05;
 
 /** Means of played episodes. */
 export function scoreOf(episodes: readonly PlayedEpisode[]): MraScore {
@@ -226,14 +225,14 @@ export function scoreOf(episodes: readonly PlayedEpisode[]): MraScore {
     occupied: mean((e) => e.occupied),
     collisions: mean((e) => e.collisions),
     episodes: n,
-    agentsPerResource: Array.from({ length: RESOURCES }, (_, l) => mean((e) => e.agentsPerResource[l] ?? 0)),
+    agentsPerResource: Array.from({ length: RESOURCE_COUNT }, (_, l) => mean((e) => e.agentsPerResource[l] ?? 0)),
   };
 }
 
 /** The shape of `resource-N`. */
 export function populationShape(numAgents: number): EnvShape {
   registerBuiltinEnvs();
-  const env = makeEnv(populationEnvId(numAgents));
+  const env = makeEnv(resourceEnvId(numAgents));
   try {
     return envShape(env);
   } finally {
@@ -252,7 +251,7 @@ export async function evaluateMraLearner(learner: MraLearner, spec: MraEvaluatio
   }
   const populations: MraPopulationResult[] = [];
   for (const N of spec.populations) {
-    const envId = populationEnvId(N);
+    const envId = resourceEnvId(N);
     const shape = populationShape(N);
     const T = shape.maxEpisodeSteps;
     const evalSeed = deriveSeed(spec.seed, 'evaluate', N);
@@ -271,7 +270,7 @@ export async function evaluateMraLearner(learner: MraLearner, spec: MraEvaluatio
     const { steps, episodesPerStep, lr, params, evalEvery } = spec.adaptation;
     const adapter = learner.createAdapter(N, { params, lr });
     try {
-      const probs = () => Array.from(adapter.logits, (x) => x).map((x, _, all) => Math.exp(x - Math.max(...all))).map((x, _, all) => x / all.reduce((a, b) => a + b, 0));
+      const probs = () => softmax(adapter.logits);
       const evaluateNow = async (step: number, used: number) => {
         const score = scoreOf(await play(adapter.policy(shape, spec.numEnvs, deriveSeed(spec.seed, 'adapted', N, step), { sample: true }), spec.episodes, evalSeed));
         adaptation.push({ step, episodesUsed: used, envStepsUsed: used * T, score, latentProbs: probs() });

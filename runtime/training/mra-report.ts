@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomicSync } from '../core/atomic-file';
 import { type JsonValue, type LearningCurvesData, type VegaLiteSpec, learningCurvesSpec, writePlot } from '../core/report-plots';
-import { type IntervalEstimate, type ScoreMatrix, aggregateIqm, probabilityOfImprovementCI, sampleEfficiencyCurve, stratifiedBootstrapCI } from '../core/statistics';
+import { type IntervalEstimate, aggregateIqm, probabilityOfImprovementCI, sampleEfficiencyCurve, scoreColumn, stratifiedBootstrapCI } from '../core/statistics';
 import type { MraPopulationResult, MraRunEvaluation, MraScore } from './mra-evaluation';
+import { fmt, interval } from './transfer-report';
 import { type AdaptationBudget, type MraPlan, type MraRunResult, type MraStudyResults, resourceEnvId, scratchEnvSteps } from './mra-study';
 
 /*
@@ -105,10 +106,6 @@ export function conditionLabel(condition: MraCondition, adaptationSteps?: number
   return `scratch ×${condition.slice('scratch_x'.length)}`;
 }
 
-function column(values: number[]): ScoreMatrix {
-  return values.map((v) => [v]);
-}
-
 function populationOf(evaluation: MraRunEvaluation, numAgents: number): MraPopulationResult | undefined {
   return evaluation.populations.find((p) => p.numAgents === numAgents);
 }
@@ -135,7 +132,7 @@ export function buildMraReport(results: MraStudyResults, plan: MraPlan): MraRepo
       const values = entries.map((e) => e.score.returnPerAgent);
       const meanOf = (f: (e: (typeof entries)[number]) => number) => entries.reduce((a, e) => a + f(e), 0) / entries.length;
       conditions[condition] = {
-        ...stratifiedBootstrapCI(column(values), aggregateIqm, boot(`${env}/${condition}`)),
+        ...stratifiedBootstrapCI(scoreColumn(values), aggregateIqm, boot(`${env}/${condition}`)),
         values,
         runs: entries.map((e) => e.run.key),
         envStepsUsed: meanOf((e) => e.envSteps),
@@ -168,7 +165,7 @@ export function buildMraReport(results: MraStudyResults, plan: MraPlan): MraRepo
       const x = conditions[better];
       const y = conditions[than];
       if (!x || !y) return;
-      comparisons.push({ better, than, ...probabilityOfImprovementCI(column(x.values), column(y.values), boot(`${env}/poi/${better}/${than}`)) });
+      comparisons.push({ better, than, ...probabilityOfImprovementCI(scoreColumn(x.values), scoreColumn(y.values), boot(`${env}/poi/${better}/${than}`)) });
     };
     compare('mra_adapted', 'unimodal');
     compare('mra_zero_shot', 'unimodal');
@@ -244,14 +241,6 @@ export function formatProbability(p: number): string {
   const short = p.toFixed(3);
   const side = (x: number) => Math.sign(x - 0.5);
   return side(Number(short)) === side(p) ? short : String(p);
-}
-
-function fmt(x: number, digits = 3): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : String(x);
-}
-
-function interval(e: IntervalEstimate): string {
-  return `${fmt(e.estimate)} [${fmt(e.lower)}, ${fmt(e.upper)}]`;
 }
 
 function probabilityInterval(e: IntervalEstimate): string {

@@ -7,7 +7,7 @@ import { registerBuiltinEnvs } from '../../envs/builtin';
 import { isRegistered, makeEnv } from '../../envs/registry';
 import { writeFileAtomicSync } from '../core/atomic-file';
 import { RunConfigError, loadYamlConfigFile, validateRunConfig } from './config-loader';
-import { type MraEvaluationSpec, type MraRunEvaluation, evaluateMraRun } from './mra-evaluation';
+import { type MraEvaluationSpec, type MraRunEvaluation, evaluateMraRun, resourceEnvId } from './mra-evaluation';
 import { type PlannedRun, type StudyPlan, runStatus } from './transfer-study';
 
 /*
@@ -135,10 +135,7 @@ export const mraStudySchema = z
 
 export type MraStudyConfig = z.output<typeof mraStudySchema>;
 
-/** `resource-N`: the env of population N. */
-export function resourceEnvId(numAgents: number): string {
-  return `resource-${numAgents}`;
-}
+export { resourceEnvId };
 
 /**
  * Whether a study file is an MRA study (`method: mra` at its top level) or an MTMA transfer

@@ -5,7 +5,6 @@ import { type LearningCurvesData, type PerformanceProfileData, type TransferMatr
 import {
   type IntervalEstimate,
   type LearningCurve,
-  type ScoreMatrix,
   aggregateIqm,
   areaUnderCurve,
   bestValue,
@@ -16,6 +15,7 @@ import {
   performanceProfile,
   probabilityOfImprovementCI,
   sampleEfficiencyCurve,
+  scoreColumn,
   stratifiedBootstrapCI,
   timeToThreshold,
 } from '../core/statistics';
@@ -76,10 +76,6 @@ export interface TransferReport {
 
 const LOWER_IS_BETTER: ReadonlySet<TransferMeasure> = new Set(['time_to_threshold']);
 
-function column(values: number[]): ScoreMatrix {
-  return values.map((v) => [v]);
-}
-
 /** The per-seed values of every measure for one condition's seeds. */
 function perSeedMeasures(seeds: SeedResult[], threshold: number, budget: number): { values: Partial<Record<TransferMeasure, number[]>>; censored: number } {
   const curves = seeds.map((s) => s.curve);
@@ -102,7 +98,7 @@ function perSeedMeasures(seeds: SeedResult[], threshold: number, budget: number)
 /** P(X better than Y) with lower-is-better measures flipped. */
 function improvement(measure: TransferMeasure, x: number[], y: number[], bootstrap: { reps: number; seed: string }): IntervalEstimate {
   const sign = LOWER_IS_BETTER.has(measure) ? -1 : 1;
-  return probabilityOfImprovementCI(column(x.map((v) => sign * v)), column(y.map((v) => sign * v)), bootstrap);
+  return probabilityOfImprovementCI(scoreColumn(x.map((v) => sign * v)), scoreColumn(y.map((v) => sign * v)), bootstrap);
 }
 
 export function buildTransferReport(results: TransferResults, study: TransferStudyConfig): TransferReport {
@@ -119,7 +115,7 @@ export function buildTransferReport(results: TransferResults, study: TransferStu
       const { values, censored } = perSeedMeasures(seeds, threshold, budget);
       const measures: ConditionSummary['measures'] = {};
       for (const [measure, v] of Object.entries(values) as Array<[TransferMeasure, number[]]>) {
-        measures[measure] = { ...stratifiedBootstrapCI(column(v), aggregateIqm, boot(`${target}/${condition}/${measure}`)), values: v };
+        measures[measure] = { ...stratifiedBootstrapCI(scoreColumn(v), aggregateIqm, boot(`${target}/${condition}/${measure}`)), values: v };
       }
       const summary: ConditionSummary = { seeds: seeds.length, measures, censored, curve: curveOf(seeds.map((s) => s.curve), boot(`${target}/${condition}/curve`)) };
       if (condition !== 'scratch' && scratch) {
@@ -152,12 +148,12 @@ export function buildTransferReport(results: TransferResults, study: TransferStu
   for (const task of tasks) {
     const entry: TransferReport['baselines'][string] = { algos: {} };
     const mt = finals(results.multiTask[task] ?? []);
-    if (mt.length > 0) entry.multiTask = { ...stratifiedBootstrapCI(column(mt), aggregateIqm, boot(`baselines/${task}/multi-task`)), values: mt };
+    if (mt.length > 0) entry.multiTask = { ...stratifiedBootstrapCI(scoreColumn(mt), aggregateIqm, boot(`baselines/${task}/multi-task`)), values: mt };
     for (const [algo, byTask] of Object.entries(results.baselines)) {
       const v = finals(byTask[task] ?? []);
       if (v.length === 0) continue;
-      entry.algos[algo] = { ...stratifiedBootstrapCI(column(v), aggregateIqm, boot(`baselines/${task}/${algo}`)), values: v };
-      if (mt.length > 0) entry.algos[algo].multiTaskBetter = probabilityOfImprovementCI(column(mt), column(v), boot(`baselines/${task}/${algo}/poi`));
+      entry.algos[algo] = { ...stratifiedBootstrapCI(scoreColumn(v), aggregateIqm, boot(`baselines/${task}/${algo}`)), values: v };
+      if (mt.length > 0) entry.algos[algo].multiTaskBetter = probabilityOfImprovementCI(scoreColumn(mt), scoreColumn(v), boot(`baselines/${task}/${algo}/poi`));
     }
     report.baselines[task] = entry;
   }
@@ -208,11 +204,13 @@ function overall(results: TransferResults, boot: (what: string) => { reps: numbe
   return { measure, conditions: out };
 }
 
-function fmt(x: number, digits = 3): string {
+/** A number as the reports print it: `digits` decimals, or its name when not finite. */
+export function fmt(x: number, digits = 3): string {
   return Number.isFinite(x) ? x.toFixed(digits) : String(x);
 }
 
-function interval(e: IntervalEstimate, digits = 3): string {
+/** `estimate [lower, upper]` as the reports print intervals. */
+export function interval(e: IntervalEstimate, digits = 3): string {
   return `${fmt(e.estimate, digits)} [${fmt(e.lower, digits)}, ${fmt(e.upper, digits)}]`;
 }
 
