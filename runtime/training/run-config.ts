@@ -101,6 +101,29 @@ export const runSectionSchema = z
     best_checkpoint: z.enum(['none', 'return_mean', 'win_rate']).default('none'),
     checkpoint_interval: positiveInt().default(50000),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    /**
+     * Remote rollouts (`troupe train --broker redis://…` with `troupe rollout` hosts). Only read
+     * with `--broker`; the broker's URL is a flag, never a config key (it may hold a password).
+     */
+    remote: z
+      .object({
+        /**
+         * lockstep: hosts only step envs, the learner acts (results identical to worker threads);
+         * async: hosts act with the newest weights they have and send trajectory chunks
+         * (throughput, not bit-reproducible).
+         */
+        mode: z.enum(['lockstep', 'async']).default('lockstep'),
+        /** Fixed env-index ranges per task that hosts claim (lockstep), or acting hosts' env copies each (async). */
+        shards: positiveInt(MAX_WORKERS).default(2),
+        /** A host's claim on a shard lapses this long after its last renewal; another host then takes the shard over. */
+        lease_ms: positiveInt().default(10000),
+        /** async: un-consumed trajectory chunks allowed per host (the stream's credits). */
+        credits: positiveInt().default(2),
+        /** async: chunks older than this many learner updates are dropped (counted in metrics). */
+        max_policy_lag: nonNegativeInt().default(4),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
