@@ -6,6 +6,7 @@ import { type CheckEnvCommandOptions, runCheckEnvCommand } from './commands/chec
 import { type CollectCommandOptions, runCollectCommand } from './commands/collect';
 import { runEnvsCommand } from './commands/envs';
 import { type EvalCommandOptions, runEvalCommand } from './commands/eval';
+import { type RolloutCommandOptions, runRolloutCommand } from './commands/rollout';
 import { type TrainCommandOptions, runTrainCommand } from './commands/train';
 import { type TransferCommandOptions, runTransferCommand } from './commands/transfer';
 
@@ -49,10 +50,21 @@ program
   .option('--workers <n>', 'rollout worker threads (run.workers; 0 = in-process)')
   .option('--seed <seed>', 'run.seed')
   .option('--resume <dir>', 'continue a run from its newest checkpoint (run directory or .ckpt file)')
+  .option('--broker <url>', 'Redis URL (redis://[user:password@]host:port, rediss://, unix://…): step the training envs on `troupe rollout` hosts (run.remote sets shards and lease); metrics are identical to --workers runs')
   .addOption(backendOption())
   .option('--no-progress', 'plain log lines instead of a progress bar')
   .action(async (config: string | undefined, opts: TrainCommandOptions) => {
     await runTrainCommand(config, opts);
+  });
+
+program
+  .command('rollout')
+  .description('a rollout host: claim shards of the runs that `troupe train --broker` registered on the broker and step their envs here, until Ctrl-C (start one on each machine)')
+  .requiredOption('--broker <url>', 'Redis URL of the broker (the same as the learner\'s)')
+  .option('--workers <n>', 'worker threads stepping the envs, shared by the shards served (0 = in the main thread)', '2')
+  .option('--max-shards <n>', 'shards served at once, over all runs (default: --workers, at least 1)')
+  .action(async (opts: RolloutCommandOptions) => {
+    await runRolloutCommand(opts);
   });
 
 program

@@ -17,6 +17,8 @@ import { deriveSeed } from '../core/rng';
 import { type EvaluationResult, evaluatePolicy } from '../rollout/evaluation';
 import { type ExperienceSource, collectionSettled, consumeEach, taskExperienceStream } from '../rollout/experience-stream';
 import { VectorEnv } from '../rollout/vector-env';
+import type { ShardTransportFactory } from '../rollout/shard-protocol';
+import { RolloutBrokerError } from '../rollout/remote-transport';
 import { TRAINER_ARRAY_PREFIX, learnerStateOf } from './learner-checkpoint';
 import { RunDirectory } from './run-directory';
 import { type ModeResult, type TaskInferenceResults, evaluateTaskInference } from './task-inference-evaluation';
@@ -74,6 +76,12 @@ export interface TrainingRunOptions {
   onTaskInference?: (task: string, mode: TaskInferenceMode, result: ModeResult) => void;
   /** Checkpoints kept in checkpoints/ (older ones are deleted). Default 3. */
   keepCheckpoints?: number;
+  /**
+   * Where a task's training envs run when not on this machine (`troupe train --broker`: remote
+   * rollout hosts). Evaluation envs stay in-process. A broker that goes away mid-run stops the
+   * run with a checkpoint (`RolloutBrokerError`).
+   */
+  rolloutTransport?: (task: RunTask) => ShardTransportFactory | undefined;
 }
 
 /** What the run counts: env steps of all tasks (online learners) or gradient steps (offline). */
@@ -231,7 +239,8 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
         datasets[t.key] = data;
         live.datasetInfo = { file: t.dataset, sha256: createHash('sha256').update(fs.readFileSync(t.dataset)).digest('hex'), episodes: data.episodes.length };
       } else {
-        live.vec = await VectorEnv.create({ env: t.env, numEnvs: t.numEnvs, workers: t.workers, seed: taskSeed(t.key), ...checks });
+        const transport = options.rolloutTransport?.(t);
+        live.vec = await VectorEnv.create({ env: t.env, numEnvs: t.numEnvs, ...(transport ? { transport, workers: 0 } : { workers: t.workers }), seed: taskSeed(t.key), ...checks });
         const differences = shapeDifferences(live.spec.shape, live.vec.layout);
         if (differences.length > 0) throw new Error(`task '${t.key}': its envs disagree on their shape (${differences.join('; ')})`);
       }
@@ -361,6 +370,7 @@ class TrainingLoop {
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
       workers: this.single ? workersUsed[0] : config.run.workers,
+      ...(this.tasks.some((t) => t.vec && t.vec.transportName !== 'in-process' && t.vec.transportName !== 'worker-threads') ? { rollout_transport: this.tasks[0].vec!.transportName } : {}),
       cpu_cores: cores,
       ...(this.learner.kind === 'online' ? { env_steps_per_round: this.roundSteps, planned_env_steps: this.totalLength * this.roundSteps } : {}),
       notices: this.notices,
@@ -378,84 +388,116 @@ class TrainingLoop {
 
   private async runOnline(learner: OnlineLearner): Promise<void> {
     const state = this.state;
-    const K = this.tasks.length;
     while (state.rounds < this.totalLength && !this.interrupted) {
       // A resume may have changed the budget: the segment ends at the new total at the latest.
       const segmentEnd = Math.min(this.segmentLength, this.totalLength - (state.rounds - state.segmentRounds));
-      for (const t of this.tasks) await t.vec!.reset(state.segment);
-      // A resumed learner's recurrent state belongs to the envs the replay below rebuilds.
-      if (state.segmentRounds === 0 && state.roundPosition === 0) for (const t of this.tasks) learner.episodesReset(t.key);
       // Actions since the segment began: what a mid-segment checkpoint needs to rebuild the envs.
       const actionLogs: Record<string, Float32Array[]> = Object.fromEntries(this.tasks.map((t) => [t.key, []]));
-      if (this.replayActions) {
-        for (const t of this.tasks) {
-          const log = this.replayActions[t.key] ?? new Float32Array(0);
-          const { numAgents: A, actDim } = t.vec!.layout;
-          const rowLength = t.numEnvs * A * actDim;
-          for (let s = 0; s * rowLength < log.length; s++) {
-            const row = log.subarray(s * rowLength, (s + 1) * rowLength);
-            t.vec!.buffers.actions.set(row);
-            await t.vec!.step();
-            actionLogs[t.key].push(row.slice());
-          }
-          const want = state.tasks[t.key].segmentSteps;
-          if (actionLogs[t.key].length !== want) throw new Error(`${this.options.resume?.path ?? 'checkpoint'}: the action log of task '${t.key}' has ${actionLogs[t.key].length} steps, expected ${want}`);
-        }
-        this.replayActions = undefined;
+      let replaying = this.replayActions !== undefined;
+      try {
+        await this.runSegment(learner, segmentEnd, actionLogs, () => (replaying = false));
+      } catch (error) {
+        if (!(error instanceof RolloutBrokerError)) throw error;
+        throw await this.stopForLostBroker(error, replaying ? undefined : actionLogs);
       }
-      const sources: ExperienceSource[] = this.tasks.map((t) => ({
-        vec: t.vec!,
-        policy: learner.collectionPolicy(t.key),
-        collection: learner.collection(t.key),
-        task: t.key,
-        taskIndex: t.spec.index,
-        policyVersion: () => learner.policyVersion(t.key),
-      }));
-      const stream = taskExperienceStream(sources, { rounds: segmentEnd - state.segmentRounds, firstSource: state.roundPosition, bufferSize: 1, reset: false });
-      const onItem = async (item: Experience): Promise<'go' | 'stop'> => {
-        const task = state.tasks[item.task];
-        const T = item.kind === 'chunk' ? item.length : 1;
-        task.vectorSteps += T;
-        task.segmentSteps += T;
-        state.steps += T * item.layout.numEnvs;
-        actionLogs[item.task].push(item.actions);
-        state.roundPosition++;
-        if (state.roundPosition === K) {
-          state.roundPosition = 0;
-          state.segmentRounds++;
-          state.rounds++;
-        }
-        const iv = task.interval;
-        for (const ep of item.episodes) {
-          if (ep.aborted) continue;
-          task.episodes++;
-          iv.episodes++;
-          iv.returnSum += ep.return;
-          iv.lengthSum += ep.length;
-          if (!Number.isNaN(ep.success)) {
-            iv.successSum += ep.success;
-            iv.successCount++;
-          }
-        }
-        this.addStats(task, learner.observe(item, task.vectorSteps * item.layout.numEnvs));
-        await this.afterStep();
-        const segmentDone = state.segmentRounds >= segmentEnd;
-        if (!segmentDone && this.options.shouldStop?.(this.progress())) {
-          // Written before this item is acked, so the stream has not stepped past it.
-          const logs = Object.fromEntries(Object.entries(actionLogs).map(([k, rows]) => [k, concat(rows)]));
-          this.lastCheckpoint = await this.checkpoint('interrupt', logs);
-          this.interrupted = true;
-          return 'stop';
-        }
-        return 'go';
-      };
-      await new Promise<void>((resolve, reject) => {
-        stream.pipe(consumeEach(onItem), takeWhile((r) => r === 'go')).subscribe({ complete: resolve, error: reject });
-      });
-      for (const t of this.tasks) await collectionSettled(t.vec!);
       if (this.interrupted) break;
       await this.endSegment();
     }
+  }
+
+  /**
+   * The rollout broker went away: checkpoint the last complete item (the action logs say how
+   * to rebuild the envs) and return the error that stops the run, naming the checkpoint. During
+   * a resume's replay nothing new happened, so the checkpoint resumed from still holds.
+   */
+  private async stopForLostBroker(error: RolloutBrokerError, actionLogs: Record<string, Float32Array[]> | undefined): Promise<Error> {
+    const state = this.state;
+    const resumeFrom = this.options.resume?.path;
+    let written: string | undefined;
+    if (actionLogs) {
+      const inSegment = state.segmentRounds !== 0 || state.roundPosition !== 0;
+      const logs = inSegment ? Object.fromEntries(Object.entries(actionLogs).map(([k, rows]) => [k, concat(rows)])) : undefined;
+      written = await this.checkpoint('interrupt', logs);
+      this.lastCheckpoint = written;
+    }
+    const from = written ?? resumeFrom ?? this.lastCheckpoint;
+    const next = from ? `the run stopped at ${state.steps} env steps with a checkpoint, ${from}; continue with: troupe train --resume ${this.options.outDir} (with --broker to use rollout hosts again, or without to step the envs here)` : 'no checkpoint could be written';
+    return new Error(`${error.message}. ${next}`);
+  }
+
+  private async runSegment(learner: OnlineLearner, segmentEnd: number, actionLogs: Record<string, Float32Array[]>, replayDone: () => void): Promise<void> {
+    const state = this.state;
+    const K = this.tasks.length;
+    for (const t of this.tasks) await t.vec!.reset(state.segment);
+    // A resumed learner's recurrent state belongs to the envs the replay below rebuilds.
+    if (state.segmentRounds === 0 && state.roundPosition === 0) for (const t of this.tasks) learner.episodesReset(t.key);
+    if (this.replayActions) {
+      for (const t of this.tasks) {
+        const log = this.replayActions[t.key] ?? new Float32Array(0);
+        const { numAgents: A, actDim } = t.vec!.layout;
+        const rowLength = t.numEnvs * A * actDim;
+        for (let s = 0; s * rowLength < log.length; s++) {
+          const row = log.subarray(s * rowLength, (s + 1) * rowLength);
+          t.vec!.buffers.actions.set(row);
+          await t.vec!.step();
+          actionLogs[t.key].push(row.slice());
+        }
+        const want = state.tasks[t.key].segmentSteps;
+        if (actionLogs[t.key].length !== want) throw new Error(`${this.options.resume?.path ?? 'checkpoint'}: the action log of task '${t.key}' has ${actionLogs[t.key].length} steps, expected ${want}`);
+      }
+      this.replayActions = undefined;
+    }
+    replayDone();
+    const sources: ExperienceSource[] = this.tasks.map((t) => ({
+      vec: t.vec!,
+      policy: learner.collectionPolicy(t.key),
+      collection: learner.collection(t.key),
+      task: t.key,
+      taskIndex: t.spec.index,
+      policyVersion: () => learner.policyVersion(t.key),
+    }));
+    const stream = taskExperienceStream(sources, { rounds: segmentEnd - state.segmentRounds, firstSource: state.roundPosition, bufferSize: 1, reset: false });
+    const onItem = async (item: Experience): Promise<'go' | 'stop'> => {
+      const task = state.tasks[item.task];
+      const T = item.kind === 'chunk' ? item.length : 1;
+      task.vectorSteps += T;
+      task.segmentSteps += T;
+      state.steps += T * item.layout.numEnvs;
+      actionLogs[item.task].push(item.actions);
+      state.roundPosition++;
+      if (state.roundPosition === K) {
+        state.roundPosition = 0;
+        state.segmentRounds++;
+        state.rounds++;
+      }
+      const iv = task.interval;
+      for (const ep of item.episodes) {
+        if (ep.aborted) continue;
+        task.episodes++;
+        iv.episodes++;
+        iv.returnSum += ep.return;
+        iv.lengthSum += ep.length;
+        if (!Number.isNaN(ep.success)) {
+          iv.successSum += ep.success;
+          iv.successCount++;
+        }
+      }
+      this.addStats(task, learner.observe(item, task.vectorSteps * item.layout.numEnvs));
+      await this.afterStep();
+      const segmentDone = state.segmentRounds >= segmentEnd;
+      if (!segmentDone && this.options.shouldStop?.(this.progress())) {
+        // Written before this item is acked, so the stream has not stepped past it.
+        const logs = Object.fromEntries(Object.entries(actionLogs).map(([k, rows]) => [k, concat(rows)]));
+        this.lastCheckpoint = await this.checkpoint('interrupt', logs);
+        this.interrupted = true;
+        return 'stop';
+      }
+      return 'go';
+    };
+    await new Promise<void>((resolve, reject) => {
+      stream.pipe(consumeEach(onItem), takeWhile((r) => r === 'go')).subscribe({ complete: resolve, error: reject });
+    });
+    for (const t of this.tasks) await collectionSettled(t.vec!);
   }
 
   // --- the offline driver: gradient steps on the learner's datasets ----------------------------

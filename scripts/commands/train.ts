@@ -1,4 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
+import { parseRedisUrl, redactRedisUrl } from '../../runtime/core/redis-connection';
+import { RemoteLockstepRun } from '../../runtime/rollout/remote-transport';
 import type { MetricsRecord } from '../../runtime/core/metrics-log';
 import { runLabel, runTasks } from '../../runtime/training/run-config';
 import { type PreparedRun, claimRunDirectory, prepareRun } from '../../runtime/training/run-setup';
@@ -14,6 +18,8 @@ export interface TrainCommandOptions {
   resume?: string;
   backend?: string;
   progress?: boolean;
+  /** Redis URL of the rollout broker: the training envs run on `troupe rollout` hosts. */
+  broker?: string;
 }
 
 /** A flag that must be a whole number ≥ 0, checked as the flag (the config check would name only the key it sets). */
@@ -30,7 +36,15 @@ function flagOverrides(opts: TrainCommandOptions): string[] {
   return sets;
 }
 
+/** The command line as the run lock records it: a broker URL's password is never written down. */
+function recordedCommand(argv: readonly string[]): string {
+  const args = argv.map((arg, i) => (argv[i - 1] === '--broker' ? redactRedisUrl(arg) : arg.startsWith('--broker=') ? `--broker=${redactRedisUrl(arg.slice(9))}` : arg));
+  return `troupe ${args.join(' ')}`;
+}
+
 export async function runTrainCommand(configFile: string | undefined, opts: TrainCommandOptions): Promise<void> {
+  // A malformed broker URL is refused before anything is set up.
+  if (opts.broker !== undefined) parseRedisUrl(opts.broker);
   let lastCollectTask = '';
   const prepared = await prepareRun(configFile, flagOverrides(opts), {
     ...opts,
@@ -40,7 +54,7 @@ export async function runTrainCommand(configFile: string | undefined, opts: Trai
       lastCollectTask = p.task;
     },
   });
-  const claimed = claimRunDirectory(prepared, { command: `troupe ${process.argv.slice(2).join(' ')}`, note: (message) => process.stderr.write(`${message}\n`) });
+  const claimed = claimRunDirectory(prepared, { command: recordedCommand(process.argv.slice(2)), note: (message) => process.stderr.write(`${message}\n`) });
   try {
     await trainIn(prepared, opts);
   } catch (error) {
@@ -118,10 +132,13 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
     }
   };
 
+  const remote = opts.broker !== undefined && !offline ? await openRemoteRollout(config, outDir, opts.broker) : undefined;
+  if (opts.broker !== undefined && offline) process.stdout.write(`note: --broker is ignored: ${config.algo.name} trains offline and steps no envs\n`);
   let summary: TrainingSummary;
   try {
     let barStarted = false;
     summary = await runTraining({
+      ...(remote ? { rolloutTransport: (task) => remote.transportFor(task.key) } : {}),
       config,
       outDir,
       backend: { name: backend.backend, reason: backend.reason },
@@ -144,6 +161,7 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
   } finally {
     bar?.stop();
     process.off('SIGINT', onSigint);
+    await remote?.close();
   }
   const fe = summary.final_eval;
   const lines = [
@@ -160,4 +178,25 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
   }
   lines.push(`run directory: ${outDir} (metrics.jsonl, learning-curve.svg, checkpoints/, summary.json${summary.task_inference ? ', task-inference.json' : ''})`);
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * `--broker`: registers the run on the broker for `troupe rollout` hosts (lock-step mode; async
+ * runs are served by the async rollout module) and says so, with the URL's password hidden.
+ */
+async function openRemoteRollout(config: PreparedRun['config'], outDir: string, url: string): Promise<RemoteLockstepRun> {
+  const remote = config.run.remote;
+  const mode = remote?.mode ?? 'lockstep';
+  if (mode !== 'lockstep') throw new Error(`run.remote.mode: '${mode}' runs are not served by this learner's lock-step transport; use run.remote.mode: lockstep (or the async rollout command)`);
+  const runId = `${path.basename(outDir).replace(/[^A-Za-z0-9_.-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+  const run = await RemoteLockstepRun.open({
+    url,
+    runId,
+    shards: remote?.shards ?? 2,
+    leaseMs: remote?.lease_ms ?? 10000,
+    config: JSON.parse(JSON.stringify(config)) as Record<string, unknown>,
+    onWaiting: (message) => process.stdout.write(`${message}\n`),
+  });
+  process.stdout.write(`rollout: lock-step on remote hosts, run ${runId} on broker ${run.display} (${remote?.shards ?? 2} shards per task)\n`);
+  return run;
 }

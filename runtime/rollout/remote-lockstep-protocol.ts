@@ -1,0 +1,199 @@
+import type { Redis } from 'ioredis';
+import type { VectorLayout } from '../../envs/env-shape';
+import { decodeMessage, runKey } from './remote-registry';
+import type { VectorBuffers } from './vector-buffers';
+
+/*
+ * The wire format of lock-step remote rollouts, shared by the learner's `RemoteShardTransport`
+ * and `troupe rollout` hosts (`rollout-host.ts`).
+ *
+ * Each shard s of a task (fixed env ranges, `shardRanges`) has three keys under the run:
+ *   …:shard:s:commands  a stream the learner appends to: reset / step / close, and replays;
+ *   …:shard:s:results   a stream the shard's host appends to: claims and results;
+ *   …:shard:s:lease     `SET NX PX` by the host that serves the shard, renewed while it lives.
+ *
+ * A host that claims a shard announces it on the results stream; the learner answers with a
+ * replay for that claim: every group's commands since its last reset, so the new host's envs
+ * reach exactly the state the old host's had. The host ignores commands older than its replay.
+ * Results carry (reset, group, step, shard); the learner copies rows by env index and drops any
+ * result that is not the one it waits for (duplicates, replies of a host that lost its lease).
+ * Messages are msgpack; arrays travel as their raw bytes.
+ */
+
+export type LockstepKeyPart = 'commands' | 'results' | 'lease';
+
+export function shardKey(runId: string, task: string, shard: number, part: LockstepKeyPart): string {
+  return runKey(runId, 'task', encodeURIComponent(task), 'shard', shard, part);
+}
+
+/** Set (with a time to live) while the learner of a lock-step run is alive; hosts drop runs without it. */
+export function learnerAliveKey(runId: string): string {
+  return runKey(runId, 'learner-alive');
+}
+
+/** Commands streams keep at least this many entries; the learner never has more than a few unanswered. */
+export const STREAM_MAXLEN = 256;
+
+export const enum WireCommand {
+  Reset = 1,
+  Step = 2,
+}
+
+/** One reset or step of one group, for one shard. `reset` counts the group's resets, `step` its steps since then (after this command). */
+export interface CommandMessage {
+  kind: 'command';
+  command: WireCommand;
+  group: number;
+  reset: number;
+  epoch: number;
+  step: number;
+  policyVersion: number;
+  /** The shard's rows of `buffers.actions` for this group (Float32 bytes; empty for a reset). */
+  actions: Uint8Array;
+}
+
+/** What a new owner of a shard must run to reach the current state: per group, its last reset and the steps since. */
+export interface ReplayMessage {
+  kind: 'replay';
+  claimId: string;
+  groups: Array<{ group: number; reset: number; epoch: number; steps: number; policyVersion: number; actions: Uint8Array }>;
+}
+
+export interface CloseMessage {
+  kind: 'close';
+}
+
+export type LearnerMessage = CommandMessage | ReplayMessage | CloseMessage;
+
+/** A host took the shard (first claim, or after the previous owner's lease lapsed). */
+export interface ClaimMessage {
+  kind: 'claim';
+  claimId: string;
+  host: string;
+}
+
+/** A shard's rows of every result buffer after (reset, group, step), or the failure that stopped it. */
+export interface ResultMessage {
+  kind: 'result';
+  shard: number;
+  group: number;
+  reset: number;
+  epoch: number;
+  step: number;
+  policyVersion: number;
+  host: string;
+  /** The rows of `RESULT_FIELDS`, in that order. */
+  rows?: Uint8Array[];
+  error?: string;
+  envIndex?: number;
+}
+
+export type HostMessage = ClaimMessage | ResultMessage;
+
+type ResultField = Exclude<keyof VectorBuffers, 'actions'>;
+
+/** Every buffer a shard writes (see `ShardRunner`), in wire order. */
+export const RESULT_FIELDS: readonly ResultField[] = [
+  'obs',
+  'finalObs',
+  'state',
+  'finalState',
+  'rewards',
+  'terminated',
+  'truncated',
+  'alive',
+  'masks',
+  'episodeDone',
+  'episodeAborted',
+  'episodeReturn',
+  'episodeLength',
+  'episodeSuccess',
+  'teamSize',
+];
+
+/** Numbers per env of a buffer. */
+export function valuesPerEnv(layout: VectorLayout, field: keyof VectorBuffers): number {
+  const { numAgents: A, obsDim, actDim, numActions, stateDim } = layout;
+  switch (field) {
+    case 'obs':
+    case 'finalObs':
+      return A * obsDim;
+    case 'state':
+    case 'finalState':
+      return stateDim;
+    case 'actions':
+      return A * actDim;
+    case 'rewards':
+    case 'terminated':
+    case 'truncated':
+    case 'alive':
+      return A;
+    case 'masks':
+      return A * numActions;
+    default:
+      return 1;
+  }
+}
+
+/** The bytes of envs [start, end) of one buffer (a view, no copy). */
+export function rowBytes(buffers: VectorBuffers, layout: VectorLayout, field: keyof VectorBuffers, start: number, end: number): Uint8Array {
+  const array = buffers[field];
+  const n = valuesPerEnv(layout, field) * array.BYTES_PER_ELEMENT;
+  return new Uint8Array(array.buffer, array.byteOffset + start * n, (end - start) * n);
+}
+
+/** Writes `bytes` over envs [start, end) of one buffer; false when the length is not what they need. */
+export function writeRows(buffers: VectorBuffers, layout: VectorLayout, field: keyof VectorBuffers, start: number, end: number, bytes: Uint8Array): boolean {
+  const target = rowBytes(buffers, layout, field, start, end);
+  if (!(bytes instanceof Uint8Array) || bytes.length !== target.length) return false;
+  target.set(bytes);
+  return true;
+}
+
+/** The entries of an XREAD reply, as (stream key, entry id, message bytes). */
+export interface StreamEntry {
+  key: string;
+  id: string;
+  message: Buffer;
+}
+
+/** XREAD BLOCK over several streams; every entry's single field `m` is the message. */
+export async function readStreams(redis: Redis, keys: readonly string[], ids: readonly string[], blockMs: number, count = 64): Promise<StreamEntry[]> {
+  if (keys.length === 0) return [];
+  const reply = (await redis.xreadBuffer('COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids)) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
+  const entries: StreamEntry[] = [];
+  for (const [key, items] of reply ?? []) {
+    for (const [id, fields] of items) {
+      const at = fields.findIndex((f, i) => i % 2 === 0 && f.toString() === 'm');
+      if (at >= 0) entries.push({ key: key.toString(), id: id.toString(), message: fields[at + 1] });
+      else entries.push({ key: key.toString(), id: id.toString(), message: Buffer.alloc(0) });
+    }
+  }
+  return entries;
+}
+
+export async function appendMessage(redis: Redis, key: string, message: Buffer): Promise<void> {
+  await redis.xadd(key, 'MAXLEN', '~', STREAM_MAXLEN, '*', 'm', message);
+}
+
+/** Decodes a message of `key` and checks its kind; errors name the stream and what was expected. */
+export function decodeWire<T extends { kind: string }>(bytes: Buffer, key: string, kinds: ReadonlyArray<T['kind']>): T {
+  const value = decodeMessage<unknown>(bytes, `a message on ${key}`);
+  if (typeof value !== 'object' || value === null || !kinds.includes((value as { kind?: string }).kind as T['kind'])) {
+    throw new Error(`broker: a message on ${key} is not one of ${kinds.join(', ')} (got ${JSON.stringify(value)?.slice(0, 80)})`);
+  }
+  return value as T;
+}
+
+/** Checks that the named fields of a decoded message are integers; errors name the stream. */
+export function requireIntegers(message: object, key: string, fields: readonly string[]): void {
+  for (const field of fields) {
+    const v = (message as Record<string, unknown>)[field];
+    if (!Number.isSafeInteger(v)) throw new Error(`broker: a ${(message as { kind: string }).kind} message on ${key} has field '${field}' = ${JSON.stringify(v)}, expected an integer`);
+  }
+}
+
+/** Renews a lease only while `token` still holds it (a lapsed lease may belong to another host now). */
+export const RENEW_LEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+/** Releases a lease only while `token` still holds it. */
+export const RELEASE_LEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";

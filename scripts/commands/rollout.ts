@@ -1,0 +1,32 @@
+import { RolloutHost } from '../../runtime/rollout/rollout-host';
+
+export interface RolloutCommandOptions {
+  broker: string;
+  workers: string;
+  maxShards?: string;
+}
+
+function positiveIntFlag(value: string, flag: string, min: number): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < min || !Number.isSafeInteger(Number(value))) throw new Error(`${flag} must be an integer ≥ ${min}, got '${value}'`);
+  return Number(value);
+}
+
+/** `troupe rollout`: serve lock-step shards of the runs registered on a broker until Ctrl-C. */
+export async function runRolloutCommand(opts: RolloutCommandOptions): Promise<void> {
+  const workers = positiveIntFlag(opts.workers, '--workers', 0);
+  const maxShards = opts.maxShards === undefined ? Math.max(1, workers) : positiveIntFlag(opts.maxShards, '--max-shards', 1);
+  const host = new RolloutHost({ url: opts.broker, workers, maxShards, log: (line) => process.stdout.write(`${line}\n`) });
+  const stop = () => {
+    process.stdout.write('stopping: releasing shards\n');
+    host.stop();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.stdout.write(`rollout host ${host.hostId}: serving runs on ${host.display} with ${workers} worker thread(s) (${host.threadsPerShard} per shard), at most ${maxShards} shard(s) at once; Ctrl-C to stop\n`);
+  try {
+    await host.run();
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
