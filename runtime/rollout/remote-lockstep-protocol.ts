@@ -92,8 +92,9 @@ export type HostMessage = ClaimMessage | ResultMessage;
 
 type ResultField = Exclude<keyof VectorBuffers, 'actions'>;
 
-/** Every buffer a shard writes (see `ShardRunner`), in wire order. */
+/** Every buffer a shard writes (see `ShardRunner`), in wire order (`episodeDone` before the fields it selects rows of). */
 export const RESULT_FIELDS: readonly ResultField[] = [
+  'episodeDone',
   'obs',
   'finalObs',
   'state',
@@ -103,7 +104,6 @@ export const RESULT_FIELDS: readonly ResultField[] = [
   'truncated',
   'alive',
   'masks',
-  'episodeDone',
   'episodeAborted',
   'episodeReturn',
   'episodeLength',
@@ -133,6 +133,39 @@ export function valuesPerEnv(layout: VectorLayout, field: keyof VectorBuffers): 
     default:
       return 1;
   }
+}
+
+/**
+ * Buffers written only for envs whose episode ended this step (see `ShardRunner.step`): their
+ * rows travel only for those envs, and the other envs' rows keep what they held, as in-process.
+ */
+export const ON_EPISODE_END_FIELDS: ReadonlySet<keyof VectorBuffers> = new Set(['finalObs', 'finalState', 'episodeAborted', 'episodeReturn', 'episodeLength', 'episodeSuccess']);
+
+/** A result's rows of `field` for envs [start, end): every env's, or only ended episodes' (`ON_EPISODE_END_FIELDS`). */
+export function resultRows(buffers: VectorBuffers, layout: VectorLayout, field: keyof VectorBuffers, start: number, end: number): Uint8Array {
+  if (!ON_EPISODE_END_FIELDS.has(field)) return rowBytes(buffers, layout, field, start, end);
+  const ended: number[] = [];
+  for (let e = start; e < end; e++) if (buffers.episodeDone[e]) ended.push(e);
+  if (ended.length === end - start) return rowBytes(buffers, layout, field, start, end);
+  const size = rowBytes(buffers, layout, field, 0, 1).length;
+  const out = new Uint8Array(size * ended.length);
+  ended.forEach((e, i) => out.set(rowBytes(buffers, layout, field, e, e + 1), i * size));
+  return out;
+}
+
+/**
+ * Writes a result's rows of `field` over envs [start, end) (`episodeDone` must already hold the
+ * result's); false when the length is not what they need.
+ */
+export function writeResultRows(buffers: VectorBuffers, layout: VectorLayout, field: keyof VectorBuffers, start: number, end: number, bytes: Uint8Array): boolean {
+  if (!ON_EPISODE_END_FIELDS.has(field)) return writeRows(buffers, layout, field, start, end, bytes);
+  const size = rowBytes(buffers, layout, field, 0, 1).length;
+  let ended = 0;
+  for (let e = start; e < end; e++) ended += buffers.episodeDone[e] ? 1 : 0;
+  if (!(bytes instanceof Uint8Array) || bytes.length !== size * ended) return false;
+  let i = 0;
+  for (let e = start; e < end; e++) if (buffers.episodeDone[e]) rowBytes(buffers, layout, field, e, e + 1).set(bytes.subarray(i * size, ++i * size));
+  return true;
 }
 
 /** The bytes of envs [start, end) of one buffer (a view, no copy). */

@@ -14,9 +14,8 @@ import {
   learnerAliveKey,
   readStreams,
   requireIntegers,
-  rowBytes,
   shardKey,
-  writeRows,
+  writeResultRows,
 } from './remote-lockstep-protocol';
 import { type RemoteRunSpec, type RemoteTaskSpec, encodeMessage, registerRemoteRun, unregisterRemoteRun } from './remote-registry';
 import { ShardCommand, type ShardRestart, type ShardTransport, type ShardTransportContext, type ShardTransportFactory, VectorEnvError, shardRanges } from './shard-protocol';
@@ -394,8 +393,8 @@ export class RemoteShardTransport implements ShardTransport {
       const rows = result.rows;
       if (!Array.isArray(rows) || rows.length !== RESULT_FIELDS.length) throw new Error(`broker: a result on ${key} has ${Array.isArray(rows) ? rows.length : 'no'} row arrays, expected ${RESULT_FIELDS.length}`);
       RESULT_FIELDS.forEach((field, i) => {
-        if (!writeRows(this.context.buffers, this.context.layout, field, start, end, rows[i])) {
-          throw new Error(`broker: a result on ${key} has ${rows[i]?.length} bytes of '${field}' for envs #${start}–${end - 1}, expected ${rowBytes(this.context.buffers, this.context.layout, field, start, end).length}`);
+        if (!writeResultRows(this.context.buffers, this.context.layout, field, start, end, rows[i])) {
+          throw new Error(`broker: a result on ${key} has ${rows[i]?.length} bytes of '${field}' for envs #${start}–${end - 1}, not what their rows take`);
         }
       });
     }

@@ -20,6 +20,7 @@ import {
   learnerAliveKey,
   readStreams,
   requireIntegers,
+  resultRows,
   rowBytes,
   shardKey,
   writeRows,
@@ -381,7 +382,7 @@ export class RolloutHost {
       await shard.transport.observe(group, command, shard.step[group] - (command === ShardCommand.Step ? 1 : 0));
       if (!reply) return;
       const [start, end] = shard.ranges[group];
-      result = { ...base, rows: RESULT_FIELDS.map((field) => rowBytes(shard.buffers, shard.layout, field, start, end)) };
+      result = { ...base, rows: RESULT_FIELDS.map((field) => resultRows(shard.buffers, shard.layout, field, start, end)) };
     } catch (error) {
       // A shard dropped meanwhile (lease lost, run ended) had its envs closed under it: nothing to report.
       if (this.served.get(shard.id) !== shard) return;
