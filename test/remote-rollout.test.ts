@@ -122,3 +122,147 @@ describe('lock-step remote rollouts', () => {
     redis.disconnect();
   }, 30000);
 });
+
+/** A child `troupe` process whose output is collected as it comes. */
+interface Child {
+  process: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  /** Resolves once the output matches `pattern`. */
+  waitFor: (pattern: RegExp, timeoutMs: number) => Promise<void>;
+}
+
+function startCli(args: string[]): Child {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TROUPE_DEBUG: '' } });
+  let text = '';
+  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    process: child,
+    output: () => text,
+    exited,
+    waitFor: (pattern, timeoutMs) => waitFor(() => pattern.test(text), timeoutMs, `${pattern} in the output of troupe ${args[0]}:\n${text}`),
+  };
+}
+
+async function stopAll(children: Child[]): Promise<void> {
+  for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGTERM');
+  await Promise.all(children.map((c) => Promise.race([c.exited, new Promise((resolve) => setTimeout(resolve, 5000))])));
+  for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGKILL');
+}
+
+/** metrics.jsonl without its wall-clock fields. */
+function metricsOf(runDir: string): Array<Record<string, unknown>> {
+  return fs
+    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const record = JSON.parse(line) as Record<string, unknown>;
+      for (const k of ['time_s', 'steps_per_s', 'eval_time_s']) delete record[k];
+      return record;
+    });
+}
+
+describe('troupe train --broker with troupe rollout hosts', () => {
+  const config = path.join(__dirname, '..', '..', 'configs', 'quickstart.yaml');
+  // 300 vector steps of 8 envs in one segment; lease 1 s so a dead host is replaced quickly.
+  const tiny = [
+    config,
+    ...['run.total_env_steps=2400', 'run.log_interval=400', 'run.eval_interval=1200', 'run.eval_episodes=4', 'run.checkpoint_interval=2400', 'algo.rollout_length=25', 'algo.hidden_dim=16'].flatMap((s) => ['--set', s]),
+    '--backend',
+    'cpu',
+    '--no-progress',
+  ];
+  const remoteSettings = ['--set', 'run.remote.lease_ms=1000'];
+  let server: TestRedisServer;
+  let dir: string;
+  let baseline: Array<Record<string, unknown>>;
+  const children: Child[] = [];
+  const host = (url: string, ...args: string[]) => {
+    const child = startCli(['rollout', '--broker', url, ...args]);
+    children.push(child);
+    return child;
+  };
+
+  beforeAll(() => {
+    server = startRedisServer();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-remote-'));
+    const result = runCli(['train', ...tiny, '--workers', '2', '--out', path.join(dir, 'workers')]);
+    expect(result.status).toBe(0);
+    baseline = metricsOf(path.join(dir, 'workers'));
+  }, 60000);
+  afterEach(async () => {
+    await stopAll(children.splice(0));
+  });
+  afterAll(() => {
+    server?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('two hosts give metrics identical to --workers 2; a host SIGKILLed mid-segment is replaced and the metrics stay identical', async () => {
+    // Both runs at once (on two brokers), so their start-ups and the lease wait overlap.
+    const failOverBroker = startRedisServer();
+    try {
+      // Uninterrupted: two hosts with one shard each.
+      host(server.url, '--workers', '1', '--max-shards', '1');
+      host(server.url, '--workers', '1', '--max-shards', '1');
+      const twoHosts = startCli(['train', ...tiny, ...remoteSettings, '--broker', server.url, '--out', path.join(dir, 'two-hosts')]);
+      children.push(twoHosts);
+      // Fail-over: host A serves one shard, host B the other; A dies, B takes A's over after its lease.
+      const learner = startCli(['train', ...tiny, ...remoteSettings, '--broker', failOverBroker.url, '--out', path.join(dir, 'fail-over')]);
+      children.push(learner);
+      const hostA = host(failOverBroker.url, '--workers', '0', '--max-shards', '1');
+      await hostA.waitFor(/claimed shard/, 20000);
+      const hostB = host(failOverBroker.url, '--workers', '1', '--max-shards', '2');
+      await learner.waitFor(/\[train\] 800\//, 20000);
+      hostA.process.kill('SIGKILL');
+      expect(await twoHosts.exited).toBe(0);
+      expect(await learner.exited).toBe(0);
+      expect(learner.output()).toMatch(/waiting for rollout hosts \(start: troupe rollout --broker unix:\/\//);
+      expect(hostB.output().match(/claimed shard/g)).toHaveLength(2);
+      expect(metricsOf(path.join(dir, 'two-hosts'))).toEqual(baseline);
+      expect(metricsOf(path.join(dir, 'fail-over'))).toEqual(baseline);
+      expect(baseline.filter((r) => r.kind === 'train').length).toBe(6);
+    } finally {
+      await stopAll(children.splice(0));
+      failOverBroker.stop();
+    }
+  }, 60000);
+
+  test('a broker that goes away mid-run stops the run with a clear error and a checkpoint it resumes from', async () => {
+    const broker = startRedisServer();
+    try {
+      const out = path.join(dir, 'broker-lost');
+      host(broker.url, '--workers', '0', '--max-shards', '2');
+      const learner = startCli(['train', ...tiny, '--broker', broker.url, '--out', out]);
+      children.push(learner);
+      await learner.waitFor(/\[train\] 800\//, 20000);
+      process.kill(broker.pid, 'SIGKILL');
+      const code = await Promise.race([learner.exited, new Promise((resolve) => setTimeout(() => resolve('hung'), 20000))]);
+      expect(code).toBe(1);
+      const output = learner.output();
+      expect(output).toMatch(/lost the rollout broker at unix:\/\/\/.*redis\.sock/);
+      expect(output).toMatch(/continue with: troupe train --resume/);
+      expect(output).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+      expect(fs.readFileSync(path.join(out, 'checkpoints', 'latest'), 'utf8')).toMatch(/interrupted\.ckpt/);
+      const resumed = runCli(['train', '--resume', out, '--backend', 'cpu', '--no-progress']);
+      expect(resumed.status).toBe(0);
+      const metrics = metricsOf(out);
+      expect(metrics[metrics.length - 1]).toMatchObject({ kind: 'eval', env_steps: 2400 });
+    } finally {
+      broker.stop();
+    }
+  }, 60000);
+
+  test('a bad or unreachable broker URL fails cleanly, naming the broker without its password', () => {
+    const unreachable = runCli(['train', ...tiny, '--broker', 'redis://user:s3cret@127.0.0.1:1', '--out', path.join(dir, 'no-broker')]);
+    expectCleanFailure(unreachable, /cannot reach Redis for the rollout broker at redis:\/\/user:\*\*\*@127\.0\.0\.1:1/);
+    expect(`${unreachable.stdout}${unreachable.stderr}`).not.toMatch(/s3cret/);
+    expect(fs.existsSync(path.join(dir, 'no-broker'))).toBe(false);
+    const hostless = runCli(['rollout', '--broker', 'redis://:s3cret@127.0.0.1:1']);
+    expectCleanFailure(hostless, /cannot reach Redis for the rollout host at redis:\/\/:\*\*\*@127\.0\.0\.1:1/);
+    expect(`${hostless.stdout}${hostless.stderr}`).not.toMatch(/s3cret/);
+  }, 30000);
+});

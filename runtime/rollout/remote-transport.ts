@@ -125,7 +125,7 @@ export class RemoteLockstepRun {
     this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     try {
-      await unregisterRemoteRun(this.redis, this.options.runId);
+      await Promise.race([unregisterRemoteRun(this.redis, this.options.runId), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     } catch {
       // The broker went away; its keys went with it or expire with their leases.
     }
@@ -183,7 +183,7 @@ export class RemoteShardTransport implements ShardTransport {
   private lostSince: number | null = null;
   private lastNoticeAt = 0;
   private noticedOnce = false;
-  private pendingSends: Array<Promise<void>> = [];
+  /** The first failed send since the last check (sends are not awaited: results are what the learner waits for). */
   private sendError?: unknown;
   private closed = false;
 
@@ -251,7 +251,7 @@ export class RemoteShardTransport implements ShardTransport {
     const log = this.logs[group];
     if (!log) throw new Error(`remote rollout: group ${group} observed before its first reset`);
     for (;;) {
-      await this.flushSends();
+      this.checkSends();
       const failure = this.failures[group];
       if (failure) throw failure;
       const waiting = this.shards.filter((s) => s.doneReset[group] !== log.reset || s.doneStep[group] !== log.steps.length);
@@ -274,17 +274,13 @@ export class RemoteShardTransport implements ShardTransport {
   }
 
   private send(shard: RemoteShard, message: CommandMessage | ReplayMessage): void {
-    const sent = appendMessage(this.writer, shard.commands, encodeMessage(message)).catch((error: unknown) => {
+    appendMessage(this.writer, shard.commands, encodeMessage(message)).catch((error: unknown) => {
       this.sendError ??= error;
     });
-    this.pendingSends.push(sent);
   }
 
-  /** Waits for the commands sent so far; a failed send is a broker failure. */
-  private async flushSends(): Promise<void> {
-    const sends = this.pendingSends;
-    this.pendingSends = [];
-    await Promise.all(sends);
+  /** A failed send is a broker failure (a lost command would leave the learner waiting for its result). */
+  private checkSends(): void {
     if (this.sendError !== undefined) {
       const error = this.sendError;
       this.sendError = undefined;
@@ -327,7 +323,7 @@ export class RemoteShardTransport implements ShardTransport {
     this.lostSince ??= now;
     const grace = this.options.brokerGraceMs ?? 5000;
     if (now - this.lostSince >= grace) {
-      throw new RolloutBrokerError(`lost the rollout broker at ${this.display} (task '${this.options.taskKey}'): ${describeRedisError(error)}; no answer for ${((now - this.lostSince) / 1000).toFixed(1)} s`);
+      throw new RolloutBrokerError(`lost the rollout broker at ${this.display} (task '${this.options.taskKey}'): ${describeRedisError(error).replace(/\.$/, '')}, no answer for ${((now - this.lostSince) / 1000).toFixed(1)} s`);
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

@@ -95,6 +95,7 @@ export class RolloutHost {
   private stopping = false;
   private claims = 0;
   private lostSince: number | null = null;
+  private sendError?: unknown;
   /** Shards whose claim failed to set up (bad env spec): not retried by this host. */
   private readonly refused = new Set<string>();
 
@@ -119,6 +120,8 @@ export class RolloutHost {
   async run(): Promise<void> {
     this.control = await connectRedis(this.options.url, { purpose: 'rollout host', reconnectForMs: this.options.brokerGraceMs ?? 10000 });
     this.reader = await connectRedis(this.options.url, { purpose: 'rollout host (commands)', reconnectForMs: this.options.brokerGraceMs ?? 10000 });
+    const threads = this.threadsPerShard === 0 ? 'in its main thread' : `in ${this.threadsPerShard} worker thread(s) each`;
+    this.log(`rollout host ${this.hostId}: serving runs on ${this.display}, at most ${this.options.maxShards} shard(s) at once, ${threads}; Ctrl-C to stop`);
     try {
       let nextDiscovery = 0;
       while (!this.stopping) {
@@ -291,6 +294,11 @@ export class RolloutHost {
 
   /** Reads the claimed shards' commands (up to 200 ms) and runs them, shards side by side. */
   private async serveOnce(): Promise<void> {
+    if (this.sendError !== undefined) {
+      const error = this.sendError;
+      this.sendError = undefined;
+      throw error;
+    }
     const shards = [...this.served.values()];
     const entries = await readStreams(
       this.reader!,
@@ -391,7 +399,10 @@ export class RolloutHost {
       result = { ...base, error: error.message, envIndex: error.envIndex };
     }
     if (this.served.get(shard.id) !== shard) return;
-    await appendMessage(this.control!, shard.results, encodeMessage(result));
+    // Not awaited: the next command is read meanwhile; a failed send is raised by the next serveOnce.
+    appendMessage(this.control!, shard.results, encodeMessage(result)).catch((error: unknown) => {
+      this.sendError ??= error;
+    });
     if (shard.failed) await this.drop(shard, `an env failed: ${result.error}`);
   }
 

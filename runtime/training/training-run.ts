@@ -421,7 +421,7 @@ class TrainingLoop {
       this.lastCheckpoint = written;
     }
     const from = written ?? resumeFrom ?? this.lastCheckpoint;
-    const next = from ? `the run stopped at ${state.steps} env steps with a checkpoint, ${from}; continue with: troupe train --resume ${this.options.outDir} (with --broker to use rollout hosts again, or without to step the envs here)` : 'no checkpoint could be written';
+    const next = from ? `The run stopped at ${state.steps} env steps with a checkpoint, ${from}; continue with: troupe train --resume ${this.options.outDir} (with --broker to use rollout hosts again, or without to step the envs here)` : 'No checkpoint could be written.';
     return new Error(`${error.message}. ${next}`);
   }
 

@@ -22,7 +22,6 @@ export async function runRolloutCommand(opts: RolloutCommandOptions): Promise<vo
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  process.stdout.write(`rollout host ${host.hostId}: serving runs on ${host.display} with ${workers} worker thread(s) (${host.threadsPerShard} per shard), at most ${maxShards} shard(s) at once; Ctrl-C to stop\n`);
   try {
     await host.run();
   } finally {

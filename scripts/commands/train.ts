@@ -72,6 +72,8 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
     process.stdout.write(`warning: ${resume.path} was trained on the ${resume.data.backend} backend; continuing on ${backend.backend} is not bit-identical\n`);
   }
   const offline = trainerFor(config.algo.name).kind === 'offline';
+  if (opts.broker !== undefined && offline) process.stdout.write(`note: --broker is ignored: ${config.algo.name} trains offline and steps no envs\n`);
+  const remote = opts.broker !== undefined && !offline ? await openRemoteRollout(config, outDir, opts.broker) : undefined;
   const unitName = offline ? 'gradient steps' : 'env steps';
   const total = offline ? (config.run.total_gradient_steps ?? 0) : config.run.total_env_steps;
   const tasks = runTasks(config);
@@ -132,8 +134,6 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
     }
   };
 
-  const remote = opts.broker !== undefined && !offline ? await openRemoteRollout(config, outDir, opts.broker) : undefined;
-  if (opts.broker !== undefined && offline) process.stdout.write(`note: --broker is ignored: ${config.algo.name} trains offline and steps no envs\n`);
   let summary: TrainingSummary;
   try {
     let barStarted = false;
