@@ -382,8 +382,11 @@ export class RolloutHost {
     return true;
   }
 
-  /** Awaits the shard's local command; sends its rows (or the failure) when `reply`. */
-  private async finish(shard: ServedShard, group: number, command: ShardCommand, policyVersion: number, reply: boolean): Promise<void> {
+  /**
+   * Awaits the shard's local command; sends its rows when `reply`, and a failure always — tagged
+   * as step `failureStep` (a replay's last step: the one the learner waits for) when given.
+   */
+  private async finish(shard: ServedShard, group: number, command: ShardCommand, policyVersion: number, reply: boolean, failureStep?: number): Promise<void> {
     const base = { kind: 'result' as const, shard: shard.index, group, reset: shard.reset[group], epoch: shard.epoch[group], step: shard.step[group], policyVersion, host: this.hostId };
     let result: ResultMessage;
     try {
@@ -396,7 +399,9 @@ export class RolloutHost {
       if (this.served.get(shard.id) !== shard) return;
       if (!(error instanceof VectorEnvError)) throw error;
       shard.failed = true;
-      result = { ...base, error: error.message, envIndex: error.envIndex };
+      // This host will not take the shard again: its envs fail the same way wherever they run.
+      this.refused.add(shard.id);
+      result = { ...base, ...(failureStep !== undefined ? { step: failureStep } : {}), error: error.message, envIndex: error.envIndex };
     }
     if (this.served.get(shard.id) !== shard) return;
     // Not awaited: the next command is read meanwhile; a failed send is raised by the next serveOnce.
@@ -417,12 +422,12 @@ export class RolloutHost {
         throw new Error(`broker: the replay on ${shard.commands} for group ${g.group} has ${g.actions?.length} bytes of actions, expected ${g.steps} steps × ${rowLength}`);
       }
       this.beginReset(shard, g.group, g.reset, g.epoch);
-      await this.finish(shard, g.group, ShardCommand.Reset, 0, g.steps === 0);
+      await this.finish(shard, g.group, ShardCommand.Reset, 0, g.steps === 0, g.steps);
       for (let i = 0; i < g.steps && !shard.failed; i++) {
         this.beginStep(shard, g.group, g.actions.subarray(i * rowLength, (i + 1) * rowLength), g.policyVersion);
         const last = i === g.steps - 1;
         if (last) pending.push(this.finish(shard, g.group, ShardCommand.Step, g.policyVersion, true));
-        else await this.finish(shard, g.group, ShardCommand.Step, g.policyVersion, false);
+        else await this.finish(shard, g.group, ShardCommand.Step, g.policyVersion, false, g.steps);
       }
     }
   }
