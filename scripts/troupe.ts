@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { runBenchEnvsCommand } from './commands/bench-envs';
+import { type BenchRemoteCommandOptions, runBenchRemoteCommand } from './commands/bench-remote';
 import { BENCHMARKED_ALGOS, type BenchLearnerCommandOptions, DEFAULT_LEARNER_ALGOS, DEFAULT_LEARNER_ENV, runBenchLearnerCommand } from './commands/bench-learner';
 import { type CheckEnvCommandOptions, runCheckEnvCommand } from './commands/check-env';
 import { type CollectCommandOptions, runCollectCommand } from './commands/collect';
@@ -126,6 +127,19 @@ bench
   .option('--json', 'machine-readable output')
   .action(async (opts: { ids?: string; envs: string; seconds: string; repeats: string; json?: boolean }) => {
     await runBenchEnvsCommand(opts);
+  });
+
+bench
+  .command('remote')
+  .description('lock-step remote rollouts: ms per vector step in-process, over worker threads, and on one `troupe rollout` host (started here, as a child process) through the broker')
+  .requiredOption('--broker <url>', 'Redis URL of a running server')
+  .option('--ids <ids>', 'comma-separated env ids', 'lbf-8x8-2p-2f-coop,reach')
+  .option('--envs <n>', 'env copies per vector', '64')
+  .option('--workers <n>', 'worker threads (here and on the host; the host serves that many shards)', '2')
+  .option('--seconds <s>', 'measuring time per mode', '3')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: BenchRemoteCommandOptions) => {
+    await runBenchRemoteCommand(opts);
   });
 
 bench
