@@ -148,7 +148,7 @@ function startCli(args: string[]): Child {
 
 async function stopAll(children: Child[]): Promise<void> {
   for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGTERM');
-  await Promise.all(children.map((c) => Promise.race([c.exited, new Promise((resolve) => setTimeout(resolve, 5000))])));
+  await Promise.all(children.map((c) => Promise.race([c.exited, new Promise((resolve) => setTimeout(resolve, 5000).unref())])));
   for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGKILL');
 }
 
@@ -240,7 +240,7 @@ describe('troupe train --broker with troupe rollout hosts', () => {
       children.push(learner);
       await learner.waitFor(/\[train\] 800\//, 20000);
       process.kill(broker.pid, 'SIGKILL');
-      const code = await Promise.race([learner.exited, new Promise((resolve) => setTimeout(() => resolve('hung'), 20000))]);
+      const code = await Promise.race([learner.exited, new Promise((resolve) => setTimeout(() => resolve('hung'), 20000).unref())]);
       expect(code).toBe(1);
       const output = learner.output();
       expect(output).toMatch(/lost the rollout broker at unix:\/\/\/.*redis\.sock/);

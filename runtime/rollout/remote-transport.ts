@@ -284,7 +284,7 @@ export class RemoteShardTransport implements ShardTransport {
     if (this.sendError !== undefined) {
       const error = this.sendError;
       this.sendError = undefined;
-      throw new RolloutBrokerError(`the rollout broker at ${this.display} did not take a command (task '${this.options.taskKey}'): ${describeRedisError(error)}`);
+      throw new RolloutBrokerError(`lost the rollout broker at ${this.display} (task '${this.options.taskKey}'): a command did not reach it (${brokerFailureText(error)})`);
     }
   }
 
@@ -323,7 +323,7 @@ export class RemoteShardTransport implements ShardTransport {
     this.lostSince ??= now;
     const grace = this.options.brokerGraceMs ?? 5000;
     if (now - this.lostSince >= grace) {
-      throw new RolloutBrokerError(`lost the rollout broker at ${this.display} (task '${this.options.taskKey}'): ${describeRedisError(error).replace(/\.$/, '')}, no answer for ${((now - this.lostSince) / 1000).toFixed(1)} s`);
+      throw new RolloutBrokerError(`lost the rollout broker at ${this.display} (task '${this.options.taskKey}'): ${brokerFailureText(error)}, no answer for ${((now - this.lostSince) / 1000).toFixed(1)} s`);
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
@@ -397,4 +397,11 @@ export class RemoteShardTransport implements ShardTransport {
     shard.doneReset[result.group] = result.reset;
     shard.doneStep[result.group] = result.step;
   }
+}
+
+/** A lost connection in a few words (ioredis' own texts name its options, which mean nothing to a user). */
+function brokerFailureText(error: unknown): string {
+  const text = describeRedisError(error);
+  if (/max retries per request|Connection is closed/i.test(text)) return 'the connection was lost and could not be re-established';
+  return text.replace(/\.$/, '');
 }
