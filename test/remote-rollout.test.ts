@@ -123,6 +123,51 @@ describe('lock-step remote rollouts', () => {
   }, 30000);
 });
 
+describe('a learner whose only host dies', () => {
+  let server: TestRedisServer;
+  beforeAll(() => {
+    server = startRedisServer();
+  });
+  afterAll(() => server?.stop());
+
+  test('keeps waiting and says so periodically, then goes on with the next host that comes', async () => {
+    const notices: string[] = [];
+    const run = await RemoteLockstepRun.open({ url: server.url, runId: 'orphaned', shards: 2, leaseMs: 300, config: {}, onWaiting: (m) => notices.push(m), noticeEveryMs: 200 });
+    const reference = await VectorEnv.create({ env: ENV, numEnvs: 4, seed: 1, workers: 0 });
+    const remote = await VectorEnv.create({ env: ENV, numEnvs: 4, seed: 1, transport: run.transportFor('lbf') });
+    const first = new RolloutHost({ url: server.url, workers: 0, maxShards: 2, hostId: 'first', discoverEveryMs: 100 });
+    const serving: Array<Promise<void>> = [];
+    let second: RolloutHost | undefined;
+    try {
+      await reference.reset();
+      const resetting = remote.reset();
+      await waitFor(() => notices.length > 0, 5000, 'the first notice');
+      expect(notices[0]).toMatch(/^waiting for rollout hosts \(start: troupe rollout --broker unix:\/\//);
+      serving.push(first.run());
+      await resetting;
+      first.abandon();
+      await serving[0];
+      const rng = [new Rng('a'), new Rng('a')];
+      writeRandomActions(reference, rng[0]);
+      writeRandomActions(remote, rng[1]);
+      const stepping = remote.step();
+      await waitFor(() => notices.filter((m) => /lost their hosts \(lease lapsed\)/.test(m)).length >= 2, 10000, 'two notices about the lost host');
+      second = new RolloutHost({ url: server.url, workers: 0, maxShards: 2, hostId: 'second', discoverEveryMs: 100 });
+      serving.push(second.run());
+      await stepping;
+      await reference.step();
+      expect(firstDifference(reference.buffers, remote.buffers)).toBeUndefined();
+    } finally {
+      await reference.close();
+      await remote.close();
+      await run.close();
+      first.abandon();
+      second?.stop();
+      await Promise.all(serving);
+    }
+  }, 20000);
+});
+
 /** A child `troupe` process whose output is collected as it comes. */
 interface Child {
   process: ChildProcess;
