@@ -32,11 +32,11 @@ import { type TestRedisServer, startRedisServer } from './helpers/redis-server';
 const T = 10;
 const E = 4;
 
-function config(remote: string, extra = ''): RunConfig {
+function config(remote: string, totalEnvSteps = 800): RunConfig {
   return parseRunConfig(
     `env: { id: lbf-8x8-2p-2f-coop }
 algo: { name: mappo, hidden_dim: 16, use_rnn: false, rollout_length: ${T} }
-run: { seed: 3, total_env_steps: 800, num_envs: ${E}, log_interval: 160, eval_interval: 100000, eval_episodes: 1, eval_max_steps: 200, checkpoint_interval: 400, remote: { mode: async, ${remote} } ${extra} }
+run: { seed: 3, total_env_steps: ${totalEnvSteps}, num_envs: ${E}, log_interval: 160, eval_interval: 100000, eval_episodes: 1, eval_max_steps: 200, checkpoint_interval: 400, remote: { mode: async, ${remote} } }
 `,
     'test',
   );
@@ -49,6 +49,13 @@ describe('async rollout mode', () => {
   const clients: Redis[] = [];
   const children: ChildProcessWithoutNullStreams[] = [];
   const dirs: string[] = [];
+  /** Hosts served in this process, stopped after the tests even when one failed. */
+  const stops: AbortController[] = [];
+  const stopper = (): AbortController => {
+    const stop = new AbortController();
+    stops.push(stop);
+    return stop;
+  };
   const connect = async () => {
     const c = await connectRedis(server.url, { purpose: 'test' });
     clients.push(c);
@@ -65,7 +72,9 @@ describe('async rollout mode', () => {
     registerBuiltinEnvs();
     await selectBackend('wasm');
   });
-  afterAll(() => {
+  afterAll(async () => {
+    for (const stop of stops) stop.abort();
+    await sleep(300);
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     for (const c of clients) c.disconnect();
     server.stop();
@@ -102,7 +111,7 @@ describe('async rollout mode', () => {
     const redis = await connect();
     const link = makeLink(redis);
     await link.start((await learner.captureState()).models, learner.policyVersion(spec.tasks[0].key));
-    const stop = new AbortController();
+    const stop = stopper();
     const hosts: Array<Promise<AsyncActorReport>> = [];
     for (const hostId of ['h0', 'h1']) hosts.push(serveAsyncRun(await connect(), spec, { workers: 0, hostId, signal: stop.signal, pollMs: 100 }));
     const monitor = await connect();
@@ -178,12 +187,12 @@ describe('async rollout mode', () => {
     const models = (await learner.captureState()).models;
     const first = makeLink(redis);
     await first.start(models, 0);
-    const stop = new AbortController();
+    const stop = stopper();
     const host = serveAsyncRun(await connect(), spec, { workers: 0, hostId: 'h0', signal: stop.signal, pollMs: 100 });
     // Read one chunk and "crash": never ack it, leave the run registered.
     await firstValueFrom(first.chunks({ items: 5, learnerVersion: () => 0 }));
     await first.close(false);
-    expect(await redis.xpending(asyncKeys.traj('restart'), 'learner')).toMatchObject([1]);
+    expect(((await redis.xpending(asyncKeys.traj('restart'), 'learner')) as unknown[])[0]).toBe(1);
     const second = makeLink(redis);
     await second.start(models, 0);
     expect(second.totals.discardedOnStart).toBe(1);
@@ -209,7 +218,7 @@ describe('async rollout mode', () => {
       const hostRedis = await connect();
       for (;;) {
         const spec = (await listRemoteRuns(hostRedis)).find((s) => s.runId === 'one');
-        if (spec) return serveAsyncRun(hostRedis, spec, { workers: 0, hostId: 'solo', pollMs: 100 });
+        if (spec) return serveAsyncRun(hostRedis, spec, { workers: 0, hostId: 'solo', pollMs: 100, signal: stopper().signal });
         await sleep(20);
       }
     })();
@@ -240,7 +249,7 @@ describe('async rollout mode', () => {
   }, 40000);
 
   test('a SIGKILLed host loses at most the chunk it was collecting; the run completes with the other host', async () => {
-    const cfg = config('credits: 2, max_policy_lag: 50, lease_ms: 1000', ', total_env_steps: 1600');
+    const cfg = config('credits: 2, max_policy_lag: 50, lease_ms: 1000', 1600);
     const redis = await connect();
     const script = path.join(__dirname, 'helpers', 'async-host.js');
     const sent: Record<string, number> = { a: 0, b: 0 };
@@ -283,6 +292,47 @@ describe('async rollout mode', () => {
     expect(summary.async!.chunks_by_host.a + summary.async!.chunks_by_host.b).toBe(40);
     expect(output.a).toMatch(/report .*"stopped":"run-ended"/);
   }, 60000);
+
+  test('a broker that goes away stops the learner with a clear error and a checkpoint, not a hang', async () => {
+    const own = startRedisServer();
+    try {
+      const redis = await connectRedis(own.url, { purpose: 'test' });
+      clients.push(redis);
+      const hostRedis = await connectRedis(own.url, { purpose: 'test' });
+      clients.push(hostRedis);
+      const host = (async () => {
+        for (;;) {
+          const spec = (await listRemoteRuns(hostRedis)).find((s) => s.runId === 'gone');
+          if (spec) return serveAsyncRun(hostRedis, spec, { workers: 0, hostId: 'h', pollMs: 100, signal: stopper().signal });
+          await sleep(20);
+        }
+      })();
+      let killed = false;
+      const started = Date.now();
+      const failure = await runTraining({
+        config: config('credits: 2, max_policy_lag: 50', 1600),
+        outDir: path.join(tmp(), 'run'),
+        backend: { name: 'wasm', reason: 'test' },
+        broker: { redis, runId: 'gone' },
+        onProgress: (p) => {
+          if (!killed && p.envSteps >= 200) {
+            killed = true;
+            process.kill(own.pid, 'SIGKILL');
+          }
+        },
+      }).then(
+        () => new Error('the run finished without its broker'),
+        (error: Error) => error,
+      );
+      expect(Date.now() - started).toBeLessThan(20000);
+      const match = /^broker: [a-z ]+ failed: .+; training stopped with a checkpoint at (\S+): resume with troupe train --resume/.exec(failure.message);
+      expect({ message: failure.message, matched: match !== null }).toMatchObject({ matched: true });
+      expect(fs.existsSync(match![1])).toBe(true);
+      await expect(host).rejects.toThrow();
+    } finally {
+      own.stop();
+    }
+  }, 30000);
 
   test('async mode with an algorithm that does not learn from on-policy chunks is a config error naming run.remote.mode', async () => {
     const cfg = parseRunConfig(
