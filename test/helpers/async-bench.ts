@@ -48,7 +48,11 @@ async function main(): Promise<void> {
       },
     });
     const rate = (last.steps - first!.steps) / ((last.t - first!.t) / 1000);
-    console.log(JSON.stringify({ hosts, env_steps: summary.env_steps, env_steps_per_s: Math.round(rate), updates: summary.updates, async: summary.async ?? null }));
+    const train = fs.readFileSync(path.join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | null>).filter((r) => r.kind === ('train' as unknown));
+    const lags = train.map((r) => r.policy_lag_mean).filter((v): v is number => typeof v === 'number');
+    const lagMean = lags.length > 0 ? lags.reduce((a, b) => a + b, 0) / lags.length : null;
+    const lagMax = lags.length > 0 ? Math.max(...train.map((r) => r.policy_lag_max ?? 0)) : null;
+    console.log(JSON.stringify({ hosts, env_steps: summary.env_steps, env_steps_per_s: Math.round(rate), updates: summary.updates, policy_lag_mean: lagMean, policy_lag_max: lagMax, load_average: os.loadavg()[0].toFixed(1), async: summary.async ?? null }));
     broker?.redis.disconnect();
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
