@@ -94,7 +94,6 @@ export interface ChunkEnvelope {
   host: string;
   epoch: number;
   version: number;
-  /** Env steps of acting the host did so far (for its own report). */
   chunk: TrajectoryChunk;
 }
 
