@@ -46,7 +46,7 @@ program
   .argument('[config]', 'run config (YAML), e.g. configs/quickstart.yaml; optional with --resume')
   .option('--set <key=value>', 'override a config key, e.g. --set algo.lr=0.001 (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--out <dir>', 'run directory (default runs/<env>_<algo>_seed<seed>_<time>; with --resume, the resumed run\'s)')
-  .option('--workers <n>', 'rollout worker threads (run.workers; 0 = in-process)')
+  .option('--workers <n>', 'rollout worker threads (run.workers; 0 = in-process; auto = in-process for cheap envs, else one per core, timed at the start)')
   .option('--seed <seed>', 'run.seed')
   .option('--resume <dir>', 'continue a run from its newest checkpoint (run directory or .ckpt file)')
   .addOption(backendOption())

@@ -19,6 +19,7 @@ import { type ExperienceSource, collectionSettled, consumeEach, taskExperienceSt
 import { VectorEnv } from '../rollout/vector-env';
 import { asyncConfigIssue } from '../rollout/async-protocol';
 import { AsyncLearnerLink, type AsyncRunTotals, BrokerError, type RunBroker } from './async-learner';
+import { type WorkerChoice, chooseWorkers } from '../rollout/worker-count';
 import { TRAINER_ARRAY_PREFIX, learnerStateOf } from './learner-checkpoint';
 import { RunDirectory } from './run-directory';
 import { type ModeResult, type TaskInferenceResults, evaluateTaskInference } from './task-inference-evaluation';
@@ -72,6 +73,8 @@ export interface TrainingRunOptions {
    * (the budget rounded up to whole rounds, more worker threads than cores); also in run.json.
    */
   onNotice?: (message: string) => void;
+  /** Told at the start what `workers: auto` chose and why (run.json records it as `workers_auto`). */
+  onInfo?: (message: string) => void;
   /** Meta-learners (Meta-DT): told each task's result per evaluation mode after training. */
   onTaskInference?: (task: string, mode: TaskInferenceMode, result: ModeResult) => void;
   /** Checkpoints kept in checkpoints/ (older ones are deleted). Default 3. */
@@ -190,6 +193,8 @@ interface LiveTask extends RunTask {
   vec?: VectorEnv;
   evalVec: VectorEnv;
   datasetInfo?: DatasetInfo;
+  /** What `workers: auto` chose for this task's vector, and why. */
+  workersChoice?: WorkerChoice;
 }
 
 /** What a checkpoint records of each dataset, so a resume can tell that the file was replaced. */
@@ -245,7 +250,12 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
         datasets[t.key] = data;
         live.datasetInfo = { file: t.dataset, sha256: createHash('sha256').update(fs.readFileSync(t.dataset)).digest('hex'), episodes: data.episodes.length };
       } else if (!actsRemotely) {
-        live.vec = await VectorEnv.create({ env: t.env, numEnvs: t.numEnvs, workers: t.workers, seed: taskSeed(t.key), ...checks });
+        let workers: number;
+        if (t.workers === 'auto') {
+          live.workersChoice = await chooseWorkers(t.env, t.numEnvs, { seed: taskSeed(t.key, 'choose-workers') });
+          workers = live.workersChoice.workers;
+        } else workers = t.workers;
+        live.vec = await VectorEnv.create({ env: t.env, numEnvs: t.numEnvs, workers, seed: taskSeed(t.key), ...checks });
         const differences = shapeDifferences(live.spec.shape, live.vec.layout);
         if (differences.length > 0) throw new Error(`task '${t.key}': its envs disagree on their shape (${differences.join('; ')})`);
       }
@@ -373,6 +383,9 @@ class TrainingLoop {
       this.notices.push('run.remote.mode async: rollout hosts act with the newest weights they have and their chunks are learned from in arrival order, so metrics.jsonl is not bit-reproducible (env steps count consumed chunks; policy lag and dropped chunks are logged)');
     }
     if (workerTotal > cores) this.notices.push(`${workerTotal} rollout worker threads on ${cores} CPU cores: threads beyond the cores compete for them, which is usually slower than ${cores} workers`);
+    for (const t of this.tasks) if (t.workersChoice) options.onInfo?.(`workers: auto${this.single ? '' : ` (task '${t.key}')`} → ${t.workersChoice.workers}: ${t.workersChoice.reason}`);
+    const autoRecord = (choice: WorkerChoice | undefined) =>
+      choice ? { workers_auto: { workers: choice.workers, reason: choice.reason, in_process_step_us: Math.round(choice.inProcessStepMicros), predicted_step_us: Math.round(choice.predictedStepMicros) } } : {};
     for (const notice of this.notices) options.onNotice?.(notice);
     dir.writeRunInfo({
       backend: options.backend.name,
@@ -380,10 +393,11 @@ class TrainingLoop {
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
       workers: this.single ? workersUsed[0] : config.run.workers,
+      ...(this.single ? autoRecord(this.tasks[0].workersChoice) : {}),
       cpu_cores: cores,
       ...(this.learner.kind === 'online' ? { env_steps_per_round: this.roundSteps, planned_env_steps: this.totalLength * this.roundSteps } : {}),
       notices: this.notices,
-      ...(this.single ? {} : { tasks: this.tasks.map((t, i) => ({ key: t.key, env: t.env.id, num_envs: t.numEnvs, workers: workersUsed[i] })) }),
+      ...(this.single ? {} : { tasks: this.tasks.map((t, i) => ({ key: t.key, env: t.env.id, num_envs: t.numEnvs, workers: workersUsed[i], ...autoRecord(t.workersChoice) })) }),
       resumed_from: resume?.path ?? null,
       started_at: new Date(this.startedAt).toISOString(),
     });
