@@ -106,7 +106,7 @@ program
 const bench = program.command('bench').description('measure speed (results go into BENCHMARKS.md)');
 bench
   .command('envs')
-  .description('env-steps/s and agent-steps/s of the built-in tasks (gridworld and manipulation) with a random policy: one env, and a vector in-process, over 1 and 2 workers double-buffered, and 2 workers lock-step')
+  .description('env-steps/s and agent-steps/s of the built-in tasks (gridworld and manipulation) with a random policy: one env, and a vector in-process, over 1 and 2 workers double-buffered, 2 workers lock-step, and workers: auto (its choice and reason listed below the table)')
   .option('--ids <ids>', 'comma-separated env ids (default: one scenario per task)')
   .option('--envs <n>', 'env copies per vector', '64')
   .option('--seconds <s>', 'measuring time per repeat', '1')
