@@ -48,7 +48,7 @@ program
   .argument('[config]', 'run config (YAML), e.g. configs/quickstart.yaml; optional with --resume')
   .option('--set <key=value>', 'override a config key, e.g. --set algo.lr=0.001 (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--out <dir>', 'run directory (default runs/<env>_<algo>_seed<seed>_<time>; with --resume, the resumed run\'s)')
-  .option('--workers <n>', 'rollout worker threads (run.workers; 0 = in-process)')
+  .option('--workers <n>', 'rollout worker threads (run.workers; 0 = in-process; auto = in-process for cheap envs, else one per core, timed at the start)')
   .option('--seed <seed>', 'run.seed')
   .option('--resume <dir>', 'continue a run from its newest checkpoint (run directory or .ckpt file)')
   .option('--broker <url>', 'Redis URL (redis://[user:password@]host:port, rediss://, unix://…): step the training envs on `troupe rollout` hosts (run.remote sets shards and lease); metrics are identical to --workers runs')
@@ -119,7 +119,7 @@ program
 const bench = program.command('bench').description('measure speed (results go into BENCHMARKS.md)');
 bench
   .command('envs')
-  .description('env-steps/s and agent-steps/s of the built-in tasks (gridworld and manipulation) with a random policy: one env, and a vector in-process, over 1 and 2 workers double-buffered, and 2 workers lock-step')
+  .description('env-steps/s and agent-steps/s of the built-in tasks (gridworld and manipulation) with a random policy: one env, and a vector in-process, over 1 and 2 workers double-buffered, 2 workers lock-step, and workers: auto (its choice and reason listed below the table)')
   .option('--ids <ids>', 'comma-separated env ids (default: one scenario per task)')
   .option('--envs <n>', 'env copies per vector', '64')
   .option('--seconds <s>', 'measuring time per repeat', '1')

@@ -7,6 +7,7 @@ import { makeEnv, prepareEnv } from '../../envs/registry';
 import { RandomPolicy } from '../../agents/policies/random-policy';
 import { Rng } from '../core/rng';
 import { VectorEnv } from './vector-env';
+import { type WorkerChoice, chooseWorkers } from './worker-count';
 
 /** One scenario per gridworld task, plus the issue's reference scenario first, and a physics task (Box actions). */
 export const DEFAULT_BENCH_IDS = ['lbf-8x8-2p-2f-coop', 'lbf-15x15-4p-5f', 'pursuit-10x10-4p-2prey', 'combat-3v3', 'combat-5v6', 'spread-3', 'spread-8', 'reach', 'pick-place', 'door-open', 'MT10', 'bar-lift'];
@@ -29,6 +30,11 @@ export interface EnvBenchResult {
   vectorWorkers2LockStep: Throughput;
   /** vectorWorkers2 / vectorInProcess, as the median of per-repeat ratios measured back to back. */
   speedup2Workers: number;
+  /** What `workers: auto` chose for this vector, and the vector run that way (2 groups when over workers). */
+  auto: WorkerChoice;
+  vectorAuto: Throughput;
+  /** vectorAuto / vectorInProcess, median of per-repeat ratios. */
+  speedupAuto: number;
 }
 
 function median(values: number[]): number {
@@ -97,7 +103,11 @@ export async function benchVectorEnv(id: string, numEnvs: number, workers: numbe
         actAndSend(g);
       }
     };
-    for (let t = 0; t < 20; t++) await round(); // warm-up (JIT, worker start)
+    // Warm-up: each worker thread compiles the env's code afresh (JIT, and WebAssembly tiers for
+    // physics), which takes up to a second or two of stepping; a run lasts far longer.
+    const warmUntil = performance.now() + Math.min(2000, Math.max(300, seconds * 1000));
+    do await round();
+    while (performance.now() < warmUntil);
     envSteps = 0;
     agentSteps = 0;
     const start = performance.now();
@@ -122,6 +132,8 @@ export async function benchEnvs(ids: string[], numEnvs: number, seconds: number,
     const w1: Throughput[] = [];
     const w2: Throughput[] = [];
     const w2LockStep: Throughput[] = [];
+    const auto: Throughput[] = [];
+    const choice = await chooseWorkers({ id }, numEnvs);
     // Interleave the modes so slow phases of a shared machine hit all of them alike.
     for (let r = 0; r < repeats; r++) {
       single.push(benchSingleEnv(id, seconds));
@@ -129,6 +141,7 @@ export async function benchEnvs(ids: string[], numEnvs: number, seconds: number,
       w1.push(await benchVectorEnv(id, numEnvs, 1, 2, seconds));
       w2.push(await benchVectorEnv(id, numEnvs, 2, 2, seconds));
       w2LockStep.push(await benchVectorEnv(id, numEnvs, 2, 1, seconds));
+      auto.push(choice.workers === 0 ? await benchVectorEnv(id, numEnvs, 0, 1, seconds) : await benchVectorEnv(id, numEnvs, choice.workers, 2, seconds));
     }
     const result: EnvBenchResult = {
       id,
@@ -138,6 +151,9 @@ export async function benchEnvs(ids: string[], numEnvs: number, seconds: number,
       vectorWorkers2: medianThroughput(w2),
       vectorWorkers2LockStep: medianThroughput(w2LockStep),
       speedup2Workers: median(w2.map((w, i) => w.envStepsPerSec / inProcess[i].envStepsPerSec)),
+      auto: choice,
+      vectorAuto: medianThroughput(auto),
+      speedupAuto: median(auto.map((a, i) => a.envStepsPerSec / inProcess[i].envStepsPerSec)),
     };
     results.push(result);
     onResult(result);

@@ -1,6 +1,6 @@
 import { prepareEnvSpec } from '../../envs/env-from-spec';
 import { ShardCommand, resetSeed } from './shard-protocol';
-import { ControlSlot, RING_SIZE, RING_START, ShardStatus, type ShardTask, decodeCommand } from './worker-ring';
+import { ControlSlot, GroupSync, RING_SIZE, RING_START, ShardStatus, type ShardTask, decodeCommand } from './worker-ring';
 import { EnvFailure, ShardRunner } from './shard-runner';
 
 /**
@@ -9,7 +9,15 @@ import { EnvFailure, ShardRunner } from './shard-runner';
  * ring until told to close or an env fails.
  */
 export default async function runShard(task: ShardTask): Promise<'closed' | 'failed'> {
-  const { control, errorText, groupRanges } = task;
+  const { control, errorText, groupRanges, sync } = task;
+  const counters = new GroupSync(task.shards);
+  /** Counts a finished command; the last shard to finish the group (or a failing one) wakes the main thread. */
+  const finish = (group: number, failed: boolean): void => {
+    Atomics.add(sync, counters.done(task.shardIndex, group), 1);
+    if (!failed && !counters.groupFinished(sync, group)) return;
+    Atomics.add(sync, counters.wake(group), 1);
+    Atomics.notify(sync, counters.wake(group));
+  };
   // Module loading may be asynchronous (ESM, TypeScript); after this the command loop is synchronous.
   await prepareEnvSpec(task.spec);
   let runner: ShardRunner | undefined;
@@ -41,12 +49,10 @@ export default async function runShard(task: ShardTask): Promise<'closed' | 'fai
       Atomics.store(control, ControlSlot.ErrorEnvIndex, failure?.envIndex ?? -1);
       Atomics.store(control, ControlSlot.ErrorEpisodeStep, failure?.episodeStep ?? -1);
       Atomics.store(control, ControlSlot.Status, ShardStatus.Failed);
-      Atomics.add(control, ControlSlot.GroupDone + group, 1);
-      Atomics.notify(control, ControlSlot.GroupDone + group);
+      finish(group, true);
       return 'failed';
     }
-    Atomics.add(control, ControlSlot.GroupDone + group, 1);
-    Atomics.notify(control, ControlSlot.GroupDone + group);
+    finish(group, false);
   }
 }
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Piscina } from 'piscina';
 import { ShardCommand, type ShardRestart, type ShardTransport, type ShardTransportContext, VectorEnvError, abortEpisodes, shardRanges } from './shard-protocol';
-import { CONTROL_SLOTS, ControlSlot, ERROR_TEXT_BYTES, MAX_GROUPS, RING_SIZE, RING_START, type ShardTask, ShardStatus, encodeCommand } from './worker-ring';
+import { CONTROL_SLOTS, ControlSlot, ERROR_TEXT_BYTES, GroupSync, RING_SIZE, RING_START, type ShardTask, ShardStatus, encodeCommand } from './worker-ring';
 
 interface Shard {
   index: number;
@@ -13,8 +13,6 @@ interface Shard {
   exited: boolean;
   dead?: Error;
   commandsSent: number;
-  /** Commands sent per group; the worker's GroupDone counter catches up with it. */
-  groupSent: number[];
 }
 
 /** How long to block synchronously for a shard before yielding to the event loop (to notice dead workers). */
@@ -24,18 +22,23 @@ const SYNC_WAIT_MS = 20;
  * Shards in worker threads: each of W workers owns the w-th slice of every env group for its
  * whole life (a piscina task that lives as long as its shard, so its envs keep their state),
  * writes results straight into the SharedArrayBuffer buffers, and is woken by a command word
- * and an Atomics notify (`worker-ring.ts`). Dead or failing workers are reported, or restarted
- * from their seed with `restartOnFailure`.
+ * and an Atomics notify (`worker-ring.ts`). The main thread sleeps on one word per group, woken
+ * once by whichever shard finishes the group last. Dead or failing workers are reported, or
+ * restarted from their seed with `restartOnFailure`.
  */
 export class WorkerThreadTransport implements ShardTransport {
   readonly name = 'worker-threads';
   readonly restarts: ShardRestart[] = [];
   private readonly pool: Piscina;
   private readonly shards: Shard[] = [];
+  private readonly counters: GroupSync;
+  private readonly sync: Int32Array;
   private resetEpoch = 0;
 
   constructor(private readonly context: ShardTransportContext) {
     const W = context.shards;
+    this.counters = new GroupSync(W);
+    this.sync = new Int32Array(new SharedArrayBuffer(GroupSync.slots(W) * 4));
     this.pool = new Piscina({
       filename: path.join(__dirname, 'shard-worker.js'),
       minThreads: W,
@@ -48,22 +51,20 @@ export class WorkerThreadTransport implements ShardTransport {
 
   reset(group: number, epoch: number): void {
     this.resetEpoch = epoch;
-    for (const shard of this.shards) {
-      Atomics.store(shard.control, ControlSlot.ResetEpoch, epoch);
-      this.sendToShard(shard, ShardCommand.Reset, group);
-    }
+    for (const shard of this.shards) Atomics.store(shard.control, ControlSlot.ResetEpoch, epoch);
+    this.sendToShards(this.shards, ShardCommand.Reset, group);
   }
 
   step(group: number): void {
-    for (const shard of this.shards) this.sendToShard(shard, ShardCommand.Step, group);
+    this.sendToShards(this.shards, ShardCommand.Step, group);
   }
 
   async observe(group: number, command: ShardCommand, vectorStep: number): Promise<void> {
-    for (const shard of this.shards) await this.awaitShard(this.shards[shard.index], command, group, vectorStep);
+    await this.awaitShards([...this.shards], command, group, vectorStep);
   }
 
   async close(): Promise<void> {
-    for (const shard of this.shards) if (!shard.exited) this.sendToShard(shard, ShardCommand.Close, 0);
+    for (const shard of this.shards) if (!shard.exited) this.sendCommand(shard, ShardCommand.Close, 0);
     await Promise.allSettled(this.shards.map((s) => s.finished));
     await this.pool.destroy();
   }
@@ -72,9 +73,14 @@ export class WorkerThreadTransport implements ShardTransport {
     const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
     control[ControlSlot.ResetEpoch] = this.resetEpoch;
     const errorText = new Uint8Array(new SharedArrayBuffer(ERROR_TEXT_BYTES));
+    // A replacement shard starts counting afresh (its predecessor has exited).
+    for (let g = 0; g < this.context.groupRanges.length; g++) {
+      Atomics.store(this.sync, this.counters.sent(index, g), 0);
+      Atomics.store(this.sync, this.counters.done(index, g), 0);
+    }
     const { spec, layout, buffers, seed, checks } = this.context;
-    const task: ShardTask = { spec, layout, buffers, control, errorText, groupRanges: ranges, seed, checks };
-    const shard: Shard = { index, ranges, control, errorText, exited: false, commandsSent: 0, groupSent: new Array<number>(MAX_GROUPS).fill(0), finished: Promise.resolve() };
+    const task: ShardTask = { spec, layout, buffers, control, sync: this.sync, shardIndex: index, shards: this.counters.shards, errorText, groupRanges: ranges, seed, checks };
+    const shard: Shard = { index, ranges, control, errorText, exited: false, commandsSent: 0, finished: Promise.resolve() };
     shard.finished = this.pool.run(task).then(
       () => {
         shard.exited = true;
@@ -87,32 +93,51 @@ export class WorkerThreadTransport implements ShardTransport {
     return shard;
   }
 
-  private sendToShard(shard: Shard, command: ShardCommand, group: number): void {
+  /** Counts the command as sent to every shard first, so no worker takes the group for finished while the others are still being told. */
+  private sendToShards(shards: readonly Shard[], command: ShardCommand.Reset | ShardCommand.Step, group: number): void {
+    for (const shard of shards) Atomics.add(this.sync, this.counters.sent(shard.index, group), 1);
+    for (const shard of shards) this.sendCommand(shard, command, group);
+  }
+
+  private sendCommand(shard: Shard, command: ShardCommand, group: number): void {
     Atomics.store(shard.control, RING_START + (shard.commandsSent % RING_SIZE), encodeCommand(command, group));
     shard.commandsSent++;
-    if (command !== ShardCommand.Close) shard.groupSent[group]++;
     Atomics.store(shard.control, ControlSlot.CommandTail, shard.commandsSent);
     Atomics.notify(shard.control, ControlSlot.CommandTail);
   }
 
-  private async awaitShard(shard: Shard, command: ShardCommand, group: number, vectorStep: number): Promise<void> {
-    const { control } = shard;
-    const slot = ControlSlot.GroupDone + group;
-    const target = shard.groupSent[group];
-    // Fast path: block this thread briefly; env steps take microseconds.
-    let done = Atomics.load(control, slot);
-    if (done < target) {
-      Atomics.wait(control, slot, done, SYNC_WAIT_MS);
-      done = Atomics.load(control, slot);
+  private finished(shards: readonly Shard[], group: number): boolean {
+    const { sync, counters } = this;
+    for (const shard of shards) if (Atomics.load(sync, counters.done(shard.index, group)) < Atomics.load(sync, counters.sent(shard.index, group))) return false;
+    return true;
+  }
+
+  private async awaitShards(shards: readonly Shard[], command: ShardCommand, group: number, vectorStep: number): Promise<void> {
+    const { sync } = this;
+    const wake = this.counters.wake(group);
+    // Fast path: block this thread (env steps take microseconds to milliseconds); the shard that
+    // finishes the group last bumps the wake word, so one wake-up serves every shard.
+    const deadline = performance.now() + SYNC_WAIT_MS;
+    for (;;) {
+      const seen = Atomics.load(sync, wake);
+      if (this.finished(shards, group)) break;
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      Atomics.wait(sync, wake, seen, left);
     }
     // Slow path: wait on the event loop too, so a worker's death (reported there) is seen.
-    while (done < target && !shard.exited) {
-      const waiting = Atomics.waitAsync(control, slot, done, 100);
-      await Promise.race([waiting.async ? waiting.value : Promise.resolve(), shard.finished]);
-      done = Atomics.load(control, slot);
+    while (!this.finished(shards, group) && !shards.some((s) => s.exited)) {
+      const waiting = Atomics.waitAsync(sync, wake, Atomics.load(sync, wake), 100);
+      if (this.finished(shards, group)) break;
+      await Promise.race([waiting.async ? waiting.value : Promise.resolve(), ...shards.map((s) => s.finished)]);
     }
-    if (done >= target && Atomics.load(control, ControlSlot.Status) === ShardStatus.Ok) return;
-    await this.handleFailure(shard, command, group, vectorStep);
+    for (const shard of shards) {
+      const done = Atomics.load(sync, this.counters.done(shard.index, group)) >= Atomics.load(sync, this.counters.sent(shard.index, group));
+      if (done && Atomics.load(shard.control, ControlSlot.Status) === ShardStatus.Ok) continue;
+      // A shard that failed or died; the others of the group may still be running.
+      if (done || shard.exited) await this.handleFailure(shard, command, group, vectorStep);
+      else await this.awaitShards([shard], command, group, vectorStep);
+    }
   }
 
   private async handleFailure(shard: Shard, command: ShardCommand, group: number, vectorStep: number): Promise<void> {
@@ -136,7 +161,7 @@ export class WorkerThreadTransport implements ShardTransport {
     this.shards[shard.index] = replacement;
     // Every group of the new shard starts fresh episodes; flags and final observations set above stay for the consumer.
     const groups = this.context.groupRanges.length;
-    for (let g = 0; g < groups; g++) this.sendToShard(replacement, ShardCommand.Reset, g);
-    for (let g = 0; g < groups; g++) await this.awaitShard(replacement, ShardCommand.Reset, g, vectorStep);
+    for (let g = 0; g < groups; g++) this.sendToShards([replacement], ShardCommand.Reset, g);
+    for (let g = 0; g < groups; g++) await this.awaitShards([replacement], ShardCommand.Reset, g, vectorStep);
   }
 }

@@ -24,9 +24,9 @@ interface EnvPart {
 }
 interface ParsedParts {
   env?: EnvPart;
-  tasks?: Array<EnvPart & { num_envs?: number; workers?: number }>;
+  tasks?: Array<EnvPart & { num_envs?: number; workers?: number | 'auto' }>;
   algo: { name: string } & Record<string, unknown>;
-  run: { num_envs: number; workers: number; total_env_steps: number; eval_greedy: boolean };
+  run: { num_envs: number; workers: number | 'auto'; total_env_steps: number; eval_greedy: boolean };
 }
 
 export function consistencyIssues(config: ParsedParts): ConsistencyIssue[] {
@@ -37,12 +37,13 @@ export function consistencyIssues(config: ParsedParts): ConsistencyIssue[] {
 function workerIssues({ env, tasks, run }: ParsedParts): ConsistencyIssue[] {
   const tooMany = (workers: number, numEnvs: number, envsKey: string) =>
     `${workers} worker threads for ${numEnvs} env${numEnvs === 1 ? '' : 's'} (${envsKey}); each worker steps at least one env, so at most ${numEnvs} can be used: lower workers or raise num_envs`;
-  if (env) return run.workers > run.num_envs ? [{ path: ['run', 'workers'], message: tooMany(run.workers, run.num_envs, 'run.num_envs') }] : [];
+  // `auto` never picks more workers than envs.
+  if (env) return run.workers !== 'auto' && run.workers > run.num_envs ? [{ path: ['run', 'workers'], message: tooMany(run.workers, run.num_envs, 'run.num_envs') }] : [];
   const issues: ConsistencyIssue[] = [];
   (tasks ?? []).forEach((t, i) => {
     const workers = t.workers ?? run.workers;
     const numEnvs = t.num_envs ?? run.num_envs;
-    if (workers <= numEnvs) return;
+    if (workers === 'auto' || workers <= numEnvs) return;
     const path = t.workers !== undefined ? ['tasks', i, 'workers'] : ['run', 'workers'];
     const envsKey = t.num_envs !== undefined ? `tasks.${i}.num_envs` : `run.num_envs, used by tasks.${i}`;
     issues.push({ path, message: tooMany(workers, numEnvs, envsKey) });

@@ -16,6 +16,8 @@ const nonNegativeInt = (max: number = Number.MAX_SAFE_INTEGER) => z.number().int
 const MAX_NUM_ENVS = 4096;
 /** Worker threads per task (each is a Node worker with its own heap). */
 const MAX_WORKERS = 256;
+/** Rollout worker threads: a count (0 = in-process) or `auto`, chosen per task when the run starts (see `chooseWorkers`). */
+const workerSetting = () => z.union([nonNegativeInt(MAX_WORKERS), z.literal('auto')]);
 /** Episodes per evaluation. */
 const MAX_EVAL_EPISODES = 100_000;
 
@@ -39,7 +41,7 @@ export const taskConfigSchema = z
     /** The task's key in metrics and checkpoints; default its env id (give one when two tasks share an id). */
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]*$/, 'letters, digits and _ . : / - only').optional(),
     num_envs: positiveInt(MAX_NUM_ENVS).optional(),
-    workers: nonNegativeInt(MAX_WORKERS).optional(),
+    workers: workerSetting().optional(),
     /** Offline algorithms: the dataset file of this task (`.msgpack`, see `trainers/dataset.ts`). */
     dataset: z.string().min(1).optional(),
   })
@@ -69,8 +71,12 @@ export const runSectionSchema = z
     total_gradient_steps: positiveInt().optional(),
     /** Defaults per algorithm, see `DEFAULT_NUM_ENVS`; filled in before validation. */
     num_envs: positiveInt(MAX_NUM_ENVS),
-    /** Rollout worker threads; 0 steps the envs in the main thread. */
-    workers: nonNegativeInt(MAX_WORKERS).default(0),
+    /**
+     * Rollout worker threads; 0 steps the envs in the main thread; `auto` times a few in-process
+     * steps of each task's env when the run starts and picks in-process or one worker per core
+     * (the choice and its reason go to run.json). Workers never change results.
+     */
+    workers: workerSetting().default(0),
     /**
      * Intervals count the run's unit, as EPyMARL's `log_interval`/`test_interval`/
      * `save_model_interval`: env steps (all tasks together) online, gradient steps offline.
@@ -240,7 +246,8 @@ export interface RunTask {
   key: string;
   env: EnvConfig;
   numEnvs: number;
-  workers: number;
+  /** A count, or `auto` (resolved when the run starts). */
+  workers: number | 'auto';
   dataset?: string;
 }
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { takeWhile } from 'rxjs';
-import type { Experience } from '../../agents/experience';
+import type { Experience, TrajectoryChunk } from '../../agents/experience';
 import { policySpecJson } from '../../agents/policies/policy-spec';
 import { shapeDifferences, shapeOf } from '../../envs/env-shape';
 import { type OfflineDataset, checkDatasetShape, readDataset } from '../../trainers/dataset';
@@ -19,6 +19,9 @@ import { type ExperienceSource, collectionSettled, consumeEach, taskExperienceSt
 import { VectorEnv } from '../rollout/vector-env';
 import type { ShardTransportFactory } from '../rollout/shard-protocol';
 import { RolloutBrokerError } from '../rollout/remote-transport';
+import { asyncConfigIssue } from '../rollout/async-protocol';
+import { AsyncLearnerLink, type AsyncRunTotals, BrokerError, type RunBroker } from './async-learner';
+import { type WorkerChoice, chooseWorkers } from '../rollout/worker-count';
 import { TRAINER_ARRAY_PREFIX, learnerStateOf } from './learner-checkpoint';
 import { RunDirectory } from './run-directory';
 import { type ModeResult, type TaskInferenceResults, evaluateTaskInference } from './task-inference-evaluation';
@@ -72,6 +75,8 @@ export interface TrainingRunOptions {
    * (the budget rounded up to whole rounds, more worker threads than cores); also in run.json.
    */
   onNotice?: (message: string) => void;
+  /** Told at the start what `workers: auto` chose and why (run.json records it as `workers_auto`). */
+  onInfo?: (message: string) => void;
   /** Meta-learners (Meta-DT): told each task's result per evaluation mode after training. */
   onTaskInference?: (task: string, mode: TaskInferenceMode, result: ModeResult) => void;
   /** Checkpoints kept in checkpoints/ (older ones are deleted). Default 3. */
@@ -82,6 +87,12 @@ export interface TrainingRunOptions {
    * run with a checkpoint (`RolloutBrokerError`).
    */
   rolloutTransport?: (task: RunTask) => ShardTransportFactory | undefined;
+  /**
+   * A Redis broker for remote rollouts (`troupe train --broker`). With `run.remote.mode: async`
+   * the envs run on acting hosts (`troupe rollout`) and the loop learns from the chunks they
+   * send (`async-learner.ts`).
+   */
+  broker?: RunBroker;
 }
 
 /** What the run counts: env steps of all tasks (online learners) or gradient steps (offline). */
@@ -126,6 +137,8 @@ export interface TrainingSummary {
   checkpoint: string | null;
   /** Meta-learners: the mean return per split and evaluation mode (every task's in task-inference.json). */
   task_inference?: TaskInferenceResults['summary'];
+  /** Async remote runs: chunks learned from (by host), dropped and refused. */
+  async?: AsyncRunTotals;
 }
 
 /** What a meta-learner's run writes after training: returns per task and evaluation mode. */
@@ -188,6 +201,8 @@ interface LiveTask extends RunTask {
   vec?: VectorEnv;
   evalVec: VectorEnv;
   datasetInfo?: DatasetInfo;
+  /** What `workers: auto` chose for this task's vector, and why. */
+  workersChoice?: WorkerChoice;
 }
 
 /** What a checkpoint records of each dataset, so a resume can tell that the file was replaced. */
@@ -219,6 +234,10 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
   const single = runTaskList.length === 1;
   const dir = new RunDirectory(options.outDir, options.keepCheckpoints ?? 3);
   if (offline && run.total_gradient_steps === undefined) throw new Error(`run.total_gradient_steps: required for the offline algorithm '${config.algo.name}' (its budget counts gradient steps)`);
+  const asyncIssue = asyncConfigIssue(config);
+  if (asyncIssue) throw new Error(asyncIssue);
+  // Async remote runs act on the hosts: the learner keeps only its evaluation envs.
+  const actsRemotely = run.remote?.mode === 'async' && options.broker !== undefined;
 
   // Per-task seeds: a single-task run keeps the seeds it always had.
   const taskSeed = (key: string, ...p: Array<string | number>) => (single ? deriveSeed(run.seed, ...p) : deriveSeed(run.seed, ...p, key));
@@ -238,9 +257,15 @@ export async function runTraining(options: TrainingRunOptions): Promise<Training
         checkDatasetShape(data, live.spec.shape, t.dataset, t.env.id);
         datasets[t.key] = data;
         live.datasetInfo = { file: t.dataset, sha256: createHash('sha256').update(fs.readFileSync(t.dataset)).digest('hex'), episodes: data.episodes.length };
-      } else {
+      } else if (!actsRemotely) {
         const transport = options.rolloutTransport?.(t);
-        live.vec = await VectorEnv.create({ env: t.env, numEnvs: t.numEnvs, ...(transport ? { transport, workers: 0 } : { workers: t.workers }), seed: taskSeed(t.key), ...checks });
+        let workers: number;
+        if (transport) workers = 0;
+        else if (t.workers === 'auto') {
+          live.workersChoice = await chooseWorkers(t.env, t.numEnvs, { seed: taskSeed(t.key, 'choose-workers') });
+          workers = live.workersChoice.workers;
+        } else workers = t.workers;
+        live.vec = await VectorEnv.create({ env: t.env, numEnvs: t.numEnvs, workers, ...(transport ? { transport } : {}), seed: taskSeed(t.key), ...checks });
         const differences = shapeDifferences(live.spec.shape, live.vec.layout);
         if (differences.length > 0) throw new Error(`task '${t.key}': its envs disagree on their shape (${differences.join('; ')})`);
       }
@@ -277,6 +302,8 @@ class TrainingLoop {
   private replayActions?: Record<string, Float32Array>;
   private interrupted = false;
   private lastCheckpoint: string | null = null;
+  /** Async remote runs: the broker link chunks come through. */
+  private asyncLink?: AsyncLearnerLink;
   /** What `onNotice` is told at the start (and run.json records). */
   private readonly notices: string[] = [];
   /** Online: env steps one round takes (every task's item), rounds per segment and in the run. */
@@ -362,7 +389,13 @@ class TrainingLoop {
     const workersUsed = this.tasks.map((t) => t.vec?.options.workers ?? 0);
     const workerTotal = workersUsed.reduce((a, b) => a + b, 0);
     const cores = os.availableParallelism();
+    if (config.run.remote?.mode === 'async' && options.broker) {
+      this.notices.push('run.remote.mode async: rollout hosts act with the newest weights they have and their chunks are learned from in arrival order, so metrics.jsonl is not bit-reproducible (env steps count consumed chunks; policy lag and dropped chunks are logged)');
+    }
     if (workerTotal > cores) this.notices.push(`${workerTotal} rollout worker threads on ${cores} CPU cores: threads beyond the cores compete for them, which is usually slower than ${cores} workers`);
+    for (const t of this.tasks) if (t.workersChoice) options.onInfo?.(`workers: auto${this.single ? '' : ` (task '${t.key}')`} → ${t.workersChoice.workers}: ${t.workersChoice.reason}`);
+    const autoRecord = (choice: WorkerChoice | undefined) =>
+      choice ? { workers_auto: { workers: choice.workers, reason: choice.reason, in_process_step_us: Math.round(choice.inProcessStepMicros), predicted_step_us: Math.round(choice.predictedStepMicros) } } : {};
     for (const notice of this.notices) options.onNotice?.(notice);
     dir.writeRunInfo({
       backend: options.backend.name,
@@ -370,15 +403,17 @@ class TrainingLoop {
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
       workers: this.single ? workersUsed[0] : config.run.workers,
+      ...(this.single ? autoRecord(this.tasks[0].workersChoice) : {}),
       ...(this.tasks.some((t) => t.vec && t.vec.transportName !== 'in-process' && t.vec.transportName !== 'worker-threads') ? { rollout_transport: this.tasks[0].vec!.transportName } : {}),
       cpu_cores: cores,
       ...(this.learner.kind === 'online' ? { env_steps_per_round: this.roundSteps, planned_env_steps: this.totalLength * this.roundSteps } : {}),
       notices: this.notices,
-      ...(this.single ? {} : { tasks: this.tasks.map((t, i) => ({ key: t.key, env: t.env.id, num_envs: t.numEnvs, workers: workersUsed[i] })) }),
+      ...(this.single ? {} : { tasks: this.tasks.map((t, i) => ({ key: t.key, env: t.env.id, num_envs: t.numEnvs, workers: workersUsed[i], ...autoRecord(t.workersChoice) })) }),
       resumed_from: resume?.path ?? null,
       started_at: new Date(this.startedAt).toISOString(),
     });
-    if (this.learner.kind === 'online') await this.runOnline(this.learner);
+    if (this.learner.kind === 'online' && options.broker && config.run.remote?.mode === 'async') await this.runAsync(this.learner, options.broker);
+    else if (this.learner.kind === 'online') await this.runOnline(this.learner);
     else await this.runOffline(this.learner);
     if (dir.records > 0) this.writePlot();
     return this.writeSummary();
@@ -498,6 +533,98 @@ class TrainingLoop {
       stream.pipe(consumeEach(onItem), takeWhile((r) => r === 'go')).subscribe({ complete: resolve, error: reject });
     });
     for (const t of this.tasks) await collectionSettled(t.vec!);
+  }
+
+  // --- the async remote driver: chunks from acting hosts over a broker ----------------------------
+
+  /**
+   * Async remote runs (`async-learner.ts`): the hosts step the envs, so segments only pace
+   * checkpoints, nothing is reset or replayed, and an interrupted run's checkpoint closes its
+   * segment (a resume starts a fresh one). One task; every consumed chunk is one round.
+   */
+  private async runAsync(learner: OnlineLearner, broker: RunBroker): Promise<void> {
+    const state = this.state;
+    const t = this.tasks[0];
+    const remote = this.config.run.remote!;
+    const chunkLength = this.chunkLength(t);
+    const link = new AsyncLearnerLink(
+      broker.redis,
+      {
+        runId: broker.runId,
+        mode: 'async',
+        config: JSON.parse(JSON.stringify(this.config)) as Record<string, unknown>,
+        tasks: [{ key: t.key, env: t.env as unknown as Record<string, unknown>, numEnvs: t.numEnvs, seed: this.taskSeed(t.key), groups: 1, shards: remote.shards, checkFinite: this.config.run.check_finite }],
+        leaseMs: remote.lease_ms,
+        credits: remote.credits,
+        maxPolicyLag: remote.max_policy_lag,
+        registeredAt: Date.now(),
+      },
+      { layout: { ...t.spec.shape, numEnvs: t.numEnvs }, taskIndex: t.spec.index, chunkLength, onNotice: this.options.onNotice },
+    );
+    this.asyncLink = link;
+    const publish = async () => link.publishWeights((await learner.captureState()).models, learner.policyVersion(t.key));
+    let failure: unknown;
+    try {
+      await link.start((await learner.captureState()).models, learner.policyVersion(t.key));
+      while (state.rounds < this.totalLength && !this.interrupted) {
+        const segmentEnd = Math.min(this.segmentLength, this.totalLength - (state.rounds - state.segmentRounds));
+        const stream = link.chunks({ items: segmentEnd - state.segmentRounds, learnerVersion: () => learner.policyVersion(t.key), shouldStop: () => this.options.shouldStop?.(this.progress()) ?? false });
+        const onItem = async (item: TrajectoryChunk): Promise<'go' | 'stop'> => {
+          const task = state.tasks[t.key];
+          task.vectorSteps += item.length;
+          task.segmentSteps += item.length;
+          state.steps += item.length * item.layout.numEnvs;
+          state.segmentRounds++;
+          state.rounds++;
+          const iv = task.interval;
+          for (const ep of item.episodes) {
+            if (ep.aborted) continue;
+            task.episodes++;
+            iv.episodes++;
+            iv.returnSum += ep.return;
+            iv.lengthSum += ep.length;
+            if (!Number.isNaN(ep.success)) {
+              iv.successSum += ep.success;
+              iv.successCount++;
+            }
+          }
+          this.addStats(task, learner.observe(item, task.vectorSteps * item.layout.numEnvs));
+          await publish();
+          await this.afterStep();
+          return state.segmentRounds < segmentEnd && this.options.shouldStop?.(this.progress()) ? 'stop' : 'go';
+        };
+        await new Promise<void>((resolve, reject) => {
+          stream.pipe(consumeEach(onItem), takeWhile((r) => r === 'go')).subscribe({ complete: resolve, error: reject });
+        });
+        if (state.segmentRounds < segmentEnd) {
+          this.closeSegment();
+          this.lastCheckpoint = await this.checkpoint('interrupt');
+          this.interrupted = true;
+          break;
+        }
+        await this.endSegment();
+      }
+    } catch (error) {
+      failure = error;
+      if (!(error instanceof BrokerError)) throw error;
+      // The broker went away: keep what was learned (the loop state counts only consumed chunks).
+      this.closeSegment();
+      const saved = await this.checkpoint('interrupt');
+      throw new Error(`${error.message}; training stopped with a checkpoint at ${saved}: resume with troupe train --resume ${saved} once the broker is back`);
+    } finally {
+      // Unregistering tells the hosts the run is over; after a broker failure there is nothing to tell.
+      await link.close(!(failure instanceof BrokerError)).catch(() => undefined);
+    }
+  }
+
+  /** Ends the current segment where it stands (async runs have no env state to rebuild). */
+  private closeSegment(): void {
+    const state = this.state;
+    if (state.segmentRounds === 0) return;
+    state.segment++;
+    state.segmentRounds = 0;
+    state.roundPosition = 0;
+    for (const task of Object.values(state.tasks)) task.segmentSteps = 0;
   }
 
   // --- the offline driver: gradient steps on the learner's datasets ----------------------------
@@ -635,6 +762,7 @@ class TrainingLoop {
           : {}),
         ...taskFields,
         ...stats,
+        ...(this.asyncLink?.takeIntervalStats() ?? {}),
         steps_per_s: now > iv.startSeconds ? (state.steps - iv.startSteps) / (now - iv.startSeconds) : null,
         time_s: now,
       } as MetricsRecord);
@@ -784,6 +912,7 @@ class TrainingLoop {
             ),
           }),
       checkpoint: this.lastCheckpoint,
+      ...(this.asyncLink ? { async: this.asyncLink.summary() } : {}),
     };
     this.dir.writeSummary(summary);
     return summary;

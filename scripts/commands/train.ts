@@ -22,15 +22,20 @@ export interface TrainCommandOptions {
   broker?: string;
 }
 
+/** `--workers`: a whole number ≥ 0 or `auto`, checked as the flag. */
+function workersFlag(value: string): string {
+  return value.trim() === 'auto' ? 'auto' : nonNegativeIntFlag(value, '--workers', " or 'auto'");
+}
+
 /** A flag that must be a whole number ≥ 0, checked as the flag (the config check would name only the key it sets). */
-function nonNegativeIntFlag(value: string, flag: string): string {
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(Number(value))) throw new Error(`${flag} must be a non-negative integer, got '${value}'`);
+function nonNegativeIntFlag(value: string, flag: string, orElse = ''): string {
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(Number(value))) throw new Error(`${flag} must be a non-negative integer${orElse}, got '${value}'`);
   return value.trim();
 }
 
 function flagOverrides(opts: TrainCommandOptions): string[] {
   const sets = [...opts.set];
-  if (opts.workers !== undefined) sets.push(`run.workers=${nonNegativeIntFlag(opts.workers, '--workers')}`);
+  if (opts.workers !== undefined) sets.push(`run.workers=${workersFlag(opts.workers)}`);
   if (opts.seed !== undefined) sets.push(`run.seed=${nonNegativeIntFlag(opts.seed, '--seed')}`);
   if (opts.backend !== undefined) sets.push(`run.backend=${opts.backend}`);
   return sets;
@@ -80,7 +85,7 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
   const uniform = tasks.every((t) => t.numEnvs === tasks[0].numEnvs && t.workers === tasks[0].workers);
   const envsText =
     tasks.length === 1
-      ? `${tasks[0].numEnvs} envs, ${tasks[0].workers} worker thread(s)`
+      ? `${tasks[0].numEnvs} envs, ${tasks[0].workers === 'auto' ? 'workers: auto' : `${tasks[0].workers} worker thread(s)`}`
       : uniform && tasks.length > 4
         ? `${tasks[0].numEnvs} envs and ${tasks[0].workers} workers per task`
         : tasks.map((t) => `${t.key}: ${t.numEnvs} envs, ${t.workers} workers`).join('; ');
@@ -146,6 +151,7 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
       shouldStop: () => stopRequested,
       onRecord,
       onNotice: (message) => process.stdout.write(`warning: ${message}\n`),
+      onInfo: (message) => process.stdout.write(`${message}\n`),
       onTaskInference: (task, mode, r) => process.stdout.write(`[${mode}] ${task}: return ${fmt(r.return_mean)} ± ${fmt(r.return_std)} (${r.episodes} episodes)\n`),
       onProgress: (p) => {
         if (!bar) return;
