@@ -1,3 +1,7 @@
+import { registerBuiltinEnvs } from '../../envs/builtin';
+import { connectRedis } from '../../runtime/core/redis-connection';
+import { selectBackend } from '../../runtime/core/tf-backend';
+import { serveAsyncRun } from '../../runtime/rollout/async-actor';
 import { RolloutHost } from '../../runtime/rollout/rollout-host';
 
 export interface RolloutCommandOptions {
@@ -15,7 +19,26 @@ function positiveIntFlag(value: string, flag: string, min: number): number {
 export async function runRolloutCommand(opts: RolloutCommandOptions): Promise<void> {
   const workers = positiveIntFlag(opts.workers, '--workers', 0);
   const maxShards = opts.maxShards === undefined ? Math.max(1, workers) : positiveIntFlag(opts.maxShards, '--max-shards', 1);
-  const host = new RolloutHost({ url: opts.broker, workers, maxShards, log: (line) => process.stdout.write(`${line}\n`) });
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  registerBuiltinEnvs();
+  const host = new RolloutHost({
+    url: opts.broker,
+    workers,
+    maxShards,
+    log,
+    // Async runs: this host acts with the learner's newest weights (async-actor.ts) on its own connection.
+    serveAsyncRun: async (spec, self) => {
+      await selectBackend('auto');
+      const redis = await connectRedis(self.url, { purpose: 'async rollout host' });
+      try {
+        log(`serving async run ${spec.runId}`);
+        const report = await serveAsyncRun(redis, spec, { workers: self.workers, hostId: self.hostId, onEvent: log });
+        log(`async run ${spec.runId} done: ${JSON.stringify(report)}`);
+      } finally {
+        redis.disconnect();
+      }
+    },
+  });
   const stop = () => {
     process.stdout.write('stopping: releasing shards\n');
     host.stop();

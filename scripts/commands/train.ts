@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
-import { parseRedisUrl, redactRedisUrl } from '../../runtime/core/redis-connection';
+import { connectRedis, parseRedisUrl, redactRedisUrl } from '../../runtime/core/redis-connection';
+import type { RunBroker } from '../../runtime/training/async-learner';
 import { RemoteLockstepRun } from '../../runtime/rollout/remote-transport';
 import type { MetricsRecord } from '../../runtime/core/metrics-log';
 import { runLabel, runTasks } from '../../runtime/training/run-config';
@@ -78,7 +79,9 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
   }
   const offline = trainerFor(config.algo.name).kind === 'offline';
   if (opts.broker !== undefined && offline) process.stdout.write(`note: --broker is ignored: ${config.algo.name} trains offline and steps no envs\n`);
-  const remote = opts.broker !== undefined && !offline ? await openRemoteRollout(config, outDir, opts.broker) : undefined;
+  const asyncMode = config.run.remote?.mode === 'async';
+  const remote = opts.broker !== undefined && !offline && !asyncMode ? await openRemoteRollout(config, outDir, opts.broker) : undefined;
+  const asyncBroker = opts.broker !== undefined && !offline && asyncMode ? await openAsyncBroker(outDir, opts.broker) : undefined;
   const unitName = offline ? 'gradient steps' : 'env steps';
   const total = offline ? (config.run.total_gradient_steps ?? 0) : config.run.total_env_steps;
   const tasks = runTasks(config);
@@ -144,6 +147,7 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
     let barStarted = false;
     summary = await runTraining({
       ...(remote ? { rolloutTransport: (task) => remote.transportFor(task.key) } : {}),
+      ...(asyncBroker ? { broker: asyncBroker } : {}),
       config,
       outDir,
       backend: { name: backend.backend, reason: backend.reason },
@@ -168,6 +172,7 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
     bar?.stop();
     process.off('SIGINT', onSigint);
     await remote?.close();
+    asyncBroker?.redis.disconnect();
   }
   const fe = summary.final_eval;
   const lines = [
@@ -193,8 +198,8 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
 async function openRemoteRollout(config: PreparedRun['config'], outDir: string, url: string): Promise<RemoteLockstepRun> {
   const remote = config.run.remote;
   const mode = remote?.mode ?? 'lockstep';
-  if (mode !== 'lockstep') throw new Error(`run.remote.mode: '${mode}' runs are not served by this learner's lock-step transport; use run.remote.mode: lockstep (or the async rollout command)`);
-  const runId = `${path.basename(outDir).replace(/[^A-Za-z0-9_.-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+  if (mode !== 'lockstep') throw new Error(`run.remote.mode: '${mode}' is not lock-step`);
+  const runId = remoteRunId(outDir);
   const run = await RemoteLockstepRun.open({
     url,
     runId,
@@ -205,4 +210,16 @@ async function openRemoteRollout(config: PreparedRun['config'], outDir: string, 
   });
   process.stdout.write(`rollout: lock-step on remote hosts, run ${runId} on broker ${run.display} (${remote?.shards ?? 2} shards per task)\n`);
   return run;
+}
+
+function remoteRunId(outDir: string): string {
+  return `${path.basename(outDir).replace(/[^A-Za-z0-9_.-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+}
+
+/** `--broker` with `run.remote.mode: async`: the connection the async learner link registers the run on. */
+async function openAsyncBroker(outDir: string, url: string): Promise<RunBroker> {
+  const redis = await connectRedis(url, { purpose: 'rollout broker' });
+  const runId = remoteRunId(outDir);
+  process.stdout.write(`rollout: async mode on remote hosts, run ${runId} on broker ${parseRedisUrl(url).display}\n`);
+  return { redis, runId };
 }
