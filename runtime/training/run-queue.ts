@@ -420,26 +420,38 @@ function sharedCheckpointFiles(dir: string): string[] {
   return [path.join(checkpoints, LATEST_POINTER), latestCheckpointFile(checkpoints)];
 }
 
+/** Stores the files a run loading `dir` reads (`algo.transfer.decl_from`) on the queue, under the run's job id. */
+export async function uploadRunCheckpoint(connection: Redis, jobId: string, dir: string): Promise<void> {
+  const fields: Record<string, Buffer> = {};
+  for (const file of sharedCheckpointFiles(dir)) fields[path.relative(dir, file)] = fs.readFileSync(file);
+  await connection.multi().del(blobKey(jobId)).hset(blobKey(jobId), fields).exec();
+}
+
+/**
+ * Puts the checkpoint of the run `dep` names where this worker's copy of that run would be,
+ * unless it is there already (this worker trained it); returns whether it downloaded.
+ */
+export async function downloadRunCheckpoint(connection: Redis, dep: RunDependency, runsDir: string, log: (line: string) => void = () => undefined): Promise<boolean> {
+  const local = path.resolve(runsDir, dep.dir);
+  if (fs.existsSync(path.join(local, 'checkpoints', LATEST_POINTER))) return false;
+  const blob = await connection.hgetallBuffer(blobKey(dep.jobId));
+  const names = Object.keys(blob);
+  if (names.length === 0) throw new Error(`run ${dep.key} (job ${dep.jobId}) completed but its checkpoint is not on the queue (was its blob removed?); cannot load it`);
+  for (const name of names) {
+    const file = path.resolve(local, name);
+    if (!file.startsWith(local + path.sep)) throw new Error(`the checkpoint blob of ${dep.key} names a file outside its run directory: '${name}'`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, blob[name]);
+  }
+  log(`${dep.key}: downloaded its checkpoint (${names.length} files) to ${local}`);
+  return true;
+}
+
 export async function startRunWorker(url: string, options: RunWorkerOptions): Promise<RunWorkerHandle> {
   const connection = await connectRunQueue(url, { reconnectForMs: 60000 });
   const queue = openQueue(connection);
   const active = new Map<string, LaunchedRun>();
   let closing = false;
-
-  const ensureDependencyFiles = async (dep: RunDependency): Promise<void> => {
-    const local = path.resolve(options.runsDir, dep.dir);
-    if (fs.existsSync(path.join(local, 'checkpoints', LATEST_POINTER))) return;
-    const blob = await connection.hgetallBuffer(blobKey(dep.jobId));
-    const names = Object.keys(blob);
-    if (names.length === 0) throw new Error(`run ${dep.key} (job ${dep.jobId}) completed but its checkpoint is not on the queue (was its blob removed?); cannot load it`);
-    for (const name of names) {
-      const file = path.resolve(local, name);
-      if (!file.startsWith(local + path.sep)) throw new Error(`the checkpoint blob of ${dep.key} names a file outside its run directory: '${name}'`);
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, blob[name]);
-    }
-    options.log(`${dep.key}: downloaded its checkpoint (${names.length} files) to ${local}`);
-  };
 
   const runJob = async (job: Job<QueueJobData>, token: string | undefined): Promise<RunJobResult | ReportJobResult> => {
     if (job.data.kind === 'report') {
@@ -459,7 +471,7 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
         throw new DelayedError(`waiting for ${dep.key}`);
       }
     }
-    for (const dep of data.dependsOn) await ensureDependencyFiles(dep);
+    for (const dep of data.dependsOn) await downloadRunCheckpoint(connection, dep, options.runsDir, options.log);
 
     const dir = path.resolve(options.runsDir, data.dir);
     const config = YAML.parse(data.configYaml) as { algo?: { transfer?: { decl_from?: string } } };
@@ -507,12 +519,7 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
     }
     const summary = readSummary(dir)!;
     const evalRows = MetricsLog.read(path.join(dir, 'metrics.jsonl')).filter((r) => r.kind === 'eval');
-    if (data.shareCheckpoint) {
-      const files = sharedCheckpointFiles(dir);
-      const fields: Record<string, Buffer> = {};
-      for (const file of files) fields[path.relative(dir, file)] = fs.readFileSync(file);
-      await connection.multi().del(blobKey(job.id!)).hset(blobKey(job.id!), fields).exec();
-    }
+    if (data.shareCheckpoint) await uploadRunCheckpoint(connection, job.id!, dir);
     const absolute = data.evaluateBest ? await evaluateBest({ dir, seed: data.seed, config: config as Record<string, unknown> }, data.evaluateBest) : null;
     options.log(`${data.key}: done`);
     return { summary, evalRows, absolute, worker: options.name };

@@ -82,7 +82,8 @@ async function studyIdOf(connection: Redis, study: string): Promise<string> {
   return id;
 }
 
-function statusLines(status: StudyStatus): string[] {
+/** One line per run: state, key, worker, progress or error. */
+export function statusLines(status: StudyStatus): string[] {
   const lines: string[] = [];
   for (const run of status.runs) {
     const p = run.progress;
@@ -96,7 +97,7 @@ function statusLines(status: StudyStatus): string[] {
   return lines;
 }
 
-function countsLine(status: StudyStatus): string {
+export function countsLine(status: StudyStatus): string {
   const count = (s: string) => status.runs.filter((r) => r.state === s).length;
   return `study ${status.id}: ${status.runs.length} runs: ${count('done')} done, ${count('running')} running, ${count('waiting')} waiting, ${count('failed')} failed${count('missing') ? `, ${count('missing')} missing` : ''}; report ${status.report}`;
 }

@@ -1,0 +1,213 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import YAML from 'yaml';
+import { isProcessAlive } from '../runtime/core/run-lock';
+import { MetricsLog, type MetricsRecord, WALL_CLOCK_FIELDS } from '../runtime/core/metrics-log';
+import { QUEUE_PREFIX, RUN_QUEUE, type RunJobResult, type RunJobProgress, type StudyStatus, connectRunQueue, downloadRunCheckpoint, progressFromLine, uploadRunCheckpoint } from '../runtime/training/run-queue';
+import { countsLine, statusLines } from '../scripts/commands/queue';
+import { CLI, expectCleanFailure, runCli } from './helpers/cli-run';
+import { type TestRedisServer, startRedisServer } from './helpers/redis-server';
+
+/*
+ * The run queue end to end: a sweep of 6 small runs submitted to a private Redis, trained by two
+ * `troupe worker` processes, one SIGKILLed while it trains; the results are compared with the
+ * same sweep trained locally.
+ */
+
+const QUICKSTART = path.join(__dirname, '..', '..', 'configs', 'quickstart.yaml');
+
+let server: TestRedisServer;
+let tmp: string;
+let connection: Redis;
+let queue: Queue;
+const workers: ChildProcess[] = [];
+
+beforeAll(async () => {
+  server = startRedisServer();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-queue-'));
+  connection = await connectRunQueue(server.url);
+  queue = new Queue(RUN_QUEUE, { connection, prefix: QUEUE_PREFIX });
+});
+
+afterAll(async () => {
+  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+  await queue.close();
+  connection.disconnect();
+  server.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** 3 learning rates × 2 seeds, each run a few seconds with progress lines every 250 env steps. */
+const STUDY = {
+  name: 'qtest',
+  base: QUICKSTART,
+  set: { 'run.total_env_steps': 2000, 'run.eval_interval': 1000, 'run.eval_episodes': 4, 'run.log_interval': 250, 'run.checkpoint_interval': 1000, 'run.backend': 'wasm' },
+  grid: { 'algo.lr': [0.0005, 0.001, 0.002] },
+  seeds: 2,
+};
+
+function startWorker(runsDir: string): { child: ChildProcess; output: () => string } {
+  let output = '';
+  const child = spawn(process.execPath, [CLI, 'worker', '--queue', server.url, '--runs-dir', runsDir], {
+    env: { ...process.env, TROUPE_QUEUE_LOCK_MS: '2000', TROUPE_QUEUE_STALLED_MS: '1000', TROUPE_DEBUG: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  workers.push(child);
+  return { child, output: () => output };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function withoutWallClock(rows: MetricsRecord[]): Array<Record<string, unknown>> {
+  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !WALL_CLOCK_FIELDS.includes(k))));
+}
+
+test('progress lines of troupe train become job progress', () => {
+  let p: RunJobProgress = {};
+  p = progressFromLine('[train] 500/3000 env steps  episodes 8  return 0.125  1660 steps/s', p)!;
+  expect(p).toEqual({ env_steps: 500, total: 3000, return_mean: 0.125 });
+  p = progressFromLine('[eval]  1000/3000 env steps  greedy return 0.250 ± 0.100  (4 episodes)', p)!;
+  expect(p).toEqual({ env_steps: 1000, total: 3000, return_mean: 0.125, eval_return: 0.25 });
+  expect(progressFromLine('[train] combat-3v3 2000/20000 env steps  episodes 8  return —  1660 steps/s', p)).toEqual({ env_steps: 2000, total: 20000, return_mean: 0.125, eval_return: 0.25 });
+  expect(progressFromLine('backend: wasm', p)).toBeNull();
+});
+
+test('status lines say where a run trains and how far, and why a run failed', () => {
+  const status: StudyStatus = {
+    id: 's-0123456789ab',
+    name: 's',
+    report: 'waiting',
+    runs: [
+      { key: 'lr=1/seed0', jobId: 'a', state: 'running', worker: 'host:12', progress: { env_steps: 500, total: 2000, return_mean: 0.25 }, attempts: 0 },
+      { key: 'lr=1/seed1', jobId: 'b', state: 'failed', error: 'run lr=1/seed1: troupe train exited with code 1', attempts: 3 },
+      { key: 'lr=2/seed0', jobId: 'c', state: 'done', worker: 'host:13', progress: { eval_return: 0.5 }, attempts: 0 },
+      { key: 'lr=2/seed1', jobId: 'd', state: 'waiting', attempts: 0 },
+    ],
+  };
+  expect(countsLine(status)).toBe('study s-0123456789ab: 4 runs: 1 done, 1 running, 1 waiting, 1 failed; report waiting');
+  expect(statusLines(status)).toEqual([
+    '  running  lr=1/seed0  on host:12  500/2000 env steps  return 0.250',
+    '  failed   lr=1/seed1  after 3 attempts: run lr=1/seed1: troupe train exited with code 1',
+    '  done     lr=2/seed0  (host:13)  eval 0.500',
+    '  waiting  lr=2/seed1',
+  ]);
+});
+
+test('a sweep on two workers, one SIGKILLed mid-run: every run completes once, with the results of local runs; status, report and resubmission', async () => {
+  const file = path.join(tmp, 'qtest.yaml');
+  fs.writeFileSync(file, YAML.stringify(STUDY));
+  const local = path.join(tmp, 'local');
+  const reference = runCli(['sweep', file, '--out', local, '--jobs', '2'], { timeoutMs: 60000 });
+  expect([reference.status, reference.stderr]).toEqual([0, '']);
+
+  const submitted = runCli(['sweep', file, '--queue', server.url]);
+  expect([submitted.status, submitted.stderr]).toEqual([0, '']);
+  expect(submitted.stdout).toMatch(/study qtest-[0-9a-f]{12} \(6 runs, wasm backend\): 6 runs added/);
+  const again = runCli(['sweep', file, '--queue', server.url]);
+  expect(again.stdout).toMatch(/already submitted: nothing added/);
+  expect(await queue.getJobCountByTypes('waiting', 'waiting-children', 'active', 'completed', 'delayed', 'failed', 'prioritized')).toBe(7);
+  const waiting = runCli(['sweep', 'status', file, '--queue', server.url]);
+  expect(waiting.stdout).toMatch(/6 runs: 0 done, 0 running, 6 waiting, 0 failed; report waiting\n {2}waiting  lr=0\.0005\/seed0/);
+
+  const a = startWorker(path.join(tmp, 'worker-a'));
+  const b = startWorker(path.join(tmp, 'worker-b'));
+  const nameA = `${os.hostname()}:${a.child.pid}`;
+  const nameB = `${os.hostname()}:${b.child.pid}`;
+
+  // Kill worker A while it trains a run that has reported progress.
+  const victim = await until(
+    'worker A to report progress',
+    async () => (await queue.getJobs(['active'])).find((j) => j.processedBy === nameA && ((j.progress as RunJobProgress).env_steps ?? 0) > 0),
+    30000,
+  );
+  const victimDir = path.join(tmp, 'worker-a', (victim.data as { dir: string }).dir);
+  const trainPid = (JSON.parse(fs.readFileSync(path.join(victimDir, 'run.lock'), 'utf8')) as { pid: number }).pid;
+  a.child.kill('SIGKILL');
+  // Its `troupe train` child notices and stops writing the run directory.
+  await until('the orphaned train process to exit', async () => !isProcessAlive(trainPid), 5000);
+
+  const reportJob = await until('the report job', async () => {
+    const job = await queue.getJob(`report-${/study (qtest-[0-9a-f]{12})/.exec(submitted.stdout)![1]}`);
+    return job && (await job.getState()) === 'completed' ? job : undefined;
+  }, 45000);
+  expect(reportJob.returnvalue.missing).toEqual([]);
+
+  const runs = (await queue.getJobs(['completed'])).filter((j) => j.name === 'run');
+  expect(runs).toHaveLength(6);
+  expect(await queue.getJobCountByTypes('failed', 'waiting', 'active', 'delayed')).toBe(0);
+  const recovered = runs.find((j) => j.id === victim.id)!;
+  expect((recovered.returnvalue as RunJobResult).worker).toBe(nameB);
+  // Completed once: one "done" per run over both workers' logs.
+  const logs = a.output() + b.output();
+  for (const job of runs) expect(logs.split('\n').filter((l) => l.endsWith(`] ${(job.data as { key: string }).key}: done`))).toHaveLength(1);
+
+  for (const job of runs) {
+    const key = (job.data as { key: string }).key;
+    const result = job.returnvalue as RunJobResult;
+    const localRun = path.join(local, 'runs', ...key.split('/'));
+    expect(withoutWallClock(result.evalRows)).toEqual(withoutWallClock(MetricsLog.read(path.join(localRun, 'metrics.jsonl')).filter((r) => r.kind === 'eval')));
+    const localSummary = JSON.parse(fs.readFileSync(path.join(localRun, 'summary.json'), 'utf8')) as Record<string, unknown>;
+    for (const field of ['env_steps', 'episodes', 'updates', 'final_eval', 'best_eval', 'interrupted']) expect([key, field, result.summary[field]]).toEqual([key, field, localSummary[field]]);
+  }
+
+  const status = runCli(['sweep', 'status', 'qtest', '--queue', server.url]);
+  expect(status.status).toBe(0);
+  expect(status.stdout).toMatch(/6 runs: 6 done, 0 running, 0 waiting, 0 failed; report done/);
+  expect(status.stdout).toContain(`done     ${(recovered.data as { key: string }).key}  (${nameB})`);
+  const watched = runCli(['sweep', 'status', file, '--queue', server.url, '--watch']);
+  expect(watched.stdout).toMatch(/report done/);
+
+  // The report from job results is the local report, byte for byte.
+  const out = path.join(tmp, 'queued-report');
+  const report = runCli(['sweep', 'report', file, '--queue', server.url, '--out', out]);
+  expect([report.status, report.stderr]).toEqual([0, '']);
+  for (const name of ['report.md', 'results.json']) expect(fs.readFileSync(path.join(out, name), 'utf8')).toBe(fs.readFileSync(path.join(local, name), 'utf8'));
+
+  expect(runCli(['sweep', file, '--queue', server.url]).stdout).toMatch(/already submitted: nothing added/);
+  expect(await queue.getJobCountByTypes('completed')).toBe(7);
+
+  // SIGTERM: an idle worker stops cleanly.
+  b.child.kill('SIGTERM');
+  const code = await new Promise<number | null>((resolve) => (b.child.exitCode !== null ? resolve(b.child.exitCode) : b.child.on('exit', (c) => resolve(c))));
+  expect(code).toBe(0);
+}, 120000);
+
+test('a pretraining checkpoint travels through the queue to a worker that lacks it', async () => {
+  // Any finished run with checkpoints stands in for a pretraining run here.
+  const source = path.join(tmp, 'local', 'runs', 'lr=0.001', 'seed0');
+  await uploadRunCheckpoint(connection, 'job-x', source);
+  const dep = { jobId: 'job-x', key: 'pretrain/seed0', dir: 'study/runs/pretrain/seed0' };
+  const elsewhere = path.join(tmp, 'other-worker');
+  expect(await downloadRunCheckpoint(connection, dep, elsewhere)).toBe(true);
+  const copied = path.join(elsewhere, dep.dir, 'checkpoints');
+  const pointer = JSON.parse(fs.readFileSync(path.join(copied, 'latest'), 'utf8')) as { latest: string };
+  expect(fs.readFileSync(path.join(copied, pointer.latest))).toEqual(fs.readFileSync(path.join(source, 'checkpoints', pointer.latest)));
+  // Already there: nothing downloaded again.
+  expect(await downloadRunCheckpoint(connection, dep, elsewhere)).toBe(false);
+  await expect(downloadRunCheckpoint(connection, { ...dep, jobId: 'job-y' }, path.join(tmp, 'third'))).rejects.toThrow(/pretrain\/seed0 \(job job-y\) completed but its checkpoint is not on the queue/);
+});
+
+test('an unreachable queue: a clear error naming the URL without its password, no stack trace, no hang', () => {
+  const file = path.join(tmp, 'qtest.yaml');
+  const url = 'redis://troupe:hunter2@127.0.0.1:1';
+  for (const args of [['sweep', file, '--queue', url], ['worker', '--queue', url], ['sweep', 'status', 'qtest', '--queue', url]]) {
+    const result = runCli(args, { timeoutMs: 20000 });
+    expectCleanFailure(result, /cannot reach Redis for the run queue at redis:\/\/troupe:\*\*\*@127\.0\.0\.1:1/);
+    expect(result.stdout + result.stderr).not.toContain('hunter2');
+  }
+  expectCleanFailure(runCli(['sweep', 'status', 'nothing-like-it', '--queue', server.url]), /the queue has no study 'nothing-like-it'/);
+});
