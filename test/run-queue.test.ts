@@ -186,6 +186,21 @@ test('a sweep on two workers, one SIGKILLed mid-run: every run completes once, w
   expect(code).toBe(0);
 }, 120000);
 
+test('a troupe train whose starter (TROUPE_PARENT_PID) is SIGKILLed stops by itself, even with its output going to a file', async () => {
+  const dir = path.join(tmp, 'orphan');
+  // sh starts the run in the background and waits; the run is told sh's pid, as a worker tells its runs.
+  const starter = spawn('sh', ['-c', `TROUPE_PARENT_PID=$$ "${process.execPath}" "${CLI}" train "${QUICKSTART}" --out "${dir}" --no-progress --backend wasm --set run.log_interval=1000000 > "${dir}.log" 2>&1 & echo $!; wait`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const trainPid = Number(await new Promise<string>((resolve) => starter.stdout!.once('data', (c: Buffer) => resolve(c.toString().trim()))));
+  await until('the run to start training', async () => fs.existsSync(path.join(dir, 'metrics.jsonl')), 20000);
+  starter.kill('SIGKILL');
+  try {
+    await until('the orphaned run to stop', async () => !isProcessAlive(trainPid), 3000);
+  } finally {
+    if (isProcessAlive(trainPid)) process.kill(trainPid, 'SIGKILL');
+  }
+  expect(fs.readFileSync(`${dir}.log`, 'utf8')).toMatch(/the process that started this one \(pid \d+\) is gone; stopping/);
+});
+
 test('a pretraining checkpoint travels through the queue to a worker that lacks it', async () => {
   // Any finished run with checkpoints stands in for a pretraining run here.
   const source = path.join(tmp, 'local', 'runs', 'lr=0.001', 'seed0');
