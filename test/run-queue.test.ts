@@ -96,14 +96,16 @@ test('status lines say where a run trains and how far, and why a run failed', ()
       { key: 'lr=1/seed1', jobId: 'b', state: 'failed', error: 'run lr=1/seed1: troupe train exited with code 1', attempts: 3 },
       { key: 'lr=2/seed0', jobId: 'c', state: 'done', worker: 'host:13', progress: { eval_return: 0.5 }, attempts: 0 },
       { key: 'lr=2/seed1', jobId: 'd', state: 'waiting', attempts: 0 },
+      { key: 'lr=3/seed0', jobId: 'e', state: 'waiting', attempts: 1, error: "tfjs backend 'tensorflow' unavailable" },
     ],
   };
-  expect(countsLine(status)).toBe('study s-0123456789ab: 4 runs: 1 done, 1 running, 1 waiting, 1 failed; report waiting');
+  expect(countsLine(status)).toBe('study s-0123456789ab: 5 runs: 1 done, 1 running, 2 waiting, 1 failed; report waiting');
   expect(statusLines(status)).toEqual([
     '  running  lr=1/seed0  on host:12  500/2000 env steps  return 0.250',
     '  failed   lr=1/seed1  after 3 attempts: run lr=1/seed1: troupe train exited with code 1',
     '  done     lr=2/seed0  (host:13)  eval 0.500',
     '  waiting  lr=2/seed1',
+    "  waiting  lr=3/seed0  (1 failed attempt so far: tfjs backend 'tensorflow' unavailable)",
   ]);
 });
 

@@ -287,7 +287,8 @@ export async function studyStatus(connection: Redis, studyId: string): Promise<S
         state,
         ...(state === 'running' || state === 'done' ? { worker: job.processedBy ?? (job.returnvalue as RunJobResult | null)?.worker } : {}),
         ...(progress ? { progress } : {}),
-        ...(state === 'failed' ? { error: job.failedReason } : {}),
+        // A waiting run that failed before says why, as a failed one does.
+        ...(state === 'failed' || (state === 'waiting' && job.attemptsMade > 0 && job.failedReason) ? { error: job.failedReason } : {}),
         attempts: job.attemptsMade,
       });
     }
@@ -534,7 +535,7 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
     stalledInterval: options.stalledIntervalMs,
     // A job whose worker died twice is not a poison pill yet: a third worker may try.
     maxStalledCount: 2,
-    autorun: true,
+    autorun: false,
   });
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
@@ -547,6 +548,11 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
     resolveClosed();
   });
   await worker.waitUntilReady();
+  options.log(`ready: ${options.concurrency} job(s) at a time, runs in ${options.runsDir}`);
+  worker.run().catch((error: unknown) => {
+    options.log(`stopped: ${describeRedisError(error)}`);
+    resolveClosed();
+  });
 
   return {
     closed,

@@ -92,7 +92,7 @@ export function statusLines(status: StudyStatus): string[] {
     if (run.state === 'running') lines.push(`  running  ${run.key}  on ${run.worker ?? '?'}${at}${numbers}`);
     else if (run.state === 'done') lines.push(`  done     ${run.key}${run.worker ? `  (${run.worker})` : ''}${numbers}`);
     else if (run.state === 'failed') lines.push(`  failed   ${run.key}  after ${run.attempts} attempts: ${run.error ?? 'no reason given'}`);
-    else lines.push(`  ${run.state.padEnd(8)} ${run.key}${run.attempts > 0 ? `  (${run.attempts} failed attempts so far)` : ''}`);
+    else lines.push(`  ${run.state.padEnd(8)} ${run.key}${run.attempts > 0 ? `  (${run.attempts} failed attempt${run.attempts > 1 ? 's' : ''} so far${run.error ? `: ${run.error}` : ''})` : ''}`);
   }
   return lines;
 }
@@ -204,7 +204,6 @@ export async function runWorkerCommand(opts: WorkerCommandOptions): Promise<numb
   const name = `${os.hostname()}:${process.pid}`;
   const log = (line: string) => process.stdout.write(`[worker ${name}] ${line}\n`);
   const worker = await startRunWorker(opts.queue, { name, concurrency, runsDir, launch: launchQueuedRun, lockDurationMs, stalledIntervalMs, log });
-  log(`ready: ${concurrency} job(s) at a time, runs in ${shown(runsDir)}`);
   let signals = 0;
   const stop = (signal: string) => {
     signals++;
