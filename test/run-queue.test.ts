@@ -7,7 +7,8 @@ import type { Redis } from 'ioredis';
 import YAML from 'yaml';
 import { isProcessAlive } from '../runtime/core/run-lock';
 import { MetricsLog, type MetricsRecord, WALL_CLOCK_FIELDS } from '../runtime/core/metrics-log';
-import { QUEUE_PREFIX, RUN_QUEUE, type RunJobResult, type RunJobProgress, type StudyStatus, connectRunQueue, downloadRunCheckpoint, progressFromLine, uploadRunCheckpoint } from '../runtime/training/run-queue';
+import { QUEUE_PREFIX, RUN_QUEUE, type RunJobResult, type RunJobProgress, type StudyStatus, connectRunQueue, downloadRunCheckpoint, progressFromLine, queuedStudyOf, uploadRunCheckpoint } from '../runtime/training/run-queue';
+import { loadTransferStudy, planTransferStudy } from '../runtime/training/transfer-study';
 import { countsLine, statusLines } from '../scripts/commands/queue';
 import { CLI, expectCleanFailure, runCli } from './helpers/cli-run';
 import { type TestRedisServer, startRedisServer } from './helpers/redis-server';
@@ -119,11 +120,7 @@ test('a sweep on two workers, one SIGKILLed mid-run: every run completes once, w
   const submitted = runCli(['sweep', file, '--queue', server.url]);
   expect([submitted.status, submitted.stderr]).toEqual([0, '']);
   expect(submitted.stdout).toMatch(/study qtest-[0-9a-f]{12} \(6 runs, wasm backend\): 6 runs added/);
-  const again = runCli(['sweep', file, '--queue', server.url]);
-  expect(again.stdout).toMatch(/already submitted: nothing added/);
   expect(await queue.getJobCountByTypes('waiting', 'waiting-children', 'active', 'completed', 'delayed', 'failed', 'prioritized')).toBe(7);
-  const waiting = runCli(['sweep', 'status', file, '--queue', server.url]);
-  expect(waiting.stdout).toMatch(/6 runs: 0 done, 0 running, 6 waiting, 0 failed; report waiting\n {2}waiting  lr=0\.0005\/seed0/);
 
   const a = startWorker(path.join(tmp, 'worker-a'));
   const b = startWorker(path.join(tmp, 'worker-b'));
@@ -179,8 +176,9 @@ test('a sweep on two workers, one SIGKILLed mid-run: every run completes once, w
   expect([report.status, report.stderr]).toEqual([0, '']);
   for (const name of ['report.md', 'results.json']) expect(fs.readFileSync(path.join(out, name), 'utf8')).toBe(fs.readFileSync(path.join(local, name), 'utf8'));
 
+  // Submitting the same study again adds nothing.
   expect(runCli(['sweep', file, '--queue', server.url]).stdout).toMatch(/already submitted: nothing added/);
-  expect(await queue.getJobCountByTypes('completed')).toBe(7);
+  expect(await queue.getJobCountByTypes('waiting', 'waiting-children', 'active', 'completed', 'delayed', 'failed', 'prioritized')).toBe(7);
 
   // SIGTERM: an idle worker stops cleanly.
   b.child.kill('SIGTERM');
@@ -221,10 +219,69 @@ test('a pretraining checkpoint travels through the queue to a worker that lacks 
 test('an unreachable queue: a clear error naming the URL without its password, no stack trace, no hang', () => {
   const file = path.join(tmp, 'qtest.yaml');
   const url = 'redis://troupe:hunter2@127.0.0.1:1';
-  for (const args of [['sweep', file, '--queue', url], ['worker', '--queue', url], ['sweep', 'status', 'qtest', '--queue', url]]) {
+  for (const args of [['sweep', file, '--queue', url], ['worker', '--queue', url]]) {
     const result = runCli(args, { timeoutMs: 20000 });
     expectCleanFailure(result, /cannot reach Redis for the run queue at redis:\/\/troupe:\*\*\*@127\.0\.0\.1:1/);
     expect(result.stdout + result.stderr).not.toContain('hunter2');
   }
   expectCleanFailure(runCli(['sweep', 'status', 'nothing-like-it', '--queue', server.url]), /the queue has no study 'nothing-like-it'/);
+});
+
+test('a transfer study through the queue: the target that loads a pretraining run waits for it (delayed, not failed), and its numbers reach the report', async () => {
+  const file = path.join(tmp, 'tiny-transfer.yaml');
+  fs.writeFileSync(
+    file,
+    YAML.stringify({
+      base: {
+        algo: { name: 'mtma', use_rnn: false, rnn_hidden_dim: 16, decl_hidden_dim: 8, batch_size: 4, buffer_size: 100, epsilon_anneal_time: 500, target_update_interval_or_tau: 50 },
+        run: { num_envs: 2, log_interval: 200, eval_interval: 400, eval_episodes: 2, checkpoint_interval: 400, backend: 'wasm' },
+      },
+      sources: [{ id: 'combat-3v3' }],
+      targets: [{ id: 'combat-2a3b' }],
+      conditions: ['scratch', 'frozen'],
+      pretrain: { seeds: 1, total_env_steps: 800 },
+      target: { seeds: 1, total_env_steps: 400 },
+      report: { metric: 'win_rate', threshold: 0.5, absolute_episodes_factor: 2, bootstrap_reps: 100 },
+    }),
+  );
+  const submitted = runCli(['transfer', file, '--queue', server.url]);
+  expect(submitted.stdout).toMatch(/study tiny-transfer-[0-9a-f]{12} \(3 runs, wasm backend\): 3 runs added/);
+  // One worker taking all three runs at once: the frozen target must wait for the pretraining run.
+  const worker = spawn(process.execPath, [CLI, 'worker', '--queue', server.url, '--runs-dir', path.join(tmp, 'worker-t'), '--concurrency', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  workers.push(worker);
+  let output = '';
+  worker.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+  const id = /study (tiny-transfer-[0-9a-f]{12})/.exec(submitted.stdout)![1];
+  await until('the transfer report job', async () => (await queue.getJobState(`report-${id}`)) === 'completed', 60000);
+  worker.kill('SIGTERM');
+  expect(output).toMatch(/target\/combat-2a3b\/frozen\/seed0: waits for pretrain\/seed0 \(active\)/);
+  expect(output.indexOf('pretrain/seed0: done')).toBeLessThan(output.indexOf('target/combat-2a3b/frozen/seed0: starting'));
+  const out = path.join(tmp, 'tiny-transfer-queued');
+  expect(runCli(['sweep', 'report', 'tiny-transfer', '--queue', server.url, '--out', out]).status).toBe(0);
+  // The frozen run's numbers reached the report (its absolute score was re-evaluated by the worker).
+  const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as { missing: string[]; targets: Record<string, Record<string, { seeds: number; measures: Record<string, unknown> }>> };
+  expect(report.missing).toEqual([]);
+  expect(Object.keys(report.targets['combat-2a3b'])).toEqual(['scratch', 'frozen']);
+  expect(report.targets['combat-2a3b'].frozen.measures.absolute).toMatchObject({ values: [expect.any(Number)] });
+  expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/^# Transfer report: tiny-transfer/);
+}, 90000);
+
+test('a transfer study as jobs: target runs wait for the pretraining run they load (its path relative to the runs folder); MRA studies and mixed backends are refused', () => {
+  const configs = path.join(__dirname, '..', '..', 'configs');
+  const dry = runCli(['transfer', path.join(configs, 'transfer', 'smoke.yaml'), '--queue', server.url, '--dry-run']);
+  expect([dry.status, dry.stderr]).toEqual([0, '']);
+  expect(dry.stdout).toMatch(/study smoke-[0-9a-f]{12}: 10 runs on the wasm backend \(dry run: nothing submitted\)/);
+  expect(dry.stdout).toMatch(/target\/combat-4v5\/frozen\/seed1 {2}job [0-9a-f]{12} {2}\(after pretrain\/seed1\)/);
+  const file = path.join(configs, 'transfer', 'smoke.yaml');
+  const study = queuedStudyOf(planTransferStudy(loadTransferStudy(file), file, path.join(tmp, 'anywhere')), 'smoke', 'wasm');
+  const frozen = study.runs.find((r) => r.data.key === 'target/combat-4v5/frozen/seed1')!.data;
+  expect(frozen).toMatchObject({ dir: 'smoke/runs/combat-4v5/frozen/seed1', dependsOn: [{ key: 'pretrain/seed1', dir: 'smoke/runs/pretrain/seed1' }], evaluateBest: { metric: 'win_rate', absolute_episodes_factor: 10 }, backend: 'wasm' });
+  expect(YAML.parse(frozen.configYaml)).toMatchObject({ algo: { transfer: { mode: 'frozen', decl_from: 'smoke/runs/pretrain/seed1' } }, run: { backend: 'wasm', seed: 1 } });
+  expect(study.runs.filter((r) => r.data.shareCheckpoint).map((r) => r.data.key)).toEqual(['pretrain/seed0', 'pretrain/seed1']);
+  // Where the submitter keeps the study does not change its jobs.
+  expect(queuedStudyOf(planTransferStudy(loadTransferStudy(file), file, path.join(tmp, 'elsewhere')), 'smoke', 'wasm').runs.map((r) => r.jobId)).toEqual(study.runs.map((r) => r.jobId));
+  expectCleanFailure(runCli(['transfer', path.join(configs, 'mra', 'smoke.yaml'), '--queue', server.url]), /is an MRA study \(method: mra\): --queue runs MTMA transfer studies and sweeps only/);
+  const mixed = path.join(tmp, 'mixed.yaml');
+  fs.writeFileSync(mixed, YAML.stringify({ ...STUDY, grid: { 'run.backend': ['wasm', 'cpu'] } }));
+  expectCleanFailure(runCli(['sweep', mixed, '--queue', server.url]), /the runs ask for different backends \(wasm, cpu\); a queued study runs on one backend/);
 });

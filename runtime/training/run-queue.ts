@@ -112,7 +112,8 @@ export function reportJobId(studyId: string): string {
  * including the pretraining run a transfer run loads, and `run.backend` is set to `backend` in
  * every config so no worker picks another.
  */
-export function queuedStudyOf(plan: SweepPlan | (TransferPlan & { kind?: undefined }), name: string, backend: QueueBackend): QueuedStudy {
+export function queuedStudyOf(plan: SweepPlan | TransferPlan, name: string, backend: QueueBackend): QueuedStudy {
+  const sweep = isSweepPlan(plan) ? plan : undefined;
   const relative = (dir: string, what: string): string => {
     const rel = path.relative(plan.outDir, dir);
     if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${plan.file}: ${what} ${dir} lies outside the study folder ${plan.outDir}; a queued study's runs must stay inside it`);
@@ -135,7 +136,8 @@ export function queuedStudyOf(plan: SweepPlan | (TransferPlan & { kind?: undefin
       if (!dep) throw new Error(`${plan.file}: run ${run.key} waits for ${key}, which is not planned before it`);
       return { jobId: dep.jobId, key, dir: dep.dir };
     });
-    const evaluate = plan.kind !== 'sweep' && (run.phase === 'target' || run.phase === 'baseline') ? { metric: plan.study.report.metric, absolute_episodes_factor: plan.study.report.absolute_episodes_factor } : undefined;
+    const transferReport = sweep ? undefined : (plan as TransferPlan).study.report;
+    const evaluate = transferReport && (run.phase === 'target' || run.phase === 'baseline') ? { metric: transferReport.metric, absolute_episodes_factor: transferReport.absolute_episodes_factor } : undefined;
     runs.push({
       jobId,
       data: { kind: 'run', study: '', key: run.key, configYaml, dir, seed: run.seed, backend, dependsOn, ...(evaluate ? { evaluateBest: evaluate } : {}), shareCheckpoint: loaded.has(run.key) },
@@ -144,11 +146,14 @@ export function queuedStudyOf(plan: SweepPlan | (TransferPlan & { kind?: undefin
   const id = `${name}-${sha256(runs.map((r) => r.jobId).sort().join('\n')).slice(0, 12)}`;
   for (const r of runs) r.data.study = id;
   const refs: QueuedRunRef[] = plan.runs.map(({ config: _config, ...fields }, i) => ({ ...fields, dir: runs[i].data.dir, jobId: runs[i].jobId }));
-  const report: ReportJobData =
-    plan.kind === 'sweep'
-      ? { kind: 'report', study: id, name, studyKind: 'sweep', config: plan.study, conditions: plan.conditions, runs: refs }
-      : { kind: 'report', study: id, name, studyKind: 'transfer', config: plan.study, runs: refs };
+  const report: ReportJobData = sweep
+    ? { kind: 'report', study: id, name, studyKind: 'sweep', config: sweep.study, conditions: sweep.conditions, runs: refs }
+    : { kind: 'report', study: id, name, studyKind: 'transfer', config: (plan as TransferPlan).study, runs: refs };
   return { id, name, runs, report };
+}
+
+function isSweepPlan(plan: SweepPlan | TransferPlan): plan is SweepPlan {
+  return 'kind' in plan && plan.kind === 'sweep';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -468,6 +473,7 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
       if (state === 'failed') throw new Error(`run ${data.key} loads ${dep.key}, which failed; retry that run first`);
       if (state !== 'completed') {
         // Not an attempt: the job comes back once the run it loads had time to finish.
+        options.log(`${data.key}: waits for ${dep.key} (${state})`);
         await job.moveToDelayed(Date.now() + (options.dependencyPollMs ?? 2000), token);
         throw new DelayedError(`waiting for ${dep.key}`);
       }

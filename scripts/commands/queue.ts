@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import type { Redis } from 'ioredis';
+import YAML from 'yaml';
 import {
   type LaunchedRun,
   type QueueBackend,
@@ -56,7 +57,7 @@ async function withQueue<T>(url: string, fn: (connection: Redis) => Promise<T>):
 export async function submitStudyCommand(plan: SweepPlan | TransferPlan, url: string, opts: { backend?: string; attempts?: string; dryRun?: boolean }): Promise<number> {
   const name = 'kind' in plan && plan.kind === 'sweep' ? plan.name : path.basename(plan.file).replace(/\.ya?ml$/i, '');
   const backend = studyBackend(plan, opts.backend);
-  const study = queuedStudyOf(plan as SweepPlan, name, backend);
+  const study = queuedStudyOf(plan, name, backend);
   if (opts.dryRun) {
     process.stdout.write(`study ${study.id}: ${study.runs.length} runs on the ${backend} backend (dry run: nothing submitted)\n`);
     for (const r of study.runs) process.stdout.write(`  ${r.data.key}  job ${r.jobId.slice(0, 12)}${r.data.dependsOn.length ? `  (after ${r.data.dependsOn.map((d) => d.key).join(', ')})` : ''}\n`);
@@ -74,8 +75,9 @@ export async function submitStudyCommand(plan: SweepPlan | TransferPlan, url: st
 async function studyIdOf(connection: Redis, study: string): Promise<string> {
   let key = study;
   if (/\.ya?ml$/i.test(study) && fs.existsSync(study)) {
-    const text = fs.readFileSync(study, 'utf8');
-    key = /^grid:/m.test(text) ? sweepName(loadSweepStudy(study), study) : path.basename(study).replace(/\.ya?ml$/i, '');
+    // A sweep file may name its study; a transfer study is named by its file.
+    const isSweep = (YAML.parse(fs.readFileSync(study, 'utf8')) as Record<string, unknown> | null)?.grid !== undefined;
+    key = isSweep ? sweepName(loadSweepStudy(study), study) : path.basename(study).replace(/\.ya?ml$/i, '');
   }
   const id = await findStudyId(connection, key);
   if (!id) throw new Error(`the queue has no study '${key}'; submit it with troupe sweep <study.yaml> --queue <url> (or troupe transfer … --queue <url>)`);
