@@ -211,8 +211,12 @@ test('a pretraining checkpoint travels through the queue to a worker that lacks 
   const copied = path.join(elsewhere, dep.dir, 'checkpoints');
   const pointer = JSON.parse(fs.readFileSync(path.join(copied, 'latest'), 'utf8')) as { latest: string };
   expect(fs.readFileSync(path.join(copied, pointer.latest))).toEqual(fs.readFileSync(path.join(source, 'checkpoints', pointer.latest)));
-  // Already there: nothing downloaded again.
+  // Already there: nothing downloaded again; a folder of that name from another job is replaced.
   expect(await downloadRunCheckpoint(connection, dep, elsewhere)).toBe(false);
+  fs.rmSync(path.join(elsewhere, `${dep.dir}.download`));
+  fs.writeFileSync(path.join(copied, pointer.latest), 'stale');
+  expect(await downloadRunCheckpoint(connection, dep, elsewhere)).toBe(true);
+  expect(fs.readFileSync(path.join(copied, pointer.latest))).toEqual(fs.readFileSync(path.join(source, 'checkpoints', pointer.latest)));
   await expect(downloadRunCheckpoint(connection, { ...dep, jobId: 'job-y' }, path.join(tmp, 'third'))).rejects.toThrow(/pretrain\/seed0 \(job job-y\) completed but its checkpoint is not on the queue/);
 });
 
@@ -252,7 +256,15 @@ test('a transfer study through the queue: the target that loads a pretraining ru
   let output = '';
   worker.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   const id = /study (tiny-transfer-[0-9a-f]{12})/.exec(submitted.stdout)![1];
+  // A job this worker cannot make sense of (here: a folder outside its runs folder) fails at once, not three times.
+  await queue.add('run', { kind: 'run', key: 'evil', dir: '../../outside' }, { jobId: 'not-a-run', attempts: 3 });
   await until('the transfer report job', async () => (await queue.getJobState(`report-${id}`)) === 'completed', 60000);
+  const bad = await until('the bad job to fail', async () => {
+    const job = await queue.getJob('not-a-run');
+    return job && (await job.getState()) === 'failed' ? job : undefined;
+  }, 10000);
+  expect(bad.failedReason).toMatch(/job not-a-run is not a troupe run job this worker understands: .*dir: a folder inside the runs folder \(relative, no \.\.\)/);
+  expect(bad.attemptsMade).toBe(1);
   worker.kill('SIGTERM');
   expect(output).toMatch(/target\/combat-2a3b\/frozen\/seed0: waits for pretrain\/seed0 \(active\)/);
   expect(output.indexOf('pretrain/seed0: done')).toBeLessThan(output.indexOf('target/combat-2a3b/frozen/seed0: starting'));

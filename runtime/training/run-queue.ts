@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DelayedError, FlowProducer, Job, Queue, Worker } from 'bullmq';
+import { DelayedError, FlowProducer, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import YAML from 'yaml';
+import { z } from 'zod';
 import { LATEST_POINTER, latestCheckpointFile } from '../core/checkpoint';
 import { MetricsLog, type MetricsRecord } from '../core/metrics-log';
 import { connectRedis, describeRedisError } from '../core/redis-connection';
@@ -426,6 +427,35 @@ function sharedCheckpointFiles(dir: string): string[] {
   return [path.join(checkpoints, LATEST_POINTER), latestCheckpointFile(checkpoints)];
 }
 
+const relativeDir = z
+  .string()
+  .min(1)
+  .refine((d) => !path.isAbsolute(d) && !d.split(/[\\/]/).includes('..'), 'a folder inside the runs folder (relative, no ..)');
+
+const runJobDataSchema = z.object({
+  kind: z.literal('run'),
+  study: z.string(),
+  key: z.string().min(1),
+  configYaml: z.string().min(1),
+  dir: relativeDir,
+  seed: z.number().int().gte(0),
+  backend: z.enum(['tensorflow', 'wasm', 'cpu']),
+  dependsOn: z.array(z.object({ jobId: z.string().min(1), key: z.string(), dir: relativeDir })),
+  evaluateBest: z.object({ metric: z.enum(['win_rate', 'return_mean']), absolute_episodes_factor: z.number().int().gt(0) }).optional(),
+  shareCheckpoint: z.boolean(),
+});
+
+/**
+ * A run job's data as read from the broker, checked: a job written by another troupe version,
+ * or by hand, fails at once (no retries) with what is wrong, never half-runs.
+ */
+function checkedRunJobData(data: unknown, jobId: string): RunJobData {
+  const result = runJobDataSchema.safeParse(data);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`).join('; ');
+  throw new UnrecoverableError(`job ${jobId} is not a troupe run job this worker understands: ${issues}`);
+}
+
 /** Stores the files a run loading `dir` reads (`algo.transfer.decl_from`) on the queue, under the run's job id. */
 export async function uploadRunCheckpoint(connection: Redis, jobId: string, dir: string): Promise<void> {
   const fields: Record<string, Buffer> = {};
@@ -439,16 +469,20 @@ export async function uploadRunCheckpoint(connection: Redis, jobId: string, dir:
  */
 export async function downloadRunCheckpoint(connection: Redis, dep: RunDependency, runsDir: string, log: (line: string) => void = () => undefined): Promise<boolean> {
   const local = path.resolve(runsDir, dep.dir);
-  if (fs.existsSync(path.join(local, 'checkpoints', LATEST_POINTER))) return false;
+  const marks = (file: string) => fs.existsSync(file) && fs.readFileSync(file, 'utf8') === dep.jobId;
+  // Trained here by that very job, or downloaded for it before; a folder of the same name from another job does not count.
+  if (fs.existsSync(path.join(local, 'checkpoints', LATEST_POINTER)) && (marks(`${local}.job`) || marks(`${local}.download`))) return false;
   const blob = await connection.hgetallBuffer(blobKey(dep.jobId));
   const names = Object.keys(blob);
   if (names.length === 0) throw new Error(`run ${dep.key} (job ${dep.jobId}) completed but its checkpoint is not on the queue (was its blob removed?); cannot load it`);
+  fs.rmSync(local, { recursive: true, force: true });
   for (const name of names) {
     const file = path.resolve(local, name);
     if (!file.startsWith(local + path.sep)) throw new Error(`the checkpoint blob of ${dep.key} names a file outside its run directory: '${name}'`);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, blob[name]);
   }
+  fs.writeFileSync(`${local}.download`, dep.jobId);
   log(`${dep.key}: downloaded its checkpoint (${names.length} files) to ${local}`);
   return true;
 }
@@ -467,7 +501,7 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
       const results = new Map(Object.entries(values).map(([key, value]) => [key.slice(key.lastIndexOf(':') + 1), value]));
       return buildStudyReport(data, results);
     }
-    const data = job.data;
+    const data = checkedRunJobData(job.data, job.id ?? '?');
     for (const dep of data.dependsOn) {
       const state = await queue.getJobState(dep.jobId);
       if (state === 'failed') throw new Error(`run ${data.key} loads ${dep.key}, which failed; retry that run first`);
@@ -488,6 +522,10 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
     fs.mkdirSync(path.dirname(dir), { recursive: true });
     fs.writeFileSync(configFile, YAML.stringify(config));
 
+    // A folder left by another job (an earlier study of the same name, other settings) is not this run's.
+    const owner = `${dir}.job`;
+    if (fs.existsSync(dir) && (!fs.existsSync(owner) || fs.readFileSync(owner, 'utf8') !== job.id)) fs.rmSync(dir, { recursive: true, force: true });
+    fs.writeFileSync(owner, job.id!);
     const finished = readSummary(dir)?.interrupted === false;
     if (!finished) {
       const resume = fs.existsSync(path.join(dir, 'checkpoints', LATEST_POINTER));
