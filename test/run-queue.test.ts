@@ -8,6 +8,7 @@ import YAML from 'yaml';
 import { isProcessAlive } from '../runtime/core/run-lock';
 import { MetricsLog, type MetricsRecord, WALL_CLOCK_FIELDS } from '../runtime/core/metrics-log';
 import { QUEUE_PREFIX, RUN_QUEUE, type RunJobResult, type RunJobProgress, type StudyStatus, connectRunQueue, downloadRunCheckpoint, progressFromLine, queuedStudyOf, uploadRunCheckpoint } from '../runtime/training/run-queue';
+import { loadMraStudy, planMraStudy } from '../runtime/training/mra-study';
 import { loadTransferStudy, planTransferStudy } from '../runtime/training/transfer-study';
 import { countsLine, statusLines } from '../scripts/commands/queue';
 import { CLI, expectCleanFailure, runCli } from './helpers/cli-run';
@@ -278,7 +279,7 @@ test('a transfer study through the queue: the target that loads a pretraining ru
   expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/^# Transfer report: tiny-transfer/);
 }, 90000);
 
-test('a transfer study as jobs: target runs wait for the pretraining run they load (its path relative to the runs folder); MRA studies and mixed backends are refused', () => {
+test('a transfer study as jobs: target runs wait for the pretraining run they load (its path relative to the runs folder); MRA runs carry their evaluation; mixed backends are refused', () => {
   const configs = path.join(__dirname, '..', '..', 'configs');
   const dry = runCli(['transfer', path.join(configs, 'transfer', 'smoke.yaml'), '--queue', server.url, '--dry-run']);
   expect([dry.status, dry.stderr]).toEqual([0, '']);
@@ -292,7 +293,13 @@ test('a transfer study as jobs: target runs wait for the pretraining run they lo
   expect(study.runs.filter((r) => r.data.shareCheckpoint).map((r) => r.data.key)).toEqual(['pretrain/seed0', 'pretrain/seed1']);
   // Where the submitter keeps the study does not change its jobs.
   expect(queuedStudyOf(planTransferStudy(loadTransferStudy(file), file, path.join(tmp, 'elsewhere')), 'smoke', 'wasm').runs.map((r) => r.jobId)).toEqual(study.runs.map((r) => r.jobId));
-  expectCleanFailure(runCli(['transfer', path.join(configs, 'mra', 'smoke.yaml'), '--queue', server.url]), /is an MRA study \(method: mra\): --queue runs MTMA transfer studies and sweeps only/);
+  // MRA studies: each run's job carries the evaluation its worker makes for the report.
+  const mraFile = path.join(configs, 'mra', 'smoke.yaml');
+  const mraPlan = planMraStudy(loadMraStudy(mraFile), mraFile, path.join(tmp, 'mra'), { validate: false, episodeLength: () => ({ steps: 20, from: 'default' }) });
+  const mra = queuedStudyOf(mraPlan, 'smoke', 'wasm');
+  expect(mra.report).toMatchObject({ studyKind: 'mra', adaptationBudgets: mraPlan.adaptationBudgets });
+  expect(mra.runs.map((r) => r.data.mraEvaluation)).toEqual(mraPlan.runs.map((r) => r.evaluation));
+  expect(runCli(['transfer', mraFile, '--queue', server.url, '--dry-run']).stdout).toMatch(/study smoke-[0-9a-f]{12}: 8 runs on the wasm backend/);
   const mixed = path.join(tmp, 'mixed.yaml');
   fs.writeFileSync(mixed, YAML.stringify({ ...STUDY, grid: { 'run.backend': ['wasm', 'cpu'] } }));
   expectCleanFailure(runCli(['sweep', mixed, '--queue', server.url]), /the runs ask for different backends \(wasm, cpu\); a queued study runs on one backend/);

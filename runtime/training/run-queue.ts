@@ -9,6 +9,9 @@ import { z } from 'zod';
 import { LATEST_POINTER, latestCheckpointFile } from '../core/checkpoint';
 import { MetricsLog, type MetricsRecord } from '../core/metrics-log';
 import { connectRedis, describeRedisError } from '../core/redis-connection';
+import { type MraEvaluationSpec, type MraRunEvaluation, evaluateMraRun } from './mra-evaluation';
+import { buildMraReport, writeMraReport } from './mra-report';
+import { type AdaptationBudget, type MraPlan, type MraPlannedRun, type MraStudyConfig, type MraStudyResults, saveMraEvaluation, savedMraEvaluation } from './mra-study';
 import { type SweepCondition, type SweepPlan, type SweepStudyConfig, buildSweepReport, sweepReportFiles } from './sweep-study';
 import { buildTransferReport, writeTransferReport } from './transfer-report';
 import { type SeedResult, collectTransferResults, evaluateBest } from './transfer-results';
@@ -51,6 +54,8 @@ export interface RunJobData {
   evaluateBest?: Pick<TransferStudyConfig['report'], 'metric' | 'absolute_episodes_factor'>;
   /** Pretraining runs others load: upload the checkpoint they read. */
   shareCheckpoint: boolean;
+  /** MRA study runs: the evaluation the report needs, made by the worker beside the run. */
+  mraEvaluation?: MraEvaluationSpec;
 }
 
 export interface RunJobResult {
@@ -58,6 +63,8 @@ export interface RunJobResult {
   /** The run's evaluation rows (metrics.jsonl, kind eval), wall-clock fields included. */
   evalRows: MetricsRecord[];
   absolute: SeedResult['absolute'];
+  /** MRA study runs: the run's evaluation (`evaluateMraRun`). */
+  mraEvaluation?: MraRunEvaluation;
   worker: string;
 }
 
@@ -68,9 +75,11 @@ export interface ReportJobData {
   kind: 'report';
   study: string;
   name: string;
-  studyKind: 'sweep' | 'transfer';
-  config: SweepStudyConfig | TransferStudyConfig;
+  studyKind: 'sweep' | 'transfer' | 'mra';
+  config: SweepStudyConfig | TransferStudyConfig | MraStudyConfig;
   conditions?: SweepCondition[];
+  /** MRA studies: what the scratch budgets are multiples of. */
+  adaptationBudgets?: AdaptationBudget[];
   runs: QueuedRunRef[];
 }
 
@@ -113,8 +122,9 @@ export function reportJobId(studyId: string): string {
  * including the pretraining run a transfer run loads, and `run.backend` is set to `backend` in
  * every config so no worker picks another.
  */
-export function queuedStudyOf(plan: SweepPlan | TransferPlan, name: string, backend: QueueBackend): QueuedStudy {
+export function queuedStudyOf(plan: SweepPlan | TransferPlan | MraPlan, name: string, backend: QueueBackend): QueuedStudy {
   const sweep = isSweepPlan(plan) ? plan : undefined;
+  const mra = isMraPlan(plan) ? plan : undefined;
   const relative = (dir: string, what: string): string => {
     const rel = path.relative(plan.outDir, dir);
     if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${plan.file}: ${what} ${dir} lies outside the study folder ${plan.outDir}; a queued study's runs must stay inside it`);
@@ -137,11 +147,11 @@ export function queuedStudyOf(plan: SweepPlan | TransferPlan, name: string, back
       if (!dep) throw new Error(`${plan.file}: run ${run.key} waits for ${key}, which is not planned before it`);
       return { jobId: dep.jobId, key, dir: dep.dir };
     });
-    const transferReport = sweep ? undefined : (plan as TransferPlan).study.report;
+    const transferReport = sweep || mra ? undefined : (plan as TransferPlan).study.report;
     const evaluate = transferReport && (run.phase === 'target' || run.phase === 'baseline') ? { metric: transferReport.metric, absolute_episodes_factor: transferReport.absolute_episodes_factor } : undefined;
     runs.push({
       jobId,
-      data: { kind: 'run', study: '', key: run.key, configYaml, dir, seed: run.seed, backend, dependsOn, ...(evaluate ? { evaluateBest: evaluate } : {}), shareCheckpoint: loaded.has(run.key) },
+      data: { kind: 'run', study: '', key: run.key, configYaml, dir, seed: run.seed, backend, dependsOn, ...(evaluate ? { evaluateBest: evaluate } : {}), shareCheckpoint: loaded.has(run.key), ...(mra ? { mraEvaluation: (run as MraPlannedRun).evaluation } : {}) },
     });
   }
   const id = `${name}-${sha256(runs.map((r) => r.jobId).sort().join('\n')).slice(0, 12)}`;
@@ -149,12 +159,18 @@ export function queuedStudyOf(plan: SweepPlan | TransferPlan, name: string, back
   const refs: QueuedRunRef[] = plan.runs.map(({ config: _config, ...fields }, i) => ({ ...fields, dir: runs[i].data.dir, jobId: runs[i].jobId }));
   const report: ReportJobData = sweep
     ? { kind: 'report', study: id, name, studyKind: 'sweep', config: sweep.study, conditions: sweep.conditions, runs: refs }
-    : { kind: 'report', study: id, name, studyKind: 'transfer', config: (plan as TransferPlan).study, runs: refs };
+    : mra
+      ? { kind: 'report', study: id, name, studyKind: 'mra', config: mra.study, adaptationBudgets: mra.adaptationBudgets, runs: refs }
+      : { kind: 'report', study: id, name, studyKind: 'transfer', config: (plan as TransferPlan).study, runs: refs };
   return { id, name, runs, report };
 }
 
-function isSweepPlan(plan: SweepPlan | TransferPlan): plan is SweepPlan {
+function isSweepPlan(plan: SweepPlan | TransferPlan | MraPlan): plan is SweepPlan {
   return 'kind' in plan && plan.kind === 'sweep';
+}
+
+function isMraPlan(plan: SweepPlan | TransferPlan | MraPlan): plan is MraPlan {
+  return 'adaptationBudgets' in plan;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,20 +354,49 @@ export async function buildStudyReport(data: ReportJobData, results: ReadonlyMap
     });
     return { files: Object.entries(sweepReportFiles(report)).map(([name, content]) => ({ name, encoding: 'utf8', content })), missing: report.missing };
   }
+  if (data.studyKind === 'mra') return buildMraStudyReport(data, results);
   const study = data.config as TransferStudyConfig;
   const transferResults = await collectTransferResults(
     { study, runs },
     { source: { rows: (run) => resultOf(run)?.evalRows ?? null, absolute: async (run) => resultOf(run)?.absolute ?? null } },
   );
   const report = buildTransferReport(transferResults, study);
+  return { files: await reportFilesOf((dir) => writeTransferReport(report, transferResults, study, dir, data.name)), missing: report.missing };
+}
+
+/** An MRA study's report from the evaluations its workers made beside the runs. */
+async function buildMraStudyReport(data: ReportJobData, results: ReadonlyMap<string, RunJobResult>): Promise<ReportJobResult> {
+  const runs = data.runs as unknown as Array<Omit<MraPlannedRun, 'config'> & { jobId: string }>;
+  const mraResults: MraStudyResults = { runs: [], missing: [], failed: [] };
+  for (const run of runs) {
+    const evaluation = results.get(run.jobId)?.mraEvaluation;
+    if (!evaluation) {
+      mraResults.missing.push(run.key);
+      continue;
+    }
+    mraResults.runs.push({
+      key: run.key,
+      phase: run.phase,
+      seed: run.seed,
+      dir: run.dir,
+      ...(run.phase === 'scratch' ? { population: run.populations[0], budgetMultiple: run.budgetMultiple } : {}),
+      evaluation,
+      reused: false,
+    });
+  }
+  const plan: MraPlan = { study: data.config as MraStudyConfig, adaptationBudgets: data.adaptationBudgets ?? [], file: data.name, outDir: '.', runs: runs.map((r) => ({ ...r, config: {} })) };
+  const report = buildMraReport(mraResults, plan);
+  return { files: await reportFilesOf((dir) => writeMraReport(report, dir, data.name)), missing: mraResults.missing };
+}
+
+/** Writes a report into a scratch folder and returns its files' contents (PNG plots as base64). */
+async function reportFilesOf(write: (dir: string) => Promise<string[]>): Promise<ReportFile[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-report-'));
   try {
-    const written = await writeTransferReport(report, transferResults, study, dir, data.name);
-    const files: ReportFile[] = written.map((file) => {
+    return (await write(dir)).map((file) => {
       const binary = file.endsWith('.png');
       return { name: path.basename(file), encoding: binary ? 'base64' : 'utf8', content: fs.readFileSync(file).toString(binary ? 'base64' : 'utf8') };
     });
-    return { files, missing: report.missing };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -443,6 +488,7 @@ const runJobDataSchema = z.object({
   dependsOn: z.array(z.object({ jobId: z.string().min(1), key: z.string(), dir: relativeDir })),
   evaluateBest: z.object({ metric: z.enum(['win_rate', 'return_mean']), absolute_episodes_factor: z.number().int().gt(0) }).optional(),
   shareCheckpoint: z.boolean(),
+  mraEvaluation: z.object({ populations: z.array(z.number().int()), episodes: z.number(), seed: z.string() }).passthrough().optional(),
 });
 
 /**
@@ -451,7 +497,7 @@ const runJobDataSchema = z.object({
  */
 function checkedRunJobData(data: unknown, jobId: string): RunJobData {
   const result = runJobDataSchema.safeParse(data);
-  if (result.success) return result.data;
+  if (result.success) return result.data as RunJobData;
   const issues = result.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`).join('; ');
   throw new UnrecoverableError(`job ${jobId} is not a troupe run job this worker understands: ${issues}`);
 }
@@ -566,8 +612,14 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
     const evalRows = MetricsLog.read(path.join(dir, 'metrics.jsonl')).filter((r) => r.kind === 'eval');
     if (data.shareCheckpoint) await uploadRunCheckpoint(connection, job.id!, dir);
     const absolute = data.evaluateBest ? await evaluateBest({ dir, seed: data.seed, config: config as Record<string, unknown> }, data.evaluateBest) : null;
+    let mraEvaluation: MraRunEvaluation | undefined;
+    if (data.mraEvaluation) {
+      const spec = data.mraEvaluation;
+      mraEvaluation = savedMraEvaluation({ dir, evaluation: spec }) ?? (await evaluateMraRun(dir, spec, (line) => options.log(`${data.key}: ${line}`)));
+      saveMraEvaluation({ key: data.key, dir, evaluation: spec }, mraEvaluation);
+    }
     options.log(`${data.key}: done`);
-    return { summary, evalRows, absolute, worker: options.name };
+    return { summary, evalRows, absolute, ...(mraEvaluation ? { mraEvaluation } : {}), worker: options.name };
   };
 
   const worker = new Worker<QueueJobData, RunJobResult | ReportJobResult>(RUN_QUEUE, runJob, {

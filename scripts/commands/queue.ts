@@ -21,6 +21,7 @@ import {
 } from '../../runtime/training/run-queue';
 import type { SweepPlan } from '../../runtime/training/sweep-study';
 import { loadSweepStudy, sweepName } from '../../runtime/training/sweep-study';
+import type { MraPlan } from '../../runtime/training/mra-study';
 import type { TransferPlan } from '../../runtime/training/transfer-study';
 import { shown } from './study-runs';
 
@@ -37,7 +38,7 @@ function positiveIntFlag(value: string | undefined, flag: string, fallback: numb
 }
 
 /** One backend for the whole study: the flag, else the runs' own `run.backend` (all alike), `auto` meaning wasm. */
-function studyBackend(plan: SweepPlan | TransferPlan, flag: string | undefined): QueueBackend {
+function studyBackend(plan: SweepPlan | TransferPlan | MraPlan, flag: string | undefined): QueueBackend {
   const chosen = flag ?? [...new Set(plan.runs.map((r) => String((r.config.run as { backend?: string } | undefined)?.backend ?? 'auto')))].join(', ');
   if (chosen.includes(', ')) throw new Error(`${plan.file}: the runs ask for different backends (${chosen}); a queued study runs on one backend (results are reproducible per backend only): set run.backend once or pass --backend`);
   // Workers differ in what loads; wasm loads everywhere and is bit-reproducible across machines.
@@ -54,7 +55,7 @@ async function withQueue<T>(url: string, fn: (connection: Redis) => Promise<T>):
 }
 
 /** `troupe sweep|transfer <study> --queue <url>`: submits the study's runs and its report job. */
-export async function submitStudyCommand(plan: SweepPlan | TransferPlan, url: string, opts: { backend?: string; attempts?: string; dryRun?: boolean }): Promise<number> {
+export async function submitStudyCommand(plan: SweepPlan | TransferPlan | MraPlan, url: string, opts: { backend?: string; attempts?: string; dryRun?: boolean }): Promise<number> {
   const name = 'kind' in plan && plan.kind === 'sweep' ? plan.name : path.basename(plan.file).replace(/\.ya?ml$/i, '');
   const backend = studyBackend(plan, opts.backend);
   const study = queuedStudyOf(plan, name, backend);

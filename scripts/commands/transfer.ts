@@ -63,15 +63,15 @@ export async function runMraStudyCommand(file: string, opts: TransferCommandOpti
       `${file} is an MRA study (method: mra): --sources/--targets apply to MTMA transfer studies only; an MRA study names its populations in the file (train_populations, held_out_populations)`,
     );
   }
-  if (opts.queue !== undefined) {
-    throw new RunConfigError(
-      `${file} is an MRA study (method: mra): --queue runs MTMA transfer studies and sweeps only; run it on one machine without --queue (troupe transfer ${file} --jobs N)`,
-    );
-  }
-  const jobs = jobsOf(opts);
   const study = loadMraStudy(file);
   const outDir = opts.out ?? path.join('runs', 'transfer', path.basename(file).replace(/\.ya?ml$/i, ''));
   const plan = planMraStudy(study, file, outDir);
+  if (opts.queue !== undefined) {
+    // Each worker evaluates the runs it trained; the report job reads the evaluations from their results.
+    const { submitStudyCommand } = await import('./queue');
+    return submitStudyCommand(plan, opts.queue, opts);
+  }
+  const jobs = jobsOf(opts);
   const counts = { finished: 0, resumable: 0, new: 0 };
   for (const run of plan.runs) counts[runStatus(run)]++;
   process.stdout.write(
