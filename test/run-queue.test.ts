@@ -43,11 +43,11 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** 3 learning rates × 2 seeds, each run a few seconds with progress lines every 250 env steps. */
+/** 3 learning rates × 2 seeds, each run a few seconds with progress lines every 200 env steps. */
 const STUDY = {
   name: 'qtest',
   base: QUICKSTART,
-  set: { 'run.total_env_steps': 2000, 'run.eval_interval': 1000, 'run.eval_episodes': 4, 'run.log_interval': 250, 'run.checkpoint_interval': 1000, 'run.backend': 'wasm' },
+  set: { 'run.total_env_steps': 1600, 'run.eval_interval': 800, 'run.eval_episodes': 4, 'run.log_interval': 200, 'run.checkpoint_interval': 800, 'run.backend': 'wasm' },
   grid: { 'algo.lr': [0.0005, 0.001, 0.002] },
   seeds: 2,
 };
@@ -164,12 +164,11 @@ test('a sweep on two workers, one SIGKILLed mid-run: every run completes once, w
     for (const field of ['env_steps', 'episodes', 'updates', 'final_eval', 'best_eval', 'interrupted']) expect([key, field, result.summary[field]]).toEqual([key, field, localSummary[field]]);
   }
 
-  const status = runCli(['sweep', 'status', 'qtest', '--queue', server.url]);
+  // By name, watching (plain lines without a terminal): the counts, then one line per run.
+  const status = runCli(['sweep', 'status', 'qtest', '--queue', server.url, '--watch']);
   expect(status.status).toBe(0);
   expect(status.stdout).toMatch(/6 runs: 6 done, 0 running, 0 waiting, 0 failed; report done/);
   expect(status.stdout).toContain(`done     ${(recovered.data as { key: string }).key}  (${nameB})`);
-  const watched = runCli(['sweep', 'status', file, '--queue', server.url, '--watch']);
-  expect(watched.stdout).toMatch(/report done/);
 
   // The report from job results is the local report, byte for byte.
   const out = path.join(tmp, 'queued-report');
@@ -186,6 +185,24 @@ test('a sweep on two workers, one SIGKILLed mid-run: every run completes once, w
   const code = await new Promise<number | null>((resolve) => (b.child.exitCode !== null ? resolve(b.child.exitCode) : b.child.on('exit', (c) => resolve(c))));
   expect(code).toBe(0);
 }, 120000);
+
+test('SIGTERM: the worker takes no more jobs, its run checkpoints and goes back to the queue without using an attempt, and the worker exits 0', async () => {
+  const file = path.join(tmp, 'long.yaml');
+  fs.writeFileSync(file, YAML.stringify({ ...STUDY, name: 'long', set: { ...STUDY.set, 'run.total_env_steps': 1000000, 'run.checkpoint_interval': 500000 }, grid: { 'algo.lr': [0.003] }, seeds: 1 }));
+  expect(runCli(['sweep', file, '--queue', server.url]).stdout).toMatch(/1 runs added/);
+  const worker = startWorker(path.join(tmp, 'worker-g'));
+  const job = await until('the long run to report progress', async () => (await queue.getJobs(['active'])).find((j) => (j.data as { key: string }).key === 'lr=0.003/seed0' && ((j.progress as RunJobProgress).env_steps ?? 0) > 0), 30000);
+  worker.child.kill('SIGTERM');
+  const code = await new Promise<number | null>((resolve) => worker.child.on('exit', (c) => resolve(c)));
+  expect(code).toBe(0);
+  const after = (await queue.getJob(job.id!))!;
+  expect(['delayed', 'waiting']).toContain(await after.getState());
+  expect(after.attemptsMade).toBe(0);
+  const dir = path.join(tmp, 'worker-g', 'long', 'runs', 'lr=0.003', 'seed0');
+  expect(JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'))).toMatchObject({ interrupted: true });
+  expect(fs.readdirSync(path.join(dir, 'checkpoints')).some((f) => f.endsWith('-interrupted.ckpt'))).toBe(true);
+  await after.remove();
+});
 
 test('a troupe train whose starter (TROUPE_PARENT_PID) is SIGKILLed stops by itself, even with its output going to a file', async () => {
   const dir = path.join(tmp, 'orphan');

@@ -63,6 +63,7 @@ export async function runMraStudyCommand(file: string, opts: TransferCommandOpti
       `${file} is an MRA study (method: mra): --sources/--targets apply to MTMA transfer studies only; an MRA study names its populations in the file (train_populations, held_out_populations)`,
     );
   }
+  const jobs = opts.queue === undefined ? jobsOf(opts) : 0;
   const study = loadMraStudy(file);
   const outDir = opts.out ?? path.join('runs', 'transfer', path.basename(file).replace(/\.ya?ml$/i, ''));
   const plan = planMraStudy(study, file, outDir);
@@ -71,7 +72,6 @@ export async function runMraStudyCommand(file: string, opts: TransferCommandOpti
     const { submitStudyCommand } = await import('./queue');
     return submitStudyCommand(plan, opts.queue, opts);
   }
-  const jobs = jobsOf(opts);
   const counts = { finished: 0, resumable: 0, new: 0 };
   for (const run of plan.runs) counts[runStatus(run)]++;
   process.stdout.write(
