@@ -204,6 +204,31 @@ test('SIGTERM: the worker takes no more jobs, its run checkpoints and goes back 
   await after.remove();
 });
 
+test('the queue goes away mid-run: the worker checkpoints its run and exits with a clear message, not a hang', async () => {
+  const doomed = startRedisServer();
+  try {
+    const file = path.join(tmp, 'doomed.yaml');
+    fs.writeFileSync(file, YAML.stringify({ ...STUDY, name: 'doomed', set: { ...STUDY.set, 'run.total_env_steps': 1000000, 'run.checkpoint_interval': 500000 }, grid: { 'algo.lr': [0.004] }, seeds: 1 }));
+    expect(runCli(['sweep', file, '--queue', doomed.url]).status).toBe(0);
+    const runsDir = path.join(tmp, 'worker-d');
+    let output = '';
+    const child = spawn(process.execPath, [CLI, 'worker', '--queue', doomed.url, '--runs-dir', runsDir], { env: { ...process.env, TROUPE_QUEUE_RECONNECT_MS: '1000', TROUPE_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    workers.push(child);
+    child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    const dir = path.join(runsDir, 'doomed', 'runs', 'lr=0.004', 'seed0');
+    await until('the run to train', async () => fs.existsSync(path.join(dir, 'metrics.jsonl')) && fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').length > 0, 30000);
+    process.kill(doomed.pid, 'SIGKILL');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(1);
+    expect(output).toMatch(/lost the connection to the queue at unix:\/\/\S+ for good; stopping/);
+    expect(output).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'))).toMatchObject({ interrupted: true });
+  } finally {
+    doomed.stop();
+  }
+});
+
 test('a troupe train whose starter (TROUPE_PARENT_PID) is SIGKILLed stops by itself, even with its output going to a file', async () => {
   const dir = path.join(tmp, 'orphan');
   // sh starts the run in the background and waits; the run is told sh's pid, as a worker tells its runs.

@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { LATEST_POINTER, latestCheckpointFile } from '../core/checkpoint';
 import { MetricsLog, type MetricsRecord } from '../core/metrics-log';
-import { connectRedis, describeRedisError } from '../core/redis-connection';
+import { connectRedis, describeRedisError, parseRedisUrl } from '../core/redis-connection';
 import { type MraEvaluationSpec, type MraRunEvaluation, evaluateMraRun } from './mra-evaluation';
 import { buildMraReport, writeMraReport } from './mra-report';
 import { type AdaptationBudget, type MraPlan, type MraPlannedRun, type MraStudyConfig, type MraStudyResults, saveMraEvaluation, savedMraEvaluation } from './mra-study';
@@ -432,17 +432,22 @@ export interface RunWorkerOptions {
   launch: QueueRunLauncher;
   /** A job whose worker stops renewing its lock for this long is given to another worker. */
   lockDurationMs: number;
+  /** How long to keep trying to reach a lost Redis before stopping (default 60 s). */
+  reconnectForMs?: number;
   stalledIntervalMs: number;
   /** How soon a run waiting for another one looks again. */
   dependencyPollMs?: number;
   log: (line: string) => void;
 }
 
+/** Why a worker stopped: closed on request, or its Redis connection was lost for good. */
+export type WorkerStop = 'closed' | 'connection lost';
+
 export interface RunWorkerHandle {
   /** Stops taking jobs, asks running children to checkpoint and stop, and waits for them. */
   close(): Promise<void>;
-  /** Resolves when the worker closed (or its connection was lost for good). */
-  closed: Promise<void>;
+  /** Resolves when the worker stopped, saying why. */
+  closed: Promise<WorkerStop>;
 }
 
 const TRAIN_LINE = /^\[train\](?: \S+)? (\d+)\/(\d+) env steps .*?return (-?[\d.]+|—)/;
@@ -534,7 +539,7 @@ export async function downloadRunCheckpoint(connection: Redis, dep: RunDependenc
 }
 
 export async function startRunWorker(url: string, options: RunWorkerOptions): Promise<RunWorkerHandle> {
-  const connection = await connectRunQueue(url, { reconnectForMs: 60000 });
+  const connection = await connectRunQueue(url, { reconnectForMs: options.reconnectForMs ?? 60000 });
   const queue = openQueue(connection);
   const active = new Map<string, LaunchedRun>();
   let closing = false;
@@ -633,34 +638,51 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
     maxStalledCount: 2,
     autorun: false,
   });
-  let resolveClosed!: () => void;
-  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
-  worker.on('error', (error) => options.log(`queue error: ${describeRedisError(error)}`));
+  let resolveClosed!: (why: WorkerStop) => void;
+  const closed = new Promise<WorkerStop>((resolve) => (resolveClosed = resolve));
+  // While Redis is away the client retries every 200 ms; one line per distinct error (or per 10 s) says so.
+  let lastError = { text: '', at: 0 };
+  worker.on('error', (error) => {
+    const text = describeRedisError(error);
+    if (text === lastError.text && Date.now() - lastError.at < 10000) return;
+    lastError = { text, at: Date.now() };
+    options.log(`queue error (${parseRedisUrl(url).display}): ${text}`);
+  });
   worker.on('failed', (job, error) => {
     if (job && !(error instanceof DelayedError) && error.name !== 'DelayedError') options.log(`${(job.data as RunJobData).key ?? job.name}: failed (attempt ${job.attemptsMade}): ${error.message}`);
   });
   connection.on('end', () => {
-    if (!closing) options.log('the connection to the queue was lost for good; stopping');
-    resolveClosed();
+    if (closing) return;
+    closing = true;
+    options.log(`lost the connection to the queue at ${parseRedisUrl(url).display} for good; stopping (running runs checkpoint; their jobs go to another worker once their locks expire)`);
+    // Training on without a queue would only produce results nobody can collect.
+    const exits = [...active.values()].map((run) => {
+      run.interrupt();
+      return run.exit;
+    });
+    void Promise.all(exits).then(() => resolveClosed('connection lost'));
   });
   await worker.waitUntilReady();
   options.log(`ready: ${options.concurrency} job(s) at a time, runs in ${options.runsDir}`);
   worker.run().catch((error: unknown) => {
     options.log(`stopped: ${describeRedisError(error)}`);
-    resolveClosed();
+    resolveClosed('connection lost');
   });
 
   return {
     closed,
     close: async () => {
-      if (closing) return closed;
+      if (closing) {
+        await closed;
+        return;
+      }
       closing = true;
       for (const run of active.values()) run.interrupt();
       await worker.close();
       await queue.close();
       connection.disconnect();
-      resolveClosed();
-      return closed;
+      resolveClosed('closed');
+      await closed;
     },
   };
 }

@@ -206,7 +206,8 @@ export async function runWorkerCommand(opts: WorkerCommandOptions): Promise<numb
   const runsDir = path.resolve(opts.runsDir ?? path.join('runs', 'queue'));
   const name = `${os.hostname()}:${process.pid}`;
   const log = (line: string) => process.stdout.write(`[worker ${name}] ${line}\n`);
-  const worker = await startRunWorker(opts.queue, { name, concurrency, runsDir, launch: launchQueuedRun, lockDurationMs, stalledIntervalMs, log });
+  const reconnectForMs = positiveIntFlag(process.env.TROUPE_QUEUE_RECONNECT_MS, 'TROUPE_QUEUE_RECONNECT_MS', 60000);
+  const worker = await startRunWorker(opts.queue, { name, concurrency, runsDir, launch: launchQueuedRun, lockDurationMs, stalledIntervalMs, reconnectForMs, log });
   let signals = 0;
   const stop = (signal: string) => {
     signals++;
@@ -219,7 +220,8 @@ export async function runWorkerCommand(opts: WorkerCommandOptions): Promise<numb
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  await worker.closed;
-  log('stopped');
-  return signals > 0 ? 0 : 1;
+  const why = await worker.closed;
+  log(why === 'closed' ? 'stopped' : 'stopped: the queue is gone');
+  // The queue's client may keep timers alive after a lost connection; nothing is left to wait for.
+  process.exit(why === 'closed' ? 0 : 1);
 }
