@@ -111,6 +111,7 @@ test('troupe sweep trains every run as its own process, writes report.md and res
   expect(again.stdout).toMatch(/4 runs \(4 finished, 0 to resume, 0 new\)[\s\S]*4 of 4 runs finished/);
   expectCleanFailure(runCli(['sweep', path.join(tmp, 'nope.yaml')]), /cannot read sweep study .*nope\.yaml: no such file/);
   expectCleanFailure(runCli(['sweep', file, '--jobs', '0']), /--jobs must be a positive integer, got '0'/);
+  expectCleanFailure(runCli(['sweep', file, '--backend', 'cpu']), /--backend applies to queued studies \(--queue <url>\) only/);
 });
 
 test('configs/sweeps/lbf-lr.yaml plans 2 learning rates × 3 seeds on the quickstart config', () => {

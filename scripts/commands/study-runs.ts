@@ -9,6 +9,13 @@ import { type PlannedRun, type StudyOutcome, type StudyPlan, type StudyProgress,
  * run a `troupe train` process of its own, `--jobs` at a time, with one progress line.
  */
 
+/** `--backend` and `--attempts` say how queued runs go; on this machine each run's config decides. */
+export function refuseQueueOnlyFlags(opts: { queue?: string; backend?: string; attempts?: string }): void {
+  if (opts.queue !== undefined) return;
+  const given = [opts.backend !== undefined ? '--backend' : '', opts.attempts !== undefined ? '--attempts' : ''].filter(Boolean);
+  if (given.length > 0) throw new Error(`${given.join(' and ')} ${given.length > 1 ? 'apply' : 'applies'} to queued studies (--queue <url>) only; on this machine each run uses its config's run.backend (set it in the study)`);
+}
+
 export function jobsOf(opts: { jobs?: string }): number {
   const jobs = opts.jobs === undefined ? os.availableParallelism() : Number(opts.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs must be a positive integer, got '${opts.jobs}'`);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { buildSweepReport, loadSweepStudy, planSweepStudy, sweepName, sweepRunDataFromDisk, writeSweepReport } from '../../runtime/training/sweep-study';
 import { runStatus, writePlanFiles } from '../../runtime/training/transfer-study';
-import { jobsOf, shown, trainPlannedRuns } from './study-runs';
+import { jobsOf, refuseQueueOnlyFlags, shown, trainPlannedRuns } from './study-runs';
 
 export interface SweepCommandOptions {
   out?: string;
@@ -17,6 +17,7 @@ export interface SweepCommandOptions {
  * at a time on this machine (again to resume), then the report ranking the conditions.
  */
 export async function runSweepCommand(file: string, opts: SweepCommandOptions): Promise<number> {
+  refuseQueueOnlyFlags(opts);
   const study = loadSweepStudy(file);
   const outDir = opts.out ?? path.join('runs', 'sweeps', sweepName(study, file));
   const plan = planSweepStudy(study, file, outDir);

@@ -5,7 +5,7 @@ import { collectMraResults, loadMraStudy, planMraStudy, resourceEnvId, studyMeth
 import { buildTransferReport, writeTransferReport } from '../../runtime/training/transfer-report';
 import { collectTransferResults } from '../../runtime/training/transfer-results';
 import { loadTransferStudy, planTransferStudy, runStatus, withTaskLists, writePlanFiles } from '../../runtime/training/transfer-study';
-import { jobsOf, shown, trainPlannedRuns } from './study-runs';
+import { jobsOf, refuseQueueOnlyFlags, shown, trainPlannedRuns } from './study-runs';
 
 export interface TransferCommandOptions {
   out?: string;
@@ -23,6 +23,7 @@ export interface TransferCommandOptions {
  * separate processes. A study file with `method: mra` is an MRA study (`runMraStudyCommand`).
  */
 export async function runTransferCommand(file: string, opts: TransferCommandOptions): Promise<number> {
+  refuseQueueOnlyFlags(opts);
   if (studyMethodOf(file) === 'mra') return runMraStudyCommand(file, opts);
   const jobs = opts.queue === undefined ? jobsOf(opts) : 0;
   const study = withTaskLists(loadTransferStudy(file), { sources: opts.sources?.split(','), targets: opts.targets?.split(',') });
