@@ -159,7 +159,11 @@ test('a sweep on two workers, one SIGKILLed mid-run: every run completes once, w
     const key = (job.data as { key: string }).key;
     const result = job.returnvalue as RunJobResult;
     const localRun = path.join(local, 'runs', ...key.split('/'));
-    expect(withoutWallClock(result.evalRows)).toEqual(withoutWallClock(MetricsLog.read(path.join(localRun, 'metrics.jsonl')).filter((r) => r.kind === 'eval')));
+    const localRows = MetricsLog.read(path.join(localRun, 'metrics.jsonl'));
+    expect(withoutWallClock(result.evalRows)).toEqual(withoutWallClock(localRows.filter((r) => r.kind === 'eval')));
+    // The training rows carry the losses: equal to the bit only if the run trained exactly as the local one did.
+    expect(result.trainRows.length).toBeGreaterThan(0);
+    expect(withoutWallClock(result.trainRows)).toEqual(withoutWallClock(localRows.filter((r) => r.kind === 'train')));
     const localSummary = JSON.parse(fs.readFileSync(path.join(localRun, 'summary.json'), 'utf8')) as Record<string, unknown>;
     for (const field of ['env_steps', 'episodes', 'updates', 'final_eval', 'best_eval', 'interrupted']) expect([key, field, result.summary[field]]).toEqual([key, field, localSummary[field]]);
   }

@@ -62,6 +62,8 @@ export interface RunJobResult {
   summary: Record<string, unknown>;
   /** The run's evaluation rows (metrics.jsonl, kind eval), wall-clock fields included. */
   evalRows: MetricsRecord[];
+  /** Its training rows (returns, losses): what shows that a run trained as it would have anywhere else. */
+  trainRows: MetricsRecord[];
   absolute: SeedResult['absolute'];
   /** MRA study runs: the run's evaluation (`evaluateMraRun`). */
   mraEvaluation?: MraRunEvaluation;
@@ -614,7 +616,9 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
       }
     }
     const summary = readSummary(dir)!;
-    const evalRows = MetricsLog.read(path.join(dir, 'metrics.jsonl')).filter((r) => r.kind === 'eval');
+    const rows = MetricsLog.read(path.join(dir, 'metrics.jsonl'));
+    const evalRows = rows.filter((r) => r.kind === 'eval');
+    const trainRows = rows.filter((r) => r.kind === 'train');
     if (data.shareCheckpoint) await uploadRunCheckpoint(connection, job.id!, dir);
     const absolute = data.evaluateBest ? await evaluateBest({ dir, seed: data.seed, config: config as Record<string, unknown> }, data.evaluateBest) : null;
     let mraEvaluation: MraRunEvaluation | undefined;
@@ -624,7 +628,7 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
       saveMraEvaluation({ key: data.key, dir, evaluation: spec }, mraEvaluation);
     }
     options.log(`${data.key}: done`);
-    return { summary, evalRows, absolute, ...(mraEvaluation ? { mraEvaluation } : {}), worker: options.name };
+    return { summary, evalRows, trainRows, absolute, ...(mraEvaluation ? { mraEvaluation } : {}), worker: options.name };
   };
 
   const worker = new Worker<QueueJobData, RunJobResult | ReportJobResult>(RUN_QUEUE, runJob, {
