@@ -10,6 +10,8 @@ import { type EvalCommandOptions, runEvalCommand } from './commands/eval';
 import { type RolloutCommandOptions, runRolloutCommand } from './commands/rollout';
 import { type TrainCommandOptions, runTrainCommand } from './commands/train';
 import { type TransferCommandOptions, runTransferCommand } from './commands/transfer';
+import { type SweepCommandOptions, runSweepCommand } from './commands/sweep';
+import { type WorkerCommandOptions, runWorkerCommand, sweepReportCommand, sweepStatusCommand } from './commands/queue';
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -17,7 +19,21 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+// Started by a study or a queue worker: stop when that process is gone (even SIGKILLed), so no
+// orphan keeps writing a run directory another worker may be given. Its own children do not inherit this.
+const parentPid = Number(process.env.TROUPE_PARENT_PID);
+delete process.env.TROUPE_PARENT_PID;
+if (Number.isInteger(parentPid) && parentPid > 1) {
+  setInterval(() => {
+    if (process.ppid === parentPid) return;
+    process.stderr.write(`troupe: the process that started this one (pid ${parentPid}) is gone; stopping\n`);
+    process.exit(1);
+  }, 500).unref();
+}
+
 const program = new Command();
+// Lets `troupe sweep status --queue …` give --queue to the subcommand.
+program.enablePositionalOptions();
 program.name('troupe').description('Multi-agent reinforcement learning: environments, rollouts, training and evaluation.').version('0.1.0');
 
 program
@@ -101,8 +117,59 @@ program
   .option('--sources <ids>', 'comma-separated source env ids instead of the study\'s; with --targets, also the source → target matrix (each source pretrained alone); MTMA studies only')
   .option('--targets <ids>', 'comma-separated target env ids instead of the study\'s')
   .option('--dry-run', 'list the runs and their state without training')
+  .option('--queue <url>', 'submit the runs and the report as jobs to the run queue at this Redis URL (trained by `troupe worker`s) instead of running them here')
+  .addOption(new Option('--backend <name>', 'with --queue: the tfjs backend of every run (default: the study\'s run.backend; auto = wasm)').choices(['auto', 'tensorflow', 'wasm', 'cpu']))
+  .option('--attempts <n>', 'with --queue: tries per run before it counts as failed (default 3, exponential backoff)')
   .action(async (study: string, opts: TransferCommandOptions) => {
     process.exitCode = await runTransferCommand(study, opts);
+  });
+
+const sweep = program
+  .command('sweep')
+  .description('a hyperparameter sweep: a base run config × a grid of --set overrides × seeds, each run a run directory of its own, then a report ranking the conditions; again to resume. With --queue, the runs go to a run queue on Redis for `troupe worker`s')
+  .argument('<study>', 'sweep study (YAML), e.g. configs/sweeps/lbf-lr.yaml')
+  .option('--out <dir>', 'study folder (default runs/sweeps/<study name>)')
+  .option('--jobs <n>', 'runs at a time, each its own process (default: the number of cores)')
+  .option('--dry-run', 'list the runs and their state without training')
+  .option('--queue <url>', 'submit the runs and the report as jobs to the run queue at this Redis URL instead of running them here')
+  .addOption(new Option('--backend <name>', 'with --queue: the tfjs backend of every run (default: the config\'s run.backend; auto = wasm)').choices(['auto', 'tensorflow', 'wasm', 'cpu']))
+  .option('--attempts <n>', 'with --queue: tries per run before it counts as failed (default 3, exponential backoff)')
+  .enablePositionalOptions()
+  .action(async (study: string, opts: SweepCommandOptions) => {
+    process.exitCode = await runSweepCommand(study, opts);
+  });
+
+sweep
+  .command('status')
+  .description('a queued study\'s runs: waiting, running (on which worker, how far), done, failed (with the error)')
+  .argument('<study>', 'the study file, its name or its id')
+  .requiredOption('--queue <url>', 'the run queue (Redis URL)')
+  .option('--watch', 'follow it with a progress bar until it finishes')
+  .addOption(new Option('--interval <ms>', 'with --watch: how often to look').hideHelp())
+  .action(async (study: string, opts: { queue: string; watch?: boolean; interval?: string }) => {
+    process.exitCode = await sweepStatusCommand(study, opts);
+  });
+
+sweep
+  .command('report')
+  .description('write a queued study\'s report (from the runs\' job results) into a local folder')
+  .argument('<study>', 'the study file, its name or its id')
+  .requiredOption('--queue <url>', 'the run queue (Redis URL)')
+  .option('--out <dir>', 'folder for the report files (default runs/queue-reports/<study id>)')
+  .action(async (study: string, opts: { queue: string; out?: string }) => {
+    process.exitCode = await sweepReportCommand(study, opts);
+  });
+
+program
+  .command('worker')
+  .description('train queued runs (troupe sweep|transfer --queue) as `troupe train` processes; SIGINT/SIGTERM: take no more jobs, checkpoint the running ones and stop')
+  .requiredOption('--queue <url>', 'the run queue (Redis URL, e.g. redis://host:6379)')
+  .option('--concurrency <n>', 'runs at a time', '1')
+  .option('--runs-dir <dir>', 'where this worker keeps run directories (default runs/queue)')
+  .addOption(new Option('--lock-ms <ms>', 'job lock duration: a dead worker\'s job goes to another one after this long (env TROUPE_QUEUE_LOCK_MS; default 30000)').hideHelp())
+  .addOption(new Option('--stalled-ms <ms>', 'how often stalled jobs are looked for (env TROUPE_QUEUE_STALLED_MS; default 30000)').hideHelp())
+  .action(async (opts: WorkerCommandOptions) => {
+    process.exitCode = await runWorkerCommand(opts);
   });
 
 program

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { MetricsLog } from '../core/metrics-log';
+import { MetricsLog, type MetricsRecord } from '../core/metrics-log';
 import { evaluateCheckpoint } from './evaluate-policies';
-import { JOINT, type PlannedRun, type TransferCondition, type TransferPlan, runStatus } from './transfer-study';
+import { JOINT, type PlannedRun, type TransferCondition, type TransferPlan, type TransferStudyConfig, runStatus } from './transfer-study';
 
 /*
  * What a finished transfer study measured, gathered from its run directories: each target run's
@@ -39,14 +39,37 @@ export interface TransferResults {
   missing: string[];
 }
 
+/**
+ * Where a finished run's numbers come from: its run directory (`runDataFromDisk`), or the result
+ * a queue worker returned for it (`run-queue.ts`), so the report needs no shared filesystem.
+ */
+export interface TransferRunSource {
+  /** The run's metrics records (evaluation rows at least) when it finished; null otherwise. */
+  rows(run: PlannedRun): MetricsRecord[] | null;
+  /** The best checkpoint re-evaluated (`evaluateBest`); null without one. */
+  absolute(run: PlannedRun): Promise<SeedResult['absolute']>;
+}
+
+/** The run directories of the plan, re-evaluating best checkpoints here unless `absolute: false`. */
+export function runDataFromDisk(plan: TransferPlan, options: { absolute?: boolean; log?: (line: string) => void } = {}): TransferRunSource {
+  return {
+    rows: (run) => (runStatus(run) === 'finished' ? MetricsLog.read(path.join(run.dir, 'metrics.jsonl')) : null),
+    absolute: async (run) => (options.absolute === false ? null : evaluateBest(run, plan.study.report, options.log)),
+  };
+}
+
 /** Reads every finished target run of the plan; `absolute: false` skips the re-evaluation (e.g. for a quick look). */
-export async function collectTransferResults(plan: TransferPlan, options: { absolute?: boolean; log?: (line: string) => void } = {}): Promise<TransferResults> {
+export async function collectTransferResults(
+  plan: Pick<TransferPlan, 'study' | 'runs'>,
+  options: { absolute?: boolean; log?: (line: string) => void; source?: TransferRunSource } = {},
+): Promise<TransferResults> {
   const metric = plan.study.report.metric;
+  const source = options.source ?? runDataFromDisk(plan as TransferPlan, options);
   const results: TransferResults = { metric, targets: {}, matrix: {}, baselines: {}, multiTask: {}, missing: [] };
   for (const run of plan.runs) {
     if (run.phase === 'pretrain' && run.pretraining === JOINT) {
-      if (runStatus(run) !== 'finished') continue;
-      const rows = MetricsLog.read(path.join(run.dir, 'metrics.jsonl'));
+      const rows = source.rows(run);
+      if (!rows) continue;
       for (const task of new Set(rows.map((r) => r.task).filter((t): t is string => typeof t === 'string'))) {
         const curve = curveOfRows(rows.filter((r) => r.task === task), metric);
         (results.multiTask[task] ??= []).push({ seed: run.seed, run: run.key, dir: run.dir, curve, absolute: null });
@@ -54,21 +77,23 @@ export async function collectTransferResults(plan: TransferPlan, options: { abso
       continue;
     }
     if (run.phase === 'baseline' && run.baseline) {
-      if (runStatus(run) !== 'finished') {
+      const rows = source.rows(run);
+      if (!rows) {
         results.missing.push(run.key);
         continue;
       }
-      const absolute = options.absolute === false ? null : await evaluateBest(run, plan, options.log);
-      ((results.baselines[run.baseline.algo] ??= {})[run.baseline.task] ??= []).push({ seed: run.seed, run: run.key, dir: run.dir, curve: evaluationCurve(run, metric), absolute });
+      const absolute = await source.absolute(run);
+      ((results.baselines[run.baseline.algo] ??= {})[run.baseline.task] ??= []).push({ seed: run.seed, run: run.key, dir: run.dir, curve: curveOfRows(rows, metric), absolute });
       continue;
     }
     if (run.phase !== 'target' || !run.target || !run.condition) continue;
-    if (runStatus(run) !== 'finished') {
+    const rows = source.rows(run);
+    if (!rows) {
       results.missing.push(run.key);
       continue;
     }
-    const curve = evaluationCurve(run, metric);
-    const absolute = options.absolute === false ? null : await evaluateBest(run, plan, options.log);
+    const curve = curveOfRows(rows, metric);
+    const absolute = await source.absolute(run);
     const single = run.pretraining !== undefined && run.pretraining !== JOINT;
     const byCondition = single ? ((results.matrix[run.pretraining!] ??= {})[run.target] ??= {}) : (results.targets[run.target] ??= {});
     (byCondition[run.condition] ??= []).push({ seed: run.seed, run: run.key, dir: run.dir, curve, absolute });
@@ -92,11 +117,19 @@ function curveOfRows(rows: ReturnType<typeof MetricsLog.read>, metric: 'win_rate
   return points;
 }
 
-async function evaluateBest(run: PlannedRun, plan: TransferPlan, log?: (line: string) => void): Promise<SeedResult['absolute']> {
+/**
+ * The run's best checkpoint re-evaluated with `absolute_episodes_factor` × its eval episodes, on
+ * episodes it never saw; null without a best checkpoint. A queue worker calls it beside the run.
+ */
+export async function evaluateBest(
+  run: Pick<PlannedRun, 'dir' | 'seed' | 'config'>,
+  report: Pick<TransferStudyConfig['report'], 'metric' | 'absolute_episodes_factor'>,
+  log?: (line: string) => void,
+): Promise<SeedResult['absolute']> {
   const best = path.join(run.dir, 'checkpoints', 'best.ckpt');
   if (!fs.existsSync(best)) return null;
   const runSection = run.config.run as { eval_episodes?: number; num_envs?: number } | undefined;
-  const episodes = (runSection?.eval_episodes ?? 20) * plan.study.report.absolute_episodes_factor;
+  const episodes = (runSection?.eval_episodes ?? 20) * report.absolute_episodes_factor;
   const summary = await evaluateCheckpoint(best, {
     episodes,
     // Other episodes than any the run evaluated on during training.
@@ -105,6 +138,6 @@ async function evaluateBest(run: PlannedRun, plan: TransferPlan, log?: (line: st
     workers: 0,
     log: log ?? (() => undefined),
   });
-  const value = plan.study.report.metric === 'win_rate' ? summary.successRate : summary.meanReturn;
+  const value = report.metric === 'win_rate' ? summary.successRate : summary.meanReturn;
   return value === null ? null : { value, episodes: summary.episodes, envSteps: summary.trainedEnvSteps ?? 0 };
 }

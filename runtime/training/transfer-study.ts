@@ -110,8 +110,8 @@ type StudyTask = z.output<typeof studyTaskSchema>;
 export interface PlannedRun {
   /** `pretrain/seed0`, `target/<task>/<condition>/seed2`. */
   key: string;
-  /** MTMA studies: pretrain, target, baseline; MRA studies (`mra-study.ts`): mra, unimodal, scratch. */
-  phase: 'pretrain' | 'target' | 'baseline' | 'mra' | 'unimodal' | 'scratch';
+  /** MTMA studies: pretrain, target, baseline; MRA studies (`mra-study.ts`): mra, unimodal, scratch; sweeps (`sweep-study.ts`): sweep. */
+  phase: 'pretrain' | 'target' | 'baseline' | 'mra' | 'unimodal' | 'scratch' | 'sweep';
   dir: string;
   /** The run config, as `troupe train` reads it (written to `<dir>.yaml` beside the run). */
   config: Record<string, unknown>;
@@ -122,6 +122,8 @@ export interface PlannedRun {
   baseline?: { algo: string; task: string; role: 'source' | 'target' };
   /** What the DecL a run learns or loads was pretrained on: `JOINT` (all sources), or one source's key. */
   pretraining?: string;
+  /** Sweeps: the grid combination the run trains. */
+  sweep?: { condition: string; overrides: Record<string, unknown> };
   seed: number;
 }
 

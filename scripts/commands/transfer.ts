@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { RunConfigError } from '../../runtime/training/config-loader';
 import { buildMraReport, writeMraReport } from '../../runtime/training/mra-report';
 import { collectMraResults, loadMraStudy, planMraStudy, resourceEnvId, studyMethodOf } from '../../runtime/training/mra-study';
 import { buildTransferReport, writeTransferReport } from '../../runtime/training/transfer-report';
 import { collectTransferResults } from '../../runtime/training/transfer-results';
-import { type PlannedRun, type StudyOutcome, type StudyPlan, type StudyProgress, configFileOf, loadTransferStudy, planTransferStudy, runStatus, runTransferStudy, withTaskLists, writePlanFiles } from '../../runtime/training/transfer-study';
+import { loadTransferStudy, planTransferStudy, runStatus, withTaskLists, writePlanFiles } from '../../runtime/training/transfer-study';
+import { jobsOf, refuseQueueOnlyFlags, shown, trainPlannedRuns } from './study-runs';
 
 export interface TransferCommandOptions {
   out?: string;
@@ -15,12 +13,9 @@ export interface TransferCommandOptions {
   dryRun?: boolean;
   sources?: string;
   targets?: string;
-}
-
-function jobsOf(opts: TransferCommandOptions): number {
-  const jobs = opts.jobs === undefined ? os.availableParallelism() : Number(opts.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs must be a positive integer, got '${opts.jobs}'`);
-  return jobs;
+  queue?: string;
+  backend?: string;
+  attempts?: string;
 }
 
 /**
@@ -28,11 +23,16 @@ function jobsOf(opts: TransferCommandOptions): number {
  * separate processes. A study file with `method: mra` is an MRA study (`runMraStudyCommand`).
  */
 export async function runTransferCommand(file: string, opts: TransferCommandOptions): Promise<number> {
+  refuseQueueOnlyFlags(opts);
   if (studyMethodOf(file) === 'mra') return runMraStudyCommand(file, opts);
-  const jobs = jobsOf(opts);
+  const jobs = opts.queue === undefined ? jobsOf(opts) : 0;
   const study = withTaskLists(loadTransferStudy(file), { sources: opts.sources?.split(','), targets: opts.targets?.split(',') });
   const outDir = opts.out ?? path.join('runs', 'transfer', path.basename(file).replace(/\.ya?ml$/i, ''));
   const plan = planTransferStudy(study, file, outDir);
+  if (opts.queue !== undefined) {
+    const { submitStudyCommand } = await import('./queue');
+    return submitStudyCommand(plan, opts.queue, opts);
+  }
   const counts = { finished: 0, resumable: 0, new: 0 };
   for (const run of plan.runs) counts[runStatus(run)]++;
   process.stdout.write(
@@ -64,10 +64,15 @@ export async function runMraStudyCommand(file: string, opts: TransferCommandOpti
       `${file} is an MRA study (method: mra): --sources/--targets apply to MTMA transfer studies only; an MRA study names its populations in the file (train_populations, held_out_populations)`,
     );
   }
-  const jobs = jobsOf(opts);
+  const jobs = opts.queue === undefined ? jobsOf(opts) : 0;
   const study = loadMraStudy(file);
   const outDir = opts.out ?? path.join('runs', 'transfer', path.basename(file).replace(/\.ya?ml$/i, ''));
   const plan = planMraStudy(study, file, outDir);
+  if (opts.queue !== undefined) {
+    // Each worker evaluates the runs it trained; the report job reads the evaluations from their results.
+    const { submitStudyCommand } = await import('./queue');
+    return submitStudyCommand(plan, opts.queue, opts);
+  }
   const counts = { finished: 0, resumable: 0, new: 0 };
   for (const run of plan.runs) counts[runStatus(run)]++;
   process.stdout.write(
@@ -97,50 +102,4 @@ export async function runMraStudyCommand(file: string, opts: TransferCommandOpti
   for (const line of report.verdicts) process.stdout.write(`${line}\n`);
   process.stdout.write(`report: ${files.map(shown).join(', ')}\n`);
   return outcome.failed.length === 0 && outcome.skipped.length === 0 && results.failed.length === 0 ? 0 : 1;
-}
-
-/** Trains the plan's runs `jobs` at a time with a progress line, then says what failed and how many finished. */
-async function trainPlannedRuns(plan: StudyPlan, jobs: number, label: string): Promise<StudyOutcome> {
-  let last = '';
-  const outcome = await runTransferStudy(plan, {
-    jobs,
-    launch: launchTrainProcess,
-    onProgress: (p) => {
-      const line = progressLine(p, label);
-      if (line !== last) process.stdout.write(`${line}\n`);
-      last = line;
-    },
-  });
-  for (const f of outcome.failed) process.stderr.write(`failed: ${f.key} (exit code ${f.exitCode}; log ${f.logFile})\n`);
-  if (outcome.skipped.length > 0) process.stderr.write(`not started (a run they need failed): ${outcome.skipped.join(', ')}\n`);
-  const complete = outcome.finished.length === plan.runs.length;
-  process.stdout.write(`${outcome.finished.length} of ${plan.runs.length} runs finished${complete ? '' : '; run the command again to resume the rest'}\n`);
-  return outcome;
-}
-
-function shown(f: string): string {
-  return path.relative(process.cwd(), f).startsWith('..') ? f : path.relative(process.cwd(), f);
-}
-
-function progressLine(p: StudyProgress, label = 'transfer'): string {
-  const eta = p.etaSeconds === null ? '—' : `${Math.round(p.etaSeconds)} s`;
-  return `[${label}] done ${p.done} | running ${p.running.length}${p.running.length ? ` (${p.running.join(', ')})` : ''} | left ${p.left} | failed ${p.failed.length} | ETA ${eta}`;
-}
-
-/** One run as its own `troupe train` process (this CLI, this Node), its output in `<dir>.log`. */
-export function launchTrainProcess(run: PlannedRun, how: { resume: boolean; logFile: string }): Promise<number> {
-  const cli = process.argv[1];
-  const args = how.resume ? ['train', '--resume', run.dir, '--no-progress'] : ['train', configFileOf(run), '--out', run.dir, '--no-progress'];
-  const log = fs.openSync(how.logFile, 'a');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', log, log] });
-    child.on('error', (error) => {
-      fs.closeSync(log);
-      reject(error);
-    });
-    child.on('exit', (code, signal) => {
-      fs.closeSync(log);
-      resolve(code ?? (signal ? 128 : 1));
-    });
-  });
 }

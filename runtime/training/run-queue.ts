@@ -1,0 +1,692 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DelayedError, FlowProducer, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { LATEST_POINTER, latestCheckpointFile } from '../core/checkpoint';
+import { MetricsLog, type MetricsRecord } from '../core/metrics-log';
+import { connectRedis, describeRedisError, parseRedisUrl } from '../core/redis-connection';
+import { type MraEvaluationSpec, type MraRunEvaluation, evaluateMraRun } from './mra-evaluation';
+import { buildMraReport, writeMraReport } from './mra-report';
+import { type AdaptationBudget, type MraPlan, type MraPlannedRun, type MraStudyConfig, type MraStudyResults, saveMraEvaluation, savedMraEvaluation } from './mra-study';
+import { type SweepCondition, type SweepPlan, type SweepStudyConfig, buildSweepReport, sweepReportFiles } from './sweep-study';
+import { buildTransferReport, writeTransferReport } from './transfer-report';
+import { type SeedResult, collectTransferResults, evaluateBest } from './transfer-results';
+import type { PlannedRun, TransferPlan, TransferStudyConfig } from './transfer-study';
+
+/*
+ * The run queue (`troupe sweep|transfer --queue`, `troupe worker`): a study's runs as BullMQ jobs
+ * on Redis, trained by workers on any number of machines. Every run is a job whose id is a hash
+ * of its resolved config, seed and output folder, so submitting a study again adds nothing; the
+ * study's report is their parent job (a flow), which runs once every run completed and returns
+ * the report files. Workers share nothing but Redis: a run returns its summary and evaluation
+ * rows as its job result, and a pretraining run uploads the checkpoint its dependants load.
+ */
+
+export const RUN_QUEUE = 'troupe-runs';
+export const QUEUE_PREFIX = 'troupe';
+/** One backend for every run of a study: runs are bit-reproducible per backend only. */
+export type QueueBackend = 'tensorflow' | 'wasm' | 'cpu';
+
+/** A dependency of a run: the job it waits for and where that run's directory lies (relative to a worker's runs folder). */
+export interface RunDependency {
+  jobId: string;
+  key: string;
+  dir: string;
+}
+
+export interface RunJobData {
+  kind: 'run';
+  /** The study's id (`<name>-<hash>`). */
+  study: string;
+  key: string;
+  /** The resolved run config; `algo.transfer.decl_from` relative to the worker's runs folder. */
+  configYaml: string;
+  /** The run directory, relative to the worker's runs folder. */
+  dir: string;
+  seed: number;
+  backend: QueueBackend;
+  dependsOn: RunDependency[];
+  /** Transfer target and baseline runs: the best checkpoint is re-evaluated for the report. */
+  evaluateBest?: Pick<TransferStudyConfig['report'], 'metric' | 'absolute_episodes_factor'>;
+  /** Pretraining runs others load: upload the checkpoint they read. */
+  shareCheckpoint: boolean;
+  /** MRA study runs: the evaluation the report needs, made by the worker beside the run. */
+  mraEvaluation?: MraEvaluationSpec;
+}
+
+export interface RunJobResult {
+  summary: Record<string, unknown>;
+  /** The run's evaluation rows (metrics.jsonl, kind eval), wall-clock fields included. */
+  evalRows: MetricsRecord[];
+  /** Its training rows (returns, losses): what shows that a run trained as it would have anywhere else. */
+  trainRows: MetricsRecord[];
+  absolute: SeedResult['absolute'];
+  /** MRA study runs: the run's evaluation (`evaluateMraRun`). */
+  mraEvaluation?: MraRunEvaluation;
+  worker: string;
+}
+
+/** A run as the report job sees it: the plan's fields but its config, and its job. */
+export type QueuedRunRef = Omit<PlannedRun, 'config'> & { jobId: string };
+
+export interface ReportJobData {
+  kind: 'report';
+  study: string;
+  name: string;
+  studyKind: 'sweep' | 'transfer' | 'mra';
+  config: SweepStudyConfig | TransferStudyConfig | MraStudyConfig;
+  conditions?: SweepCondition[];
+  /** MRA studies: what the scratch budgets are multiples of. */
+  adaptationBudgets?: AdaptationBudget[];
+  runs: QueuedRunRef[];
+}
+
+export interface ReportFile {
+  name: string;
+  encoding: 'utf8' | 'base64';
+  content: string;
+}
+
+export interface ReportJobResult {
+  files: ReportFile[];
+  missing: string[];
+}
+
+export type QueueJobData = RunJobData | ReportJobData;
+
+/** A study ready to submit: its runs as job data and the report job's data. */
+export interface QueuedStudy {
+  id: string;
+  name: string;
+  runs: Array<{ jobId: string; data: RunJobData }>;
+  report: ReportJobData;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The job id of a run: the same resolved config, seed and output folder give the same job. */
+export function runJobId(configYaml: string, seed: number, dir: string): string {
+  return sha256(`${configYaml}\0${seed}\0${dir}`);
+}
+
+export function reportJobId(studyId: string): string {
+  return `report-${studyId}`;
+}
+
+/**
+ * The plan's runs as jobs. Paths become relative to a worker's runs folder (`<name>/runs/…`),
+ * including the pretraining run a transfer run loads, and `run.backend` is set to `backend` in
+ * every config so no worker picks another.
+ */
+export function queuedStudyOf(plan: SweepPlan | TransferPlan | MraPlan, name: string, backend: QueueBackend): QueuedStudy {
+  const sweep = isSweepPlan(plan) ? plan : undefined;
+  const mra = isMraPlan(plan) ? plan : undefined;
+  const relative = (dir: string, what: string): string => {
+    const rel = path.relative(plan.outDir, dir);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${plan.file}: ${what} ${dir} lies outside the study folder ${plan.outDir}; a queued study's runs must stay inside it`);
+    return path.posix.join(name, ...rel.split(path.sep));
+  };
+  const byKey = new Map<string, { jobId: string; dir: string }>();
+  const loaded = new Set(plan.runs.flatMap((r) => r.dependsOn));
+  const runs: QueuedStudy['runs'] = [];
+  for (const run of plan.runs) {
+    const config = structuredClone(run.config) as { algo?: { transfer?: { decl_from?: string } }; run?: Record<string, unknown> };
+    config.run = { ...(config.run ?? {}), backend };
+    const transfer = config.algo?.transfer;
+    if (transfer?.decl_from) transfer.decl_from = relative(transfer.decl_from, `run ${run.key}: algo.transfer.decl_from`);
+    const dir = relative(run.dir, `run ${run.key}:`);
+    const configYaml = YAML.stringify(config);
+    const jobId = runJobId(configYaml, run.seed, dir);
+    byKey.set(run.key, { jobId, dir });
+    const dependsOn = run.dependsOn.map((key) => {
+      const dep = byKey.get(key);
+      if (!dep) throw new Error(`${plan.file}: run ${run.key} waits for ${key}, which is not planned before it`);
+      return { jobId: dep.jobId, key, dir: dep.dir };
+    });
+    const transferReport = sweep || mra ? undefined : (plan as TransferPlan).study.report;
+    const evaluate = transferReport && (run.phase === 'target' || run.phase === 'baseline') ? { metric: transferReport.metric, absolute_episodes_factor: transferReport.absolute_episodes_factor } : undefined;
+    runs.push({
+      jobId,
+      data: { kind: 'run', study: '', key: run.key, configYaml, dir, seed: run.seed, backend, dependsOn, ...(evaluate ? { evaluateBest: evaluate } : {}), shareCheckpoint: loaded.has(run.key), ...(mra ? { mraEvaluation: (run as MraPlannedRun).evaluation } : {}) },
+    });
+  }
+  const id = `${name}-${sha256(runs.map((r) => r.jobId).sort().join('\n')).slice(0, 12)}`;
+  for (const r of runs) r.data.study = id;
+  const refs: QueuedRunRef[] = plan.runs.map(({ config: _config, ...fields }, i) => ({ ...fields, dir: runs[i].data.dir, jobId: runs[i].jobId }));
+  const report: ReportJobData = sweep
+    ? { kind: 'report', study: id, name, studyKind: 'sweep', config: sweep.study, conditions: sweep.conditions, runs: refs }
+    : mra
+      ? { kind: 'report', study: id, name, studyKind: 'mra', config: mra.study, adaptationBudgets: mra.adaptationBudgets, runs: refs }
+      : { kind: 'report', study: id, name, studyKind: 'transfer', config: (plan as TransferPlan).study, runs: refs };
+  return { id, name, runs, report };
+}
+
+function isSweepPlan(plan: SweepPlan | TransferPlan | MraPlan): plan is SweepPlan {
+  return 'kind' in plan && plan.kind === 'sweep';
+}
+
+function isMraPlan(plan: SweepPlan | TransferPlan | MraPlan): plan is MraPlan {
+  return 'adaptationBudgets' in plan;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+/** The queue's Redis connection; errors name the URL (password hidden), never a stack. */
+export async function connectRunQueue(url: string, options: { reconnectForMs?: number } = {}): Promise<Redis> {
+  return connectRedis(url, { purpose: 'run queue', maxRetriesPerRequest: null, reconnectForMs: options.reconnectForMs ?? 10000 });
+}
+
+export function openQueue(connection: Redis): Queue<QueueJobData> {
+  const queue = new Queue<QueueJobData>(RUN_QUEUE, { connection, prefix: QUEUE_PREFIX });
+  queue.on('error', () => undefined);
+  return queue;
+}
+
+const STUDIES_KEY = `${QUEUE_PREFIX}:${RUN_QUEUE}:studies`;
+const blobKey = (jobId: string) => `${QUEUE_PREFIX}:${RUN_QUEUE}:blob:${jobId}`;
+
+export interface SubmitOutcome {
+  id: string;
+  added: number;
+  /** Runs already queued (by this study or another with the same run). */
+  existing: number;
+  /** Failed runs of an earlier submission, retried. */
+  retried: number;
+}
+
+/**
+ * Adds the study's runs and report job, unless the study was submitted before: then nothing is
+ * added, and runs that failed for good are retried.
+ */
+export async function submitStudy(connection: Redis, study: QueuedStudy, options: { attempts: number; backoffMs: number }): Promise<SubmitOutcome> {
+  const queue = openQueue(connection);
+  try {
+    await connection.hset(STUDIES_KEY, study.name, study.id);
+    const existingParent = await queue.getJob(reportJobId(study.id));
+    if (existingParent) {
+      let retried = 0;
+      for (const run of study.runs) {
+        const job = await queue.getJob(run.jobId);
+        if (job && (await job.getState()) === 'failed') {
+          await job.retry('failed');
+          retried++;
+        }
+      }
+      return { id: study.id, added: 0, existing: study.runs.length, retried };
+    }
+    let existing = 0;
+    for (const run of study.runs) if (await queue.getJob(run.jobId)) existing++;
+    const flow = new FlowProducer({ connection, prefix: QUEUE_PREFIX });
+    flow.on('error', () => undefined);
+    try {
+      const jobOpts = { attempts: options.attempts, backoff: { type: 'exponential', delay: options.backoffMs }, removeOnComplete: false, removeOnFail: false };
+      await flow.add({
+        name: 'report',
+        queueName: RUN_QUEUE,
+        data: study.report,
+        opts: { ...jobOpts, jobId: reportJobId(study.id) },
+        children: study.runs.map((r) => ({ name: 'run', queueName: RUN_QUEUE, data: r.data, opts: { ...jobOpts, jobId: r.jobId } })),
+      });
+    } finally {
+      await flow.close();
+    }
+    return { id: study.id, added: study.runs.length - existing, existing, retried: 0 };
+  } finally {
+    await queue.close();
+  }
+}
+
+/** A study id from a name or id given on the command line; null when the queue has no such study. */
+export async function findStudyId(connection: Redis, nameOrId: string): Promise<string | null> {
+  const byName = await connection.hget(STUDIES_KEY, nameOrId);
+  if (byName) return byName;
+  const queue = openQueue(connection);
+  try {
+    return (await queue.getJob(reportJobId(nameOrId))) ? nameOrId : null;
+  } finally {
+    await queue.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status and report
+
+export interface RunJobProgress {
+  env_steps?: number;
+  total?: number;
+  return_mean?: number;
+  eval_return?: number;
+}
+
+export interface RunJobStatus {
+  key: string;
+  jobId: string;
+  state: 'waiting' | 'running' | 'done' | 'failed' | 'missing';
+  worker?: string;
+  progress?: RunJobProgress;
+  error?: string;
+  attempts: number;
+}
+
+export interface StudyStatus {
+  id: string;
+  name: string;
+  runs: RunJobStatus[];
+  report: 'waiting' | 'running' | 'done' | 'failed';
+}
+
+function stateOf(state: string): RunJobStatus['state'] {
+  if (state === 'completed') return 'done';
+  if (state === 'active') return 'running';
+  if (state === 'failed') return 'failed';
+  if (state === 'unknown') return 'missing';
+  return 'waiting';
+}
+
+export async function studyStatus(connection: Redis, studyId: string): Promise<StudyStatus> {
+  const queue = openQueue(connection);
+  try {
+    const parent = await queue.getJob(reportJobId(studyId));
+    if (!parent) throw new Error(`no study '${studyId}' on the queue`);
+    const data = parent.data as ReportJobData;
+    const runs: RunJobStatus[] = [];
+    for (const ref of data.runs) {
+      const job = await queue.getJob(ref.jobId);
+      if (!job) {
+        runs.push({ key: ref.key, jobId: ref.jobId, state: 'missing', attempts: 0 });
+        continue;
+      }
+      const state = stateOf(await job.getState());
+      const progress = typeof job.progress === 'object' && job.progress !== null ? (job.progress as RunJobProgress) : undefined;
+      runs.push({
+        key: ref.key,
+        jobId: ref.jobId,
+        state,
+        ...(state === 'running' || state === 'done' ? { worker: job.processedBy ?? (job.returnvalue as RunJobResult | null)?.worker } : {}),
+        ...(progress ? { progress } : {}),
+        // A waiting run that failed before says why, as a failed one does.
+        ...(state === 'failed' || (state === 'waiting' && job.attemptsMade > 0 && job.failedReason) ? { error: job.failedReason } : {}),
+        attempts: job.attemptsMade,
+      });
+    }
+    const parentState = stateOf(await parent.getState());
+    return { id: studyId, name: data.name, runs, report: parentState === 'missing' ? 'waiting' : parentState };
+  } finally {
+    await queue.close();
+  }
+}
+
+/**
+ * The report files: the report job's result once it ran, else built now from the runs that
+ * completed (the others listed as missing).
+ */
+export async function studyReport(connection: Redis, studyId: string): Promise<ReportJobResult & { complete: boolean }> {
+  const queue = openQueue(connection);
+  try {
+    const parent = await queue.getJob(reportJobId(studyId));
+    if (!parent) throw new Error(`no study '${studyId}' on the queue`);
+    if ((await parent.getState()) === 'completed') return { ...(parent.returnvalue as ReportJobResult), complete: true };
+    const data = parent.data as ReportJobData;
+    const results = new Map<string, RunJobResult>();
+    for (const ref of data.runs) {
+      const job = await queue.getJob(ref.jobId);
+      if (job && (await job.getState()) === 'completed') results.set(ref.jobId, job.returnvalue as RunJobResult);
+    }
+    return { ...(await buildStudyReport(data, results)), complete: false };
+  } finally {
+    await queue.close();
+  }
+}
+
+/** The report of a queued study from its runs' job results (no run directory is read). */
+export async function buildStudyReport(data: ReportJobData, results: ReadonlyMap<string, RunJobResult>): Promise<ReportJobResult> {
+  const runs = data.runs.map((r) => ({ ...r, config: {} }) as PlannedRun & { jobId: string });
+  const resultOf = (run: PlannedRun) => results.get((run as PlannedRun & { jobId: string }).jobId);
+  if (data.studyKind === 'sweep') {
+    const report = buildSweepReport({ name: data.name, study: data.config as SweepStudyConfig, runs, conditions: data.conditions ?? [] }, (run) => {
+      const r = resultOf(run);
+      return r ? { evalRows: r.evalRows } : null;
+    });
+    return { files: Object.entries(sweepReportFiles(report)).map(([name, content]) => ({ name, encoding: 'utf8', content })), missing: report.missing };
+  }
+  if (data.studyKind === 'mra') return buildMraStudyReport(data, results);
+  const study = data.config as TransferStudyConfig;
+  const transferResults = await collectTransferResults(
+    { study, runs },
+    { source: { rows: (run) => resultOf(run)?.evalRows ?? null, absolute: async (run) => resultOf(run)?.absolute ?? null } },
+  );
+  const report = buildTransferReport(transferResults, study);
+  return { files: await reportFilesOf((dir) => writeTransferReport(report, transferResults, study, dir, data.name)), missing: report.missing };
+}
+
+/** An MRA study's report from the evaluations its workers made beside the runs. */
+async function buildMraStudyReport(data: ReportJobData, results: ReadonlyMap<string, RunJobResult>): Promise<ReportJobResult> {
+  const runs = data.runs as unknown as Array<Omit<MraPlannedRun, 'config'> & { jobId: string }>;
+  const mraResults: MraStudyResults = { runs: [], missing: [], failed: [] };
+  for (const run of runs) {
+    const evaluation = results.get(run.jobId)?.mraEvaluation;
+    if (!evaluation) {
+      mraResults.missing.push(run.key);
+      continue;
+    }
+    mraResults.runs.push({
+      key: run.key,
+      phase: run.phase,
+      seed: run.seed,
+      dir: run.dir,
+      ...(run.phase === 'scratch' ? { population: run.populations[0], budgetMultiple: run.budgetMultiple } : {}),
+      evaluation,
+      reused: false,
+    });
+  }
+  const plan: MraPlan = { study: data.config as MraStudyConfig, adaptationBudgets: data.adaptationBudgets ?? [], file: data.name, outDir: '.', runs: runs.map((r) => ({ ...r, config: {} })) };
+  const report = buildMraReport(mraResults, plan);
+  return { files: await reportFilesOf((dir) => writeMraReport(report, dir, data.name)), missing: mraResults.missing };
+}
+
+/** Writes a report into a scratch folder and returns its files' contents (PNG plots as base64). */
+async function reportFilesOf(write: (dir: string) => Promise<string[]>): Promise<ReportFile[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-report-'));
+  try {
+    return (await write(dir)).map((file) => {
+      const binary = file.endsWith('.png');
+      return { name: path.basename(file), encoding: binary ? 'base64' : 'utf8', content: fs.readFileSync(file).toString(binary ? 'base64' : 'utf8') };
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function writeReportFiles(files: readonly ReportFile[], dir: string): string[] {
+  fs.mkdirSync(dir, { recursive: true });
+  return files.map((f) => {
+    const file = path.join(dir, path.basename(f.name));
+    fs.writeFileSync(file, Buffer.from(f.content, f.encoding));
+    return file;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workers
+
+/** A `troupe train` child started by a worker. */
+export interface LaunchedRun {
+  /** Resolves with the exit code; `lastError` is the child's last `troupe: …` line, if any. */
+  exit: Promise<{ code: number; lastError?: string }>;
+  /** Asks the run to checkpoint and stop (SIGINT). */
+  interrupt(): void;
+}
+
+export type QueueRunLauncher = (how: { configFile: string; dir: string; resume: boolean; backend: QueueBackend; logFile: string; onLine: (line: string) => void }) => LaunchedRun;
+
+export interface RunWorkerOptions {
+  name: string;
+  concurrency: number;
+  /** Where this worker keeps run directories (paths in jobs are relative to it). */
+  runsDir: string;
+  launch: QueueRunLauncher;
+  /** A job whose worker stops renewing its lock for this long is given to another worker. */
+  lockDurationMs: number;
+  /** How long to keep trying to reach a lost Redis before stopping (default 60 s). */
+  reconnectForMs?: number;
+  stalledIntervalMs: number;
+  /** How soon a run waiting for another one looks again. */
+  dependencyPollMs?: number;
+  log: (line: string) => void;
+}
+
+/** Why a worker stopped: closed on request, or its Redis connection was lost for good. */
+export type WorkerStop = 'closed' | 'connection lost';
+
+export interface RunWorkerHandle {
+  /** Stops taking jobs, asks running children to checkpoint and stop, and waits for them. */
+  close(): Promise<void>;
+  /** Resolves when the worker stopped, saying why. */
+  closed: Promise<WorkerStop>;
+}
+
+const TRAIN_LINE = /^\[train\](?: \S+)? (\d+)\/(\d+) env steps .*?return (-?[\d.]+|—)/;
+const EVAL_LINE = /^\[eval\](?: \S+)?\s+(\d+)\/(\d+) env steps\s+\S+ return (-?[\d.]+|—)/;
+
+/** The progress a `[train]`/`[eval]` line of `troupe train` tells, merged into `previous`. */
+export function progressFromLine(line: string, previous: RunJobProgress): RunJobProgress | null {
+  const train = TRAIN_LINE.exec(line);
+  const num = (text: string) => (text === '—' ? undefined : Number(text));
+  if (train) return { ...previous, env_steps: Number(train[1]), total: Number(train[2]), ...(num(train[3]) !== undefined ? { return_mean: num(train[3]) } : {}) };
+  const evaluation = EVAL_LINE.exec(line);
+  if (evaluation) return { ...previous, env_steps: Number(evaluation[1]), total: Number(evaluation[2]), ...(num(evaluation[3]) !== undefined ? { eval_return: num(evaluation[3]) } : {}) };
+  return null;
+}
+
+function readSummary(dir: string): Record<string, unknown> | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+/** The files a run that loads `dir` reads: the checkpoint pointer and the checkpoint it names. */
+function sharedCheckpointFiles(dir: string): string[] {
+  const checkpoints = path.join(dir, 'checkpoints');
+  return [path.join(checkpoints, LATEST_POINTER), latestCheckpointFile(checkpoints)];
+}
+
+const relativeDir = z
+  .string()
+  .min(1)
+  .refine((d) => !path.isAbsolute(d) && !d.split(/[\\/]/).includes('..'), 'a folder inside the runs folder (relative, no ..)');
+
+const runJobDataSchema = z.object({
+  kind: z.literal('run'),
+  study: z.string(),
+  key: z.string().min(1),
+  configYaml: z.string().min(1),
+  dir: relativeDir,
+  seed: z.number().int().gte(0),
+  backend: z.enum(['tensorflow', 'wasm', 'cpu']),
+  dependsOn: z.array(z.object({ jobId: z.string().min(1), key: z.string(), dir: relativeDir })),
+  evaluateBest: z.object({ metric: z.enum(['win_rate', 'return_mean']), absolute_episodes_factor: z.number().int().gt(0) }).optional(),
+  shareCheckpoint: z.boolean(),
+  mraEvaluation: z.object({ populations: z.array(z.number().int()), episodes: z.number(), seed: z.string() }).passthrough().optional(),
+});
+
+/**
+ * A run job's data as read from the broker, checked: a job written by another troupe version,
+ * or by hand, fails at once (no retries) with what is wrong, never half-runs.
+ */
+function checkedRunJobData(data: unknown, jobId: string): RunJobData {
+  const result = runJobDataSchema.safeParse(data);
+  if (result.success) return result.data as RunJobData;
+  const issues = result.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`).join('; ');
+  throw new UnrecoverableError(`job ${jobId} is not a troupe run job this worker understands: ${issues}`);
+}
+
+/** Stores the files a run loading `dir` reads (`algo.transfer.decl_from`) on the queue, under the run's job id. */
+export async function uploadRunCheckpoint(connection: Redis, jobId: string, dir: string): Promise<void> {
+  const fields: Record<string, Buffer> = {};
+  for (const file of sharedCheckpointFiles(dir)) fields[path.relative(dir, file)] = fs.readFileSync(file);
+  await connection.multi().del(blobKey(jobId)).hset(blobKey(jobId), fields).exec();
+}
+
+/**
+ * Puts the checkpoint of the run `dep` names where this worker's copy of that run would be,
+ * unless it is there already (this worker trained it); returns whether it downloaded.
+ */
+export async function downloadRunCheckpoint(connection: Redis, dep: RunDependency, runsDir: string, log: (line: string) => void = () => undefined): Promise<boolean> {
+  const local = path.resolve(runsDir, dep.dir);
+  const marks = (file: string) => fs.existsSync(file) && fs.readFileSync(file, 'utf8') === dep.jobId;
+  // Trained here by that very job, or downloaded for it before; a folder of the same name from another job does not count.
+  if (fs.existsSync(path.join(local, 'checkpoints', LATEST_POINTER)) && (marks(`${local}.job`) || marks(`${local}.download`))) return false;
+  const blob = await connection.hgetallBuffer(blobKey(dep.jobId));
+  const names = Object.keys(blob);
+  if (names.length === 0) throw new Error(`run ${dep.key} (job ${dep.jobId}) completed but its checkpoint is not on the queue (was its blob removed?); cannot load it`);
+  fs.rmSync(local, { recursive: true, force: true });
+  for (const name of names) {
+    const file = path.resolve(local, name);
+    if (!file.startsWith(local + path.sep)) throw new Error(`the checkpoint blob of ${dep.key} names a file outside its run directory: '${name}'`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, blob[name]);
+  }
+  fs.writeFileSync(`${local}.download`, dep.jobId);
+  log(`${dep.key}: downloaded its checkpoint (${names.length} files) to ${local}`);
+  return true;
+}
+
+export async function startRunWorker(url: string, options: RunWorkerOptions): Promise<RunWorkerHandle> {
+  const connection = await connectRunQueue(url, { reconnectForMs: options.reconnectForMs ?? 60000 });
+  const queue = openQueue(connection);
+  const active = new Map<string, LaunchedRun>();
+  let closing = false;
+
+  const runJob = async (job: Job<QueueJobData>, token: string | undefined): Promise<RunJobResult | ReportJobResult> => {
+    if (job.data.kind === 'report') {
+      const data = job.data;
+      options.log(`report of ${data.study}: building from ${data.runs.length} run results`);
+      const values = await job.getChildrenValues<RunJobResult>();
+      const results = new Map(Object.entries(values).map(([key, value]) => [key.slice(key.lastIndexOf(':') + 1), value]));
+      return buildStudyReport(data, results);
+    }
+    const data = checkedRunJobData(job.data, job.id ?? '?');
+    for (const dep of data.dependsOn) {
+      const state = await queue.getJobState(dep.jobId);
+      if (state === 'failed') throw new Error(`run ${data.key} loads ${dep.key}, which failed; retry that run first`);
+      if (state !== 'completed') {
+        // Not an attempt: the job comes back once the run it loads had time to finish.
+        options.log(`${data.key}: waits for ${dep.key} (${state})`);
+        await job.moveToDelayed(Date.now() + (options.dependencyPollMs ?? 2000), token);
+        throw new DelayedError(`waiting for ${dep.key}`);
+      }
+    }
+    for (const dep of data.dependsOn) await downloadRunCheckpoint(connection, dep, options.runsDir, options.log);
+
+    const dir = path.resolve(options.runsDir, data.dir);
+    const config = YAML.parse(data.configYaml) as { algo?: { transfer?: { decl_from?: string } } };
+    const transfer = config.algo?.transfer;
+    if (transfer?.decl_from && !path.isAbsolute(transfer.decl_from)) transfer.decl_from = path.resolve(options.runsDir, transfer.decl_from);
+    const configFile = `${dir}.yaml`;
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    fs.writeFileSync(configFile, YAML.stringify(config));
+
+    // A folder left by another job (an earlier study of the same name, other settings) is not this run's.
+    const owner = `${dir}.job`;
+    if (fs.existsSync(dir) && (!fs.existsSync(owner) || fs.readFileSync(owner, 'utf8') !== job.id)) fs.rmSync(dir, { recursive: true, force: true });
+    fs.writeFileSync(owner, job.id!);
+    const finished = readSummary(dir)?.interrupted === false;
+    if (!finished) {
+      const resume = fs.existsSync(path.join(dir, 'checkpoints', LATEST_POINTER));
+      // Killed before its first checkpoint: nothing to continue from, start over.
+      if (!resume && fs.existsSync(dir)) fs.rmSync(dir, { recursive: true, force: true });
+      options.log(`${data.key}: ${resume ? 'resuming' : 'starting'} (job ${job.id?.slice(0, 12)}, attempt ${job.attemptsMade + 1})`);
+      let progress: RunJobProgress = {};
+      const launched = options.launch({
+        configFile,
+        dir,
+        resume,
+        backend: data.backend,
+        logFile: `${dir}.log`,
+        onLine: (line) => {
+          const next = progressFromLine(line, progress);
+          if (!next) return;
+          progress = next;
+          job.updateProgress({ ...progress }).catch(() => undefined);
+        },
+      });
+      active.set(job.id!, launched);
+      let outcome: Awaited<LaunchedRun['exit']>;
+      try {
+        outcome = await launched.exit;
+      } finally {
+        active.delete(job.id!);
+      }
+      if (outcome.code !== 0) {
+        throw new Error(`run ${data.key}: troupe train exited with code ${outcome.code} on ${options.name}${outcome.lastError ? `: ${outcome.lastError}` : ''} (log ${dir}.log)`);
+      }
+      if (readSummary(dir)?.interrupted !== false) {
+        // Stopped by this worker's shutdown after a checkpoint: back to the queue, no attempt used.
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError(`${data.key} interrupted by the worker's shutdown`);
+      }
+    }
+    const summary = readSummary(dir)!;
+    const rows = MetricsLog.read(path.join(dir, 'metrics.jsonl'));
+    const evalRows = rows.filter((r) => r.kind === 'eval');
+    const trainRows = rows.filter((r) => r.kind === 'train');
+    if (data.shareCheckpoint) await uploadRunCheckpoint(connection, job.id!, dir);
+    const absolute = data.evaluateBest ? await evaluateBest({ dir, seed: data.seed, config: config as Record<string, unknown> }, data.evaluateBest) : null;
+    let mraEvaluation: MraRunEvaluation | undefined;
+    if (data.mraEvaluation) {
+      const spec = data.mraEvaluation;
+      mraEvaluation = savedMraEvaluation({ dir, evaluation: spec }) ?? (await evaluateMraRun(dir, spec, (line) => options.log(`${data.key}: ${line}`)));
+      saveMraEvaluation({ key: data.key, dir, evaluation: spec }, mraEvaluation);
+    }
+    options.log(`${data.key}: done`);
+    return { summary, evalRows, trainRows, absolute, ...(mraEvaluation ? { mraEvaluation } : {}), worker: options.name };
+  };
+
+  const worker = new Worker<QueueJobData, RunJobResult | ReportJobResult>(RUN_QUEUE, runJob, {
+    connection,
+    prefix: QUEUE_PREFIX,
+    name: options.name,
+    concurrency: options.concurrency,
+    lockDuration: options.lockDurationMs,
+    stalledInterval: options.stalledIntervalMs,
+    // A job whose worker died twice is not a poison pill yet: a third worker may try.
+    maxStalledCount: 2,
+    autorun: false,
+  });
+  let resolveClosed!: (why: WorkerStop) => void;
+  const closed = new Promise<WorkerStop>((resolve) => (resolveClosed = resolve));
+  // While Redis is away the client retries every 200 ms; one line per distinct error (or per 10 s) says so.
+  let lastError = { text: '', at: 0 };
+  worker.on('error', (error) => {
+    const text = describeRedisError(error);
+    if (text === lastError.text && Date.now() - lastError.at < 10000) return;
+    lastError = { text, at: Date.now() };
+    options.log(`queue error (${parseRedisUrl(url).display}): ${text}`);
+  });
+  worker.on('failed', (job, error) => {
+    if (job && !(error instanceof DelayedError) && error.name !== 'DelayedError') options.log(`${(job.data as RunJobData).key ?? job.name}: failed (attempt ${job.attemptsMade}): ${error.message}`);
+  });
+  connection.on('end', () => {
+    if (closing) return;
+    closing = true;
+    options.log(`lost the connection to the queue at ${parseRedisUrl(url).display} for good; stopping (running runs checkpoint; their jobs go to another worker once their locks expire)`);
+    // Training on without a queue would only produce results nobody can collect.
+    const exits = [...active.values()].map((run) => {
+      run.interrupt();
+      return run.exit;
+    });
+    void Promise.all(exits).then(() => resolveClosed('connection lost'));
+  });
+  await worker.waitUntilReady();
+  options.log(`ready: ${options.concurrency} job(s) at a time, runs in ${options.runsDir}`);
+  worker.run().catch((error: unknown) => {
+    options.log(`stopped: ${describeRedisError(error)}`);
+    resolveClosed('connection lost');
+  });
+
+  return {
+    closed,
+    close: async () => {
+      if (closing) {
+        await closed;
+        return;
+      }
+      closing = true;
+      for (const run of active.values()) run.interrupt();
+      await worker.close();
+      await queue.close();
+      connection.disconnect();
+      resolveClosed('closed');
+      await closed;
+    },
+  };
+}
