@@ -177,7 +177,7 @@ describe('troupe train refuses bad files and flags before training', () => {
 
   // [what, args after `train` (CONFIG = the tiny valid config), patterns]
   const cases: ReadonlyArray<[string, (config: string) => string[], RegExp[]]> = [
-    ['--workers abc', (c) => [c, '--workers', 'abc'], [/--workers must be a non-negative integer, got 'abc'/]],
+    ['--workers abc', (c) => [c, '--workers', 'abc'], [/--workers must be a non-negative integer or 'auto', got 'abc'/]],
     ['--seed -1', (c) => [c, '--seed', '-1'], [/--seed must be a non-negative integer, got '-1'/]],
     ['--seed 1.5', (c) => [c, '--seed', '1.5'], [/--seed must be a non-negative integer, got '1\.5'/]],
     ['--set without =', (c) => [c, '--set', 'algo.lr'], [/--set 'algo\.lr': expected key\.path=value/]],
