@@ -122,7 +122,7 @@ describe('run config', () => {
     const file = writeConfig('unknown.yaml', `${minimal}run:\n  seeed: 3\n`);
     const error = loadError(file);
     expect(error.message).toContain(file);
-    expect(error.issues).toEqual([expect.stringMatching(/^run\.seeed: unknown key \(valid: seed, total_env_steps, .*backend\); did you mean 'seed'\?$/)]);
+    expect(error.issues).toEqual([expect.stringMatching(/^run\.seeed: unknown key \(valid: seed, total_env_steps, .*backend, remote\); did you mean 'seed'\?$/)]);
   });
 
   test('a wrong type is an error naming the path, what was expected and what was given', () => {
@@ -139,7 +139,7 @@ describe('run config', () => {
         'algo.lr: expected a finite number > 0, got -1',
         'algo.gamma: expected a number > 0 and <= 1, got 1.5',
         'run.total_env_steps: expected an integer > 0, got 0',
-        'run.workers: expected an integer >= 0 and <= 256, got 1.5',
+        'run.workers: expected one of an integer >= 0 and <= 256, "auto", got 1.5',
       ]),
     );
     expect(error.issues).toHaveLength(4);
@@ -187,5 +187,5 @@ test('a saved run whose keys conflict only for launching (checks added later) st
   expect(() => parseRunConfig(text, 'old.yaml')).toThrow(/run\.workers: 3 worker threads for 2 envs[\s\S]*run\.eval_greedy: false asks evaluation to sample/);
   expect(parseSavedRunConfig(text, 'old.yaml').run).toMatchObject({ workers: 3, num_envs: 2, eval_greedy: false });
   // The schema itself still applies.
-  expect(() => parseSavedRunConfig(text.replace('workers: 3', 'workers: -1'), 'old.yaml')).toThrow(/run\.workers: expected an integer >= 0/);
+  expect(() => parseSavedRunConfig(text.replace('workers: 3', 'workers: -1'), 'old.yaml')).toThrow(/run\.workers: expected one of an integer >= 0/);
 });
