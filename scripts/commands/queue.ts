@@ -216,7 +216,10 @@ export async function runWorkerCommand(opts: WorkerCommandOptions): Promise<numb
       process.exit(130);
     }
     log(`${signal}: taking no more jobs; running runs checkpoint and go back to the queue`);
-    void worker.close();
+    worker.close().catch((error: unknown) => {
+      log(`stopping failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    });
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
