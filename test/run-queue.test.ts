@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import YAML from 'yaml';
 import { isProcessAlive } from '../runtime/core/run-lock';
 import { MetricsLog, type MetricsRecord, WALL_CLOCK_FIELDS } from '../runtime/core/metrics-log';
-import { QUEUE_PREFIX, RUN_QUEUE, type RunJobResult, type RunJobProgress, type StudyStatus, connectRunQueue, downloadRunCheckpoint, progressFromLine, queuedStudyOf, uploadRunCheckpoint } from '../runtime/training/run-queue';
+import { QUEUE_PREFIX, RUN_QUEUE, type RunJobResult, type RunJobProgress, type StudyStatus, connectRunQueue, downloadRunCheckpoint, progressFromLine, queuedStudyOf, submitterLocalFields, uploadRunCheckpoint } from '../runtime/training/run-queue';
 import { loadMraStudy, planMraStudy } from '../runtime/training/mra-study';
 import { loadTransferStudy, planTransferStudy } from '../runtime/training/transfer-study';
 import { countsLine, statusLines } from '../scripts/commands/queue';
@@ -382,4 +382,9 @@ test('a transfer study as jobs: target runs wait for the pretraining run they lo
   const mixed = path.join(tmp, 'mixed.yaml');
   fs.writeFileSync(mixed, YAML.stringify({ ...STUDY, grid: { 'run.backend': ['wasm', 'cpu'] } }));
   expectCleanFailure(runCli(['sweep', mixed, '--queue', server.url]), /the runs ask for different backends \(wasm, cpu\); a queued study runs on one backend/);
+  // Files on the submitter's machine: workers elsewhere cannot read them, so the study is refused, naming the field.
+  const localEnv = path.join(tmp, 'local-env.yaml');
+  fs.writeFileSync(localEnv, YAML.stringify({ ...STUDY, set: { ...STUDY.set, 'env.module': './my-env.js' } }));
+  expectCleanFailure(runCli(['sweep', localEnv, '--queue', server.url, '--dry-run']), /run lr=0\.0005\/seed0: env\.module \('[^']*my-env\.js'\) names a file on this machine, which workers on other machines cannot read/);
+  expect(submitterLocalFields({ tasks: [{ id: 'a' }, { id: 'b', module: 'b.js', dataset: 'b.msgpack' }], datasets: { dir: 'd' } }).map((f) => f.field)).toEqual(['datasets.dir', 'tasks.1.module', 'tasks.1.dataset']);
 });

@@ -140,6 +140,12 @@ export function queuedStudyOf(plan: SweepPlan | TransferPlan | MraPlan, name: st
   const loaded = new Set(plan.runs.flatMap((r) => r.dependsOn));
   const runs: QueuedStudy['runs'] = [];
   for (const run of plan.runs) {
+    const local = submitterLocalFields(run.config);
+    if (local.length > 0) {
+      throw new Error(
+        `${plan.file}: run ${run.key}: ${local.map((f) => `${f.field} ('${f.value}')`).join(', ')} ${local.length > 1 ? 'name files' : 'names a file'} on this machine, which workers on other machines cannot read; a queued study's runs may use registry envs only (run this study without --queue)`,
+      );
+    }
     const config = structuredClone(run.config) as { algo?: { transfer?: { decl_from?: string } }; run?: Record<string, unknown> };
     config.run = { ...(config.run ?? {}), backend };
     const transfer = config.algo?.transfer;
@@ -172,6 +178,23 @@ export function queuedStudyOf(plan: SweepPlan | TransferPlan | MraPlan, name: st
   for (const r of runs) r.data.study = id;
   report.study = id;
   return { id, name, runs, report };
+}
+
+/** The fields of a run config that name files on the submitter's machine (env modules, datasets). */
+export function submitterLocalFields(config: Record<string, unknown>): Array<{ field: string; value: string }> {
+  const found: Array<{ field: string; value: string }> = [];
+  const check = (owner: unknown, prefix: string, names: readonly string[]) => {
+    if (typeof owner !== 'object' || owner === null) return;
+    for (const name of names) {
+      const value = (owner as Record<string, unknown>)[name];
+      if (value !== undefined && value !== null) found.push({ field: `${prefix}${name}`, value: String(value) });
+    }
+  };
+  check(config.env, 'env.', ['module']);
+  check(config, '', ['dataset']);
+  check(config.datasets, 'datasets.', ['dir', 'collect']);
+  if (Array.isArray(config.tasks)) config.tasks.forEach((task, i) => check(task, `tasks.${i}.`, ['module', 'dataset']));
+  return found;
 }
 
 function isSweepPlan(plan: SweepPlan | TransferPlan | MraPlan): plan is SweepPlan {
