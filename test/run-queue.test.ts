@@ -347,6 +347,8 @@ test('a transfer study through the queue: the target that loads a pretraining ru
   worker.kill('SIGTERM');
   expect(output).toMatch(/target\/combat-2a3b\/frozen\/seed0: waits for pretrain\/seed0 \(active\)/);
   expect(output.split('\n').filter((l) => l.includes('frozen/seed0: waits for'))).toHaveLength(1);
+  // Its evaluations and the report ran in child processes (their scratch folder), not on the worker's event loop.
+  expect(fs.existsSync(path.join(tmp, 'worker-t', '.evaluations'))).toBe(true);
   expect(output.indexOf('pretrain/seed0: done')).toBeLessThan(output.indexOf('target/combat-2a3b/frozen/seed0: starting'));
   const out = path.join(tmp, 'tiny-transfer-queued');
   expect(runCli(['sweep', 'report', 'tiny-transfer', '--queue', server.url, '--out', out]).status).toBe(0);

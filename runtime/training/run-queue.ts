@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,9 +13,10 @@ import { connectRedis, describeRedisError, parseRedisUrl } from '../core/redis-c
 import { type MraEvaluationSpec, type MraRunEvaluation, evaluateMraRun } from './mra-evaluation';
 import { buildMraReport, writeMraReport } from './mra-report';
 import { type AdaptationBudget, type MraPlan, type MraPlannedRun, type MraStudyConfig, type MraStudyResults, saveMraEvaluation, savedMraEvaluation } from './mra-study';
-import { type SweepCondition, type SweepPlan, type SweepStudyConfig, buildSweepReport, sweepReportFiles } from './sweep-study';
+import { type SweepCondition, type SweepPlan, type SweepStudyConfig, buildSweepReport, loadSweepStudy, sweepName, sweepReportFiles } from './sweep-study';
 import { buildTransferReport, writeTransferReport } from './transfer-report';
 import { type SeedResult, collectTransferResults, evaluateBest } from './transfer-results';
+import { type LaunchedRun, launchTrainProcess } from './train-process';
 import type { PlannedRun, TransferPlan, TransferStudyConfig } from './transfer-study';
 
 /*
@@ -271,6 +273,32 @@ export async function submitStudy(connection: Redis, study: QueuedStudy, options
   }
 }
 
+/** One backend for the whole study: the flag, else the runs' own `run.backend` (all alike), `auto` meaning wasm. */
+export function studyBackend(plan: SweepPlan | TransferPlan | MraPlan, flag: string | undefined): QueueBackend {
+  const chosen = flag ?? [...new Set(plan.runs.map((r) => String((r.config.run as { backend?: string } | undefined)?.backend ?? 'auto')))].join(', ');
+  if (chosen.includes(', ')) throw new Error(`${plan.file}: the runs ask for different backends (${chosen}); a queued study runs on one backend (results are reproducible per backend only): set run.backend once or pass --backend`);
+  // Workers differ in what loads; wasm loads everywhere and is bit-reproducible across machines.
+  return chosen === 'auto' ? 'wasm' : (chosen as QueueBackend);
+}
+
+/** The name a study is queued under: a sweep's own name, else its file's name. */
+export function queuedStudyName(plan: SweepPlan | TransferPlan | MraPlan): string {
+  return isSweepPlan(plan) ? plan.name : path.basename(plan.file).replace(/\.ya?ml$/i, '');
+}
+
+/** A study named by its file (its name), its name, or its id; a clear error when the queue has none such. */
+export async function studyIdOf(connection: Redis, study: string): Promise<string> {
+  let key = study;
+  if (/\.ya?ml$/i.test(study) && fs.existsSync(study)) {
+    // A sweep file may name its study; a transfer study is named by its file.
+    const isSweep = (YAML.parse(fs.readFileSync(study, 'utf8')) as Record<string, unknown> | null)?.grid !== undefined;
+    key = isSweep ? sweepName(loadSweepStudy(study), study) : path.basename(study).replace(/\.ya?ml$/i, '');
+  }
+  const id = await findStudyId(connection, key);
+  if (!id) throw new Error(`the queue has no study '${key}'; submit it with troupe sweep <study.yaml> --queue <url> (or troupe transfer … --queue <url>)`);
+  return id;
+}
+
 /** A study id from a name or id given on the command line; null when the queue has no such study. */
 export async function findStudyId(connection: Redis, nameOrId: string): Promise<string | null> {
   const byName = await connection.hget(STUDIES_KEY, nameOrId);
@@ -444,15 +472,14 @@ export function writeReportFiles(files: readonly ReportFile[], dir: string): str
 // ---------------------------------------------------------------------------------------------
 // Workers
 
-/** A `troupe train` child started by a worker. */
-export interface LaunchedRun {
-  /** Resolves with the exit code; `lastError` is the child's last `troupe: …` line, if any. */
-  exit: Promise<{ code: number; lastError?: string }>;
-  /** Asks the run to checkpoint and stop (SIGINT). */
-  interrupt(): void;
-}
+export type { LaunchedRun };
 
 export type QueueRunLauncher = (how: { configFile: string; dir: string; resume: boolean; backend: QueueBackend; logFile: string; onLine: (line: string) => void }) => LaunchedRun;
+
+/** A worker's runs: `troupe train` children of `cli` in process groups of their own (the worker decides when they stop). */
+export function queuedRunLauncher(cli: string): QueueRunLauncher {
+  return (how) => launchTrainProcess({ cli, ...how, detached: true });
+}
 
 export interface RunWorkerOptions {
   name: string;
@@ -469,6 +496,11 @@ export interface RunWorkerOptions {
   dependencyPollMs?: number;
   /** How soon a report waiting for its runs looks again. */
   reportPollMs?: number;
+  /**
+   * Runs the evaluations and reports jobs need (default: in this process). Give a child-process
+   * evaluator (`childProcessEvaluator`) so they never hold up this process's lock renewals.
+   */
+  evaluate?: QueueEvaluator;
   log: (line: string) => void;
 }
 
@@ -595,10 +627,68 @@ async function downloadOnce(connection: Redis, dep: RunDependency, local: string
   return true;
 }
 
+/** Work a job needs beside its run: evaluations that load checkpoints, and building a report. */
+export type QueueEvaluationRequest =
+  | { kind: 'best'; dir: string; seed: number; config: Record<string, unknown>; settings: NonNullable<RunJobData['evaluateBest']> }
+  | { kind: 'mra'; key: string; dir: string; spec: MraEvaluationSpec }
+  | { kind: 'report'; data: ReportJobData; results: Array<[string, RunJobResult]> };
+
+export type QueueEvaluator = (request: QueueEvaluationRequest) => Promise<unknown>;
+
+/** Does what the request asks, in this process; its result is plain JSON. */
+export async function runQueueEvaluation(request: QueueEvaluationRequest, log: (line: string) => void = () => undefined): Promise<unknown> {
+  if (request.kind === 'best') return evaluateBest({ dir: request.dir, seed: request.seed, config: request.config }, request.settings);
+  if (request.kind === 'mra') return evaluateMraRun(request.dir, request.spec, (line) => log(`${request.key}: ${line}`));
+  return buildStudyReport(request.data, new Map(request.results));
+}
+
+/**
+ * Runs each request in a child process (`<cli> queue-evaluate <request> <result>`, this Node), so
+ * the worker's event loop stays free to renew its job locks while checkpoints are evaluated.
+ */
+export function childProcessEvaluator(cli: string, scratchDir: string, log: (line: string) => void): QueueEvaluator {
+  let count = 0;
+  return async (request) => {
+    fs.mkdirSync(scratchDir, { recursive: true });
+    const base = path.join(scratchDir, `evaluation-${process.pid}-${count++}`);
+    fs.writeFileSync(`${base}.request.json`, JSON.stringify(request));
+    try {
+      const { code, lastError } = await new Promise<{ code: number; lastError?: string }>((resolve) => {
+        const child = spawn(process.execPath, [cli, 'queue-evaluate', `${base}.request.json`, `${base}.result.json`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TROUPE_PARENT_PID: String(process.pid) } });
+        let lastError: string | undefined;
+        let stderr = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) log(line);
+        });
+        child.stderr!.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString('utf8');
+          const errors = stderr.split('\n').filter((l) => l.startsWith('troupe: '));
+          if (errors.length > 0) lastError = errors[errors.length - 1].slice('troupe: '.length);
+        });
+        child.on('error', (error) => resolve({ code: -1, lastError: error.message }));
+        child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), lastError }));
+      });
+      if (code !== 0) throw new Error(`the ${request.kind === 'report' ? 'report' : 'evaluation'} process exited with code ${code}${lastError ? `: ${lastError}` : ''}`);
+      return JSON.parse(fs.readFileSync(`${base}.result.json`, 'utf8')) as unknown;
+    } finally {
+      fs.rmSync(`${base}.request.json`, { force: true });
+      fs.rmSync(`${base}.result.json`, { force: true });
+    }
+  };
+}
+
+/** `troupe queue-evaluate <request> <result>`: what a child-process evaluator's child does. */
+export async function runQueueEvaluationFiles(requestFile: string, resultFile: string): Promise<void> {
+  const request = JSON.parse(fs.readFileSync(requestFile, 'utf8')) as QueueEvaluationRequest;
+  const result = await runQueueEvaluation(request, (line) => process.stdout.write(`${line}\n`));
+  fs.writeFileSync(resultFile, JSON.stringify(result ?? null));
+}
+
 export async function startRunWorker(url: string, options: RunWorkerOptions): Promise<RunWorkerHandle> {
   const connection = await connectRunQueue(url, { reconnectForMs: options.reconnectForMs ?? 60000 });
   const queue = openQueue(connection);
   const active = new Map<string, LaunchedRun>();
+  const evaluate: QueueEvaluator = options.evaluate ?? ((request) => runQueueEvaluation(request, options.log));
   let closing = false;
   /** Run jobs (and what they wait for) already said to wait: one line each, not one per poll. */
   const announcedWaits = new Set<string>();
@@ -618,7 +708,7 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
         }
       }
       options.log(`report of ${data.study}: building from ${results.size} of ${data.runs.length} run results`);
-      return buildStudyReport(data, results);
+      return (await evaluate({ kind: 'report', data, results: [...results] })) as ReportJobResult;
     }
     const data = checkedRunJobData(job.data, job.id ?? '?');
     for (const dep of data.dependsOn) {
@@ -699,11 +789,11 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
     const evalRows = rows.filter((r) => r.kind === 'eval');
     const trainRows = rows.filter((r) => r.kind === 'train');
     if (data.shareCheckpoint) await uploadRunCheckpoint(connection, job.id!, dir);
-    const absolute = data.evaluateBest ? await evaluateBest({ dir, seed: data.seed, config: config as Record<string, unknown> }, data.evaluateBest) : null;
+    const absolute = data.evaluateBest ? ((await evaluate({ kind: 'best', dir, seed: data.seed, config: config as Record<string, unknown>, settings: data.evaluateBest })) as SeedResult['absolute']) : null;
     let mraEvaluation: MraRunEvaluation | undefined;
     if (data.mraEvaluation) {
       const spec = data.mraEvaluation;
-      mraEvaluation = savedMraEvaluation({ dir, evaluation: spec }) ?? (await evaluateMraRun(dir, spec, (line) => options.log(`${data.key}: ${line}`)));
+      mraEvaluation = savedMraEvaluation({ dir, evaluation: spec }) ?? ((await evaluate({ kind: 'mra', key: data.key, dir, spec })) as MraRunEvaluation);
       saveMraEvaluation({ key: data.key, dir, evaluation: spec }, mraEvaluation);
     }
     options.log(`${data.key}: done`);
