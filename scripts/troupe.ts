@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
+import { watchParentProcess } from '../runtime/core/parent-watchdog';
 import { runBenchEnvsCommand } from './commands/bench-envs';
 import { type BenchRemoteCommandOptions, runBenchRemoteCommand } from './commands/bench-remote';
 import { BENCHMARKED_ALGOS, type BenchLearnerCommandOptions, DEFAULT_LEARNER_ALGOS, DEFAULT_LEARNER_ENV, runBenchLearnerCommand } from './commands/bench-learner';
@@ -11,7 +12,7 @@ import { type RolloutCommandOptions, runRolloutCommand } from './commands/rollou
 import { type TrainCommandOptions, runTrainCommand } from './commands/train';
 import { type TransferCommandOptions, runTransferCommand } from './commands/transfer';
 import { type SweepCommandOptions, runSweepCommand } from './commands/sweep';
-import { type WorkerCommandOptions, runWorkerCommand, sweepReportCommand, sweepStatusCommand } from './commands/queue';
+import { type WorkerCommandOptions, queueEvaluateCommand, runWorkerCommand, sweepReportCommand, sweepStatusCommand } from './commands/queue';
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -21,15 +22,10 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 
 // Started by a study or a queue worker: stop when that process is gone (even SIGKILLed), so no
 // orphan keeps writing a run directory another worker may be given. Its own children do not inherit this.
-const parentPid = Number(process.env.TROUPE_PARENT_PID);
-delete process.env.TROUPE_PARENT_PID;
-if (Number.isInteger(parentPid) && parentPid > 1) {
-  setInterval(() => {
-    if (process.ppid === parentPid) return;
-    process.stderr.write(`troupe: the process that started this one (pid ${parentPid}) is gone; stopping\n`);
-    process.exit(1);
-  }, 500).unref();
-}
+watchParentProcess((parentPid) => {
+  process.stderr.write(`troupe: the process that started this one (pid ${parentPid}) is gone; stopping\n`);
+  process.exit(1);
+});
 
 const program = new Command();
 // Lets `troupe sweep status --queue …` give --queue to the subcommand.
@@ -170,6 +166,15 @@ program
   .addOption(new Option('--stalled-ms <ms>', 'how often stalled jobs are looked for (env TROUPE_QUEUE_STALLED_MS; default 30000)').hideHelp())
   .action(async (opts: WorkerCommandOptions) => {
     process.exitCode = await runWorkerCommand(opts);
+  });
+
+program
+  .command('queue-evaluate', { hidden: true })
+  .description('(used by troupe worker) an evaluation or report a queued job needs, run off the worker\'s event loop')
+  .argument('<request>', 'request JSON file')
+  .argument('<result>', 'result JSON file to write')
+  .action(async (request: string, result: string) => {
+    process.exitCode = await queueEvaluateCommand(request, result);
   });
 
 program

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import YAML from 'yaml';
 import { isProcessAlive } from '../runtime/core/run-lock';
 import { MetricsLog, type MetricsRecord, WALL_CLOCK_FIELDS } from '../runtime/core/metrics-log';
-import { QUEUE_PREFIX, RUN_QUEUE, type RunJobResult, type RunJobProgress, type StudyStatus, connectRunQueue, downloadRunCheckpoint, progressFromLine, queuedStudyOf, uploadRunCheckpoint } from '../runtime/training/run-queue';
+import { QUEUE_PREFIX, RUN_QUEUE, type RunJobResult, type RunJobProgress, type StudyStatus, connectRunQueue, downloadRunCheckpoint, progressFromLine, queuedStudyOf, submitterLocalFields, uploadRunCheckpoint } from '../runtime/training/run-queue';
 import { loadMraStudy, planMraStudy } from '../runtime/training/mra-study';
 import { loadTransferStudy, planTransferStudy } from '../runtime/training/transfer-study';
 import { countsLine, statusLines } from '../scripts/commands/queue';
@@ -184,6 +184,20 @@ test('a sweep on two workers, one SIGKILLed mid-run: every run completes once, w
   expect(runCli(['sweep', file, '--queue', server.url]).stdout).toMatch(/already submitted: nothing added/);
   expect(await queue.getJobCountByTypes('waiting', 'waiting-children', 'active', 'completed', 'delayed', 'failed', 'prioritized')).toBe(7);
 
+  // One condition of the study with one more seed: a new study sharing two finished runs; its report covers all three.
+  const more = path.join(tmp, 'qtest-more.yaml');
+  fs.writeFileSync(more, YAML.stringify({ ...STUDY, grid: { 'algo.lr': [0.0005] }, seeds: 3 }));
+  const moreSubmitted = runCli(['sweep', more, '--queue', server.url]);
+  expect(moreSubmitted.stdout).toMatch(/1 runs added \(2 already queued\)/);
+  const moreId = /study (qtest-[0-9a-f]{12})/.exec(moreSubmitted.stdout)![1];
+  const moreReport = await until('the second report job', async () => {
+    const job = await queue.getJob(`report-${moreId}`);
+    return job && (await job.getState()) === 'completed' ? job : undefined;
+  }, 30000);
+  expect(moreReport.returnvalue.missing).toEqual([]);
+  const moreResults = JSON.parse((moreReport.returnvalue as { files: Array<{ name: string; content: string }> }).files.find((f) => f.name === 'results.json')!.content) as { conditions: Array<{ seeds: unknown[] }> };
+  expect(moreResults.conditions.map((c) => c.seeds.length)).toEqual([3]);
+
   // SIGTERM: an idle worker stops cleanly.
   b.child.kill('SIGTERM');
   const code = await new Promise<number | null>((resolve) => (b.child.exitCode !== null ? resolve(b.child.exitCode) : b.child.on('exit', (c) => resolve(c))));
@@ -264,6 +278,19 @@ test('a pretraining checkpoint travels through the queue to a worker that lacks 
   fs.writeFileSync(path.join(copied, pointer.latest), 'stale');
   expect(await downloadRunCheckpoint(connection, dep, elsewhere)).toBe(true);
   expect(fs.readFileSync(path.join(copied, pointer.latest))).toEqual(fs.readFileSync(path.join(source, 'checkpoints', pointer.latest)));
+  // A copy this worker trained for that job but stopped halfway (finished elsewhere) is not the finished one.
+  const halfway = path.join(tmp, 'half-worker');
+  const halfDir = path.join(halfway, dep.dir);
+  fs.mkdirSync(path.join(halfDir, 'checkpoints'), { recursive: true });
+  fs.writeFileSync(path.join(halfDir, 'checkpoints', 'latest'), fs.readFileSync(path.join(copied, 'latest')));
+  fs.writeFileSync(path.join(halfDir, 'checkpoints', pointer.latest), 'half-trained');
+  fs.writeFileSync(path.join(halfDir, 'summary.json'), JSON.stringify({ interrupted: true }));
+  fs.writeFileSync(`${halfDir}.job`, 'job-x');
+  // Two runs on one worker asking at once share one download.
+  expect(await Promise.all([downloadRunCheckpoint(connection, dep, halfway), downloadRunCheckpoint(connection, dep, halfway)])).toEqual([true, true]);
+  expect(fs.readFileSync(path.join(halfDir, 'checkpoints', pointer.latest))).toEqual(fs.readFileSync(path.join(source, 'checkpoints', pointer.latest)));
+  expect(fs.readdirSync(path.dirname(halfDir)).filter((f) => f.includes('.partial-'))).toEqual([]);
+  expect(await downloadRunCheckpoint(connection, dep, halfway)).toBe(false);
   await expect(downloadRunCheckpoint(connection, { ...dep, jobId: 'job-y' }, path.join(tmp, 'third'))).rejects.toThrow(/pretrain\/seed0 \(job job-y\) completed but its checkpoint is not on the queue/);
 });
 
@@ -305,7 +332,12 @@ test('a transfer study through the queue: the target that loads a pretraining ru
   const id = /study (tiny-transfer-[0-9a-f]{12})/.exec(submitted.stdout)![1];
   // A job this worker cannot make sense of (here: a folder outside its runs folder) fails at once, not three times.
   await queue.add('run', { kind: 'run', key: 'evil', dir: '../../outside' }, { jobId: 'not-a-run', attempts: 3 });
+  // A run whose dependency is gone from the queue fails at once, naming it.
+  await queue.add('run', { kind: 'run', study: 'x', key: 'loads-nothing', configYaml: 'run: {}\n', dir: 'x/loads-nothing', seed: 0, backend: 'wasm', dependsOn: [{ jobId: 'gone-job', key: 'pretrain/gone', dir: 'x/gone' }], shareCheckpoint: false }, { jobId: 'loads-gone', attempts: 3 });
   await until('the transfer report job', async () => (await queue.getJobState(`report-${id}`)) === 'completed', 60000);
+  const orphan = (await queue.getJob('loads-gone'))!;
+  expect([await orphan.getState(), orphan.attemptsMade]).toEqual(['failed', 1]);
+  expect(orphan.failedReason).toMatch(/run loads-nothing loads pretrain\/gone \(job gone-job\), which is not on the queue/);
   const bad = await until('the bad job to fail', async () => {
     const job = await queue.getJob('not-a-run');
     return job && (await job.getState()) === 'failed' ? job : undefined;
@@ -314,6 +346,9 @@ test('a transfer study through the queue: the target that loads a pretraining ru
   expect(bad.attemptsMade).toBe(1);
   worker.kill('SIGTERM');
   expect(output).toMatch(/target\/combat-2a3b\/frozen\/seed0: waits for pretrain\/seed0 \(active\)/);
+  expect(output.split('\n').filter((l) => l.includes('frozen/seed0: waits for'))).toHaveLength(1);
+  // Its evaluations and the report ran in child processes (their scratch folder), not on the worker's event loop.
+  expect(fs.existsSync(path.join(tmp, 'worker-t', '.evaluations'))).toBe(true);
   expect(output.indexOf('pretrain/seed0: done')).toBeLessThan(output.indexOf('target/combat-2a3b/frozen/seed0: starting'));
   const out = path.join(tmp, 'tiny-transfer-queued');
   expect(runCli(['sweep', 'report', 'tiny-transfer', '--queue', server.url, '--out', out]).status).toBe(0);
@@ -349,4 +384,9 @@ test('a transfer study as jobs: target runs wait for the pretraining run they lo
   const mixed = path.join(tmp, 'mixed.yaml');
   fs.writeFileSync(mixed, YAML.stringify({ ...STUDY, grid: { 'run.backend': ['wasm', 'cpu'] } }));
   expectCleanFailure(runCli(['sweep', mixed, '--queue', server.url]), /the runs ask for different backends \(wasm, cpu\); a queued study runs on one backend/);
+  // Files on the submitter's machine: workers elsewhere cannot read them, so the study is refused, naming the field.
+  const localEnv = path.join(tmp, 'local-env.yaml');
+  fs.writeFileSync(localEnv, YAML.stringify({ ...STUDY, set: { ...STUDY.set, 'env.module': './my-env.js' } }));
+  expectCleanFailure(runCli(['sweep', localEnv, '--queue', server.url, '--dry-run']), /run lr=0\.0005\/seed0: env\.module \('[^']*my-env\.js'\) names a file on this machine, which workers on other machines cannot read/);
+  expect(submitterLocalFields({ tasks: [{ id: 'a' }, { id: 'b', module: 'b.js', dataset: 'b.msgpack' }], datasets: { dir: 'd' } }).map((f) => f.field)).toEqual(['datasets.dir', 'tasks.1.module', 'tasks.1.dataset']);
 });

@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DelayedError, FlowProducer, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -12,17 +13,19 @@ import { connectRedis, describeRedisError, parseRedisUrl } from '../core/redis-c
 import { type MraEvaluationSpec, type MraRunEvaluation, evaluateMraRun } from './mra-evaluation';
 import { buildMraReport, writeMraReport } from './mra-report';
 import { type AdaptationBudget, type MraPlan, type MraPlannedRun, type MraStudyConfig, type MraStudyResults, saveMraEvaluation, savedMraEvaluation } from './mra-study';
-import { type SweepCondition, type SweepPlan, type SweepStudyConfig, buildSweepReport, sweepReportFiles } from './sweep-study';
+import { type SweepCondition, type SweepPlan, type SweepStudyConfig, buildSweepReport, loadSweepStudy, sweepName, sweepReportFiles } from './sweep-study';
 import { buildTransferReport, writeTransferReport } from './transfer-report';
 import { type SeedResult, collectTransferResults, evaluateBest } from './transfer-results';
+import { type LaunchedRun, launchTrainProcess } from './train-process';
 import type { PlannedRun, TransferPlan, TransferStudyConfig } from './transfer-study';
 
 /*
  * The run queue (`troupe sweep|transfer --queue`, `troupe worker`): a study's runs as BullMQ jobs
  * on Redis, trained by workers on any number of machines. Every run is a job whose id is a hash
  * of its resolved config, seed and output folder, so submitting a study again adds nothing; the
- * study's report is their parent job (a flow), which runs once every run completed and returns
- * the report files. Workers share nothing but Redis: a run returns its summary and evaluation
+ * study's report is a job of its own that waits (delayed, no attempt used) until every run
+ * settled, reads their results and returns the report files. Runs are shared between studies
+ * that have them (a sweep given one more seed reuses the runs it had). Workers share nothing but Redis: a run returns its summary and evaluation
  * rows as its job result, and a pretraining run uploads the checkpoint its dependants load.
  */
 
@@ -110,9 +113,12 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** The job id of a run: the same resolved config, seed and output folder give the same job. */
-export function runJobId(configYaml: string, seed: number, dir: string): string {
-  return sha256(`${configYaml}\0${seed}\0${dir}`);
+/**
+ * The job id of a run: the same resolved config, seed, output folder and evaluation made beside
+ * the run (which changes its job result) give the same job.
+ */
+export function runJobId(configYaml: string, seed: number, dir: string, evaluation: unknown = null): string {
+  return sha256(`${configYaml}\0${seed}\0${dir}${evaluation === null ? '' : `\0${JSON.stringify(evaluation)}`}`);
 }
 
 export function reportJobId(studyId: string): string {
@@ -136,35 +142,61 @@ export function queuedStudyOf(plan: SweepPlan | TransferPlan | MraPlan, name: st
   const loaded = new Set(plan.runs.flatMap((r) => r.dependsOn));
   const runs: QueuedStudy['runs'] = [];
   for (const run of plan.runs) {
+    const local = submitterLocalFields(run.config);
+    if (local.length > 0) {
+      throw new Error(
+        `${plan.file}: run ${run.key}: ${local.map((f) => `${f.field} ('${f.value}')`).join(', ')} ${local.length > 1 ? 'name files' : 'names a file'} on this machine, which workers on other machines cannot read; a queued study's runs may use registry envs only (run this study without --queue)`,
+      );
+    }
     const config = structuredClone(run.config) as { algo?: { transfer?: { decl_from?: string } }; run?: Record<string, unknown> };
     config.run = { ...(config.run ?? {}), backend };
     const transfer = config.algo?.transfer;
     if (transfer?.decl_from) transfer.decl_from = relative(transfer.decl_from, `run ${run.key}: algo.transfer.decl_from`);
     const dir = relative(run.dir, `run ${run.key}:`);
     const configYaml = YAML.stringify(config);
-    const jobId = runJobId(configYaml, run.seed, dir);
+    const transferReport = sweep || mra ? undefined : (plan as TransferPlan).study.report;
+    const evaluate = transferReport && (run.phase === 'target' || run.phase === 'baseline') ? { metric: transferReport.metric, absolute_episodes_factor: transferReport.absolute_episodes_factor } : undefined;
+    const mraEvaluation = mra ? (run as MraPlannedRun).evaluation : undefined;
+    const jobId = runJobId(configYaml, run.seed, dir, evaluate || mraEvaluation ? { evaluate: evaluate ?? null, mra: mraEvaluation ?? null } : null);
     byKey.set(run.key, { jobId, dir });
     const dependsOn = run.dependsOn.map((key) => {
       const dep = byKey.get(key);
       if (!dep) throw new Error(`${plan.file}: run ${run.key} waits for ${key}, which is not planned before it`);
       return { jobId: dep.jobId, key, dir: dep.dir };
     });
-    const transferReport = sweep || mra ? undefined : (plan as TransferPlan).study.report;
-    const evaluate = transferReport && (run.phase === 'target' || run.phase === 'baseline') ? { metric: transferReport.metric, absolute_episodes_factor: transferReport.absolute_episodes_factor } : undefined;
     runs.push({
       jobId,
-      data: { kind: 'run', study: '', key: run.key, configYaml, dir, seed: run.seed, backend, dependsOn, ...(evaluate ? { evaluateBest: evaluate } : {}), shareCheckpoint: loaded.has(run.key), ...(mra ? { mraEvaluation: (run as MraPlannedRun).evaluation } : {}) },
+      data: { kind: 'run', study: '', key: run.key, configYaml, dir, seed: run.seed, backend, dependsOn, ...(evaluate ? { evaluateBest: evaluate } : {}), shareCheckpoint: loaded.has(run.key), ...(mraEvaluation ? { mraEvaluation } : {}) },
     });
   }
-  const id = `${name}-${sha256(runs.map((r) => r.jobId).sort().join('\n')).slice(0, 12)}`;
-  for (const r of runs) r.data.study = id;
   const refs: QueuedRunRef[] = plan.runs.map(({ config: _config, ...fields }, i) => ({ ...fields, dir: runs[i].data.dir, jobId: runs[i].jobId }));
   const report: ReportJobData = sweep
-    ? { kind: 'report', study: id, name, studyKind: 'sweep', config: sweep.study, conditions: sweep.conditions, runs: refs }
+    ? { kind: 'report', study: '', name, studyKind: 'sweep', config: sweep.study, conditions: sweep.conditions, runs: refs }
     : mra
-      ? { kind: 'report', study: id, name, studyKind: 'mra', config: mra.study, adaptationBudgets: mra.adaptationBudgets, runs: refs }
-      : { kind: 'report', study: id, name, studyKind: 'transfer', config: (plan as TransferPlan).study, runs: refs };
+      ? { kind: 'report', study: '', name, studyKind: 'mra', config: mra.study, adaptationBudgets: mra.adaptationBudgets, runs: refs }
+      : { kind: 'report', study: '', name, studyKind: 'transfer', config: (plan as TransferPlan).study, runs: refs };
+  // The report settings count too: the same runs reported otherwise are another report.
+  const id = `${name}-${sha256(`${runs.map((r) => r.jobId).sort().join('\n')}\0${JSON.stringify(report)}`).slice(0, 12)}`;
+  for (const r of runs) r.data.study = id;
+  report.study = id;
   return { id, name, runs, report };
+}
+
+/** The fields of a run config that name files on the submitter's machine (env modules, datasets). */
+export function submitterLocalFields(config: Record<string, unknown>): Array<{ field: string; value: string }> {
+  const found: Array<{ field: string; value: string }> = [];
+  const check = (owner: unknown, prefix: string, names: readonly string[]) => {
+    if (typeof owner !== 'object' || owner === null) return;
+    for (const name of names) {
+      const value = (owner as Record<string, unknown>)[name];
+      if (value !== undefined && value !== null) found.push({ field: `${prefix}${name}`, value: String(value) });
+    }
+  };
+  check(config.env, 'env.', ['module']);
+  check(config, '', ['dataset']);
+  check(config.datasets, 'datasets.', ['dir', 'collect']);
+  if (Array.isArray(config.tasks)) config.tasks.forEach((task, i) => check(task, `tasks.${i}.`, ['module', 'dataset']));
+  return found;
 }
 
 function isSweepPlan(plan: SweepPlan | TransferPlan | MraPlan): plan is SweepPlan {
@@ -209,38 +241,62 @@ export async function submitStudy(connection: Redis, study: QueuedStudy, options
   const queue = openQueue(connection);
   try {
     await connection.hset(STUDIES_KEY, study.name, study.id);
-    const existingParent = await queue.getJob(reportJobId(study.id));
-    if (existingParent) {
+    const existingReport = await queue.getJob(reportJobId(study.id));
+    if (existingReport) {
       let retried = 0;
       for (const run of study.runs) {
         const job = await queue.getJob(run.jobId);
         if (job && (await job.getState()) === 'failed') {
-          await job.retry('failed');
+          await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
           retried++;
         }
       }
+      // A report made while runs had failed is made again once the retried runs finish.
+      const reportState = await existingReport.getState();
+      if (retried > 0 && reportState === 'completed') await existingReport.retry('completed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      if (reportState === 'failed') await existingReport.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       return { id: study.id, added: 0, existing: study.runs.length, retried };
     }
+    const jobOpts = { attempts: options.attempts, backoff: { type: 'exponential', delay: options.backoffMs }, removeOnComplete: false, removeOnFail: false };
+    // Runs are plain jobs, shared by every study that has them (a job id already queued adds
+    // nothing); the report is a plain job too, which waits until its runs settled (a BullMQ flow
+    // cannot adopt a run another study queued first).
     let existing = 0;
-    for (const run of study.runs) if (await queue.getJob(run.jobId)) existing++;
-    const flow = new FlowProducer({ connection, prefix: QUEUE_PREFIX });
-    flow.on('error', () => undefined);
-    try {
-      const jobOpts = { attempts: options.attempts, backoff: { type: 'exponential', delay: options.backoffMs }, removeOnComplete: false, removeOnFail: false };
-      await flow.add({
-        name: 'report',
-        queueName: RUN_QUEUE,
-        data: study.report,
-        opts: { ...jobOpts, jobId: reportJobId(study.id) },
-        children: study.runs.map((r) => ({ name: 'run', queueName: RUN_QUEUE, data: r.data, opts: { ...jobOpts, jobId: r.jobId } })),
-      });
-    } finally {
-      await flow.close();
+    for (const run of study.runs) {
+      if (await queue.getJob(run.jobId)) existing++;
+      else await queue.add('run', run.data, { ...jobOpts, jobId: run.jobId });
     }
+    await queue.add('report', study.report, { ...jobOpts, jobId: reportJobId(study.id) });
     return { id: study.id, added: study.runs.length - existing, existing, retried: 0 };
   } finally {
     await queue.close();
   }
+}
+
+/** One backend for the whole study: the flag, else the runs' own `run.backend` (all alike), `auto` meaning wasm. */
+export function studyBackend(plan: SweepPlan | TransferPlan | MraPlan, flag: string | undefined): QueueBackend {
+  const chosen = flag ?? [...new Set(plan.runs.map((r) => String((r.config.run as { backend?: string } | undefined)?.backend ?? 'auto')))].join(', ');
+  if (chosen.includes(', ')) throw new Error(`${plan.file}: the runs ask for different backends (${chosen}); a queued study runs on one backend (results are reproducible per backend only): set run.backend once or pass --backend`);
+  // Workers differ in what loads; wasm loads everywhere and is bit-reproducible across machines.
+  return chosen === 'auto' ? 'wasm' : (chosen as QueueBackend);
+}
+
+/** The name a study is queued under: a sweep's own name, else its file's name. */
+export function queuedStudyName(plan: SweepPlan | TransferPlan | MraPlan): string {
+  return isSweepPlan(plan) ? plan.name : path.basename(plan.file).replace(/\.ya?ml$/i, '');
+}
+
+/** A study named by its file (its name), its name, or its id; a clear error when the queue has none such. */
+export async function studyIdOf(connection: Redis, study: string): Promise<string> {
+  let key = study;
+  if (/\.ya?ml$/i.test(study) && fs.existsSync(study)) {
+    // A sweep file may name its study; a transfer study is named by its file.
+    const isSweep = (YAML.parse(fs.readFileSync(study, 'utf8')) as Record<string, unknown> | null)?.grid !== undefined;
+    key = isSweep ? sweepName(loadSweepStudy(study), study) : path.basename(study).replace(/\.ya?ml$/i, '');
+  }
+  const id = await findStudyId(connection, key);
+  if (!id) throw new Error(`the queue has no study '${key}'; submit it with troupe sweep <study.yaml> --queue <url> (or troupe transfer … --queue <url>)`);
+  return id;
 }
 
 /** A study id from a name or id given on the command line; null when the queue has no such study. */
@@ -416,15 +472,14 @@ export function writeReportFiles(files: readonly ReportFile[], dir: string): str
 // ---------------------------------------------------------------------------------------------
 // Workers
 
-/** A `troupe train` child started by a worker. */
-export interface LaunchedRun {
-  /** Resolves with the exit code; `lastError` is the child's last `troupe: …` line, if any. */
-  exit: Promise<{ code: number; lastError?: string }>;
-  /** Asks the run to checkpoint and stop (SIGINT). */
-  interrupt(): void;
-}
+export type { LaunchedRun };
 
 export type QueueRunLauncher = (how: { configFile: string; dir: string; resume: boolean; backend: QueueBackend; logFile: string; onLine: (line: string) => void }) => LaunchedRun;
+
+/** A worker's runs: `troupe train` children of `cli` in process groups of their own (the worker decides when they stop). */
+export function queuedRunLauncher(cli: string): QueueRunLauncher {
+  return (how) => launchTrainProcess({ cli, ...how, detached: true });
+}
 
 export interface RunWorkerOptions {
   name: string;
@@ -439,6 +494,13 @@ export interface RunWorkerOptions {
   stalledIntervalMs: number;
   /** How soon a run waiting for another one looks again. */
   dependencyPollMs?: number;
+  /** How soon a report waiting for its runs looks again. */
+  reportPollMs?: number;
+  /**
+   * Runs the evaluations and reports jobs need (default: in this process). Give a child-process
+   * evaluator (`childProcessEvaluator`) so they never hold up this process's lock renewals.
+   */
+  evaluate?: QueueEvaluator;
   log: (line: string) => void;
 }
 
@@ -516,51 +578,147 @@ export async function uploadRunCheckpoint(connection: Redis, jobId: string, dir:
   await connection.multi().del(blobKey(jobId)).hset(blobKey(jobId), fields).exec();
 }
 
+/** Downloads under way in this process, by local folder: runs that load the same one wait for one download. */
+const downloads = new Map<string, Promise<boolean>>();
+let downloadCount = 0;
+
 /**
  * Puts the checkpoint of the run `dep` names where this worker's copy of that run would be,
- * unless it is there already (this worker trained it); returns whether it downloaded.
+ * unless the finished run is there already (this worker trained it to the end, or downloaded
+ * it before); returns whether it downloaded.
  */
-export async function downloadRunCheckpoint(connection: Redis, dep: RunDependency, runsDir: string, log: (line: string) => void = () => undefined): Promise<boolean> {
+export function downloadRunCheckpoint(connection: Redis, dep: RunDependency, runsDir: string, log: (line: string) => void = () => undefined): Promise<boolean> {
   const local = path.resolve(runsDir, dep.dir);
+  const pending = downloads.get(local);
+  if (pending) return pending;
+  const download = downloadOnce(connection, dep, local, log).finally(() => downloads.delete(local));
+  downloads.set(local, download);
+  return download;
+}
+
+async function downloadOnce(connection: Redis, dep: RunDependency, local: string, log: (line: string) => void): Promise<boolean> {
   const marks = (file: string) => fs.existsSync(file) && fs.readFileSync(file, 'utf8') === dep.jobId;
-  // Trained here by that very job, or downloaded for it before; a folder of the same name from another job does not count.
-  if (fs.existsSync(path.join(local, 'checkpoints', LATEST_POINTER)) && (marks(`${local}.job`) || marks(`${local}.download`))) return false;
+  if (fs.existsSync(path.join(local, 'checkpoints', LATEST_POINTER))) {
+    // A folder of the same name from another job does not count, nor a copy this worker stopped halfway (finished elsewhere).
+    const trainedHere = marks(`${local}.job`) && readSummary(local)?.interrupted === false;
+    if (trainedHere || marks(`${local}.download`)) return false;
+  }
   const blob = await connection.hgetallBuffer(blobKey(dep.jobId));
   const names = Object.keys(blob);
   if (names.length === 0) throw new Error(`run ${dep.key} (job ${dep.jobId}) completed but its checkpoint is not on the queue (was its blob removed?); cannot load it`);
-  fs.rmSync(local, { recursive: true, force: true });
-  for (const name of names) {
-    const file = path.resolve(local, name);
-    if (!file.startsWith(local + path.sep)) throw new Error(`the checkpoint blob of ${dep.key} names a file outside its run directory: '${name}'`);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, blob[name]);
+  // Written beside the folder and renamed into place, so no run ever loads a half-written copy.
+  const scratch = `${local}.partial-${process.pid}-${downloadCount++}`;
+  fs.rmSync(scratch, { recursive: true, force: true });
+  try {
+    for (const name of names) {
+      const file = path.resolve(scratch, name);
+      if (!file.startsWith(scratch + path.sep)) throw new Error(`the checkpoint blob of ${dep.key} names a file outside its run directory: '${name}'`);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, blob[name]);
+    }
+    fs.rmSync(`${local}.download`, { force: true });
+    fs.rmSync(local, { recursive: true, force: true });
+    fs.renameSync(scratch, local);
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
   }
   fs.writeFileSync(`${local}.download`, dep.jobId);
   log(`${dep.key}: downloaded its checkpoint (${names.length} files) to ${local}`);
   return true;
 }
 
+/** Work a job needs beside its run: evaluations that load checkpoints, and building a report. */
+export type QueueEvaluationRequest =
+  | { kind: 'best'; dir: string; seed: number; config: Record<string, unknown>; settings: NonNullable<RunJobData['evaluateBest']> }
+  | { kind: 'mra'; key: string; dir: string; spec: MraEvaluationSpec }
+  | { kind: 'report'; data: ReportJobData; results: Array<[string, RunJobResult]> };
+
+export type QueueEvaluator = (request: QueueEvaluationRequest) => Promise<unknown>;
+
+/** Does what the request asks, in this process; its result is plain JSON. */
+export async function runQueueEvaluation(request: QueueEvaluationRequest, log: (line: string) => void = () => undefined): Promise<unknown> {
+  if (request.kind === 'best') return evaluateBest({ dir: request.dir, seed: request.seed, config: request.config }, request.settings);
+  if (request.kind === 'mra') return evaluateMraRun(request.dir, request.spec, (line) => log(`${request.key}: ${line}`));
+  return buildStudyReport(request.data, new Map(request.results));
+}
+
+/**
+ * Runs each request in a child process (`<cli> queue-evaluate <request> <result>`, this Node), so
+ * the worker's event loop stays free to renew its job locks while checkpoints are evaluated.
+ */
+export function childProcessEvaluator(cli: string, scratchDir: string, log: (line: string) => void): QueueEvaluator {
+  let count = 0;
+  return async (request) => {
+    fs.mkdirSync(scratchDir, { recursive: true });
+    const base = path.join(scratchDir, `evaluation-${process.pid}-${count++}`);
+    fs.writeFileSync(`${base}.request.json`, JSON.stringify(request));
+    try {
+      const { code, lastError } = await new Promise<{ code: number; lastError?: string }>((resolve) => {
+        const child = spawn(process.execPath, [cli, 'queue-evaluate', `${base}.request.json`, `${base}.result.json`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TROUPE_PARENT_PID: String(process.pid) } });
+        let lastError: string | undefined;
+        let stderr = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) log(line);
+        });
+        child.stderr!.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString('utf8');
+          const errors = stderr.split('\n').filter((l) => l.startsWith('troupe: '));
+          if (errors.length > 0) lastError = errors[errors.length - 1].slice('troupe: '.length);
+        });
+        child.on('error', (error) => resolve({ code: -1, lastError: error.message }));
+        child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), lastError }));
+      });
+      if (code !== 0) throw new Error(`the ${request.kind === 'report' ? 'report' : 'evaluation'} process exited with code ${code}${lastError ? `: ${lastError}` : ''}`);
+      return JSON.parse(fs.readFileSync(`${base}.result.json`, 'utf8')) as unknown;
+    } finally {
+      fs.rmSync(`${base}.request.json`, { force: true });
+      fs.rmSync(`${base}.result.json`, { force: true });
+    }
+  };
+}
+
+/** `troupe queue-evaluate <request> <result>`: what a child-process evaluator's child does. */
+export async function runQueueEvaluationFiles(requestFile: string, resultFile: string): Promise<void> {
+  const request = JSON.parse(fs.readFileSync(requestFile, 'utf8')) as QueueEvaluationRequest;
+  const result = await runQueueEvaluation(request, (line) => process.stdout.write(`${line}\n`));
+  fs.writeFileSync(resultFile, JSON.stringify(result ?? null));
+}
+
 export async function startRunWorker(url: string, options: RunWorkerOptions): Promise<RunWorkerHandle> {
   const connection = await connectRunQueue(url, { reconnectForMs: options.reconnectForMs ?? 60000 });
   const queue = openQueue(connection);
   const active = new Map<string, LaunchedRun>();
+  const evaluate: QueueEvaluator = options.evaluate ?? ((request) => runQueueEvaluation(request, options.log));
   let closing = false;
+  /** Run jobs (and what they wait for) already said to wait: one line each, not one per poll. */
+  const announcedWaits = new Set<string>();
 
   const runJob = async (job: Job<QueueJobData>, token: string | undefined): Promise<RunJobResult | ReportJobResult> => {
     if (job.data.kind === 'report') {
       const data = job.data;
-      options.log(`report of ${data.study}: building from ${data.runs.length} run results`);
-      const values = await job.getChildrenValues<RunJobResult>();
-      const results = new Map(Object.entries(values).map(([key, value]) => [key.slice(key.lastIndexOf(':') + 1), value]));
-      return buildStudyReport(data, results);
+      const results = new Map<string, RunJobResult>();
+      for (const ref of data.runs) {
+        const run = await queue.getJob(ref.jobId);
+        const state = run ? await run.getState() : 'unknown';
+        if (state === 'completed') results.set(ref.jobId, run!.returnvalue as RunJobResult);
+        else if (state !== 'failed' && state !== 'unknown') {
+          // Not an attempt: the report comes back once its runs had time to finish.
+          await job.moveToDelayed(Date.now() + (options.reportPollMs ?? 2000), token);
+          throw new DelayedError(`report of ${data.study} waits for ${ref.key}`);
+        }
+      }
+      options.log(`report of ${data.study}: building from ${results.size} of ${data.runs.length} run results`);
+      return (await evaluate({ kind: 'report', data, results: [...results] })) as ReportJobResult;
     }
     const data = checkedRunJobData(job.data, job.id ?? '?');
     for (const dep of data.dependsOn) {
       const state = await queue.getJobState(dep.jobId);
       if (state === 'failed') throw new Error(`run ${data.key} loads ${dep.key}, which failed; retry that run first`);
+      if (state === 'unknown') throw new UnrecoverableError(`run ${data.key} loads ${dep.key} (job ${dep.jobId}), which is not on the queue (removed?); submit its study again`);
       if (state !== 'completed') {
         // Not an attempt: the job comes back once the run it loads had time to finish.
-        options.log(`${data.key}: waits for ${dep.key} (${state})`);
+        if (!announcedWaits.has(`${job.id}\0${dep.jobId}`)) options.log(`${data.key}: waits for ${dep.key} (${state})`);
+        announcedWaits.add(`${job.id}\0${dep.jobId}`);
         await job.moveToDelayed(Date.now() + (options.dependencyPollMs ?? 2000), token);
         throw new DelayedError(`waiting for ${dep.key}`);
       }
@@ -579,11 +737,18 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
     const owner = `${dir}.job`;
     if (fs.existsSync(dir) && (!fs.existsSync(owner) || fs.readFileSync(owner, 'utf8') !== job.id)) fs.rmSync(dir, { recursive: true, force: true });
     fs.writeFileSync(owner, job.id!);
+    // Trained here from now on: an earlier downloaded copy no longer describes this folder.
+    fs.rmSync(`${dir}.download`, { force: true });
     const finished = readSummary(dir)?.interrupted === false;
     if (!finished) {
       const resume = fs.existsSync(path.join(dir, 'checkpoints', LATEST_POINTER));
       // Killed before its first checkpoint: nothing to continue from, start over.
       if (!resume && fs.existsSync(dir)) fs.rmSync(dir, { recursive: true, force: true });
+      if (closing) {
+        // Closed while this job checked its dependencies or downloaded: back to the queue, no run started.
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError(`${data.key} not started: the worker is closing`);
+      }
       options.log(`${data.key}: ${resume ? 'resuming' : 'starting'} (job ${job.id?.slice(0, 12)}, attempt ${job.attemptsMade + 1})`);
       let progress: RunJobProgress = {};
       const launched = options.launch({
@@ -611,8 +776,12 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
       }
       if (readSummary(dir)?.interrupted !== false) {
         // Stopped by this worker's shutdown after a checkpoint: back to the queue, no attempt used.
-        await job.moveToDelayed(Date.now(), token);
-        throw new DelayedError(`${data.key} interrupted by the worker's shutdown`);
+        if (closing) {
+          await job.moveToDelayed(Date.now(), token);
+          throw new DelayedError(`${data.key} interrupted by the worker's shutdown`);
+        }
+        // Stopped by anyone else (a signal from outside): a failure like any other.
+        throw new Error(`run ${data.key}: troupe train stopped before the end (interrupted) on ${options.name} while the worker was not closing (log ${dir}.log)`);
       }
     }
     const summary = readSummary(dir)!;
@@ -620,11 +789,11 @@ export async function startRunWorker(url: string, options: RunWorkerOptions): Pr
     const evalRows = rows.filter((r) => r.kind === 'eval');
     const trainRows = rows.filter((r) => r.kind === 'train');
     if (data.shareCheckpoint) await uploadRunCheckpoint(connection, job.id!, dir);
-    const absolute = data.evaluateBest ? await evaluateBest({ dir, seed: data.seed, config: config as Record<string, unknown> }, data.evaluateBest) : null;
+    const absolute = data.evaluateBest ? ((await evaluate({ kind: 'best', dir, seed: data.seed, config: config as Record<string, unknown>, settings: data.evaluateBest })) as SeedResult['absolute']) : null;
     let mraEvaluation: MraRunEvaluation | undefined;
     if (data.mraEvaluation) {
       const spec = data.mraEvaluation;
-      mraEvaluation = savedMraEvaluation({ dir, evaluation: spec }) ?? (await evaluateMraRun(dir, spec, (line) => options.log(`${data.key}: ${line}`)));
+      mraEvaluation = savedMraEvaluation({ dir, evaluation: spec }) ?? ((await evaluate({ kind: 'mra', key: data.key, dir, spec })) as MraRunEvaluation);
       saveMraEvaluation({ key: data.key, dir, evaluation: spec }, mraEvaluation);
     }
     options.log(`${data.key}: done`);

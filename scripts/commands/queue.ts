@@ -1,26 +1,24 @@
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import type { Redis } from 'ioredis';
-import YAML from 'yaml';
 import {
-  type LaunchedRun,
-  type QueueBackend,
-  type QueueRunLauncher,
   type StudyStatus,
+  childProcessEvaluator,
   connectRunQueue,
-  findStudyId,
+  queuedRunLauncher,
+  queuedStudyName,
   queuedStudyOf,
+  runQueueEvaluationFiles,
   startRunWorker,
+  studyBackend,
+  studyIdOf,
   studyReport,
   studyStatus,
   submitStudy,
   writeReportFiles,
 } from '../../runtime/training/run-queue';
 import type { SweepPlan } from '../../runtime/training/sweep-study';
-import { loadSweepStudy, sweepName } from '../../runtime/training/sweep-study';
 import type { MraPlan } from '../../runtime/training/mra-study';
 import type { TransferPlan } from '../../runtime/training/transfer-study';
 import { shown } from './study-runs';
@@ -37,14 +35,6 @@ function positiveIntFlag(value: string | undefined, flag: string, fallback: numb
   return n;
 }
 
-/** One backend for the whole study: the flag, else the runs' own `run.backend` (all alike), `auto` meaning wasm. */
-function studyBackend(plan: SweepPlan | TransferPlan | MraPlan, flag: string | undefined): QueueBackend {
-  const chosen = flag ?? [...new Set(plan.runs.map((r) => String((r.config.run as { backend?: string } | undefined)?.backend ?? 'auto')))].join(', ');
-  if (chosen.includes(', ')) throw new Error(`${plan.file}: the runs ask for different backends (${chosen}); a queued study runs on one backend (results are reproducible per backend only): set run.backend once or pass --backend`);
-  // Workers differ in what loads; wasm loads everywhere and is bit-reproducible across machines.
-  return chosen === 'auto' ? 'wasm' : (chosen as QueueBackend);
-}
-
 async function withQueue<T>(url: string, fn: (connection: Redis) => Promise<T>): Promise<T> {
   const connection = await connectRunQueue(url);
   try {
@@ -56,7 +46,7 @@ async function withQueue<T>(url: string, fn: (connection: Redis) => Promise<T>):
 
 /** `troupe sweep|transfer <study> --queue <url>`: submits the study's runs and its report job. */
 export async function submitStudyCommand(plan: SweepPlan | TransferPlan | MraPlan, url: string, opts: { backend?: string; attempts?: string; dryRun?: boolean }): Promise<number> {
-  const name = 'kind' in plan && plan.kind === 'sweep' ? plan.name : path.basename(plan.file).replace(/\.ya?ml$/i, '');
+  const name = queuedStudyName(plan);
   const backend = studyBackend(plan, opts.backend);
   const study = queuedStudyOf(plan, name, backend);
   if (opts.dryRun) {
@@ -70,19 +60,6 @@ export async function submitStudyCommand(plan: SweepPlan | TransferPlan | MraPla
   process.stdout.write(`study ${study.id} (${study.runs.length} runs, ${backend} backend): ${what}\n`);
   process.stdout.write(`watch it: troupe sweep status ${study.name} --queue <url> --watch; report: troupe sweep report ${study.name} --queue <url>\n`);
   return 0;
-}
-
-/** A study named by its file (its name), its name, or its id. */
-async function studyIdOf(connection: Redis, study: string): Promise<string> {
-  let key = study;
-  if (/\.ya?ml$/i.test(study) && fs.existsSync(study)) {
-    // A sweep file may name its study; a transfer study is named by its file.
-    const isSweep = (YAML.parse(fs.readFileSync(study, 'utf8')) as Record<string, unknown> | null)?.grid !== undefined;
-    key = isSweep ? sweepName(loadSweepStudy(study), study) : path.basename(study).replace(/\.ya?ml$/i, '');
-  }
-  const id = await findStudyId(connection, key);
-  if (!id) throw new Error(`the queue has no study '${key}'; submit it with troupe sweep <study.yaml> --queue <url> (or troupe transfer … --queue <url>)`);
-  return id;
 }
 
 /** One line per run: state, key, worker, progress or error. */
@@ -156,40 +133,6 @@ export async function sweepReportCommand(study: string, opts: { queue: string; o
   });
 }
 
-/** `troupe train` as a child of this worker; it exits by itself when this process is gone. */
-const launchQueuedRun: QueueRunLauncher = (how) => {
-  const cli = process.argv[1];
-  const args = how.resume ? ['train', '--resume', how.dir, '--no-progress', '--backend', how.backend] : ['train', how.configFile, '--out', how.dir, '--no-progress', '--backend', how.backend];
-  const log = fs.createWriteStream(how.logFile, { flags: 'a' });
-  // Its own process group, so a Ctrl-C at the worker's terminal reaches the child only once, through `interrupt`.
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, TROUPE_PARENT_PID: String(process.pid) } });
-  let lastError: string | undefined;
-  const lines = (stream: NodeJS.ReadableStream, isErr: boolean) => {
-    let buffered = '';
-    stream.on('data', (chunk: Buffer) => {
-      log.write(chunk);
-      buffered += chunk.toString('utf8');
-      const parts = buffered.split('\n');
-      buffered = parts.pop() ?? '';
-      for (const line of parts) {
-        if (isErr && line.startsWith('troupe: ')) lastError = line.slice('troupe: '.length);
-        how.onLine(line);
-      }
-    });
-  };
-  lines(child.stdout!, false);
-  lines(child.stderr!, true);
-  const exit = new Promise<{ code: number; lastError?: string }>((resolve) => {
-    child.on('error', (error) => resolve({ code: -1, lastError: error.message }));
-    child.on('close', (code, signal) => {
-      log.end();
-      resolve({ code: code ?? (signal ? 128 : 1), lastError });
-    });
-  });
-  const launched: LaunchedRun = { exit, interrupt: () => child.kill('SIGINT') };
-  return launched;
-};
-
 export interface WorkerCommandOptions {
   queue: string;
   concurrency?: string;
@@ -207,7 +150,8 @@ export async function runWorkerCommand(opts: WorkerCommandOptions): Promise<numb
   const name = `${os.hostname()}:${process.pid}`;
   const log = (line: string) => process.stdout.write(`[worker ${name}] ${line}\n`);
   const reconnectForMs = positiveIntFlag(process.env.TROUPE_QUEUE_RECONNECT_MS, 'TROUPE_QUEUE_RECONNECT_MS', 60000);
-  const worker = await startRunWorker(opts.queue, { name, concurrency, runsDir, launch: launchQueuedRun, lockDurationMs, stalledIntervalMs, reconnectForMs, log });
+  const evaluate = childProcessEvaluator(process.argv[1], path.join(runsDir, '.evaluations'), log);
+  const worker = await startRunWorker(opts.queue, { name, concurrency, runsDir, launch: queuedRunLauncher(process.argv[1]), evaluate, lockDurationMs, stalledIntervalMs, reconnectForMs, log });
   let signals = 0;
   const stop = (signal: string) => {
     signals++;
@@ -216,7 +160,10 @@ export async function runWorkerCommand(opts: WorkerCommandOptions): Promise<numb
       process.exit(130);
     }
     log(`${signal}: taking no more jobs; running runs checkpoint and go back to the queue`);
-    void worker.close();
+    worker.close().catch((error: unknown) => {
+      log(`stopping failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    });
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -224,4 +171,10 @@ export async function runWorkerCommand(opts: WorkerCommandOptions): Promise<numb
   log(why === 'closed' ? 'stopped' : 'stopped: the queue is gone');
   // The queue's client may keep timers alive after a lost connection; nothing is left to wait for.
   process.exit(why === 'closed' ? 0 : 1);
+}
+
+/** `troupe queue-evaluate <request> <result>` (hidden): an evaluation or report a worker asks for. */
+export async function queueEvaluateCommand(requestFile: string, resultFile: string): Promise<number> {
+  await runQueueEvaluationFiles(requestFile, resultFile);
+  return 0;
 }

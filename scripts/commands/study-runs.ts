@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type PlannedRun, type StudyOutcome, type StudyPlan, type StudyProgress, configFileOf, runTransferStudy } from '../../runtime/training/transfer-study';
+import { studyRunLauncher } from '../../runtime/training/train-process';
+import { type StudyOutcome, type StudyPlan, type StudyProgress, runTransferStudy } from '../../runtime/training/transfer-study';
 
 /*
  * What `troupe transfer` and `troupe sweep` share when they run a study on this machine: each
@@ -27,7 +26,7 @@ export async function trainPlannedRuns(plan: StudyPlan, jobs: number, label: str
   let last = '';
   const outcome = await runTransferStudy(plan, {
     jobs,
-    launch: launchTrainProcess,
+    launch: studyRunLauncher(process.argv[1]),
     onProgress: (p) => {
       const line = progressLine(p, label);
       if (line !== last) process.stdout.write(`${line}\n`);
@@ -49,26 +48,4 @@ export function shown(f: string): string {
 function progressLine(p: StudyProgress, label: string): string {
   const eta = p.etaSeconds === null ? '—' : `${Math.round(p.etaSeconds)} s`;
   return `[${label}] done ${p.done} | running ${p.running.length}${p.running.length ? ` (${p.running.join(', ')})` : ''} | left ${p.left} | failed ${p.failed.length} | ETA ${eta}`;
-}
-
-/**
- * One run as its own `troupe train` process (this CLI, this Node), its output in `<dir>.log`.
- * The child is told this process's id (TROUPE_PARENT_PID) and exits when it is gone, so a study
- * killed outright leaves no orphan writing into its run directory.
- */
-export function launchTrainProcess(run: PlannedRun, how: { resume: boolean; logFile: string }): Promise<number> {
-  const cli = process.argv[1];
-  const args = how.resume ? ['train', '--resume', run.dir, '--no-progress'] : ['train', configFileOf(run), '--out', run.dir, '--no-progress'];
-  const log = fs.openSync(how.logFile, 'a');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', log, log], env: { ...process.env, TROUPE_PARENT_PID: String(process.pid) } });
-    child.on('error', (error) => {
-      fs.closeSync(log);
-      reject(error);
-    });
-    child.on('exit', (code, signal) => {
-      fs.closeSync(log);
-      resolve(code ?? (signal ? 128 : 1));
-    });
-  });
 }
