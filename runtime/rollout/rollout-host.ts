@@ -25,7 +25,7 @@ import {
   shardKey,
   writeRows,
 } from './remote-lockstep-protocol';
-import { type RemoteRunSpec, type RemoteTaskSpec, encodeMessage, listRemoteRuns } from './remote-registry';
+import { type RemoteRunSpec, type RemoteTaskSpec, encodeMessage, listRemoteRuns, unregisterRemoteRun } from './remote-registry';
 import { ShardCommand, type ShardTransport, type ShardTransportContext, VectorEnvError, shardRanges } from './shard-protocol';
 import { type VectorBuffers, allocateBuffers } from './vector-buffers';
 import { WorkerThreadTransport } from './worker-transport';
@@ -53,9 +53,10 @@ export interface RolloutHostOptions {
   /**
    * Async-mode runs (hosts that act with the policy themselves) are served by this hook, called
    * once per async run this host sees; the async rollout module provides it. Without it such
-   * runs are named once and skipped.
+   * runs are named once and skipped. `signal` aborts when the host stops; the host awaits the
+   * returned promise before it shuts down.
    */
-  serveAsyncRun?: (spec: RemoteRunSpec, host: { url: string; hostId: string; workers: number }) => Promise<void>;
+  serveAsyncRun?: (spec: RemoteRunSpec, host: { url: string; hostId: string; workers: number; signal: AbortSignal }) => Promise<void>;
   /** How long the broker may be unreachable before the host gives up (default 10 s). */
   brokerGraceMs?: number;
 }
@@ -91,6 +92,8 @@ export class RolloutHost {
   private reader?: Redis;
   private readonly served = new Map<string, ServedShard>();
   private readonly asyncRuns = new Set<string>();
+  /** Async runs being served: each one's stop switch and its end, awaited on shutdown. */
+  private readonly asyncServing = new Map<string, { stop: AbortController; done: Promise<void> }>();
   private renewTimer?: NodeJS.Timeout;
   private stopping = false;
   private claims = 0;
@@ -157,30 +160,36 @@ export class RolloutHost {
   stop(): void {
     this.releaseOnStop = true;
     this.stopping = true;
+    for (const serving of this.asyncServing.values()) serving.stop.abort();
   }
 
   /** Stops without releasing leases, as a host that died would (tests of fail-over). */
   abandon(): void {
     this.releaseOnStop = false;
     this.stopping = true;
+    for (const serving of this.asyncServing.values()) serving.stop.abort();
   }
 
   private async discover(): Promise<void> {
     const redis = this.control!;
     const runs = await listRemoteRuns(redis);
-    const live = new Set(runs.map((r) => r.runId));
-    for (const shard of [...this.served.values()]) if (!live.has(shard.run.runId)) await this.drop(shard, 'its run ended');
     // A learner that died without unregistering leaves its run behind; its alive key lapses.
-    for (const runId of new Set([...this.served.values()].map((s) => s.run.runId))) {
-      if ((await redis.exists(learnerAliveKey(runId))) === 0) for (const shard of [...this.served.values()]) if (shard.run.runId === runId) await this.drop(shard, 'its learner is gone');
+    const alive = runs.length === 0 ? [] : await redis.mget(...runs.map((r) => learnerAliveKey(r.runId)));
+    const orphaned = new Set(runs.filter((_, i) => alive[i] === null).map((r) => r.runId));
+    const live = new Set(runs.map((r) => r.runId).filter((id) => !orphaned.has(id)));
+    for (const shard of [...this.served.values()]) if (!live.has(shard.run.runId)) await this.drop(shard, orphaned.has(shard.run.runId) ? 'its learner is gone' : 'its run ended');
+    for (const [runId, serving] of this.asyncServing) if (!live.has(runId)) serving.stop.abort();
+    for (const runId of orphaned) {
+      this.log(`run ${runId}: its learner is gone (no heartbeat); unregistering it`);
+      await unregisterRemoteRun(redis, runId);
     }
     for (const run of runs) {
+      if (!live.has(run.runId)) continue;
       if (run.mode === 'async') {
         this.serveAsync(run);
         continue;
       }
       if (this.served.size >= this.options.maxShards) continue;
-      if ((await redis.exists(learnerAliveKey(run.runId))) === 0) continue;
       for (const task of run.tasks) {
         for (let s = 0; s < task.shards && this.served.size < this.options.maxShards; s++) {
           const id = `${run.runId}/${task.key}/${s}`;
@@ -203,9 +212,13 @@ export class RolloutHost {
       this.log(`run ${run.runId} is in async mode; this host serves lock-step runs only (no async rollout support loaded)`);
       return;
     }
-    hook(run, { url: this.options.url, hostId: this.hostId, workers: this.options.workers }).catch((error: unknown) => {
-      this.log(`async run ${run.runId}: ${error instanceof Error ? error.message : String(error)}`);
-    });
+    const stop = new AbortController();
+    const done = hook(run, { url: this.options.url, hostId: this.hostId, workers: this.options.workers, signal: stop.signal })
+      .catch((error: unknown) => {
+        this.log(`async run ${run.runId}: ${error instanceof Error ? error.message : String(error)}`);
+      })
+      .finally(() => this.asyncServing.delete(run.runId));
+    this.asyncServing.set(run.runId, { stop, done });
   }
 
   private async claim(id: string, run: RemoteRunSpec, task: RemoteTaskSpec, index: number, claimId: string): Promise<void> {
@@ -449,6 +462,9 @@ export class RolloutHost {
   }
 
   private async shutDown(release: boolean): Promise<void> {
+    const asyncRuns = [...this.asyncServing.values()];
+    for (const serving of asyncRuns) serving.stop.abort();
+    await Promise.all(asyncRuns.map((serving) => serving.done));
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.renewTimer = undefined;
     const shards = [...this.served.values()];

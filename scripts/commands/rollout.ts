@@ -32,7 +32,7 @@ export async function runRolloutCommand(opts: RolloutCommandOptions): Promise<vo
       const redis = await connectRedis(self.url, { purpose: 'async rollout host' });
       try {
         log(`serving async run ${spec.runId}`);
-        const report = await serveAsyncRun(redis, spec, { workers: self.workers, hostId: self.hostId, onEvent: log });
+        const report = await serveAsyncRun(redis, spec, { workers: self.workers, hostId: self.hostId, onEvent: log, signal: self.signal });
         log(`async run ${spec.runId} done: ${JSON.stringify(report)}`);
       } finally {
         redis.disconnect();
