@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { Rng } from '../runtime/core/rng';
-import { listRemoteRuns } from '../runtime/rollout/remote-registry';
+import { connectRedis } from '../runtime/core/redis-connection';
+import { type RemoteRunSpec, learnerAliveKey, listRemoteRuns, registerRemoteRun, unregisterRemoteRun } from '../runtime/rollout/remote-registry';
 import { RemoteLockstepRun } from '../runtime/rollout/remote-transport';
 import { RolloutHost } from '../runtime/rollout/rollout-host';
 import type { VectorBuffers } from '../runtime/rollout/vector-buffers';
@@ -164,6 +165,88 @@ describe('a learner whose only host dies', () => {
       first.abandon();
       second?.stop();
       await Promise.all(serving);
+    }
+  }, 20000);
+});
+
+describe('a rollout host and the runs it serves', () => {
+  let server: TestRedisServer;
+  let redis: Redis;
+  beforeAll(async () => {
+    server = startRedisServer();
+    redis = await connectRedis(server.url, { purpose: 'test' });
+  });
+  afterAll(() => {
+    redis?.disconnect();
+    server?.stop();
+  });
+
+  const asyncSpec = (runId: string): RemoteRunSpec => ({ runId, mode: 'async', config: {}, tasks: [], leaseMs: 300, credits: 1, maxPolicyLag: 1, registeredAt: Date.now() });
+
+  test('stop() aborts the async runs it serves and waits for them to finish before it returns', async () => {
+    await redis.set(learnerAliveKey('async-stop'), '1', 'PX', 60000);
+    await registerRemoteRun(redis, asyncSpec('async-stop'));
+    let started = false;
+    let finished = false;
+    const host = new RolloutHost({
+      url: server.url,
+      workers: 0,
+      maxShards: 1,
+      discoverEveryMs: 50,
+      serveAsyncRun: async (_spec, self) => {
+        started = true;
+        await new Promise((resolve) => self.signal.addEventListener('abort', resolve));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        finished = true;
+      },
+    });
+    const serving = host.run();
+    await waitFor(() => started, 5000, 'the async run to be served');
+    host.stop();
+    await serving;
+    expect(finished).toBe(true);
+    await unregisterRemoteRun(redis, 'async-stop');
+  });
+
+  test('runs whose learner-alive key lapsed are dropped and unregistered; a lock-step learner re-registers a run the broker lost', async () => {
+    // A run whose learner died long ago: never served, unregistered.
+    await registerRemoteRun(redis, asyncSpec('dead-learner'));
+    // A served async run whose learner dies now: its serving is aborted and it is unregistered.
+    await redis.set(learnerAliveKey('dying-learner'), '1', 'PX', 60000);
+    await registerRemoteRun(redis, asyncSpec('dying-learner'));
+    const served: string[] = [];
+    const aborted: string[] = [];
+    const host = new RolloutHost({
+      url: server.url,
+      workers: 0,
+      maxShards: 1,
+      discoverEveryMs: 50,
+      serveAsyncRun: async (spec, self) => {
+        served.push(spec.runId);
+        await new Promise((resolve) => self.signal.addEventListener('abort', resolve));
+        aborted.push(spec.runId);
+      },
+    });
+    const serving = host.run();
+    const run = await RemoteLockstepRun.open({ url: server.url, runId: 'lost-by-broker', shards: 1, leaseMs: 300, config: {}, heartbeatMs: 100 });
+    const remote = await VectorEnv.create({ env: ENV, numEnvs: 2, seed: 1, transport: run.transportFor('lbf') });
+    try {
+      await waitFor(() => served.includes('dying-learner'), 5000, 'the live async run to be served');
+      await redis.del(learnerAliveKey('dying-learner'));
+      await waitFor(() => aborted.includes('dying-learner'), 5000, 'the async run of the dead learner to be stopped');
+      const ids = async () => (await listRemoteRuns(redis)).map((r) => r.runId);
+      expect(await ids()).toEqual(['lost-by-broker']);
+      expect(served).not.toContain('dead-learner');
+      // The broker forgets the lock-step run (as a restarted, empty Redis would): its learner registers it again.
+      await unregisterRemoteRun(redis, 'lost-by-broker');
+      const deadline = Date.now() + 5000;
+      while (!(await ids()).includes('lost-by-broker') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await ids()).toEqual(['lost-by-broker']);
+    } finally {
+      await remote.close();
+      await run.close();
+      host.stop();
+      await serving;
     }
   }, 20000);
 });

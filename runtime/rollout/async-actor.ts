@@ -6,6 +6,7 @@ import type { EnvSpec } from '../../envs/env-spec';
 import { algorithmVariants, createLearner } from '../../trainers/index';
 import type { OnlineLearner, TaskSpec } from '../../trainers/learner';
 import { deriveSeed } from '../core/rng';
+import { learnerAliveKey } from './remote-registry';
 import { ASYNC_ALGORITHMS, asyncKeys, decodeWeights, encodeChunk, weightsTag } from './async-protocol';
 import { type Delivery, collectionSettled, taskExperienceStream } from './experience-stream';
 import type { RemoteRunSpec } from './remote-registry';
@@ -173,7 +174,8 @@ export async function serveAsyncRun(redis: Redis, spec: RemoteRunSpec, options: 
         report.stopped = 'aborted';
         return false;
       }
-      if ((await redis.exists(keys.spec)) === 0) {
+      // A run whose learner died (alive key lapsed) ends here too, not only one unregistered.
+      if ((await redis.exists(keys.spec, learnerAliveKey(runId))) < 2) {
         report.stopped = 'run-ended';
         return false;
       }

@@ -26,10 +26,7 @@ export function shardKey(runId: string, task: string, shard: number, part: Locks
   return runKey(runId, 'task', encodeURIComponent(task), 'shard', shard, part);
 }
 
-/** Set (with a time to live) while the learner of a lock-step run is alive; hosts drop runs without it. */
-export function learnerAliveKey(runId: string): string {
-  return runKey(runId, 'learner-alive');
-}
+export { learnerAliveKey } from './remote-registry';
 
 /** Commands streams keep at least this many entries; the learner never has more than a few unanswered. */
 export const STREAM_MAXLEN = 256;

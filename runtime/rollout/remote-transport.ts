@@ -11,13 +11,12 @@ import {
   WireCommand,
   appendMessage,
   decodeWire,
-  learnerAliveKey,
   readStreams,
   requireIntegers,
   shardKey,
   writeResultRows,
 } from './remote-lockstep-protocol';
-import { type RemoteRunSpec, type RemoteTaskSpec, encodeMessage, registerRemoteRun, unregisterRemoteRun } from './remote-registry';
+import { LEARNER_ALIVE_MS, LEARNER_HEARTBEAT_MS, type RemoteRunSpec, type RemoteTaskSpec, encodeMessage, keepRunAlive, learnerAliveKey, registerRemoteRun, unregisterRemoteRun } from './remote-registry';
 import { ShardCommand, type ShardRestart, type ShardTransport, type ShardTransportContext, type ShardTransportFactory, VectorEnvError, shardRanges } from './shard-protocol';
 
 /*
@@ -49,10 +48,10 @@ export interface RemoteLockstepRunOptions {
   noticeEveryMs?: number;
   /** How long a lost broker may take to come back before the run stops with `RolloutBrokerError` (default 5 s). */
   brokerGraceMs?: number;
+  /** How often the learner's alive key is renewed and the run's registration checked (default 5 s). */
+  heartbeatMs?: number;
 }
 
-/** How long the learner's alive key lives without renewal; generous, since a long update blocks the event loop. */
-const LEARNER_ALIVE_MS = 120000;
 
 /**
  * One lock-step run on a broker: registers the run (its spec grows by a task as each task's
@@ -77,7 +76,8 @@ export class RemoteLockstepRun {
     const redis = await connectRedis(options.url, { purpose: 'rollout broker', reconnectForMs: options.brokerGraceMs ?? 5000 });
     const run = new RemoteLockstepRun(options, redis);
     await run.touch();
-    run.heartbeat = setInterval(() => void run.touch().catch(() => undefined), 5000);
+    // A failed renewal is the broker away: the transports notice it and stop the run after the grace period.
+    run.heartbeat = setInterval(() => void run.touch().catch(() => undefined), options.heartbeatMs ?? LEARNER_HEARTBEAT_MS);
     run.heartbeat.unref();
     return run;
   }
@@ -132,8 +132,13 @@ export class RemoteLockstepRun {
     this.redis.disconnect();
   }
 
+  /** Renews the alive key; a run the broker lost (restarted empty, or hosts gave it up) is registered again. */
   private async touch(): Promise<void> {
-    await this.redis.set(learnerAliveKey(this.options.runId), String(Date.now()), 'PX', LEARNER_ALIVE_MS);
+    if (this.tasks.length === 0) {
+      await this.redis.set(learnerAliveKey(this.options.runId), String(Date.now()), 'PX', LEARNER_ALIVE_MS);
+      return;
+    }
+    if (await keepRunAlive(this.redis, this.spec())) this.options.onWaiting?.(`the rollout broker at ${this.display} had lost run ${this.options.runId}; registered it again`);
   }
 }
 

@@ -5,7 +5,7 @@ import type { VectorLayout } from '../../envs/env-shape';
 import type { NamedTensorData } from '../core/checkpoint-format';
 import { type ChunkEnvelope, LEARNER_GROUP, asyncKeys, decodeChunk, encodeWeights, weightsTag } from '../rollout/async-protocol';
 import type { Delivery } from '../rollout/experience-stream';
-import { type RemoteRunSpec, registerRemoteRun, unregisterRemoteRun } from '../rollout/remote-registry';
+import { LEARNER_HEARTBEAT_MS, type RemoteRunSpec, keepRunAlive, registerRemoteRun, unregisterRemoteRun } from '../rollout/remote-registry';
 
 /*
  * The learner's side of an async run (`run.remote.mode: async`): it registers the run,
@@ -43,6 +43,8 @@ export interface AsyncLearnerOptions {
   chunkLength: number;
   /** How long one read blocks before host bookkeeping and stop checks run again (default 250 ms). */
   pollMs?: number;
+  /** How often the learner-alive key is renewed and the registration checked (default 5 s). */
+  heartbeatMs?: number;
   /** Told about hosts joining and leaving and chunks refused. */
   onNotice?: (message: string) => void;
 }
@@ -125,6 +127,7 @@ export class AsyncLearnerLink {
   /** Chunks learned from, by the host that sent them. */
   readonly consumedByHost: Record<string, number> = {};
   private closed = false;
+  private heartbeat?: NodeJS.Timeout;
   /** An entry read when its stream had just been unsubscribed, for the next stream. */
   private carried?: StreamEntry;
 
@@ -151,7 +154,13 @@ export class AsyncLearnerLink {
   async start(models: Record<string, NamedTensorData>, version: number): Promise<void> {
     const runId = this.runId;
     this.epoch = await brokerCall('starting the run', () => this.redis.incr(asyncKeys.learnerEpoch(runId)));
-    await brokerCall('registering the run', () => registerRemoteRun(this.redis, this.spec));
+    await brokerCall('registering the run', async () => {
+      await keepRunAlive(this.redis, this.spec);
+      await registerRemoteRun(this.redis, this.spec);
+    });
+    // Hosts drop (and unregister) a run whose learner-alive key lapsed: a learner that died.
+    this.heartbeat = setInterval(() => void keepRunAlive(this.redis, this.spec).catch(() => undefined), this.options.heartbeatMs ?? LEARNER_HEARTBEAT_MS);
+    this.heartbeat.unref();
     await this.publishWeights(models, version);
     await brokerCall('creating the chunk stream', async () => {
       try {
@@ -333,6 +342,7 @@ export class AsyncLearnerLink {
   async close(unregister: boolean): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
     this.reader.disconnect();
     if (unregister) await brokerCall('unregistering the run', () => unregisterRemoteRun(this.redis, this.runId));
   }
