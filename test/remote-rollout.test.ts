@@ -249,6 +249,42 @@ describe('a rollout host and the runs it serves', () => {
       await serving;
     }
   }, 20000);
+
+  test('leases are renewed at the shortest lease of the shards served, and a lapsed lease nobody took is taken again', async () => {
+    const host = new RolloutHost({ url: server.url, workers: 0, maxShards: 2, hostId: 'renewer', discoverEveryMs: 50 });
+    const serving = host.run();
+    const slow = await RemoteLockstepRun.open({ url: server.url, runId: 'long-lease', shards: 1, leaseMs: 3000, config: {} });
+    const slowEnv = await VectorEnv.create({ env: ENV, numEnvs: 2, seed: 1, transport: slow.transportFor('lbf') });
+    const fast = await RemoteLockstepRun.open({ url: server.url, runId: 'short-lease', shards: 1, leaseMs: 150, config: {} });
+    const fastEnv = await VectorEnv.create({ env: ENV, numEnvs: 2, seed: 1, transport: fast.transportFor('lbf') });
+    const fastLease = 'troupe:rollout:run:{short-lease}:task:lbf:shard:0:lease';
+    try {
+      await slowEnv.reset();
+      await waitFor(() => host.shards.length === 1, 5000, 'the first shard to be claimed');
+      await fastEnv.reset();
+      await waitFor(() => host.shards.length === 2, 5000, 'the second shard to be claimed');
+      // Renewing at a third of the first shard's 3 s lease would let this 150 ms lease lapse.
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect(host.shards).toEqual(['long-lease/lbf/0', 'short-lease/lbf/0']);
+      const claim = await redis.get(fastLease);
+      expect(claim).toMatch(/^renewer#/);
+      // The lease lapses (a stalled host) but no other host took it: the same claim takes it again.
+      await redis.del(fastLease);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await redis.get(fastLease)).toBe(claim);
+      expect(host.shards).toHaveLength(2);
+      const rng = new Rng('x');
+      writeRandomActions(fastEnv, rng);
+      await fastEnv.step();
+    } finally {
+      await slowEnv.close();
+      await fastEnv.close();
+      await slow.close();
+      await fast.close();
+      host.stop();
+      await serving;
+    }
+  }, 20000);
 });
 
 /** A child `troupe` process whose output is collected as it comes. */

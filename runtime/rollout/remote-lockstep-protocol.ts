@@ -223,7 +223,12 @@ export function requireIntegers(message: object, key: string, fields: readonly s
   }
 }
 
-/** Renews a lease only while `token` still holds it (a lapsed lease may belong to another host now). */
-export const RENEW_LEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+/**
+ * Renews a lease while `token` holds it (1); one that lapsed with nobody taking it is taken
+ * again under the same token (2), since this host's envs are still in the state the learner
+ * expects; 0 when another host holds it now.
+ */
+export const RENEW_LEASE_SCRIPT =
+  "local owner = redis.call('get', KEYS[1]) if owner == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) elseif not owner then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 else return 0 end";
 /** Releases a lease only while `token` still holds it. */
 export const RELEASE_LEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";

@@ -83,6 +83,8 @@ interface ServedShard {
   epoch: number[];
   step: number[];
   failed: boolean;
+  /** When its lease was last renewed (long replays renew inline). */
+  renewedAt: number;
 }
 
 export class RolloutHost {
@@ -95,6 +97,7 @@ export class RolloutHost {
   /** Async runs being served: each one's stop switch and its end, awaited on shutdown. */
   private readonly asyncServing = new Map<string, { stop: AbortController; done: Promise<void> }>();
   private renewTimer?: NodeJS.Timeout;
+  private renewEvery = 0;
   private stopping = false;
   private claims = 0;
   private lostSince: number | null = null;
@@ -283,13 +286,17 @@ export class RolloutHost {
       epoch: groupRanges.map(() => 0),
       step: groupRanges.map(() => 0),
       failed: false,
+      renewedAt: Date.now(),
     };
   }
 
-  /** Renews every lease at a third of the shortest lease; a lease found taken drops its shard. */
+  /** Renews every lease at a third of the shortest lease served now (rescheduled as shards come and go). */
   private scheduleRenewals(): void {
-    if (this.renewTimer || this.served.size === 0) return;
-    const every = Math.max(50, Math.floor(Math.min(...[...this.served.values()].map((s) => s.run.leaseMs)) / 3));
+    if (this.served.size === 0) return;
+    const every = renewalPeriod(Math.min(...[...this.served.values()].map((s) => s.run.leaseMs)));
+    if (this.renewTimer && this.renewEvery === every) return;
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewEvery = every;
     this.renewTimer = setInterval(() => void this.renew(), every);
   }
 
@@ -297,12 +304,19 @@ export class RolloutHost {
     if (this.stopping) return;
     for (const shard of [...this.served.values()]) {
       try {
-        const kept = await this.control!.eval(RENEW_LEASE_SCRIPT, 1, shard.lease, shard.claimId, shard.run.leaseMs);
-        if (kept === 0 && this.served.get(shard.id) === shard) await this.drop(shard, 'its lease lapsed and another host may hold it');
+        await this.renewLease(shard);
       } catch {
         // The broker is away: the main loop notices and gives up after its grace period.
       }
     }
+  }
+
+  /** Renews one shard's lease; a lease another host took drops the shard. */
+  private async renewLease(shard: ServedShard): Promise<void> {
+    const kept = await this.control!.eval(RENEW_LEASE_SCRIPT, 1, shard.lease, shard.claimId, shard.run.leaseMs);
+    if (this.served.get(shard.id) !== shard) return;
+    if (kept === 0) await this.drop(shard, 'its lease lapsed and another host took it');
+    else shard.renewedAt = Date.now();
   }
 
   /** Reads the claimed shards' commands (up to 200 ms) and runs them, shards side by side. */
@@ -437,6 +451,12 @@ export class RolloutHost {
       this.beginReset(shard, g.group, g.reset, g.epoch);
       await this.finish(shard, g.group, ShardCommand.Reset, 0, g.steps === 0, g.steps);
       for (let i = 0; i < g.steps && !shard.failed; i++) {
+        // In-process envs run a replay as one chain of microtasks: let timers and replies in, and keep the lease.
+        if (i > 0 && i % REPLAY_YIELD_EVERY === 0) {
+          await new Promise((resolve) => setImmediate(resolve));
+          if (Date.now() - shard.renewedAt >= renewalPeriod(shard.run.leaseMs)) await this.renewLease(shard);
+          if (this.served.get(shard.id) !== shard) return;
+        }
         this.beginStep(shard, g.group, g.actions.subarray(i * rowLength, (i + 1) * rowLength), g.policyVersion);
         const last = i === g.steps - 1;
         if (last) pending.push(this.finish(shard, g.group, ShardCommand.Step, g.policyVersion, true));
@@ -450,10 +470,11 @@ export class RolloutHost {
     this.served.delete(shard.id);
     this.log(`released shard ${shard.index} of task '${shard.task.key}' of run ${shard.run.runId}: ${why}`);
     await this.closeShard(shard, true);
-    if (this.served.size === 0 && this.renewTimer) {
+    if (this.renewTimer) {
       clearInterval(this.renewTimer);
       this.renewTimer = undefined;
     }
+    this.scheduleRenewals();
   }
 
   private async closeShard(shard: ServedShard, release: boolean): Promise<void> {
@@ -477,6 +498,13 @@ export class RolloutHost {
   private log(line: string): void {
     this.options.log?.(line);
   }
+}
+
+/** Replay steps between yields to the event loop (and inline lease renewals). */
+const REPLAY_YIELD_EVERY = 16;
+
+function renewalPeriod(leaseMs: number): number {
+  return Math.max(50, Math.floor(leaseMs / 3));
 }
 
 /** ioredis' own failures (connection closed, retries exhausted) as opposed to bugs or bad messages. */
