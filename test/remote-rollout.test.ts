@@ -250,6 +250,27 @@ describe('a rollout host and the runs it serves', () => {
     }
   }, 20000);
 
+  test('a host answering a run that was unregistered meanwhile does not bring its result stream back', async () => {
+    const host = new RolloutHost({ url: server.url, workers: 0, maxShards: 1, hostId: 'late', discoverEveryMs: 5000 });
+    const serving = host.run();
+    const run = await RemoteLockstepRun.open({ url: server.url, runId: 'ended-early', shards: 1, leaseMs: 3000, config: {} });
+    const remote = await VectorEnv.create({ env: ENV, numEnvs: 2, seed: 1, transport: run.transportFor('lbf') });
+    const results = 'troupe:rollout:run:{ended-early}:task:lbf:shard:0:results';
+    try {
+      await remote.reset();
+      expect(host.shards).toEqual(['ended-early/lbf/0']);
+      await unregisterRemoteRun(redis, 'ended-early');
+      writeRandomActions(remote, new Rng('late'));
+      remote.sendStep(0, 0);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await redis.exists(results)).toBe(0);
+    } finally {
+      host.stop();
+      await serving;
+      await run.close();
+    }
+  }, 20000);
+
   test('leases are renewed at the shortest lease of the shards served, and a lapsed lease nobody took is taken again', async () => {
     const host = new RolloutHost({ url: server.url, workers: 0, maxShards: 2, hostId: 'renewer', discoverEveryMs: 50 });
     const serving = host.run();
@@ -260,9 +281,8 @@ describe('a rollout host and the runs it serves', () => {
     const fastLease = 'troupe:rollout:run:{short-lease}:task:lbf:shard:0:lease';
     try {
       await slowEnv.reset();
-      await waitFor(() => host.shards.length === 1, 5000, 'the first shard to be claimed');
       await fastEnv.reset();
-      await waitFor(() => host.shards.length === 2, 5000, 'the second shard to be claimed');
+      await waitFor(() => host.shards.length === 2, 5000, 'both shards to be claimed');
       // Renewing at a third of the first shard's 3 s lease would let this 150 ms lease lapse.
       await new Promise((resolve) => setTimeout(resolve, 800));
       expect(host.shards).toEqual(['long-lease/lbf/0', 'short-lease/lbf/0']);
@@ -388,6 +408,16 @@ describe('troupe train --broker with troupe rollout hosts', () => {
       expect(hostB.output().match(/claimed shard/g)).toHaveLength(2);
       expect(metricsOf(path.join(dir, 'two-hosts'))).toEqual(baseline);
       expect(metricsOf(path.join(dir, 'fail-over'))).toEqual(baseline);
+      // The hosts still serving must not bring back streams or leases of the runs that ended.
+      for (const url of [server.url, failOverBroker.url]) {
+        const redis = await connectRedis(url, { purpose: 'test' });
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          expect(await redis.keys('troupe:rollout:*')).toEqual([]);
+        } finally {
+          redis.disconnect();
+        }
+      }
       expect(baseline.filter((r) => r.kind === 'train').length).toBe(6);
     } finally {
       await stopAll(children.splice(0));

@@ -202,8 +202,22 @@ export async function readStreams(redis: Redis, keys: readonly string[], ids: re
   return entries;
 }
 
+/** Appends a learner's message (its streams are made on first use). */
 export async function appendMessage(redis: Redis, key: string, message: Buffer): Promise<void> {
   await redis.xadd(key, 'MAXLEN', '~', STREAM_MAXLEN, '*', 'm', message);
+}
+
+/**
+ * Appends a host's message only to a stream the learner made (NOMKSTREAM): a host must not
+ * bring back a run that was unregistered meanwhile. False when the stream is gone.
+ */
+export async function appendToExistingStream(redis: Redis, key: string, message: Buffer): Promise<boolean> {
+  return (await redis.xadd(key, 'NOMKSTREAM', 'MAXLEN', '~', STREAM_MAXLEN, '*', 'm', message)) !== null;
+}
+
+/** Makes an empty stream (an entry trimmed at once), for hosts to append to with NOMKSTREAM. */
+export async function createEmptyStream(redis: Redis, key: string): Promise<void> {
+  await redis.xadd(key, 'MAXLEN', 0, '*', 'm', '');
 }
 
 /** Decodes a message of `key` and checks its kind; errors name the stream and what was expected. */
@@ -224,11 +238,11 @@ export function requireIntegers(message: object, key: string, fields: readonly s
 }
 
 /**
- * Renews a lease while `token` holds it (1); one that lapsed with nobody taking it is taken
- * again under the same token (2), since this host's envs are still in the state the learner
- * expects; 0 when another host holds it now.
+ * Renews lease KEYS[1] while `token` holds it (1); one that lapsed with nobody taking it is
+ * taken again under the same token (2) while the run (its spec, KEYS[2]) is still registered,
+ * since this host's envs are still in the state the learner expects; 0 otherwise.
  */
 export const RENEW_LEASE_SCRIPT =
-  "local owner = redis.call('get', KEYS[1]) if owner == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) elseif not owner then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 else return 0 end";
+  "local owner = redis.call('get', KEYS[1]) if owner == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) elseif not owner and redis.call('exists', KEYS[2]) == 1 then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 else return 0 end";
 /** Releases a lease only while `token` still holds it. */
 export const RELEASE_LEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";

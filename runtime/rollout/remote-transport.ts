@@ -10,6 +10,7 @@ import {
   type ResultMessage,
   WireCommand,
   appendMessage,
+  createEmptyStream,
   decodeWire,
   readStreams,
   requireIntegers,
@@ -60,6 +61,7 @@ export interface RemoteLockstepRunOptions {
 export class RemoteLockstepRun {
   readonly display: string;
   private readonly tasks: RemoteTaskSpec[] = [];
+  private readonly transports: RemoteShardTransport[] = [];
   private readonly registeredAt = Date.now();
   private heartbeat?: NodeJS.Timeout;
   private closed = false;
@@ -96,7 +98,9 @@ export class RemoteLockstepRun {
       };
       const transport = await RemoteShardTransport.open(context, { ...this.options, taskKey: key, shards: task.shards });
       this.tasks.push(task);
+      this.transports.push(transport);
       try {
+        await transport.createResultStreams();
         await registerRemoteRun(this.redis, this.spec());
       } catch (error) {
         await transport.close();
@@ -138,7 +142,9 @@ export class RemoteLockstepRun {
       await this.redis.set(learnerAliveKey(this.options.runId), String(Date.now()), 'PX', LEARNER_ALIVE_MS);
       return;
     }
-    if (await keepRunAlive(this.redis, this.spec())) this.options.onWaiting?.(`the rollout broker at ${this.display} had lost run ${this.options.runId}; registered it again`);
+    if (!(await keepRunAlive(this.redis, this.spec()))) return;
+    for (const transport of this.transports) await transport.createResultStreams();
+    this.options.onWaiting?.(`the rollout broker at ${this.display} had lost run ${this.options.runId}; registered it again`);
   }
 }
 
@@ -227,6 +233,11 @@ export class RemoteShardTransport implements ShardTransport {
       throw error;
     }
     return new RemoteShardTransport(context, options, writer, reader);
+  }
+
+  /** Makes the shards' result streams, which hosts only append to (never create). */
+  async createResultStreams(): Promise<void> {
+    for (const shard of this.shards) await createEmptyStream(this.writer, shard.results);
   }
 
   reset(group: number, epoch: number): void {

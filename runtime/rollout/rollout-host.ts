@@ -15,7 +15,7 @@ import {
   type ReplayMessage,
   type ResultMessage,
   WireCommand,
-  appendMessage,
+  appendToExistingStream,
   decodeWire,
   learnerAliveKey,
   readStreams,
@@ -25,7 +25,7 @@ import {
   shardKey,
   writeRows,
 } from './remote-lockstep-protocol';
-import { type RemoteRunSpec, type RemoteTaskSpec, encodeMessage, listRemoteRuns, unregisterRemoteRun } from './remote-registry';
+import { type RemoteRunSpec, type RemoteTaskSpec, encodeMessage, listRemoteRuns, runKey, unregisterRemoteRun } from './remote-registry';
 import { ShardCommand, type ShardTransport, type ShardTransportContext, VectorEnvError, shardRanges } from './shard-protocol';
 import { type VectorBuffers, allocateBuffers } from './vector-buffers';
 import { WorkerThreadTransport } from './worker-transport';
@@ -240,7 +240,10 @@ export class RolloutHost {
     const newest = (await redis.xrevrange(shard.commands, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
     shard.lastCommandId = newest.length > 0 ? newest[0][0] : '0-0';
     this.served.set(id, shard);
-    await appendMessage(redis, shard.results, encodeMessage({ kind: 'claim', claimId, host: this.hostId }));
+    if (!(await appendToExistingStream(redis, shard.results, encodeMessage({ kind: 'claim', claimId, host: this.hostId })))) {
+      await this.drop(shard, 'its run ended');
+      return;
+    }
     const envs = shard.ranges.map(([s, e]) => `#${s}–${e - 1}`).join(', ');
     this.log(`claimed shard ${index} of task '${task.key}' (envs ${envs}) of run ${run.runId}`);
   }
@@ -313,9 +316,9 @@ export class RolloutHost {
 
   /** Renews one shard's lease; a lease another host took drops the shard. */
   private async renewLease(shard: ServedShard): Promise<void> {
-    const kept = await this.control!.eval(RENEW_LEASE_SCRIPT, 1, shard.lease, shard.claimId, shard.run.leaseMs);
+    const kept = await this.control!.eval(RENEW_LEASE_SCRIPT, 2, shard.lease, runKey(shard.run.runId, 'spec'), shard.claimId, shard.run.leaseMs);
     if (this.served.get(shard.id) !== shard) return;
-    if (kept === 0) await this.drop(shard, 'its lease lapsed and another host took it');
+    if (kept === 0) await this.drop(shard, 'its lease lapsed and another host took it (or its run ended)');
     else shard.renewedAt = Date.now();
   }
 
@@ -432,7 +435,8 @@ export class RolloutHost {
     }
     if (this.served.get(shard.id) !== shard) return;
     // Not awaited: the next command is read meanwhile; a failed send is raised by the next serveOnce.
-    appendMessage(this.control!, shard.results, encodeMessage(result)).catch((error: unknown) => {
+    // A result for a run that ended meanwhile finds no stream (false): the next discovery drops the shard.
+    appendToExistingStream(this.control!, shard.results, encodeMessage(result)).catch((error: unknown) => {
       this.sendError ??= error;
     });
     if (shard.failed) await this.drop(shard, `an env failed: ${result.error}`);
