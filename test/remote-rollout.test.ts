@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { Packr } from 'msgpackr';
 import { Rng } from '../runtime/core/rng';
 import { connectRedis } from '../runtime/core/redis-connection';
 import { type RemoteRunSpec, learnerAliveKey, listRemoteRuns, registerRemoteRun, unregisterRemoteRun } from '../runtime/rollout/remote-registry';
@@ -268,6 +269,54 @@ describe('a rollout host and the runs it serves', () => {
       host.stop();
       await serving;
       await run.close();
+    }
+  }, 20000);
+
+  test('a host that missed commands asks for a replay and catches up; malformed messages either way are refused and logged', async () => {
+    const hostLog: string[] = [];
+    const learnerNotices: string[] = [];
+    const host = new RolloutHost({ url: server.url, workers: 0, maxShards: 1, hostId: 'gappy', discoverEveryMs: 100, log: (l) => hostLog.push(l) });
+    const serving = host.run();
+    const run = await RemoteLockstepRun.open({ url: server.url, runId: 'gaps', shards: 1, leaseMs: 3000, config: {}, onWaiting: (m) => learnerNotices.push(m) });
+    const options = { env: ENV, numEnvs: 4, seed: 'gaps' };
+    const reference = await VectorEnv.create({ ...options, workers: 0 });
+    const remote = await VectorEnv.create({ ...options, transport: run.transportFor('lbf') });
+    const commands = 'troupe:rollout:run:{gaps}:task:lbf:shard:0:commands';
+    const results = 'troupe:rollout:run:{gaps}:task:lbf:shard:0:results';
+    const pack = (value: unknown) => new Packr({ useRecords: false }).pack(value);
+    try {
+      await reference.reset();
+      await remote.reset();
+      // A step far ahead of what the host ran (as if it missed some), garbage, and a replay naming a group the shard lacks.
+      await redis.xadd(commands, '*', 'm', pack({ kind: 'command', command: 2, group: 0, reset: 0, epoch: 0, step: 5, policyVersion: 0, actions: new Uint8Array(0) }));
+      await redis.xadd(commands, '*', 'm', Buffer.from([0xc1, 0xff]));
+      await redis.xadd(results, '*', 'm', pack({ kind: 'result', group: 'zero' }));
+      await waitFor(() => hostLog.some((l) => /asking the learner for a replay/.test(l)), 5000, 'the host to ask for a replay');
+      const claim = hostLog.find((l) => /claimed shard/.test(l));
+      expect(claim).toBeDefined();
+      const rng = [new Rng('gap'), new Rng('gap')];
+      for (let t = 0; t < 5; t++) {
+        writeRandomActions(reference, rng[0]);
+        writeRandomActions(remote, rng[1]);
+        await reference.step();
+        await remote.step();
+        expect(firstDifference(reference.buffers, remote.buffers)).toBeUndefined();
+      }
+      await redis.xadd(commands, '*', 'm', pack({ kind: 'replay', claimId: 'gappy#1', groups: [{ group: 7, reset: 0, epoch: 0, steps: 0, policyVersion: 0, actions: new Uint8Array(0) }] }));
+      await waitFor(() => hostLog.filter((l) => /refused a message/.test(l)).length >= 2, 5000, 'the host to refuse two messages');
+      writeRandomActions(reference, rng[0]);
+      writeRandomActions(remote, rng[1]);
+      await reference.step();
+      await remote.step();
+      expect(firstDifference(reference.buffers, remote.buffers)).toBeUndefined();
+      expect(learnerNotices.some((m) => /refused a message from a rollout host: broker: a result .* has field 'group'/.test(m))).toBe(true);
+      expect(hostLog.filter((l) => /refused a message/.test(l)).join('\n')).toMatch(/cannot decode[\s\S]*names group 7/);
+    } finally {
+      await reference.close();
+      await remote.close();
+      await run.close();
+      host.stop();
+      await serving;
     }
   }, 20000);
 

@@ -220,11 +220,24 @@ export async function createEmptyStream(redis: Redis, key: string): Promise<void
   await redis.xadd(key, 'MAXLEN', 0, '*', 'm', '');
 }
 
+/** A message on a stream that is not what the protocol says: refused (and logged) by its reader, who goes on. */
+export class MalformedMessageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedMessageError';
+  }
+}
+
 /** Decodes a message of `key` and checks its kind; errors name the stream and what was expected. */
 export function decodeWire<T extends { kind: string }>(bytes: Buffer, key: string, kinds: ReadonlyArray<T['kind']>): T {
-  const value = decodeMessage<unknown>(bytes, `a message on ${key}`);
+  let value: unknown;
+  try {
+    value = decodeMessage<unknown>(bytes, `a message on ${key}`);
+  } catch (error) {
+    throw new MalformedMessageError((error as Error).message);
+  }
   if (typeof value !== 'object' || value === null || !kinds.includes((value as { kind?: string }).kind as T['kind'])) {
-    throw new Error(`broker: a message on ${key} is not one of ${kinds.join(', ')} (got ${JSON.stringify(value)?.slice(0, 80)})`);
+    throw new MalformedMessageError(`broker: a message on ${key} is not one of ${kinds.join(', ')} (got ${JSON.stringify(value)?.slice(0, 80)})`);
   }
   return value as T;
 }
@@ -233,7 +246,7 @@ export function decodeWire<T extends { kind: string }>(bytes: Buffer, key: strin
 export function requireIntegers(message: object, key: string, fields: readonly string[]): void {
   for (const field of fields) {
     const v = (message as Record<string, unknown>)[field];
-    if (!Number.isSafeInteger(v)) throw new Error(`broker: a ${(message as { kind: string }).kind} message on ${key} has field '${field}' = ${JSON.stringify(v)}, expected an integer`);
+    if (!Number.isSafeInteger(v)) throw new MalformedMessageError(`broker: a ${(message as { kind: string }).kind} message on ${key} has field '${field}' = ${JSON.stringify(v)}, expected an integer`);
   }
 }
 

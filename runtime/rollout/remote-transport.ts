@@ -5,6 +5,7 @@ import {
   type CloseMessage,
   type CommandMessage,
   type HostMessage,
+  MalformedMessageError,
   RESULT_FIELDS,
   type ReplayMessage,
   type ResultMessage,
@@ -49,6 +50,8 @@ export interface RemoteLockstepRunOptions {
   noticeEveryMs?: number;
   /** How long a lost broker may take to come back before the run stops with `RolloutBrokerError` (default 5 s). */
   brokerGraceMs?: number;
+  /** Told about messages from hosts that were refused (default: `onWaiting`). */
+  onNotice?: (message: string) => void;
   /** How often the learner's alive key is renewed and the run's registration checked (default 5 s). */
   heartbeatMs?: number;
 }
@@ -327,9 +330,15 @@ export class RemoteShardTransport implements ShardTransport {
     for (const entry of entries) {
       const shard = byKey.get(entry.key)!;
       shard.lastResultId = entry.id;
-      const message = decodeWire<HostMessage>(entry.message, entry.key, ['claim', 'result']);
-      if (message.kind === 'claim') this.replayTo(shard, message, entry.key);
-      else this.accept(shard, message, entry.key, vectorStep);
+      try {
+        const message = decodeWire<HostMessage>(entry.message, entry.key, ['claim', 'result']);
+        if (message.kind === 'claim') this.replayTo(shard, message, entry.key);
+        else this.accept(shard, message, entry.key, vectorStep);
+      } catch (error) {
+        if (!(error instanceof MalformedMessageError)) throw error;
+        // A bad message (a host of another version, a stray writer) does not stop the run; the shard's host is asked again by its next claim.
+        (this.options.onNotice ?? this.options.onWaiting)?.(`refused a message from a rollout host: ${error.message}`);
+      }
     }
   }
 
@@ -375,7 +384,7 @@ export class RemoteShardTransport implements ShardTransport {
 
   /** A host claimed `shard`: send it every group's commands since the group's reset. */
   private replayTo(shard: RemoteShard, claim: ClaimMessage, key: string): void {
-    if (typeof claim.claimId !== 'string' || typeof claim.host !== 'string') throw new Error(`broker: a claim message on ${key} needs string fields 'claimId' and 'host'`);
+    if (typeof claim.claimId !== 'string' || typeof claim.host !== 'string') throw new MalformedMessageError(`broker: a claim message on ${key} needs string fields 'claimId' and 'host'`);
     shard.host = claim.host;
     shard.everClaimed = true;
     const groups: ReplayMessage['groups'] = [];
@@ -403,10 +412,10 @@ export class RemoteShardTransport implements ShardTransport {
       this.failures[result.group] = new VectorEnvError(`${String(result.error).split('\n')[0]} (on rollout host ${String(result.host)}, vector step ${vectorStep})`, envIndex, vectorStep);
     } else {
       const rows = result.rows;
-      if (!Array.isArray(rows) || rows.length !== RESULT_FIELDS.length) throw new Error(`broker: a result on ${key} has ${Array.isArray(rows) ? rows.length : 'no'} row arrays, expected ${RESULT_FIELDS.length}`);
+      if (!Array.isArray(rows) || rows.length !== RESULT_FIELDS.length) throw new MalformedMessageError(`broker: a result on ${key} has ${Array.isArray(rows) ? rows.length : 'no'} row arrays, expected ${RESULT_FIELDS.length}`);
       RESULT_FIELDS.forEach((field, i) => {
         if (!writeResultRows(this.context.buffers, this.context.layout, field, start, end, rows[i])) {
-          throw new Error(`broker: a result on ${key} has ${rows[i]?.length} bytes of '${field}' for envs #${start}–${end - 1}, not what their rows take`);
+          throw new MalformedMessageError(`broker: a result on ${key} has ${rows[i]?.length} bytes of '${field}' for envs #${start}–${end - 1}, not what their rows take`);
         }
       });
     }

@@ -9,6 +9,7 @@ import { InProcessTransport } from './in-process-transport';
 import {
   type CommandMessage,
   type LearnerMessage,
+  MalformedMessageError,
   RELEASE_LEASE_SCRIPT,
   RENEW_LEASE_SCRIPT,
   RESULT_FIELDS,
@@ -342,7 +343,14 @@ export class RolloutHost {
       const shard = byKey.get(entry.key);
       if (!shard || this.served.get(shard.id) !== shard) continue;
       shard.lastCommandId = entry.id;
-      const message = decodeWire<LearnerMessage>(entry.message, entry.key, ['command', 'replay', 'close']);
+      let message: LearnerMessage;
+      try {
+        message = decodeWire<LearnerMessage>(entry.message, entry.key, ['command', 'replay', 'close']);
+      } catch (error) {
+        if (!(error instanceof MalformedMessageError)) throw error;
+        this.log(`refused a message: ${error.message}`);
+        continue;
+      }
       if (message.kind === 'replay' && message.claimId === shard.claimId) shard.replayed = true;
       if (!shard.replayed) continue;
       if (!queues.has(shard)) queues.set(shard, []);
@@ -363,13 +371,22 @@ export class RolloutHost {
           queues.delete(shard);
           continue;
         }
-        if (message.kind === 'replay') {
-          if (message.claimId !== shard.claimId) continue;
-          await this.replay(shard, message, pending);
-          continue;
+        try {
+          if (message.kind === 'replay') {
+            if (message.claimId !== shard.claimId) continue;
+            shard.replayed = true;
+            await this.replay(shard, message, pending);
+            continue;
+          }
+          // Waiting for the replay asked for after a gap: it covers these commands.
+          if (!shard.replayed) continue;
+          const finish = this.start(shard, message);
+          if (finish) started.push({ shard, finish });
+        } catch (error) {
+          if (!(error instanceof MalformedMessageError)) throw error;
+          this.log(`refused a message: ${error.message}`);
+          await this.askForReplay(shard, 'after a malformed command');
         }
-        const finish = this.start(shard, message);
-        if (finish) started.push({ shard, finish });
       }
       for (const { finish } of started) pending.push(finish());
     }
@@ -380,16 +397,35 @@ export class RolloutHost {
   private start(shard: ServedShard, message: CommandMessage): (() => Promise<void>) | undefined {
     requireIntegers(message, shard.commands, ['command', 'group', 'reset', 'epoch', 'step', 'policyVersion']);
     const group = message.group;
-    if (group < 0 || group >= shard.ranges.length) throw new Error(`broker: a command on ${shard.commands} names group ${group}, expected 0–${shard.ranges.length - 1}`);
+    if (group < 0 || group >= shard.ranges.length) throw new MalformedMessageError(`broker: a command on ${shard.commands} names group ${group}, expected 0–${shard.ranges.length - 1}`);
+    // A command for an older reset, or one this shard's envs have already run, is not run (again).
+    if (message.reset < shard.reset[group]) return undefined;
     if (message.command === WireCommand.Reset) {
+      if (message.reset === shard.reset[group]) return undefined;
       this.beginReset(shard, group, message.reset, message.epoch);
     } else {
-      // A command this shard's envs have already run (or one for an older reset) is not run twice.
-      if (message.reset !== shard.reset[group] || message.step !== shard.step[group] + 1) return undefined;
-      if (!this.beginStep(shard, group, message.actions, message.policyVersion)) return undefined;
+      if (message.reset === shard.reset[group] && message.step <= shard.step[group]) return undefined;
+      if (message.reset !== shard.reset[group] || message.step !== shard.step[group] + 1) {
+        // A command this host never saw (trimmed, or read past): its envs are behind; the learner waits for them.
+        void this.askForReplay(shard, `it missed commands (got reset ${message.reset} step ${message.step} of group ${group}, was at reset ${shard.reset[group]} step ${shard.step[group]})`);
+        return undefined;
+      }
+      this.beginStep(shard, group, message.actions, message.policyVersion);
     }
     const command = message.command === WireCommand.Reset ? ShardCommand.Reset : ShardCommand.Step;
     return async () => this.finish(shard, group, command, message.policyVersion, true);
+  }
+
+  /** Claims the shard again under the same claim: the learner answers with a replay up to its newest command. */
+  private async askForReplay(shard: ServedShard, why: string): Promise<void> {
+    if (!shard.replayed) return;
+    shard.replayed = false;
+    this.log(`shard ${shard.index} of task '${shard.task.key}' of run ${shard.run.runId}: asking the learner for a replay, ${why}`);
+    try {
+      if (!(await appendToExistingStream(this.control!, shard.results, encodeMessage({ kind: 'claim', claimId: shard.claimId, host: this.hostId })))) await this.drop(shard, 'its run ended');
+    } catch (error) {
+      this.sendError ??= error;
+    }
   }
 
   private beginReset(shard: ServedShard, group: number, reset: number, epoch: number): void {
@@ -405,7 +441,7 @@ export class RolloutHost {
   private beginStep(shard: ServedShard, group: number, actions: Uint8Array, policyVersion: number): boolean {
     const [start, end] = shard.ranges[group];
     if (!writeRows(shard.buffers, shard.layout, 'actions', start, end, actions)) {
-      throw new Error(`broker: a step on ${shard.commands} carries ${actions?.length} bytes of actions for envs #${start}–${end - 1}, expected ${rowBytes(shard.buffers, shard.layout, 'actions', start, end).length}`);
+      throw new MalformedMessageError(`broker: a step on ${shard.commands} carries ${actions?.length} bytes of actions for envs #${start}–${end - 1}, expected ${rowBytes(shard.buffers, shard.layout, 'actions', start, end).length}`);
     }
     shard.step[group]++;
     shard.transport.step(group, policyVersion);
@@ -444,14 +480,23 @@ export class RolloutHost {
 
   /** Runs the learner's replay for this claim; only each group's last command is answered. */
   private async replay(shard: ServedShard, message: ReplayMessage, pending: Array<Promise<void>>): Promise<void> {
-    if (!Array.isArray(message.groups)) throw new Error(`broker: a replay on ${shard.commands} has no 'groups' list`);
+    if (!Array.isArray(message.groups)) throw new MalformedMessageError(`broker: a replay on ${shard.commands} has no 'groups' list`);
+    // Checked whole before any group runs, so a malformed replay leaves the envs as they were.
     for (const g of message.groups) {
+      if (typeof g !== 'object' || g === null) throw new MalformedMessageError(`broker: a replay on ${shard.commands} has a group entry ${JSON.stringify(g)}, expected an object`);
       requireIntegers(g, shard.commands, ['group', 'reset', 'epoch', 'steps', 'policyVersion']);
-      const [start, end] = shard.ranges[g.group] ?? [0, 0];
+      if (g.group < 0 || g.group >= shard.ranges.length || g.steps < 0) {
+        throw new MalformedMessageError(`broker: a replay on ${shard.commands} names group ${g.group} with ${g.steps} steps, expected a group 0–${shard.ranges.length - 1} and steps ≥ 0`);
+      }
+      const [start, end] = shard.ranges[g.group];
       const rowLength = rowBytes(shard.buffers, shard.layout, 'actions', start, end).length;
       if (!(g.actions instanceof Uint8Array) || g.actions.length !== rowLength * g.steps) {
-        throw new Error(`broker: the replay on ${shard.commands} for group ${g.group} has ${g.actions?.length} bytes of actions, expected ${g.steps} steps × ${rowLength}`);
+        throw new MalformedMessageError(`broker: the replay on ${shard.commands} for group ${g.group} has ${g.actions?.length} bytes of actions, expected ${g.steps} steps × ${rowLength}`);
       }
+    }
+    for (const g of message.groups) {
+      const [start, end] = shard.ranges[g.group];
+      const rowLength = rowBytes(shard.buffers, shard.layout, 'actions', start, end).length;
       this.beginReset(shard, g.group, g.reset, g.epoch);
       await this.finish(shard, g.group, ShardCommand.Reset, 0, g.steps === 0, g.steps);
       for (let i = 0; i < g.steps && !shard.failed; i++) {
