@@ -172,6 +172,22 @@ describe('async rollout mode', () => {
     expect(reports.map((r) => r.index).sort()).toEqual([0, 1]);
   }, 30000);
 
+  test('while no host has joined, the learner says so periodically with the command that starts one', async () => {
+    const { learner, spec } = await learnerAndSpec('no-hosts', config('credits: 1, max_policy_lag: 1'));
+    const notices: string[] = [];
+    const probe = await VectorEnv.create({ env: config('credits: 1, max_policy_lag: 1').env!, numEnvs: E });
+    const layout = probe.layout;
+    await probe.close();
+    const link = new AsyncLearnerLink(await connect(), spec, { layout, taskIndex: 0, chunkLength: T, pollMs: 50, noticeEveryMs: 150, brokerDisplay: 'redis://host:6379', onNotice: (m) => notices.push(m) });
+    await link.start((await learner.captureState()).models, 0);
+    await new Promise<void>((resolve, reject) => {
+      link.chunks({ items: 1, learnerVersion: () => 0, shouldStop: () => notices.length >= 2 }).subscribe({ complete: resolve, error: reject });
+    });
+    expect(notices[0]).toBe('waiting for rollout hosts (start: troupe rollout --broker redis://host:6379)');
+    expect(notices[1]).toMatch(/^async run no-hosts: still waiting for rollout hosts \(start: troupe rollout --broker redis:\/\/host:6379\)$/);
+    await link.close(true);
+  }, 30000);
+
   test('chunks beyond max_policy_lag are dropped and counted; the rest are learned from', async () => {
     const cfg = config('credits: 2, max_policy_lag: 0');
     const { lags, stats, totals } = await slowConsumer('lag', cfg, 6, 40);

@@ -34,6 +34,8 @@ import { LEARNER_HEARTBEAT_MS, type RemoteRunSpec, keepRunAlive, registerRemoteR
 export interface RunBroker {
   redis: Redis;
   runId: string;
+  /** The broker's URL without its password, for notices. */
+  display?: string;
 }
 
 export interface AsyncLearnerOptions {
@@ -45,8 +47,12 @@ export interface AsyncLearnerOptions {
   pollMs?: number;
   /** How often the learner-alive key is renewed and the registration checked (default 5 s). */
   heartbeatMs?: number;
-  /** Told about hosts joining and leaving and chunks refused. */
+  /** Told about hosts joining and leaving, chunks refused, and (periodically) while no host has joined. */
   onNotice?: (message: string) => void;
+  /** The broker as notices name it (redacted URL). */
+  brokerDisplay?: string;
+  /** How often the waiting-for-hosts notice repeats (default 10 s). */
+  noticeEveryMs?: number;
 }
 
 /** Lag and drop statistics of one log interval (metrics.jsonl fields). */
@@ -121,6 +127,8 @@ export class AsyncLearnerLink {
   private readonly granted = new Set<string>();
   private lastHostCheck = 0;
   private lastPublishedVersion = -1;
+  private lastWaitingNotice = 0;
+  private waitingNoticed = false;
   private interval = { lagSum: 0, lagCount: 0, lagMax: -Infinity, dropped: 0, rejected: 0 };
   /** Over the run: chunks dropped for lag or epoch, refused as malformed, discarded after a restart. */
   readonly totals = { consumed: 0, dropped: 0, rejected: 0, discardedOnStart: 0 };
@@ -258,7 +266,10 @@ export class AsyncLearnerLink {
           if (args.shouldStop?.()) break;
           const entry = this.carried ?? (await this.readOne());
           this.carried = undefined;
-          if (!entry) continue;
+          if (!entry) {
+            this.noticeWaiting();
+            continue;
+          }
           if (stopped) {
             // Read after the consumer let go: the next stream starts with it, so its credit is not lost.
             this.carried = entry;
@@ -312,6 +323,17 @@ export class AsyncLearnerLink {
         wakeAck?.();
       };
     });
+  }
+
+  /** While no host has joined, says so (at once, then every `noticeEveryMs`) with the command that starts one. */
+  private noticeWaiting(): void {
+    if (this.granted.size > 0 || !this.options.onNotice) return;
+    const now = Date.now();
+    if (this.waitingNoticed && now - this.lastWaitingNotice < (this.options.noticeEveryMs ?? 10000)) return;
+    const start = `troupe rollout --broker ${this.options.brokerDisplay ?? '<broker URL>'}`;
+    this.options.onNotice(this.waitingNoticed ? `async run ${this.runId}: still waiting for rollout hosts (start: ${start})` : `waiting for rollout hosts (start: ${start})`);
+    this.waitingNoticed = true;
+    this.lastWaitingNotice = now;
   }
 
   /** The current log interval's lag and drop statistics, then a fresh interval. */

@@ -559,10 +559,17 @@ class TrainingLoop {
         maxPolicyLag: remote.max_policy_lag,
         registeredAt: Date.now(),
       },
-      { layout: { ...t.spec.shape, numEnvs: t.numEnvs }, taskIndex: t.spec.index, chunkLength, onNotice: this.options.onNotice },
+      { layout: { ...t.spec.shape, numEnvs: t.numEnvs }, taskIndex: t.spec.index, chunkLength, onNotice: this.options.onNotice, brokerDisplay: broker.display },
     );
     this.asyncLink = link;
-    const publish = async () => link.publishWeights((await learner.captureState()).models, learner.policyVersion(t.key));
+    let publishedVersion = learner.policyVersion(t.key);
+    // Captured (the whole learner's state) only when an update made a new version to publish.
+    const publish = async () => {
+      const version = learner.policyVersion(t.key);
+      if (version === publishedVersion) return;
+      await link.publishWeights((await learner.captureState()).models, version);
+      publishedVersion = version;
+    };
     let failure: unknown;
     try {
       await link.start((await learner.captureState()).models, learner.policyVersion(t.key));

@@ -221,5 +221,5 @@ async function openAsyncBroker(outDir: string, url: string): Promise<RunBroker> 
   const redis = await connectRedis(url, { purpose: 'rollout broker' });
   const runId = remoteRunId(outDir);
   process.stdout.write(`rollout: async mode on remote hosts, run ${runId} on broker ${parseRedisUrl(url).display}\n`);
-  return { redis, runId };
+  return { redis, runId, display: parseRedisUrl(url).display };
 }
