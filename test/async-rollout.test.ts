@@ -341,7 +341,7 @@ describe('async rollout mode', () => {
         (error: Error) => error,
       );
       expect(Date.now() - started).toBeLessThan(20000);
-      const match = /^broker: [a-z ]+ failed: .+; training stopped with a checkpoint at (\S+): resume with troupe train --resume/.exec(failure.message);
+      const match = /^broker: [a-z ]+ failed: .+\. The run stopped at \d+ env steps with a checkpoint, (\S+); continue with: troupe train --resume /.exec(failure.message);
       expect({ message: failure.message, matched: match !== null }).toMatchObject({ matched: true });
       expect(fs.existsSync(match![1])).toBe(true);
       await expect(host).rejects.toThrow();

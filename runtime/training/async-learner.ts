@@ -5,6 +5,7 @@ import type { VectorLayout } from '../../envs/env-shape';
 import type { NamedTensorData } from '../core/checkpoint-format';
 import { type ChunkEnvelope, LEARNER_GROUP, asyncKeys, decodeChunk, encodeWeights, weightsTag } from '../rollout/async-protocol';
 import type { Delivery } from '../rollout/experience-stream';
+import { RolloutBrokerError } from '../rollout/remote-transport';
 import { LEARNER_HEARTBEAT_MS, type RemoteRunSpec, keepRunAlive, registerRemoteRun, unregisterRemoteRun } from '../rollout/remote-registry';
 
 /*
@@ -75,19 +76,12 @@ export interface AsyncRunTotals {
   chunks_by_host: Record<string, number>;
 }
 
-/** A broker failure (connection lost, server gone), as opposed to a bad chunk or a learner error. */
-export class BrokerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BrokerError';
-  }
-}
-
 async function brokerCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    throw new BrokerError(`broker: ${what} failed: ${(error as Error).message}`);
+    // A broker failure (connection lost, server gone), as opposed to a bad chunk or a learner error: the run checkpoints.
+    throw new RolloutBrokerError(`broker: ${what} failed: ${(error as Error).message}`);
   }
 }
 
