@@ -252,10 +252,11 @@ describe('a rollout host and the runs it serves', () => {
   }, 20000);
 
   test('a host answering a run that was unregistered meanwhile does not bring its result stream back', async () => {
-    const host = new RolloutHost({ url: server.url, workers: 0, maxShards: 1, hostId: 'late', discoverEveryMs: 5000 });
-    const serving = host.run();
     const run = await RemoteLockstepRun.open({ url: server.url, runId: 'ended-early', shards: 1, leaseMs: 3000, config: {} });
     const remote = await VectorEnv.create({ env: ENV, numEnvs: 2, seed: 1, transport: run.transportFor('lbf') });
+    // Its first discovery claims the shard; the next one (which would drop the ended run) comes too late to matter.
+    const host = new RolloutHost({ url: server.url, workers: 0, maxShards: 1, hostId: 'late', discoverEveryMs: 5000 });
+    const serving = host.run();
     const results = 'troupe:rollout:run:{ended-early}:task:lbf:shard:0:results';
     try {
       await remote.reset();
