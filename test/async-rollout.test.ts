@@ -265,7 +265,8 @@ describe('async rollout mode', () => {
   }, 40000);
 
   test('a SIGKILLed host loses at most the chunk it was collecting; the run completes with the other host', async () => {
-    const cfg = config('credits: 2, max_policy_lag: 50, lease_ms: 1000', 1600);
+    // A short lease, so the dead host is noticed well before the run ends (a fast run outlived 1 s).
+    const cfg = config('credits: 2, max_policy_lag: 50, lease_ms: 400', 1600);
     const redis = await connect();
     const script = path.join(__dirname, 'helpers', 'async-host.js');
     const sent: Record<string, number> = { a: 0, b: 0 };
