@@ -172,6 +172,22 @@ describe('async rollout mode', () => {
     expect(reports.map((r) => r.index).sort()).toEqual([0, 1]);
   }, 30000);
 
+  test('while no host has joined, the learner says so periodically with the command that starts one', async () => {
+    const { learner, spec } = await learnerAndSpec('no-hosts', config('credits: 1, max_policy_lag: 1'));
+    const notices: string[] = [];
+    const probe = await VectorEnv.create({ env: config('credits: 1, max_policy_lag: 1').env!, numEnvs: E });
+    const layout = probe.layout;
+    await probe.close();
+    const link = new AsyncLearnerLink(await connect(), spec, { layout, taskIndex: 0, chunkLength: T, pollMs: 50, noticeEveryMs: 150, brokerDisplay: 'redis://host:6379', onNotice: (m) => notices.push(m) });
+    await link.start((await learner.captureState()).models, 0);
+    await new Promise<void>((resolve, reject) => {
+      link.chunks({ items: 1, learnerVersion: () => 0, shouldStop: () => notices.length >= 2 }).subscribe({ complete: resolve, error: reject });
+    });
+    expect(notices[0]).toBe('waiting for rollout hosts (start: troupe rollout --broker redis://host:6379)');
+    expect(notices[1]).toMatch(/^async run no-hosts: still waiting for rollout hosts \(start: troupe rollout --broker redis:\/\/host:6379\)$/);
+    await link.close(true);
+  }, 30000);
+
   test('chunks beyond max_policy_lag are dropped and counted; the rest are learned from', async () => {
     const cfg = config('credits: 2, max_policy_lag: 0');
     const { lags, stats, totals } = await slowConsumer('lag', cfg, 6, 40);
@@ -249,7 +265,8 @@ describe('async rollout mode', () => {
   }, 40000);
 
   test('a SIGKILLed host loses at most the chunk it was collecting; the run completes with the other host', async () => {
-    const cfg = config('credits: 2, max_policy_lag: 50, lease_ms: 1000', 1600);
+    // A short lease, so the dead host is noticed well before the run ends (a fast run outlived 1 s).
+    const cfg = config('credits: 2, max_policy_lag: 50, lease_ms: 400', 1600);
     const redis = await connect();
     const script = path.join(__dirname, 'helpers', 'async-host.js');
     const sent: Record<string, number> = { a: 0, b: 0 };
@@ -325,7 +342,7 @@ describe('async rollout mode', () => {
         (error: Error) => error,
       );
       expect(Date.now() - started).toBeLessThan(20000);
-      const match = /^broker: [a-z ]+ failed: .+; training stopped with a checkpoint at (\S+): resume with troupe train --resume/.exec(failure.message);
+      const match = /^broker: [a-z ]+ failed: .+\. The run stopped at \d+ env steps with a checkpoint, (\S+); continue with: troupe train --resume /.exec(failure.message);
       expect({ message: failure.message, matched: match !== null }).toMatchObject({ matched: true });
       expect(fs.existsSync(match![1])).toBe(true);
       await expect(host).rejects.toThrow();

@@ -3,8 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { Packr } from 'msgpackr';
 import { Rng } from '../runtime/core/rng';
-import { listRemoteRuns } from '../runtime/rollout/remote-registry';
+import { connectRedis } from '../runtime/core/redis-connection';
+import { type RemoteRunSpec, learnerAliveKey, listRemoteRuns, registerRemoteRun, unregisterRemoteRun } from '../runtime/rollout/remote-registry';
 import { RemoteLockstepRun } from '../runtime/rollout/remote-transport';
 import { RolloutHost } from '../runtime/rollout/rollout-host';
 import type { VectorBuffers } from '../runtime/rollout/vector-buffers';
@@ -168,6 +170,193 @@ describe('a learner whose only host dies', () => {
   }, 20000);
 });
 
+describe('a rollout host and the runs it serves', () => {
+  let server: TestRedisServer;
+  let redis: Redis;
+  beforeAll(async () => {
+    server = startRedisServer();
+    redis = await connectRedis(server.url, { purpose: 'test' });
+  });
+  afterAll(() => {
+    redis?.disconnect();
+    server?.stop();
+  });
+
+  const asyncSpec = (runId: string): RemoteRunSpec => ({ runId, mode: 'async', config: {}, tasks: [], leaseMs: 300, credits: 1, maxPolicyLag: 1, registeredAt: Date.now() });
+
+  test('stop() aborts the async runs it serves and waits for them to finish before it returns', async () => {
+    await redis.set(learnerAliveKey('async-stop'), '1', 'PX', 60000);
+    await registerRemoteRun(redis, asyncSpec('async-stop'));
+    let started = false;
+    let finished = false;
+    const host = new RolloutHost({
+      url: server.url,
+      workers: 0,
+      maxShards: 1,
+      discoverEveryMs: 50,
+      serveAsyncRun: async (_spec, self) => {
+        started = true;
+        await new Promise((resolve) => self.signal.addEventListener('abort', resolve));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        finished = true;
+      },
+    });
+    const serving = host.run();
+    await waitFor(() => started, 5000, 'the async run to be served');
+    host.stop();
+    await serving;
+    expect(finished).toBe(true);
+    await unregisterRemoteRun(redis, 'async-stop');
+  });
+
+  test('runs whose learner-alive key lapsed are dropped and unregistered; a lock-step learner re-registers a run the broker lost', async () => {
+    // A run whose learner died long ago: never served, unregistered.
+    await registerRemoteRun(redis, asyncSpec('dead-learner'));
+    // A served async run whose learner dies now: its serving is aborted and it is unregistered.
+    await redis.set(learnerAliveKey('dying-learner'), '1', 'PX', 60000);
+    await registerRemoteRun(redis, asyncSpec('dying-learner'));
+    const served: string[] = [];
+    const aborted: string[] = [];
+    const host = new RolloutHost({
+      url: server.url,
+      workers: 0,
+      maxShards: 1,
+      discoverEveryMs: 50,
+      serveAsyncRun: async (spec, self) => {
+        served.push(spec.runId);
+        await new Promise((resolve) => self.signal.addEventListener('abort', resolve));
+        aborted.push(spec.runId);
+      },
+    });
+    const serving = host.run();
+    const run = await RemoteLockstepRun.open({ url: server.url, runId: 'lost-by-broker', shards: 1, leaseMs: 300, config: {}, heartbeatMs: 100 });
+    const remote = await VectorEnv.create({ env: ENV, numEnvs: 2, seed: 1, transport: run.transportFor('lbf') });
+    try {
+      await waitFor(() => served.includes('dying-learner'), 5000, 'the live async run to be served');
+      await redis.del(learnerAliveKey('dying-learner'));
+      await waitFor(() => aborted.includes('dying-learner'), 5000, 'the async run of the dead learner to be stopped');
+      const ids = async () => (await listRemoteRuns(redis)).map((r) => r.runId);
+      expect(await ids()).toEqual(['lost-by-broker']);
+      expect(served).not.toContain('dead-learner');
+      // The broker forgets the lock-step run (as a restarted, empty Redis would): its learner registers it again.
+      await unregisterRemoteRun(redis, 'lost-by-broker');
+      const deadline = Date.now() + 5000;
+      while (!(await ids()).includes('lost-by-broker') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await ids()).toEqual(['lost-by-broker']);
+    } finally {
+      await remote.close();
+      await run.close();
+      host.stop();
+      await serving;
+    }
+  }, 20000);
+
+  test('a host answering a run that was unregistered meanwhile does not bring its result stream back', async () => {
+    const run = await RemoteLockstepRun.open({ url: server.url, runId: 'ended-early', shards: 1, leaseMs: 3000, config: {} });
+    const remote = await VectorEnv.create({ env: ENV, numEnvs: 2, seed: 1, transport: run.transportFor('lbf') });
+    // Its first discovery claims the shard; the next one (which would drop the ended run) comes too late to matter.
+    const host = new RolloutHost({ url: server.url, workers: 0, maxShards: 1, hostId: 'late', discoverEveryMs: 5000 });
+    const serving = host.run();
+    const results = 'troupe:rollout:run:{ended-early}:task:lbf:shard:0:results';
+    try {
+      await remote.reset();
+      expect(host.shards).toEqual(['ended-early/lbf/0']);
+      await unregisterRemoteRun(redis, 'ended-early');
+      writeRandomActions(remote, new Rng('late'));
+      remote.sendStep(0, 0);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await redis.exists(results)).toBe(0);
+    } finally {
+      host.stop();
+      await serving;
+      await run.close();
+    }
+  }, 20000);
+
+  test('a host that missed commands asks for a replay and catches up; malformed messages either way are refused and logged', async () => {
+    const hostLog: string[] = [];
+    const learnerNotices: string[] = [];
+    const host = new RolloutHost({ url: server.url, workers: 0, maxShards: 1, hostId: 'gappy', discoverEveryMs: 100, log: (l) => hostLog.push(l) });
+    const serving = host.run();
+    const run = await RemoteLockstepRun.open({ url: server.url, runId: 'gaps', shards: 1, leaseMs: 3000, config: {}, onWaiting: (m) => learnerNotices.push(m) });
+    const options = { env: ENV, numEnvs: 4, seed: 'gaps' };
+    const reference = await VectorEnv.create({ ...options, workers: 0 });
+    const remote = await VectorEnv.create({ ...options, transport: run.transportFor('lbf') });
+    const commands = 'troupe:rollout:run:{gaps}:task:lbf:shard:0:commands';
+    const results = 'troupe:rollout:run:{gaps}:task:lbf:shard:0:results';
+    const pack = (value: unknown) => new Packr({ useRecords: false }).pack(value);
+    try {
+      await reference.reset();
+      await remote.reset();
+      // A step far ahead of what the host ran (as if it missed some), garbage, and a replay naming a group the shard lacks.
+      await redis.xadd(commands, '*', 'm', pack({ kind: 'command', command: 2, group: 0, reset: 0, epoch: 0, step: 5, policyVersion: 0, actions: new Uint8Array(0) }));
+      await redis.xadd(commands, '*', 'm', Buffer.from([0xc1, 0xff]));
+      await redis.xadd(results, '*', 'm', pack({ kind: 'result', group: 'zero' }));
+      await waitFor(() => hostLog.some((l) => /asking the learner for a replay/.test(l)), 5000, 'the host to ask for a replay');
+      const claim = hostLog.find((l) => /claimed shard/.test(l));
+      expect(claim).toBeDefined();
+      const rng = [new Rng('gap'), new Rng('gap')];
+      for (let t = 0; t < 5; t++) {
+        writeRandomActions(reference, rng[0]);
+        writeRandomActions(remote, rng[1]);
+        await reference.step();
+        await remote.step();
+        expect(firstDifference(reference.buffers, remote.buffers)).toBeUndefined();
+      }
+      await redis.xadd(commands, '*', 'm', pack({ kind: 'replay', claimId: 'gappy#1', groups: [{ group: 7, reset: 0, epoch: 0, steps: 0, policyVersion: 0, actions: new Uint8Array(0) }] }));
+      await waitFor(() => hostLog.filter((l) => /refused a message/.test(l)).length >= 2, 5000, 'the host to refuse two messages');
+      writeRandomActions(reference, rng[0]);
+      writeRandomActions(remote, rng[1]);
+      await reference.step();
+      await remote.step();
+      expect(firstDifference(reference.buffers, remote.buffers)).toBeUndefined();
+      expect(learnerNotices.some((m) => /refused a message from a rollout host: broker: a result .* has field 'group'/.test(m))).toBe(true);
+      expect(hostLog.filter((l) => /refused a message/.test(l)).join('\n')).toMatch(/cannot decode[\s\S]*names group 7/);
+    } finally {
+      await reference.close();
+      await remote.close();
+      await run.close();
+      host.stop();
+      await serving;
+    }
+  }, 20000);
+
+  test('leases are renewed at the shortest lease of the shards served, and a lapsed lease nobody took is taken again', async () => {
+    const host = new RolloutHost({ url: server.url, workers: 0, maxShards: 2, hostId: 'renewer', discoverEveryMs: 50 });
+    const serving = host.run();
+    const slow = await RemoteLockstepRun.open({ url: server.url, runId: 'long-lease', shards: 1, leaseMs: 3000, config: {} });
+    const slowEnv = await VectorEnv.create({ env: ENV, numEnvs: 2, seed: 1, transport: slow.transportFor('lbf') });
+    const fast = await RemoteLockstepRun.open({ url: server.url, runId: 'short-lease', shards: 1, leaseMs: 150, config: {} });
+    const fastEnv = await VectorEnv.create({ env: ENV, numEnvs: 2, seed: 1, transport: fast.transportFor('lbf') });
+    const fastLease = 'troupe:rollout:run:{short-lease}:task:lbf:shard:0:lease';
+    try {
+      await slowEnv.reset();
+      await fastEnv.reset();
+      await waitFor(() => host.shards.length === 2, 5000, 'both shards to be claimed');
+      // Renewing at a third of the first shard's 3 s lease would let this 150 ms lease lapse.
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect(host.shards).toEqual(['long-lease/lbf/0', 'short-lease/lbf/0']);
+      const claim = await redis.get(fastLease);
+      expect(claim).toMatch(/^renewer#/);
+      // The lease lapses (a stalled host) but no other host took it: the same claim takes it again.
+      await redis.del(fastLease);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await redis.get(fastLease)).toBe(claim);
+      expect(host.shards).toHaveLength(2);
+      const rng = new Rng('x');
+      writeRandomActions(fastEnv, rng);
+      await fastEnv.step();
+    } finally {
+      await slowEnv.close();
+      await fastEnv.close();
+      await slow.close();
+      await fast.close();
+      host.stop();
+      await serving;
+    }
+  }, 20000);
+});
+
 /** A child `troupe` process whose output is collected as it comes. */
 interface Child {
   process: ChildProcess;
@@ -269,6 +458,16 @@ describe('troupe train --broker with troupe rollout hosts', () => {
       expect(hostB.output().match(/claimed shard/g)).toHaveLength(2);
       expect(metricsOf(path.join(dir, 'two-hosts'))).toEqual(baseline);
       expect(metricsOf(path.join(dir, 'fail-over'))).toEqual(baseline);
+      // The hosts still serving must not bring back streams or leases of the runs that ended.
+      for (const url of [server.url, failOverBroker.url]) {
+        const redis = await connectRedis(url, { purpose: 'test' });
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          expect(await redis.keys('troupe:rollout:*')).toEqual([]);
+        } finally {
+          redis.disconnect();
+        }
+      }
       expect(baseline.filter((r) => r.kind === 'train').length).toBe(6);
     } finally {
       await stopAll(children.splice(0));

@@ -5,10 +5,12 @@ import { shapeOf } from '../../envs/env-shape';
 import type { EnvSpec } from '../../envs/env-spec';
 import { algorithmVariants, createLearner } from '../../trainers/index';
 import type { OnlineLearner, TaskSpec } from '../../trainers/learner';
+import { connectRedis } from '../core/redis-connection';
 import { deriveSeed } from '../core/rng';
+import { selectBackend } from '../core/tf-backend';
 import { ASYNC_ALGORITHMS, asyncKeys, decodeWeights, encodeChunk, weightsTag } from './async-protocol';
 import { type Delivery, collectionSettled, taskExperienceStream } from './experience-stream';
-import type { RemoteRunSpec } from './remote-registry';
+import { type RemoteRunSpec, learnerAliveKey } from './remote-registry';
 import { VectorEnv } from './vector-env';
 
 /*
@@ -173,7 +175,8 @@ export async function serveAsyncRun(redis: Redis, spec: RemoteRunSpec, options: 
         report.stopped = 'aborted';
         return false;
       }
-      if ((await redis.exists(keys.spec)) === 0) {
+      // A run whose learner died (alive key lapsed) ends here too, not only one unregistered.
+      if ((await redis.exists(keys.spec, learnerAliveKey(runId))) < 2) {
         report.stopped = 'run-ended';
         return false;
       }
@@ -258,5 +261,21 @@ export async function serveAsyncRun(redis: Redis, spec: RemoteRunSpec, options: 
     await vec?.close();
     learner?.dispose();
     say(`host ${hostId} stopped (${report.stopped}) after ${report.chunks} chunks, ${report.envSteps} env steps`);
+  }
+}
+
+/**
+ * What a `troupe rollout` host (`RolloutHost`'s `serveAsyncRun`) does with an async run: acts
+ * in it on a connection of its own until the run ends or the host stops (`signal`).
+ */
+export async function serveAsyncRunOnHost(spec: RemoteRunSpec, host: { url: string; hostId: string; workers: number; signal: AbortSignal }, log: (line: string) => void): Promise<void> {
+  await selectBackend('auto');
+  const redis = await connectRedis(host.url, { purpose: 'async rollout host' });
+  try {
+    log(`serving async run ${spec.runId}`);
+    const report = await serveAsyncRun(redis, spec, { workers: host.workers, hostId: host.hostId, onEvent: log, signal: host.signal });
+    log(`async run ${spec.runId} done: ${JSON.stringify(report)}`);
+  } finally {
+    redis.disconnect();
   }
 }

@@ -2,6 +2,7 @@
  * Env throughput (`troupe bench envs`): one env through the dict API, and vectors in-process and
  * over worker threads, with a random policy.
  */
+import type { ShardTransportFactory } from './shard-protocol';
 import { registerBuiltinEnvs } from '../../envs/builtin';
 import { makeEnv, prepareEnv } from '../../envs/registry';
 import { RandomPolicy } from '../../agents/policies/random-policy';
@@ -79,9 +80,11 @@ export function benchSingleEnv(id: string, seconds: number): Throughput {
 /**
  * Steps a VectorEnv with a random policy acting in this thread for about `seconds`. With
  * G ≥ 2 groups the loop is pipelined: while one group simulates, the policy acts on another.
+ * With `transport`, the envs step there (e.g. on rollout hosts) instead of on `workers` threads.
  */
-export async function benchVectorEnv(id: string, numEnvs: number, workers: number, groups: number, seconds: number): Promise<Throughput> {
-  const vec = await VectorEnv.create({ env: { id }, numEnvs, workers, groups, seed: 0 });
+export async function benchVectorEnv(id: string, numEnvs: number, workers: number, groups: number, seconds: number, transport?: ShardTransportFactory): Promise<Throughput> {
+  // A transport (remote hosts) replaces the worker threads.
+  const vec = await VectorEnv.create({ env: { id }, numEnvs, groups, seed: 0, ...(transport ? { transport } : { workers }) });
   const policy = new RandomPolicy(vec.layout, 'bench');
   const b = vec.buffers;
   const A = vec.layout.numAgents;

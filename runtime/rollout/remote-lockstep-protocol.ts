@@ -26,10 +26,7 @@ export function shardKey(runId: string, task: string, shard: number, part: Locks
   return runKey(runId, 'task', encodeURIComponent(task), 'shard', shard, part);
 }
 
-/** Set (with a time to live) while the learner of a lock-step run is alive; hosts drop runs without it. */
-export function learnerAliveKey(runId: string): string {
-  return runKey(runId, 'learner-alive');
-}
+export { learnerAliveKey } from './remote-registry';
 
 /** Commands streams keep at least this many entries; the learner never has more than a few unanswered. */
 export const STREAM_MAXLEN = 256;
@@ -205,15 +202,42 @@ export async function readStreams(redis: Redis, keys: readonly string[], ids: re
   return entries;
 }
 
+/** Appends a learner's message (its streams are made on first use). */
 export async function appendMessage(redis: Redis, key: string, message: Buffer): Promise<void> {
   await redis.xadd(key, 'MAXLEN', '~', STREAM_MAXLEN, '*', 'm', message);
 }
 
+/**
+ * Appends a host's message only to a stream the learner made (NOMKSTREAM): a host must not
+ * bring back a run that was unregistered meanwhile. False when the stream is gone.
+ */
+export async function appendToExistingStream(redis: Redis, key: string, message: Buffer): Promise<boolean> {
+  return (await redis.xadd(key, 'NOMKSTREAM', 'MAXLEN', '~', STREAM_MAXLEN, '*', 'm', message)) !== null;
+}
+
+/** Makes an empty stream (an entry trimmed at once), for hosts to append to with NOMKSTREAM. */
+export async function createEmptyStream(redis: Redis, key: string): Promise<void> {
+  await redis.xadd(key, 'MAXLEN', 0, '*', 'm', '');
+}
+
+/** A message on a stream that is not what the protocol says: refused (and logged) by its reader, who goes on. */
+export class MalformedMessageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedMessageError';
+  }
+}
+
 /** Decodes a message of `key` and checks its kind; errors name the stream and what was expected. */
 export function decodeWire<T extends { kind: string }>(bytes: Buffer, key: string, kinds: ReadonlyArray<T['kind']>): T {
-  const value = decodeMessage<unknown>(bytes, `a message on ${key}`);
+  let value: unknown;
+  try {
+    value = decodeMessage<unknown>(bytes, `a message on ${key}`);
+  } catch (error) {
+    throw new MalformedMessageError((error as Error).message);
+  }
   if (typeof value !== 'object' || value === null || !kinds.includes((value as { kind?: string }).kind as T['kind'])) {
-    throw new Error(`broker: a message on ${key} is not one of ${kinds.join(', ')} (got ${JSON.stringify(value)?.slice(0, 80)})`);
+    throw new MalformedMessageError(`broker: a message on ${key} is not one of ${kinds.join(', ')} (got ${JSON.stringify(value)?.slice(0, 80)})`);
   }
   return value as T;
 }
@@ -222,11 +246,16 @@ export function decodeWire<T extends { kind: string }>(bytes: Buffer, key: strin
 export function requireIntegers(message: object, key: string, fields: readonly string[]): void {
   for (const field of fields) {
     const v = (message as Record<string, unknown>)[field];
-    if (!Number.isSafeInteger(v)) throw new Error(`broker: a ${(message as { kind: string }).kind} message on ${key} has field '${field}' = ${JSON.stringify(v)}, expected an integer`);
+    if (!Number.isSafeInteger(v)) throw new MalformedMessageError(`broker: a ${(message as { kind: string }).kind} message on ${key} has field '${field}' = ${JSON.stringify(v)}, expected an integer`);
   }
 }
 
-/** Renews a lease only while `token` still holds it (a lapsed lease may belong to another host now). */
-export const RENEW_LEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+/**
+ * Renews lease KEYS[1] while `token` holds it (1); one that lapsed with nobody taking it is
+ * taken again under the same token (2) while the run (its spec, KEYS[2]) is still registered,
+ * since this host's envs are still in the state the learner expects; 0 otherwise.
+ */
+export const RENEW_LEASE_SCRIPT =
+  "local owner = redis.call('get', KEYS[1]) if owner == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) elseif not owner and redis.call('exists', KEYS[2]) == 1 then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 else return 0 end";
 /** Releases a lease only while `token` still holds it. */
 export const RELEASE_LEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";

@@ -16,6 +16,18 @@ export function runKey(runId: string, ...parts: Array<string | number>): string 
   return [`${REMOTE_PREFIX}:run:{${runId}}`, ...parts].join(':');
 }
 
+/**
+ * Set (with a time to live) while a run's learner is alive, in either mode; hosts drop and
+ * unregister runs without it. Generous, since a long update blocks the learner's event loop.
+ */
+export function learnerAliveKey(runId: string): string {
+  return runKey(runId, 'learner-alive');
+}
+
+export const LEARNER_ALIVE_MS = 120000;
+/** How often a learner renews its alive key (and re-registers a run the broker lost). */
+export const LEARNER_HEARTBEAT_MS = 5000;
+
 /** The set of registered run ids. */
 export const RUNS_KEY = `${REMOTE_PREFIX}:runs`;
 
@@ -64,6 +76,18 @@ export function decodeMessage<T>(bytes: Buffer | Uint8Array, what: string): T {
 /** Registers (or re-registers) a run so hosts find it. */
 export async function registerRemoteRun(redis: Redis, spec: RemoteRunSpec): Promise<void> {
   await redis.multi().set(runKey(spec.runId, 'spec'), encodeMessage(spec)).sadd(RUNS_KEY, spec.runId).exec();
+}
+
+/**
+ * A learner's heartbeat: renews its alive key and re-registers the run when its spec is gone
+ * (a broker restarted empty, or hosts unregistered it after the key lapsed during a long stall).
+ * True when it had to re-register.
+ */
+export async function keepRunAlive(redis: Redis, spec: RemoteRunSpec): Promise<boolean> {
+  const replies = await redis.multi().set(learnerAliveKey(spec.runId), String(Date.now()), 'PX', LEARNER_ALIVE_MS).exists(runKey(spec.runId, 'spec')).exec();
+  if (replies?.[1]?.[1] === 1) return false;
+  await registerRemoteRun(redis, spec);
+  return true;
 }
 
 /** Removes a run and every key under it (the run ended, or its learner gave up). */

@@ -5,19 +5,20 @@ import {
   type CloseMessage,
   type CommandMessage,
   type HostMessage,
+  MalformedMessageError,
   RESULT_FIELDS,
   type ReplayMessage,
   type ResultMessage,
   WireCommand,
   appendMessage,
+  createEmptyStream,
   decodeWire,
-  learnerAliveKey,
   readStreams,
   requireIntegers,
   shardKey,
   writeResultRows,
 } from './remote-lockstep-protocol';
-import { type RemoteRunSpec, type RemoteTaskSpec, encodeMessage, registerRemoteRun, unregisterRemoteRun } from './remote-registry';
+import { LEARNER_ALIVE_MS, LEARNER_HEARTBEAT_MS, type RemoteRunSpec, type RemoteTaskSpec, encodeMessage, keepRunAlive, learnerAliveKey, registerRemoteRun, unregisterRemoteRun } from './remote-registry';
 import { ShardCommand, type ShardRestart, type ShardTransport, type ShardTransportContext, type ShardTransportFactory, VectorEnvError, shardRanges } from './shard-protocol';
 
 /*
@@ -49,10 +50,12 @@ export interface RemoteLockstepRunOptions {
   noticeEveryMs?: number;
   /** How long a lost broker may take to come back before the run stops with `RolloutBrokerError` (default 5 s). */
   brokerGraceMs?: number;
+  /** Told about messages from hosts that were refused (default: `onWaiting`). */
+  onNotice?: (message: string) => void;
+  /** How often the learner's alive key is renewed and the run's registration checked (default 5 s). */
+  heartbeatMs?: number;
 }
 
-/** How long the learner's alive key lives without renewal; generous, since a long update blocks the event loop. */
-const LEARNER_ALIVE_MS = 120000;
 
 /**
  * One lock-step run on a broker: registers the run (its spec grows by a task as each task's
@@ -61,6 +64,7 @@ const LEARNER_ALIVE_MS = 120000;
 export class RemoteLockstepRun {
   readonly display: string;
   private readonly tasks: RemoteTaskSpec[] = [];
+  private readonly transports: RemoteShardTransport[] = [];
   private readonly registeredAt = Date.now();
   private heartbeat?: NodeJS.Timeout;
   private closed = false;
@@ -77,7 +81,8 @@ export class RemoteLockstepRun {
     const redis = await connectRedis(options.url, { purpose: 'rollout broker', reconnectForMs: options.brokerGraceMs ?? 5000 });
     const run = new RemoteLockstepRun(options, redis);
     await run.touch();
-    run.heartbeat = setInterval(() => void run.touch().catch(() => undefined), 5000);
+    // A failed renewal is the broker away: the transports notice it and stop the run after the grace period.
+    run.heartbeat = setInterval(() => void run.touch().catch(() => undefined), options.heartbeatMs ?? LEARNER_HEARTBEAT_MS);
     run.heartbeat.unref();
     return run;
   }
@@ -96,7 +101,9 @@ export class RemoteLockstepRun {
       };
       const transport = await RemoteShardTransport.open(context, { ...this.options, taskKey: key, shards: task.shards });
       this.tasks.push(task);
+      this.transports.push(transport);
       try {
+        await transport.createResultStreams();
         await registerRemoteRun(this.redis, this.spec());
       } catch (error) {
         await transport.close();
@@ -132,8 +139,15 @@ export class RemoteLockstepRun {
     this.redis.disconnect();
   }
 
+  /** Renews the alive key; a run the broker lost (restarted empty, or hosts gave it up) is registered again. */
   private async touch(): Promise<void> {
-    await this.redis.set(learnerAliveKey(this.options.runId), String(Date.now()), 'PX', LEARNER_ALIVE_MS);
+    if (this.tasks.length === 0) {
+      await this.redis.set(learnerAliveKey(this.options.runId), String(Date.now()), 'PX', LEARNER_ALIVE_MS);
+      return;
+    }
+    if (!(await keepRunAlive(this.redis, this.spec()))) return;
+    for (const transport of this.transports) await transport.createResultStreams();
+    this.options.onWaiting?.(`the rollout broker at ${this.display} had lost run ${this.options.runId}; registered it again`);
   }
 }
 
@@ -224,6 +238,11 @@ export class RemoteShardTransport implements ShardTransport {
     return new RemoteShardTransport(context, options, writer, reader);
   }
 
+  /** Makes the shards' result streams, which hosts only append to (never create). */
+  async createResultStreams(): Promise<void> {
+    for (const shard of this.shards) await createEmptyStream(this.writer, shard.results);
+  }
+
   reset(group: number, epoch: number): void {
     const previous = this.logs[group];
     const log: GroupLog = { reset: (previous?.reset ?? -1) + 1, epoch, steps: [], policyVersion: 0 };
@@ -311,9 +330,15 @@ export class RemoteShardTransport implements ShardTransport {
     for (const entry of entries) {
       const shard = byKey.get(entry.key)!;
       shard.lastResultId = entry.id;
-      const message = decodeWire<HostMessage>(entry.message, entry.key, ['claim', 'result']);
-      if (message.kind === 'claim') this.replayTo(shard, message, entry.key);
-      else this.accept(shard, message, entry.key, vectorStep);
+      try {
+        const message = decodeWire<HostMessage>(entry.message, entry.key, ['claim', 'result']);
+        if (message.kind === 'claim') this.replayTo(shard, message, entry.key);
+        else this.accept(shard, message, entry.key, vectorStep);
+      } catch (error) {
+        if (!(error instanceof MalformedMessageError)) throw error;
+        // A bad message (a host of another version, a stray writer) does not stop the run; the shard's host is asked again by its next claim.
+        (this.options.onNotice ?? this.options.onWaiting)?.(`refused a message from a rollout host: ${error.message}`);
+      }
     }
   }
 
@@ -359,7 +384,7 @@ export class RemoteShardTransport implements ShardTransport {
 
   /** A host claimed `shard`: send it every group's commands since the group's reset. */
   private replayTo(shard: RemoteShard, claim: ClaimMessage, key: string): void {
-    if (typeof claim.claimId !== 'string' || typeof claim.host !== 'string') throw new Error(`broker: a claim message on ${key} needs string fields 'claimId' and 'host'`);
+    if (typeof claim.claimId !== 'string' || typeof claim.host !== 'string') throw new MalformedMessageError(`broker: a claim message on ${key} needs string fields 'claimId' and 'host'`);
     shard.host = claim.host;
     shard.everClaimed = true;
     const groups: ReplayMessage['groups'] = [];
@@ -387,10 +412,10 @@ export class RemoteShardTransport implements ShardTransport {
       this.failures[result.group] = new VectorEnvError(`${String(result.error).split('\n')[0]} (on rollout host ${String(result.host)}, vector step ${vectorStep})`, envIndex, vectorStep);
     } else {
       const rows = result.rows;
-      if (!Array.isArray(rows) || rows.length !== RESULT_FIELDS.length) throw new Error(`broker: a result on ${key} has ${Array.isArray(rows) ? rows.length : 'no'} row arrays, expected ${RESULT_FIELDS.length}`);
+      if (!Array.isArray(rows) || rows.length !== RESULT_FIELDS.length) throw new MalformedMessageError(`broker: a result on ${key} has ${Array.isArray(rows) ? rows.length : 'no'} row arrays, expected ${RESULT_FIELDS.length}`);
       RESULT_FIELDS.forEach((field, i) => {
         if (!writeResultRows(this.context.buffers, this.context.layout, field, start, end, rows[i])) {
-          throw new Error(`broker: a result on ${key} has ${rows[i]?.length} bytes of '${field}' for envs #${start}–${end - 1}, not what their rows take`);
+          throw new MalformedMessageError(`broker: a result on ${key} has ${rows[i]?.length} bytes of '${field}' for envs #${start}–${end - 1}, not what their rows take`);
         }
       });
     }

@@ -9,13 +9,14 @@ import { InProcessTransport } from './in-process-transport';
 import {
   type CommandMessage,
   type LearnerMessage,
+  MalformedMessageError,
   RELEASE_LEASE_SCRIPT,
   RENEW_LEASE_SCRIPT,
   RESULT_FIELDS,
   type ReplayMessage,
   type ResultMessage,
   WireCommand,
-  appendMessage,
+  appendToExistingStream,
   decodeWire,
   learnerAliveKey,
   readStreams,
@@ -25,7 +26,7 @@ import {
   shardKey,
   writeRows,
 } from './remote-lockstep-protocol';
-import { type RemoteRunSpec, type RemoteTaskSpec, encodeMessage, listRemoteRuns } from './remote-registry';
+import { type RemoteRunSpec, type RemoteTaskSpec, encodeMessage, listRemoteRuns, runKey, unregisterRemoteRun } from './remote-registry';
 import { ShardCommand, type ShardTransport, type ShardTransportContext, VectorEnvError, shardRanges } from './shard-protocol';
 import { type VectorBuffers, allocateBuffers } from './vector-buffers';
 import { WorkerThreadTransport } from './worker-transport';
@@ -53,9 +54,10 @@ export interface RolloutHostOptions {
   /**
    * Async-mode runs (hosts that act with the policy themselves) are served by this hook, called
    * once per async run this host sees; the async rollout module provides it. Without it such
-   * runs are named once and skipped.
+   * runs are named once and skipped. `signal` aborts when the host stops; the host awaits the
+   * returned promise before it shuts down.
    */
-  serveAsyncRun?: (spec: RemoteRunSpec, host: { url: string; hostId: string; workers: number }) => Promise<void>;
+  serveAsyncRun?: (spec: RemoteRunSpec, host: { url: string; hostId: string; workers: number; signal: AbortSignal }) => Promise<void>;
   /** How long the broker may be unreachable before the host gives up (default 10 s). */
   brokerGraceMs?: number;
 }
@@ -82,6 +84,8 @@ interface ServedShard {
   epoch: number[];
   step: number[];
   failed: boolean;
+  /** When its lease was last renewed (long replays renew inline). */
+  renewedAt: number;
 }
 
 export class RolloutHost {
@@ -91,7 +95,10 @@ export class RolloutHost {
   private reader?: Redis;
   private readonly served = new Map<string, ServedShard>();
   private readonly asyncRuns = new Set<string>();
+  /** Async runs being served: each one's stop switch and its end, awaited on shutdown. */
+  private readonly asyncServing = new Map<string, { stop: AbortController; done: Promise<void> }>();
   private renewTimer?: NodeJS.Timeout;
+  private renewEvery = 0;
   private stopping = false;
   private claims = 0;
   private lostSince: number | null = null;
@@ -157,30 +164,36 @@ export class RolloutHost {
   stop(): void {
     this.releaseOnStop = true;
     this.stopping = true;
+    for (const serving of this.asyncServing.values()) serving.stop.abort();
   }
 
   /** Stops without releasing leases, as a host that died would (tests of fail-over). */
   abandon(): void {
     this.releaseOnStop = false;
     this.stopping = true;
+    for (const serving of this.asyncServing.values()) serving.stop.abort();
   }
 
   private async discover(): Promise<void> {
     const redis = this.control!;
     const runs = await listRemoteRuns(redis);
-    const live = new Set(runs.map((r) => r.runId));
-    for (const shard of [...this.served.values()]) if (!live.has(shard.run.runId)) await this.drop(shard, 'its run ended');
     // A learner that died without unregistering leaves its run behind; its alive key lapses.
-    for (const runId of new Set([...this.served.values()].map((s) => s.run.runId))) {
-      if ((await redis.exists(learnerAliveKey(runId))) === 0) for (const shard of [...this.served.values()]) if (shard.run.runId === runId) await this.drop(shard, 'its learner is gone');
+    const alive = runs.length === 0 ? [] : await redis.mget(...runs.map((r) => learnerAliveKey(r.runId)));
+    const orphaned = new Set(runs.filter((_, i) => alive[i] === null).map((r) => r.runId));
+    const live = new Set(runs.map((r) => r.runId).filter((id) => !orphaned.has(id)));
+    for (const shard of [...this.served.values()]) if (!live.has(shard.run.runId)) await this.drop(shard, orphaned.has(shard.run.runId) ? 'its learner is gone' : 'its run ended');
+    for (const [runId, serving] of this.asyncServing) if (!live.has(runId)) serving.stop.abort();
+    for (const runId of orphaned) {
+      this.log(`run ${runId}: its learner is gone (no heartbeat); unregistering it`);
+      await unregisterRemoteRun(redis, runId);
     }
     for (const run of runs) {
+      if (!live.has(run.runId)) continue;
       if (run.mode === 'async') {
         this.serveAsync(run);
         continue;
       }
       if (this.served.size >= this.options.maxShards) continue;
-      if ((await redis.exists(learnerAliveKey(run.runId))) === 0) continue;
       for (const task of run.tasks) {
         for (let s = 0; s < task.shards && this.served.size < this.options.maxShards; s++) {
           const id = `${run.runId}/${task.key}/${s}`;
@@ -203,9 +216,13 @@ export class RolloutHost {
       this.log(`run ${run.runId} is in async mode; this host serves lock-step runs only (no async rollout support loaded)`);
       return;
     }
-    hook(run, { url: this.options.url, hostId: this.hostId, workers: this.options.workers }).catch((error: unknown) => {
-      this.log(`async run ${run.runId}: ${error instanceof Error ? error.message : String(error)}`);
-    });
+    const stop = new AbortController();
+    const done = hook(run, { url: this.options.url, hostId: this.hostId, workers: this.options.workers, signal: stop.signal })
+      .catch((error: unknown) => {
+        this.log(`async run ${run.runId}: ${error instanceof Error ? error.message : String(error)}`);
+      })
+      .finally(() => this.asyncServing.delete(run.runId));
+    this.asyncServing.set(run.runId, { stop, done });
   }
 
   private async claim(id: string, run: RemoteRunSpec, task: RemoteTaskSpec, index: number, claimId: string): Promise<void> {
@@ -224,7 +241,10 @@ export class RolloutHost {
     const newest = (await redis.xrevrange(shard.commands, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
     shard.lastCommandId = newest.length > 0 ? newest[0][0] : '0-0';
     this.served.set(id, shard);
-    await appendMessage(redis, shard.results, encodeMessage({ kind: 'claim', claimId, host: this.hostId }));
+    if (!(await appendToExistingStream(redis, shard.results, encodeMessage({ kind: 'claim', claimId, host: this.hostId })))) {
+      await this.drop(shard, 'its run ended');
+      return;
+    }
     const envs = shard.ranges.map(([s, e]) => `#${s}–${e - 1}`).join(', ');
     this.log(`claimed shard ${index} of task '${task.key}' (envs ${envs}) of run ${run.runId}`);
   }
@@ -270,13 +290,17 @@ export class RolloutHost {
       epoch: groupRanges.map(() => 0),
       step: groupRanges.map(() => 0),
       failed: false,
+      renewedAt: Date.now(),
     };
   }
 
-  /** Renews every lease at a third of the shortest lease; a lease found taken drops its shard. */
+  /** Renews every lease at a third of the shortest lease served now (rescheduled as shards come and go). */
   private scheduleRenewals(): void {
-    if (this.renewTimer || this.served.size === 0) return;
-    const every = Math.max(50, Math.floor(Math.min(...[...this.served.values()].map((s) => s.run.leaseMs)) / 3));
+    if (this.served.size === 0) return;
+    const every = renewalPeriod(Math.min(...[...this.served.values()].map((s) => s.run.leaseMs)));
+    if (this.renewTimer && this.renewEvery === every) return;
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewEvery = every;
     this.renewTimer = setInterval(() => void this.renew(), every);
   }
 
@@ -284,12 +308,19 @@ export class RolloutHost {
     if (this.stopping) return;
     for (const shard of [...this.served.values()]) {
       try {
-        const kept = await this.control!.eval(RENEW_LEASE_SCRIPT, 1, shard.lease, shard.claimId, shard.run.leaseMs);
-        if (kept === 0 && this.served.get(shard.id) === shard) await this.drop(shard, 'its lease lapsed and another host may hold it');
+        await this.renewLease(shard);
       } catch {
         // The broker is away: the main loop notices and gives up after its grace period.
       }
     }
+  }
+
+  /** Renews one shard's lease; a lease another host took drops the shard. */
+  private async renewLease(shard: ServedShard): Promise<void> {
+    const kept = await this.control!.eval(RENEW_LEASE_SCRIPT, 2, shard.lease, runKey(shard.run.runId, 'spec'), shard.claimId, shard.run.leaseMs);
+    if (this.served.get(shard.id) !== shard) return;
+    if (kept === 0) await this.drop(shard, 'its lease lapsed and another host took it (or its run ended)');
+    else shard.renewedAt = Date.now();
   }
 
   /** Reads the claimed shards' commands (up to 200 ms) and runs them, shards side by side. */
@@ -312,7 +343,14 @@ export class RolloutHost {
       const shard = byKey.get(entry.key);
       if (!shard || this.served.get(shard.id) !== shard) continue;
       shard.lastCommandId = entry.id;
-      const message = decodeWire<LearnerMessage>(entry.message, entry.key, ['command', 'replay', 'close']);
+      let message: LearnerMessage;
+      try {
+        message = decodeWire<LearnerMessage>(entry.message, entry.key, ['command', 'replay', 'close']);
+      } catch (error) {
+        if (!(error instanceof MalformedMessageError)) throw error;
+        this.log(`refused a message: ${error.message}`);
+        continue;
+      }
       if (message.kind === 'replay' && message.claimId === shard.claimId) shard.replayed = true;
       if (!shard.replayed) continue;
       if (!queues.has(shard)) queues.set(shard, []);
@@ -333,13 +371,22 @@ export class RolloutHost {
           queues.delete(shard);
           continue;
         }
-        if (message.kind === 'replay') {
-          if (message.claimId !== shard.claimId) continue;
-          await this.replay(shard, message, pending);
-          continue;
+        try {
+          if (message.kind === 'replay') {
+            if (message.claimId !== shard.claimId) continue;
+            shard.replayed = true;
+            await this.replay(shard, message, pending);
+            continue;
+          }
+          // Waiting for the replay asked for after a gap: it covers these commands.
+          if (!shard.replayed) continue;
+          const finish = this.start(shard, message);
+          if (finish) started.push({ shard, finish });
+        } catch (error) {
+          if (!(error instanceof MalformedMessageError)) throw error;
+          this.log(`refused a message: ${error.message}`);
+          await this.askForReplay(shard, 'after a malformed command');
         }
-        const finish = this.start(shard, message);
-        if (finish) started.push({ shard, finish });
       }
       for (const { finish } of started) pending.push(finish());
     }
@@ -350,16 +397,35 @@ export class RolloutHost {
   private start(shard: ServedShard, message: CommandMessage): (() => Promise<void>) | undefined {
     requireIntegers(message, shard.commands, ['command', 'group', 'reset', 'epoch', 'step', 'policyVersion']);
     const group = message.group;
-    if (group < 0 || group >= shard.ranges.length) throw new Error(`broker: a command on ${shard.commands} names group ${group}, expected 0–${shard.ranges.length - 1}`);
+    if (group < 0 || group >= shard.ranges.length) throw new MalformedMessageError(`broker: a command on ${shard.commands} names group ${group}, expected 0–${shard.ranges.length - 1}`);
+    // A command for an older reset, or one this shard's envs have already run, is not run (again).
+    if (message.reset < shard.reset[group]) return undefined;
     if (message.command === WireCommand.Reset) {
+      if (message.reset === shard.reset[group]) return undefined;
       this.beginReset(shard, group, message.reset, message.epoch);
     } else {
-      // A command this shard's envs have already run (or one for an older reset) is not run twice.
-      if (message.reset !== shard.reset[group] || message.step !== shard.step[group] + 1) return undefined;
-      if (!this.beginStep(shard, group, message.actions, message.policyVersion)) return undefined;
+      if (message.reset === shard.reset[group] && message.step <= shard.step[group]) return undefined;
+      if (message.reset !== shard.reset[group] || message.step !== shard.step[group] + 1) {
+        // A command this host never saw (trimmed, or read past): its envs are behind; the learner waits for them.
+        void this.askForReplay(shard, `it missed commands (got reset ${message.reset} step ${message.step} of group ${group}, was at reset ${shard.reset[group]} step ${shard.step[group]})`);
+        return undefined;
+      }
+      this.beginStep(shard, group, message.actions, message.policyVersion);
     }
     const command = message.command === WireCommand.Reset ? ShardCommand.Reset : ShardCommand.Step;
     return async () => this.finish(shard, group, command, message.policyVersion, true);
+  }
+
+  /** Claims the shard again under the same claim: the learner answers with a replay up to its newest command. */
+  private async askForReplay(shard: ServedShard, why: string): Promise<void> {
+    if (!shard.replayed) return;
+    shard.replayed = false;
+    this.log(`shard ${shard.index} of task '${shard.task.key}' of run ${shard.run.runId}: asking the learner for a replay, ${why}`);
+    try {
+      if (!(await appendToExistingStream(this.control!, shard.results, encodeMessage({ kind: 'claim', claimId: shard.claimId, host: this.hostId })))) await this.drop(shard, 'its run ended');
+    } catch (error) {
+      this.sendError ??= error;
+    }
   }
 
   private beginReset(shard: ServedShard, group: number, reset: number, epoch: number): void {
@@ -375,7 +441,7 @@ export class RolloutHost {
   private beginStep(shard: ServedShard, group: number, actions: Uint8Array, policyVersion: number): boolean {
     const [start, end] = shard.ranges[group];
     if (!writeRows(shard.buffers, shard.layout, 'actions', start, end, actions)) {
-      throw new Error(`broker: a step on ${shard.commands} carries ${actions?.length} bytes of actions for envs #${start}–${end - 1}, expected ${rowBytes(shard.buffers, shard.layout, 'actions', start, end).length}`);
+      throw new MalformedMessageError(`broker: a step on ${shard.commands} carries ${actions?.length} bytes of actions for envs #${start}–${end - 1}, expected ${rowBytes(shard.buffers, shard.layout, 'actions', start, end).length}`);
     }
     shard.step[group]++;
     shard.transport.step(group, policyVersion);
@@ -405,7 +471,8 @@ export class RolloutHost {
     }
     if (this.served.get(shard.id) !== shard) return;
     // Not awaited: the next command is read meanwhile; a failed send is raised by the next serveOnce.
-    appendMessage(this.control!, shard.results, encodeMessage(result)).catch((error: unknown) => {
+    // A result for a run that ended meanwhile finds no stream (false): the next discovery drops the shard.
+    appendToExistingStream(this.control!, shard.results, encodeMessage(result)).catch((error: unknown) => {
       this.sendError ??= error;
     });
     if (shard.failed) await this.drop(shard, `an env failed: ${result.error}`);
@@ -413,17 +480,32 @@ export class RolloutHost {
 
   /** Runs the learner's replay for this claim; only each group's last command is answered. */
   private async replay(shard: ServedShard, message: ReplayMessage, pending: Array<Promise<void>>): Promise<void> {
-    if (!Array.isArray(message.groups)) throw new Error(`broker: a replay on ${shard.commands} has no 'groups' list`);
+    if (!Array.isArray(message.groups)) throw new MalformedMessageError(`broker: a replay on ${shard.commands} has no 'groups' list`);
+    // Checked whole before any group runs, so a malformed replay leaves the envs as they were.
     for (const g of message.groups) {
+      if (typeof g !== 'object' || g === null) throw new MalformedMessageError(`broker: a replay on ${shard.commands} has a group entry ${JSON.stringify(g)}, expected an object`);
       requireIntegers(g, shard.commands, ['group', 'reset', 'epoch', 'steps', 'policyVersion']);
-      const [start, end] = shard.ranges[g.group] ?? [0, 0];
+      if (g.group < 0 || g.group >= shard.ranges.length || g.steps < 0) {
+        throw new MalformedMessageError(`broker: a replay on ${shard.commands} names group ${g.group} with ${g.steps} steps, expected a group 0–${shard.ranges.length - 1} and steps ≥ 0`);
+      }
+      const [start, end] = shard.ranges[g.group];
       const rowLength = rowBytes(shard.buffers, shard.layout, 'actions', start, end).length;
       if (!(g.actions instanceof Uint8Array) || g.actions.length !== rowLength * g.steps) {
-        throw new Error(`broker: the replay on ${shard.commands} for group ${g.group} has ${g.actions?.length} bytes of actions, expected ${g.steps} steps × ${rowLength}`);
+        throw new MalformedMessageError(`broker: the replay on ${shard.commands} for group ${g.group} has ${g.actions?.length} bytes of actions, expected ${g.steps} steps × ${rowLength}`);
       }
+    }
+    for (const g of message.groups) {
+      const [start, end] = shard.ranges[g.group];
+      const rowLength = rowBytes(shard.buffers, shard.layout, 'actions', start, end).length;
       this.beginReset(shard, g.group, g.reset, g.epoch);
       await this.finish(shard, g.group, ShardCommand.Reset, 0, g.steps === 0, g.steps);
       for (let i = 0; i < g.steps && !shard.failed; i++) {
+        // In-process envs run a replay as one chain of microtasks: let timers and replies in, and keep the lease.
+        if (i > 0 && i % REPLAY_YIELD_EVERY === 0) {
+          await new Promise((resolve) => setImmediate(resolve));
+          if (Date.now() - shard.renewedAt >= renewalPeriod(shard.run.leaseMs)) await this.renewLease(shard);
+          if (this.served.get(shard.id) !== shard) return;
+        }
         this.beginStep(shard, g.group, g.actions.subarray(i * rowLength, (i + 1) * rowLength), g.policyVersion);
         const last = i === g.steps - 1;
         if (last) pending.push(this.finish(shard, g.group, ShardCommand.Step, g.policyVersion, true));
@@ -437,10 +519,11 @@ export class RolloutHost {
     this.served.delete(shard.id);
     this.log(`released shard ${shard.index} of task '${shard.task.key}' of run ${shard.run.runId}: ${why}`);
     await this.closeShard(shard, true);
-    if (this.served.size === 0 && this.renewTimer) {
+    if (this.renewTimer) {
       clearInterval(this.renewTimer);
       this.renewTimer = undefined;
     }
+    this.scheduleRenewals();
   }
 
   private async closeShard(shard: ServedShard, release: boolean): Promise<void> {
@@ -449,6 +532,9 @@ export class RolloutHost {
   }
 
   private async shutDown(release: boolean): Promise<void> {
+    const asyncRuns = [...this.asyncServing.values()];
+    for (const serving of asyncRuns) serving.stop.abort();
+    await Promise.all(asyncRuns.map((serving) => serving.done));
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.renewTimer = undefined;
     const shards = [...this.served.values()];
@@ -461,6 +547,13 @@ export class RolloutHost {
   private log(line: string): void {
     this.options.log?.(line);
   }
+}
+
+/** Replay steps between yields to the event loop (and inline lease renewals). */
+const REPLAY_YIELD_EVERY = 16;
+
+function renewalPeriod(leaseMs: number): number {
+  return Math.max(50, Math.floor(leaseMs / 3));
 }
 
 /** ioredis' own failures (connection closed, retries exhausted) as opposed to bugs or bad messages. */

@@ -5,7 +5,8 @@ import type { VectorLayout } from '../../envs/env-shape';
 import type { NamedTensorData } from '../core/checkpoint-format';
 import { type ChunkEnvelope, LEARNER_GROUP, asyncKeys, decodeChunk, encodeWeights, weightsTag } from '../rollout/async-protocol';
 import type { Delivery } from '../rollout/experience-stream';
-import { type RemoteRunSpec, registerRemoteRun, unregisterRemoteRun } from '../rollout/remote-registry';
+import { RolloutBrokerError } from '../rollout/remote-transport';
+import { LEARNER_HEARTBEAT_MS, type RemoteRunSpec, keepRunAlive, registerRemoteRun, unregisterRemoteRun } from '../rollout/remote-registry';
 
 /*
  * The learner's side of an async run (`run.remote.mode: async`): it registers the run,
@@ -34,6 +35,8 @@ import { type RemoteRunSpec, registerRemoteRun, unregisterRemoteRun } from '../r
 export interface RunBroker {
   redis: Redis;
   runId: string;
+  /** The broker's URL without its password, for notices. */
+  display?: string;
 }
 
 export interface AsyncLearnerOptions {
@@ -43,8 +46,14 @@ export interface AsyncLearnerOptions {
   chunkLength: number;
   /** How long one read blocks before host bookkeeping and stop checks run again (default 250 ms). */
   pollMs?: number;
-  /** Told about hosts joining and leaving and chunks refused. */
+  /** How often the learner-alive key is renewed and the registration checked (default 5 s). */
+  heartbeatMs?: number;
+  /** Told about hosts joining and leaving, chunks refused, and (periodically) while no host has joined. */
   onNotice?: (message: string) => void;
+  /** The broker as notices name it (redacted URL). */
+  brokerDisplay?: string;
+  /** How often the waiting-for-hosts notice repeats (default 10 s). */
+  noticeEveryMs?: number;
 }
 
 /** Lag and drop statistics of one log interval (metrics.jsonl fields). */
@@ -67,19 +76,12 @@ export interface AsyncRunTotals {
   chunks_by_host: Record<string, number>;
 }
 
-/** A broker failure (connection lost, server gone), as opposed to a bad chunk or a learner error. */
-export class BrokerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BrokerError';
-  }
-}
-
 async function brokerCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    throw new BrokerError(`broker: ${what} failed: ${(error as Error).message}`);
+    // A broker failure (connection lost, server gone), as opposed to a bad chunk or a learner error: the run checkpoints.
+    throw new RolloutBrokerError(`broker: ${what} failed: ${(error as Error).message}`);
   }
 }
 
@@ -119,12 +121,15 @@ export class AsyncLearnerLink {
   private readonly granted = new Set<string>();
   private lastHostCheck = 0;
   private lastPublishedVersion = -1;
+  private lastWaitingNotice = 0;
+  private waitingNoticed = false;
   private interval = { lagSum: 0, lagCount: 0, lagMax: -Infinity, dropped: 0, rejected: 0 };
   /** Over the run: chunks dropped for lag or epoch, refused as malformed, discarded after a restart. */
   readonly totals = { consumed: 0, dropped: 0, rejected: 0, discardedOnStart: 0 };
   /** Chunks learned from, by the host that sent them. */
   readonly consumedByHost: Record<string, number> = {};
   private closed = false;
+  private heartbeat?: NodeJS.Timeout;
   /** An entry read when its stream had just been unsubscribed, for the next stream. */
   private carried?: StreamEntry;
 
@@ -151,7 +156,13 @@ export class AsyncLearnerLink {
   async start(models: Record<string, NamedTensorData>, version: number): Promise<void> {
     const runId = this.runId;
     this.epoch = await brokerCall('starting the run', () => this.redis.incr(asyncKeys.learnerEpoch(runId)));
-    await brokerCall('registering the run', () => registerRemoteRun(this.redis, this.spec));
+    await brokerCall('registering the run', async () => {
+      await keepRunAlive(this.redis, this.spec);
+      await registerRemoteRun(this.redis, this.spec);
+    });
+    // Hosts drop (and unregister) a run whose learner-alive key lapsed: a learner that died.
+    this.heartbeat = setInterval(() => void keepRunAlive(this.redis, this.spec).catch(() => undefined), this.options.heartbeatMs ?? LEARNER_HEARTBEAT_MS);
+    this.heartbeat.unref();
     await this.publishWeights(models, version);
     await brokerCall('creating the chunk stream', async () => {
       try {
@@ -249,7 +260,10 @@ export class AsyncLearnerLink {
           if (args.shouldStop?.()) break;
           const entry = this.carried ?? (await this.readOne());
           this.carried = undefined;
-          if (!entry) continue;
+          if (!entry) {
+            this.noticeWaiting();
+            continue;
+          }
           if (stopped) {
             // Read after the consumer let go: the next stream starts with it, so its credit is not lost.
             this.carried = entry;
@@ -305,6 +319,17 @@ export class AsyncLearnerLink {
     });
   }
 
+  /** While no host has joined, says so (at once, then every `noticeEveryMs`) with the command that starts one. */
+  private noticeWaiting(): void {
+    if (this.granted.size > 0 || !this.options.onNotice) return;
+    const now = Date.now();
+    if (this.waitingNoticed && now - this.lastWaitingNotice < (this.options.noticeEveryMs ?? 10000)) return;
+    const start = `troupe rollout --broker ${this.options.brokerDisplay ?? '<broker URL>'}`;
+    this.options.onNotice(this.waitingNoticed ? `async run ${this.runId}: still waiting for rollout hosts (start: ${start})` : `waiting for rollout hosts (start: ${start})`);
+    this.waitingNoticed = true;
+    this.lastWaitingNotice = now;
+  }
+
   /** The current log interval's lag and drop statistics, then a fresh interval. */
   takeIntervalStats(): AsyncIntervalStats {
     const iv = this.interval;
@@ -333,6 +358,7 @@ export class AsyncLearnerLink {
   async close(unregister: boolean): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
     this.reader.disconnect();
     if (unregister) await brokerCall('unregistering the run', () => unregisterRemoteRun(this.redis, this.runId));
   }

@@ -62,6 +62,33 @@ export const ALGO_NAMES: readonly string[] = variants.map((v) => v.name);
 /** Parallel envs per algorithm when `run.num_envs` is not given (EPyMARL's `batch_size_run`). */
 export const DEFAULT_NUM_ENVS: Readonly<Record<string, number>> = Object.fromEntries(variants.map((v) => [v.name, v.defaultNumEnvs]));
 
+/** `run.remote`: how remote rollouts run (see the `remote` key of the run schema). */
+const remoteSchema = z
+  .object({
+    /**
+     * lockstep: hosts only step envs, the learner acts (results identical to worker threads);
+     * async: hosts act with the newest weights they have and send trajectory chunks
+     * (throughput, not bit-reproducible).
+     */
+    mode: z.enum(['lockstep', 'async']).default('lockstep'),
+    /** Fixed env-index ranges per task that hosts claim (lockstep), or acting hosts' env copies each (async). */
+    shards: positiveInt(MAX_WORKERS).default(2),
+    /** A host's claim on a shard lapses this long after its last renewal; another host then takes the shard over. */
+    lease_ms: positiveInt().default(10000),
+    /** async: un-consumed trajectory chunks allowed per host (the stream's credits). */
+    credits: positiveInt().default(2),
+    /** async: chunks older than this many learner updates are dropped (counted in metrics). */
+    max_policy_lag: nonNegativeInt().default(4),
+  })
+  .strict();
+
+export type RemoteSettings = z.infer<typeof remoteSchema>;
+
+/** `run.remote` with its defaults filled in when the config has no such section. */
+export function remoteSettings(run: { remote?: RemoteSettings }): RemoteSettings {
+  return run.remote ?? remoteSchema.parse({});
+}
+
 export const runSectionSchema = z
   .object({
     seed: nonNegativeInt().default(0),
@@ -111,25 +138,7 @@ export const runSectionSchema = z
      * Remote rollouts (`troupe train --broker redis://…` with `troupe rollout` hosts). Only read
      * with `--broker`; the broker's URL is a flag, never a config key (it may hold a password).
      */
-    remote: z
-      .object({
-        /**
-         * lockstep: hosts only step envs, the learner acts (results identical to worker threads);
-         * async: hosts act with the newest weights they have and send trajectory chunks
-         * (throughput, not bit-reproducible).
-         */
-        mode: z.enum(['lockstep', 'async']).default('lockstep'),
-        /** Fixed env-index ranges per task that hosts claim (lockstep), or acting hosts' env copies each (async). */
-        shards: positiveInt(MAX_WORKERS).default(2),
-        /** A host's claim on a shard lapses this long after its last renewal; another host then takes the shard over. */
-        lease_ms: positiveInt().default(10000),
-        /** async: un-consumed trajectory chunks allowed per host (the stream's credits). */
-        credits: positiveInt().default(2),
-        /** async: chunks older than this many learner updates are dropped (counted in metrics). */
-        max_policy_lag: nonNegativeInt().default(4),
-      })
-      .strict()
-      .optional(),
+    remote: remoteSchema.optional(),
   })
   .strict();
 

@@ -20,7 +20,7 @@ import { VectorEnv } from '../rollout/vector-env';
 import type { ShardTransportFactory } from '../rollout/shard-protocol';
 import { RolloutBrokerError } from '../rollout/remote-transport';
 import { asyncConfigIssue } from '../rollout/async-protocol';
-import { AsyncLearnerLink, type AsyncRunTotals, BrokerError, type RunBroker } from './async-learner';
+import { AsyncLearnerLink, type AsyncRunTotals, type RunBroker } from './async-learner';
 import { type WorkerChoice, chooseWorkers } from '../rollout/worker-count';
 import { TRAINER_ARRAY_PREFIX, learnerStateOf } from './learner-checkpoint';
 import { RunDirectory } from './run-directory';
@@ -455,9 +455,15 @@ class TrainingLoop {
       written = await this.checkpoint('interrupt', logs);
       this.lastCheckpoint = written;
     }
-    const from = written ?? resumeFrom ?? this.lastCheckpoint;
-    const next = from ? `The run stopped at ${state.steps} env steps with a checkpoint, ${from}; continue with: troupe train --resume ${this.options.outDir} (with --broker to use rollout hosts again, or without to step the envs here)` : 'No checkpoint could be written.';
-    return new Error(`${error.message}. ${next}`);
+    return this.lostBrokerError(error, written ?? resumeFrom ?? this.lastCheckpoint);
+  }
+
+  /** The error a lost broker stops the run with, in either mode: what happened and how to resume. */
+  private lostBrokerError(error: RolloutBrokerError, checkpoint: string | null | undefined): Error {
+    const next = checkpoint
+      ? `The run stopped at ${this.state.steps} env steps with a checkpoint, ${checkpoint}; continue with: troupe train --resume ${this.options.outDir} (with --broker to use rollout hosts again${this.config.run.remote?.mode === 'async' ? '' : ', or without to step the envs here'})`
+      : 'No checkpoint could be written.';
+    return new Error(`${error.message.replace(/\.$/, '')}. ${next}`);
   }
 
   private async runSegment(learner: OnlineLearner, segmentEnd: number, actionLogs: Record<string, Float32Array[]>, replayDone: () => void): Promise<void> {
@@ -559,10 +565,17 @@ class TrainingLoop {
         maxPolicyLag: remote.max_policy_lag,
         registeredAt: Date.now(),
       },
-      { layout: { ...t.spec.shape, numEnvs: t.numEnvs }, taskIndex: t.spec.index, chunkLength, onNotice: this.options.onNotice },
+      { layout: { ...t.spec.shape, numEnvs: t.numEnvs }, taskIndex: t.spec.index, chunkLength, onNotice: this.options.onNotice, brokerDisplay: broker.display },
     );
     this.asyncLink = link;
-    const publish = async () => link.publishWeights((await learner.captureState()).models, learner.policyVersion(t.key));
+    let publishedVersion = learner.policyVersion(t.key);
+    // Captured (the whole learner's state) only when an update made a new version to publish.
+    const publish = async () => {
+      const version = learner.policyVersion(t.key);
+      if (version === publishedVersion) return;
+      await link.publishWeights((await learner.captureState()).models, version);
+      publishedVersion = version;
+    };
     let failure: unknown;
     try {
       await link.start((await learner.captureState()).models, learner.policyVersion(t.key));
@@ -606,14 +619,15 @@ class TrainingLoop {
       }
     } catch (error) {
       failure = error;
-      if (!(error instanceof BrokerError)) throw error;
+      if (!(error instanceof RolloutBrokerError)) throw error;
       // The broker went away: keep what was learned (the loop state counts only consumed chunks).
       this.closeSegment();
       const saved = await this.checkpoint('interrupt');
-      throw new Error(`${error.message}; training stopped with a checkpoint at ${saved}: resume with troupe train --resume ${saved} once the broker is back`);
+      this.lastCheckpoint = saved;
+      throw this.lostBrokerError(error, saved);
     } finally {
       // Unregistering tells the hosts the run is over; after a broker failure there is nothing to tell.
-      await link.close(!(failure instanceof BrokerError)).catch(() => undefined);
+      await link.close(!(failure instanceof RolloutBrokerError)).catch(() => undefined);
     }
   }
 

@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { RandomPolicy } from '../../agents/policies/random-policy';
 import { registerBuiltinEnvs } from '../../envs/builtin';
 import { prepareEnv } from '../../envs/registry';
 import { RemoteLockstepRun } from '../../runtime/rollout/remote-transport';
-import { VectorEnv, type VectorEnvOptions } from '../../runtime/rollout/vector-env';
+import { type Throughput, benchVectorEnv } from '../../runtime/rollout/env-benchmark';
 
 /*
  * `troupe bench remote`: what lock-step remote rollouts cost per vector step against worker
@@ -27,29 +26,8 @@ interface StepTiming {
   envStepsPerSec: number;
 }
 
-async function timeSteps(options: VectorEnvOptions, seconds: number): Promise<StepTiming> {
-  const vec = await VectorEnv.create(options);
-  const policy = new RandomPolicy(vec.layout, 'bench');
-  const b = vec.buffers;
-  try {
-    await vec.reset();
-    const step = async () => {
-      policy.writeActions(b.masks, b.alive, b.actions, 0, vec.numEnvs);
-      await vec.step();
-    };
-    for (let t = 0; t < 20; t++) await step(); // warm-up (JIT, threads, connections)
-    let steps = 0;
-    const start = performance.now();
-    const deadline = start + seconds * 1000;
-    while (performance.now() < deadline) {
-      for (let k = 0; k < 8; k++) await step();
-      steps += 8;
-    }
-    const elapsed = performance.now() - start;
-    return { msPerStep: elapsed / steps, envStepsPerSec: (steps * vec.numEnvs * 1000) / elapsed };
-  } finally {
-    await vec.close();
-  }
+function timing(numEnvs: number, t: Throughput): StepTiming {
+  return { msPerStep: (1000 * numEnvs) / t.envStepsPerSec, envStepsPerSec: t.envStepsPerSec };
 }
 
 function startHost(cli: string, broker: string, workers: number): ChildProcess {
@@ -70,13 +48,12 @@ export async function runBenchRemoteCommand(opts: BenchRemoteCommandOptions): Pr
   try {
     for (const id of ids) {
       await prepareEnv(id);
-      const base = { env: { id }, numEnvs, seed: 0 };
-      const inProcess = await timeSteps({ ...base, workers: 0 }, seconds);
-      const workerThreads = await timeSteps({ ...base, workers }, seconds);
+      const inProcess = timing(numEnvs, await benchVectorEnv(id, numEnvs, 0, 1, seconds));
+      const workerThreads = timing(numEnvs, await benchVectorEnv(id, numEnvs, workers, 1, seconds));
       const run = await RemoteLockstepRun.open({ url: opts.broker, runId: `bench-${randomBytes(4).toString('hex')}`, shards: workers, leaseMs: 10000, config: {} });
       let remote: StepTiming;
       try {
-        remote = await timeSteps({ ...base, transport: run.transportFor(id) }, seconds);
+        remote = timing(numEnvs, await benchVectorEnv(id, numEnvs, workers, 1, seconds, run.transportFor(id)));
       } finally {
         await run.close();
       }

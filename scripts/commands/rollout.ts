@@ -1,7 +1,5 @@
 import { registerBuiltinEnvs } from '../../envs/builtin';
-import { connectRedis } from '../../runtime/core/redis-connection';
-import { selectBackend } from '../../runtime/core/tf-backend';
-import { serveAsyncRun } from '../../runtime/rollout/async-actor';
+import { serveAsyncRunOnHost } from '../../runtime/rollout/async-actor';
 import { RolloutHost } from '../../runtime/rollout/rollout-host';
 
 export interface RolloutCommandOptions {
@@ -27,17 +25,7 @@ export async function runRolloutCommand(opts: RolloutCommandOptions): Promise<vo
     maxShards,
     log,
     // Async runs: this host acts with the learner's newest weights (async-actor.ts) on its own connection.
-    serveAsyncRun: async (spec, self) => {
-      await selectBackend('auto');
-      const redis = await connectRedis(self.url, { purpose: 'async rollout host' });
-      try {
-        log(`serving async run ${spec.runId}`);
-        const report = await serveAsyncRun(redis, spec, { workers: self.workers, hostId: self.hostId, onEvent: log });
-        log(`async run ${spec.runId} done: ${JSON.stringify(report)}`);
-      } finally {
-        redis.disconnect();
-      }
-    },
+    serveAsyncRun: (spec, self) => serveAsyncRunOnHost(spec, self, log),
   });
   const stop = () => {
     process.stdout.write('stopping: releasing shards\n');

@@ -1,9 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
-import { connectRedis, parseRedisUrl, redactRedisUrl } from '../../runtime/core/redis-connection';
-import type { RunBroker } from '../../runtime/training/async-learner';
-import { RemoteLockstepRun } from '../../runtime/rollout/remote-transport';
+import { parseRedisUrl, redactRedisUrl } from '../../runtime/core/redis-connection';
+import { openRemoteRollout } from '../../runtime/training/remote-setup';
 import type { MetricsRecord } from '../../runtime/core/metrics-log';
 import { runLabel, runTasks } from '../../runtime/training/run-config';
 import { type PreparedRun, claimRunDirectory, prepareRun } from '../../runtime/training/run-setup';
@@ -79,9 +76,9 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
   }
   const offline = trainerFor(config.algo.name).kind === 'offline';
   if (opts.broker !== undefined && offline) process.stdout.write(`note: --broker is ignored: ${config.algo.name} trains offline and steps no envs\n`);
-  const asyncMode = config.run.remote?.mode === 'async';
-  const remote = opts.broker !== undefined && !offline && !asyncMode ? await openRemoteRollout(config, outDir, opts.broker) : undefined;
-  const asyncBroker = opts.broker !== undefined && !offline && asyncMode ? await openAsyncBroker(outDir, opts.broker) : undefined;
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const remote = opts.broker !== undefined && !offline ? await openRemoteRollout(config, outDir, opts.broker, say) : undefined;
+  if (remote) say(remote.description);
   const unitName = offline ? 'gradient steps' : 'env steps';
   const total = offline ? (config.run.total_gradient_steps ?? 0) : config.run.total_env_steps;
   const tasks = runTasks(config);
@@ -146,8 +143,8 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
   try {
     let barStarted = false;
     summary = await runTraining({
-      ...(remote ? { rolloutTransport: (task) => remote.transportFor(task.key) } : {}),
-      ...(asyncBroker ? { broker: asyncBroker } : {}),
+      ...(remote?.transportFor ? { rolloutTransport: (task) => remote.transportFor?.(task.key) } : {}),
+      ...(remote?.broker ? { broker: remote.broker } : {}),
       config,
       outDir,
       backend: { name: backend.backend, reason: backend.reason },
@@ -172,7 +169,6 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
     bar?.stop();
     process.off('SIGINT', onSigint);
     await remote?.close();
-    asyncBroker?.redis.disconnect();
   }
   const fe = summary.final_eval;
   const lines = [
@@ -189,37 +185,4 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
   }
   lines.push(`run directory: ${outDir} (metrics.jsonl, learning-curve.svg, checkpoints/, summary.json${summary.task_inference ? ', task-inference.json' : ''})`);
   process.stdout.write(`${lines.join('\n')}\n`);
-}
-
-/**
- * `--broker`: registers the run on the broker for `troupe rollout` hosts (lock-step mode; async
- * runs are served by the async rollout module) and says so, with the URL's password hidden.
- */
-async function openRemoteRollout(config: PreparedRun['config'], outDir: string, url: string): Promise<RemoteLockstepRun> {
-  const remote = config.run.remote;
-  const mode = remote?.mode ?? 'lockstep';
-  if (mode !== 'lockstep') throw new Error(`run.remote.mode: '${mode}' is not lock-step`);
-  const runId = remoteRunId(outDir);
-  const run = await RemoteLockstepRun.open({
-    url,
-    runId,
-    shards: remote?.shards ?? 2,
-    leaseMs: remote?.lease_ms ?? 10000,
-    config: JSON.parse(JSON.stringify(config)) as Record<string, unknown>,
-    onWaiting: (message) => process.stdout.write(`${message}\n`),
-  });
-  process.stdout.write(`rollout: lock-step on remote hosts, run ${runId} on broker ${run.display} (${remote?.shards ?? 2} shards per task)\n`);
-  return run;
-}
-
-function remoteRunId(outDir: string): string {
-  return `${path.basename(outDir).replace(/[^A-Za-z0-9_.-]/g, '_')}-${randomBytes(4).toString('hex')}`;
-}
-
-/** `--broker` with `run.remote.mode: async`: the connection the async learner link registers the run on. */
-async function openAsyncBroker(outDir: string, url: string): Promise<RunBroker> {
-  const redis = await connectRedis(url, { purpose: 'rollout broker' });
-  const runId = remoteRunId(outDir);
-  process.stdout.write(`rollout: async mode on remote hosts, run ${runId} on broker ${parseRedisUrl(url).display}\n`);
-  return { redis, runId };
 }
