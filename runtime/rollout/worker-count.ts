@@ -70,18 +70,18 @@ export async function chooseWorkers(env: EnvSpec, numEnvs: number, options: Choo
     // Warm-up: the JIT compiles the env's hot code over the first few dozen steps.
     const warmStart = performance.now();
     for (let k = 0; k < 20 || performance.now() - warmStart < measureMs / 2; k++) await step();
-    // The fastest of many short samples: on a shared machine a sample that other processes
-    // interrupted is slower, never faster, than the env's own cost (which the hand-off cost is
-    // measured against). Samples without an episode reset are the fast ones, so envs whose
-    // resets are costly are rated cheaper than they are: the error leans towards in-process.
-    let fastest = Number.POSITIVE_INFINITY;
+    // The median of many short samples: a sample other processes interrupted is slower than
+    // the env's own cost, and one without an episode reset is faster (the fastest sample rated
+    // combat-3v3 at a third of its cost: `troupe bench envs`, 2026-12-08), so neither end is used.
+    const samples: number[] = [];
     const start = performance.now();
     do {
       const t0 = performance.now();
       for (let k = 0; k < SAMPLE_STEPS; k++) await step();
-      fastest = Math.min(fastest, (performance.now() - t0) / SAMPLE_STEPS);
-    } while (performance.now() - start < measureMs);
-    perEnvMicros = (fastest * 1000) / measured;
+      samples.push((performance.now() - t0) / SAMPLE_STEPS);
+    } while (performance.now() - start < measureMs || samples.length < 5);
+    samples.sort((a, b) => a - b);
+    perEnvMicros = (samples[Math.floor(samples.length / 2)] * 1000) / measured;
   } finally {
     await vec.close();
   }
