@@ -69,7 +69,8 @@ describe('worker threads that scale', () => {
 
   it('chooseWorkers times the real env in-process and says why', async () => {
     const choice = await chooseWorkers({ id: 'lbf-8x8-2p-2f-coop' }, 16, { cores: 2, measureMs: 40 });
-    expect([0, 2]).toContain(choice.workers);
+    // 16 lbf envs step in ~20 µs, far below what 2 workers need to pay (~350 µs with 120 µs of hand-off).
+    expect(choice.workers).toBe(0);
     expect(choice.inProcessStepMicros).toBeGreaterThan(0);
     expect(choice.reason).toMatch(/a vector step of 16 'lbf-8x8-2p-2f-coop' envs takes .* in-process/);
   }, 30_000);
