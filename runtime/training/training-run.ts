@@ -511,18 +511,7 @@ class TrainingLoop {
         state.segmentRounds++;
         state.rounds++;
       }
-      const iv = task.interval;
-      for (const ep of item.episodes) {
-        if (ep.aborted) continue;
-        task.episodes++;
-        iv.episodes++;
-        iv.returnSum += ep.return;
-        iv.lengthSum += ep.length;
-        if (!Number.isNaN(ep.success)) {
-          iv.successSum += ep.success;
-          iv.successCount++;
-        }
-      }
+      this.countEpisodes(task, item.episodes);
       this.addStats(task, learner.observe(item, task.vectorSteps * item.layout.numEnvs));
       await this.afterStep();
       const segmentDone = state.segmentRounds >= segmentEnd;
@@ -589,18 +578,7 @@ class TrainingLoop {
           state.steps += item.length * item.layout.numEnvs;
           state.segmentRounds++;
           state.rounds++;
-          const iv = task.interval;
-          for (const ep of item.episodes) {
-            if (ep.aborted) continue;
-            task.episodes++;
-            iv.episodes++;
-            iv.returnSum += ep.return;
-            iv.lengthSum += ep.length;
-            if (!Number.isNaN(ep.success)) {
-              iv.successSum += ep.success;
-              iv.successCount++;
-            }
-          }
+          this.countEpisodes(task, item.episodes);
           this.addStats(task, learner.observe(item, task.vectorSteps * item.layout.numEnvs));
           await publish();
           await this.afterStep();
@@ -628,6 +606,22 @@ class TrainingLoop {
     } finally {
       // Unregistering tells the hosts the run is over; after a broker failure there is nothing to tell.
       await link.close(!(failure instanceof RolloutBrokerError)).catch(() => undefined);
+    }
+  }
+
+  /** Counts an item's ended episodes into the task's totals and log interval (cut episodes are not episodes). */
+  private countEpisodes(task: TaskLoopState, episodes: Experience['episodes']): void {
+    const iv = task.interval;
+    for (const ep of episodes) {
+      if (ep.aborted) continue;
+      task.episodes++;
+      iv.episodes++;
+      iv.returnSum += ep.return;
+      iv.lengthSum += ep.length;
+      if (!Number.isNaN(ep.success)) {
+        iv.successSum += ep.success;
+        iv.successCount++;
+      }
     }
   }
 
