@@ -119,14 +119,19 @@ export async function connectRedis(url: string, options: ConnectRedisOptions): P
   client.on('ready', () => {
     lostSince = null;
   });
-  // Errors surface through the commands that fail; an unhandled 'error' event would crash the process.
-  client.on('error', () => undefined);
+  // Errors surface through the commands that fail; an unhandled 'error' event would crash the
+  // process. The last one says why a first connection failed (ECONNREFUSED, ENOENT, NOAUTH…),
+  // where the rejected connect() only says "Connection is closed".
+  let lastError: unknown;
+  client.on('error', (error: unknown) => {
+    lastError = error;
+  });
   try {
     await withTimeout(client.connect(), connectTimeout + 500, `timed out after ${connectTimeout} ms`);
     await client.ping();
   } catch (error) {
     client.disconnect();
-    throw new RedisConnectionError(`cannot reach Redis for the ${options.purpose} at ${display}: ${describeRedisError(error)}; ${START_REDIS_HINT}`);
+    throw new RedisConnectionError(`cannot reach Redis for the ${options.purpose} at ${display}: ${describeRedisError(lastError ?? error)}; ${START_REDIS_HINT}`);
   }
   return client;
 }
@@ -141,7 +146,7 @@ export class RedisConnectionError extends Error {
 /** A Redis failure as one short phrase (the message of ECONNREFUSED, ENOENT, NOAUTH, …) without any password. */
 export function describeRedisError(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return redactRedisUrl(text).replace(/\s+/g, ' ').trim() || 'unknown error';
+  return redactRedisUrl(text).replace(/\s+/g, ' ').replace(/\.$/, '').trim() || 'unknown error';
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
