@@ -404,6 +404,19 @@ export interface MraRunResult {
   reused: boolean;
 }
 
+/** A run's row of the study results: its plan fields and its evaluation. */
+export function mraRunResult(run: Pick<MraPlannedRun, 'key' | 'phase' | 'seed' | 'dir' | 'populations' | 'budgetMultiple'>, evaluation: MraRunEvaluation, reused: boolean): MraRunResult {
+  return {
+    key: run.key,
+    phase: run.phase,
+    seed: run.seed,
+    dir: run.dir,
+    ...(run.phase === 'scratch' ? { population: run.populations[0], budgetMultiple: run.budgetMultiple } : {}),
+    evaluation,
+    reused,
+  };
+}
+
 export interface MraStudyResults {
   /** The evaluation of every finished run, in plan order. */
   runs: MraRunResult[];
@@ -442,15 +455,7 @@ export async function collectMraResults(plan: MraPlan, options: { evaluate?: Mra
       }
       saveMraEvaluation(run, evaluation);
     }
-    results.runs.push({
-      key: run.key,
-      phase: run.phase,
-      seed: run.seed,
-      dir: run.dir,
-      ...(run.phase === 'scratch' ? { population: run.populations[0], budgetMultiple: run.budgetMultiple } : {}),
-      evaluation,
-      reused,
-    });
+    results.runs.push(mraRunResult(run, evaluation, reused));
   }
   return results;
 }

@@ -12,7 +12,7 @@ import { MetricsLog, type MetricsRecord } from '../core/metrics-log';
 import { connectRedis, describeRedisError, parseRedisUrl } from '../core/redis-connection';
 import { type MraEvaluationSpec, type MraRunEvaluation, evaluateMraRun } from './mra-evaluation';
 import { buildMraReport, writeMraReport } from './mra-report';
-import { type AdaptationBudget, type MraPlan, type MraPlannedRun, type MraStudyConfig, type MraStudyResults, saveMraEvaluation, savedMraEvaluation } from './mra-study';
+import { type AdaptationBudget, type MraPlan, type MraPlannedRun, type MraStudyConfig, type MraStudyResults, mraRunResult, saveMraEvaluation, savedMraEvaluation } from './mra-study';
 import { type SweepCondition, type SweepPlan, type SweepStudyConfig, buildSweepReport, loadSweepStudy, sweepName, sweepReportFiles } from './sweep-study';
 import { buildTransferReport, writeTransferReport } from './transfer-report';
 import { type SeedResult, collectTransferResults, evaluateBest } from './transfer-results';
@@ -432,15 +432,7 @@ async function buildMraStudyReport(data: ReportJobData, results: ReadonlyMap<str
       mraResults.missing.push(run.key);
       continue;
     }
-    mraResults.runs.push({
-      key: run.key,
-      phase: run.phase,
-      seed: run.seed,
-      dir: run.dir,
-      ...(run.phase === 'scratch' ? { population: run.populations[0], budgetMultiple: run.budgetMultiple } : {}),
-      evaluation,
-      reused: false,
-    });
+    mraResults.runs.push(mraRunResult(run, evaluation, false));
   }
   const plan: MraPlan = { study: data.config as MraStudyConfig, adaptationBudgets: data.adaptationBudgets ?? [], file: data.name, outDir: '.', runs: runs.map((r) => ({ ...r, config: {} })) };
   const report = buildMraReport(mraResults, plan);
