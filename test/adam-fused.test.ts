@@ -325,6 +325,33 @@ describe.each(BACKENDS)('fused Adam on %s', (backend) => {
     disposeAll(params);
   });
 
+  test('one step is one kernel call on wasm, and a fixed handful of flat ops elsewhere', async () => {
+    const count = Object.keys(SHAPES).length;
+    for (const formulation of ['pytorch', 'tfjs'] as const) {
+      const params = makeParams(5);
+      const adam = new Adam({ lr: 1e-2, formulation }, params);
+      const profile = await tf.profile(() => {
+        tf.tidy(() => {
+          const grads = makeGrads(0);
+          const scale = tf.scalar(0.5);
+          adam.apply(grads, scale);
+        });
+      });
+      // makeGrads and tf.scalar upload data without kernel calls, so every kernel is the step's.
+      const names = profile.kernels.map((k) => k.name);
+      if (backend === 'wasm') {
+        expect(names).toEqual(['TroupeFusedAdam']);
+      } else {
+        // Reshapes and concats in, ~15 element-wise ops, one split and reshapes out: far below
+        // the per-tensor step's dozen ops per parameter.
+        expect(names.length).toBeLessThanOrEqual(3 * count + 20);
+        expect(names.length).toBeLessThan(12 * count);
+      }
+      adam.dispose();
+      disposeAll(params);
+    }
+  });
+
   test('an optimiser over no parameters steps without error', () => {
     const adam = new Adam({ lr: 1e-2, formulation: 'tfjs' }, {});
     adam.apply({});
@@ -363,6 +390,16 @@ describe.each(BACKENDS)('polyakUpdate on %s', (backend) => {
     const fresh = makeParams(11);
     expect(bytes(valuesOf(source))).toEqual(bytes(valuesOf(fresh)));
     for (const p of [source, target, refTarget, fresh]) disposeAll(p);
+  });
+
+  test('a soft update is one kernel call on wasm', async () => {
+    const source = makeParams(11);
+    const target = makeParams(12);
+    const profile = await tf.profile(() => polyakUpdate(target, source, 0.01));
+    if (backend === 'wasm') expect(profile.kernels.map((k) => k.name)).toEqual(['TroupeFusedPolyak']);
+    else expect(profile.kernels.length).toBe(3 * Object.keys(SHAPES).length);
+    disposeAll(source);
+    disposeAll(target);
   });
 
   test('a missing source variable is a clear error', () => {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { FUSED_POLYAK, type FusedPolyakAttrs, fusedOptimizerAvailable } from '../../runtime/core/wasm-fused-optimizer';
 
 /*
  * The small module system every network in troupe is built from. A module owns tfjs variables
@@ -67,12 +68,31 @@ export function linearVariables(layers: Record<string, Linear>, into: Record<str
  * (Polyak averaging), or copies it when τ ≥ 1 (a hard target update). Names must match.
  */
 export function polyakUpdate(target: Record<string, tf.Variable>, source: Record<string, tf.Variable>, tau: number, who = 'copyFrom'): void {
+  const pairs = Object.entries(target).map(([name, v]) => {
+    const s = source[name];
+    if (!s) throw new Error(`${who}: source has no variable '${name}'`);
+    return [v, s] as const;
+  });
   tf.tidy(() => {
-    for (const [name, v] of Object.entries(target)) {
-      const s = source[name];
-      if (!s) throw new Error(`${who}: source has no variable '${name}'`);
-      v.assign(tau >= 1 ? s : tf.add(tf.mul(1 - tau, v), tf.mul(tau, s)));
+    // A hard copy shares the source's data: no kernel at all.
+    if (tau >= 1) {
+      for (const [v, s] of pairs) v.assign(s);
+      return;
     }
+    // On wasm, all variables move in one kernel call (same arithmetic as the ops below).
+    const fusable = ([v, s]: readonly [tf.Variable, tf.Variable]): boolean => v.dtype === 'float32' && s.dtype === 'float32' && v.rank === s.rank && v.shape.every((d, i) => d === s.shape[i]);
+    if (pairs.length > 0 && fusedOptimizerAvailable() && pairs.every(fusable)) {
+      const inputs: tf.NamedTensorMap = {};
+      pairs.forEach(([v, s], i) => {
+        inputs[`target${i}`] = v;
+        inputs[`source${i}`] = s;
+      });
+      const attrs: FusedPolyakAttrs = { count: pairs.length, tau };
+      const outs = tf.engine().runKernel<tf.Tensor[]>(FUSED_POLYAK, inputs, attrs as unknown as tf.NamedAttrMap);
+      pairs.forEach(([v], i) => v.assign(outs[i]));
+      return;
+    }
+    for (const [v, s] of pairs) v.assign(tf.add(tf.mul(1 - tau, v), tf.mul(tau, s)));
   });
 }
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 // Imported for its side effect too: the wasm kernels must be registered before they can be wrapped.
 import '@tensorflow/tfjs-backend-wasm';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { registerWasmFusedOptimizer } from './wasm-fused-optimizer';
 
 // Two costs dominate recurrent training on tfjs-backend-wasm 4.x, and both are fixed here by
 // replacing the registered kernels (the originals stay reachable as fallbacks):
@@ -292,6 +293,7 @@ const ours = new WeakSet<tf.KernelFunc>();
  * each falling back to the kernel it replaced. Idempotent; a kernel not registered for wasm is
  * left alone. Safe before or after the wasm backend initialises: the replaced kernel's setup and
  * dispose hooks are kept, so its state (e.g. BatchMatMul's compiled entry point) is still set up.
+ * Also registers the fused optimiser kernels (wasm-fused-optimizer.ts).
  */
 export function registerWasmKernelSpeedups(): void {
   for (const [kernelName, wrapper] of wrappers) {
@@ -303,4 +305,5 @@ export function registerWasmKernelSpeedups(): void {
     tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ ...current, kernelFunc });
   }
+  registerWasmFusedOptimizer();
 }

@@ -1,0 +1,207 @@
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+// One optimiser step as ONE wasm kernel call. Per tensor, Adam takes about a dozen element-wise
+// kernels and a Polyak update three; on tfjs-backend-wasm each call costs tens of microseconds of
+// fixed overhead, which for RL-sized networks outweighs the arithmetic. These kernels loop over
+// every element of every parameter in JS, straight on views of the wasm heap.
+//
+// The arithmetic is the per-tensor ops' own, in their order, each result rounded to float32 with
+// Math.fround where a tfjs kernel would store a float32: a float32 +, −, ×, ÷ or √ computed in
+// float64 and then rounded is the correctly rounded float32 result (float64 has more than twice
+// float32's precision), so the fused step reproduces the per-tensor one bit for bit.
+//
+// Heap growth (any allocation) detaches views taken before it, so each kernel first makes sure
+// every input lives on this backend, then allocates all outputs, and only then takes views.
+
+/** Kernel name of the fused Adam step (trainers/adam.ts runs it through tf.engine().runKernel). */
+export const FUSED_ADAM = 'TroupeFusedAdam';
+/** Kernel name of the fused Polyak (soft target) update. */
+export const FUSED_POLYAK = 'TroupeFusedPolyak';
+
+/**
+ * Attributes of the FUSED_ADAM kernel. Its inputs are `param<i>` and `grad<i>` for i < count,
+ * the flat moments `m` and `v` (all parameters' elements, concatenated in order), optionally
+ * `scale` (a scalar multiplying every gradient) and, for the tfjs formulation, the running
+ * `beta1Power` and `beta2Power`. Its outputs are the count new parameters, the new m and v, and
+ * for the tfjs formulation the next β-powers.
+ */
+export interface FusedAdamAttrs {
+  count: number;
+  formulation: 'pytorch' | 'tfjs';
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** The step's learning rate (the tfjs formulation's update multiplies by −lr). */
+  lr: number;
+  /** pytorch: lr / (1 − β1ᵗ), float64 as computed by the caller. */
+  stepSize: number;
+  /** pytorch: √(1 − β2ᵗ). */
+  bc2Sqrt: number;
+  /** pytorch: 1 − lr · weightDecay, applied when `decoupledDecay`. */
+  decay: number;
+  decoupledDecay: boolean;
+}
+
+/** Attributes of FUSED_POLYAK: inputs `target<i>`, `source<i>` for i < count; outputs the new targets. */
+export interface FusedPolyakAttrs {
+  count: number;
+  tau: number;
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+const f32 = Math.fround;
+
+function input(args: KernelArgs, name: string): tf.TensorInfo {
+  const info = args.inputs[name];
+  if (info === undefined) throw new Error(`wasm fused optimiser kernel: missing input '${name}'`);
+  if (info.dtype !== 'float32') throw new Error(`wasm fused optimiser kernel: input '${name}' is ${info.dtype}, expected float32`);
+  return info;
+}
+
+function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Moves every input's data onto the wasm backend now, as that may allocate (and grow the heap). */
+function residentInputs(backend: BackendWasm, infos: readonly tf.TensorInfo[]): void {
+  for (const info of infos) backend.dataIdMap.get(info.dataId);
+}
+
+function floats(backend: BackendWasm, info: tf.TensorInfo): Float32Array {
+  if (sizeOf(info.shape) === 0) return new Float32Array(0);
+  return backend.typedArrayFromHeap(info) as Float32Array;
+}
+
+function fusedAdam(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const attrs = args.attrs as unknown as FusedAdamAttrs;
+  const tfjsForm = attrs.formulation === 'tfjs';
+  const params: tf.TensorInfo[] = [];
+  const grads: tf.TensorInfo[] = [];
+  for (let i = 0; i < attrs.count; i++) {
+    params.push(input(args, `param${i}`));
+    grads.push(input(args, `grad${i}`));
+  }
+  const m = input(args, 'm');
+  const v = input(args, 'v');
+  const scale = args.inputs['scale'] === undefined ? undefined : input(args, 'scale');
+  const powers = tfjsForm ? [input(args, 'beta1Power'), input(args, 'beta2Power')] : [];
+  let total = 0;
+  for (let i = 0; i < attrs.count; i++) {
+    const n = sizeOf(params[i]!.shape);
+    if (sizeOf(grads[i]!.shape) !== n) throw new Error(`wasm fused Adam: gradient ${i} has shape [${grads[i]!.shape}], its parameter [${params[i]!.shape}]`);
+    total += n;
+  }
+  if (sizeOf(m.shape) !== total || sizeOf(v.shape) !== total) throw new Error(`wasm fused Adam: moments hold ${sizeOf(m.shape)} and ${sizeOf(v.shape)} elements, the parameters ${total}`);
+  residentInputs(backend, [...params, ...grads, m, v, ...(scale ? [scale] : []), ...powers]);
+
+  const outParams = params.map((p) => backend.makeOutput([...p.shape], 'float32'));
+  const outM = backend.makeOutput([...m.shape], 'float32');
+  const outV = backend.makeOutput([...v.shape], 'float32');
+  const outPowers = powers.map(() => backend.makeOutput([], 'float32'));
+
+  // The scalar operands as the per-tensor ops saw them: JS numbers become float32 tensors.
+  const b1 = f32(attrs.beta1);
+  const oneMinusB1 = f32(1 - attrs.beta1);
+  const b2 = f32(attrs.beta2);
+  const oneMinusB2 = f32(1 - attrs.beta2);
+  const eps = f32(attrs.epsilon);
+  const s = scale ? floats(backend, scale)[0]! : 1;
+  const mIn = floats(backend, m);
+  const vIn = floats(backend, v);
+  const mOut = floats(backend, outM);
+  const vOut = floats(backend, outV);
+
+  let offset = 0;
+  if (tfjsForm) {
+    const pow1 = floats(backend, powers[0]!)[0]!;
+    const pow2 = floats(backend, powers[1]!)[0]!;
+    const oneMinusPow1 = f32(1 - pow1);
+    const oneMinusPow2 = f32(1 - pow2);
+    const negLr = f32(-attrs.lr);
+    for (let i = 0; i < attrs.count; i++) {
+      const p = floats(backend, params[i]!);
+      const g = floats(backend, grads[i]!);
+      const out = floats(backend, outParams[i]!);
+      for (let j = 0; j < p.length; j++, offset++) {
+        const gj = scale ? f32(g[j]! * s) : g[j]!;
+        const m1 = f32(f32(mIn[offset]! * b1) + f32(gj * oneMinusB1));
+        const v1 = f32(f32(vIn[offset]! * b2) + f32(f32(gj * gj) * oneMinusB2));
+        mOut[offset] = m1;
+        vOut[offset] = v1;
+        const mHat = f32(m1 / oneMinusPow1);
+        const vHat = f32(v1 / oneMinusPow2);
+        out[j] = f32(f32(f32(mHat / f32(f32(Math.sqrt(vHat)) + eps)) * negLr) + p[j]!);
+      }
+    }
+    floats(backend, outPowers[0]!)[0] = f32(pow1 * b1);
+    floats(backend, outPowers[1]!)[0] = f32(pow2 * b2);
+  } else {
+    const stepSize = f32(attrs.stepSize);
+    const bc2Sqrt = f32(attrs.bc2Sqrt);
+    const decay = f32(attrs.decay);
+    for (let i = 0; i < attrs.count; i++) {
+      const p = floats(backend, params[i]!);
+      const g = floats(backend, grads[i]!);
+      const out = floats(backend, outParams[i]!);
+      for (let j = 0; j < p.length; j++, offset++) {
+        const gj = scale ? f32(g[j]! * s) : g[j]!;
+        const m1 = f32(f32(mIn[offset]! * b1) + f32(gj * oneMinusB1));
+        const v1 = f32(f32(vIn[offset]! * b2) + f32(f32(gj * gj) * oneMinusB2));
+        mOut[offset] = m1;
+        vOut[offset] = v1;
+        const denominator = f32(f32(f32(Math.sqrt(v1)) / bc2Sqrt) + eps);
+        const step = f32(stepSize * f32(m1 / denominator));
+        const decayed = attrs.decoupledDecay ? f32(p[j]! * decay) : p[j]!;
+        out[j] = f32(decayed - step);
+      }
+    }
+  }
+  return [...outParams, outM, outV, ...outPowers];
+}
+
+function fusedPolyak(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const attrs = args.attrs as unknown as FusedPolyakAttrs;
+  const targets: tf.TensorInfo[] = [];
+  const sources: tf.TensorInfo[] = [];
+  for (let i = 0; i < attrs.count; i++) {
+    const t = input(args, `target${i}`);
+    const s = input(args, `source${i}`);
+    if (sizeOf(t.shape) !== sizeOf(s.shape)) throw new Error(`wasm fused Polyak: source ${i} has shape [${s.shape}], its target [${t.shape}]`);
+    targets.push(t);
+    sources.push(s);
+  }
+  residentInputs(backend, [...targets, ...sources]);
+  const outs = targets.map((t) => backend.makeOutput([...t.shape], 'float32'));
+  const keep = f32(1 - attrs.tau);
+  const tau = f32(attrs.tau);
+  for (let i = 0; i < attrs.count; i++) {
+    const t = floats(backend, targets[i]!);
+    const s = floats(backend, sources[i]!);
+    const out = floats(backend, outs[i]!);
+    for (let j = 0; j < t.length; j++) out[j] = f32(f32(keep * t[j]!) + f32(tau * s[j]!));
+  }
+  return outs;
+}
+
+const kernels: readonly tf.KernelConfig[] = [
+  { kernelName: FUSED_ADAM, backendName: 'wasm', kernelFunc: fusedAdam as tf.KernelFunc },
+  { kernelName: FUSED_POLYAK, backendName: 'wasm', kernelFunc: fusedPolyak as tf.KernelFunc },
+];
+
+/** Registers the fused optimiser kernels for wasm. Idempotent. */
+export function registerWasmFusedOptimizer(): void {
+  for (const config of kernels) {
+    if (tf.getKernel(config.kernelName, config.backendName) === undefined) tf.registerKernel(config);
+  }
+}
+
+/** Whether the fused kernels can run now: the wasm backend is active and they are registered. */
+export function fusedOptimizerAvailable(): boolean {
+  return tf.getBackend() === 'wasm' && tf.getKernel(FUSED_ADAM, 'wasm') !== undefined && tf.getKernel(FUSED_POLYAK, 'wasm') !== undefined;
+}
