@@ -19,7 +19,7 @@ const TOLERANCE = 1e-6;
 type Backend = 'wasm' | 'cpu';
 const BACKENDS: Backend[] = ['wasm', 'cpu'];
 
-const SHAPES: Record<string, number[]> = {
+const SMALL: Record<string, number[]> = {
   'layer0/kernel': [3, 4],
   'layer0/bias': [4],
   'layer1/kernel': [2, 3, 2],
@@ -27,6 +27,12 @@ const SHAPES: Record<string, number[]> = {
   unused: [0],
   'layer1/bias': [1],
 };
+// Past the size where the wasm kernel stops looping in JS and runs wasm's own kernels instead.
+const LARGE: Record<string, number[]> = { ...SMALL, 'wide/kernel': [80, 64] };
+const SHAPE_SETS = { small: SMALL, large: LARGE };
+
+/** The parameter shapes of the tests running now (set by each describe block). */
+let SHAPES: Record<string, number[]> = SMALL;
 
 function lcg(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -227,9 +233,10 @@ function disposeAll(vars: Record<string, tf.Variable>): void {
   tf.dispose(Object.values(vars));
 }
 
-describe.each(BACKENDS)('fused Adam on %s', (backend) => {
+describe.each(BACKENDS.flatMap((b) => (['small', 'large'] as const).map((set) => [b, set] as const)))('fused Adam on %s, %s parameters', (backend, set) => {
   beforeAll(async () => {
     await selectBackend(backend);
+    SHAPES = SHAPE_SETS[set];
   });
 
   test.each(CASES)('$label: matches the per-tensor step and its moments, bit-identical on repeat, no leaks', async (c) => {
@@ -254,7 +261,7 @@ describe.each(BACKENDS)('fused Adam on %s', (backend) => {
 
     expect(maxScaledDiff(first.params, valuesOf(refParams))).toBeLessThanOrEqual(TOLERANCE);
     expect(maxScaledDiff(first.state, await capturedValues(reference))).toBeLessThanOrEqual(TOLERANCE);
-    // The step moved every non-empty parameter well beyond the tolerance, so the match has teeth.
+    // The steps moved the parameters far beyond the tolerance, so the match has teeth.
     const start = makeParams(7);
     expect(maxScaledDiff(first.params, valuesOf(start))).toBeGreaterThan(100 * TOLERANCE);
     disposeAll(start);
@@ -360,9 +367,10 @@ describe.each(BACKENDS)('fused Adam on %s', (backend) => {
   });
 });
 
-describe.each(BACKENDS)('polyakUpdate on %s', (backend) => {
+describe.each(BACKENDS.flatMap((b) => (['small', 'large'] as const).map((set) => [b, set] as const)))('polyakUpdate on %s, %s variables', (backend, set) => {
   beforeAll(async () => {
     await selectBackend(backend);
+    SHAPES = SHAPE_SETS[set];
   });
 
   function referencePolyak(target: Record<string, tf.Variable>, source: Record<string, tf.Variable>, tau: number): void {
