@@ -208,7 +208,9 @@ export class Adam {
       };
     } finally {
       iter.dispose();
-      for (const name of this.names) tf.dispose([named[`${name}/m`], named[`${name}/v`]]);
+      // A single 1-D parameter's slots are the flat moments themselves, which stay.
+      const { m, v } = this.moments;
+      for (const name of this.names) tf.dispose([named[`${name}/m`], named[`${name}/v`]].filter((t) => t !== m && t !== v));
     }
   }
 
