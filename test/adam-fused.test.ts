@@ -370,6 +370,37 @@ describe.each(BACKENDS.flatMap((b) => (['small', 'large', 'single'] as const).ma
   });
 });
 
+describe('fused Adam across backends', () => {
+  afterAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  // The moments live on whichever backend made them; a step on another backend moves them.
+  test('moments made on cpu continue on wasm, and back, with the per-tensor numbers', async () => {
+    SHAPES = LARGE;
+    const c = CASES[2]!;
+    await selectBackend('cpu');
+    const params = makeParams(9);
+    const refParams = makeParams(9);
+    const adam = new Adam(c.settings, params);
+    const reference = new ReferenceAdam(c.settings, refParams);
+    takeSteps(adam, c, 0, 2);
+    takeSteps(reference, c, 0, 2);
+    await selectBackend('wasm');
+    takeSteps(adam, c, 2, 4);
+    takeSteps(reference, c, 2, 4);
+    await selectBackend('cpu');
+    takeSteps(adam, c, 4, 5);
+    takeSteps(reference, c, 4, 5);
+    expect(maxScaledDiff(valuesOf(params), valuesOf(refParams))).toBeLessThanOrEqual(TOLERANCE);
+    expect(maxScaledDiff(await capturedValues(adam), await capturedValues(reference))).toBeLessThanOrEqual(TOLERANCE);
+    adam.dispose();
+    reference.dispose();
+    disposeAll(params);
+    disposeAll(refParams);
+  });
+});
+
 describe.each(BACKENDS.flatMap((b) => (['small', 'large'] as const).map((set) => [b, set] as const)))('polyakUpdate on %s, %s variables', (backend, set) => {
   beforeAll(async () => {
     await selectBackend(backend);
