@@ -2,17 +2,22 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 // One optimiser step as ONE wasm kernel call. Per tensor, Adam takes about a dozen element-wise
-// kernels and a Polyak update three; on tfjs-backend-wasm each call costs tens of microseconds of
-// fixed overhead, which for RL-sized networks outweighs the arithmetic. These kernels loop over
-// every element of every parameter in JS, straight on views of the wasm heap.
-//
-// The arithmetic is the per-tensor ops' own, in their order, each result rounded to float32 with
-// Math.fround where a tfjs kernel would store a float32: a float32 +, −, ×, ÷ or √ computed in
-// float64 and then rounded is the correctly rounded float32 result (float64 has more than twice
-// float32's precision), so the fused step reproduces the per-tensor one bit for bit.
+// kernels and a Polyak update three; on tfjs-backend-wasm each call through the engine costs
+// tens of microseconds of fixed overhead, which for RL-sized networks outweighs the arithmetic.
+// Inside the one kernel, the step runs one of two ways, whichever is faster for its size:
+//  - small (≤ JS_LOOP_MAX_ELEMENTS elements in all): one JS loop over every element of every
+//    parameter, straight on views of the wasm heap. Each result is rounded to float32 with
+//    Math.fround where a tfjs kernel would store a float32, in the per-tensor ops' order: a
+//    float32 +, −, ×, ÷ or √ computed in float64 and then rounded is the correctly rounded
+//    float32 result (float64 has more than twice float32's precision), so this reproduces the
+//    per-tensor step bit for bit.
+//  - large: the per-tensor ops' own wasm kernels (SIMD), called directly rather than through the
+//    engine, once over flat copies of all parameters and gradients: the same arithmetic by
+//    construction.
+// The inputs are never written.
 //
 // Heap growth (any allocation) detaches views taken before it, so each kernel first makes sure
-// every input lives on this backend, then allocates all outputs, and only then takes views.
+// every input lives on this backend, and takes a view only after the allocations it depends on.
 
 /** Kernel name of the fused Adam step (trainers/adam.ts runs it through tf.engine().runKernel). */
 export const FUSED_ADAM = 'TroupeFusedAdam';
