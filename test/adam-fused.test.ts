@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { polyakUpdate } from '../agents/networks/module';
 import { captureTensors, restoreTensors, type OptimizerState } from '../runtime/core/checkpoint-format';
 import { selectBackend } from '../runtime/core/tf-backend';
-import { ADAM_CLASS_NAME, Adam, type AdamSettings } from '../trainers/adam';
+import { ADAM_CLASS_NAME, Adam, type AdamSettings, clipByGlobalNorm } from '../trainers/adam';
 
 // The optimiser step runs over all parameters at once (one wasm kernel, or one set of flat
 // element-wise ops elsewhere). Its numbers are checked against the per-tensor step Adam took
@@ -367,6 +367,45 @@ describe.each(BACKENDS.flatMap((b) => (['small', 'large', 'single'] as const).ma
     adam.apply({});
     expect(adam.step).toBe(1);
     adam.dispose();
+  });
+});
+
+describe.each(BACKENDS)('clipByGlobalNorm on %s', (backend) => {
+  beforeAll(async () => {
+    await selectBackend(backend);
+  });
+
+  // Empty gradients are left out: tf.sum of an empty tensor on wasm is uninitialised memory.
+  const nonEmpty = (set: Record<string, number[]>) => Object.fromEntries(Object.entries(set).filter(([, shape]) => sizeOf(shape) > 0));
+
+  test.each([1e-4, 1e6])('maxNorm %p: the per-tensor norm and factor exactly, one kernel call on wasm, no leaks', async (maxNorm) => {
+    for (const set of [nonEmpty(SMALL), nonEmpty(LARGE), SINGLE]) {
+      SHAPES = set;
+      const grads = Object.values(makeGrads(3));
+      const before = tf.memory().numTensors;
+      let got: number[] = [];
+      const profile = await tf.profile(() => {
+        got = tf.tidy(() => {
+          const { norm, scale } = clipByGlobalNorm(grads, maxNorm);
+          return [norm.dataSync()[0]!, scale.dataSync()[0]!];
+        });
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      const want = tf.tidy(() => {
+        const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
+        const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
+        return [norm.dataSync()[0]!, scale.dataSync()[0]!];
+      });
+      expect(got).toEqual(want);
+      expect(want[1]).toBe(maxNorm > 1e3 ? 1 : Math.fround(want[1]!));
+      if (maxNorm < 1) expect(want[1]).toBeLessThan(1);
+      if (backend === 'wasm') expect(profile.kernels.map((k) => k.name)).toEqual(['TroupeGlobalNormClip']);
+      tf.dispose(grads);
+    }
+  });
+
+  test('no gradients is an error', () => {
+    expect(() => clipByGlobalNorm([], 1)).toThrow('clipByGlobalNorm: no gradients');
   });
 });
 

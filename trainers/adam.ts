@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { type NamedTensorData, type OptimizerState, assignTensors, captureTensors, restoreTensors } from '../runtime/core/checkpoint-format';
-import { FUSED_ADAM, type FusedAdamAttrs, fusedOptimizerAvailable } from '../runtime/core/wasm-fused-optimizer';
+import { FUSED_ADAM, FUSED_GLOBAL_NORM_CLIP, type FusedAdamAttrs, type GlobalNormClipAttrs, fusedOptimizerAvailable } from '../runtime/core/wasm-fused-optimizer';
 
 /**
  * Adam (Kingma & Ba 2015) over named variables: the one optimiser every learner uses, with a
@@ -318,6 +318,28 @@ interface StepConstants {
 function flatten(tensors: tf.Tensor[]): tf.Tensor1D {
   const flat = tensors.map((t) => (t.rank === 1 ? (t as tf.Tensor1D) : tf.reshape<tf.Rank.R1>(t, [-1])));
   return flat.length === 1 ? flat[0] : tf.concat1d(flat);
+}
+
+/**
+ * Global gradient-norm clipping (PyTorch's `clip_grad_norm_`): the L2 norm of all `grads` together
+ * and the factor min(1, maxNorm / (norm + 1e-6)) that brings it to at most `maxNorm`, to pass to
+ * `Adam.apply` as its `scale`. The same ops, in the same order, as
+ * `tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))))`, so the numbers do not change; on
+ * wasm they run inside one kernel call instead of 2·grads + 5.
+ */
+export function clipByGlobalNorm(grads: readonly tf.Tensor[], maxNorm: number): { norm: tf.Scalar; scale: tf.Scalar } {
+  if (grads.length === 0) throw new Error('clipByGlobalNorm: no gradients');
+  if (fusedOptimizerAvailable() && tf.getKernel(FUSED_GLOBAL_NORM_CLIP, 'wasm') !== undefined && grads.every((g) => g.dtype === 'float32')) {
+    const inputs: tf.NamedTensorMap = {};
+    grads.forEach((g, i) => (inputs[`grad${i}`] = g));
+    const attrs: GlobalNormClipAttrs = { count: grads.length, maxNorm };
+    const [norm, scale] = tf.engine().runKernel<tf.Tensor[]>(FUSED_GLOBAL_NORM_CLIP, inputs, attrs as unknown as tf.NamedAttrMap);
+    return { norm: norm as tf.Scalar, scale: scale as tf.Scalar };
+  }
+  return tf.tidy(() => {
+    const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+    return { norm, scale: tf.minimum<tf.Scalar>(1, tf.div(maxNorm, tf.add(norm, 1e-6))) };
+  });
 }
 
 function readIter(data: NamedTensorData): number {

@@ -23,6 +23,8 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 export const FUSED_ADAM = 'TroupeFusedAdam';
 /** Kernel name of the fused Polyak (soft target) update. */
 export const FUSED_POLYAK = 'TroupeFusedPolyak';
+/** Kernel name of global gradient-norm clipping (the norm and the clipping factor). */
+export const FUSED_GLOBAL_NORM_CLIP = 'TroupeGlobalNormClip';
 
 /**
  * Attributes of the FUSED_ADAM kernel. Its inputs are `param<i>` and `grad<i>` for i < count,
@@ -52,6 +54,15 @@ export interface FusedAdamAttrs {
 export interface FusedPolyakAttrs {
   count: number;
   tau: number;
+}
+
+/**
+ * Attributes of FUSED_GLOBAL_NORM_CLIP: inputs `grad<i>` for i < count (count ≥ 1); outputs the
+ * global L2 norm and min(1, maxNorm / (norm + 1e-6)), both scalars.
+ */
+export interface GlobalNormClipAttrs {
+  count: number;
+  maxNorm: number;
 }
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -202,7 +213,7 @@ class DirectKernels {
 
   constructor(readonly backend: BackendWasm) {}
 
-  private run(kernelName: string, inputs: tf.NamedTensorInfoMap): tf.TensorInfo {
+  private run(kernelName: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): tf.TensorInfo {
     let func = this.funcs.get(kernelName);
     if (func === undefined) {
       const config = tf.getKernel(kernelName, 'wasm');
@@ -210,7 +221,7 @@ class DirectKernels {
       func = config.kernelFunc;
       this.funcs.set(kernelName, func);
     }
-    const out = func({ inputs, backend: this.backend, attrs: {} });
+    const out = func({ inputs, backend: this.backend, attrs });
     if (Array.isArray(out)) throw new Error(`wasm kernel ${kernelName} returned several tensors`);
     this.temporaries.push(out);
     return out;
@@ -230,6 +241,21 @@ class DirectKernels {
 
   div(a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo {
     return this.run(tf.RealDiv, { a, b });
+  }
+
+  minimum(a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo {
+    return this.run(tf.Minimum, { a, b });
+  }
+
+  /** The sum of all elements, as tf.sum(x) asks the Sum kernel for it. */
+  sumAll(x: tf.TensorInfo): tf.TensorInfo {
+    const attrs: tf.SumAttrs = { axis: null as unknown as number[], keepDims: false };
+    return this.run(tf.Sum, { x }, attrs as unknown as tf.NamedAttrMap);
+  }
+
+  addN(xs: tf.TensorInfo[]): tf.TensorInfo {
+    // AddN takes its inputs as a list, as tf.addN hands them over.
+    return this.run(tf.AddN, xs as unknown as tf.NamedTensorInfoMap);
   }
 
   sqrt(x: tf.TensorInfo): tf.TensorInfo {
@@ -358,9 +384,28 @@ function splitInto(backend: BackendWasm, flat: tf.TensorInfo, like: readonly tf.
   return outs;
 }
 
+/** The ops of tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) and the clipping factor, called directly. */
+function globalNormClip(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const attrs = args.attrs as unknown as GlobalNormClipAttrs;
+  const grads: tf.TensorInfo[] = [];
+  for (let i = 0; i < attrs.count; i++) grads.push(input(args, `grad${i}`));
+  if (grads.length === 0) throw new Error('wasm global-norm clip: no gradients');
+  residentInputs(backend, grads);
+  const k = new DirectKernels(backend);
+  try {
+    const norm = k.keep(k.sqrt(k.addN(grads.map((g) => k.sumAll(k.square(g))))));
+    const scale = k.keep(k.minimum(k.scalar(1), k.div(k.scalar(attrs.maxNorm), k.add(norm, k.scalar(1e-6)))));
+    return [norm, scale];
+  } finally {
+    k.release();
+  }
+}
+
 const kernels: readonly tf.KernelConfig[] = [
   { kernelName: FUSED_ADAM, backendName: 'wasm', kernelFunc: fusedAdam as tf.KernelFunc },
   { kernelName: FUSED_POLYAK, backendName: 'wasm', kernelFunc: fusedPolyak as tf.KernelFunc },
+  { kernelName: FUSED_GLOBAL_NORM_CLIP, backendName: 'wasm', kernelFunc: globalNormClip as tf.KernelFunc },
 ];
 
 /** Registers the fused optimiser kernels for wasm. Idempotent. */
