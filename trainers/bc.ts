@@ -27,7 +27,7 @@ import { type AgentNetworkPolicySpec, POLICY_SPEC_FORMAT } from '../agents/polic
 import type { EnvShape } from '../envs/env-shape';
 import { assignTensors, captureTensors, withPrefix } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
-import { Adam } from './adam';
+import { Adam, clipByGlobalNorm } from './adam';
 import { finite, layerWidth, MAX_STEP_BATCH, positive, positiveInt } from './config-keys';
 import { type OfflineDataset, checkDatasetShape } from './dataset';
 import { type EvaluationOptions, type LearnerState, type OfflineLearner, type TaskSpec, type TrainStats, type TrainerDefinition, checkTaskKey, onlyTask } from './learner';
@@ -159,8 +159,8 @@ export class BehaviourCloning implements OfflineLearner {
       }, list);
       const byName: Record<string, tf.Tensor> = {};
       names.forEach((n, i) => (byName[n] = grads[list[i].name]));
-      const gnorm = tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(byName[n]))))) as tf.Scalar;
-      this.adam.apply(byName, tf.minimum<tf.Scalar>(1, tf.div(cfg.max_grad_norm, tf.add(gnorm, 1e-6))));
+      const { norm: gnorm, scale } = clipByGlobalNorm(names.map((n) => byName[n]), cfg.max_grad_norm);
+      this.adam.apply(byName, scale);
       return tf.stack([loss, gnorm]);
     });
     const [loss, gradNorm] = stats.dataSync();

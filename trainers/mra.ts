@@ -87,7 +87,7 @@ import type { Policy, PolicyBatch, PolicyOutput } from '../agents/policies/polic
 import type { EnvShape } from '../envs/env-shape';
 import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors, deserializeArray, serializeArray, underPrefix, withPrefix } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed, seedToInt } from '../runtime/core/rng';
-import { Adam } from './adam';
+import { Adam, clipByGlobalNorm } from './adam';
 import { MAX_REPEATS, MAX_STEP_BATCH, MAX_TRANSITION_REPLAY, discount, nonNegative, positive, positiveInt } from './config-keys';
 import { type Collection, type EvaluationOptions, type LearnerState, type OnlineLearner, type TaskSpec, type TrainStats, type TrainerDefinition, meanStats } from './learner';
 
@@ -904,8 +904,7 @@ export class MraLearner implements OnlineLearner {
     });
     let scale: tf.Scalar | undefined;
     if (maxNorm !== undefined) {
-      const norm = tf.sqrt(tf.addN(Object.values(named).map((g) => tf.sum(tf.square(g)))));
-      scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))) as tf.Scalar;
+      scale = clipByGlobalNorm(Object.values(named), maxNorm).scale;
     }
     optimizer.apply(named, scale);
     return value;
