@@ -96,7 +96,7 @@ import { MAX_EPISODE_BATCH, MAX_EPISODE_REPLAY, MAX_REPEATS, discount, layerWidt
 import { type EpisodeBatch, EpisodeCollector, EpisodeReplay, type StoredState, episodeShapeOf } from './episode-replay';
 import type { Collection, LearnerState, OnlineLearner, TaskSpec, TrainStats, TrainerDefinition } from './learner';
 import { taskPrefix } from './per-task-learner';
-import { agentNetworkFlops, mixerFlops, mlpFlops } from '../agents/networks/flops';
+import { mixerFlops, mlpFlops } from '../agents/networks/flops';
 import type { LearnerBenchCase } from './learner';
 import { syntheticEpisode, timed } from './synthetic-experience';
 
@@ -858,23 +858,40 @@ export const mtmaTrainer: TrainerDefinition = {
 
 /**
  * Matmul FLOPs of one MTMA update with every task's episodes padded to its step limit (see
- * `agents/networks/flops.ts`): per task, (T+1)·B·A·K candidate rows through perception and DecL,
- * online (forward and backward) and target (forward). With `use_rnn` the GRU's hidden product is
- * counted per candidate, an upper bound (candidates of a row share it).
+ * `agents/networks/flops.ts`), as `agents/networks/action-conditioned.ts` computes them: per task,
+ * fc1 once per row (the candidate's one-hot adds a weight row), fc2 or the GRU's input gates and
+ * the DecL once per candidate, the GRU's hidden gates once per row and step; online networks
+ * forward and backward, targets forward.
  */
 export function mtmaUpdateFlops(learner: MtmaLearner): number {
   const cfg = learner.config;
   const H = cfg.rnn_hidden_dim;
+  const B = cfg.batch_size;
   let total = 0;
   for (const part of learner.parts) {
     const { numAgents: A, numActions: K, maxEpisodeSteps: T } = part.task.shape;
-    const B = cfg.batch_size;
-    const rows = (T + 1) * B * A * K;
-    const perception = agentNetworkFlops({ inputDim: part.inputWidth, hiddenDim: H, outputDim: 0, recurrent: cfg.use_rnn }, rows, B * A * K);
-    const decl = mlpFlops(H, [cfg.decl_hidden_dim], 1, rows);
+    const rows = (T + 1) * B * A;
+    const candidates = rows * K;
+    // fc1 reads data: weight gradients only.
+    const fc1 = 2 * part.inputWidth * H * rows;
+    let forward = fc1;
+    let backward = fc1;
+    if (cfg.use_rnn) {
+      const inputGates = 2 * H * 3 * H * candidates;
+      const hiddenGates = 2 * H * 3 * H * rows;
+      forward += inputGates + hiddenGates;
+      // The hidden gates' input gradient stops at h0, the data each sequence starts from.
+      backward += 2 * inputGates + hiddenGates + 2 * H * 3 * H * (rows - B * A);
+    } else {
+      const fc2 = 2 * H * H * candidates;
+      forward += fc2;
+      backward += 2 * fc2;
+    }
+    const decl = mlpFlops(H, [cfg.decl_hidden_dim], 1, candidates);
     // The DecL's input is the perception's output: its first layer needs the input gradient too.
-    const declInputGrad = 2 * H * cfg.decl_hidden_dim * rows;
-    total += 2 * (perception.forward + decl.forward) + perception.backward + decl.backward + declInputGrad;
+    backward += decl.backward + 2 * H * cfg.decl_hidden_dim * candidates;
+    forward += decl.forward;
+    total += 2 * forward + backward;
     if (part.mixer) {
       const mix = mixerFlops(part.mixer.spec, T * B);
       total += 2 * mix.forward + mix.backward;

@@ -199,9 +199,11 @@ export function timed(fn: () => void): number {
   const serve = profileRequest;
   if (serve) {
     profileRequest = undefined;
-    // tf.profile calls fn synchronously and stops recording at its next microtask; the case
-    // returns right after `timed`, so nothing else of the case gets recorded.
-    serve(tf.profile(fn));
+    // tf.profile calls fn synchronously but records until its next microtask, which may include
+    // the caller's work right after `timed`: keep only the kernels recorded by then.
+    const profile = tf.profile(fn);
+    const recorded = tf.engine().state.activeProfile.kernels.length;
+    serve(profile.then((info) => ({ ...info, kernels: info.kernels.slice(0, recorded) })));
   } else {
     fn();
   }
