@@ -67,6 +67,13 @@ describe('learner benchmark cases', () => {
     expect(() => algoCases('lbf-8x8-2p-2f-coop', ['qmix', 'ppo'], [false])).toThrow(/unknown algo 'ppo'/);
   });
 
+  test('--algos leaves out the use_rnn settings an algorithm has no case for', async () => {
+    const report = await benchLearner({ backends: ['wasm'], cases: algoCases('reach', ['sac'], [false, true]), seconds: 0.05, repeats: 1, log: () => undefined });
+    expect(report.backends[0].results.map((r) => r.case)).toEqual(['sac-mlp']);
+    expect(report.settings.cases.map((c) => c.name)).toEqual(['sac-mlp']);
+    await expect(benchLearner({ backends: ['wasm'], cases: algoCases('reach', ['sac'], [true]), seconds: 0.05, repeats: 1, log: () => undefined })).rejects.toThrow(/no benchmark case applies \(sac-gru\)/);
+  });
+
   test('--backend: all is tensorflow and wasm, lists merge without repeats, auto stands alone', () => {
     expect(parseBackends(undefined)).toEqual(['auto']);
     expect(parseBackends('all')).toEqual(['tensorflow', 'wasm']);

@@ -65,6 +65,8 @@ export interface LearnerCaseSpec {
   config?: Readonly<Record<string, unknown>>;
   /** What one update is, for the table's notes. */
   update: string;
+  /** Left out, rather than an error, when the hook has no case for it (`--algos` × use_rnn). */
+  optional?: boolean;
 }
 
 const LBF = 'lbf-8x8-2p-2f-coop';
@@ -132,7 +134,7 @@ export function algoCases(env: string, algos: readonly string[], rnn: readonly b
   for (const a of algos) {
     if (!BENCHMARKED_ALGOS.includes(a)) throw new Error(`bench learner: unknown algo '${a}' in --algos (algorithms with a benchmark case: ${BENCHMARKED_ALGOS.join(', ')})`);
   }
-  return algos.flatMap((algo) => rnn.map((useRnn) => ({ name: `${algo}-${useRnn ? 'gru' : 'mlp'}`, algo, envs: [env], useRnn, hiddenDim: LEARNER_BENCH_SETTINGS.hiddenDim, update: 'the algorithm\'s benchmark case' })));
+  return algos.flatMap((algo) => rnn.map((useRnn) => ({ name: `${algo}-${useRnn ? 'gru' : 'mlp'}`, algo, envs: [env], useRnn, hiddenDim: LEARNER_BENCH_SETTINGS.hiddenDim, update: 'the algorithm\'s benchmark case', optional: true })));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,7 +273,7 @@ async function benchTask(id: string, index: number, caseName: string, envs: Para
 }
 
 /** The case's learner from its algorithm's benchmark hook; an error names the case when the hook refuses it. */
-async function makeCase(spec: LearnerCaseSpec, backend: string, envs: ParallelEnv<unknown, unknown>[]): Promise<LearnerBenchCase> {
+async function makeCase(spec: LearnerCaseSpec, backend: string, envs: ParallelEnv<unknown, unknown>[]): Promise<LearnerBenchCase | undefined> {
   const trainer = trainerFor(spec.algo);
   if (!trainer.benchmark) throw new Error(`bench learner: '${spec.algo}' has no benchmark case (algorithms with one: ${BENCHMARKED_ALGOS.join(', ')})`);
   const tasks = [];
@@ -279,7 +281,7 @@ async function makeCase(spec: LearnerCaseSpec, backend: string, envs: ParallelEn
   for (const t of tasks) trainer.checkTask?.(spec.algo, t.task);
   const settings = { ...LEARNER_BENCH_SETTINGS, hiddenDim: spec.hiddenDim };
   const c = await trainer.benchmark({ algo: spec.algo, task: tasks[0].task, sampler: tasks[0].sampler, settings, useRnn: spec.useRnn, backend, config: spec.config, tasks: tasks.length > 1 ? tasks : undefined });
-  if (!c) throw new Error(`bench learner: case '${spec.name}': ${spec.algo} has no benchmark case with use_rnn ${spec.useRnn} on ${spec.envs.join(', ')}`);
+  if (!c && !spec.optional) throw new Error(`bench learner: case '${spec.name}': ${spec.algo} has no benchmark case with use_rnn ${spec.useRnn} on ${spec.envs.join(', ')}`);
   return c;
 }
 
@@ -327,6 +329,8 @@ export class BackendSession {
   private envs: ParallelEnv<unknown, unknown>[] = [];
   private matrices: { n: number; a: tf.Tensor2D; b: tf.Tensor2D }[] = [];
   private repeats: RepeatResult[] = [];
+  /** The specs measured: all, less optional ones the hooks have no case for. */
+  private measured: LearnerCaseSpec[] = [];
   backend = '';
   reason = '';
   settings: CaseSettings[] = [];
@@ -347,6 +351,8 @@ export class BackendSession {
     for (const spec of this.specs) {
       const firstEnv = this.envs.length;
       const c = await makeCase(spec, this.backend, this.envs);
+      if (!c) continue;
+      this.measured.push(spec);
       this.cases.push(c);
       // Warm-up: the first updates compile kernels and JIT the JavaScript around them.
       await c.update();
@@ -358,6 +364,7 @@ export class BackendSession {
         layout: { numAgents: layout.numAgents, obsDim: layout.obsDim, stateDim: layout.stateDim, numActions: layout.numActions, actDim: layout.actDim, maxEpisodeSteps: layout.maxEpisodeSteps },
       });
     }
+    if (this.cases.length === 0) throw new Error(`bench learner: no benchmark case applies (${this.specs.map((c) => c.name).join(', ')})`);
   }
 
   async repeat(seconds: number): Promise<RepeatResult> {
@@ -381,7 +388,7 @@ export class BackendSession {
     });
     const peakGflops = Math.max(...sizes.map((m) => m.gflops));
     const results: LearnerResult[] = this.cases.map((c, i) => {
-      const spec = this.specs[i];
+      const spec = this.measured[i];
       const ms = median(this.repeats.map((r) => r.caseMs[i]));
       const gflops = c.flopsPerUpdate / (ms * 1e6);
       return {
