@@ -181,6 +181,9 @@ export interface LearnerResult {
   updatesTimed: number;
 }
 
+/** The variables libtensorflow reads its threads and oneDNN use from when it loads. */
+export const THREADING_VARIABLES = ['TF_ENABLE_ONEDNN_OPTS', 'TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS'] as const;
+
 export interface BackendResults {
   /** The tfjs backend active: 'tensorflow', 'wasm' or 'cpu'. */
   backend: string;
@@ -188,6 +191,8 @@ export interface BackendResults {
   reason: string;
   matmul: { sizes: MatmulResult[]; peakGflops: number };
   results: LearnerResult[];
+  /** `THREADING_VARIABLES` set in the process once the backend was loaded (tfjs-node reads its threading and oneDNN choice from them). */
+  threadingEnv: Record<string, string>;
 }
 
 export interface CaseSettings {
@@ -401,7 +406,9 @@ export class BackendSession {
         updatesTimed: this.repeats.reduce((sum, r) => sum + r.caseCounts[i], 0),
       };
     });
-    return { backend: this.backend, reason: this.reason, matmul: { sizes, peakGflops }, results };
+    const threadingEnv: Record<string, string> = {};
+    for (const key of THREADING_VARIABLES) if (process.env[key] !== undefined) threadingEnv[key] = process.env[key];
+    return { backend: this.backend, reason: this.reason, matmul: { sizes, peakGflops }, results, threadingEnv };
   }
 
   dispose(): void {

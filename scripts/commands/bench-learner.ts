@@ -67,7 +67,8 @@ function table(head: string[], rows: string[][], leftColumns: number): string[] 
 export function formatReport(report: BenchLearnerReport): string[] {
   const lines: string[] = [];
   for (const b of report.backends) {
-    lines.push(`matmul peak (${b.backend}): ${b.matmul.sizes.map((m) => `${m.n}² ${fmt(m.gflops, 1)} GFLOP/s (${fmt(m.msPerMatmul, 2)} ms)`).join(', ')} → peak ${fmt(b.matmul.peakGflops, 1)} GFLOP/s`);
+    const env = Object.entries(b.threadingEnv).map(([k, v]) => `${k}=${v}`).join(' ');
+    lines.push(`matmul peak (${b.backend}): ${b.matmul.sizes.map((m) => `${m.n}² ${fmt(m.gflops, 1)} GFLOP/s (${fmt(m.msPerMatmul, 2)} ms)`).join(', ')} → peak ${fmt(b.matmul.peakGflops, 1)} GFLOP/s${b.backend === 'tensorflow' ? `; ${env || 'threading variables unset'}` : ''}`);
   }
   for (const s of report.skipped) lines.push(`skipped ${s.backend}: ${s.reason}`);
   // One row per case; per backend its ms/update, kernels/update, GFLOP/s and % of peak side by side.
