@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { watchParentProcess } from '../runtime/core/parent-watchdog';
 import { runBenchEnvsCommand } from './commands/bench-envs';
 import { type BenchRemoteCommandOptions, runBenchRemoteCommand } from './commands/bench-remote';
-import { BENCHMARKED_ALGOS, type BenchLearnerCommandOptions, DEFAULT_LEARNER_ALGOS, DEFAULT_LEARNER_ENV, runBenchLearnerCommand } from './commands/bench-learner';
+import { BENCHMARKED_ALGOS, type BenchLearnerCommandOptions, CASES_HELP, DEFAULT_LEARNER_ENV, runBenchLearnerCommand } from './commands/bench-learner';
 import { type CheckEnvCommandOptions, runCheckEnvCommand } from './commands/check-env';
 import { type CollectCommandOptions, runCollectCommand } from './commands/collect';
 import { runEnvsCommand } from './commands/envs';
@@ -216,15 +216,16 @@ bench
 
 bench
   .command('learner')
-  .description('update throughput (agent-steps learned/s) and estimated GFLOP/s of the trainers on synthetic experience, against the backend\'s own matmul peak measured in the same run')
-  .addOption(new Option('--backend <name>', 'tfjs backend (auto = tfjs-node, else wasm, else cpu)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
-  .option('--env <id>', 'env whose layout (agents, obs, state, actions, step limit) sizes the networks', DEFAULT_LEARNER_ENV)
-  .option('--algos <list>', `comma-separated: ${BENCHMARKED_ALGOS.join(', ')}`, DEFAULT_LEARNER_ALGOS.join(','))
-  .option('--rnn', 'only use_rnn: true (default: both)')
-  .option('--no-rnn', 'only use_rnn: false (default: both)')
+  .description('update speed of the learners on synthetic experience: ms/update, kernel calls/update, agent-steps learned/s and estimated GFLOP/s against the backend\'s own matmul peak measured in the same run; several backends side by side')
+  .option('--backend <name>', 'auto (tfjs-node, else wasm, else cpu), tensorflow, wasm, cpu, all (tensorflow and wasm: every one that loads; skipped ones are listed with the reason), or a comma-separated list such as all,cpu; more than one runs in one child process each, repeats interleaved', 'auto')
+  .option('--cases <list>', `comma-separated named cases, or all: ${CASES_HELP}`)
+  .option('--algos <list>', `instead of --cases: these algorithms (${BENCHMARKED_ALGOS.join(', ')}) × use_rnn on --env, at each benchmark hook's own sizes`)
+  .option('--env <id>', `with --algos: env whose layout sizes the networks (default ${DEFAULT_LEARNER_ENV})`)
+  .option('--rnn', 'with --algos: only use_rnn: true (default: both)')
+  .option('--no-rnn', 'with --algos: only use_rnn: false (default: both)')
   .option('--seconds <s>', 'measuring time per repeat for each measurement', '2')
   .option('--repeats <n>', 'repeats per measurement (the median is reported)', '3')
-  .option('--json', 'machine-readable output')
+  .option('--json', 'machine-readable output (with kernel counts by name)')
   .action(async (opts: BenchLearnerCommandOptions) => {
     await runBenchLearnerCommand(opts);
   });

@@ -110,39 +110,63 @@ describe('bench learner', () => {
     }
   });
 
-  test('the CLI reports machine, matmul peak and positive finite throughput per algo × rnn as JSON', () => {
-    // Feed-forward only: GRU updates take seconds each on the plain-JS backend.
-    const res = spawnSync(process.execPath, [cli, 'bench', 'learner', '--json', '--seconds', '0.2', '--repeats', '1', '--backend', 'cpu', '--no-rnn'], {
+  test('the CLI reports machine, matmul peak, kernel counts and positive finite throughput per case as JSON', () => {
+    const res = spawnSync(process.execPath, [cli, 'bench', 'learner', '--json', '--seconds', '0.05', '--repeats', '1', '--backend', 'wasm', '--cases', 'qmix-mlp,sac128'], {
       encoding: 'utf8',
-      timeout: 60000,
+      timeout: 120000,
+      env: { ...process.env, TF_NUM_INTRAOP_THREADS: '1', TF_ENABLE_ONEDNN_OPTS: undefined, TF_NUM_INTEROP_THREADS: undefined, OMP_NUM_THREADS: undefined },
     });
+    expect(res.stderr).toBe('');
     expect(res.status).toBe(0);
     const report = JSON.parse(res.stdout) as BenchLearnerReport;
-    expect(report.machine).toMatchObject({ backend: 'cpu', node: process.version });
+    expect(report.machine).toMatchObject({ node: process.version });
     expect(report.machine.cores).toBeGreaterThan(0);
-    expect(report.settings).toMatchObject({ env: 'lbf-8x8-2p-2f-coop', numEnvs: 8, rolloutLength: 50, hiddenDim: 64, repeats: 1 });
-    expect(report.matmul.sizes.map((s) => s.n)).toEqual([256, 512]);
+    expect(report.settings).toMatchObject({ numEnvs: 8, rolloutLength: 50, repeats: 1 });
+    expect(report.settings.cases.map((c) => [c.name, c.algo, c.envs, c.hiddenDim])).toEqual([
+      ['qmix-mlp', 'qmix', ['lbf-8x8-2p-2f-coop'], 64],
+      ['sac128', 'sac', ['reach'], 128],
+    ]);
+    expect(report.settings.cases[1].layout).toMatchObject({ obsDim: 39, actDim: 4 });
+    expect(report.skipped).toEqual([]);
+    expect(report.backends.map((b) => b.backend)).toEqual(['wasm']);
+    const [wasm] = report.backends;
+    expect(wasm.threadingEnv).toEqual({ TF_NUM_INTRAOP_THREADS: '1' });
+    expect(wasm.matmul.sizes.map((s) => s.n)).toEqual([256, 512]);
     const positive = (x: number) => Number.isFinite(x) && x > 0;
-    for (const s of report.matmul.sizes) expect(positive(s.gflops) && positive(s.msPerMatmul)).toBe(true);
-    expect(report.matmul.peakGflops).toBe(Math.max(...report.matmul.sizes.map((s) => s.gflops)));
-    expect(report.results.map((r) => [r.algo, r.useRnn])).toEqual([['mappo', false], ['qmix', false]]);
-    for (const r of report.results) {
-      for (const key of ['msPerUpdate', 'samplesPerUpdate', 'samplesPerSec', 'gradientStepsPerUpdate', 'samplePassesPerSec', 'flopsPerUpdate', 'gflops', 'percentOfPeak', 'updatesTimed'] as const) {
+    for (const s of wasm.matmul.sizes) expect(positive(s.gflops) && positive(s.msPerMatmul)).toBe(true);
+    expect(wasm.matmul.peakGflops).toBe(Math.max(...wasm.matmul.sizes.map((s) => s.gflops)));
+    expect(wasm.results.map((r) => r.case)).toEqual(['qmix-mlp', 'sac128']);
+    for (const r of wasm.results) {
+      for (const key of ['msPerUpdate', 'samplesPerUpdate', 'samplesPerSec', 'gradientStepsPerUpdate', 'samplePassesPerSec', 'flopsPerUpdate', 'gflops', 'percentOfPeak', 'updatesTimed', 'kernelsPerUpdate'] as const) {
         expect([key, positive(r[key])]).toEqual([key, true]);
       }
       expect(r.samplesPerSec).toBeCloseTo((r.samplesPerUpdate * 1000) / r.msPerUpdate);
-      expect(r.percentOfPeak).toBeCloseTo((100 * r.gflops) / report.matmul.peakGflops);
+      expect(r.percentOfPeak).toBeCloseTo((100 * r.gflops) / wasm.matmul.peakGflops);
+      // The by-name counts add up to the total, and the matmuls are among them.
+      expect(Object.values(r.kernelsByName).reduce((a, b) => a + b, 0)).toBe(r.kernelsPerUpdate);
+      expect((r.kernelsByName.BatchMatMul ?? 0) + (r.kernelsByName._FusedMatMul ?? 0)).toBeGreaterThan(0);
+      expect(r.tokensPerUpdate).toBeUndefined();
     }
-    const [mappo, qmix] = report.results;
-    expect(mappo.samplesPerUpdate).toBe(50 * 8 * 2); // T·E·A
-    expect(mappo.gradientStepsPerUpdate).toBe(4); // default epochs × 1 minibatch
+    const [qmix, sac] = wasm.results;
     expect(qmix.samplesPerUpdate).toBe(32 * 50 * 2); // B·T·A
+    expect(sac.samplesPerUpdate).toBe(256); // one critic step's batch: PyTorch's update
+    expect(sac.gradientStepsPerUpdate).toBe(3); // critic, actor, α
     expect(report.flopModel).toMatch(/estimate/);
   });
 
-  test('bad options fail before any measuring', () => {
-    const res = spawnSync(process.execPath, [cli, 'bench', 'learner', '--algos', 'mappo,ppo'], { encoding: 'utf8', timeout: 30000 });
-    expect(res.status).toBe(1);
-    expect(res.stderr).toMatch(/unknown algo 'ppo'/);
+  test('bad options fail before any measuring, naming the value and the valid ones', () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'bench', 'learner', ...args], { encoding: 'utf8', timeout: 30000 });
+    const badAlgo = run('--algos', 'mappo,ppo');
+    expect(badAlgo.status).toBe(1);
+    expect(badAlgo.stderr).toMatch(/unknown algo 'ppo'/);
+    const badCase = run('--cases', 'qmix-mlp,qmix-lstm');
+    expect(badCase.status).toBe(1);
+    expect(badCase.stderr).toMatch(/unknown case 'qmix-lstm' in --cases \(valid: all, mappo-mlp, .*sac256, mtma, dt\)/);
+    const badBackend = run('--backend', 'wasm,webgpu');
+    expect(badBackend.status).toBe(1);
+    expect(badBackend.stderr).toMatch(/unknown backend 'webgpu' in --backend \(valid: auto, all, tensorflow, wasm, cpu/);
+    const both = run('--cases', 'qmix-mlp', '--algos', 'qmix');
+    expect(both.status).toBe(1);
+    expect(both.stderr).toMatch(/either --cases or --algos/);
   });
 });

@@ -155,6 +155,8 @@ export interface LearnerBenchCase {
   samplePasses: number;
   /** Matrix-product FLOPs of one update (`agents/networks/flops.ts`). */
   flopsPerUpdate: number;
+  /** Decision-transformer tokens one update trains on (B·3K, as PyTorch's DT counts them); absent for other learners. */
+  tokensPerUpdate?: number;
   /** Runs one more update, returning its time in ms (preparing its input is not timed). */
   update(): Promise<number>;
   dispose(): void;
@@ -234,8 +236,19 @@ export interface TrainerDefinition {
   /**
    * `troupe bench learner`: a learner of `algo` on `task` with hidden size and rollout from
    * `settings`; undefined when the setting does not apply (`useRnn` for an MLP-only algorithm).
+   * `config` holds `algo` keys that override the hook's own choices (a named case's sizes);
+   * `tasks` lists every task of a multi-task case, `task` first (absent: `task` alone).
    */
-  benchmark?(args: { algo: string; task: TaskSpec; settings: LearnerBenchSettings; useRnn: boolean; sampler: ExperienceSampler; backend: string }): Promise<LearnerBenchCase | undefined>;
+  benchmark?(args: {
+    algo: string;
+    task: TaskSpec;
+    settings: LearnerBenchSettings;
+    useRnn: boolean;
+    sampler: ExperienceSampler;
+    backend: string;
+    config?: Readonly<Record<string, unknown>>;
+    tasks?: readonly { task: TaskSpec; sampler: ExperienceSampler }[];
+  }): Promise<LearnerBenchCase | undefined>;
 }
 
 /** Mean of each key over a list of stats (keys missing from some entries average over those present). */

@@ -854,11 +854,11 @@ export const mappoTrainer: TrainerDefinition = {
       flopsPerUpdate: flops,
       update: async () => {
         const chunk = pending;
-        const ms = timed(() => {
+        // The next update's chunk is acted first, so the update is the case's last work (its kernel profile ends there).
+        pending = await chunks.next(T);
+        return timed(() => {
           if (!learner.observe(chunk, (chunk.startStep + T) * task.numEnvs)) throw new Error(`bench learner: ${algo} ran no update on a chunk`);
         });
-        pending = await chunks.next(T);
-        return ms;
       },
       dispose: () => learner.dispose(),
     };

@@ -955,10 +955,12 @@ export const metaDtTrainer: TrainerDefinition = {
   /**
    * `troupe bench learner`: decision-transformer steps with prompts (the second phase, where
    * training spends most of its steps) at the Point-Robot benchmark's sizes (K 10, batch 32,
-   * 2 layers; width = the bench's hidden size), on 20 synthetic episodes of the env's shape. One
-   * update = one gradient step; samples = B·K sequence steps (tokens: 3·B·(K + k)).
+   * 2 layers; width = the bench's hidden size), on 20 synthetic episodes of the env's shape; a
+   * named case's `config` may change any key (the `dt` case: the plain decision transformer of
+   * PyTorch's reference, no prompt and no task representation). One update = one gradient step;
+   * samples = B·K sequence steps; tokens = 3·B·(K + k), all that pass through the transformer.
    */
-  async benchmark({ task, settings, sampler, useRnn }): Promise<LearnerBenchCase | undefined> {
+  async benchmark({ task, settings, sampler, useRnn, config: overrides }): Promise<LearnerBenchCase | undefined> {
     if (useRnn) return undefined;
     const { numAgents: A, obsDim, actDim, numActions, discreteActions, stateDim } = task.shape;
     const T = Math.min(task.shape.maxEpisodeSteps, 50);
@@ -995,20 +997,24 @@ export const metaDtTrainer: TrainerDefinition = {
       batch_size: 32,
       warm_train_steps: 0,
       warmup_steps: 100,
+      ...overrides,
     });
     const learner = new MetaDecisionTransformer([task], config, { [task.key]: dataset }, settings.seed);
     learner.trainStep(); // the world model's one step; everything after is the DT
     learner.trainStep(); // the first DT step computes every trajectory's z once
     const width = discreteActions ? numActions : actDim;
+    const promptSteps = config.prompt === 'none' ? 0 : config.prompt_length;
+    const contextDim = config.task_representation === 'none' ? 0 : config.context_dim;
     const flops = decisionTransformerFlops(
-      { stateDim: obsDim, actionDim: width, embedDim: config.embed_dim, innerDim: 4 * config.embed_dim, numLayers: config.num_layers, contextDim: config.context_dim, stateEmbedDim: config.state_embed_dim },
+      { stateDim: obsDim, actionDim: width, embedDim: config.embed_dim, innerDim: config.inner_dim ?? 4 * config.embed_dim, numLayers: config.num_layers, contextDim, stateEmbedDim: config.state_embed_dim },
       config.batch_size,
       config.horizon,
-      config.prompt_length,
+      promptSteps,
     );
     const samples = config.batch_size * config.horizon;
     return {
       samplesPerUpdate: samples,
+      tokensPerUpdate: 3 * config.batch_size * (config.horizon + promptSteps),
       gradientSteps: 1,
       samplePasses: samples,
       flopsPerUpdate: flops.forward + flops.backward,

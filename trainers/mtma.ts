@@ -96,6 +96,9 @@ import { MAX_EPISODE_BATCH, MAX_EPISODE_REPLAY, MAX_REPEATS, discount, layerWidt
 import { type EpisodeBatch, EpisodeCollector, EpisodeReplay, type StoredState, episodeShapeOf } from './episode-replay';
 import type { Collection, LearnerState, OnlineLearner, TaskSpec, TrainStats, TrainerDefinition } from './learner';
 import { taskPrefix } from './per-task-learner';
+import { mixerFlops, mlpFlops } from '../agents/networks/flops';
+import type { LearnerBenchCase } from './learner';
+import { syntheticEpisode, timed } from './synthetic-experience';
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -827,4 +830,72 @@ export const mtmaTrainer: TrainerDefinition = {
   createLearner({ tasks, config, seed }) {
     return new MtmaLearner({ tasks, config: config as MtmaConfig, seed });
   },
+  /**
+   * `troupe bench learner`: one update on a batch of every task (one backward pass, both Adams)
+   * from twice `batch_size` synthetic episodes per task; hard target copies (the default) wait
+   * for finished episodes, which the bench never reports. Tasks: `tasks`, else `task` alone.
+   */
+  async benchmark({ task, tasks, settings, useRnn, sampler, config: overrides }): Promise<LearnerBenchCase> {
+    const all = tasks ?? [{ task, sampler }];
+    const config = mtmaConfigSchema.parse({ name: 'mtma', rnn_hidden_dim: settings.hiddenDim, use_rnn: useRnn, ...overrides });
+    const learner = new MtmaLearner({ tasks: all.map((t) => t.task), config, seed: settings.seed });
+    const B = config.batch_size;
+    let samples = 0;
+    for (const [k, { task: t, sampler: s }] of all.entries()) {
+      for (let i = 0; i < 2 * B; i++) learner.parts[k].replay.insert(syntheticEpisode(t.shape, s));
+      samples += B * t.shape.maxEpisodeSteps * t.shape.numAgents;
+    }
+    return {
+      samplesPerUpdate: samples,
+      gradientSteps: learner.declTrained ? 2 : 1,
+      samplePasses: samples,
+      flopsPerUpdate: mtmaUpdateFlops(learner),
+      update: async () => timed(() => learner.update()),
+      dispose: () => learner.dispose(),
+    };
+  },
 };
+
+/**
+ * Matmul FLOPs of one MTMA update with every task's episodes padded to its step limit (see
+ * `agents/networks/flops.ts`), as `agents/networks/action-conditioned.ts` computes them: per task,
+ * fc1 once per row (the candidate's one-hot adds a weight row), fc2 or the GRU's input gates and
+ * the DecL once per candidate, the GRU's hidden gates once per row and step; online networks
+ * forward and backward, targets forward.
+ */
+export function mtmaUpdateFlops(learner: MtmaLearner): number {
+  const cfg = learner.config;
+  const H = cfg.rnn_hidden_dim;
+  const B = cfg.batch_size;
+  let total = 0;
+  for (const part of learner.parts) {
+    const { numAgents: A, numActions: K, maxEpisodeSteps: T } = part.task.shape;
+    const rows = (T + 1) * B * A;
+    const candidates = rows * K;
+    // fc1 reads data: weight gradients only.
+    const fc1 = 2 * part.inputWidth * H * rows;
+    let forward = fc1;
+    let backward = fc1;
+    if (cfg.use_rnn) {
+      const inputGates = 2 * H * 3 * H * candidates;
+      const hiddenGates = 2 * H * 3 * H * rows;
+      forward += inputGates + hiddenGates;
+      // The hidden gates' input gradient stops at h0, the data each sequence starts from.
+      backward += 2 * inputGates + hiddenGates + 2 * H * 3 * H * (rows - B * A);
+    } else {
+      const fc2 = 2 * H * H * candidates;
+      forward += fc2;
+      backward += 2 * fc2;
+    }
+    const decl = mlpFlops(H, [cfg.decl_hidden_dim], 1, candidates);
+    // The DecL's input is the perception's output: its first layer needs the input gradient too.
+    backward += decl.backward + 2 * H * cfg.decl_hidden_dim * candidates;
+    forward += decl.forward;
+    total += 2 * forward + backward;
+    if (part.mixer) {
+      const mix = mixerFlops(part.mixer.spec, T * B);
+      total += 2 * mix.forward + mix.backward;
+    }
+  }
+  return total;
+}

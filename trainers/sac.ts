@@ -633,9 +633,11 @@ export const sacTrainer: TrainerDefinition = {
     const task = onlyTask(tasks, 'sac');
     return new Sac({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config: config as SacConfig, seed });
   },
-  async benchmark({ task, settings, sampler, useRnn }): Promise<LearnerBenchCase | undefined> {
+  async benchmark({ task, settings, sampler, useRnn, config: overrides }): Promise<LearnerBenchCase | undefined> {
     if (useRnn) return undefined; // SAC's networks are MLPs
-    const config = sacConfigSchema.parse({ name: 'sac', hidden_dims: [settings.hiddenDim, settings.hiddenDim], learning_starts: 0, buffer_size: 4096 });
+    // policy_frequency 1: one update is then 1 critic + 1 actor + 1 α step + Polyak, what PyTorch's
+    // (CleanRL's) update is, every update alike; the default 2 does the same work over 2 updates.
+    const config = sacConfigSchema.parse({ name: 'sac', hidden_dims: [settings.hiddenDim, settings.hiddenDim], policy_frequency: 1, ...overrides, learning_starts: 0, buffer_size: 4096 });
     const learner = new Sac({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config, seed: settings.seed });
     const { numAgents: A, obsDim, actDim: D } = task.shape;
     // A replay of synthetic transitions in the unit box, as observe would store them.

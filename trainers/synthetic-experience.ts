@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import type { EpisodeFinal, TrajectoryChunk } from '../agents/experience';
 import { type Policy, type PolicyOutput, emptyContext } from '../agents/policies/policy';
 import { type EnvShape, vectorLayout } from '../envs/env-shape';
@@ -164,9 +165,47 @@ export function syntheticEpisode(shape: EnvShape, sampler: ExperienceSampler): E
   };
 }
 
+/** What tf.profile reports (tfjs does not export the type by name). */
+export type KernelProfile = Awaited<ReturnType<typeof tf.profile>>;
+
+/** Set by `profileNextTimed`: where the next `timed` call hands its kernel profile. */
+let profileRequest: ((profile: Promise<KernelProfile>) => void) | undefined;
+
+/**
+ * The kernels of the next `timed` call only (tf.profile around exactly the update, so a case's
+ * untimed input preparation, such as acting a chunk, is not counted). The time that call
+ * returns includes the profiler's overhead: callers profile outside their timed loop.
+ */
+export function profileNextTimed(): Promise<KernelProfile> {
+  if (profileRequest) throw new Error('profileNextTimed: a profile is already waiting for its timed call');
+  return new Promise((resolve) => {
+    profileRequest = resolve;
+  });
+}
+
+/** True while a `profileNextTimed` request has not been served (the case never called `timed`). */
+export function profileRequestPending(): boolean {
+  return profileRequest !== undefined;
+}
+
+/** Drops an unserved `profileNextTimed` request. */
+export function cancelProfileRequest(): void {
+  profileRequest = undefined;
+}
+
 /** Timing helper for bench cases: runs `fn` and returns its duration in ms. */
 export function timed(fn: () => void): number {
   const start = performance.now();
-  fn();
+  const serve = profileRequest;
+  if (serve) {
+    profileRequest = undefined;
+    // tf.profile calls fn synchronously but records until its next microtask, which may include
+    // the caller's work right after `timed`: keep only the kernels recorded by then.
+    const profile = tf.profile(fn);
+    const recorded = tf.engine().state.activeProfile.kernels.length;
+    serve(profile.then((info) => ({ ...info, kernels: info.kernels.slice(0, recorded) })));
+  } else {
+    fn();
+  }
   return performance.now() - start;
 }
