@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { watchParentProcess } from '../runtime/core/parent-watchdog';
+import { applyNativeTfDefaults } from '../runtime/core/tf-native-env';
 import { runBenchEnvsCommand } from './commands/bench-envs';
 import { type BenchRemoteCommandOptions, runBenchRemoteCommand } from './commands/bench-remote';
 import { BENCHMARKED_ALGOS, type BenchLearnerCommandOptions, DEFAULT_LEARNER_ALGOS, DEFAULT_LEARNER_ENV, runBenchLearnerCommand } from './commands/bench-learner';
@@ -13,6 +14,10 @@ import { type TrainCommandOptions, runTrainCommand } from './commands/train';
 import { type TransferCommandOptions, runTransferCommand } from './commands/transfer';
 import { type SweepCommandOptions, runSweepCommand } from './commands/sweep';
 import { type WorkerCommandOptions, queueEvaluateCommand, runWorkerCommand, sweepReportCommand, sweepStatusCommand } from './commands/queue';
+
+// libtensorflow reads its thread and oneDNN settings once, when it loads; nothing above requires
+// @tensorflow/tfjs-node (it is loaded on demand by the backend choice), so this comes first.
+applyNativeTfDefaults();
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -52,7 +57,7 @@ program
     process.exitCode = await runCheckEnvCommand(target, opts);
   });
 
-const backendOption = () => new Option('--backend <name>', 'tfjs backend (default: the config\'s run.backend, auto = tfjs-node, else wasm, else cpu)').choices(['auto', 'tensorflow', 'wasm', 'cpu']);
+const backendOption = () => new Option('--backend <name>', 'tfjs backend (default: the config\'s run.backend; auto = train: the faster for this run, timed at the start; resume/eval: the run\'s recorded backend)').choices(['auto', 'tensorflow', 'wasm', 'cpu']);
 
 program
   .command('train')
@@ -217,7 +222,7 @@ bench
 bench
   .command('learner')
   .description('update throughput (agent-steps learned/s) and estimated GFLOP/s of the trainers on synthetic experience, against the backend\'s own matmul peak measured in the same run')
-  .addOption(new Option('--backend <name>', 'tfjs backend (auto = tfjs-node, else wasm, else cpu)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+  .addOption(new Option('--backend <name>', 'tfjs backend (auto = wasm, else tfjs-node, else cpu)').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
   .option('--env <id>', 'env whose layout (agents, obs, state, actions, step limit) sizes the networks', DEFAULT_LEARNER_ENV)
   .option('--algos <list>', `comma-separated: ${BENCHMARKED_ALGOS.join(', ')}`, DEFAULT_LEARNER_ALGOS.join(','))
   .option('--rnn', 'only use_rnn: true (default: both)')
