@@ -4,12 +4,8 @@ import { openRemoteRollout } from '../../runtime/training/remote-setup';
 import type { MetricsRecord } from '../../runtime/core/metrics-log';
 import { runLabel, runTasks } from '../../runtime/training/run-config';
 import { type PreparedRun, claimRunDirectory, prepareRun } from '../../runtime/training/run-setup';
-import { backendFromRecord } from '../../runtime/core/backend-choice';
-import { type BackendPreference, chooseBackendForWorkload, selectBackend } from '../../runtime/core/tf-backend';
 import { nativeTfSettings } from '../../runtime/core/tf-native-env';
-import { runWorkload } from '../../runtime/training/backend-workload';
-import type { RunConfig } from '../../runtime/training/run-config';
-import type { LocatedCheckpoint } from '../../runtime/core/checkpoint-locator';
+import { activateRunBackend } from '../../runtime/training/run-backend';
 import { type TrainingSummary, runTraining } from '../../runtime/training/training-run';
 import { trainerFor } from '../../trainers/index';
 
@@ -72,43 +68,8 @@ export async function runTrainCommand(configFile: string | undefined, opts: Trai
   claimed.release();
 }
 
-/** The run's backend as run.json records it: name, reason and, for a timed `auto`, the timings. */
-interface RunBackend {
-  name: string;
-  reason: string;
-  choice?: Record<string, unknown>;
-}
-
-/**
- * `run.backend` made active: a resume with `auto` continues on the backend the run recorded (its
- * numbers are bit-identical only there); otherwise `auto` times the run's own workload on every
- * backend that loads and takes the faster (`chooseBackendForWorkload`).
- */
-async function activateRunBackend(config: RunConfig, resume: LocatedCheckpoint | undefined): Promise<RunBackend> {
-  const fromRecord = resume ? backendFromRecord(config.run.backend, resume.data.backend, resume.path) : { backend: config.run.backend as BackendPreference };
-  if (fromRecord.backend !== 'auto') {
-    try {
-      const chosen = await selectBackend(fromRecord.backend);
-      return { name: chosen.backend, reason: fromRecord.why ? `auto on resume: ${fromRecord.why} (${chosen.reason})` : chosen.reason };
-    } catch (error) {
-      if (!fromRecord.why) throw error;
-      process.stdout.write(`warning: ${resume?.path} was trained on the ${fromRecord.backend} backend, which does not load here (${(error as Error).message}); choosing afresh\n`);
-    }
-  }
-  // The workload's shapes come from a learner built once on the always-present cpu backend.
-  await selectBackend('cpu');
-  const measured = await runWorkload(config);
-  try {
-    const choice = 'workload' in measured ? await chooseBackendForWorkload(measured.workload) : await chooseBackendForWorkload(undefined, measured.untimedWhy);
-    const record = { seconds: Number(choice.seconds.toFixed(2)), ...(choice.workload ? { workload: choice.workload } : {}), timings: choice.timings, skipped: choice.skipped };
-    return { name: choice.backend, reason: choice.reason, choice: record };
-  } finally {
-    if ('close' in measured) measured.close();
-  }
-}
-
 async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainCommandOptions): Promise<void> {
-  const backend = await activateRunBackend(config, resume);
+  const backend = await activateRunBackend(config, resume && { path: resume.path, recordedBackend: resume.data.backend }, (message) => process.stdout.write(`warning: ${message}\n`));
   process.stdout.write(`backend: ${backend.name} (${backend.reason})\n`);
   if (resume && resume.data.backend !== backend.name) {
     process.stdout.write(`warning: ${resume.path} was trained on the ${resume.data.backend} backend; continuing on ${backend.name} is not bit-identical\n`);

@@ -1,0 +1,56 @@
+import { backendFromRecord } from '../core/backend-choice';
+import type { TimedBackendChoice, BackendWorkload } from '../core/backend-choice';
+import { type BackendChoice, type BackendPreference, chooseBackendForWorkload, selectBackend } from '../core/tf-backend';
+import { runWorkload } from './backend-workload';
+import type { RunConfig } from './run-config';
+
+/** The backend a run trains on, as run.json records it: name, reason and, for a timed `auto`, the timings. */
+export interface RunBackend {
+  name: string;
+  reason: string;
+  /** `backend_choice` of run.json: the timed choice's workload, timings and skipped backends. */
+  choice?: Record<string, unknown>;
+}
+
+/** How `activateRunBackend` reaches tfjs; tests give stubs. */
+export interface RunBackendDeps {
+  select(preference: BackendPreference): Promise<BackendChoice>;
+  workload(config: RunConfig): Promise<{ workload: BackendWorkload; close: () => void } | { untimedWhy: string }>;
+  choose(workload: BackendWorkload | undefined, untimedWhy?: string): Promise<TimedBackendChoice>;
+}
+
+const realDeps: RunBackendDeps = { select: selectBackend, workload: runWorkload, choose: chooseBackendForWorkload };
+
+/**
+ * Makes `run.backend` active for `troupe train`. A resume with `auto` continues on the backend
+ * the run recorded (its numbers are bit-identical only there), choosing afresh only when that
+ * backend does not load here (`warn` says so); otherwise `auto` times the run's own workload on
+ * every backend that loads and takes the faster (`chooseBackend`).
+ */
+export async function activateRunBackend(
+  config: RunConfig,
+  resume: { path: string; recordedBackend: string | undefined } | undefined,
+  warn: (message: string) => void,
+  deps: RunBackendDeps = realDeps,
+): Promise<RunBackend> {
+  const fromRecord = resume ? backendFromRecord(config.run.backend, resume.recordedBackend, resume.path) : { backend: config.run.backend as BackendPreference };
+  if (fromRecord.backend !== 'auto') {
+    try {
+      const chosen = await deps.select(fromRecord.backend);
+      return { name: chosen.backend, reason: fromRecord.why ? `auto on resume: ${fromRecord.why} (${chosen.reason})` : chosen.reason };
+    } catch (error) {
+      if (!fromRecord.why) throw error;
+      warn(`${resume?.path} was trained on the ${fromRecord.backend} backend, which does not load here (${(error as Error).message}); choosing afresh`);
+    }
+  }
+  // The workload's shapes come from a learner built once on the always-present cpu backend.
+  await deps.select('cpu');
+  const measured = await deps.workload(config);
+  try {
+    const choice = 'workload' in measured ? await deps.choose(measured.workload) : await deps.choose(undefined, measured.untimedWhy);
+    const record = { seconds: Number(choice.seconds.toFixed(2)), ...(choice.workload ? { workload: choice.workload } : {}), timings: choice.timings, skipped: choice.skipped };
+    return { name: choice.backend, reason: choice.reason, choice: record };
+  } finally {
+    if ('close' in measured) measured.close();
+  }
+}
