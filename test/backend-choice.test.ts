@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { registerBuiltinEnvs } from '../envs/builtin';
-import { type BackendCandidate, type BackendName, type BackendWorkload, type WorkloadTiming, backendFromRecord, chooseBackend, msPerEnvStep } from '../runtime/core/backend-choice';
+import { MetricsLog, WALL_CLOCK_FIELDS } from '../runtime/core/metrics-log';
+import { type BackendCandidate, type BackendName, type BackendWorkload, type PreparedWorkload, backendFromRecord, chooseBackend, msPerEnvStep } from '../runtime/core/backend-choice';
 import { selectBackend, selectBackendForRun } from '../runtime/core/tf-backend';
 import { runWorkload } from '../runtime/training/backend-workload';
 import { parseRunConfig } from '../runtime/training/config-loader';
@@ -27,18 +28,31 @@ function stub(name: BackendName, active: BackendName[], loadError?: string): Bac
   };
 }
 
-/** A workload whose timing per backend is given (a string: it throws that message). */
-function fakeWorkload(timings: Partial<Record<BackendName, Partial<WorkloadTiming> | string>>, cadence = { updatesPerEnvStep: 0.01, envStepsPerAct: 8 }): BackendWorkload & { timed: BackendName[] } {
+/** A fake timing: fixed ms, or a failure while built (`prepareError`) or in a timed update (`updateError`). */
+type Fake = { updateMs?: number; actMs?: number; updateWallMs?: number; prepareError?: string; updateError?: string };
+
+/** A workload with fixed timings per backend; `timed` lists the backends it was built on, `disposed` those released. */
+function fakeWorkload(fakes: Partial<Record<BackendName, Fake>>, cadence = { updatesPerEnvStep: 0.01, envStepsPerAct: 8 }): BackendWorkload & { timed: BackendName[]; disposed: BackendName[] } {
   const timed: BackendName[] = [];
+  const disposed: BackendName[] = [];
   return {
     description: 'fake',
     ...cadence,
     timed,
-    time: async (backend) => {
+    disposed,
+    prepare: async (backend: BackendName): Promise<PreparedWorkload> => {
       timed.push(backend);
-      const t = timings[backend];
-      if (typeof t === 'string') throw new Error(t);
-      return { updateMs: 0, actMs: 0, updatesTimed: 3, actsTimed: 3, ...t };
+      const f = fakes[backend] ?? {};
+      if (f.prepareError) throw new Error(f.prepareError);
+      let updates = 0;
+      return {
+        update: async () => {
+          if (f.updateError && ++updates > 1) throw new Error(f.updateError);
+          return { cpuMs: f.updateMs ?? 0, wallMs: f.updateWallMs ?? 2 * (f.updateMs ?? 0) };
+        },
+        act: async () => ({ cpuMs: f.actMs ?? 0, wallMs: 0 }),
+        dispose: () => void disposed.push(backend),
+      };
     },
   };
 }
@@ -67,9 +81,20 @@ describe('chooseBackend on stub backends', () => {
     expect(msPerEnvStep({ updateMs: 20, actMs: 1 }, { updatesPerEnvStep: 1, envStepsPerAct: 8 })).toBeCloseTo(20.125);
   });
 
-  test('a tie keeps the preferred (first) candidate', async () => {
-    const choice = await chooseBackend([stub('wasm', []), stub('tensorflow', [])], fakeWorkload({ wasm: { updateMs: 7 }, tensorflow: { updateMs: 7 } }));
+  test('the score is CPU time: more threads finishing sooner on a busy machine do not win by that', async () => {
+    const choice = await chooseBackend([stub('wasm', []), stub('tensorflow', [])], fakeWorkload({ wasm: { updateMs: 10, updateWallMs: 10 }, tensorflow: { updateMs: 12, updateWallMs: 6 } }));
     expect(choice.backend).toBe('wasm');
+    expect(choice.timings.map((t) => [t.updateMs, t.updateWallMs])).toEqual([[10, 10], [12, 6]]);
+  });
+
+  test('a tie (within 5%, or as set) keeps the preferred (first) candidate; beyond it the faster wins', async () => {
+    const both = () => [stub('wasm', []), stub('tensorflow', [])];
+    expect((await chooseBackend(both(), fakeWorkload({ wasm: { updateMs: 7 }, tensorflow: { updateMs: 7 } }))).backend).toBe('wasm');
+    const close = await chooseBackend(both(), fakeWorkload({ wasm: { updateMs: 100 }, tensorflow: { updateMs: 96 } }));
+    expect(close.backend).toBe('wasm');
+    expect(close.reason).toMatch(/within 5%: a tie, kept by the preferred backend/);
+    expect((await chooseBackend(both(), fakeWorkload({ wasm: { updateMs: 100 }, tensorflow: { updateMs: 94 } }))).backend).toBe('tensorflow');
+    expect((await chooseBackend(both(), fakeWorkload({ wasm: { updateMs: 100 }, tensorflow: { updateMs: 96 } }), { tieFraction: 0 })).backend).toBe('tensorflow');
   });
 
   test('one backend that loads is taken without timing', async () => {
@@ -82,17 +107,33 @@ describe('chooseBackend on stub backends', () => {
     expect(choice.reason).toMatch(/not timed: the only backend that loaded; skipped tensorflow \(did not load: Cannot find module/);
   });
 
-  test('a backend that throws while timed is skipped with the cause', async () => {
-    const active: BackendName[] = [];
-    const choice = await chooseBackend([stub('wasm', active), stub('tensorflow', active)], fakeWorkload({ wasm: { updateMs: 50 }, tensorflow: 'kernel Foo not registered' }));
-    expect(choice.backend).toBe('wasm');
-    expect(active[active.length - 1]).toBe('wasm');
-    expect(choice.skipped).toEqual([{ backend: 'tensorflow', reason: 'failed while timed: kernel Foo not registered' }]);
-    expect(choice.timings.map((t) => t.backend)).toEqual(['wasm']);
+  test('a backend that throws while built or timed is skipped with the cause; every built workload is released', async () => {
+    for (const fake of [{ prepareError: 'kernel Foo not registered' }, { updateMs: 1, updateError: 'kernel Foo not registered' }]) {
+      const active: BackendName[] = [];
+      const workload = fakeWorkload({ wasm: { updateMs: 50 }, tensorflow: fake });
+      const choice = await chooseBackend([stub('wasm', active), stub('tensorflow', active)], workload);
+      expect(choice.backend).toBe('wasm');
+      expect(active[active.length - 1]).toBe('wasm');
+      expect(choice.skipped).toEqual([{ backend: 'tensorflow', reason: 'failed while timed: kernel Foo not registered' }]);
+      expect(choice.timings.map((t) => t.backend)).toEqual(['wasm']);
+      expect(workload.disposed.sort()).toEqual(fake.prepareError ? ['wasm'] : ['tensorflow', 'wasm']);
+    }
+  });
+
+  test('backends are timed in alternating rounds, at least three each', async () => {
+    const order: BackendName[] = [];
+    const workload = fakeWorkload({ wasm: { updateMs: 2 }, tensorflow: { updateMs: 1 } });
+    const traced: BackendWorkload = { ...workload, prepare: async (b) => {
+      const w = await workload.prepare(b);
+      return { ...w, update: () => (order.push(b), w.update()) };
+    } };
+    const choice = await chooseBackend([stub('wasm', []), stub('tensorflow', [])], traced, { timingSeconds: 0 });
+    expect(order).toEqual(['wasm', 'tensorflow', 'wasm', 'tensorflow', 'wasm', 'tensorflow']);
+    expect(choice.timings.map((t) => [t.updatesTimed, t.actsTimed])).toEqual([[3, 9], [3, 9]]);
   });
 
   test('when every timing fails the preferred loaded backend is taken, saying why', async () => {
-    const choice = await chooseBackend([stub('wasm', []), stub('tensorflow', [])], fakeWorkload({ wasm: 'boom', tensorflow: 'bang' }));
+    const choice = await chooseBackend([stub('wasm', []), stub('tensorflow', [])], fakeWorkload({ wasm: { prepareError: 'boom' }, tensorflow: { prepareError: 'bang' } }));
     expect(choice.backend).toBe('wasm');
     expect(choice.reason).toMatch(/not timed: every backend failed while timed/);
     expect(choice.skipped.map((s) => s.backend)).toEqual(['wasm', 'tensorflow']);
@@ -159,7 +200,7 @@ describe('a recorded backend is reused', () => {
   test('a new auto run chooses by timing and keeps the record; an explicit backend is only selected', async () => {
     const { deps, calls } = stubDeps(['cpu', 'wasm']);
     const fresh = await activateRunBackend(autoConfig, undefined, () => undefined, deps);
-    expect(fresh).toEqual({ name: 'wasm', reason: 'auto: stub', choice: { seconds: 0.5, timings: [], skipped: [] } });
+    expect(fresh).toEqual({ name: 'wasm', reason: 'auto: stub', choice: { seconds: expect.any(Number), timings: [], skipped: [] } });
     expect(calls.chosen).toBe(1);
     const explicit = stubDeps(['cpu', 'wasm']);
     const pinned = await activateRunBackend(parseRunConfig('env: { id: lbf-8x8-2p-2f-coop }\nalgo: { name: mappo }\nrun: { backend: cpu }\n', 't'), { path: 'r.ckpt', recordedBackend: 'wasm' }, () => undefined, explicit.deps);
@@ -197,12 +238,13 @@ describe('the run workload on real backends', () => {
       const candidates: BackendCandidate[] = (['wasm', 'cpu'] as const).map((name) => ({ name, activate: async () => (await selectBackend(name), active.push(name), name) }));
       await selectBackend('wasm');
       const before = tf.memory().numTensors;
-      const choice = await chooseBackend(candidates, measured.workload);
+      const choice = await chooseBackend(candidates, measured.workload, { timingSeconds: 0 });
       expect(choice.timings.map((t) => t.backend)).toEqual(['wasm', 'cpu']);
       for (const t of choice.timings) {
         expect(t.updateMs).toBeGreaterThan(0);
         expect(t.actMs).toBeGreaterThan(0);
-        expect(t.updatesTimed).toBeGreaterThanOrEqual(2);
+        expect(t.updateWallMs).toBeGreaterThan(0);
+        expect(t.updatesTimed).toBeGreaterThanOrEqual(3);
       }
       expect(tf.getBackend()).toBe(choice.backend);
       await selectBackend('wasm');
@@ -224,6 +266,26 @@ describe('the run workload on real backends', () => {
     expect(sac.workload.updatesPerEnvStep).toBeCloseTo(0.25);
     const bc = await runWorkload(parseRunConfig('env: { id: lbf-8x8-2p-2f-coop }\nalgo: { name: bc }\ndataset: x\nrun: { total_gradient_steps: 10 }\n', 't'));
     expect(bc).toEqual({ untimedWhy: expect.stringMatching(/^bc (trains offline|has no benchmark case)/) });
+  });
+
+  test('timing the workload leaves no trace on the run: metrics as without the choice', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-backend-'));
+    const config = parseRunConfig('env: { id: lbf-8x8-2p-2f-coop }\nalgo: { name: mappo, hidden_dim: 8, rollout_length: 10 }\nrun: { seed: 3, total_env_steps: 80, num_envs: 2, log_interval: 20, eval_episodes: 1, checkpoint_interval: 80 }\n', 't');
+    const metrics = (dir: string) => MetricsLog.read(path.join(dir, 'metrics.jsonl')).map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !WALL_CLOCK_FIELDS.includes(k))));
+    try {
+      await selectBackend('wasm');
+      await runTraining({ config, outDir: path.join(root, 'plain'), backend: { name: 'wasm', reason: 'test' } });
+      const measured = await runWorkload(config);
+      if (!('workload' in measured)) throw new Error(measured.untimedWhy);
+      const wasmOnly: BackendCandidate = { name: 'wasm', activate: async () => (await selectBackend('wasm')).reason };
+      await chooseBackend([wasmOnly, wasmOnly], measured.workload, { tieFraction: 0, timingSeconds: 0 });
+      measured.close();
+      await runTraining({ config, outDir: path.join(root, 'timed'), backend: { name: 'wasm', reason: 'test' } });
+      expect(metrics(path.join(root, 'timed'))).toEqual(metrics(path.join(root, 'plain')));
+      expect(metrics(path.join(root, 'plain')).length).toBeGreaterThan(2);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test('run.json records the choice, its timings and the tfjs-node settings', async () => {

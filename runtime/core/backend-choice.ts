@@ -18,38 +18,58 @@ export interface BackendCandidate {
   activate(): Promise<string>;
 }
 
-/** What one backend took for the run's workload. */
+/**
+ * One timed call: its wall time and the CPU time the process spent in it (all threads). The
+ * score uses CPU time: on a shared machine wall time favours a backend that runs more threads
+ * (it gets more of the scheduler, not more done), while CPU time is what the run pays either way
+ * and kept the order of backends that quiet-machine wall times show (README, Backends).
+ */
+export interface CallTime {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** What one backend took for the run's workload (medians of the timed calls). */
 export interface WorkloadTiming {
-  /** ms of one learner update (median of the timed ones). */
+  /** CPU ms of one learner update. */
   updateMs: number;
-  /** ms of one batched act for all of the run's envs (median). */
+  /** CPU ms of one batched act for all of the run's envs. */
   actMs: number;
+  updateWallMs: number;
+  actWallMs: number;
   /** Updates and acts timed (after the warm-up). */
   updatesTimed: number;
   actsTimed: number;
 }
 
+/** The workload built on one backend, warmed up, ready to be timed piece by piece. */
+export interface PreparedWorkload {
+  /** Runs one learner update; resolves to its time. */
+  update(): Promise<CallTime>;
+  /** Runs one batched act for all envs; resolves to its time. */
+  act(): Promise<CallTime>;
+  dispose(): void;
+}
+
 /**
- * The run's workload, timed on the active backend. The score of a backend is the ms it spends
- * per env step: `updateMs × updatesPerEnvStep + actMs / envStepsPerAct`.
+ * The run's workload. The score of a backend is the ms it spends per env step:
+ * `updateMs × updatesPerEnvStep + actMs / envStepsPerAct`.
  */
 export interface BackendWorkload {
   /** What is timed, for the record (algorithm, shapes). */
   readonly description: string;
-  /** Learner updates (as `time` measures one) per env step, from the config's update cadence. */
+  /** Learner updates (as `update` runs one) per env step, from the config's update cadence. */
   readonly updatesPerEnvStep: number;
   /** Env steps one act covers: the run's number of envs. */
   readonly envStepsPerAct: number;
-  /** Times the workload on the backend active now (`backend` names it); may reject. */
-  time(backend: BackendName): Promise<WorkloadTiming>;
+  /** Builds the workload on the backend active now (`backend` names it) and warms it up; may reject. */
+  prepare(backend: BackendName): Promise<PreparedWorkload>;
 }
 
 export interface BackendTiming extends WorkloadTiming {
   backend: BackendName;
   /** The score: ms per env step (lower is faster). */
   msPerEnvStep: number;
-  /** Wall time this backend's measurement took, building the learner included. */
-  seconds: number;
 }
 
 export interface TimedBackendChoice {
@@ -75,19 +95,45 @@ export function msPerEnvStep(timing: Pick<WorkloadTiming, 'updateMs' | 'actMs'>,
   return timing.updateMs * workload.updatesPerEnvStep + timing.actMs / workload.envStepsPerAct;
 }
 
+/** Scores closer than this fraction are a tie (kept by the preferred backend). */
+export const DEFAULT_TIE_FRACTION = 0.05;
+/** Seconds of alternating timing rounds, after every backend is built and warmed up. */
+export const DEFAULT_TIMING_SECONDS = 1.5;
+const MIN_ROUNDS = 3;
+const MAX_ROUNDS = 15;
+const ACTS_PER_ROUND = 3;
+
+/** Times one call of `f`: wall time and the process's CPU time (user + system, all threads). */
+export async function timeCall(f: () => unknown): Promise<CallTime> {
+  const cpu = process.cpuUsage();
+  const began = performance.now();
+  await f();
+  const wallMs = performance.now() - began;
+  const used = process.cpuUsage(cpu);
+  return { wallMs, cpuMs: (used.user + used.system) / 1000 };
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
 const fmt = (ms: number) => (ms >= 10 ? ms.toFixed(1) : ms.toPrecision(3));
 
 /**
  * Chooses among `candidates` (in order of preference: it breaks ties and decides when nothing is
  * timed); `fallbacks` are tried only when no candidate loads. With one backend loaded, or no
  * `workload` (`untimedWhy` says why), the first that loads is taken without timing. Otherwise
- * each loaded backend is activated and the workload timed on it; one that fails while timed is
- * skipped with the cause; the lowest ms per env step wins, and it is left active.
+ * the workload is built on each loaded backend and timed in alternating rounds (at least 3, for
+ * about `timingSeconds`); a backend that fails while built or timed is skipped with the cause; the lowest ms per env step wins, and it is left active. A later
+ * candidate must beat an earlier one by more than `tieFraction` (default 5%) of its score:
+ * closer than that is a tie, which the earlier one keeps.
  */
 export async function chooseBackend(
   candidates: readonly BackendCandidate[],
   workload: BackendWorkload | undefined,
-  options: { fallbacks?: readonly BackendCandidate[]; untimedWhy?: string; now?: () => number } = {},
+  options: { fallbacks?: readonly BackendCandidate[]; untimedWhy?: string; tieFraction?: number; timingSeconds?: number; now?: () => number } = {},
 ): Promise<TimedBackendChoice> {
   const now = options.now ?? (() => performance.now());
   const start = now();
@@ -117,27 +163,56 @@ export async function chooseBackend(
   if (loaded.length === 1) return untimed(`the only backend that loaded`);
   if (!workload) return untimed(options.untimedWhy ?? 'no workload to time');
 
-  const timings: BackendTiming[] = [];
+  // Every backend is built first, then timed in alternating rounds, so a busy spell of a shared
+  // machine slows all of them alike instead of deciding the choice.
+  const prepared: { name: BackendName; activate: () => Promise<string>; work: PreparedWorkload; updates: CallTime[]; acts: CallTime[] }[] = [];
   for (const { candidate } of loaded) {
-    const began = now();
     try {
       await candidate.activate();
-      const t = await workload.time(candidate.name);
-      timings.push({ backend: candidate.name, ...t, msPerEnvStep: msPerEnvStep(t, workload), seconds: (now() - began) / 1000 });
+      prepared.push({ name: candidate.name, activate: () => candidate.activate(), work: await workload.prepare(candidate.name), updates: [], acts: [] });
     } catch (err) {
       skipped.push({ backend: candidate.name, reason: `failed while timed: ${message(err)}` });
     }
   }
+  const budget = options.timingSeconds ?? DEFAULT_TIMING_SECONDS;
+  const timingStart = now();
+  const timing = () => prepared.filter((p) => !skipped.some((s) => s.backend === p.name));
+  for (let round = 0; round < MAX_ROUNDS && timing().length > 0 && (round < MIN_ROUNDS || now() - timingStart < budget * 1000); round++) {
+    for (const p of timing()) {
+      try {
+        await p.activate();
+        p.updates.push(await p.work.update());
+        for (let i = 0; i < ACTS_PER_ROUND; i++) p.acts.push(await p.work.act());
+      } catch (err) {
+        skipped.push({ backend: p.name, reason: `failed while timed: ${message(err)}` });
+      }
+    }
+  }
+  for (const p of prepared) {
+    await p.activate();
+    p.work.dispose();
+  }
+  const timings: BackendTiming[] = timing().map((p) => {
+    const t = {
+      updateMs: median(p.updates.map((c) => c.cpuMs)), actMs: median(p.acts.map((c) => c.cpuMs)),
+      updateWallMs: median(p.updates.map((c) => c.wallMs)), actWallMs: median(p.acts.map((c) => c.wallMs)),
+      updatesTimed: p.updates.length, actsTimed: p.acts.length,
+    };
+    return { backend: p.name, ...t, msPerEnvStep: msPerEnvStep(t, workload) };
+  });
   const record = { description: workload.description, updatesPerEnvStep: workload.updatesPerEnvStep, envStepsPerAct: workload.envStepsPerAct };
   if (timings.length === 0) return { ...(await untimed('every backend failed while timed')), workload: record };
-  // Strictly lower wins, so a tie keeps the earlier (preferred) candidate.
-  const best = timings.reduce((a, b) => (b.msPerEnvStep < a.msPerEnvStep ? b : a));
+  // Timings on a busy machine wobble by a few percent from one measurement to the next; within
+  // that band the earlier (preferred) candidate stays, so the choice does not flip on noise.
+  const tie = options.tieFraction ?? DEFAULT_TIE_FRACTION;
+  const best = timings.reduce((a, b) => (b.msPerEnvStep < a.msPerEnvStep * (1 - tie) ? b : a));
   const winner = loaded.find((l) => l.candidate.name === best.backend)!;
   await winner.candidate.activate();
-  const shown = timings.map((t) => `${t.backend} ${fmt(t.msPerEnvStep)} ms/env step (update ${fmt(t.updateMs)} ms, act ${fmt(t.actMs)} ms)`).join(' vs ');
+  const close = best.backend === timings[0].backend && timings.some((t) => t !== best && t.msPerEnvStep < best.msPerEnvStep) ? ` (within ${Math.round(tie * 100)}%: a tie, kept by the preferred backend)` : '';
+  const shown = timings.map((t) => `${t.backend} ${fmt(t.msPerEnvStep)} ms/env step (CPU ms: update ${fmt(t.updateMs)}, act ${fmt(t.actMs)})`).join(' vs ');
   return {
     backend: best.backend,
-    reason: `auto: ${best.backend} (${winner.detail}), faster on this run's workload: ${shown}${skippedText()}`,
+    reason: `auto: ${best.backend} (${winner.detail}), faster on this run's workload: ${shown}${close}${skippedText()}`,
     timings,
     skipped,
     workload: record,

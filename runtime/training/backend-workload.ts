@@ -4,7 +4,7 @@ import { layoutFor, shapeOf } from '../../envs/env-shape';
 import { trainerFor } from '../../trainers/index';
 import type { LearnerBenchSettings, OnlineLearner, TaskSpec } from '../../trainers/learner';
 import { SpaceSampler } from '../../trainers/synthetic-experience';
-import type { BackendName, BackendWorkload, WorkloadTiming } from '../core/backend-choice';
+import { type BackendName, type BackendWorkload, type CallTime, type PreparedWorkload, timeCall } from '../core/backend-choice';
 import { Rng, deriveSeed } from '../core/rng';
 import { type RunConfig, runTasks } from './run-config';
 
@@ -19,26 +19,6 @@ import { type RunConfig, runTasks } from './run-config';
  * defaults in the timed update: the choice needs the ratio between backends, which depends on the
  * network shapes far more than on those counts.
  */
-
-/** Seconds of timed updates per backend (after one warm-up update); acting takes a fraction of it. */
-const UPDATE_SECONDS = 0.6;
-const ACT_SECONDS = 0.15;
-const MIN_TIMED = 2;
-const MAX_TIMED = 8;
-
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-/** Runs `once` (returning its ms) until `seconds` pass, at least MIN_TIMED and at most MAX_TIMED times. */
-async function timeRepeatedly(once: () => Promise<number>, seconds: number): Promise<number[]> {
-  const times: number[] = [];
-  const deadline = performance.now() + seconds * 1000;
-  while (times.length < MIN_TIMED || (times.length < MAX_TIMED && performance.now() < deadline)) times.push(await once());
-  return times;
-}
 
 const numberKey = (algo: Record<string, unknown>, key: string): number | undefined => (typeof algo[key] === 'number' ? (algo[key] as number) : undefined);
 
@@ -97,32 +77,38 @@ export async function runWorkload(config: RunConfig): Promise<{ workload: Backen
   const { numAgents: A, numEnvs: E } = { numAgents: task.shape.numAgents, numEnvs: task.numEnvs };
   const description = `${algo.name}${useRnn ? ' (rnn)' : ''} on ${task.key}: ${E} envs × ${A} agents, hidden ${settings.hiddenDim}; ${cadence.toPrecision(3)} updates per env step`;
 
-  const time = async (backend: BackendName): Promise<WorkloadTiming> => {
+  const prepare = async (backend: BackendName): Promise<PreparedWorkload> => {
     const sampler = new SpaceSampler(env, task.shape, new Rng(deriveSeed('backend-choice', backend)));
     const bench = await trainer.benchmark!({ algo: algo.name, task, settings, useRnn, sampler, backend });
     if (!bench) throw new Error(`${algo.name} has no benchmark case with use_rnn ${useRnn}`);
-    const acting = makeActing();
+    let acting: OnlineLearner | undefined;
     try {
-      await bench.update(); // warm-up: kernels compile, the JavaScript around them JITs
-      const updates = await timeRepeatedly(() => bench.update(), UPDATE_SECONDS);
+      acting = makeActing();
       const policy = acting.collectionPolicy(task.key);
       const batch = {
         obs: sampler.obs(E), state: sampler.state(E), masks: sampler.masks(E), alive: new Uint8Array(E * A).fill(1),
         episodeStart: new Uint8Array(E), rewards: new Float32Array(E * A), layout, context: emptyContext(E),
       };
       const actions = new Float32Array(E * A * task.shape.actDim);
-      const actOnce = async () => {
-        const began = performance.now();
-        await policy.act(batch, actions);
-        return performance.now() - began;
+      const act = () => timeCall(() => policy.act(batch, actions));
+      // A benchmark case times its update alone and prepares the next input (MAPPO: a synthetic
+      // chunk, acted for) outside that time, inside the same call. The update's CPU time is the
+      // call's, scaled by the share of the call's wall time the case timed.
+      const update = async (): Promise<CallTime> => {
+        let timedMs = 0;
+        const call = await timeCall(async () => (timedMs = await bench.update()));
+        return { wallMs: timedMs, cpuMs: call.cpuMs * Math.min(1, timedMs / Math.max(call.wallMs, 1e-9)) };
       };
-      await actOnce();
-      const acts = await timeRepeatedly(actOnce, ACT_SECONDS);
-      return { updateMs: median(updates), actMs: median(acts), updatesTimed: updates.length, actsTimed: acts.length };
-    } finally {
+      // Warm-up: kernels compile and the JavaScript around them JITs.
+      await bench.update();
+      await act();
+      const learner = acting;
+      return { update, act, dispose: () => (bench.dispose(), learner.dispose()) };
+    } catch (error) {
       bench.dispose();
-      acting.dispose();
+      acting?.dispose();
+      throw error;
     }
   };
-  return { workload: { description, updatesPerEnvStep: cadence, envStepsPerAct: E, time }, close: () => env.close?.() };
+  return { workload: { description, updatesPerEnvStep: cadence, envStepsPerAct: E, prepare }, close: () => env.close?.() };
 }
