@@ -183,8 +183,9 @@ describe('a recorded backend is reused', () => {
 
   test('--resume with auto continues on the recorded backend instead of choosing again', async () => {
     const { deps, calls } = stubDeps(['cpu', 'wasm', 'tensorflow']);
-    const backend = await activateRunBackend(autoConfig, { path: 'runs/a/checkpoints/x.ckpt', recordedBackend: 'tensorflow' }, () => undefined, deps);
-    expect(backend).toEqual({ name: 'tensorflow', reason: "auto on resume: the backend runs/a/checkpoints/x.ckpt recorded (requested 'tensorflow')" });
+    const recordedChoice = { seconds: 2, timings: [] };
+    const backend = await activateRunBackend(autoConfig, { path: 'runs/a/checkpoints/x.ckpt', recordedBackend: 'tensorflow', recordedChoice }, () => undefined, deps);
+    expect(backend).toEqual({ name: 'tensorflow', reason: "auto on resume: the backend runs/a/checkpoints/x.ckpt recorded (requested 'tensorflow')", choice: recordedChoice });
     expect(calls).toEqual({ select: ['tensorflow'], chosen: 0 });
   });
 

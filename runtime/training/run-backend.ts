@@ -29,7 +29,7 @@ const realDeps: RunBackendDeps = { select: selectBackend, workload: runWorkload,
  */
 export async function activateRunBackend(
   config: RunConfig,
-  resume: { path: string; recordedBackend: string | undefined } | undefined,
+  resume: { path: string; recordedBackend: string | undefined; recordedChoice?: Record<string, unknown> } | undefined,
   warn: (message: string) => void,
   deps: RunBackendDeps = realDeps,
 ): Promise<RunBackend> {
@@ -37,7 +37,9 @@ export async function activateRunBackend(
   if (fromRecord.backend !== 'auto') {
     try {
       const chosen = await deps.select(fromRecord.backend);
-      return { name: chosen.backend, reason: fromRecord.why ? `auto on resume: ${fromRecord.why} (${chosen.reason})` : chosen.reason };
+      if (!fromRecord.why) return { name: chosen.backend, reason: chosen.reason };
+      // The timings that chose the backend stay in run.json, which the resume rewrites.
+      return { name: chosen.backend, reason: `auto on resume: ${fromRecord.why} (${chosen.reason})`, ...(resume?.recordedChoice ? { choice: resume.recordedChoice } : {}) };
     } catch (error) {
       if (!fromRecord.why) throw error;
       warn(`${resume?.path} was trained on the ${fromRecord.backend} backend, which does not load here (${(error as Error).message}); choosing afresh`);

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { parseRedisUrl, redactRedisUrl } from '../../runtime/core/redis-connection';
 import { openRemoteRollout } from '../../runtime/training/remote-setup';
@@ -6,6 +8,7 @@ import { runLabel, runTasks } from '../../runtime/training/run-config';
 import { type PreparedRun, claimRunDirectory, prepareRun } from '../../runtime/training/run-setup';
 import { nativeTfSettings } from '../../runtime/core/tf-native-env';
 import { activateRunBackend } from '../../runtime/training/run-backend';
+import { RUN_INFO_FILE } from '../../runtime/training/run-directory';
 import { type TrainingSummary, runTraining } from '../../runtime/training/training-run';
 import { trainerFor } from '../../trainers/index';
 
@@ -68,8 +71,20 @@ export async function runTrainCommand(configFile: string | undefined, opts: Trai
   claimed.release();
 }
 
+/** The `backend_choice` a run's run.json holds, if any (a missing or damaged file only loses the record). */
+function recordedBackendChoice(runDir: string): Record<string, unknown> | undefined {
+  try {
+    const choice = (JSON.parse(fs.readFileSync(path.join(runDir, RUN_INFO_FILE), 'utf8')) as { backend_choice?: unknown }).backend_choice;
+    return typeof choice === 'object' && choice !== null && !Array.isArray(choice) ? (choice as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainCommandOptions): Promise<void> {
-  const backend = await activateRunBackend(config, resume && { path: resume.path, recordedBackend: resume.data.backend }, (message) => process.stdout.write(`warning: ${message}\n`));
+  const backend = await activateRunBackend(config, resume && { path: resume.path, recordedBackend: resume.data.backend, recordedChoice: recordedBackendChoice(resume.runDir) }, (message) =>
+    process.stdout.write(`warning: ${message}\n`),
+  );
   process.stdout.write(`backend: ${backend.name} (${backend.reason})\n`);
   if (resume && resume.data.backend !== backend.name) {
     process.stdout.write(`warning: ${resume.path} was trained on the ${resume.data.backend} backend; continuing on ${backend.name} is not bit-identical\n`);
