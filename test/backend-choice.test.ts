@@ -209,6 +209,14 @@ describe('a recorded backend is reused', () => {
     expect(explicit.calls).toEqual({ select: ['cpu'], chosen: 0 });
   });
 
+  test('a workload that cannot be built leaves auto untimed, saying why', async () => {
+    const { deps } = stubDeps(['cpu', 'wasm']);
+    let why: string | undefined;
+    const failing: RunBackendDeps = { ...deps, workload: async () => Promise.reject(new Error('env module missing')), choose: async (w, untimedWhy) => ((why = untimedWhy), deps.choose(w, untimedWhy)) };
+    await activateRunBackend(autoConfig, undefined, () => undefined, failing);
+    expect(why).toBe('the workload could not be built (env module missing)');
+  });
+
   test('eval: the recorded backend unless --backend is given', async () => {
     try {
       expect((await selectBackendForRun(undefined, 'cpu', 'auto', 'run/x.ckpt')).backend).toBe('cpu');

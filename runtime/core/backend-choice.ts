@@ -126,9 +126,9 @@ const fmt = (ms: number) => (ms >= 10 ? ms.toFixed(1) : ms.toPrecision(3));
  * timed); `fallbacks` are tried only when no candidate loads. With one backend loaded, or no
  * `workload` (`untimedWhy` says why), the first that loads is taken without timing. Otherwise
  * the workload is built on each loaded backend and timed in alternating rounds (at least 3, for
- * about `timingSeconds`); a backend that fails while built or timed is skipped with the cause; the lowest ms per env step wins, and it is left active. A later
- * candidate must beat an earlier one by more than `tieFraction` (default 5%) of its score:
- * closer than that is a tie, which the earlier one keeps.
+ * about `timingSeconds`); a backend that fails while built or timed is skipped with the cause.
+ * The lowest CPU ms per env step wins and is left active; a later candidate must beat an earlier
+ * one by more than `tieFraction` (default 5%) of its score: closer is a tie, the earlier one's.
  */
 export async function chooseBackend(
   candidates: readonly BackendCandidate[],

@@ -48,7 +48,9 @@ export async function activateRunBackend(
   const start = performance.now();
   // The workload's shapes come from a learner built once on the always-present cpu backend.
   await deps.select('cpu');
-  const measured = await deps.workload(config);
+  // A run whose learner cannot be built fails later with its own error, where the run reports it;
+  // here that only means nothing is timed.
+  const measured = await deps.workload(config).catch((error: unknown) => ({ untimedWhy: `the workload could not be built (${error instanceof Error ? error.message.split('\n')[0] : String(error)})` }));
   try {
     const choice = 'workload' in measured ? await deps.choose(measured.workload) : await deps.choose(undefined, measured.untimedWhy);
     // `seconds`: what the choice added to the run's start, the workload's setup included.
