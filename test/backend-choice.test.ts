@@ -201,7 +201,7 @@ describe('a recorded backend is reused', () => {
   test('a new auto run chooses by timing and keeps the record; an explicit backend is only selected', async () => {
     const { deps, calls } = stubDeps(['cpu', 'wasm']);
     const fresh = await activateRunBackend(autoConfig, undefined, () => undefined, deps);
-    expect(fresh).toEqual({ name: 'wasm', reason: 'auto: stub', choice: { seconds: expect.any(Number), timings: [], skipped: [] } });
+    expect(fresh).toEqual({ name: 'wasm', reason: 'auto: stub', choice: { seconds: expect.any(Number), cpu_seconds: expect.any(Number), timings: [], skipped: [] } });
     expect(calls.chosen).toBe(1);
     const explicit = stubDeps(['cpu', 'wasm']);
     const pinned = await activateRunBackend(parseRunConfig('env: { id: lbf-8x8-2p-2f-coop }\nalgo: { name: mappo }\nrun: { backend: cpu }\n', 't'), { path: 'r.ckpt', recordedBackend: 'wasm' }, () => undefined, explicit.deps);

@@ -46,6 +46,7 @@ export async function activateRunBackend(
     }
   }
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   // The workload's shapes come from a learner built once on the always-present cpu backend.
   await deps.select('cpu');
   // A run whose learner cannot be built fails later with its own error, where the run reports it;
@@ -54,7 +55,9 @@ export async function activateRunBackend(
   try {
     const choice = 'workload' in measured ? await deps.choose(measured.workload) : await deps.choose(undefined, measured.untimedWhy);
     // `seconds`: what the choice added to the run's start, the workload's setup included.
-    const record = { seconds: Number(((performance.now() - start) / 1000).toFixed(2)), ...(choice.workload ? { workload: choice.workload } : {}), timings: choice.timings, skipped: choice.skipped };
+    // `cpu_seconds`: the same in CPU time, which a busy machine inflates far less than wall time.
+    const cpu = process.cpuUsage(cpuStart);
+    const record = { seconds: Number(((performance.now() - start) / 1000).toFixed(2)), cpu_seconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)), ...(choice.workload ? { workload: choice.workload } : {}), timings: choice.timings, skipped: choice.skipped };
     return { name: choice.backend, reason: choice.reason, choice: record };
   } finally {
     if ('close' in measured) measured.close();
