@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { watchParentProcess } from '../runtime/core/parent-watchdog';
+import { applyNativeTfDefaults } from '../runtime/core/tf-native-env';
 import { runBenchEnvsCommand } from './commands/bench-envs';
 import { type BenchRemoteCommandOptions, runBenchRemoteCommand } from './commands/bench-remote';
 import { BENCHMARKED_ALGOS, type BenchLearnerCommandOptions, CASES_HELP, DEFAULT_LEARNER_ENV, runBenchLearnerCommand } from './commands/bench-learner';
@@ -13,6 +14,10 @@ import { type TrainCommandOptions, runTrainCommand } from './commands/train';
 import { type TransferCommandOptions, runTransferCommand } from './commands/transfer';
 import { type SweepCommandOptions, runSweepCommand } from './commands/sweep';
 import { type WorkerCommandOptions, queueEvaluateCommand, runWorkerCommand, sweepReportCommand, sweepStatusCommand } from './commands/queue';
+
+// libtensorflow reads its thread and oneDNN settings once, when it loads; nothing above requires
+// @tensorflow/tfjs-node (it is loaded on demand by the backend choice), so this comes first.
+applyNativeTfDefaults();
 
 // Output piped into `head` and the like: stop quietly when the reader goes away.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -52,7 +57,7 @@ program
     process.exitCode = await runCheckEnvCommand(target, opts);
   });
 
-const backendOption = () => new Option('--backend <name>', 'tfjs backend (default: the config\'s run.backend, auto = tfjs-node, else wasm, else cpu)').choices(['auto', 'tensorflow', 'wasm', 'cpu']);
+const backendOption = () => new Option('--backend <name>', 'tfjs backend (default: the config\'s run.backend; auto = train: the faster for this run, timed at the start; resume/eval: the run\'s recorded backend)').choices(['auto', 'tensorflow', 'wasm', 'cpu']);
 
 program
   .command('train')
@@ -217,7 +222,7 @@ bench
 bench
   .command('learner')
   .description('update speed of the learners on synthetic experience: ms/update, kernel calls/update, agent-steps learned/s and estimated GFLOP/s against the backend\'s own matmul peak measured in the same run; several backends side by side')
-  .option('--backend <name>', 'auto (tfjs-node, else wasm, else cpu), tensorflow, wasm, cpu, all (tensorflow and wasm: every one that loads; skipped ones are listed with the reason), or a comma-separated list such as all,cpu; more than one runs in one child process each, repeats interleaved', 'auto')
+  .option('--backend <name>', 'auto (wasm, else tfjs-node, else cpu; untimed), tensorflow, wasm, cpu, all (tensorflow and wasm: every one that loads; skipped ones are listed with the reason), or a comma-separated list such as all,cpu; more than one runs in one child process each, repeats interleaved', 'auto')
   .option('--cases <list>', `comma-separated named cases, or all: ${CASES_HELP}`)
   .option('--algos <list>', `instead of --cases: these algorithms (${BENCHMARKED_ALGOS.join(', ')}) × use_rnn on --env, at each benchmark hook's own sizes`)
   .option('--env <id>', `with --algos: env whose layout sizes the networks (default ${DEFAULT_LEARNER_ENV})`)

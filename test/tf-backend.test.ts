@@ -22,6 +22,12 @@ describe('selectBackend', () => {
     expect(sum).toEqual([4, 6]);
   });
 
+  test('auto without a workload to time prefers wasm (tfjs-node lost whole runs to it where measured)', async () => {
+    const choice = await selectBackend('auto');
+    expect(choice.backend).toBe('wasm');
+    expect(choice.reason).toMatch(/^auto \(untimed\): WebAssembly/);
+  });
+
   test('an explicit backend that cannot load is an error naming it', async () => {
     let tfjsNodePresent = true;
     try {

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmKernelSpeedups } from './wasm-kernel-speedups';
 import { registerWasmMissingKernels } from './wasm-missing-kernels';
+import { type BackendCandidate, type BackendName, type BackendWorkload, type TimedBackendChoice, backendFromRecord, chooseBackend } from './backend-choice';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -62,15 +63,36 @@ async function tryCpu(): Promise<Attempt> {
   return { ok: true, detail: 'plain JavaScript' };
 }
 
-const attempts: Record<Exclude<BackendPreference, 'auto'>, () => Promise<Attempt>> = {
+const attempts: Record<BackendName, () => Promise<Attempt>> = {
   tensorflow: tryTensorflow,
   wasm: tryWasm,
   cpu: tryCpu,
 };
 
 /**
- * Makes a tfjs backend active. 'auto' takes the fastest that works (tfjs-node, then wasm, then
- * cpu); an explicit preference that cannot load throws, naming the backend and the cause.
+ * Without a workload to time, `auto` prefers wasm: on the small CPU machines measured, tfjs-node's
+ * per-op overhead made whole runs slower than wasm (quickstart 143 s against 70 s) even where it
+ * won single wide matmuls, and wasm gives the same numbers on every machine.
+ */
+export const UNTIMED_AUTO_ORDER: readonly BackendName[] = ['wasm', 'tensorflow', 'cpu'];
+
+/** A real backend as a candidate of `chooseBackend`. */
+export function backendCandidate(name: BackendName): BackendCandidate {
+  return {
+    name,
+    activate: async () => {
+      const attempt = await attempts[name]();
+      if (!attempt.ok) throw new Error(attempt.error);
+      await tf.ready();
+      return attempt.detail;
+    },
+  };
+}
+
+/**
+ * Makes a tfjs backend active. An explicit preference that cannot load throws, naming the backend
+ * and the cause. 'auto' here is the untimed choice (`UNTIMED_AUTO_ORDER`, the first that loads);
+ * `troupe train` times the run's own workload instead (`chooseBackendForWorkload`).
  */
 export async function selectBackend(preference: BackendPreference = 'auto'): Promise<BackendChoice> {
   // Production mode only silences tfjs's console notices, such as the banner recommending
@@ -84,14 +106,41 @@ export async function selectBackend(preference: BackendPreference = 'auto'): Pro
     return { backend: tf.getBackend(), reason: `requested '${preference}': ${attempt.detail}` };
   }
   const skipped: string[] = [];
-  for (const name of ['tensorflow', 'wasm', 'cpu'] as const) {
+  for (const name of UNTIMED_AUTO_ORDER) {
     const attempt = await attempts[name]();
     if (attempt.ok) {
       await tf.ready();
       const why = skipped.length > 0 ? `; skipped ${skipped.join('; ')}` : '';
-      return { backend: tf.getBackend(), reason: `auto: ${attempt.detail}${why}` };
+      return { backend: tf.getBackend(), reason: `auto (untimed): ${attempt.detail}${why}` };
     }
     skipped.push(`${name}: ${attempt.error}`);
   }
   throw new Error(`no tfjs backend could be initialised (${skipped.join('; ')})`);
+}
+
+/**
+ * `auto` for a run: tfjs-node and wasm (cpu only when neither loads) timed on the run's own
+ * `workload` (see `chooseBackend`); wasm is preferred on a tie and when nothing can be timed.
+ */
+export async function chooseBackendForWorkload(workload: BackendWorkload | undefined, untimedWhy?: string): Promise<TimedBackendChoice> {
+  tf.enableProdMode();
+  return chooseBackend([backendCandidate('wasm'), backendCandidate('tensorflow')], workload, { fallbacks: [backendCandidate('cpu')], ...(untimedWhy ? { untimedWhy } : {}) });
+}
+
+/**
+ * The backend to act with a trained run: `explicit` (a --backend flag) if given, else the backend
+ * the run recorded (its numbers are bit-identical only there), else `configured`. A recorded
+ * backend that does not load here gives way to the untimed `auto`, the reason saying so.
+ */
+export async function selectBackendForRun(explicit: string | undefined, recorded: string | undefined, configured: string, source: string): Promise<BackendChoice> {
+  if (explicit !== undefined) return selectBackend(explicit as BackendPreference);
+  const fromRecord = backendFromRecord('auto', recorded, source);
+  if (fromRecord.backend === 'auto') return selectBackend(configured as BackendPreference);
+  try {
+    const chosen = await selectBackend(fromRecord.backend);
+    return { backend: chosen.backend, reason: `${fromRecord.why}: ${chosen.reason}` };
+  } catch (error) {
+    const chosen = await selectBackend('auto');
+    return { backend: chosen.backend, reason: `${source} recorded '${fromRecord.backend}', which does not load here (${message(error)}); ${chosen.reason}` };
+  }
 }

@@ -14,7 +14,7 @@ import { splitKinds } from '../../envs/manipulation/benchmark-split';
 import { parseSplitEnvId } from '../../envs/manipulation/register-splits';
 import { type LocatedCheckpoint, locateCheckpoint } from '../core/checkpoint-locator';
 import { deriveSeed } from '../core/rng';
-import { type BackendPreference, selectBackend } from '../core/tf-backend';
+import { selectBackendForRun } from '../core/tf-backend';
 import { evaluatePolicy } from '../rollout/evaluation';
 import { VectorEnv } from '../rollout/vector-env';
 import { TRAINERS, trainerFor } from '../../trainers/index';
@@ -101,7 +101,8 @@ export async function evaluateCheckpoint(target: string, opts: { episodes: numbe
     const sampling = TRAINERS.filter((t) => !t.valueBased && !t.taskInference).flatMap((t) => t.algorithms.map((a) => a.name));
     throw new Error(`${located.path}: cannot sample actions: ${config.algo.name} is value-based and acts greedily (the argmax of its Q-values); sampling applies to policy-gradient runs (${sampling.join(', ')})`);
   }
-  const backend = await selectBackend((opts.backend ?? config.run.backend) as BackendPreference);
+  // The run's recorded backend unless --backend says otherwise: results are bit-identical within a backend, not across.
+  const backend = await selectBackendForRun(opts.backend, located.data.backend, config.run.backend, located.path);
   opts.log(`backend: ${backend.backend} (${backend.reason})`);
   if (trainerFor(config.algo.name).evaluatesRebuilt) return evaluateRebuiltLearner(located, opts, backend.backend);
   const policy = await loadPolicy(located.path, { numEnvs: opts.numEnvs, task: opts.task, mode: opts.sample ? 'sample' : 'greedy', seed: deriveSeed(opts.seed, 'eval-policy') });

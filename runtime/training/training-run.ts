@@ -60,8 +60,11 @@ export interface TrainingRunOptions {
   config: RunConfig;
   /** Run directory: config.yaml, run.json, metrics.jsonl, checkpoints/, summary.json, learning-curve.svg. */
   outDir: string;
-  /** The tfjs backend in use (already selected), recorded with the run. */
-  backend: { name: string; reason: string };
+  /**
+   * The tfjs backend in use (already selected), recorded with the run: why it was chosen, a timed
+   * `auto` choice's timings, and tfjs-node's thread and oneDNN settings.
+   */
+  backend: { name: string; reason: string; choice?: Record<string, unknown>; native?: { values: Record<string, string | null>; setByTroupe: string[] } };
   /** Builds the run's learner (default: the algorithm `config.algo.name` names, from `trainers/index.ts`). */
   createLearner?: (args: { config: RunConfig; tasks: readonly TaskSpec[]; datasets: Readonly<Record<string, OfflineDataset>> }) => Learner;
   /** Continue from this checkpoint (its config is the run's config). */
@@ -400,6 +403,8 @@ class TrainingLoop {
     dir.writeRunInfo({
       backend: options.backend.name,
       backend_reason: options.backend.reason,
+      ...(options.backend.choice ? { backend_choice: options.backend.choice } : {}),
+      ...(options.backend.native ? { tf_native_env: { ...options.backend.native.values, set_by_troupe: options.backend.native.setByTroupe } } : {}),
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
       workers: this.single ? workersUsed[0] : config.run.workers,

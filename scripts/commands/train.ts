@@ -1,10 +1,14 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { parseRedisUrl, redactRedisUrl } from '../../runtime/core/redis-connection';
 import { openRemoteRollout } from '../../runtime/training/remote-setup';
 import type { MetricsRecord } from '../../runtime/core/metrics-log';
 import { runLabel, runTasks } from '../../runtime/training/run-config';
 import { type PreparedRun, claimRunDirectory, prepareRun } from '../../runtime/training/run-setup';
-import { type BackendPreference, selectBackend } from '../../runtime/core/tf-backend';
+import { nativeTfSettings } from '../../runtime/core/tf-native-env';
+import { activateRunBackend } from '../../runtime/training/run-backend';
+import { RUN_INFO_FILE } from '../../runtime/training/run-directory';
 import { type TrainingSummary, runTraining } from '../../runtime/training/training-run';
 import { trainerFor } from '../../trainers/index';
 
@@ -67,12 +71,23 @@ export async function runTrainCommand(configFile: string | undefined, opts: Trai
   claimed.release();
 }
 
-async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainCommandOptions): Promise<void> {
+/** The `backend_choice` a run's run.json holds, if any (a missing or damaged file only loses the record). */
+function recordedBackendChoice(runDir: string): Record<string, unknown> | undefined {
+  try {
+    const choice = (JSON.parse(fs.readFileSync(path.join(runDir, RUN_INFO_FILE), 'utf8')) as { backend_choice?: unknown }).backend_choice;
+    return typeof choice === 'object' && choice !== null && !Array.isArray(choice) ? (choice as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
-  const backend = await selectBackend(config.run.backend as BackendPreference);
-  process.stdout.write(`backend: ${backend.backend} (${backend.reason})\n`);
-  if (resume && resume.data.backend !== backend.backend) {
-    process.stdout.write(`warning: ${resume.path} was trained on the ${resume.data.backend} backend; continuing on ${backend.backend} is not bit-identical\n`);
+async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainCommandOptions): Promise<void> {
+  const backend = await activateRunBackend(config, resume && { path: resume.path, recordedBackend: resume.data.backend, recordedChoice: recordedBackendChoice(resume.runDir) }, (message) =>
+    process.stdout.write(`warning: ${message}\n`),
+  );
+  process.stdout.write(`backend: ${backend.name} (${backend.reason})\n`);
+  if (resume && resume.data.backend !== backend.name) {
+    process.stdout.write(`warning: ${resume.path} was trained on the ${resume.data.backend} backend; continuing on ${backend.name} is not bit-identical\n`);
   }
   const offline = trainerFor(config.algo.name).kind === 'offline';
   if (opts.broker !== undefined && offline) process.stdout.write(`note: --broker is ignored: ${config.algo.name} trains offline and steps no envs\n`);
@@ -147,7 +162,7 @@ async function trainIn({ config, outDir, resume }: PreparedRun, opts: TrainComma
       ...(remote?.broker ? { broker: remote.broker } : {}),
       config,
       outDir,
-      backend: { name: backend.backend, reason: backend.reason },
+      backend: { ...backend, native: nativeTfSettings() },
       resume: resume ? { data: resume.data, path: resume.path } : undefined,
       shouldStop: () => stopRequested,
       onRecord,
