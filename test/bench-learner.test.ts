@@ -114,7 +114,7 @@ describe('bench learner', () => {
     const res = spawnSync(process.execPath, [cli, 'bench', 'learner', '--json', '--seconds', '0.05', '--repeats', '1', '--backend', 'wasm', '--cases', 'qmix-mlp,sac128'], {
       encoding: 'utf8',
       timeout: 120000,
-      env: { ...process.env, TF_NUM_INTRAOP_THREADS: '1', TF_ENABLE_ONEDNN_OPTS: undefined, TF_NUM_INTEROP_THREADS: undefined, OMP_NUM_THREADS: undefined },
+      env: { ...process.env, TF_NUM_INTRAOP_THREADS: '2', TF_ENABLE_ONEDNN_OPTS: undefined, TF_NUM_INTEROP_THREADS: undefined, OMP_NUM_THREADS: undefined },
     });
     expect(res.stderr).toBe('');
     expect(res.status).toBe(0);
@@ -130,7 +130,8 @@ describe('bench learner', () => {
     expect(report.skipped).toEqual([]);
     expect(report.backends.map((b) => b.backend)).toEqual(['wasm']);
     const [wasm] = report.backends;
-    expect(wasm.threadingEnv).toEqual({ TF_NUM_INTRAOP_THREADS: '1' });
+    // The user's TF_NUM_INTRAOP_THREADS stays; the CLI fills in the other tfjs-node defaults.
+    expect(wasm.threadingEnv).toEqual({ TF_NUM_INTRAOP_THREADS: '2', TF_ENABLE_ONEDNN_OPTS: '0', TF_NUM_INTEROP_THREADS: '1', OMP_NUM_THREADS: '1' });
     expect(wasm.matmul.sizes.map((s) => s.n)).toEqual([256, 512]);
     const positive = (x: number) => Number.isFinite(x) && x > 0;
     for (const s of wasm.matmul.sizes) expect(positive(s.gflops) && positive(s.msPerMatmul)).toBe(true);
