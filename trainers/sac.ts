@@ -38,6 +38,11 @@
  *    CleanRL draws fresh actions from the updated actor for it.
  *  - Layers start as PyTorch's `nn.Linear` does (uniform ±1/√fan_in), like CleanRL's.
  *  - Adam with PyTorch's ε = 1e-8 (`trainers/adam.ts`, which resumes bit-exactly).
+ *  - The twin critics (and their targets) run as one two-member network with stacked weights
+ *    (`agents/networks/ensemble-mlp.ts`), a batched matMul per layer, and the update's gradients
+ *    are written out by hand rather than taped: a few hundred kernel calls per update instead of
+ *    over a thousand. Checkpoints still hold qf1, qf2 and their targets (and the q optimiser's
+ *    slots) as separate MLPs, so checkpoints from before load and resume.
  *  - Agents with fewer action dimensions than the widest one act in all `actDim` dimensions; the
  *    env ignores the padding, but its entropy counts in log π and the target entropy.
  */
@@ -530,7 +535,10 @@ export class Sac implements OnlineLearner {
     const last = this.actorLayers.length - 1;
     this.actorLayers.forEach(({ w, b }, i) => {
       activations.push(h);
-      h = tf.fused.matMul({ a: h, b: w as tf.Tensor2D, bias: b, activation: i < last ? 'relu' : 'linear' }) as tf.Tensor2D;
+      // Plain ops rather than tf.fused.matMul: on a rank-2 input the fused op costs reshapes and a
+      // wrapper around its kernel, more kernel calls than the add and ReLU it saves.
+      const z = tf.add(tf.matMul(h, w as tf.Tensor2D), b) as tf.Tensor2D;
+      h = i < last ? tf.relu(z) : z;
     });
     return { out: selectHead(h, this.heads, 2 * this.shape.actDim, task), activations };
   }
