@@ -25,8 +25,9 @@ function profiledMatmulFlops(kernels: ReadonlyArray<{ name: string; inputShapes:
     const out = k.outputShapes[0];
     const batch = out.length === 3 ? out[0] : 1;
     const [M, N] = out.slice(-2);
-    // The shared dimension from a's size, whichever way a is transposed.
-    const inner = k.inputShapes[0].reduce((x, y) => x * y, 1) / batch / M;
+    // The shared dimension from a's size, whichever way a is transposed (a may be one matrix broadcast over the batch).
+    const a = k.inputShapes[0];
+    const inner = a.reduce((x, y) => x * y, 1) / (a.length === 3 ? a[0] : 1) / M;
     flops += 2 * batch * M * N * inner;
   }
   return flops;
@@ -99,11 +100,12 @@ describe('bench learner', () => {
       const obs = sampler.obs(10);
       for (let i = 0; i < 10; i++) sac.replay.add(obs, i * layout.obsDim, new Float32Array(layout.actDim), 0, 0, obs, i * layout.obsDim, false, 0, 0);
       const profile = await tf.profile(() => void sac.update());
-      // Single-output layers (the critics' last) run as multiply-and-sum, not matmul: take them out —
-      // the targets' forward (2), the critics' forward and backward (2·3), and in the actor step
-      // the critics' forward and input gradient (2·2).
+      // The critics' input gradients at their single-output last layer run as a broadcast multiply,
+      // not matmul (in the critic step and the actor step, 2 critics each), and in the actor step
+      // their first layer's input gradient is taken towards the action columns only.
       const lastLayer = 2 * 8 * 1 * 5;
-      const expected = sacUpdateFlops(sac, 5, 1, 1) - lastLayer * (2 + 2 * 3 + 2 * 2);
+      const firstLayerObsRows = 2 * sac.inputDim * 16 * 5;
+      const expected = sacUpdateFlops(sac, 5, 1, 1) - lastLayer * (2 + 2) - 2 * firstLayerObsRows;
       expect(profiledMatmulFlops(profile.kernels)).toBe(expected);
     } finally {
       sac.dispose();

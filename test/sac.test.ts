@@ -252,6 +252,14 @@ describe('the update', () => {
   });
 });
 
+/** Critic k's weight `name` [in, out] as a separate MLP holds it. */
+function criticWeights(sac: Sac, k: number, name: string): number[][] {
+  const tensors = sac.critic.memberTensors(k);
+  const out = tensors[name].arraySync() as number[][];
+  tf.dispose(Object.values(tensors));
+  return out;
+}
+
 describe('multi-task', () => {
   // 2 agents whose observations are [x, y, task one-hot (3)].
   const layout: VectorLayout = {
@@ -270,7 +278,7 @@ describe('multi-task', () => {
 
   test('multi_head + per_task_alpha: one head and one α per task, and only the tasks in the data learn', () => {
     const sac = new Sac({ layout, config: sacConfig({ multi_head: true, per_task_alpha: true, learning_starts: 10, batch_size: 16, policy_frequency: 1 }), seed: 0 });
-    const vars = () => ({ actorOut: sac.actor.namedVariables()['fc2/w'].arraySync() as number[][], qOut: sac.qf1.namedVariables()['fc2/w'].arraySync() as number[][] });
+    const vars = () => ({ actorOut: sac.actor.namedVariables()['fc2/w'].arraySync() as number[][], qOut: criticWeights(sac, 0, 'fc2/w') });
     const before = vars();
     const initialAlpha = tf.tidy(() => tf.exp(sac.logAlpha).dataSync()[0]);
     expect(before.actorOut[0].length).toBe(3 * 2 * 2); // 3 heads × (mean, log-std) × 2 dims
@@ -356,7 +364,7 @@ describe('checkpoints', () => {
     expect(original.stats.length).toBe(30);
     expect(again.actions).toEqual(original.actions);
     expect(again.stats).toEqual(original.stats);
-    const bits = (s: Sac) => [s.actor, s.qf1, s.qf2Target].flatMap((n) => Object.values(n.namedVariables())).concat([s.logAlpha]).map((v) => Array.from(new Uint32Array(v.dataSync().slice().buffer)));
+    const bits = (s: Sac) => [s.actor, s.critic, s.criticTarget].flatMap((n) => Object.values(n.namedVariables())).concat([s.logAlpha]).map((v) => Array.from(new Uint32Array(v.dataSync().slice().buffer)));
     expect(bits(resumed)).toEqual(bits(sac));
 
     // Without the restore the same seed does not continue the same way, so the test has teeth.

@@ -243,6 +243,7 @@ describe('matMul', () => {
     [[3, 4, 5], [5, 2]],
     [[2, 3, 4, 5], [2, 3, 5, 6]],
     [[2, 1, 4, 5], [1, 3, 5, 6]],
+    [[2, 37, 19], [2, 19, 23]], // a batch large enough to grow the heap on copies
     [[16, 33], [33, 24]],
     [[0, 5], [5, 3]],
     [[4, 0], [0, 3]],
@@ -320,6 +321,9 @@ test('no tensors or wasm buffers leak', async () => {
       tf.matMul(a, c, true, true);
       tf.matMul(a, b, false, true);
       tf.matMul(a, a, true, false);
+      // A batch of matrices, multiplied one by one through copies.
+      tf.matMul(x, tf.ones([3, 5, 2]));
+      tf.matMul(a, tf.ones([2, 3, 2]), true, false);
       tf.matMul(tf.zeros([3, 0]), tf.zeros([0, 2]), false, false);
       tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.matMul(p, q, false, true)))([a, b]);
       tf.grad((t: tf.Tensor) => tf.sum(tf.stack(tf.unstack(t, 2).map((u) => tf.square(u)))))(x);

@@ -38,6 +38,11 @@
  *    CleanRL draws fresh actions from the updated actor for it.
  *  - Layers start as PyTorch's `nn.Linear` does (uniform ±1/√fan_in), like CleanRL's.
  *  - Adam with PyTorch's ε = 1e-8 (`trainers/adam.ts`, which resumes bit-exactly).
+ *  - The twin critics (and their targets) run as one two-member network with stacked weights
+ *    (`agents/networks/ensemble-mlp.ts`), a batched matMul per layer, and the update's gradients
+ *    are written out by hand rather than taped: a few hundred kernel calls per update instead of
+ *    over a thousand. Checkpoints still hold qf1, qf2 and their targets (and the q optimiser's
+ *    slots) as separate MLPs, so checkpoints from before load and resume.
  *  - Agents with fewer action dimensions than the widest one act in all `actDim` dimensions; the
  *    env ignores the padding, but its entropy counts in log π and the target entropy.
  */
@@ -45,13 +50,14 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { Experience } from '../agents/experience';
 import { mlpFlops } from '../agents/networks/flops';
+import { type EnsembleActivations, EnsembleMlp } from '../agents/networks/ensemble-mlp';
 import { Mlp } from '../agents/networks/mlp';
-import { createVariable, uniqueScope } from '../agents/networks/module';
+import { type Linear, createVariable, uniqueScope } from '../agents/networks/module';
 import type { Policy } from '../agents/policies/policy';
 import { POLICY_SPEC_FORMAT, type SquashedGaussianPolicySpec } from '../agents/policies/policy-spec';
 import { SquashedGaussianActor, SquashedGaussianPolicy, selectHead, squashableBounds } from '../agents/policies/squashed-gaussian-policy';
 import type { EnvShape, VectorLayout } from '../envs/env-shape';
-import { type NamedTensorData, assignTensors, captureTensors, underPrefix, withPrefix } from '../runtime/core/checkpoint-format';
+import { type NamedTensorData, type OptimizerState, type SerializedTensor, assignTensors, captureTensors, underPrefix, withPrefix } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
 import { Adam } from './adam';
 import { discount, finite, layerWidth, MAX_REPEATS, MAX_STEP_BATCH, MAX_TRANSITION_REPLAY, nonNegativeInt, positive, positiveInt } from './config-keys';
@@ -132,22 +138,23 @@ const HALF_LOG_TWO_PI = 0.5 * Math.log(2 * Math.PI);
 /** Keeps log(1 − tanh²) finite where tanh saturates (CleanRL's constant). */
 const SQUASH_EPSILON = 1e-6;
 
-/** Variables one optimiser trains, under the stable names its slots are keyed by; fixed for the learner's life. */
-class ParameterSet {
-  readonly names: readonly string[];
-  readonly variables: tf.Variable[];
+/** The twin critics' names in checkpoints (each a separate `Mlp` there) and their targets'. */
+const CRITIC_NAMES = ['qf1', 'qf2'] as const;
+const TARGET_NAMES = ['qf1_target', 'qf2_target'] as const;
 
-  constructor(readonly byName: Record<string, tf.Variable>) {
-    this.names = Object.keys(byName);
-    this.variables = this.names.map((n) => byName[n]);
-  }
-
-  /** tfjs keys gradients by the variables' process-global names; the optimiser by the stable ones. */
-  stableGrads(grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
-    const out: Record<string, tf.Tensor> = {};
-    this.names.forEach((n, k) => (out[n] = grads[this.variables[k].name]));
-    return out;
-  }
+/** One reparameterised action draw with what the hand-written backward reuses. */
+interface SampledAction {
+  action: tf.Tensor2D;
+  /** log π(a|s) [B, 1]. */
+  logp: tf.Tensor;
+  /** The actor's layer inputs. */
+  activations: tf.Tensor2D[];
+  tanhRaw: tf.Tensor;
+  /** std·ε. */
+  stdNoise: tf.Tensor;
+  /** 1 − a², and 1 − a² + ε (the squash correction's argument). */
+  oneMinusA2: tf.Tensor;
+  squashArg: tf.Tensor;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,16 +167,19 @@ interface BatchArrays {
   /** Actor inputs [B, inputDim] at s and s'. */
   obs: Float32Array;
   nextObs: Float32Array;
-  /** Normalised actions [B, actDim]. */
-  actions: Float32Array;
+  /** Critic inputs: actor input ⊕ normalised action [B, inputDim + actDim]. */
+  obsActions: Float32Array;
   rewards: Float32Array;
-  /** 1 − terminated. */
-  notDone: Float32Array;
+  /** γ(1 − terminated). */
+  discount: Float32Array;
   /** Task one-hot [B, numTasks] (empty for single-task). */
   task: Float32Array;
   /** ε for a' ~ π(s') [B, actDim], and for the actor steps [policy_frequency, B, actDim]. */
   nextNoise: Float32Array;
   actorNoise: Float32Array;
+  /** log N(ε) of each noise entry. */
+  nextNoiseLogDensity: Float32Array;
+  actorNoiseLogDensity: Float32Array;
 }
 
 export class Sac implements OnlineLearner {
@@ -179,10 +189,9 @@ export class Sac implements OnlineLearner {
   readonly shape: EnvShape;
   readonly config: SacConfig;
   readonly actor: Mlp;
-  readonly qf1: Mlp;
-  readonly qf2: Mlp;
-  readonly qf1Target: Mlp;
-  readonly qf2Target: Mlp;
+  /** The twin critics Q1, Q2 as one two-member network, and their Polyak-averaged targets. */
+  readonly critic: EnsembleMlp;
+  readonly criticTarget: EnsembleMlp;
   /** log α: [numTasks] with `per_task_alpha`, else [1]. */
   readonly logAlpha: tf.Variable;
   readonly replay: TransitionReplay;
@@ -194,9 +203,10 @@ export class Sac implements OnlineLearner {
   private readonly numTasks: number;
   /** Output heads of each network: numTasks with `multi_head`, else 1. */
   private readonly heads: number;
-  /** What the policy and q optimisers train, under their stable names. */
-  private readonly actorParams: ParameterSet;
-  private readonly criticParams: ParameterSet;
+  /** The actor's layers, for the update's own forward and backward passes. */
+  private readonly actorLayers: Linear[];
+  /** (log_std_max − log_std_min)/2. */
+  private readonly logStdHalfRange: number;
   private readonly policyOptimizer: Adam;
   private readonly qOptimizer: Adam;
   private readonly alphaOptimizer?: Adam;
@@ -239,20 +249,20 @@ export class Sac implements OnlineLearner {
     this.inputDim = obsDim + (useAgentId ? A : 0);
     this.actor = new Mlp({ inputDim: this.inputDim, hiddenDims: hidden, outputDim: this.heads * 2 * D, seed: initSeed, role: 'actor' });
     this.actorCore = new SquashedGaussianActor(this.actor, shape, { heads: this.heads, numTasks, agentId: useAgentId, logStdMin: config.log_std_min, logStdMax: config.log_std_max });
-    const critic = (role: string) => new Mlp({ inputDim: this.inputDim + D, hiddenDims: hidden, outputDim: this.heads, seed: initSeed, role });
-    this.qf1 = critic('qf1');
-    this.qf2 = critic('qf2');
-    this.qf1Target = critic('qf1');
-    this.qf2Target = critic('qf2');
-    this.qf1Target.copyFrom(this.qf1);
-    this.qf2Target.copyFrom(this.qf2);
+    // Each critic starts as the separate MLP it is in checkpoints (same seed and role), and the targets as copies.
+    const members = CRITIC_NAMES.map((role) => new Mlp({ inputDim: this.inputDim + D, hiddenDims: hidden, outputDim: this.heads, seed: initSeed, role }));
+    this.critic = new EnsembleMlp(members, 'critic');
+    this.criticTarget = new EnsembleMlp(members, 'critic-target');
+    for (const m of members) m.dispose();
+    const actorVars = this.actor.namedVariables();
+    this.actorLayers = hidden.concat([0]).map((_, i) => ({ w: actorVars[`fc${i}/w`], b: actorVars[`fc${i}/b`] }));
+    this.logStdHalfRange = 0.5 * (config.log_std_max - config.log_std_min);
     const alphas = config.per_task_alpha ? numTasks : 1;
     this.logAlpha = createVariable(tf.fill([alphas], Math.log(config.alpha)), uniqueScope('sac'), 'log_alpha', config.autotune);
 
-    this.actorParams = new ParameterSet(withPrefix('actor/', this.actor.namedVariables()));
-    this.criticParams = new ParameterSet({ ...withPrefix('qf1/', this.qf1.namedVariables()), ...withPrefix('qf2/', this.qf2.namedVariables()) });
-    this.policyOptimizer = new Adam({ lr: config.policy_lr }, this.actorParams.byName);
-    this.qOptimizer = new Adam({ lr: config.q_lr }, this.criticParams.byName);
+    this.policyOptimizer = new Adam({ lr: config.policy_lr }, withPrefix('actor/', actorVars));
+    // Keyed by the ensemble's names; checkpoints hold the slots under qf1/… and qf2/… (`splitCriticSlots`).
+    this.qOptimizer = new Adam({ lr: config.q_lr }, this.critic.namedVariables());
     if (config.autotune) this.alphaOptimizer = new Adam({ lr: config.alpha_lr ?? config.q_lr }, { log_alpha: this.logAlpha });
 
     this.replay = new TransitionReplay({ obsDim, actDim: D }, config.buffer_size);
@@ -263,12 +273,14 @@ export class Sac implements OnlineLearner {
       rows: new Int32Array(B),
       obs: new Float32Array(B * this.inputDim),
       nextObs: new Float32Array(B * this.inputDim),
-      actions: new Float32Array(B * D),
+      obsActions: new Float32Array(B * (this.inputDim + D)),
       rewards: new Float32Array(B),
-      notDone: new Float32Array(B),
+      discount: new Float32Array(B),
       task: new Float32Array(B * numTasks),
       nextNoise: new Float32Array(B * D),
       actorNoise: new Float32Array(config.policy_frequency * B * D),
+      nextNoiseLogDensity: new Float32Array(B * D),
+      actorNoiseLogDensity: new Float32Array(config.policy_frequency * B * D),
     };
     this.unitScratch = new Float32Array(D);
   }
@@ -366,29 +378,46 @@ export class Sac implements OnlineLearner {
     const r = this.replay;
     const D = this.shape.actDim;
     const T = this.numTasks;
+    const Din = this.inputDim;
+    // γ as the float32 the old tensor maths multiplied by, so γ·(1 − terminated)·x rounds as γ·x did.
+    const gamma = Math.fround(this.config.gamma);
     r.sampleRows(this.updateRng, b.rows);
     if (T > 0) b.task.fill(0);
     for (let k = 0; k < b.rows.length; k++) {
       const row = b.rows[k];
       this.actorCore.writeInput(b.obs, k, r.obs, row, r.agent[row]);
       this.actorCore.writeInput(b.nextObs, k, r.nextObs, row, r.agent[row]);
-      b.actions.set(r.actions.subarray(row * D, (row + 1) * D), k * D);
+      b.obsActions.set(b.obs.subarray(k * Din, (k + 1) * Din), k * (Din + D));
+      b.obsActions.set(r.actions.subarray(row * D, (row + 1) * D), k * (Din + D) + Din);
       b.rewards[k] = r.rewards[row];
-      b.notDone[k] = 1 - r.terminated[row];
+      b.discount[k] = r.terminated[row] ? 0 : gamma;
       if (T > 0) b.task[k * T + r.task[row]] = 1;
     }
-    for (let j = 0; j < b.nextNoise.length; j++) b.nextNoise[j] = this.updateRng.normal();
+    const logDensity = (e: number) => -(0.5 * e * e + HALF_LOG_TWO_PI);
+    for (let j = 0; j < b.nextNoise.length; j++) {
+      b.nextNoise[j] = this.updateRng.normal();
+      b.nextNoiseLogDensity[j] = logDensity(b.nextNoise[j]);
+    }
     const actorNoise = actorSteps * b.rows.length * D;
-    for (let j = 0; j < actorNoise; j++) b.actorNoise[j] = this.updateRng.normal();
+    for (let j = 0; j < actorNoise; j++) {
+      b.actorNoise[j] = this.updateRng.normal();
+      b.actorNoiseLogDensity[j] = logDensity(b.actorNoise[j]);
+    }
   }
 
-  /** One critic step; every `policy_frequency`-th also takes that many actor (and α) steps; then the targets move. */
+  /**
+   * One critic step; every `policy_frequency`-th also takes that many actor (and α) steps; then the
+   * targets move. The gradients are written out by hand (the chain rule through the squashed
+   * Gaussian, the critics' min and each MLP): a taped update costs each op a saved-tensor copy and
+   * its gradient several more kernels, and this update is a few hundred kernels either way.
+   */
   update(): TrainStats {
     const cfg = this.config;
     const B = cfg.batch_size;
     const D = this.shape.actDim;
     const Din = this.inputDim;
     const T = this.numTasks;
+    const K = this.critic.members;
     const actorSteps = this.updates % cfg.policy_frequency === 0 ? cfg.policy_frequency : 0;
     this.fillBatch(actorSteps);
     const b = this.batch;
@@ -397,83 +426,79 @@ export class Sac implements OnlineLearner {
     const stats = tf.tidy(() => {
       const obs = tf.tensor2d(b.obs, [B, Din]);
       const nextObs = tf.tensor2d(b.nextObs, [B, Din]);
-      const actions = tf.tensor2d(b.actions, [B, D]);
-      const rewards = tf.tensor1d(b.rewards);
-      const notDone = tf.tensor1d(b.notDone);
+      const obsActions = tf.tensor2d(b.obsActions, [B, Din + D]);
+      const rewards = tf.tensor2d(b.rewards, [B, 1]);
+      const discount = tf.tensor2d(b.discount, [B, 1]);
       const task = T > 0 ? tf.tensor2d(b.task, [B, T]) : undefined;
-      const out: Record<string, tf.Scalar> = {};
-      // Tensors kept out of a gradient tape's tidy escape every enclosing tidy too: freed at the end.
-      const kept: tf.Tensor[] = [];
-      const keep = <T extends tf.Tensor>(t: T): T => {
-        kept.push(tf.keep(t));
-        return t;
+      // Every stat as a 1-D piece, read back together at the end.
+      const parts: tf.Tensor[] = [];
+      const stat = (names: string[], t: tf.Tensor) => {
+        statNames.push(...names);
+        parts.push(t.rank === 1 ? t : tf.reshape(t, [-1]));
       };
 
-      // 1. Soft TD target from the target critics at a' ~ π(s'); nothing here is trained.
-      const next = this.sampleAction(nextObs, tf.tensor2d(b.nextNoise, [B, D]), task);
-      const minNextQ = tf.minimum(this.q(this.qf1Target, nextObs, next.action, task), this.q(this.qf2Target, nextObs, next.action, task));
-      const softNext = tf.sub(minNextQ, tf.mul(this.alphaOf(task), next.logp));
-      const y = tf.add(rewards, tf.mul(cfg.gamma, tf.mul(notDone, softNext)));
+      // 1. Soft TD target from the target critics at a' ~ π(s'); y = r + γ(1 − terminated)(min Q' − α log π).
+      const alpha = this.alphaOf(task);
+      const next = this.sampleAction(nextObs, tf.tensor2d(b.nextNoise, [B, D]), tf.tensor2d(b.nextNoiseLogDensity, [B, D]), task);
+      const minNextQ = tf.min(this.criticQ(this.criticTarget, tf.concat([nextObs, next.action], 1), task).q, 0);
+      const y = tf.add(rewards, tf.mul(discount, tf.sub(minNextQ, tf.mul(alpha.rows, next.logp))));
 
-      // 2. Critic step on (Q1 − y)² + (Q2 − y)².
-      const criticStep = tf.variableGrads(() => {
-        const q1 = this.q(this.qf1, obs, actions, task);
-        const q2 = this.q(this.qf2, obs, actions, task);
-        const l1 = tf.mean(tf.square(tf.sub(q1, y))) as tf.Scalar;
-        const l2 = tf.mean(tf.square(tf.sub(q2, y))) as tf.Scalar;
-        out.qf1_values = keep(tf.mean(q1) as tf.Scalar);
-        out.qf2_values = keep(tf.mean(q2) as tf.Scalar);
-        out.qf1_loss = keep(l1);
-        out.qf2_loss = keep(l2);
-        return tf.add(l1, l2) as tf.Scalar;
-      }, this.criticParams.variables);
-      this.qOptimizer.apply(this.criticParams.stableGrads(criticStep.grads));
-      out.qf_loss = tf.div(criticStep.value, 2);
+      // 2. Critic step on Σ_k mean((Q_k − y)²): ∂/∂Q_k = 2(Q_k − y)/B.
+      const critic = this.criticQ(this.critic, obsActions, task);
+      const diff = tf.sub(critic.q, y);
+      const losses = tf.mean(tf.square(diff), [1, 2]);
+      const dQ = tf.mul(diff, 2 / B);
+      const criticGrads = this.critic.backward(critic.saved, task && this.heads > 1 ? tf.mul(dQ, task) : dQ, { weights: true }).grads;
+      this.qOptimizer.apply(criticGrads);
+      stat(['qf1_values', 'qf2_values'].slice(0, K), tf.mean(critic.q, [1, 2]));
+      stat(['qf1_loss', 'qf2_loss'].slice(0, K), losses);
+      stat(['qf_loss'], tf.mean(losses, 0, true));
 
-      // 3. Actor (and α) steps against the updated critics.
-      const actorLosses: tf.Scalar[] = [];
-      const alphaLosses: tf.Scalar[] = [];
-      const entropies: tf.Scalar[] = [];
+      // 3. Actor (and α) steps against the updated critics: loss mean(α log π(a|s) − min_k Q_k(s, a)).
+      const actorStats: tf.Tensor[][] = [];
       for (let k = 0; k < actorSteps; k++) {
-        const noise = tf.tensor2d(b.actorNoise.subarray(k * B * D, (k + 1) * B * D), [B, D]);
-        const alpha = this.alphaOf(task);
-        let logp: tf.Tensor1D | undefined;
-        const actorStep = tf.variableGrads(() => {
-          const pi = this.sampleAction(obs, noise, task);
-          logp = keep(pi.logp);
-          const minQ = tf.minimum(this.q(this.qf1, obs, pi.action, task), this.q(this.qf2, obs, pi.action, task));
-          return tf.mean(tf.sub(tf.mul(alpha, pi.logp), minQ)) as tf.Scalar;
-        }, this.actorParams.variables);
-        this.policyOptimizer.apply(this.actorParams.stableGrads(actorStep.grads));
-        actorLosses.push(actorStep.value);
-        entropies.push(tf.neg(tf.mean(logp!)) as tf.Scalar);
+        const at = k * B * D;
+        const alphaNow = this.alphaOf(task);
+        const pi = this.sampleAction(obs, tf.tensor2d(b.actorNoise.subarray(at, at + B * D), [B, D]), tf.tensor2d(b.actorNoiseLogDensity.subarray(at, at + B * D), [B, D]), task);
+        const q = this.criticQ(this.critic, tf.concat([obs, pi.action], 1), task);
+        const minQ = tf.min(q.q, 0);
+        const actorLoss = tf.mean(tf.sub(tf.mul(alphaNow.rows, pi.logp), minQ));
+        // ∂ Σ min Q / ∂Q_k: 1 where critic k is the minimum.
+        const isMin = tf.cast(tf.equal(q.q, minQ), 'float32');
+        const dInput = this.critic.backward(q.saved, task && this.heads > 1 ? tf.mul(isMin, task) : isMin, { weights: false, inputFrom: Din }).dInput!;
+        const dMinQdA = tf.sum(dInput, 0);
+        // ∂loss/∂log π per row, and through log π's −log(1 − a² + ε) term ∂log π/∂a = 2a/(1 − a² + ε).
+        const dLogp = tf.mul(alphaNow.rows, 1 / B);
+        const dAction = tf.sub(tf.mul(dLogp, tf.div(tf.mul(pi.action, 2), pi.squashArg)), tf.mul(dMinQdA, 1 / B));
+        // a = tanh(mean + std·ε): the pre-tanh gradient is the mean's; the log-std's also has log π's −log std.
+        const dMean = tf.mul(dAction, pi.oneMinusA2);
+        const dLogStd = tf.sub(tf.mul(dMean, pi.stdNoise), dLogp);
+        const dRaw = tf.mul(dLogStd, tf.mul(tf.sub(1, tf.square(pi.tanhRaw)), this.logStdHalfRange));
+        const dHead = tf.concat([dMean, dRaw], 1);
+        const dOut = (task && this.heads > 1 ? tf.reshape(tf.mul(tf.expandDims(dHead, 1), tf.expandDims(task, 2)), [B, this.heads * 2 * D]) : dHead) as tf.Tensor2D;
+        this.policyOptimizer.apply(this.actorBackward(pi.activations, dOut));
+        const step = [actorLoss, tf.neg(tf.mean(pi.logp))];
         if (this.alphaOptimizer) {
-          const target = tf.add(logp!, this.targetEntropy);
-          const alphaStep = tf.variableGrads(() => tf.mean(tf.mul(tf.neg(this.alphaOf(task)), target)) as tf.Scalar, [this.logAlpha]);
-          this.alphaOptimizer.apply({ log_alpha: alphaStep.grads[this.logAlpha.name] });
-          alphaLosses.push(alphaStep.value);
+          // loss mean(−α_task(row) (log π + H̄)); ∂/∂log α_t = −α_t Σ_{rows of t} (log π + H̄) / B, and the loss is their sum.
+          const target = tf.add(pi.logp, this.targetEntropy);
+          const grad = cfg.per_task_alpha && task ? tf.mul(alphaNow.alphas, tf.mul(tf.sum(tf.mul(task, target), 0), -1 / B)) : tf.mul(tf.neg(alphaNow.alphas), tf.mean(target));
+          this.alphaOptimizer.apply({ log_alpha: grad });
+          step.push(tf.sum(grad));
         }
+        actorStats.push(step);
       }
-      const meanOf = (xs: tf.Scalar[]) => tf.div(tf.addN(xs), xs.length) as tf.Scalar;
       if (actorSteps > 0) {
-        out.actor_loss = meanOf(actorLosses);
-        out.entropy = meanOf(entropies);
-        if (alphaLosses.length > 0) out.alpha_loss = meanOf(alphaLosses);
+        const names = ['actor_loss', 'entropy', 'alpha_loss'];
+        actorStats[0].forEach((_, j) => stat([names[j]], actorSteps === 1 ? actorStats[0][j] : tf.div(tf.addN(actorStats.map((s) => s[j])), actorSteps)));
       }
 
       // 4. Polyak-averaged target critics.
-      if ((this.updates + 1) % cfg.target_network_frequency === 0) {
-        this.qf1Target.copyFrom(this.qf1, cfg.tau);
-        this.qf2Target.copyFrom(this.qf2, cfg.tau);
-      }
+      if ((this.updates + 1) % cfg.target_network_frequency === 0) this.criticTarget.copyFrom(this.critic, cfg.tau);
 
       // α after this update: its mean, and each task's with `per_task_alpha`.
       const alphas = tf.exp(this.logAlpha) as tf.Tensor1D;
-      out.alpha = tf.mean(alphas);
-      statNames.push(...Object.keys(out));
-      const all = tf.concat([tf.stack(Object.values(out)), alphas]);
-      tf.dispose(kept);
-      return all;
+      stat(['alpha'], tf.mean(alphas, 0, true));
+      return tf.concat([...parts, alphas]);
     });
     const values = stats.dataSync();
     stats.dispose();
@@ -485,41 +510,86 @@ export class Sac implements OnlineLearner {
   }
 
   /**
-   * Reparameterised a = tanh(mean + std·ε) and its log-probability under the squashed Gaussian:
-   * Σ_d [log N(ε) − log std − log(1 − a² + 1e-6)], since (x − mean)/std is ε itself.
+   * Reparameterised a = tanh(mean + std·ε) and its log-probability under the squashed Gaussian,
+   * Σ_d [log N(ε) − log std − log(1 − a² + 1e-6)] (since (x − mean)/std is ε itself), with what the
+   * hand-written backward needs. `noiseLogDensity` is log N(ε), computed with ε on the host.
    */
-  private sampleAction(x: tf.Tensor2D, noise: tf.Tensor2D, task: tf.Tensor2D | undefined): { action: tf.Tensor2D; logp: tf.Tensor1D } {
-    const { mean, logStd } = this.actorCore.head(x, task);
-    const action = tf.tanh(tf.add(mean, tf.mul(tf.exp(logStd), noise))) as tf.Tensor2D;
-    const gaussian = tf.neg(tf.add(tf.add(tf.mul(0.5, tf.square(noise)), logStd), HALF_LOG_TWO_PI));
-    const squash = tf.log(tf.add(tf.sub(1, tf.square(action)), SQUASH_EPSILON));
-    return { action, logp: tf.sum(tf.sub(gaussian, squash), 1) as tf.Tensor1D };
+  private sampleAction(x: tf.Tensor2D, noise: tf.Tensor2D, noiseLogDensity: tf.Tensor2D, task: tf.Tensor2D | undefined): SampledAction {
+    const { out, activations } = this.actorForward(x, task);
+    const [mean, raw] = tf.split(out, 2, 1);
+    // The actor's log-std squashing (`SquashedGaussianActor.head`): lo + (hi − lo)/2 · (tanh(raw) + 1).
+    const tanhRaw = tf.tanh(raw);
+    const logStd = tf.add(tf.mul(tanhRaw, this.logStdHalfRange), this.config.log_std_min + this.logStdHalfRange);
+    const stdNoise = tf.mul(tf.exp(logStd), noise);
+    const action = tf.tanh(tf.add(mean, stdNoise)) as tf.Tensor2D;
+    const oneMinusA2 = tf.sub(1, tf.square(action));
+    const squashArg = tf.add(oneMinusA2, SQUASH_EPSILON);
+    const logp = tf.sum(tf.sub(tf.sub(noiseLogDensity, logStd), tf.log(squashArg)), 1, true);
+    return { action, logp, activations, tanhRaw, stdNoise, oneMinusA2, squashArg };
   }
 
-  /** Q(s, a) [B] from critic `net`: x is the actor input at s. */
-  private q(net: Mlp, x: tf.Tensor2D, action: tf.Tensor2D, task: tf.Tensor2D | undefined): tf.Tensor1D {
-    return tf.reshape(selectHead(net.forward(tf.concat([x, action], 1)), this.heads, 1, task), [-1]);
+  /** The actor's output [B, 2·actDim] (its head picked by the task) and each layer's input. */
+  private actorForward(x: tf.Tensor2D, task: tf.Tensor2D | undefined): { out: tf.Tensor2D; activations: tf.Tensor2D[] } {
+    const activations: tf.Tensor2D[] = [];
+    let h = x;
+    const last = this.actorLayers.length - 1;
+    this.actorLayers.forEach(({ w, b }, i) => {
+      activations.push(h);
+      // Plain ops rather than tf.fused.matMul: on a rank-2 input the fused op costs reshapes and a
+      // wrapper around its kernel, more kernel calls than the add and ReLU it saves.
+      const z = tf.add(tf.matMul(h, w as tf.Tensor2D), b) as tf.Tensor2D;
+      h = i < last ? tf.relu(z) : z;
+    });
+    return { out: selectHead(h, this.heads, 2 * this.shape.actDim, task), activations };
   }
 
-  /** α for each row [B] (per task), or the one α [1]. */
-  private alphaOf(task: tf.Tensor2D | undefined): tf.Tensor {
-    const alpha = tf.exp(this.logAlpha);
-    return this.config.per_task_alpha && task ? tf.sum(tf.mul(alpha, task), 1) : alpha;
+  /** The actor's gradients (keyed as the policy optimiser's parameters) from ∂loss/∂output [B, heads·2·actDim]. */
+  private actorBackward(activations: tf.Tensor2D[], dOut: tf.Tensor2D): Record<string, tf.Tensor> {
+    const grads: Record<string, tf.Tensor> = {};
+    let g: tf.Tensor2D = dOut;
+    for (let i = this.actorLayers.length - 1; i >= 0; i--) {
+      const a = activations[i];
+      grads[`actor/fc${i}/w`] = tf.matMul(a, g, true, false);
+      grads[`actor/fc${i}/b`] = tf.sum(g, 0);
+      if (i > 0) g = tf.mul(tf.matMul(g, this.actorLayers[i].w as tf.Tensor2D, false, true), tf.step(a));
+    }
+    return grads;
+  }
+
+  /** Every critic's Q(s, a) [K, B, 1] from critic input (s ⊕ a) [B, inputDim + actDim], each picking the row's task head. */
+  private criticQ(net: EnsembleMlp, input: tf.Tensor2D, task: tf.Tensor2D | undefined): { q: tf.Tensor3D; saved: EnsembleActivations } {
+    const { out, saved } = net.forward(input);
+    return { q: task && this.heads > 1 ? tf.sum(tf.mul(out, task), 2, true) : out, saved };
+  }
+
+  /** α per task (or the one α) [n], and for each row [B, 1] (per task), or [1]. */
+  private alphaOf(task: tf.Tensor2D | undefined): { alphas: tf.Tensor1D; rows: tf.Tensor } {
+    const alphas = tf.exp(this.logAlpha) as tf.Tensor1D;
+    return { alphas, rows: this.config.per_task_alpha && task ? tf.sum(tf.mul(alphas, task), 1, true) : alphas };
   }
 
   // --- checkpoints ----------------------------------------------------------------------------
 
   async captureState(): Promise<LearnerState> {
     const replay = this.replay.capture();
-    const optimizers: LearnerState['optimizers'] = { policy: await this.policyOptimizer.capture(), q: await this.qOptimizer.capture() };
+    const optimizers: LearnerState['optimizers'] = { policy: await this.policyOptimizer.capture(), q: this.splitCriticSlots(await this.qOptimizer.capture()) };
     if (this.alphaOptimizer) optimizers.alpha = await this.alphaOptimizer.capture();
+    // Each critic is stored as the separate MLP it was before the critics became one ensemble.
+    const members = async (net: EnsembleMlp, k: number): Promise<NamedTensorData> => {
+      const tensors = net.memberTensors(k);
+      try {
+        return await captureTensors(tensors);
+      } finally {
+        tf.dispose(Object.values(tensors));
+      }
+    };
     return {
       models: {
         actor: await captureTensors(this.actor.namedVariables()),
-        qf1: await captureTensors(this.qf1.namedVariables()),
-        qf2: await captureTensors(this.qf2.namedVariables()),
-        qf1_target: await captureTensors(this.qf1Target.namedVariables()),
-        qf2_target: await captureTensors(this.qf2Target.namedVariables()),
+        qf1: await members(this.critic, 0),
+        qf2: await members(this.critic, 1),
+        qf1_target: await members(this.criticTarget, 0),
+        qf2_target: await members(this.criticTarget, 1),
         alpha: await captureTensors({ log_alpha: this.logAlpha }),
       },
       optimizers,
@@ -549,14 +619,12 @@ export class Sac implements OnlineLearner {
     // Everything is looked up before anything is assigned, so a missing part leaves the trainer as it was.
     const models: Array<[Record<string, tf.Variable>, NamedTensorData, string]> = [
       [this.actor.namedVariables(), need(state.models, 'actor', 'model'), 'actor'],
-      [this.qf1.namedVariables(), need(state.models, 'qf1', 'model'), 'qf1'],
-      [this.qf2.namedVariables(), need(state.models, 'qf2', 'model'), 'qf2'],
-      [this.qf1Target.namedVariables(), need(state.models, 'qf1_target', 'model'), 'qf1_target'],
-      [this.qf2Target.namedVariables(), need(state.models, 'qf2_target', 'model'), 'qf2_target'],
       [{ log_alpha: this.logAlpha }, need(state.models, 'alpha', 'model'), 'alpha'],
     ];
+    const critics = CRITIC_NAMES.map((name) => need(state.models, name, 'model'));
+    const targets = TARGET_NAMES.map((name) => need(state.models, name, 'model'));
     const policyOpt = need(state.optimizers, 'policy', 'optimizer');
-    const qOpt = need(state.optimizers, 'q', 'optimizer');
+    const qOpt = this.stackCriticSlots(need(state.optimizers, 'q', 'optimizer'), `${who}: optimizer 'q'`);
     const alphaOpt = this.alphaOptimizer ? need(state.optimizers, 'alpha', 'optimizer') : undefined;
     const actRng = Rng.fromState(need(state.rngs, 'act', 'rng'));
     const updateRng = Rng.fromState(need(state.rngs, 'update', 'rng'));
@@ -572,6 +640,12 @@ export class Sac implements OnlineLearner {
         throw new Error(`${who}: model '${name}': ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    try {
+      this.critic.assignMembers(critics, CRITIC_NAMES);
+      this.criticTarget.assignMembers(targets, TARGET_NAMES);
+    } catch (err) {
+      throw new Error(`${who}: ${err instanceof Error ? err.message : String(err)}`);
+    }
     this.policyOptimizer.restore(policyOpt, `${who}: optimizer 'policy'`);
     this.qOptimizer.restore(qOpt, `${who}: optimizer 'q'`);
     if (this.alphaOptimizer && alphaOpt) this.alphaOptimizer.restore(alphaOpt, `${who}: optimizer 'alpha'`);
@@ -582,8 +656,66 @@ export class Sac implements OnlineLearner {
     this.updateCredit = updateCredit;
   }
 
+  /**
+   * The q optimiser's state as checkpoints hold it: each ensemble slot (`fc0/w/m` [2, in, out])
+   * split into the critics' own (`qf1/fc0/w/m` [in, out], `qf2/…`), in the order a per-critic
+   * optimiser wrote them (its other weights first, then qf1's slots, then qf2's).
+   */
+  private splitCriticSlots(state: OptimizerState): OptimizerState {
+    const shapes = this.critic.memberShapes();
+    const K = this.critic.members;
+    const rest: OptimizerState['weights'] = [];
+    const perMember: OptimizerState['weights'][] = CRITIC_NAMES.map(() => []);
+    for (const w of state.weights) {
+      const param = Object.keys(shapes).find((p) => w.name.startsWith(`${p}/`));
+      if (!param) {
+        rest.push(w);
+        continue;
+      }
+      const bytes = w.tensor.data.byteLength / K;
+      for (let k = 0; k < K; k++) {
+        const data = w.tensor.data.slice(k * bytes, (k + 1) * bytes);
+        perMember[k].push({ name: `${CRITIC_NAMES[k]}/${w.name}`, tensor: { shape: [...shapes[param]], dtype: w.tensor.dtype, data } });
+      }
+    }
+    return { ...state, weights: [...rest, ...perMember.flat()] };
+  }
+
+  /** The inverse of `splitCriticSlots`: a checkpoint's per-critic slots stacked into the ensemble's. */
+  private stackCriticSlots(state: OptimizerState, who: string): OptimizerState {
+    const shapes = this.critic.memberShapes();
+    const ensembleShapes = Object.fromEntries(Object.entries(this.critic.namedVariables()).map(([n, v]) => [n, v.shape]));
+    const byName = new Map(state.weights.map((w) => [w.name, w.tensor]));
+    const rest = state.weights.filter((w) => !CRITIC_NAMES.some((c) => w.name.startsWith(`${c}/`)));
+    const stacked: OptimizerState['weights'] = [];
+    const first = `${CRITIC_NAMES[0]}/`;
+    for (const w of state.weights) {
+      if (!w.name.startsWith(first)) continue;
+      const slot = w.name.slice(first.length);
+      const param = Object.keys(shapes).find((p) => slot.startsWith(`${p}/`));
+      if (!param) throw new Error(`${who} has weight '${w.name}', which is not a slot of a critic parameter`);
+      const parts: SerializedTensor[] = CRITIC_NAMES.map((c) => {
+        const t = byName.get(`${c}/${slot}`);
+        if (!t) throw new Error(`${who} has no weight '${c}/${slot}'`);
+        const shape = shapes[param];
+        if (t.dtype !== 'float32' || t.shape.length !== shape.length || t.shape.some((d, j) => d !== shape[j])) {
+          throw new Error(`${who} weight '${c}/${slot}' is ${t.dtype}[${t.shape}], expected float32[${shape}]`);
+        }
+        return t;
+      });
+      const data = new Uint8Array(parts.reduce((n, p) => n + p.data.byteLength, 0));
+      let at = 0;
+      for (const p of parts) {
+        data.set(p.data, at);
+        at += p.data.byteLength;
+      }
+      stacked.push({ name: slot, tensor: { shape: [...ensembleShapes[param]], dtype: 'float32', data } });
+    }
+    return { ...state, weights: [...rest, ...stacked] };
+  }
+
   dispose(): void {
-    for (const net of [this.actor, this.qf1, this.qf2, this.qf1Target, this.qf2Target]) net.dispose();
+    for (const net of [this.actor, this.critic, this.criticTarget]) net.dispose();
     this.logAlpha.dispose();
     this.policyOptimizer.dispose();
     this.qOptimizer.dispose();
@@ -600,7 +732,7 @@ export function sacUpdateFlops(learner: Sac, B: number, criticSteps: number, act
   const D = learner.shape.actDim;
   const hidden = learner.config.hidden_dims;
   const actor = mlpFlops(learner.inputDim, hidden, learner.actor.spec.outputDim, B);
-  const q = mlpFlops(learner.inputDim + D, hidden, learner.qf1.spec.outputDim, B);
+  const q = mlpFlops(learner.inputDim + D, hidden, learner.critic.sizes[learner.critic.sizes.length - 1], B);
   // Per critic step: a' from the actor and both targets forward; both critics forward and backward.
   const perCritic = actor.forward + 2 * q.forward + 2 * (q.forward + q.backward);
   // Per actor step: actor forward and backward; both critics forward, and backward towards the

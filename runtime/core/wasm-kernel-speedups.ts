@@ -14,6 +14,10 @@ import { registerWasmFusedOptimizer } from './wasm-fused-optimizer';
 // 2. BatchMatMul with transposeA/transposeB (every matMul gradient) runs 4-7x slower than
 //    transposing the operand with the Transpose kernel first and multiplying untransposed.
 //
+// 3. BatchMatMul over a batch of matrices runs on a plain loop several times slower than the XNNPACK
+//    path the original kernel takes for a single matrix; a batch is multiplied here matrix by
+//    matrix through the original kernel.
+//
 // BatchMatMul with an empty operand is also answered here: the original returns uninitialised
 // memory when the inner dimension is 0, where the product is all zeros.
 //
@@ -244,6 +248,57 @@ function emptyProduct(backend: BackendWasm, a: tf.TensorInfo, b: tf.TensorInfo, 
   return out;
 }
 
+/** Matrix `index` of x's batch as a tensor of its own (a copy), [rows, cols]. */
+function matrixOf(backend: BackendWasm, x: tf.TensorInfo, index: number, shape: [number, number]): tf.TensorInfo {
+  const size = shape[0] * shape[1];
+  const out = backend.makeOutput(shape, 'float32');
+  heapWords(backend, out).set(heapWords(backend, x).subarray(index * size, (index + 1) * size));
+  return out;
+}
+
+/**
+ * a·b (untransposed) for a batch of more than one matrix, one original-kernel call per matrix so
+ * each takes the single-matrix XNNPACK path; an operand with a batch of one is shared by all.
+ * Undefined where the batch is one, or broadcasts in ways other than that (left to the original).
+ */
+function matMulPerMatrix(original: tf.KernelFunc, args: KernelArgs, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo | undefined {
+  const batchShapeA = a.shape.slice(0, -2);
+  const batchShapeB = b.shape.slice(0, -2);
+  const batchA = sizeOf(batchShapeA);
+  const batchB = sizeOf(batchShapeB);
+  const batch = Math.max(batchA, batchB);
+  if (batch <= 1 || (batchA !== 1 && batchA !== batch) || (batchB !== 1 && batchB !== batch)) return undefined;
+  let outBatch: number[];
+  try {
+    outBatch = tf.broadcast_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB);
+  } catch {
+    return undefined;
+  }
+  if (sizeOf(outBatch) !== batch) return undefined;
+  const backend = wasmBackend(args);
+  const m = a.shape[a.shape.length - 2]!;
+  const k = a.shape[a.shape.length - 1]!;
+  const n = b.shape[b.shape.length - 1]!;
+  const out = backend.makeOutput([...outBatch, m, n], 'float32');
+  const plain: tf.BatchMatMulAttrs = { transposeA: false, transposeB: false };
+  for (let i = 0; i < batch; i++) {
+    const temporaries: tf.TensorInfo[] = [];
+    try {
+      const ai = batchA === 1 ? a : matrixOf(backend, a, i, [m, k]);
+      if (ai !== a) temporaries.push(ai);
+      const bi = batchB === 1 ? b : matrixOf(backend, b, i, [k, n]);
+      if (bi !== b) temporaries.push(bi);
+      const product = original({ ...args, inputs: { a: ai, b: bi }, attrs: { ...args.attrs, ...plain } });
+      if (Array.isArray(product)) throw new Error('wasm BatchMatMul kernel returned several tensors');
+      temporaries.push(product);
+      heapWords(backend, out).set(heapWords(backend, product), i * m * n);
+    } finally {
+      for (const t of temporaries) backend.disposeData(t.dataId);
+    }
+  }
+  return out;
+}
+
 function batchMatMul(original: tf.KernelFunc, args: KernelArgs): KernelResult {
   const attrs = args.attrs as unknown as tf.BatchMatMulAttrs;
   const a = input(args, 'a');
@@ -259,7 +314,7 @@ function batchMatMul(original: tf.KernelFunc, args: KernelArgs): KernelResult {
 
   const backend = wasmBackend(args);
   if (sizeOf(a.shape) === 0 || sizeOf(b.shape) === 0) return emptyProduct(backend, a, b, attrs) ?? original(args);
-  if (!attrs.transposeA && !attrs.transposeB) return original(args);
+  if (!attrs.transposeA && !attrs.transposeB) return matMulPerMatrix(original, args, a, b) ?? original(args);
   const transpose = tf.getKernel(tf.Transpose, 'wasm')?.kernelFunc;
   if (transpose === undefined) return original(args);
 
@@ -270,7 +325,7 @@ function batchMatMul(original: tf.KernelFunc, args: KernelArgs): KernelResult {
     if (attrs.transposeA) temporaries.push((a2 = swapLastTwo(transpose, backend, a)));
     if (attrs.transposeB) temporaries.push((b2 = swapLastTwo(transpose, backend, b)));
     const plain: tf.BatchMatMulAttrs = { transposeA: false, transposeB: false };
-    return original({ ...args, inputs: { a: a2, b: b2 }, attrs: { ...args.attrs, ...plain } });
+    return matMulPerMatrix(original, args, a2, b2) ?? original({ ...args, inputs: { a: a2, b: b2 }, attrs: { ...args.attrs, ...plain } });
   } finally {
     for (const t of temporaries) backend.disposeData(t.dataId);
   }
