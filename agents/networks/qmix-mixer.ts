@@ -67,7 +67,8 @@ export class QMixer extends Module {
   /**
    * `mix` with a hand-written backward, for a caller that differentiates it inside its own
    * `tf.customGrad` (QMIX's update): no op is put on the gradient tape, the hypernetworks' layers
-   * that read the state run as two matmuls (those followed by a ReLU, and the rest) and
+   * that read the state run as two matmuls (those followed by a ReLU, and the rest; their
+   * weights concatenated, which costs two calls and saves two per layer) and
    * `backward` returns the gradients of qs and of every variable. `out` belongs to the caller's
    * scope; the trace's tensors are kept (outside any tidy) until `disposeTrace`.
    */
@@ -190,16 +191,19 @@ function collectTensors(x: unknown, into: tf.Tensor[] = []): tf.Tensor[] {
   return into;
 }
 
+// Plain matMul + add rather than tf.fused.matMul: the fused op takes rank-3 operands, and its
+// reshapes and custom-gradient wrapper cost more kernel calls than the add it saves.
 function dense(x: tf.Tensor2D, layer: Linear): tf.Tensor2D {
-  return tf.fused.matMul({ a: x, b: layer.w as tf.Tensor2D, bias: layer.b }) as tf.Tensor2D;
+  return affine(x, layer);
 }
 
-/** Several layers reading the same input as one matmul (with the bias and activation fused). */
+/** Several layers reading the same input as one matmul, one bias add and one activation. */
 function denseGroup(x: tf.Tensor2D, layers: Linear[], activation: 'relu' | 'linear'): DenseGroupTrace {
   const alone = layers.length === 1;
   const w = (alone ? layers[0].w : tf.concat(layers.map((l) => l.w), 1)) as tf.Tensor2D;
   const b = alone ? layers[0].b : tf.concat(layers.map((l) => l.b), 0);
-  const y = tf.fused.matMul({ a: x, b: w, bias: b, activation }) as tf.Tensor2D;
+  const pre = tf.add(tf.matMul(x, w), b) as tf.Tensor2D;
+  const y = activation === 'relu' ? tf.relu(pre) : pre;
   const outs = alone ? [y] : (tf.split(y, layers.map((l) => l.w.shape[1]!), 1) as tf.Tensor2D[]);
   return { w, y, outs, relu: activation === 'relu' };
 }
