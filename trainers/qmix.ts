@@ -409,10 +409,11 @@ export class QLearner implements OnlineLearner {
     const reward = perRow(arr.reward);
     const notDone = perRow(arr.notDone);
     const mask = mixed ? tf.tensor1d(arr.mask) : tf.tensor2d(arr.mask, [N, A]);
-    const states = this.mixer ? tf.tensor3d(mixerStates, [T + 1, B, S]) : undefined;
+    // The mixer's state rows at t and t + 1, uploaded as two overlapping views of the batch's
+    // [T+1, B, S] rows: two uploads cost no kernel calls, slicing one would cost four.
+    const nowStates = this.mixer ? tf.tensor2d(mixerStates.subarray(0, N * S), [N, S]) : undefined;
+    const nextStates = this.mixer ? tf.tensor2d(mixerStates.subarray(B * S, (T + 1) * B * S), [N, S]) : undefined;
     const targetQ = tf.add(tf.slice(targetQAll, 1, T), illegalNext);
-    const nowStates = states && (tf.reshape(tf.slice(states, 0, T), [N, S]) as tf.Tensor2D);
-    const nextStates = states && (tf.reshape(tf.slice(states, 1, T), [N, S]) as tf.Tensor2D);
 
     return tf.customGrad((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const q = inputs[0] as tf.Tensor3D;
