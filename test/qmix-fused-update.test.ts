@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { QMixer, disposeTrace } from '../agents/networks/qmix-mixer';
 import { selectBackend } from '../runtime/core/tf-backend';
 import { Q_UPDATE_CASES, type QUpdateRecord, qUpdateLearner, runQUpdateCase } from './helpers/q-update-cases';
 import { repoRoot } from './helpers/repo-root';
@@ -73,6 +74,36 @@ describe.each(Q_UPDATE_CASES.map((c) => [c.name, c] as const))('update of %s', (
       expect(tf.memory().numTensors).toBe(before);
     } finally {
       learner.dispose();
+    }
+  });
+});
+
+describe.each([1, 2] as const)('QMixer with %i-layer hypernetworks', (hypernetLayers) => {
+  // The hand-written backward against tfjs's autodiff of the plain `mix`, on random inputs.
+  test('mixForBackward/backward give mix and its autodiff gradients', () => {
+    const mixer = new QMixer({ numAgents: 3, stateDim: 5, embedDim: 4, hypernetLayers, hypernetEmbed: 6, seed: 'mixer-test' });
+    try {
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const qs = tf.randomNormal([7, 3], 0, 1, 'float32', 1) as tf.Tensor2D;
+        const states = tf.randomNormal([7, 5], 0, 1, 'float32', 2) as tf.Tensor2D;
+        const dOut = tf.randomNormal([7], 0, 1, 'float32', 3) as tf.Tensor1D;
+        const vars = mixer.namedVariables();
+        const names = Object.keys(vars);
+        // The variables are the very tensors mix reads, so tf.grads differentiates with respect to them too.
+        const [refDqs, ...refGrads] = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(mixer.mix(xs[0] as tf.Tensor2D, states), dOut)))([qs, ...names.map((n) => vars[n])]);
+        const { out, trace } = mixer.mixForBackward(qs, states);
+        const { dqs, grads } = mixer.backward(trace, dOut);
+        disposeTrace(trace);
+        const close = (a: tf.Tensor, b: tf.Tensor) => worst(Array.from(a.dataSync()), Array.from(b.dataSync()), 1e-6, 1e-5);
+        expect(close(out, mixer.mix(qs, states))).toBeLessThanOrEqual(1);
+        expect(close(dqs, refDqs)).toBeLessThanOrEqual(1);
+        expect(Object.keys(grads).sort()).toEqual([...names].sort());
+        names.forEach((n, i) => expect({ n, close: close(grads[n], refGrads[i]) <= 1 }).toEqual({ n, close: true }));
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      mixer.dispose();
     }
   });
 });

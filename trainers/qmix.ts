@@ -330,8 +330,7 @@ export class QLearner implements OnlineLearner {
    * taken actions' Q, the targets, the mixers, the loss and the statistics) is one
    * `tf.customGrad` op whose backward is written out (`lossAfterAgents`): autodiff would put each
    * of those small ops on the tape, which costs a second kernel call per op (the tape's copies)
-   * and a longer backward, and that overhead, not arithmetic, is what this update's time is made
-   * of. The one read-back is the statistics at the end.
+   * and a backward of many more, smaller ops. The one read-back is the statistics at the end.
    */
   update(): TrainStats {
     const cfg = this.config;
@@ -432,7 +431,7 @@ export class QLearner implements OnlineLearner {
         const online = this.mixer.mixForBackward(tf.reshape(qTaken, [N, A]), nowStates);
         kept.trace = online.trace;
         chosen = online.out;
-        nextValue = this.targetMixer.mixFused(tf.reshape(qNext, [N, A]), nextStates);
+        nextValue = this.targetMixer.mixGrouped(tf.reshape(qNext, [N, A]), nextStates);
       } else if (mixed) {
         chosen = tf.sum(tf.reshape(qTaken, [N, A]), 1);
         nextValue = tf.sum(tf.reshape(qNext, [N, A]), 1);
@@ -447,7 +446,7 @@ export class QLearner implements OnlineLearner {
       const td = tf.keep(tf.mul(tf.sub(chosen, targets), mask));
       kept.td = td;
       const squared = tf.square(td);
-      // td is zero where the mask is, so masking |td| and td² again changes nothing.
+      // td is zero where the mask is zero, so masking |td| and td² again changes nothing.
       const axes = mixed ? 1 : [1, 2];
       const means = tf.div(tf.sum(tf.mul(tf.stack([squared, chosen, targets, tf.abs(td)]), mask), axes), count);
       kept.stats = tf.keep(cfg.standardise_returns ? tf.concat([means, tf.reshape(y, [-1])]) : means);

@@ -111,8 +111,8 @@ export class QMixer extends Module {
     return { out, trace: trace! };
   }
 
-  /** The same as `mix` (to float rounding) in fewer kernel calls, for values that are not differentiated. */
-  mixFused(qs: tf.Tensor2D, states: tf.Tensor2D): tf.Tensor1D {
+  /** `mix` with the hypernetwork layers grouped as in `mixForBackward` (fewer kernel calls), for values that are not differentiated. */
+  mixGrouped(qs: tf.Tensor2D, states: tf.Tensor2D): tf.Tensor1D {
     const { out, trace } = this.mixForBackward(qs, states);
     disposeTrace(trace);
     return out;
@@ -126,11 +126,11 @@ export class QMixer extends Module {
     const grads: Record<string, tf.Tensor> = {};
     const d = tf.reshape(dOut, [N, 1]) as tf.Tensor2D;
     const dHidden = tf.mul(d, trace.wFinal);
-    const dWFinalPre = tf.mul(tf.mul(d, trace.hidden), tf.sign(trace.wFinalPre)) as tf.Tensor2D;
+    const dWFinalPre = tf.mul(tf.mul(d, trace.hidden), absGrad(trace.wFinalPre)) as tf.Tensor2D;
     const dHiddenPre = tf.engine().runKernel('EluGrad', { dy: dHidden, y: trace.hidden }) as tf.Tensor2D;
     const dHiddenPreByAgent = tf.reshape(dHiddenPre, [N, 1, E]);
     const dqs = tf.sum(tf.mul(trace.w1, dHiddenPreByAgent), 2) as tf.Tensor2D;
-    const dW1Pre = tf.mul(tf.reshape(tf.mul(trace.qsByAgent, dHiddenPreByAgent), [N, A * E]), tf.sign(trace.w1Pre)) as tf.Tensor2D;
+    const dW1Pre = tf.mul(tf.reshape(tf.mul(trace.qsByAgent, dHiddenPreByAgent), [N, A * E]), absGrad(trace.w1Pre)) as tf.Tensor2D;
     const dhV = denseBackward(trace.hV, L.v, d, grads, 'v');
     if (trace.second) {
       const dh1 = denseBackward(trace.second.w1, L.w1, dW1Pre, grads, 'w1');
@@ -181,6 +181,11 @@ interface DenseGroupTrace {
   y: tf.Tensor2D;
   outs: tf.Tensor2D[];
   relu: boolean;
+}
+
+/** d|x|/dx as tfjs's own Abs gradient takes it (−1 at 0, where sign() would give 0). */
+function absGrad(x: tf.Tensor): tf.Tensor {
+  return tf.step(x, -1);
 }
 
 function collectTensors(x: unknown, into: tf.Tensor[] = []): tf.Tensor[] {
