@@ -46,7 +46,7 @@ import { type QUpdateArrays, qUpdateArrays } from './q-update-arrays';
 import type { Experience } from '../agents/experience';
 import { AgentNetwork } from '../agents/networks/agent-network';
 import { agentNetworkFlops, mixerFlops } from '../agents/networks/flops';
-import { QMixer, type QMixerSpec } from '../agents/networks/qmix-mixer';
+import { type MixerTrace, QMixer, type QMixerSpec, disposeTrace } from '../agents/networks/qmix-mixer';
 import { type AgentInputSpec, agentInputSpec, inputWidth } from '../agents/policies/agent-inputs';
 import { AgentNetworkPolicy } from '../agents/policies/agent-network-policy';
 import type { Policy } from '../agents/policies/policy';
@@ -156,6 +156,8 @@ interface UpdateArrays extends QUpdateArrays {
   reward: Float32Array;
   /** Loss weight per regressed value: `filled` with a mixer, filled · aliveNow for IQL. */
   mask: Float32Array;
+  /** `taken` zeroed for dead agents [T, B·A, K]: picks the Q that is regressed. */
+  takenAlive: Float32Array;
 }
 
 export class QLearner implements OnlineLearner {
@@ -321,105 +323,158 @@ export class QLearner implements OnlineLearner {
 
   // --- the update -----------------------------------------------------------------------------
 
-  /** One gradient step on `batch_size` sampled episodes, then the target-network update. */
+  /**
+   * One gradient step on `batch_size` sampled episodes, then the target-network update.
+   *
+   * Only the online agent network is on the gradient tape. Everything after its Q-values (the
+   * taken actions' Q, the targets, the mixers, the loss and the statistics) is one
+   * `tf.customGrad` op whose backward is written out (`lossAfterAgents`): autodiff would put each
+   * of those small ops on the tape, which costs a second kernel call per op (the tape's copies)
+   * and a backward of many more, smaller ops. The one read-back is the statistics at the end.
+   */
   update(): TrainStats {
     const cfg = this.config;
-    const { numAgents: A, numActions: K } = this.shape;
     const batch = this.replay.sample(cfg.batch_size, this.sampleRng);
     const { size: B, steps: T } = batch;
-    const N = T * B;
-    const D = this.inputWidth;
-    const S = this.mixerStateDim;
-    const mixed = cfg.name !== 'iql';
+    const { numAgents: A } = this.shape;
     const arr = this.updateArrays(batch);
-    const ret = { mean: this.returnStats.mean, std: this.returnStats.std };
-    // The mixer's state rows: [T+1, B, S]; without an env state the obs [T+1, B, A·obsDim] are exactly that.
     const mixerStates = this.shape.stateDim > 0 ? batch.state : batch.obs;
 
-    let rawTargets: Float32Array | undefined;
-    const stats = tf.tidy(() => {
-      const xs = tf.tensor3d(arr.inputs, [T + 1, B * A, D]);
-      // Every sampled episode starts at row 0, where the hidden state starts at zero anyway.
-      const noResets = tf.zeros([T + 1, B * A]) as tf.Tensor2D;
-      const h0 = this.agent.initialHidden(B * A);
-      const now = <R extends tf.Rank>(x: tf.Tensor<R>) => tf.slice(x, 0, T);
-      const next = <R extends tf.Rank>(x: tf.Tensor<R>) => tf.slice(x, 1, T);
-      const taken = tf.tensor4d(arr.taken, [T, B, A, K]);
-      const illegalNext = tf.tensor4d(arr.illegalNext, [T, B, A, K]);
-      const aliveNow = tf.tensor3d(arr.aliveNow, [T, B, A]);
-      const usableNext = tf.tensor3d(arr.usableNext, [T, B, A]);
-      // Per regressed value: [N] with a mixer, [N, 1] (broadcast over agents) for IQL.
-      const perRow = (a: Float32Array) => (mixed ? tf.tensor1d(a) : tf.tensor2d(a, [N, 1]));
-      const reward = perRow(arr.reward);
-      const notDone = perRow(arr.notDone);
-      const mask = mixed ? tf.tensor1d(arr.mask) : tf.tensor2d(arr.mask, [N, A]);
-      const count = tf.maximum(tf.sum(mask), 1);
-      const states = this.mixer ? tf.tensor3d(mixerStates, [T + 1, B, S]) : undefined;
+    const kept: { stats?: tf.Tensor; td?: tf.Tensor; trace?: MixerTrace } = {};
+    let values: Float32Array;
+    try {
+      const out = tf.tidy(() => {
+        const xs = tf.tensor3d(arr.inputs, [T + 1, B * A, this.inputWidth]);
+        // Every sampled episode starts at row 0, where the hidden state starts at zero anyway.
+        const noResets = tf.zeros([T + 1, B * A]) as tf.Tensor2D;
+        const h0 = this.agent.initialHidden(B * A);
+        // Off the tape: the target network is not trained.
+        const targetQ = this.targetAgent.unroll(xs, noResets, h0);
+        const loss = this.lossAfterAgents(arr, mixerStates, targetQ, B, T, kept);
+        const mixerVariables = this.mixer ? Object.values(this.mixer.namedVariables()) : [];
+        const { grads } = tf.variableGrads(() => loss(this.agent.unroll(xs, noResets, h0), ...mixerVariables) as tf.Scalar, this.paramList);
 
-      // Target net on every row (its recurrent state needs the history), illegal actions masked.
-      // Computed outside the gradient tape: nothing here is trained.
-      const targetQ = tf.add(next(tf.reshape(this.targetAgent.unroll(xs, noResets, h0), [T + 1, B, A, K])), illegalNext);
+        // Global gradient-norm clipping (torch's clip_grad_norm_). Summed per parameter, then
+        // across: one reduction over all gradients concatenated would save ~2 calls per parameter
+        // but round differently, and runs resumed from older checkpoints would then no longer
+        // reproduce a fresh run bit for bit.
+        const gradNorm = tf.sqrt(tf.addN(this.paramList.map((v) => tf.sum(tf.square(grads[v.name])))));
+        const scale = tf.minimum<tf.Scalar>(1, tf.div(cfg.max_grad_norm, tf.add(gradNorm, 1e-6)));
+        const byName: Record<string, tf.Tensor> = {};
+        this.paramNames.forEach((n, i) => (byName[n] = grads[this.paramList[i].name]));
+        this.adam.apply(byName, scale);
+        // [loss, q_taken_mean, target_mean, td_error_abs, grad_norm, (raw targets)]: one read.
+        return tf.concat([kept.stats!, tf.reshape(gradNorm, [1])]);
+      });
+      values = out.dataSync() as Float32Array;
+      out.dispose();
+    } finally {
+      if (kept.trace) disposeTrace(kept.trace);
+      tf.dispose([kept.stats, kept.td].filter((t): t is tf.Tensor => t !== undefined));
+    }
 
-      let aux: tf.Tensor[] = [];
-      const { value: loss, grads } = tf.variableGrads(() => {
-        const q = tf.reshape(this.agent.unroll(xs, noResets, h0), [T + 1, B, A, K]);
-        // Q of the taken actions; dead agents count 0.
-        const qTaken = tf.mul(tf.sum(tf.mul(now(q), taken), 3), aliveNow);
-        // Value of the next observation per agent. Double Q: the online argmax over legal
-        // actions, scored by the target net (argMax passes no gradient back into q).
-        const greedyNext = cfg.double_q
-          ? tf.sum(tf.mul(targetQ, tf.oneHot(tf.argMax(tf.add(next(q), illegalNext), 3), K)), 3)
-          : tf.max(targetQ, 3);
-        const qNext = tf.mul(greedyNext, usableNext);
-
-        let chosen: tf.Tensor;
-        let nextValue: tf.Tensor;
-        if (this.mixer && this.targetMixer && states) {
-          chosen = this.mixer.mix(tf.reshape(qTaken, [N, A]), tf.reshape(now(states), [N, S]));
-          nextValue = this.targetMixer.mix(tf.reshape(qNext, [N, A]), tf.reshape(next(states), [N, S]));
-        } else if (mixed) {
-          chosen = tf.reshape(tf.sum(qTaken, 2), [N]);
-          nextValue = tf.reshape(tf.sum(qNext, 2), [N]);
-        } else {
-          chosen = tf.reshape(qTaken, [N, A]);
-          nextValue = tf.reshape(qNext, [N, A]);
-        }
-        // With standardised returns the nets predict normalised values: denormalise to bootstrap.
-        if (cfg.standardise_returns) nextValue = tf.add(tf.mul(nextValue, ret.std), ret.mean);
-        const y = tf.add(reward, tf.mul(cfg.gamma, tf.mul(notDone, nextValue)));
-        const targets = cfg.standardise_returns ? tf.div(tf.sub(y, ret.mean), ret.std) : y;
-        const td = tf.mul(tf.sub(chosen, targets), mask);
-        const meanOf = (x: tf.Tensor) => tf.div(tf.sum(tf.mul(x, mask)), count);
-        aux = [meanOf(chosen), meanOf(targets), tf.div(tf.sum(tf.abs(td)), count), y].map((t) => tf.keep(t));
-        return tf.div(tf.sum(tf.square(td)), count) as tf.Scalar;
-      }, this.paramList);
-
-      // Global gradient-norm clipping (torch's clip_grad_norm_).
-      const gradNorm = tf.sqrt(tf.addN(this.paramList.map((v) => tf.sum(tf.square(grads[v.name])))));
-      const scale = tf.minimum<tf.Scalar>(1, tf.div(cfg.max_grad_norm, tf.add(gradNorm, 1e-6)));
-      const byName: Record<string, tf.Tensor> = {};
-      this.paramNames.forEach((n, i) => (byName[n] = grads[this.paramList[i].name]));
-      this.adam.apply(byName, scale);
-
-      const [qTakenMean, targetMean, tdAbs, y] = aux;
-      if (cfg.standardise_returns) rawTargets = y.dataSync().slice() as Float32Array;
-      const out = tf.stack([loss, qTakenMean, targetMean, tdAbs, gradNorm]);
-      tf.dispose(aux);
-      return out;
-    });
-    const s = stats.dataSync();
-    stats.dispose();
-
-    if (rawTargets) {
+    if (cfg.standardise_returns) {
+      // Targets were read back after the four statistics (the fifth value is the gradient norm).
       const real: number[] = [];
-      rawTargets.forEach((v, i) => {
-        if (arr.mask[i]) real.push(v);
+      arr.mask.forEach((m, i) => {
+        if (m) real.push(values[4 + i]);
       });
       this.returnStats.update(real);
     }
     this.updates++;
     this.updateTargets();
-    return { loss: s[0], q_taken_mean: s[1], target_mean: s[2], td_error_abs: s[3], grad_norm: s[4], epsilon: this.epsilon() };
+    const n = values.length;
+    return { loss: values[0], q_taken_mean: values[1], target_mean: values[2], td_error_abs: values[3], grad_norm: values[n - 1], epsilon: this.epsilon() };
+  }
+
+  /**
+   * The TD loss as a function of the online agent network's Q-values [T+1, B·A, K] and the mixer's
+   * variables, as a `tf.customGrad` op. Its statistics (and, with standardised returns, the
+   * raw targets) go to `kept.stats`, what the backward needs to `kept.td` and `kept.trace`; the
+   * caller disposes them.
+   */
+  private lossAfterAgents(arr: UpdateArrays, mixerStates: Float32Array, targetQAll: tf.Tensor3D, B: number, T: number, kept: { stats?: tf.Tensor; td?: tf.Tensor; trace?: MixerTrace }) {
+    const cfg = this.config;
+    const { numAgents: A, numActions: K } = this.shape;
+    const N = T * B;
+    const S = this.mixerStateDim;
+    const mixed = cfg.name !== 'iql';
+    const ret = { mean: this.returnStats.mean, std: this.returnStats.std };
+    const count = Math.max(1, arr.mask.reduce((a, b) => a + b, 0));
+    const takenAlive = tf.tensor3d(arr.takenAlive, [T, B * A, K]);
+    const illegalNext = tf.tensor3d(arr.illegalNext, [T, B * A, K]);
+    const usableNext = tf.tensor2d(arr.usableNext, [T, B * A]);
+    // Per regressed value: [N] with a mixer, [N, 1] (broadcast over agents) for IQL.
+    const perRow = (a: Float32Array) => (mixed ? tf.tensor1d(a) : tf.tensor2d(a, [N, 1]));
+    const reward = perRow(arr.reward);
+    const notDone = perRow(arr.notDone);
+    const mask = mixed ? tf.tensor1d(arr.mask) : tf.tensor2d(arr.mask, [N, A]);
+    // The mixer's state rows at t and t + 1, uploaded as two overlapping views of the batch's
+    // [T+1, B, S] rows: two uploads cost no kernel calls, slicing one would cost four.
+    const nowStates = this.mixer ? tf.tensor2d(mixerStates.subarray(0, N * S), [N, S]) : undefined;
+    const nextStates = this.mixer ? tf.tensor2d(mixerStates.subarray(B * S, (T + 1) * B * S), [N, S]) : undefined;
+    const targetQ = tf.add(tf.slice(targetQAll, 1, T), illegalNext);
+
+    return tf.customGrad((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const q = inputs[0] as tf.Tensor3D;
+      // Q of the taken actions (takenAlive is the one-hot of the taken action, zero for dead agents).
+      const qTaken = tf.sum(tf.mul(tf.slice(q, 0, T), takenAlive), 2);
+      // Value of the next observation per agent. Double Q: the online argmax over legal
+      // actions, scored by the target net (no gradient flows through the argmax).
+      // (The one-hot is cast explicitly: tfjs-backend-wasm 4.22's OneHot writes int32 whatever dtype is asked.)
+      const greedyNext = cfg.double_q ? tf.sum(tf.mul(targetQ, tf.cast(tf.oneHot(tf.argMax(tf.add(tf.slice(q, 1, T), illegalNext), 2), K), 'float32')), 2) : tf.max(targetQ, 2);
+      const qNext = tf.mul(greedyNext, usableNext);
+
+      let chosen: tf.Tensor;
+      let nextValue: tf.Tensor;
+      if (this.mixer && this.targetMixer && nowStates && nextStates) {
+        const online = this.mixer.mixForBackward(tf.reshape(qTaken, [N, A]), nowStates);
+        kept.trace = online.trace;
+        chosen = online.out;
+        nextValue = this.targetMixer.mixGrouped(tf.reshape(qNext, [N, A]), nextStates);
+      } else if (mixed) {
+        chosen = tf.sum(tf.reshape(qTaken, [N, A]), 1);
+        nextValue = tf.sum(tf.reshape(qNext, [N, A]), 1);
+      } else {
+        chosen = tf.reshape(qTaken, [N, A]);
+        nextValue = tf.reshape(qNext, [N, A]);
+      }
+      // With standardised returns the nets predict normalised values: denormalise to bootstrap.
+      if (cfg.standardise_returns) nextValue = tf.add(tf.mul(nextValue, ret.std), ret.mean);
+      const y = tf.add(reward, tf.mul(cfg.gamma, tf.mul(notDone, nextValue)));
+      const targets = cfg.standardise_returns ? tf.div(tf.sub(y, ret.mean), ret.std) : y;
+      const td = tf.keep(tf.mul(tf.sub(chosen, targets), mask));
+      kept.td = td;
+      const squared = tf.square(td);
+      // td is zero where the mask is zero, so masking |td| and td² again changes nothing.
+      const axes = mixed ? 1 : [1, 2];
+      const means = tf.div(tf.sum(tf.mul(tf.stack([squared, chosen, targets, tf.abs(td)]), mask), axes), count);
+      kept.stats = tf.keep(cfg.standardise_returns ? tf.concat([means, tf.reshape(y, [-1])]) : means);
+      const value = tf.div(tf.sum(squared), count) as tf.Scalar;
+      const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
+        // d loss / d chosen = 2·td / count (td already carries the mask).
+        const dChosen = tf.mul(td, tf.mul(dy, 2 / count));
+        let dByAgent: tf.Tensor;
+        const mixerGrads: tf.Tensor[] = [];
+        if (this.mixer && kept.trace) {
+          const { dqs, grads } = this.mixer.backward(kept.trace, dChosen as tf.Tensor1D);
+          dByAgent = tf.reshape(dqs, [T, B * A, 1]);
+          for (const name of Object.keys(this.mixer.namedVariables())) mixerGrads.push(grads[name]);
+        } else if (mixed) {
+          dByAgent = tf.reshape(tf.tile(tf.reshape(dChosen, [N, 1]), [1, A]), [T, B * A, 1]);
+        } else {
+          dByAgent = tf.reshape(dChosen, [T, B * A, 1]);
+        }
+        // Only the taken actions' Q-values at steps 0..T−1 have a gradient.
+        const dq = tf.pad(tf.mul(dByAgent, takenAlive), [
+          [0, 1],
+          [0, 0],
+          [0, 0],
+        ]);
+        return [dq, ...mixerGrads];
+      };
+      return { value, gradFunc };
+    });
   }
 
   /** Hard copy every `target_update_interval_or_tau` episodes when that is ≥ 1, else Polyak with τ. */
@@ -443,7 +498,9 @@ export class QLearner implements OnlineLearner {
     const standardise = this.config.standardise_rewards;
     const reward = Float32Array.from(batch.reward, (r) => (standardise ? (r - mean) / std : r));
     const mask = this.config.name === 'iql' ? Float32Array.from(aliveNow, (alive, i) => alive * filled[Math.floor(i / A)]) : filled;
-    return { ...base, reward, mask };
+    const K = this.shape.numActions;
+    const takenAlive = Float32Array.from(base.taken, (v, i) => v * aliveNow[Math.floor(i / K)]);
+    return { ...base, reward, mask, takenAlive };
   }
 
   // --- checkpoints ----------------------------------------------------------------------------
