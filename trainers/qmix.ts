@@ -54,7 +54,7 @@ import { type AgentNetworkPolicySpec, POLICY_SPEC_FORMAT } from '../agents/polic
 import type { EnvShape, VectorLayout } from '../envs/env-shape';
 import { type NamedTensorData, type SerializedArray, assignTensors, captureTensors, deserializeArray, serializeArray, underPrefix, withPrefix } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
-import { Adam } from './adam';
+import { Adam, clipByGlobalNorm } from './adam';
 import { agentNetworkKeys, layerWidth, MAX_EPISODE_BATCH, MAX_EPISODE_REPLAY, MAX_REPEATS, nonNegativeInt, positive, positiveInt, unit } from './config-keys';
 import { type EpisodeBatch, EpisodeCollector, EpisodeReplay, type StoredState, episodeShapeOf } from './episode-replay';
 import {
@@ -354,12 +354,8 @@ export class QLearner implements OnlineLearner {
         const mixerVariables = this.mixer ? Object.values(this.mixer.namedVariables()) : [];
         const { grads } = tf.variableGrads(() => loss(this.agent.unroll(xs, noResets, h0), ...mixerVariables) as tf.Scalar, this.paramList);
 
-        // Global gradient-norm clipping (torch's clip_grad_norm_). Summed per parameter, then
-        // across: one reduction over all gradients concatenated would save ~2 calls per parameter
-        // but round differently, and runs resumed from older checkpoints would then no longer
-        // reproduce a fresh run bit for bit.
-        const gradNorm = tf.sqrt(tf.addN(this.paramList.map((v) => tf.sum(tf.square(grads[v.name])))));
-        const scale = tf.minimum<tf.Scalar>(1, tf.div(cfg.max_grad_norm, tf.add(gradNorm, 1e-6)));
+        // Global gradient-norm clipping (torch's clip_grad_norm_), the old ops in the old order.
+        const { norm: gradNorm, scale } = clipByGlobalNorm(this.paramList.map((v) => grads[v.name]), cfg.max_grad_norm);
         const byName: Record<string, tf.Tensor> = {};
         this.paramNames.forEach((n, i) => (byName[n] = grads[this.paramList[i].name]));
         this.adam.apply(byName, scale);
