@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import type { Transition } from '../agents/experience';
+import type { TrajectoryChunk, Transition } from '../agents/experience';
 import { type PolicyBatch, emptyContext } from '../agents/policies/policy';
 import type { VectorLayout } from '../envs/env-shape';
 import { restoreTensors } from '../runtime/core/checkpoint-format';
@@ -81,6 +81,8 @@ const PPO_CASES: PpoCase[] = [
   { name: 'mappo-gru', over: { name: 'mappo', use_rnn: true, epochs: 2, num_minibatches: 2, obs_last_action: true, standardise_returns: true } },
   { name: 'ippo-mlp', over: { name: 'ippo', use_rnn: false, epochs: 2, num_minibatches: 2, parameter_sharing: false } },
   { name: 'ippo-gru', over: { name: 'ippo', use_rnn: true, epochs: 3, num_minibatches: 1, entropy_coef: 0.05 } },
+  // Later epochs see V − V_old inside the value clip range with values near 0 (standardised returns), where V_old + (V − V_old) ≠ V by rounding and the clipped branch can win the max.
+  { name: 'mappo-gru-4-epochs', over: { name: 'mappo', use_rnn: true, epochs: 4, num_minibatches: 1, obs_last_action: true, standardise_returns: true } },
 ];
 
 function ppoLearner(c: PpoCase): Mappo {
@@ -354,6 +356,40 @@ if (WRITE) {
         for (const [k, v] of Object.entries(s.params)) expect(Buffer.from(second[u].params[k].buffer).equals(Buffer.from(v.buffer))).toBe(true);
       });
     });
+  });
+
+  // A chunk recorded from a real lbf-8x8-2p-2f-coop run (the format-2-mappo-gru fixture's
+  // config: illegal actions, values near 0), and what the OLD update made of it. Recorded once
+  // with the old code (tmp probe: the run's first chunk, typed arrays as {__t, d}).
+  test('matches the old update on a recorded lbf chunk', async () => {
+    const recorded = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'test', 'fixtures', 'mappo-lbf-chunk-update.json'), 'utf8')) as {
+      config: Record<string, unknown>;
+      seed: number;
+      chunk: unknown;
+      stats: TrainStats;
+      params: Record<string, string>;
+    };
+    const revive = (x: unknown): unknown => {
+      if (Array.isArray(x)) return x.map(revive);
+      if (x === null || typeof x !== 'object') return x;
+      const o = x as Record<string, unknown>;
+      if (typeof o.__t === 'string') return new (globalThis as unknown as Record<string, new (d: unknown) => unknown>)[o.__t](o.d);
+      return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, revive(v)]));
+    };
+    const chunk = revive(recorded.chunk) as TrajectoryChunk;
+    const { numTasks: _unused, ...shape } = chunk.layout as VectorLayout & { numTasks?: number };
+    void _unused;
+    const task: TaskSpec = { key: chunk.task, index: 0, env: { id: 'lbf-8x8-2p-2f-coop' }, shape, numEnvs: shape.numEnvs };
+    const learner = new Mappo({ layout: shape, task, config: mappoConfigSchema.parse(recorded.config), seed: recorded.seed });
+    try {
+      const stats = learner.update(chunk)!;
+      expectStatsClose([stats], [recorded.stats], 'lbf chunk');
+      const got = await modelValues(learner);
+      expect(Object.keys(got).sort()).toEqual(Object.keys(recorded.params).sort());
+      for (const [k, v] of Object.entries(recorded.params)) expectClose(got[k], decode(v), `lbf chunk ${k}`);
+    } finally {
+      learner.dispose();
+    }
   });
 
   test('the tolerance is tight: each fixture update moves parameters far beyond it', () => {

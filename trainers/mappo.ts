@@ -786,7 +786,8 @@ export class Mappo implements OnlineLearner {
    * Gradients (w = row weight, N = −entropy = Σ p·log p, per row):
    *  - surrogate max(−Â·r, −Â·clip(r)): −Â·r·w wrt log π(a) where the unclipped term is the max
    *    (ties included, as tf.maximum's gradient), else 0 (the clipped term is flat there);
-   *  - value loss ½·max((V−R)², (V_old + clip(V−V_old) − R)²): (V − R)·w likewise;
+   *  - value loss ½·max((V−R)², (V_old + clip(V−V_old) − R)²): (V − R)·w where the plain term
+   *    is the max, else (V_old + clip(V−V_old) − R)·w where V − V_old is inside the clip range;
    *  - categorical: ∂log π(a)/∂logits = onehot(a) − p, ∂N/∂logits = p ⊙ (log p − N); illegal
    *    actions (masked to −1e10, p = 0) get none.
    */
@@ -804,12 +805,22 @@ export class Mappo implements OnlineLearner {
       const gLogp = tf.mul(tf.mul(pg1, mb.weight), tf.sub(1, tf.step(tf.sub(pg2, pg1))));
       const err = tf.sub(v, mb.ret);
       let vLoss = tf.square(err);
-      let gV = tf.mul(err, mb.valueGradWeight);
+      let gV: tf.Tensor;
       if (clipValue) {
-        const vClipped = tf.add(mb.oldValue, tf.clipByValue(tf.sub(v, mb.oldValue), -eps, eps));
-        const vLoss2 = tf.square(tf.sub(vClipped, mb.ret));
-        gV = tf.mul(gV, tf.sub(1, tf.step(tf.sub(vLoss2, vLoss))));
+        const delta = tf.sub(v, mb.oldValue);
+        const deltaClipped = tf.clipByValue(delta, -eps, eps);
+        const err2 = tf.sub(tf.add(mb.oldValue, deltaClipped), mb.ret);
+        const vLoss2 = tf.square(err2);
+        // Inside the clip range V_old + (V − V_old) is V only up to rounding, so either branch
+        // of the max can win there, and the clipped one passes the gradient too (as autodiff
+        // of max and clipByValue does): err where the plain term is the max, else err2 where
+        // V − V_old is inside the range (clipByValue returns it unchanged exactly there).
+        const plainWins = tf.sub(1, tf.step(tf.sub(vLoss2, vLoss)));
+        const err2Passed = tf.mul(err2, tf.sub(1, tf.step(tf.abs(tf.sub(deltaClipped, delta)))));
+        gV = tf.mul(tf.add(err2Passed, tf.mul(plainWins, tf.sub(err, err2Passed))), mb.valueGradWeight);
         vLoss = tf.maximum(vLoss, vLoss2);
+      } else {
+        gV = tf.mul(err, mb.valueGradWeight);
       }
       const ratioMinus1 = tf.sub(ratio, 1);
       const approxKl = tf.sub(ratioMinus1, logRatio);
