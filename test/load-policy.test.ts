@@ -205,6 +205,18 @@ describe('checkpoints written before this format', () => {
     await runTraining({ config, outDir: fresh, backend: { name: 'wasm', reason: 'test' } });
     const resumed = MetricsLog.read(path.join(dir, 'metrics.jsonl'));
     expect(resumed.length).toBeGreaterThan(6);
-    expect(withoutClock(resumed)).toEqual(withoutClock(MetricsLog.read(path.join(fresh, 'metrics.jsonl'))));
+    // The rows before the interruption were written by the code of that time: numbers match a
+    // fresh run to float tolerance (rewritten updates may round differently), everything else exactly.
+    const fresher = withoutClock(MetricsLog.read(path.join(fresh, 'metrics.jsonl')));
+    const got = withoutClock(resumed);
+    expect(got.map((r) => Object.keys(r).sort())).toEqual(fresher.map((r) => Object.keys(r).sort()));
+    got.forEach((row, i) => {
+      for (const [k, v] of Object.entries(row)) {
+        const want = fresher[i][k];
+        if (typeof v === 'number' && typeof want === 'number' && v !== want) {
+          if (!(Math.abs(v - want) <= 1e-6 + 1e-3 * Math.abs(want))) throw new Error(`row ${i} ${k}: resumed ${v}, fresh ${want}`);
+        } else expect(v).toEqual(want);
+      }
+    });
   }, 120000);
 });

@@ -249,6 +249,49 @@ interface SequenceInputs {
   h0: Float32Array;
 }
 
+/** A chunk's update inputs on the host, time-major: [T, S, width] (h0 [S, H]). */
+interface HostChunk {
+  T: number;
+  S: number;
+  actorIn: Float32Array;
+  criticIn: Float32Array;
+  resets: Float32Array;
+  h0: Float32Array;
+  live: Float32Array;
+  oldLogp: Float32Array;
+  oldValue: Float32Array;
+  adv: Float32Array;
+  ret: Float32Array;
+  /** Discrete actions: the taken action's one-hot, 0 or −1e10 per logit, and legal masks, [T, S, K]. */
+  oneHot?: Float32Array;
+  logitOffset?: Float32Array;
+  legal?: Float32Array;
+  /** Box actions: the unclipped samples [T, S, actDim]. */
+  rawActions?: Float32Array;
+}
+
+/** One minibatch of B sequences on the device; per-row tensors are [T, B, 1]. */
+interface Minibatch {
+  actorIn: tf.Tensor3D;
+  criticIn: tf.Tensor3D;
+  resets: tf.Tensor2D;
+  h0: tf.Tensor2D;
+  oneHot?: tf.Tensor3D;
+  logitOffset?: tf.Tensor3D;
+  legal?: tf.Tensor3D;
+  rawActions?: tf.Tensor3D;
+  oldLogp: tf.Tensor3D;
+  oldValue: tf.Tensor3D;
+  ret: tf.Tensor3D;
+  /** −standardised advantage. */
+  negAdv: tf.Tensor3D;
+  /** 1 / live count on live rows, else 0. */
+  weight: tf.Tensor3D;
+  /** value_loss_coef · weight, entropy_coef · weight: the loss's gradient scales. */
+  valueGradWeight: tf.Tensor3D;
+  entropyGradWeight: tf.Tensor3D;
+}
+
 export class Mappo implements OnlineLearner {
   readonly kind = 'online';
   readonly task: TaskSpec;
@@ -544,14 +587,26 @@ export class Mappo implements OnlineLearner {
     };
     const bootLast = new Float32Array(S);
     for (let e = 0; e < E; e++) for (let a = 0; a < A; a++) bootLast[e * A + a] = chunk.bootstrap.episodeStart[e] ? NO_ACTION : actionsAt(T - 1, e, a);
-    const bootValues = this.criticValues(chunk.bootstrap.obs, chunk.bootstrap.state, bootLast, E);
+    // The bootstrap rows and every episode's final observation go through the critic as one batch.
+    const { obsDim, stateDim } = this.shape;
+    const F = chunk.finals.length;
+    const evalObs = new Float32Array((E + F) * A * obsDim);
+    const evalState = new Float32Array((E + F) * stateDim);
+    const evalLast = new Float32Array((E + F) * A);
+    evalObs.set(chunk.bootstrap.obs.subarray(0, E * A * obsDim));
+    evalState.set(chunk.bootstrap.state.subarray(0, E * stateDim));
+    evalLast.set(bootLast);
+    chunk.finals.forEach((f, j) => {
+      evalObs.set(f.obs.subarray(0, A * obsDim), (E + j) * A * obsDim);
+      evalState.set(f.state.subarray(0, stateDim), (E + j) * stateDim);
+      for (let a = 0; a < A; a++) evalLast[(E + j) * A + a] = actionsAt(f.t, f.env, a);
+    });
+    const evalValues = this.criticValues(evalObs, evalState, evalLast, E + F);
     const nextValues = new Float32Array(N);
-    for (let i = 0; i < N; i++) nextValues[i] = this.denormalise(i + S < N ? oldValues[i + S] : bootValues[i - (N - S)]);
-    for (const f of chunk.finals) {
-      const finalLast = Float32Array.from({ length: A }, (_, a) => actionsAt(f.t, f.env, a));
-      const fv = this.criticValues(f.obs, f.state, finalLast, 1);
-      for (let a = 0; a < A; a++) nextValues[(f.t * E + f.env) * A + a] = this.denormalise(fv[a]);
-    }
+    for (let i = 0; i < N; i++) nextValues[i] = this.denormalise(i + S < N ? oldValues[i + S] : evalValues[i - (N - S)]);
+    chunk.finals.forEach((f, j) => {
+      for (let a = 0; a < A; a++) nextValues[(f.t * E + f.env) * A + a] = this.denormalise(evalValues[(E + j) * A + a]);
+    });
 
     // 2. GAE, then value targets (normalised by the running return stats when asked). Rows
     //    count in the losses where the agent was alive and had a legal action.
@@ -573,98 +628,247 @@ export class Mappo implements OnlineLearner {
     if (cfg.standardise_returns) this.returnStats.update(liveReturns);
     const targets = cfg.standardise_returns ? returns.map((r) => (r - this.returnStats.mean) / this.returnStats.std) : returns;
 
-    // 3. The whole chunk as tensors, time-major over the S (env, agent) sequences (its arrays
-    //    checked first: a malformed chunk must fail before any tensor exists).
-    if (this.logStd) this.chunkExtra(chunk, 'raw_action', actDim);
-    const data = {
-      actorIn: tf.tensor3d(inputs.actorIn, [T, S, this.actorInDim]),
-      criticIn: tf.tensor3d(inputs.criticIn, [T, S, this.criticInDim]),
-      resets: tf.tensor2d(inputs.resets, [T, S]),
-      h0: tf.tensor2d(inputs.h0, [S, H]),
-      ...this.actionTensors(chunk),
-      live: tf.tensor2d(live, [T, S]),
-      oldLogp: tf.tensor2d(oldLogp, [T, S]),
-      oldValue: tf.tensor2d(oldValues, [T, S]),
-      adv: tf.tensor2d(advantages, [T, S]),
-      ret: tf.tensor2d(targets, [T, S]),
+    // 3. The whole chunk on the host, time-major over the S (env, agent) sequences (its arrays
+    //    checked first: a malformed chunk must fail before any tensor exists). Minibatches are
+    //    gathered here and uploaded, so the device sees no gather or mask-building kernels.
+    const host: HostChunk = {
+      T, S, actorIn: inputs.actorIn, criticIn: inputs.criticIn, resets: inputs.resets, h0: inputs.h0,
+      live, oldLogp, oldValue: oldValues, adv: advantages, ret: targets, ...this.hostActions(chunk),
     };
 
     // 4. epochs × num_minibatches clipped-PPO steps, each over a group of whole sequences.
     const params = this.parameters();
     const paramNames = Object.keys(params);
     const paramList = paramNames.map((n) => params[n]);
-    const sums = new Float64Array(STAT_NAMES.length);
-    let steps = 0;
     // Without parameter sharing each agent has its own weights, which read rows agent-fastest:
     // minibatches then take whole envs (all A agents' sequences of each).
     const unit = cfg.parameter_sharing === false ? A : 1;
     const order = Array.from({ length: S / unit }, (_, s) => s);
     const mbCount = Math.min(cfg.num_minibatches, order.length);
+    // One minibatch holds every sequence: upload it once for all epochs.
+    const whole = mbCount === 1 ? this.uploadMinibatch(host, null) : undefined;
+    // Each step's stats stay on the device; they are read once, after the last step.
+    const stepStats: tf.Tensor1D[] = [];
     try {
       for (let epoch = 0; epoch < cfg.epochs; epoch++) {
         this.batchRng.shuffle(order);
         for (let mb = 0; mb < mbCount; mb++) {
           const picked = order.slice(Math.floor((mb * order.length) / mbCount), Math.floor(((mb + 1) * order.length) / mbCount));
           const seqs = unit === 1 ? picked : picked.flatMap((e) => Array.from({ length: unit }, (_, a) => e * unit + a));
-          const stats = tf.tidy(() => {
-            const ix = tf.tensor1d(seqs, 'int32');
-            // One minibatch holds every sequence: use the tensors as they are.
-            const g = <R extends tf.Rank>(x: tf.Tensor<R>, axis = 1): tf.Tensor<R> => (mbCount === 1 ? x : tf.gather(x, ix, axis));
-            const mbLive = g(data.live);
-            const liveCount = tf.maximum(tf.sum(mbLive), 1);
-            const liveMean = (x: tf.Tensor) => tf.div(tf.sum(tf.mul(x, mbLive)), liveCount) as tf.Scalar;
-            const advRaw = g(data.adv);
-            const advMean = liveMean(advRaw);
-            const advStd = tf.sqrt(liveMean(tf.square(tf.sub(advRaw, advMean))));
-            const mbAdv = tf.div(tf.sub(advRaw, advMean), tf.add(advStd, 1e-8));
-            const mbRet = g(data.ret);
-            const mbOldV = g(data.oldValue);
-            const mbOldLogp = g(data.oldLogp);
-            const legal = data.legal && g(data.legal);
-            let aux: tf.Scalar[] = [];
-            const { value: loss, grads } = tf.variableGrads(() => {
-              const { newLogp, entropy: entropyRows, values: v } = this.forward({
-                actorIn: g(data.actorIn), criticIn: g(data.criticIn), resets: g(data.resets), h0: g(data.h0, 0), legal, actions: g(data.actions),
-              });
-              const logRatio = tf.sub(newLogp, mbOldLogp);
-              const ratio = tf.exp(logRatio);
-              const pg1 = tf.mul(tf.neg(mbAdv), ratio);
-              const pg2 = tf.mul(tf.neg(mbAdv), tf.clipByValue(ratio, 1 - cfg.eps_clip, 1 + cfg.eps_clip));
-              const policyLoss = liveMean(tf.maximum(pg1, pg2));
-              const entropy = liveMean(entropyRows);
-              let vLoss = tf.square(tf.sub(v, mbRet));
-              if (this.clipValueLoss) {
-                const vClipped = tf.add(mbOldV, tf.clipByValue(tf.sub(v, mbOldV), -cfg.eps_clip, cfg.eps_clip));
-                vLoss = tf.maximum(vLoss, tf.square(tf.sub(vClipped, mbRet)));
-              }
-              const valueLoss = tf.mul(0.5, liveMean(vLoss)) as tf.Scalar;
-              const approxKl = liveMean(tf.sub(tf.sub(ratio, 1), logRatio));
-              const clipFrac = liveMean(tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), cfg.eps_clip), 'float32'));
-              aux = [policyLoss, valueLoss, entropy, approxKl, clipFrac].map((s) => tf.keep(s));
-              return tf.sub(tf.add(policyLoss, tf.mul(cfg.value_loss_coef, valueLoss)), tf.mul(cfg.entropy_coef, entropy)) as tf.Scalar;
-            }, paramList);
-            loss.dispose();
-            const byName: Record<string, tf.Tensor> = {};
-            paramNames.forEach((n, i) => (byName[n] = grads[paramList[i].name]));
-            const gnorm = tf.sqrt(tf.addN(paramNames.map((n) => tf.sum(tf.square(byName[n]))))) as tf.Scalar;
-            this.adam.apply(byName, tf.minimum<tf.Scalar>(1, tf.div(cfg.max_grad_norm, tf.add(gnorm, 1e-6))));
-            const out = tf.stack([...aux, gnorm]);
-            tf.dispose(aux);
-            return out;
-          });
-          const s = stats.dataSync();
-          stats.dispose();
-          for (let k = 0; k < STAT_NAMES.length; k++) sums[k] += s[k];
-          steps++;
+          stepStats.push(
+            tf.tidy(() => {
+              const batch = whole ?? this.uploadMinibatch(host, seqs);
+              let lossStats: tf.Tensor1D | undefined;
+              const { value: loss, grads } = tf.variableGrads(() => {
+                const out = this.actor.unroll(batch.actorIn, batch.resets, batch.h0);
+                // The critic is feed-forward: unroll runs its T·B rows as one batch and ignores resets/h0.
+                const values = this.critic.unroll(batch.criticIn, batch.resets, batch.h0);
+                const { loss, stats } = this.ppoLoss(batch, out, values);
+                lossStats = stats;
+                return loss;
+              }, paramList);
+              loss.dispose();
+              const byName: Record<string, tf.Tensor> = {};
+              paramNames.forEach((n, i) => (byName[n] = grads[paramList[i].name]));
+              const flat = tf.concat(paramNames.map((n) => tf.reshape(byName[n], [-1])));
+              const gnorm = tf.sqrt(tf.sum(tf.square(flat))) as tf.Scalar;
+              this.adam.apply(byName, tf.minimum<tf.Scalar>(1, tf.div(cfg.max_grad_norm, tf.add(gnorm, 1e-6))));
+              const out = tf.concat([lossStats!, tf.reshape(gnorm, [1])]) as tf.Tensor1D;
+              lossStats!.dispose();
+              return out;
+            }),
+          );
         }
       }
+      const sums = new Float64Array(STAT_NAMES.length);
+      const all = tf.tidy(() => tf.stack(stepStats));
+      const s = all.dataSync();
+      all.dispose();
+      for (let step = 0; step < stepStats.length; step++) for (let k = 0; k < STAT_NAMES.length; k++) sums[k] += s[step * STAT_NAMES.length + k];
+      this.updates++;
+      const out = {} as UpdateStats;
+      STAT_NAMES.forEach((name, k) => (out[name] = sums[k] / stepStats.length));
+      return out;
     } finally {
-      tf.dispose(Object.values(data));
+      tf.dispose(stepStats);
+      if (whole) tf.dispose(Object.values(whole));
     }
-    this.updates++;
-    const out = {} as UpdateStats;
-    STAT_NAMES.forEach((name, k) => (out[name] = sums[k] / steps));
-    return out;
+  }
+
+  /** The chunk's actions on the host: one-hots, logit offsets and legal masks [T, S, K], or Box actions' unclipped samples. */
+  private hostActions(chunk: TrajectoryChunk): Pick<HostChunk, 'oneHot' | 'logitOffset' | 'legal' | 'rawActions'> {
+    const { numAgents: A, numActions: K, actDim } = this.shape;
+    const N = chunk.length * chunk.layout.numEnvs * A;
+    if (this.logStd) return { rawActions: this.chunkExtra(chunk, 'raw_action', actDim) };
+    const oneHot = new Float32Array(N * K);
+    const logitOffset = new Float32Array(N * K);
+    const legal = new Float32Array(N * K);
+    for (let i = 0; i < N; i++) {
+      const a = chunk.actions[i * actDim];
+      if (a >= 0 && a < K) oneHot[i * K + a] = 1;
+      for (let k = 0; k < K; k++) {
+        const ok = chunk.masks[i * K + k] === 1;
+        legal[i * K + k] = ok ? 1 : 0;
+        if (!ok) logitOffset[i * K + k] = MASKED_LOGIT;
+      }
+    }
+    return { oneHot, logitOffset, legal };
+  }
+
+  /**
+   * One minibatch's tensors: the sequences `seqs` of the host chunk (all, in order, for null),
+   * with advantages standardised over its live rows and the per-row loss weights (live rows
+   * weigh 1/live count, so sums of weighted rows are the live means the losses take).
+   */
+  private uploadMinibatch(host: HostChunk, seqs: readonly number[] | null): Minibatch {
+    const cfg = this.config;
+    const { T, S } = host;
+    const B = seqs ? seqs.length : S;
+    const pick = (src: Float32Array, width: number, rows = T): Float32Array => {
+      if (!seqs) return src;
+      const out = new Float32Array(rows * B * width);
+      for (let t = 0; t < rows; t++) {
+        for (let j = 0; j < B; j++) out.set(src.subarray((t * S + seqs[j]) * width, (t * S + seqs[j] + 1) * width), (t * B + j) * width);
+      }
+      return out;
+    };
+    const live = pick(host.live, 1);
+    const adv = pick(host.adv, 1);
+    const n = T * B;
+    let count = 0;
+    let sum = 0;
+    for (let i = 0; i < n; i++) if (live[i]) (count++, (sum += adv[i]));
+    const mean = sum / Math.max(count, 1);
+    let sq = 0;
+    for (let i = 0; i < n; i++) if (live[i]) sq += (adv[i] - mean) ** 2;
+    const std = Math.sqrt(sq / Math.max(count, 1));
+    const negAdv = new Float32Array(n);
+    const weight = new Float32Array(n);
+    const valueGradWeight = new Float32Array(n);
+    const entropyGradWeight = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      negAdv[i] = -(adv[i] - mean) / (std + 1e-8);
+      weight[i] = live[i] / Math.max(count, 1);
+      valueGradWeight[i] = cfg.value_loss_coef * weight[i];
+      entropyGradWeight[i] = cfg.entropy_coef * weight[i];
+    }
+    const rows = (x: Float32Array) => tf.tensor3d(x, [T, B, 1]);
+    const K = this.shape.numActions;
+    return {
+      actorIn: tf.tensor3d(pick(host.actorIn, this.actorInDim), [T, B, this.actorInDim]),
+      criticIn: tf.tensor3d(pick(host.criticIn, this.criticInDim), [T, B, this.criticInDim]),
+      resets: tf.tensor2d(pick(host.resets, 1), [T, B]),
+      h0: tf.tensor2d(pick(host.h0, this.config.hidden_dim, 1), [B, this.config.hidden_dim]),
+      ...(host.rawActions
+        ? { rawActions: tf.tensor3d(pick(host.rawActions, this.shape.actDim), [T, B, this.shape.actDim]) }
+        : {
+            oneHot: tf.tensor3d(pick(host.oneHot!, K), [T, B, K]),
+            logitOffset: tf.tensor3d(pick(host.logitOffset!, K), [T, B, K]),
+            legal: tf.tensor3d(pick(host.legal!, K), [T, B, K]),
+          }),
+      oldLogp: rows(pick(host.oldLogp, 1)),
+      oldValue: rows(pick(host.oldValue, 1)),
+      ret: rows(pick(host.ret, 1)),
+      negAdv: rows(negAdv),
+      weight: rows(weight),
+      valueGradWeight: rows(valueGradWeight),
+      entropyGradWeight: rows(entropyGradWeight),
+    };
+  }
+
+  /**
+   * The PPO loss of a minibatch from the actor's outputs [T, B, K or actDim] and the critic's
+   * [T, B, 1]: clipped surrogate + value_loss_coef · value loss − entropy_coef · entropy, as
+   * one op with a hand-derived gradient (the loss head is ~60 elementwise kernels forward;
+   * taped, it would cost as many again in saved-tensor copies and twice that backward).
+   * `stats` [5]: policy_loss, value_loss, entropy, approx_kl, clip_frac (the caller disposes it).
+   *
+   * Gradients (w = row weight, N = −entropy = Σ p·log p, per row):
+   *  - surrogate max(−Â·r, −Â·clip(r)): −Â·r·w wrt log π(a) where the unclipped term is the max
+   *    (ties included, as tf.maximum's gradient), else 0 (the clipped term is flat there);
+   *  - value loss ½·max((V−R)², (V_old + clip(V−V_old) − R)²): (V − R)·w where the plain term
+   *    is the max, else (V_old + clip(V−V_old) − R)·w where V − V_old is inside the clip range;
+   *  - categorical: ∂log π(a)/∂logits = onehot(a) − p, ∂N/∂logits = p ⊙ (log p − N); illegal
+   *    actions (masked to −1e10, p = 0) get none.
+   */
+  private ppoLoss(mb: Minibatch, out: tf.Tensor3D, values: tf.Tensor3D): { loss: tf.Scalar; stats: tf.Tensor1D } {
+    const eps = this.config.eps_clip;
+    const clipValue = this.clipValueLoss;
+    let stats: tf.Tensor1D | undefined;
+    // Per-row terms of one minibatch; gLogp, gV: the loss's gradient wrt log π(a) and V.
+    const terms = (newLogp: tf.Tensor, negEntropy: tf.Tensor, v: tf.Tensor) => {
+      const logRatio = tf.sub(newLogp, mb.oldLogp);
+      const ratio = tf.exp(logRatio);
+      const pg1 = tf.mul(mb.negAdv, ratio);
+      const pg2 = tf.mul(mb.negAdv, tf.clipByValue(ratio, 1 - eps, 1 + eps));
+      // step(x) is 1 where x > 0, so 1 − step(pg2 − pg1) is 1 where pg1 ≥ pg2.
+      const gLogp = tf.mul(tf.mul(pg1, mb.weight), tf.sub(1, tf.step(tf.sub(pg2, pg1))));
+      const err = tf.sub(v, mb.ret);
+      let vLoss = tf.square(err);
+      let gV: tf.Tensor;
+      if (clipValue) {
+        const delta = tf.sub(v, mb.oldValue);
+        const deltaClipped = tf.clipByValue(delta, -eps, eps);
+        const err2 = tf.sub(tf.add(mb.oldValue, deltaClipped), mb.ret);
+        const vLoss2 = tf.square(err2);
+        // Inside the clip range V_old + (V − V_old) is V only up to rounding, so either branch
+        // of the max can win there, and the clipped one passes the gradient too (as autodiff
+        // of max and clipByValue does): err where the plain term is the max, else err2 where
+        // V − V_old is inside the range (clipByValue returns it unchanged exactly there).
+        const plainWins = tf.sub(1, tf.step(tf.sub(vLoss2, vLoss)));
+        const err2Passed = tf.mul(err2, tf.sub(1, tf.step(tf.abs(tf.sub(deltaClipped, delta)))));
+        gV = tf.mul(tf.add(err2Passed, tf.mul(plainWins, tf.sub(err, err2Passed))), mb.valueGradWeight);
+        vLoss = tf.maximum(vLoss, vLoss2);
+      } else {
+        gV = tf.mul(err, mb.valueGradWeight);
+      }
+      const ratioMinus1 = tf.sub(ratio, 1);
+      const approxKl = tf.sub(ratioMinus1, logRatio);
+      const clipped = tf.step(tf.sub(tf.abs(ratioMinus1), eps));
+      // Live means of [surrogate, value error², −entropy, kl, clipped] in one weighted sum.
+      const means = tf.sum(tf.mul(tf.concat([tf.maximum(pg1, pg2), vLoss, negEntropy, approxKl, clipped], 2), mb.weight), [0, 1]);
+      stats = tf.keep(tf.mul(means, tf.tensor1d([1, 0.5, -1, 1, 1]))) as tf.Tensor1D;
+      const loss = tf.sum(tf.mul(means, tf.tensor1d([1, 0.5 * this.config.value_loss_coef, this.config.entropy_coef, 0, 0]))) as tf.Scalar;
+      return { loss, gLogp, gV };
+    };
+    let loss: tf.Scalar;
+    if (this.logStd) {
+      // Box actions: `out` holds the Gaussian means [T, B, actDim]; the log-probs and entropy
+      // stay taped ops (they reach log_std too), the PPO terms on top are one op.
+      const [T, B] = out.shape;
+      const A = this.shape.numAgents;
+      // One log-std row, or one per agent: sequences then come agent-fastest in whole envs.
+      const logStd = this.logStd.shape[0] === 1 ? this.logStd : tf.tile(this.logStd, [B / A, 1]);
+      const newLogp = tf.reshape(gaussianLogProb(mb.rawActions!, out, logStd), [T, B, 1]);
+      const negEntropy = tf.neg(tf.reshape(tf.broadcastTo(gaussianEntropy(logStd), [T, B]), [T, B, 1]));
+      const head = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+        const [logp, negEnt, v] = args as tf.Tensor[];
+        const save = args[3] as tf.GradSaveFunc;
+        const { loss, gLogp, gV } = terms(logp, negEnt, v);
+        save([gLogp, gV]);
+        return { value: loss, gradFunc: (dy: tf.Scalar, [gl, gv]: tf.Tensor[]) => [tf.mul(gl, dy), tf.mul(mb.entropyGradWeight, dy), tf.mul(gv, dy)] };
+      });
+      loss = head(newLogp, negEntropy, values) as tf.Scalar;
+    } else {
+      const head = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+        const [logits, v] = args as tf.Tensor[];
+        const save = args[2] as tf.GradSaveFunc;
+        const logProbs = tf.logSoftmax(tf.add(logits, mb.logitOffset!));
+        const p = tf.exp(logProbs);
+        const newLogp = tf.sum(tf.mul(logProbs, mb.oneHot!), -1, true);
+        // Illegal actions have p = 0 exactly, so their p·log p (log p ≈ −1e10) is 0.
+        const negEntropy = tf.sum(tf.mul(p, logProbs), -1, true);
+        const { loss, gLogp, gV } = terms(newLogp, negEntropy, v);
+        // gLogp·(onehot − p) + gN·p ⊙ (log p − N) = gLogp·onehot + p ⊙ (gN·log p − (gN·N + gLogp)).
+        const gN = mb.entropyGradWeight;
+        const inner = tf.sub(tf.mul(gN, logProbs), tf.add(tf.mul(gN, negEntropy), gLogp));
+        const gLogits = tf.mul(tf.add(tf.mul(gLogp, mb.oneHot!), tf.mul(p, inner)), mb.legal!);
+        save([gLogits, gV]);
+        return { value: loss, gradFunc: (dy: tf.Scalar, [gl, gv]: tf.Tensor[]) => [tf.mul(gl, dy), tf.mul(gv, dy)] };
+      });
+      loss = head(out, values) as tf.Scalar;
+    }
+    return { loss, stats: stats! };
   }
 
   // --- state ----------------------------------------------------------------------------------

@@ -353,6 +353,26 @@ export function tdLambdaTargets(reward: Float32Array, notDone: Float32Array, fil
   return out;
 }
 
+/** `scale`/(number of filled steps) on filled steps, else 0: a weighted sum with these is a mean over filled steps. */
+function filledWeights(filled: Float32Array, scale: number): Float32Array {
+  let count = 0;
+  for (const f of filled) count += f;
+  const w = scale / Math.max(count, 1);
+  return Float32Array.from(filled, (f) => f * w);
+}
+
+/**
+ * The shared DecL's scores for every task's candidate features ([..., K_k, H] each → [..., K_k]):
+ * all tasks' rows in one pass (one matmul per layer instead of one per task).
+ */
+function scoreTasks(decl: DecisionNetwork, features: tf.Tensor[]): tf.Tensor[] {
+  if (features.length === 1) return [decl.score(features[0])];
+  const H = decl.decision.inputDim;
+  const rows = features.map((f) => f.size / H);
+  const q = tf.reshape(decl.score(tf.concat(features.map((f) => tf.reshape(f, [-1, H])))), [-1]);
+  return tf.split(q, rows).map((qk, k) => tf.reshape(qk, features[k].shape.slice(0, -1)));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The learner
 // ---------------------------------------------------------------------------------------------
@@ -559,59 +579,59 @@ export class MtmaLearner implements OnlineLearner {
         const xs = tf.tensor3d(a.inputs, [T + 1, B * A, D]);
         const taken = tf.tensor3d(a.taken, [T + 1, B * A, K]);
         const h0 = tf.zeros([B * A, cfg.rnn_hidden_dim]) as tf.Tensor2D;
-        // The target nets' Q on every row, illegal next actions masked; outside the tape.
-        const targetQ = tf.add(tf.reshape(tf.slice(this.targetDecl.score(part.targetPerception.unroll(xs, taken, h0)), 1, T), [T, B, A, K]), tf.tensor4d(a.illegalNext, [T, B, A, K]));
-        return { xs, taken, h0, targetQ };
+        return { xs, taken, h0 };
+      });
+      // The target nets' Q on every row, illegal next actions masked; outside the tape.
+      const targetFeatures = this.parts.map((part, k) => part.targetPerception.unroll(inputs[k].xs, inputs[k].taken, inputs[k].h0));
+      const targetQ = scoreTasks(this.targetDecl, targetFeatures).map((q, k) => {
+        const { numAgents: A, numActions: K } = this.parts[k].task.shape;
+        const { B, T } = arrays[k];
+        return tf.add(tf.reshape(tf.slice(q, 1, T), [T, B, A, K]), tf.tensor4d(arrays[k].illegalNext, [T, B, A, K]));
       });
 
-      const perTask: tf.Tensor[][] = [];
+      const kept: { loss: tf.Scalar; chosen: tf.Tensor1D; y: tf.Tensor1D }[] = [];
       const { value: total, grads } = tf.variableGrads(() => {
+        const features = this.parts.map((part, k) => part.perception.unroll(inputs[k].xs, inputs[k].taken, inputs[k].h0));
+        const q = scoreTasks(this.decl, features).map((qk, k) => {
+          const { numAgents: A, numActions: K } = this.parts[k].task.shape;
+          const { B, T } = arrays[k];
+          return tf.reshape(qk, [T + 1, B, A, K]);
+        });
+        const next = q.map((qk, k) => tf.slice(qk, 1, arrays[k].T));
+        // TD(λ) needs a backward recursion over time: done on the (gradient-free) values in JS,
+        // after one read of every task's bootstrap values.
+        const nextValues = this.bootstrapValues(next, targetQ, arrays).dataSync();
+        let at = 0;
         const losses = this.parts.map((part, k) => {
           const { numAgents: A, numActions: K } = part.task.shape;
           const a = arrays[k];
           const { B, T } = a;
-          const { xs, taken, h0, targetQ } = inputs[k];
-          const q = tf.reshape(this.decl.score(part.perception.unroll(xs, taken, h0)), [T + 1, B, A, K]);
-          const now = tf.slice(q, 0, T);
-          const next = tf.slice(q, 1, T);
-          const takenNow = tf.reshape(tf.slice(taken, 0, T), [T, B, A, K]);
-          const aliveNow = tf.tensor3d(a.aliveNow, [T, B, A]);
-          // Q of the taken actions; dead agents count 0.
-          const qTaken = tf.mul(tf.sum(tf.mul(now, takenNow), 3), aliveNow);
-          // Double Q: the online argmax over legal actions, valued by the target net (no gradient through argMax).
-          const illegal = tf.tensor4d(a.illegalNext, [T, B, A, K]);
-          const greedy = cfg.double_q ? tf.sum(tf.mul(targetQ, tf.oneHot(tf.argMax(tf.add(next, illegal), 3), K)), 3) : tf.max(targetQ, 3);
-          const qNext = tf.mul(greedy, tf.tensor3d(a.usableNext, [T, B, A]));
           const N = T * B;
-          let chosen: tf.Tensor1D;
-          let nextValue: tf.Tensor1D;
-          if (part.mixer && part.targetMixer) {
-            const S = part.mixerStateDim;
-            const states = tf.tensor3d(a.states, [T + 1, B, S]);
-            chosen = part.mixer.mix(tf.reshape(qTaken, [N, A]), tf.reshape(tf.slice(states, 0, T), [N, S]));
-            nextValue = part.targetMixer.mix(tf.reshape(qNext, [N, A]), tf.reshape(tf.slice(states, 1, T), [N, S]));
-          } else {
-            chosen = tf.reshape(tf.sum(qTaken, 2), [N]);
-            nextValue = tf.reshape(tf.sum(qNext, 2), [N]);
-          }
-          // TD(λ) needs a backward recursion over time: done on the (gradient-free) values in JS.
-          const y = tf.tensor1d(tdLambdaTargets(a.reward, a.notDone, a.filled, nextValue.dataSync(), B, T, cfg.gamma, cfg.td_lambda));
-          const filled = tf.tensor1d(a.filled);
-          const count = tf.maximum(tf.sum(filled), 1);
-          const td = tf.mul(tf.sub(chosen, y), filled);
-          const loss = tf.div(tf.mul(0.5, tf.sum(tf.square(td))), count) as tf.Scalar;
-          const meanOf = (x: tf.Tensor) => tf.div(tf.sum(tf.mul(x, filled)), count);
-          perTask.push([loss, meanOf(chosen), meanOf(y), tf.div(tf.sum(tf.abs(td)), count)].map((t) => tf.keep(t)));
+          const nextValue = nextValues.subarray(at, at + N);
+          at += N;
+          const now = tf.slice(q[k], 0, T);
+          const takenNow = tf.reshape(tf.slice(inputs[k].taken, 0, T), [T, B, A, K]);
+          // Q of the taken actions; dead agents count 0.
+          const qTaken = tf.mul(tf.sum(tf.mul(now, takenNow), 3), tf.tensor3d(a.aliveNow, [T, B, A]));
+          const chosen =
+            part.mixer && part.targetMixer
+              ? part.mixer.mix(tf.reshape(qTaken, [N, A]), tf.reshape(tf.slice(tf.tensor3d(a.states, [T + 1, B, part.mixerStateDim]), 0, T), [N, part.mixerStateDim]))
+              : (tf.reshape(tf.sum(qTaken, 2), [N]) as tf.Tensor1D);
+          const y = tf.tensor1d(tdLambdaTargets(a.reward, a.notDone, a.filled, nextValue, B, T, cfg.gamma, cfg.td_lambda));
+          // ½·mean over filled steps of the squared TD error, as one weighted sum.
+          const halfOverFilled = tf.tensor1d(filledWeights(a.filled, 0.5));
+          const loss = tf.sum(tf.mul(tf.square(tf.sub(chosen, y)), halfOverFilled)) as tf.Scalar;
+          kept.push({ loss: tf.keep(loss), chosen: tf.keep(chosen), y: tf.keep(y) });
           return tf.mul(loss, weights[k]);
         });
-        return tf.addN(losses) as tf.Scalar;
+        return (losses.length === 1 ? losses[0] : tf.addN(losses)) as tf.Scalar;
       }, trained);
 
       // Each optimiser's gradients clipped to max_grad_norm on their own (torch's clip_grad_norm_).
       const clipped = (names: string[], params: Record<string, tf.Variable>) => {
         const byName: Record<string, tf.Tensor> = {};
         for (const n of names) byName[n] = grads[params[n].name];
-        const norm = tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(byName[n])))));
+        const norm = tf.sqrt(tf.sum(tf.square(tf.concat(names.map((n) => tf.reshape(byName[n], [-1]))))));
         const scale = tf.minimum<tf.Scalar>(1, tf.div(cfg.max_grad_norm, tf.add(norm, 1e-6)));
         return { byName, norm, scale };
       };
@@ -623,8 +643,13 @@ export class MtmaLearner implements OnlineLearner {
         this.declAdam.apply(decl.byName, decl.scale);
         shared.push(decl.norm);
       }
-      const result = tf.concat([tf.stack(shared), ...perTask.map((s) => tf.stack(s))]);
-      tf.dispose(perTask.flat());
+      // Per task: loss, then the filled-step means of Q_tot, the target and |TD error| (off the tape).
+      const perTask = kept.map(({ loss, chosen, y }, k) => {
+        const means = tf.sum(tf.mul(tf.stack([chosen, y, tf.abs(tf.sub(chosen, y))]), tf.tensor1d(filledWeights(arrays[k].filled, 1))), 1);
+        return tf.concat([tf.reshape(loss, [1]), means]);
+      });
+      const result = tf.concat([tf.stack(shared), ...perTask]);
+      tf.dispose(kept.flatMap((t) => [t.loss, t.chosen, t.y]));
       return result;
     });
     const s = out.dataSync();
@@ -638,6 +663,33 @@ export class MtmaLearner implements OnlineLearner {
     });
     this.updates++;
     this.updateTargets();
+  }
+
+  /**
+   * Every task's bootstrap values V_{t+1} [T·B], concatenated over tasks: the target mixer's
+   * value of the next step's greedy actions (double Q: the online net's argmax over legal
+   * actions, valued by the target net). Gradient-free, so computed inside one custom op: its
+   * ops stay off the gradient tape (no saved-tensor copies), and nothing flows back through it.
+   */
+  private bootstrapValues(next: tf.Tensor[], targetQ: tf.Tensor[], arrays: TaskArrays[]): tf.Tensor1D {
+    const cfg = this.config;
+    const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const online = args.slice(0, next.length) as tf.Tensor[];
+      const values = this.parts.map((part, k) => {
+        const { numAgents: A, numActions: K } = part.task.shape;
+        const a = arrays[k];
+        const { B, T } = a;
+        const N = T * B;
+        const illegal = tf.tensor4d(a.illegalNext, [T, B, A, K]);
+        const greedy = cfg.double_q ? tf.sum(tf.mul(targetQ[k], tf.oneHot(tf.argMax(tf.add(online[k], illegal), 3), K)), 3) : tf.max(targetQ[k], 3);
+        const qNext = tf.mul(greedy, tf.tensor3d(a.usableNext, [T, B, A]));
+        if (!part.targetMixer) return tf.reshape(tf.sum(qNext, 2), [N]);
+        const S = part.mixerStateDim;
+        return part.targetMixer.mix(tf.reshape(qNext, [N, A]), tf.reshape(tf.slice(tf.tensor3d(a.states, [T + 1, B, S]), 1, T), [N, S]));
+      });
+      return { value: values.length === 1 ? values[0] : tf.concat(values), gradFunc: () => online.map((x) => tf.zerosLike(x)) };
+    });
+    return op(...next) as tf.Tensor1D;
   }
 
   /** Hard copies every `target_update_interval_or_tau` episodes per task when that is ≥ 1, else Polyak with τ. */
