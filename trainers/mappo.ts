@@ -56,7 +56,7 @@ import { type AgentNetworkPolicySpec, POLICY_SPEC_FORMAT } from '../agents/polic
 import type { EnvShape, VectorLayout } from '../envs/env-shape';
 import { assignTensors, captureTensors, deserializeArray, serializeArray, type SerializedArray } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
-import { Adam } from './adam';
+import { Adam, clipByGlobalNorm } from './adam';
 import { agentNetworkKeys, finite, MAX_EPISODE_BATCH, MAX_REPEATS, MAX_ROLLOUT_LENGTH, MAX_STEP_BATCH, nonNegative, positive, positiveInt, unit } from './config-keys';
 import {
   type Collection,
@@ -670,9 +670,8 @@ export class Mappo implements OnlineLearner {
               loss.dispose();
               const byName: Record<string, tf.Tensor> = {};
               paramNames.forEach((n, i) => (byName[n] = grads[paramList[i].name]));
-              const flat = tf.concat(paramNames.map((n) => tf.reshape(byName[n], [-1])));
-              const gnorm = tf.sqrt(tf.sum(tf.square(flat))) as tf.Scalar;
-              this.adam.apply(byName, tf.minimum<tf.Scalar>(1, tf.div(cfg.max_grad_norm, tf.add(gnorm, 1e-6))));
+              const { norm: gnorm, scale } = clipByGlobalNorm(paramNames.map((n) => byName[n]), cfg.max_grad_norm);
+              this.adam.apply(byName, scale);
               const out = tf.concat([lossStats!, tf.reshape(gnorm, [1])]) as tf.Tensor1D;
               lossStats!.dispose();
               return out;

@@ -91,7 +91,7 @@ import {
   withPrefix,
 } from '../runtime/core/checkpoint-format';
 import { Rng, deriveSeed } from '../runtime/core/rng';
-import { Adam } from './adam';
+import { Adam, clipByGlobalNorm } from './adam';
 import { MAX_EPISODE_BATCH, MAX_EPISODE_REPLAY, MAX_REPEATS, discount, layerWidth, nonNegativeInt, positive, positiveInt, unit } from './config-keys';
 import { type EpisodeBatch, EpisodeCollector, EpisodeReplay, type StoredState, episodeShapeOf } from './episode-replay';
 import type { Collection, LearnerState, OnlineLearner, TaskSpec, TrainStats, TrainerDefinition } from './learner';
@@ -631,8 +631,7 @@ export class MtmaLearner implements OnlineLearner {
       const clipped = (names: string[], params: Record<string, tf.Variable>) => {
         const byName: Record<string, tf.Tensor> = {};
         for (const n of names) byName[n] = grads[params[n].name];
-        const norm = tf.sqrt(tf.sum(tf.square(tf.concat(names.map((n) => tf.reshape(byName[n], [-1]))))));
-        const scale = tf.minimum<tf.Scalar>(1, tf.div(cfg.max_grad_norm, tf.add(norm, 1e-6)));
+        const { norm, scale } = clipByGlobalNorm(names.map((n) => byName[n]), cfg.max_grad_norm);
         return { byName, norm, scale };
       };
       const perception = clipped(perceptionNames, this.perceptionParams);
