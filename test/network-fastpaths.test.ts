@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { AgentNetwork } from '../agents/networks/agent-network';
+import { setFusedGruKernels } from '../agents/networks/gru-kernels';
 import { Mlp } from '../agents/networks/mlp';
 import { selectBackend } from '../runtime/core/tf-backend';
 import { fixtureInputs } from './network-fastpaths-inputs';
@@ -65,9 +66,18 @@ function agentRun(net: AgentNetwork, h0: tf.Variable<tf.Rank.R2>): { out: Float3
   return result;
 }
 
-beforeAll(async () => {
-  await selectBackend('wasm');
-});
+// wasm and cpu run the GRU gates as one hand-written kernel each way; other backends (tfjs-node)
+// compose tfjs ops, checked here on wasm with the kernels turned off.
+describe.each([
+  ['wasm', true],
+  ['wasm', false],
+  ['cpu', true],
+] as const)('on %s, fused GRU kernels %s', (backend, fusedKernels) => {
+  beforeAll(async () => {
+    await selectBackend(backend);
+    setFusedGruKernels(fusedKernels);
+  });
+  afterAll(() => setFusedGruKernels(true));
 
 describe('AgentNetwork fast paths equal the old code', () => {
   test.each(fixture.agentNetworks.map((c) => [c.recurrent, c.copies, c] as const))('recurrent %s, copies %s', (recurrent, copies, expected) => {
@@ -141,4 +151,5 @@ describe('Mlp fast path equals the old code', () => {
     tf.dispose([x, lw]);
     mlp.dispose();
   });
+});
 });

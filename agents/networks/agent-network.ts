@@ -92,8 +92,7 @@ export class AgentNetwork extends Module {
       const H = this.spec.hiddenDim;
       const z = dense(this.toCopies(x), this.layers.fc1.w, this.layers.fc1.b, 'relu');
       const gi = dense(z, this.gru.wi, this.gru.bi);
-      const [giR, giU, giN] = tf.split(this.asCopies(gi), [H, H, H], 2) as tf.Tensor3D[];
-      const hNext = gruStep(giR, giU, giN, this.asCopies(this.toCopies(h)), this.gruWh3(), this.gru.bh, H).h;
+      const hNext = gruStep(this.asCopies(gi), this.asCopies(this.toCopies(h)), { wh: this.gru.wh, bh: this.gru.bh });
       const out = dense(this.copies === 1 ? tf.reshape(hNext, [-1, H]) : hNext, this.layers.out.w, this.layers.out.b);
       return { out: this.fromCopies(out), h: this.fromCopies(this.copies === 1 ? tf.reshape(hNext, [-1, H]) : hNext) as tf.Tensor2D };
     });
@@ -155,11 +154,6 @@ export class AgentNetwork extends Module {
   /** `toCopies` rows as [C, rows, width] (adds the copy axis for shared weights). */
   private asCopies(x: tf.Tensor): tf.Tensor3D {
     return (x.rank === 3 ? x : tf.expandDims(x, 0)) as tf.Tensor3D;
-  }
-
-  private gruWh3(): tf.Tensor3D {
-    const H = this.spec.hiddenDim;
-    return (this.copies === 1 ? tf.reshape(this.gru!.wh, [1, H, 3 * H]) : this.gru!.wh) as tf.Tensor3D;
   }
 
   /** Variables by stable name (role-relative, no instance prefix), for checkpoints and target copies. */

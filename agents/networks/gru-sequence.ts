@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { gruGates, gruGatesGrad } from './gru-kernels';
 
 /*
  * A whole GRU unroll as ONE differentiable op with a hand-written backward (BPTT).
@@ -39,20 +40,45 @@ function batchedWh(wh: tf.Tensor, hiddenDim: number): tf.Tensor3D {
   return (wh.rank === 3 ? wh : tf.reshape(wh, [1, hiddenDim, 3 * hiddenDim])) as tf.Tensor3D;
 }
 
+/** hk·W_h + b_h for hk [C, rows, H]: one fused kernel where the backend takes a rank-1 bias with it. */
+function hiddenGates(hk: tf.Tensor3D, wh3: tf.Tensor3D, bh: tf.Tensor): tf.Tensor3D {
+  const backend = tf.getBackend();
+  if (bh.rank === 1 && (backend === 'wasm' || backend === 'cpu') && !tf.engine().isTapeOn()) {
+    return tf.engine().runKernel('_FusedMatMul', { a: hk, b: wh3, bias: bh }, { transposeA: false, transposeB: false, activation: 'linear', leakyreluAlpha: 0 }) as tf.Tensor3D;
+  }
+  return tf.add(tf.matMul(hk, wh3), bh) as tf.Tensor3D;
+}
+
 /**
- * One GRU step from the input's gate pre-activations (already split into reset, update, new, each
- * [C, rows, H]) and the masked previous state hk [C, rows, H]. The acting path and the unroll's
- * forward both use it, so stepping reproduces an unroll exactly.
+ * One GRU step for the acting path: gi [C, rows, 3H] (x·W_i + b_i), hk [C, rows, H] the masked
+ * previous state. The same kernels as a step of `gruSequence`, so stepping reproduces an unroll.
  */
-export function gruStep(giR: tf.Tensor3D, giU: tf.Tensor3D, giN: tf.Tensor3D, hk: tf.Tensor3D, wh3: tf.Tensor3D, bh: tf.Tensor, hiddenDim: number): StepValues {
-  const H = hiddenDim;
-  const gh = tf.add(tf.matMul(hk, wh3), bh) as tf.Tensor3D;
-  const [ghR, ghU, ghN] = tf.split(gh, [H, H, H], 2) as tf.Tensor3D[];
-  const r = tf.sigmoid(tf.add(giR, ghR)) as tf.Tensor3D;
-  const u = tf.sigmoid(tf.add(giU, ghU)) as tf.Tensor3D;
-  const n = tf.tanh(tf.add(giN, tf.mul(r, ghN))) as tf.Tensor3D;
-  const h = tf.add(n, tf.mul(u, tf.sub(hk, n))) as tf.Tensor3D;
-  return { h, r, u, n, ghN };
+export function gruStep(gi: tf.Tensor3D, hk: tf.Tensor3D, weights: GruWeights): tf.Tensor3D {
+  const H = hk.shape[2];
+  const gh = hiddenGates(hk, batchedWh(weights.wh, H), weights.bh);
+  return gruGates(gi, gh, hk, tf.ones([hk.shape[0], hk.shape[1], 1])).h as tf.Tensor3D;
+}
+
+/** The forward loop: every step's new state, masked state fed to the next step, and gate coefficients. */
+function forwardLoop(gi: tf.Tensor4D, keep: tf.Tensor4D, h0: tf.Tensor3D, wh3: tf.Tensor3D, bh: tf.Tensor): { hs: tf.Tensor[]; hks: tf.Tensor3D[]; gs: tf.Tensor[] } {
+  const T = gi.shape[0];
+  const gis = tf.unstack(gi) as tf.Tensor3D[];
+  const keeps = tf.unstack(keep) as tf.Tensor3D[];
+  let hk = tf.mul(h0, keeps[0]!) as tf.Tensor3D;
+  const hs: tf.Tensor[] = [];
+  const hks: tf.Tensor3D[] = [hk];
+  const gs: tf.Tensor[] = [];
+  for (let t = 0; t < T; t++) {
+    // The last step has no next mask; its masked output is never used, so any mask does.
+    const step = gruGates(gis[t]!, hiddenGates(hk, wh3, bh), hk, keeps[Math.min(t + 1, T - 1)]!);
+    hs.push(step.h);
+    gs.push(step.g);
+    if (t + 1 < T) {
+      hk = step.hNext as tf.Tensor3D;
+      hks.push(hk);
+    }
+  }
+  return { hs, hks, gs };
 }
 
 /**
@@ -66,67 +92,46 @@ export function gruSequence(gi: tf.Tensor4D, keep: tf.Tensor4D, h0: tf.Tensor3D,
   if (T < 1) throw new Error('gruSequence: needs at least one step (gi has T = 0)');
   if (!Number.isInteger(H) || h0.shape[2] !== H) throw new Error(`gruSequence: gi's last axis (${threeH}) must be 3 × the hidden size ${h0.shape[2]}`);
   if (keep.shape[0] !== T || keep.shape[1] !== C || keep.shape[2] !== rows) throw new Error(`gruSequence: keep is [${keep.shape}], expected [${T}, ${C}, ${rows}, 1]`);
+  if (!tf.engine().isTapeOn()) {
+    // Nothing will be differentiated: just the loop, without the op wrapper and the saved values.
+    return tf.tidy(() => tf.stack(forwardLoop(gi, keep, h0, batchedWh(weights.wh, H), weights.bh).hs) as tf.Tensor4D);
+  }
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [giAll, hInit, wh, bh] = args as tf.Tensor[];
     const save = args[4] as tf.GradSaveFunc;
-    const wh3 = batchedWh(wh, H);
-    const [giR, giU, giN] = tf.split(giAll as tf.Tensor4D, [H, H, H], 3).map((g) => tf.unstack(g)) as tf.Tensor3D[][];
-    const keeps = tf.unstack(keep) as tf.Tensor3D[];
-    const steps: StepValues[] = [];
-    const hks: tf.Tensor3D[] = [];
-    let h = hInit as tf.Tensor3D;
-    for (let t = 0; t < T; t++) {
-      const hk = tf.mul(h, keeps[t]) as tf.Tensor3D;
-      const s = gruStep(giR[t], giU[t], giN[t], hk, wh3, bh, H);
-      hks.push(hk);
-      steps.push(s);
-      h = s.h;
-    }
-    const stacked = (pick: (s: StepValues) => tf.Tensor3D) => tf.stack(steps.map(pick)) as tf.Tensor4D;
-    const hs = stacked((s) => s.h);
-    save([tf.stack(hks), stacked((s) => s.r), stacked((s) => s.u), stacked((s) => s.n), stacked((s) => s.ghN), wh3, keep]);
+    const wh3 = batchedWh(wh!, H);
+    const { hs, hks, gs } = forwardLoop(giAll as tf.Tensor4D, keep, hInit as tf.Tensor3D, wh3, bh!);
+    // keep is saved too: the caller's tidy frees its own copy before the backward runs.
+    save([tf.stack(hks), tf.stack(gs), wh3, keep]);
     return {
-      value: hs,
+      value: tf.stack(hs) as tf.Tensor4D,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        // keep is saved too: the caller's tidy has freed its own copy by the time the backward runs.
-        const [HK, R, U, N, GHN, W, K] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor3D, tf.Tensor4D];
-        // Gate derivatives for all steps at once. With dh the gradient reaching a step's output:
-        //   d pre_n = dh ⊙ (1 − u) ⊙ (1 − n²)                     =: dh ⊙ A
-        //   d pre_u = dh ⊙ (hk − n) ⊙ u(1 − u)
-        //   d pre_r = d pre_n ⊙ gh_n ⊙ r(1 − r)
-        //   d gh = [d pre_r, d pre_u, d pre_n ⊙ r],  d gi = [d pre_r, d pre_u, d pre_n]
-        //   d hk = dh ⊙ u + d gh·W_hᵀ, and the previous state gets d hk ⊙ keep.
-        const oneMinusU = tf.sub(1, U);
-        const A = tf.mul(oneMinusU, tf.sub(1, tf.square(N)));
-        const coefU = tf.mul(tf.sub(HK, N), tf.mul(U, oneMinusU));
-        const coefR = tf.mul(A, tf.mul(GHN, tf.mul(R, tf.sub(1, R))));
-        const coefGhN = tf.mul(A, R);
-        const coefs = tf.unstack(tf.concat([coefR, coefU, coefGhN], 3)) as tf.Tensor3D[];
-        const us = tf.unstack(U) as tf.Tensor3D[];
-        const keeps = tf.unstack(K) as tf.Tensor3D[];
-        const dys = tf.unstack(dy) as tf.Tensor3D[];
-        const dghs: tf.Tensor3D[] = new Array(T);
-        const dhs: tf.Tensor3D[] = new Array(T);
-        let carry: tf.Tensor3D | undefined;
+        const [HK, G, W, K] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor3D, tf.Tensor4D];
+        // W_hᵀ once: a transposed matmul per step is the slow path on wasm.
+        const wT = tf.transpose(W, [0, 2, 1]);
+        const coefs = tf.unstack(G);
+        const keeps = tf.unstack(K);
+        const dys = tf.unstack(dy);
+        const dghs: tf.Tensor[] = new Array(T);
+        const dgis: tf.Tensor[] = new Array(T);
+        let carryHu: tf.Tensor = tf.zerosLike(dys[0]!);
+        let carryMm: tf.Tensor = carryHu;
         for (let t = T - 1; t >= 0; t--) {
-          const dh = carry ? (tf.add(dys[t], carry) as tf.Tensor3D) : dys[t];
-          const dgh = tf.mul(tf.tile(dh, [1, 1, 3]), coefs[t]) as tf.Tensor3D;
-          const dhk = tf.add(tf.mul(dh, us[t]), tf.matMul(dgh, W, false, true));
-          carry = tf.mul(dhk, keeps[t]) as tf.Tensor3D;
-          dghs[t] = dgh;
-          dhs[t] = dh;
+          const step = gruGatesGrad(dys[t]!, carryHu, carryMm, keeps[Math.min(t + 1, T - 1)]!, coefs[t]!);
+          carryHu = step.dhu;
+          carryMm = tf.matMul(step.dgh as tf.Tensor3D, wT);
+          dghs[t] = step.dgh;
+          dgis[t] = step.dgi;
         }
+        const dH0 = tf.mul(tf.add(carryHu, carryMm), keeps[0]!);
         const dGh = tf.stack(dghs) as tf.Tensor4D;
-        const [dPreRU] = tf.split(dGh, [2 * H, H], 3);
-        const dGi = tf.concat([dPreRU, tf.mul(tf.stack(dhs), A)], 3);
-        // dW_h = Σ_t hk_tᵀ·dgh_t as one matmul over all steps' rows of each copy.
+        // dW_h = Σ_t hk_tᵀ·dgh_t as one matmul over all steps' rows of each copy; db_h one sum.
         const perCopy = (x: tf.Tensor4D, width: number) =>
           (C === 1 ? tf.reshape(x, [1, T * rows, width]) : tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [C, T * rows, width])) as tf.Tensor3D;
         const dGhRows = perCopy(dGh, 3 * H);
-        const dW3 = tf.matMul(perCopy(HK, H), dGhRows, true, false);
-        const dWh = tf.reshape(dW3, wh.shape);
-        const dBh = tf.reshape(tf.sum(dGhRows, 1), bh.shape);
-        return [dGi, carry!, dWh, dBh];
+        const dWh = tf.reshape(tf.matMul(perCopy(HK, H), dGhRows, true, false), wh!.shape);
+        const dBh = tf.reshape(tf.sum(dGhRows, 1), bh!.shape);
+        return [tf.stack(dgis), dH0, dWh, dBh];
       },
     };
   }) as (gi: tf.Tensor, h0: tf.Tensor, wh: tf.Tensor, bh: tf.Tensor) => tf.Tensor4D;

@@ -44,7 +44,17 @@ export function affine(x: tf.Tensor2D, layer: Linear): tf.Tensor2D {
  * The forward runs the same kernels as the unfused ops, so outputs are unchanged bit for bit.
  */
 export function dense<T extends tf.Tensor>(x: T, w: tf.Tensor, b: tf.Tensor, activation: 'relu' | 'linear' = 'linear'): T {
+  if (!recordingGradients()) {
+    // Nothing to differentiate (acting, targets): the plain kernels, without the op's wrapper.
+    const z = tf.add(tf.matMul(x as unknown as tf.Tensor2D, w as tf.Tensor2D), b);
+    return (activation === 'relu' ? tf.relu(z) : z) as T;
+  }
   return denseOp(activation)(x, w, b) as T;
+}
+
+/** True where ops are recorded for a backward (inside tf.grads and co, outside custom-gradient forwards). */
+export function recordingGradients(): boolean {
+  return tf.engine().isTapeOn();
 }
 
 const denseOps = new Map<'relu' | 'linear', (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor>();
