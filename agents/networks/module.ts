@@ -67,11 +67,14 @@ function denseOp(activation: 'relu' | 'linear'): (x: tf.Tensor, w: tf.Tensor, b:
     const save = args[3] as tf.GradSaveFunc;
     const z = tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b);
     const y = activation === 'relu' ? tf.relu(z) : z;
-    save([x, w, y]);
+    // A variable outlives the backward, so it is used as is; saving would clone it (an Identity call).
+    const wIsVariable = w instanceof tf.Variable;
+    save(wIsVariable ? [x, y] : [x, y, w]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, ws, ys] = saved;
+        const [xs, ys] = saved;
+        const ws = wIsVariable ? w : saved[2];
         // relu'(z) is 1 exactly where the output is positive.
         const dz = activation === 'relu' ? tf.mul(dy, tf.step(ys)) : dy;
         const dx = tf.matMul(dz as tf.Tensor2D, ws as tf.Tensor2D, false, true);
