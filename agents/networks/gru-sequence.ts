@@ -5,12 +5,12 @@ import { gruGates, gruGatesGrad } from './gru-kernels';
  * A whole GRU unroll as ONE differentiable op with a hand-written backward (BPTT).
  *
  * Autodiff of a step-by-step unroll tapes ~14 ops per step, each cloning the tensors it saves,
- * and replays ~30 gradient kernels per step backward. Here the forward loop runs untaped, keeps
- * only the gate values the backward needs (stacked once at the end), and the backward does per
- * step only what truly depends on the incoming gradient: one multiply by a precomputed gate
- * coefficient, one matmul with W_hᵀ and the carry. Everything that depends only on the forward
- * values (gate derivatives) and the weight gradient dW_h = Σ_t h_{t-1}ᵀ·dgh_t and db_h are computed
- * over all steps at once.
+ * and replays ~30 gradient kernels per step backward. Here the forward loop runs untaped, two
+ * kernel calls a step (hk·W_h + b_h, then the gates, see gru-kernels.ts), and keeps only the masked
+ * states and the gate derivatives the backward needs (stacked once at the end). The backward does
+ * per step only what depends on the incoming gradient: the gates' backward and one matmul with
+ * W_hᵀ. The weight gradient dW_h = Σ_t hk_tᵀ·dgh_t and db_h are one matmul and one sum over all
+ * steps after the loop.
  *
  * Layout: every tensor is [T, C, rows, ·] (time, weight copy, rows of that copy) so each step's
  * hidden state is [C, rows, H] and h·W_h is one (batched) matmul for shared (C = 1) and per-agent
@@ -25,14 +25,6 @@ export interface GruWeights {
   wh: tf.Tensor;
   /** [3H] shared, or [C, 1, 3H] per copy. */
   bh: tf.Tensor;
-}
-
-interface StepValues {
-  h: tf.Tensor3D;
-  r: tf.Tensor3D;
-  u: tf.Tensor3D;
-  n: tf.Tensor3D;
-  ghN: tf.Tensor3D;
 }
 
 /** W_h as [C, H, 3H], whatever the variable's own shape. */
