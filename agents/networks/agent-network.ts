@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed, seedToInt } from '../../runtime/core/rng';
 import { orthogonal } from './init';
-import { type Linear, Module, createVariable, gruUpdate, linearVariables, uniqueScope } from './module';
+import { gruSequence, gruStep } from './gru-sequence';
+import { type Linear, Module, createVariable, dense, linearVariables, uniqueScope } from './module';
 
 /**
  * The per-agent network of EPyMARL's agents: `fc1 → ReLU → GRU cell → fc2` when recurrent
@@ -54,10 +55,10 @@ export class AgentNetwork extends Module {
     };
     const variable = (initial: tf.Tensor, name: string): tf.Variable => createVariable(initial, scope, name);
     const bias = (outDim: number, name: string) => variable(C === 1 ? tf.zeros([outDim]) : tf.zeros([C, 1, outDim]), name);
-    const dense = (name: string, inDim: number, outDim: number, gain: number, i: number): Linear => {
+    const layer = (name: string, inDim: number, outDim: number, gain: number, i: number): Linear => {
       return { w: variable(weights(inDim, outDim, gain, i), `${name}/w`), b: bias(outDim, `${name}/b`) };
     };
-    this.layers.fc1 = dense('fc1', D, H, Math.SQRT2, 0);
+    this.layers.fc1 = layer('fc1', D, H, Math.SQRT2, 0);
     if (spec.recurrent) {
       this.gru = {
         wi: variable(weights(H, 3 * H, 1, 1), 'gru/wi'),
@@ -65,10 +66,10 @@ export class AgentNetwork extends Module {
         bi: bias(3 * H, 'gru/bi'),
         bh: bias(3 * H, 'gru/bh'),
       };
-      this.layers.out = dense('out', H, O, spec.outputGain, 3);
+      this.layers.out = layer('out', H, O, spec.outputGain, 3);
     } else {
-      this.layers.fc2 = dense('fc2', H, H, Math.SQRT2, 1);
-      this.layers.out = dense('out', H, O, spec.outputGain, 3);
+      this.layers.fc2 = layer('fc2', H, H, Math.SQRT2, 1);
+      this.layers.out = layer('out', H, O, spec.outputGain, 3);
     }
   }
 
@@ -87,66 +88,72 @@ export class AgentNetwork extends Module {
    */
   step(x: tf.Tensor2D, h: tf.Tensor2D): { out: tf.Tensor2D; h: tf.Tensor2D } {
     return tf.tidy(() => {
-      const { fc1, fc2, out } = this.layers;
-      const z = tf.relu(this.affine(x, fc1));
-      if (!this.gru) return { out: this.affine(tf.relu(this.affine(z, fc2)), out), h: tf.clone(h) };
-      const hNext = this.gruCell(z, h);
-      return { out: this.affine(hNext, out), h: hNext };
+      if (!this.gru) return { out: this.fromCopies(this.feedForward(this.toCopies(x))), h: tf.clone(h) };
+      const H = this.spec.hiddenDim;
+      const z = dense(this.toCopies(x), this.layers.fc1.w, this.layers.fc1.b, 'relu');
+      const gi = dense(z, this.gru.wi, this.gru.bi);
+      const hNext = gruStep(this.asCopies(gi), this.asCopies(this.toCopies(h)), { wh: this.gru.wh, bh: this.gru.bh });
+      const out = dense(this.copies === 1 ? tf.reshape(hNext, [-1, H]) : hNext, this.layers.out.w, this.layers.out.b);
+      return { out: this.fromCopies(out), h: this.fromCopies(this.copies === 1 ? tf.reshape(hNext, [-1, H]) : hNext) as tf.Tensor2D };
     });
   }
 
   /**
    * Unrolls over T steps (differentiable): xs [T, B, inputDim]; `resets` [T, B] with 1 where
    * the hidden state is zeroed before step t (an episode starts there); h0 [B, hiddenDim].
-   * Returns outputs [T, B, outputDim]. Feed-forward networks run all T·B rows as one batch.
+   * Returns outputs [T, B, outputDim]. Feed-forward networks run all T·B rows as one batch; the
+   * recurrent part runs as one custom-gradient op (see gru-sequence.ts).
    */
   unroll(xs: tf.Tensor3D, resets: tf.Tensor2D, h0: tf.Tensor2D): tf.Tensor3D {
     return tf.tidy(() => {
       const [T, B, D] = xs.shape;
-      const { fc1, fc2, out } = this.layers;
-      const z = tf.relu(this.affine(tf.reshape(xs, [T * B, D]), fc1));
-      if (!this.gru) return tf.reshape(this.affine(tf.relu(this.affine(z, fc2)), out), [T, B, this.spec.outputDim]);
+      const O = this.spec.outputDim;
+      // Per-copy rows are [T·B/C] in (t, row-of-copy) order, so the sequence splits into T steps.
+      const x = this.toCopies(tf.reshape(xs, [T * B, D]));
+      if (!this.gru) return tf.reshape(this.fromCopies(this.feedForward(x)), [T, B, O]);
       const H = this.spec.hiddenDim;
-      const g = this.gru!;
+      const C = this.copies;
+      const rows = B / C;
+      const z = dense(x, this.layers.fc1.w, this.layers.fc1.b, 'relu');
       // The input half of the gates for all T·B rows in one matmul; only the hidden half is sequential.
-      const inputGates = tf.unstack(tf.reshape(this.linear(z, g.wi, g.bi), [T, B, 3 * H])) as tf.Tensor2D[];
-      const keep = tf.unstack(tf.expandDims(tf.sub(1, resets), 2)) as tf.Tensor2D[];
-      let h = h0;
-      const hs: tf.Tensor2D[] = [];
-      for (let t = 0; t < T; t++) {
-        h = this.gruFromGates(inputGates[t], tf.mul(h, keep[t]) as tf.Tensor2D);
-        hs.push(h);
-      }
-      return tf.reshape(this.affine(tf.concat(hs, 0), out), [T, B, this.spec.outputDim]);
+      const gi = dense(z, this.gru.wi, this.gru.bi);
+      const timeMajor = <R extends tf.Tensor>(t: tf.Tensor, width: number): R =>
+        (C === 1 ? tf.reshape(t, [T, 1, B, width]) : tf.transpose(tf.reshape(t, [C, T, rows, width]), [1, 0, 2, 3])) as R;
+      const keep = timeMajor<tf.Tensor4D>(this.toCopies(tf.reshape(tf.sub(1, resets), [T * B, 1])), 1);
+      const hs = gruSequence(timeMajor<tf.Tensor4D>(gi, 3 * H), keep, this.asCopies(this.toCopies(h0)), { wh: this.gru.wh, bh: this.gru.bh });
+      const hRows = C === 1 ? tf.reshape(hs, [T * B, H]) : tf.reshape(tf.transpose(hs, [1, 0, 2, 3]), [C, T * rows, H]);
+      return tf.reshape(this.fromCopies(dense(hRows, this.layers.out.w, this.layers.out.b)), [T, B, O]);
     });
   }
 
-  /** PyTorch's GRUCell: r, u gates; n = tanh(W_in z + b_in + r ⊙ (W_hn h + b_hn)); h' = (1 − u) ⊙ n + u ⊙ h. */
-  private gruCell(z: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
-    const g = this.gru!;
-    return this.gruFromGates(this.linear(z, g.wi, g.bi), h);
+  /** fc1 → ReLU → fc2 → ReLU → out, on rows as `toCopies` lays them out. */
+  private feedForward<R extends tf.Tensor>(x: R): R {
+    const { fc1, fc2, out } = this.layers;
+    return dense(dense(dense(x, fc1.w, fc1.b, 'relu'), fc2!.w, fc2!.b, 'relu'), out.w, out.b);
   }
 
-  /** The GRU update given the input's gate pre-activations `gi` = z·W_i + b_i. */
-  private gruFromGates(gi: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
-    const g = this.gru!;
-    return gruUpdate(gi, this.linear(h, g.wh, g.bh), h, this.spec.hiddenDim);
-  }
-
-  private affine(x: tf.Tensor2D, d: Linear | undefined): tf.Tensor2D {
-    return this.linear(x, d!.w, d!.b);
-  }
-
-  /** x·W + b for shared weights; per agent (rows agent-fastest) with one batched matmul otherwise. */
-  private linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  /**
+   * Rows [R, D] (agent-fastest) as the layers take them: unchanged for shared weights, else
+   * [C, R/C, D] so each agent's weight set multiplies its own rows in one batched matmul.
+   */
+  private toCopies(x: tf.Tensor2D): tf.Tensor2D | tf.Tensor3D {
     const C = this.copies;
-    if (C === 1) return tf.add(tf.matMul(x, w as tf.Tensor2D), b) as tf.Tensor2D;
+    if (C === 1) return x;
     const [R, D] = x.shape;
     if (R % C !== 0) throw new Error(`AgentNetwork '${this.spec.role}': ${R} rows do not split over ${C} agents' weight sets (rows must be agent-fastest)`);
-    const perAgent = tf.transpose(tf.reshape(x, [R / C, C, D]), [1, 0, 2]) as tf.Tensor3D;
-    const y = tf.add(tf.matMul(perAgent, w as tf.Tensor3D), b);
-    const O = w.shape[2]!;
-    return tf.reshape(tf.transpose(y, [1, 0, 2]), [R, O]) as tf.Tensor2D;
+    return tf.transpose(tf.reshape(x, [R / C, C, D]), [1, 0, 2]) as tf.Tensor3D;
+  }
+
+  /** The inverse of `toCopies`: back to [R, width] rows, agent-fastest. */
+  private fromCopies(y: tf.Tensor): tf.Tensor2D {
+    if (this.copies === 1) return y as tf.Tensor2D;
+    const [C, perCopy, width] = y.shape;
+    return tf.reshape(tf.transpose(y, [1, 0, 2]), [C * perCopy, width]) as tf.Tensor2D;
+  }
+
+  /** `toCopies` rows as [C, rows, width] (adds the copy axis for shared weights). */
+  private asCopies(x: tf.Tensor): tf.Tensor3D {
+    return (x.rank === 3 ? x : tf.expandDims(x, 0)) as tf.Tensor3D;
   }
 
   /** Variables by stable name (role-relative, no instance prefix), for checkpoints and target copies. */

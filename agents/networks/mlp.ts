@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed, seedToInt } from '../../runtime/core/rng';
 import { torchUniform, xavierUniform } from './init';
-import { type Linear, Module, createVariable, linearVariables, uniqueScope } from './module';
+import { type Linear, Module, createVariable, dense, linearVariables, uniqueScope } from './module';
 
 export interface MlpSpec {
   inputDim: number;
@@ -49,12 +49,15 @@ export class Mlp extends Module {
     return tf.tidy(() => {
       let h = x;
       this.layers.forEach(({ w, b }, i) => {
+        const hidden = i + 1 < this.layers.length;
+        if (hidden || w.shape[1] !== 1) {
+          // One taped op per layer with a lean hand-written gradient (see `dense`).
+          h = dense(h, w, b, hidden ? 'relu' : 'linear');
+          return;
+        }
         // A single output (a critic's Q) as multiply-and-sum: the matMul's gradient would be a
         // [B, 1]·[1, H] outer product, which the wasm backend runs ~10× slower than a broadcast multiply.
-        const single = w.shape[1] === 1;
-        const wx = single ? tf.sum(tf.mul(h, tf.reshape(w, [1, -1])), 1, true) : tf.matMul(h, w as tf.Tensor2D);
-        const z = tf.add(wx, b) as tf.Tensor2D;
-        h = i + 1 < this.layers.length ? tf.relu(z) : z;
+        h = tf.add(tf.sum(tf.mul(h, tf.reshape(w, [1, -1])), 1, true), b) as tf.Tensor2D;
       });
       return h;
     });
