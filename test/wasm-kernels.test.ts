@@ -106,7 +106,7 @@ afterAll(async () => {
 });
 
 test('the replacements are installed, and registering again changes nothing', () => {
-  const names = [tf.Slice, tf.SplitV, tf.Unpack, tf.BatchMatMul];
+  const names = [tf.Slice, tf.SplitV, tf.Unpack, tf.BatchMatMul, tf.Sum, tf.Concat];
   const before = names.map((k) => tf.getKernel(k, 'wasm'));
   registerWasmKernelSpeedups();
   registerWasmKernelSpeedups();
@@ -303,6 +303,75 @@ describe('matMul', () => {
     const b = tf.zeros([2, 4]);
     expect(() => tf.matMul(a, b, true, true)).toThrow(/inner shapes/);
     tf.dispose([a, b]);
+  });
+});
+
+describe('sum over leading axes', () => {
+  // The reference: the same reduction made innermost by an explicit transpose, which the
+  // original kernel sums in the same order (row 0 first, float32 partial sums).
+  const cases: Array<[number[], number[], boolean]> = [
+    [[3264, 64], [0], false],
+    [[17, 5], [0], true],
+    [[6, 4, 5], [0, 1], false],
+    [[6, 4, 5], [1, 0], true],
+    [[9, 1, 3], [0], false],
+  ];
+  test.each(cases)('%j over axes %j (keepDims %s) is bit-identical to summing the transposed input', async (shape, axes, keepDims) => {
+    await tf.setBackend('wasm');
+    // Values of very different magnitudes, so any change in the order of additions shows.
+    const values = lcg(sizeOf(shape), 7).map((v, i) => v * 10 ** ((i % 7) - 3));
+    const [got, expected] = tf.tidy(() => {
+      const x = tf.tensor(values, shape);
+      const lead = axes.length;
+      const perm = [...shape.keys()].slice(lead).concat([...shape.keys()].slice(0, lead));
+      const reference = tf.sum(tf.transpose(x, perm), [...shape.keys()].slice(shape.length - lead), keepDims);
+      const ours = tf.sum(x, axes, keepDims);
+      return [ours, keepDims ? tf.reshape(reference, ours.shape) : reference];
+    });
+    expect(got.shape).toEqual(keepDims ? shape.map((d, i) => (i < axes.length ? 1 : d)) : shape.slice(axes.length));
+    expect(Buffer.from((got.dataSync() as Float32Array).buffer).equals(Buffer.from((expected.dataSync() as Float32Array).buffer))).toBe(true);
+    tf.dispose([got, expected]);
+  });
+
+  test('summing zero rows gives zeros (the original leaves its output unwritten)', async () => {
+    await tf.setBackend('wasm');
+    const got = tf.tidy(() => tf.sum(tf.zeros([0, 4]), 0));
+    expect(Array.from(got.dataSync())).toEqual([0, 0, 0, 0]);
+    got.dispose();
+  });
+
+  test('other reductions (innermost, int32, every axis) still give cpu\'s answers', async () => {
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      return tf.tidy(() => {
+        const x = tf.tensor(lcg(60, 3).map((v) => Math.round(v * 8) / 8), [3, 4, 5]);
+        return [tf.sum(x, 2), tf.sum(x, [0, 2]), tf.sum(x), tf.sum(tf.cast(tf.mul(x, 8), 'int32'), 0)].map((t) => t.arraySync());
+      });
+    };
+    const onCpu = await run('cpu');
+    expect(await run('wasm')).toEqual(onCpu);
+  });
+});
+
+describe('concat of short rows', () => {
+  const cases: Array<[number[][], number]> = [
+    [[[1600, 64], [1600, 64], [1600, 32]], 1],
+    [[[3, 2, 5], [3, 1, 5], [3, 0, 5]], 1],
+    [[[2, 3], [4, 3]], 0],
+    [[[2, 3, 4], [2, 3, 1]], -1],
+  ];
+  test.each(cases)('%j along axis %i matches cpu exactly, float32 and int32', async (shapes, axis) => {
+    for (const dtype of ['float32', 'int32'] as const) {
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        return tf.tidy(() => {
+          const parts = shapes.map((shape, i) => tf.tensor(lcg(sizeOf(shape), 11 + i).map((v) => (dtype === 'int32' ? Math.round(v * 1000) : v)), shape, dtype));
+          return tf.concat(parts, axis).dataSync().slice();
+        });
+      };
+      const onCpu = await run('cpu');
+      expect(Array.from(await run('wasm'))).toEqual(Array.from(onCpu));
+    }
   });
 });
 

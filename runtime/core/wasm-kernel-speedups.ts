@@ -331,6 +331,87 @@ function batchMatMul(original: tf.KernelFunc, args: KernelArgs): KernelResult {
   }
 }
 
+/**
+ * The Sum kernel reduces only innermost axes: for any other axes it first transposes the whole
+ * input with the Transpose kernel, which is the slow part (a bias gradient, a sum over the rows of
+ * [3264, 64], took ~3 ms where the additions take ~0.3 ms). Summing over leading axes is done here
+ * straight from the heap, row after row. Each output element gets its terms in the same order as
+ * the original (row 0 first) and every partial sum is rounded to float32 when stored, as the
+ * original's float accumulator does, so the results are bit-identical.
+ */
+function sum(original: tf.KernelFunc, args: KernelArgs): KernelResult {
+  const x = input(args, 'x');
+  if (x === undefined || x.dtype !== 'float32') return original(args);
+  const attrs = args.attrs as unknown as tf.SumAttrs;
+  const rank = x.shape.length;
+  let axes: number[];
+  try {
+    axes = tf.util.parseAxisParam(attrs.axis, x.shape);
+  } catch {
+    return original(args);
+  }
+  const sorted = [...new Set(axes)].sort((a, b) => a - b);
+  // Only a proper prefix of the axes; innermost reductions are already fast in the original.
+  if (sorted.length === 0 || sorted.length >= rank || sorted.some((a, i) => a !== i)) return original(args);
+  const lead = sorted.length;
+  const rows = sizeOf(x.shape.slice(0, lead));
+  const cols = sizeOf(x.shape.slice(lead));
+  const outShape = attrs.keepDims ? x.shape.map((d, i) => (i < lead ? 1 : d)) : x.shape.slice(lead);
+  const backend = wasmBackend(args);
+  const out = backend.makeOutput(outShape, 'float32');
+  const acc = backend.typedArrayFromHeap(out) as Float32Array;
+  acc.fill(0);
+  if (rows === 0 || cols === 0) return out;
+  const src = backend.typedArrayFromHeap(x) as Float32Array;
+  for (let r = 0; r < rows; r++) {
+    const offset = r * cols;
+    for (let j = 0; j < cols; j++) acc[j] = acc[j]! + src[offset + j]!;
+  }
+  return out;
+}
+
+/**
+ * The original Concat copies each row of each input with `subarray` + `set`; for the many short
+ * rows of a last-axis concat (e.g. 1600 rows of 64 + 64 + 32) creating those views costs more
+ * than the copying. Short runs are copied element by element instead (as integers, bit-exact).
+ */
+// Up to this many elements per input row, a plain copy loop beats a subarray view + set (measured).
+const CONCAT_LOOP_MAX = 256;
+
+function concat(original: tf.KernelFunc, args: KernelArgs): KernelResult {
+  const list = Object.values(args.inputs) as tf.TensorInfo[];
+  if (list.length < 2 || !list.every((t) => isCopyable(t.dtype) && t.dtype === list[0]!.dtype && t.shape.length === list[0]!.shape.length)) return original(args);
+  const attrs = args.attrs as unknown as tf.ConcatAttrs;
+  let axis: number;
+  try {
+    axis = tf.util.parseAxisParam(attrs.axis, list[0]!.shape)[0]!;
+    tf.backend_util.assertParamsConsistent(list.map((t) => t.shape), axis);
+  } catch {
+    return original(args);
+  }
+  const parts = list.filter((t) => sizeOf(t.shape) > 0);
+  const inner = parts.map((t) => sizeOf(t.shape.slice(axis)));
+  // Long rows are what the original handles well.
+  if (parts.length < 2 || inner.some((n) => n > CONCAT_LOOP_MAX)) return original(args);
+  const outShape = tf.backend_util.computeOutShape(list.map((t) => t.shape), axis);
+  const backend = wasmBackend(args);
+  const out = backend.makeOutput(outShape, list[0]!.dtype);
+  if (sizeOf(outShape) === 0) return out;
+  const dst = heapWords(backend, out);
+  const srcs = parts.map((t) => heapWords(backend, t));
+  const rows = sizeOf(parts[0]!.shape.slice(0, axis));
+  let o = 0;
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < srcs.length; i++) {
+      const n = inner[i]!;
+      const src = srcs[i]!;
+      const start = r * n;
+      for (let k = 0; k < n; k++) dst[o++] = src[start + k]!;
+    }
+  }
+  return out;
+}
+
 type Wrapper = (original: tf.KernelFunc, args: KernelArgs) => KernelResult;
 
 const wrappers: ReadonlyArray<readonly [string, Wrapper]> = [
@@ -338,6 +419,8 @@ const wrappers: ReadonlyArray<readonly [string, Wrapper]> = [
   [tf.SplitV, splitV],
   [tf.Unpack, unpack],
   [tf.BatchMatMul, batchMatMul],
+  [tf.Sum, sum],
+  [tf.Concat, concat],
 ];
 
 // Kernel functions this module registered, to recognise them when asked to register again.
