@@ -5,7 +5,8 @@ import { DecisionTransformer, type DecisionTransformerInput, type DecisionTransf
 import { selectBackend } from '../runtime/core/tf-backend';
 
 // The decision transformer was rewritten for fewer kernel calls per training step (fused layer
-// norms and GELU with hand-written gradients, a cached causal mask, …). These tests pin the
+// norms, GELU and attention with hand-written gradients, fused matmul+bias(+ReLU), a causal mask
+// computed once). These tests pin the
 // rewrite to the numbers the code before it computed (test/fixtures/decision-transformer/
 // make-old-numbers.js wrote them at 35d2519, on wasm): outputs and the gradient of a fixed loss
 // with respect to every named variable, with dropout off and on (seeded masks must not change).

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, deriveSeed, seedToInt } from '../../runtime/core/rng';
 import { torchUniform } from './init';
-import { type Linear, Module, affine, createVariable, linearVariables, uniqueScope } from './module';
+import { type Linear, Module, createVariable, linearVariables, uniqueScope } from './module';
 
 /*
  * The decision transformer of Meta-DT (Wang et al. 2024; Chen et al. 2021 before it): a causal
@@ -149,6 +149,13 @@ export class DecisionTransformer extends Module {
   /** Continuous actions: tanh output ↦ offset + scale·tanh, per dimension ([actDim]). */
   private readonly actionScale?: Float32Array;
   private readonly actionOffset?: Float32Array;
+  /**
+   * The causal part of the attention bias per token count N (N×N values), computed once: it
+   * depends on N only, and building it from tensors cost kernel calls on every step. Kept as
+   * plain values, uploaded per call (a copy, no kernel), so the network holds no tensors besides
+   * its variables.
+   */
+  private readonly causalBiases = new Map<number, Float32Array>();
 
   constructor(spec: DecisionTransformerSpec) {
     super();
@@ -276,16 +283,18 @@ export class DecisionTransformer extends Module {
     const bias = this.attentionBias(N, keyValid);
 
     let x = tf.reshape(drop(tokens, 'embed'), [B * N, d]) as tf.Tensor2D;
+    const relu = (this.spec.activation ?? 'relu') === 'relu';
     this.blocks.forEach((block, i) => {
       x = tf.add(x, drop(this.attention(this.layerNorm(x, block.ln1), block, B, N, h, bias, drop, i), `block${i}/attnOut`));
-      const inner = affine(this.layerNorm(x, block.ln2), block.fc);
-      x = tf.add(x, drop(affine(this.activate(inner), block.mlpOut), `block${i}/mlpOut`));
+      const normalised = this.layerNorm(x, block.ln2);
+      const hidden = relu ? dense(normalised, block.fc, 'relu') : gelu(dense(normalised, block.fc));
+      x = tf.add(x, drop(dense(hidden, block.mlpOut), `block${i}/mlpOut`));
     });
 
     // Only the main sequence's state tokens feed the head (LayerNorm is per token, so normalising
     // just them is the same as normalising everything first).
     const stateTokens = tf.slice(tf.reshape(x, [B, k + K, 3, d]), [0, k, 1, 0], [B, K, 1, d]);
-    const out = affine(this.layerNorm(tf.reshape(stateTokens, [B * K, d]) as tf.Tensor2D, this.finalLn), this.head);
+    const out = dense(this.layerNorm(tf.reshape(stateTokens, [B * K, d]) as tf.Tensor2D, this.finalLn), this.head);
     const squashed = this.actionScale ? tf.add(tf.mul(tf.tanh(out), this.actionScale), this.actionOffset!) : out;
     return tf.reshape(squashed, [B, K, this.actionDim]);
   }
@@ -346,10 +355,10 @@ export class DecisionTransformer extends Module {
     let stateIn = tf.reshape(seq.states, [n, S]) as tf.Tensor2D;
     if (e.stateEncoder) {
       const z = tf.reshape((seq as DecisionTransformerInput).contexts!, [n, this.contextDim]) as tf.Tensor2D;
-      stateIn = tf.concat([affine(stateIn, e.stateEncoder), z], 1);
+      stateIn = tf.concat([dense(stateIn, e.stateEncoder), z], 1);
     }
-    const state = affine(stateIn, e.state);
-    const action = affine(tf.reshape(seq.actions, [n, this.actionDim]) as tf.Tensor2D, e.action);
+    const state = dense(stateIn, e.state);
+    const action = dense(tf.reshape(seq.actions, [n, this.actionDim]) as tf.Tensor2D, e.action);
     const time = tf.gather(e.timestep, tf.reshape(tf.cast(seq.timesteps, 'int32'), [n]));
     return tf.add(tf.stack([ret, state, action], 1), tf.expandDims(time, 1)) as tf.Tensor3D;
   }
@@ -367,11 +376,17 @@ export class DecisionTransformer extends Module {
 
   /** Additive attention bias: [1 or B, 1, N, N], HIDDEN where a query may not see a key. */
   private attentionBias(N: number, keyValid: tf.Tensor2D | undefined): tf.Tensor4D {
-    // 1 − lower-triangular ones: 1 exactly where the key lies in the query's future.
-    const causal = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([N, N]), -1, 0)), HIDDEN);
-    if (!keyValid) return tf.reshape(causal, [1, 1, N, N]);
+    let values = this.causalBiases.get(N);
+    if (!values) {
+      // HIDDEN exactly where the key lies in the query's future.
+      values = new Float32Array(N * N);
+      for (let q = 0; q < N; q++) values.fill(HIDDEN, q * N + q + 1, (q + 1) * N);
+      this.causalBiases.set(N, values);
+    }
+    const causal = tf.tensor4d(values, [1, 1, N, N]);
+    if (!keyValid) return causal;
     const padding = tf.mul(tf.sub(1, keyValid), HIDDEN);
-    return tf.add(tf.reshape(causal, [1, 1, N, N]), tf.reshape(padding, [keyValid.shape[0], 1, 1, N]));
+    return tf.add(causal, tf.reshape(padding, [keyValid.shape[0], 1, 1, N]));
   }
 
   /** Multi-head causal self-attention of x [B·N, d] (already normalised), before its residual. */
@@ -379,7 +394,7 @@ export class DecisionTransformer extends Module {
     const d = this.spec.embedDim;
     const dh = d / h;
     // Q, K and V in one matmul; heads by reshape (and one transpose when there are several).
-    const qkv = affine(x, block.qkv);
+    const qkv = dense(x, block.qkv);
     let q: tf.Tensor;
     let k: tf.Tensor;
     let v: tf.Tensor;
@@ -389,41 +404,30 @@ export class DecisionTransformer extends Module {
       const byHead = tf.transpose(tf.reshape(qkv, [B, N, 3 * h, dh]), [0, 2, 1, 3]);
       [q, k, v] = tf.split(byHead, 3, 1).map((t) => tf.reshape(t, [B * h, N, dh]));
     }
-    // Scaling q instead of the scores touches N·dh numbers per head instead of N².
-    const scores = tf.matMul(tf.mul(q, 1 / Math.sqrt(dh)) as tf.Tensor3D, k as tf.Tensor3D, false, true);
-    const weights = tf.softmax(tf.add(tf.reshape(scores, [B, h, N, N]), bias));
-    const attended = tf.matMul(tf.reshape(drop(weights, `block${i}/attn`), [B * h, N, N]) as tf.Tensor3D, v as tf.Tensor3D);
+    const attended = causalAttention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, tf.reshape(bias, [-1, N, N]) as tf.Tensor3D, h, drop.mask([B, h, N, N], `block${i}/attn`));
     const merged = h === 1 ? tf.reshape(attended, [B * N, d]) : tf.reshape(tf.transpose(tf.reshape(attended, [B, h, N, dh]), [0, 2, 1, 3]), [B * N, d]);
-    return affine(merged as tf.Tensor2D, block.attnOut);
+    return dense(merged as tf.Tensor2D, block.attnOut);
   }
 
   private layerNorm(x: tf.Tensor2D, ln: LayerNorm): tf.Tensor2D {
-    const { mean, variance } = tf.moments(x, 1, true);
-    const normalised = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LN_EPSILON)));
-    return tf.add(tf.mul(normalised, ln.gamma), ln.beta) as tf.Tensor2D;
-  }
-
-  private activate(x: tf.Tensor2D): tf.Tensor2D {
-    if ((this.spec.activation ?? 'relu') === 'relu') return tf.relu(x);
-    // GPT-2's GELU, tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
-    const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
-    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as tf.Tensor2D;
+    return layerNorm(x, ln.gamma, ln.beta);
   }
 
   /** Identity unless training with a positive rate; then a mask seeded by (dropoutSeed, site). */
   private dropoutFn(training: boolean, dropoutSeed: string | undefined): Dropout {
-    if (!training || this.dropout === 0) return (x) => x;
+    if (!training || this.dropout === 0) return Object.assign(<T extends tf.Tensor>(x: T) => x, { mask: () => undefined });
     if (dropoutSeed === undefined) throw new Error(`DecisionTransformer '${this.spec.role}': training with dropout needs a dropoutSeed (e.g. deriveSeed(seed, 'dt', step))`);
     const keep = 1 - this.dropout;
-    return <T extends tf.Tensor>(x: T, site: string) => {
-      // The scaled keep-mask written in one JS loop and applied by one multiply: tf.dropout
-      // draws the same kind of seeded uniforms but then needs three more kernels per site
-      // (add, floor, div), which cost more than the draws on wasm.
+    // The scaled keep-mask written in one JS loop and applied by one multiply: tf.dropout
+    // draws the same kind of seeded uniforms but then needs three more kernels per site
+    // (add, floor, div), which cost more than the draws on wasm.
+    const mask = (shape: number[], site: string) => {
       const rng = new Rng(deriveSeed(dropoutSeed, site));
-      const mask = new Float32Array(x.size);
-      for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
-      return tf.mul(x, tf.tensor(mask, x.shape)) as T;
+      const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      for (let i = 0; i < values.length; i++) values[i] = rng.next() < keep ? 1 / keep : 0;
+      return tf.tensor(values, shape);
     };
+    return Object.assign(<T extends tf.Tensor>(x: T, site: string) => tf.mul(x, mask(x.shape, site)) as T, { mask });
   }
 
   /** Checks every input's shape against the spec and each other; returns [B, K]. */
@@ -456,4 +460,110 @@ export class DecisionTransformer extends Module {
   }
 }
 
-type Dropout = <T extends tf.Tensor>(x: T, site: string) => T;
+/** Applies a site's dropout; `mask` gives the site's scaled keep-mask instead (undefined when dropout is off). */
+type Dropout = (<T extends tf.Tensor>(x: T, site: string) => T) & { mask: (shape: number[], site: string) => tf.Tensor | undefined };
+
+/** x·W + b, with an optional ReLU, as one kernel (tf.fused.matMul, which has its own gradient). */
+function dense(x: tf.Tensor2D, layer: Linear, activation: 'relu' | 'linear' = 'linear'): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: layer.w as tf.Tensor2D, bias: layer.b, activation }) as tf.Tensor2D;
+}
+
+/*
+ * The custom-gradient ops below compute what the plain tfjs ops computed before, with a
+ * hand-written backward: ops inside a tf.customGrad forward are not recorded on the tape, so
+ * each saves both the backward's generic kernel calls and the Identity copy the tape makes of
+ * every op's inputs and outputs. Their numbers differ from the taped versions only by rounding.
+ */
+
+/** Layer normalisation over the last axis of x [n, d] (biased variance, as PyTorch's). */
+function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D | tf.Variable, beta: tf.Tensor1D | tf.Variable): tf.Tensor2D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xIn, g, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const centred = tf.sub(xIn, tf.mean(xIn, 1, true));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), 1, true), LN_EPSILON));
+    const normalised = tf.mul(centred, rstd);
+    save([normalised, rstd, g]);
+    return {
+      value: tf.add(tf.mul(normalised, g), b),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xHat, r, gSaved] = saved;
+        const dxHat = tf.mul(dy, gSaved);
+        // d/dx of (x − mean)·rstd, applied to dxHat: rstd·(dxHat − mean(dxHat) − x̂·mean(dxHat·x̂)).
+        const dx = tf.mul(tf.sub(tf.sub(dxHat, tf.mean(dxHat, 1, true)), tf.mul(xHat, tf.mean(tf.mul(dxHat, xHat), 1, true))), r);
+        return [dx, tf.sum(tf.mul(dy, xHat), 0), tf.sum(dy, 0)];
+      },
+    };
+  });
+  return op(x, gamma, beta) as tf.Tensor2D;
+}
+
+/** √(2/π), of GPT-2's GELU. */
+const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+/**
+ * GPT-2's GELU, tanh approximation, ½x(1 + tanh(u)) with u = √(2/π)(x + 0.044715x³), written as
+ * x·σ(2u) (the same function: ½(1 + tanh u) = σ(2u)), which needs neither a pow nor a tanh:
+ * both are slow scalar loops on wasm.
+ */
+function gelu(x: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xIn = args[0] as tf.Tensor;
+    const save = args[1] as tf.GradSaveFunc;
+    const squared = tf.square(xIn);
+    const gate = tf.sigmoid(tf.mul(xIn, tf.add(tf.mul(squared, 2 * GELU_C * GELU_A), 2 * GELU_C)));
+    save([xIn, squared, gate]);
+    return {
+      value: tf.mul(xIn, gate),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, sq, s] = saved;
+        // d/dx x·σ(2u) = σ + x·σ(1 − σ)·2u′, 2u′ = 2√(2/π)(1 + 3·0.044715x²).
+        const du = tf.mul(xs, tf.add(tf.mul(sq, 6 * GELU_C * GELU_A), 2 * GELU_C));
+        return tf.mul(dy, tf.add(s, tf.mul(tf.mul(s, tf.sub(1, s)), du)));
+      },
+    };
+  });
+  return op(x) as tf.Tensor2D;
+}
+
+/**
+ * softmax(q·kᵀ/√dh + bias)·v per (sequence, head), with the attention weights multiplied by a
+ * dropout mask when given. q, k, v: [B·h, N, dh]; bias: [1 or B, N, N] (shared by a sequence's
+ * heads); mask: [B, h, N, N] or undefined. Returns [B·h, N, dh].
+ */
+function causalAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: tf.Tensor3D, h: number, mask: tf.Tensor | undefined): tf.Tensor3D {
+  const [BH, N, dh] = q.shape;
+  const B = BH / h;
+  const scale = 1 / Math.sqrt(dh);
+  const biasRows = bias.shape[0];
+  const inputs: tf.Tensor[] = [q, k, v];
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [qIn, kIn, vIn] = args as tf.Tensor3D[];
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    // Scaling q instead of the scores touches N·dh numbers per head instead of N².
+    const qScaled = tf.mul(qIn, scale) as tf.Tensor3D;
+    const scores = tf.reshape(tf.matMul(qScaled, kIn, false, true), [B, h, N, N]);
+    const weights = tf.softmax(tf.add(scores, tf.reshape(bias, [biasRows, 1, N, N])));
+    const dropped = mask ? tf.mul(weights, mask) : weights;
+    const weights3 = tf.reshape(dropped, [BH, N, N]) as tf.Tensor3D;
+    // The mask too: tensors the backward reads must be saved, or the tape's forward scope disposes them.
+    save(mask ? [qScaled, kIn, vIn, weights, weights3, mask] : [qScaled, kIn, vIn, weights, weights3]);
+    return {
+      value: tf.matMul(weights3, vIn),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [qs, ks, vs, w, wd, savedMask] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor, tf.Tensor3D, tf.Tensor | undefined];
+        const dOut = dy as tf.Tensor3D;
+        const dv = tf.matMul(wd, dOut, true, false);
+        let dWeights = tf.reshape(tf.matMul(dOut, vs, false, true), [B, h, N, N]);
+        if (savedMask) dWeights = tf.mul(dWeights, savedMask);
+        // softmax backward: w ⊙ (dw − Σ dw ⊙ w); the bias is a constant (no gradient).
+        const dScores = tf.reshape(tf.mul(w, tf.sub(dWeights, tf.sum(tf.mul(dWeights, w), -1, true))), [BH, N, N]) as tf.Tensor3D;
+        const dq = tf.mul(tf.matMul(dScores, ks), scale);
+        const dk = tf.matMul(dScores, qs, true, false);
+        return [dq, dk, dv];
+      },
+    };
+  });
+  return op(...inputs) as tf.Tensor3D;
+}
