@@ -285,10 +285,11 @@ export class DecisionTransformer extends Module {
     let x = tf.reshape(drop(tokens, 'embed'), [B * N, d]) as tf.Tensor2D;
     const relu = (this.spec.activation ?? 'relu') === 'relu';
     this.blocks.forEach((block, i) => {
-      x = tf.add(x, drop(this.attention(this.layerNorm(x, block.ln1), block, B, N, h, bias, drop, i), `block${i}/attnOut`));
+      const attended = this.attention(this.layerNorm(x, block.ln1), block, B, N, h, bias, drop, i);
+      x = addMasked(x, attended, drop.mask(attended.shape, `block${i}/attnOut`));
       const normalised = this.layerNorm(x, block.ln2);
       const hidden = relu ? dense(normalised, block.fc, 'relu') : gelu(dense(normalised, block.fc));
-      x = tf.add(x, drop(dense(hidden, block.mlpOut), `block${i}/mlpOut`));
+      x = addMasked(x, dense(hidden, block.mlpOut), drop.mask(x.shape, `block${i}/mlpOut`));
     });
 
     // Only the main sequence's state tokens feed the head (LayerNorm is per token, so normalising
@@ -466,6 +467,21 @@ type Dropout = (<T extends tf.Tensor>(x: T, site: string) => T) & { mask: (shape
 /** x·W + b, with an optional ReLU, as one kernel (tf.fused.matMul, which has its own gradient). */
 function dense(x: tf.Tensor2D, layer: Linear, activation: 'relu' | 'linear' = 'linear'): tf.Tensor2D {
   return tf.fused.matMul({ a: x, b: layer.w as tf.Tensor2D, bias: layer.b, activation }) as tf.Tensor2D;
+}
+
+/*
+ * x + y ⊙ mask (a residual branch after dropout), as one recorded op; plain x + y without a mask.
+ * Same numbers as tf.add(x, tf.mul(y, mask)).
+ */
+function addMasked(x: tf.Tensor2D, y: tf.Tensor2D, mask: tf.Tensor | undefined): tf.Tensor2D {
+  if (!mask) return tf.add(x, y);
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xIn, yIn] = args as tf.Tensor[];
+    const save = args[2] as tf.GradSaveFunc;
+    save([mask]);
+    return { value: tf.add(xIn, tf.mul(yIn, mask)), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [dy, tf.mul(dy, saved[0])] };
+  });
+  return op(x, y) as tf.Tensor2D;
 }
 
 /*
