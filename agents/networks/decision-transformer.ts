@@ -284,12 +284,14 @@ export class DecisionTransformer extends Module {
 
     let x = tf.reshape(drop(tokens, 'embed'), [B * N, d]) as tf.Tensor2D;
     const relu = (this.spec.activation ?? 'relu') === 'relu';
+    const attentionBias = tf.reshape(bias, [-1, N, N]) as tf.Tensor3D;
     this.blocks.forEach((block, i) => {
-      const attended = this.attention(this.layerNorm(x, block.ln1), block, B, N, h, bias, drop, i);
-      x = addMasked(x, attended, drop.mask(attended.shape, `block${i}/attnOut`));
-      const normalised = this.layerNorm(x, block.ln2);
-      const hidden = relu ? dense(normalised, block.fc, 'relu') : gelu(dense(normalised, block.fc));
-      x = addMasked(x, dense(hidden, block.mlpOut), drop.mask(x.shape, `block${i}/mlpOut`));
+      const masks = {
+        attention: drop.mask([B, h, N, N], `block${i}/attn`),
+        attentionOut: drop.mask([B * N, d], `block${i}/attnOut`),
+        mlpOut: drop.mask([B * N, d], `block${i}/mlpOut`),
+      };
+      x = transformerBlock(x, block, { B, N, h, relu }, attentionBias, masks);
     });
 
     // Only the main sequence's state tokens feed the head (LayerNorm is per token, so normalising
@@ -390,26 +392,6 @@ export class DecisionTransformer extends Module {
     return tf.add(causal, tf.reshape(padding, [keyValid.shape[0], 1, 1, N]));
   }
 
-  /** Multi-head causal self-attention of x [B·N, d] (already normalised), before its residual. */
-  private attention(x: tf.Tensor2D, block: Block, B: number, N: number, h: number, bias: tf.Tensor4D, drop: Dropout, i: number): tf.Tensor2D {
-    const d = this.spec.embedDim;
-    const dh = d / h;
-    // Q, K and V in one matmul; heads by reshape (and one transpose when there are several).
-    const qkv = dense(x, block.qkv);
-    let q: tf.Tensor;
-    let k: tf.Tensor;
-    let v: tf.Tensor;
-    if (h === 1) {
-      [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [B, N, dh]));
-    } else {
-      const byHead = tf.transpose(tf.reshape(qkv, [B, N, 3 * h, dh]), [0, 2, 1, 3]);
-      [q, k, v] = tf.split(byHead, 3, 1).map((t) => tf.reshape(t, [B * h, N, dh]));
-    }
-    const attended = causalAttention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, tf.reshape(bias, [-1, N, N]) as tf.Tensor3D, h, drop.mask([B, h, N, N], `block${i}/attn`));
-    const merged = h === 1 ? tf.reshape(attended, [B * N, d]) : tf.reshape(tf.transpose(tf.reshape(attended, [B, h, N, dh]), [0, 2, 1, 3]), [B * N, d]);
-    return dense(merged as tf.Tensor2D, block.attnOut);
-  }
-
   private layerNorm(x: tf.Tensor2D, ln: LayerNorm): tf.Tensor2D {
     return layerNorm(x, ln.gamma, ln.beta);
   }
@@ -470,21 +452,6 @@ function dense(x: tf.Tensor2D, layer: Linear, activation: 'relu' | 'linear' = 'l
 }
 
 /*
- * x + y ⊙ mask (a residual branch after dropout), as one recorded op; plain x + y without a mask.
- * Same numbers as tf.add(x, tf.mul(y, mask)).
- */
-function addMasked(x: tf.Tensor2D, y: tf.Tensor2D, mask: tf.Tensor | undefined): tf.Tensor2D {
-  if (!mask) return tf.add(x, y);
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xIn, yIn] = args as tf.Tensor[];
-    const save = args[2] as tf.GradSaveFunc;
-    save([mask]);
-    return { value: tf.add(xIn, tf.mul(yIn, mask)), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [dy, tf.mul(dy, saved[0])] };
-  });
-  return op(x, y) as tf.Tensor2D;
-}
-
-/*
  * The custom-gradient ops below compute what the plain tfjs ops computed before, with a
  * hand-written backward: ops inside a tf.customGrad forward are not recorded on the tape, so
  * each saves both the backward's generic kernel calls and the Identity copy the tape makes of
@@ -496,90 +463,161 @@ function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D | tf.Variable, beta: tf.Te
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xIn, g, b] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const centred = tf.sub(xIn, tf.mean(xIn, 1, true));
-    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), 1, true), LN_EPSILON));
-    const normalised = tf.mul(centred, rstd);
-    save([normalised, rstd, g]);
+    const { xHat, rstd } = normalise(xIn as tf.Tensor2D);
+    save([xHat, rstd, g]);
     return {
-      value: tf.add(tf.mul(normalised, g), b),
+      value: tf.add(tf.mul(xHat, g), b),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xHat, r, gSaved] = saved;
-        const dxHat = tf.mul(dy, gSaved);
-        // d/dx of (x − mean)·rstd, applied to dxHat: rstd·(dxHat − mean(dxHat) − x̂·mean(dxHat·x̂)).
-        const dx = tf.mul(tf.sub(tf.sub(dxHat, tf.mean(dxHat, 1, true)), tf.mul(xHat, tf.mean(tf.mul(dxHat, xHat), 1, true))), r);
-        return [dx, tf.sum(tf.mul(dy, xHat), 0), tf.sum(dy, 0)];
+        const grads = normaliseBackward(dy, saved[0], saved[1], saved[2]);
+        return [grads.dx, grads.dGamma, grads.dBeta];
       },
     };
   });
   return op(x, gamma, beta) as tf.Tensor2D;
 }
 
-/** √(2/π), of GPT-2's GELU. */
+/**
+ * GPT-2's GELU, tanh approximation, ½x(1 + tanh(u)) with u = √(2/π)(x + 0.044715x³), is computed
+ * as x·σ(2u) (the same function: ½(1 + tanh u) = σ(2u)), which needs neither a pow nor a tanh:
+ * both are slow scalar loops on wasm.
+ */
 const GELU_C = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 
-/**
- * GPT-2's GELU, tanh approximation, ½x(1 + tanh(u)) with u = √(2/π)(x + 0.044715x³), written as
- * x·σ(2u) (the same function: ½(1 + tanh u) = σ(2u)), which needs neither a pow nor a tanh:
- * both are slow scalar loops on wasm.
- */
-function gelu(x: tf.Tensor2D): tf.Tensor2D {
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const xIn = args[0] as tf.Tensor;
-    const save = args[1] as tf.GradSaveFunc;
-    const squared = tf.square(xIn);
-    const gate = tf.sigmoid(tf.mul(xIn, tf.add(tf.mul(squared, 2 * GELU_C * GELU_A), 2 * GELU_C)));
-    save([xIn, squared, gate]);
-    return {
-      value: tf.mul(xIn, gate),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, sq, s] = saved;
-        // d/dx x·σ(2u) = σ + x·σ(1 − σ)·2u′, 2u′ = 2√(2/π)(1 + 3·0.044715x²).
-        const du = tf.mul(xs, tf.add(tf.mul(sq, 6 * GELU_C * GELU_A), 2 * GELU_C));
-        return tf.mul(dy, tf.add(s, tf.mul(tf.mul(s, tf.sub(1, s)), du)));
-      },
-    };
-  });
-  return op(x) as tf.Tensor2D;
+interface BlockShape {
+  B: number;
+  N: number;
+  h: number;
+  relu: boolean;
+}
+
+/** Scaled dropout keep-masks of a block's three sites; undefined where dropout is off. */
+interface BlockMasks {
+  /** [B, h, N, N], on the attention weights. */
+  attention?: tf.Tensor;
+  /** [B·N, d], on the attention branch before its residual add. */
+  attentionOut?: tf.Tensor;
+  /** [B·N, d], on the MLP branch before its residual add. */
+  mlpOut?: tf.Tensor;
 }
 
 /**
- * softmax(q·kᵀ/√dh + bias)·v per (sequence, head), with the attention weights multiplied by a
- * dropout mask when given. q, k, v: [B·h, N, dh]; bias: [1 or B, N, N] (shared by a sequence's
- * heads); mask: [B, h, N, N] or undefined. Returns [B·h, N, dh].
+ * One pre-LN block, x [B·N, d] → x + attn(LN₁ x) → … + mlp(LN₂ ·), as a single op with a
+ * hand-written backward. Everything inside is untaped, so the block costs its arithmetic kernels
+ * only: no Identity copies of each op's inputs for the tape, no generic gradient plumbing
+ * (reshapes, broadcast reductions). bias [1 or B, N, N] is added to the attention scores (no
+ * gradient flows to it); masks multiply the dropout sites. The numbers are those of the plain
+ * ops (fused matmul + bias, softmax, …) up to rounding.
  */
-function causalAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: tf.Tensor3D, h: number, mask: tf.Tensor | undefined): tf.Tensor3D {
-  const [BH, N, dh] = q.shape;
-  const B = BH / h;
+function transformerBlock(x: tf.Tensor2D, block: Block, shape: BlockShape, bias: tf.Tensor3D, masks: BlockMasks): tf.Tensor2D {
+  const { B, N, h, relu } = shape;
+  const d = x.shape[1];
+  const dh = d / h;
+  const BH = B * h;
   const scale = 1 / Math.sqrt(dh);
-  const biasRows = bias.shape[0];
-  const inputs: tf.Tensor[] = [q, k, v];
+  const { ln1, qkv: qkvLayer, attnOut, ln2, fc, mlpOut } = block;
+  const weights2 = (v: tf.Variable) => v as unknown as tf.Tensor2D;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [qIn, kIn, vIn] = args as tf.Tensor3D[];
+    const xIn = args[0] as tf.Tensor2D;
     const save = args[args.length - 1] as tf.GradSaveFunc;
+    const norm1 = normalise(xIn);
+    const a1 = tf.add(tf.mul(norm1.xHat, ln1.gamma), ln1.beta) as tf.Tensor2D;
+    // Q, K and V in one matmul; heads by reshape (and one transpose when there are several).
+    const qkv = tf.fused.matMul({ a: a1, b: weights2(qkvLayer.w), bias: qkvLayer.b });
+    let [q, k, v] = [qkv, qkv, qkv] as tf.Tensor[];
+    if (h === 1) {
+      [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [B, N, dh]));
+    } else {
+      const byHead = tf.transpose(tf.reshape(qkv, [B, N, 3 * h, dh]), [0, 2, 1, 3]);
+      [q, k, v] = tf.split(byHead, 3, 1).map((t) => tf.reshape(t, [BH, N, dh]));
+    }
     // Scaling q instead of the scores touches N·dh numbers per head instead of N².
-    const qScaled = tf.mul(qIn, scale) as tf.Tensor3D;
-    const scores = tf.reshape(tf.matMul(qScaled, kIn, false, true), [B, h, N, N]);
-    const weights = tf.softmax(tf.add(scores, tf.reshape(bias, [biasRows, 1, N, N])));
-    const dropped = mask ? tf.mul(weights, mask) : weights;
-    const weights3 = tf.reshape(dropped, [BH, N, N]) as tf.Tensor3D;
-    // The mask too: tensors the backward reads must be saved, or the tape's forward scope disposes them.
-    save(mask ? [qScaled, kIn, vIn, weights, weights3, mask] : [qScaled, kIn, vIn, weights, weights3]);
+    const qScaled = tf.mul(q, scale) as tf.Tensor3D;
+    const scores = tf.reshape(tf.matMul(qScaled, k as tf.Tensor3D, false, true), [B, h, N, N]);
+    const probs = tf.softmax(tf.add(scores, tf.reshape(bias, [bias.shape[0], 1, N, N])));
+    const dropped = tf.reshape(masks.attention ? tf.mul(probs, masks.attention) : probs, [BH, N, N]) as tf.Tensor3D;
+    const attended = tf.matMul(dropped, v as tf.Tensor3D);
+    const merged = (h === 1 ? tf.reshape(attended, [B * N, d]) : tf.reshape(tf.transpose(tf.reshape(attended, [B, h, N, dh]), [0, 2, 1, 3]), [B * N, d])) as tf.Tensor2D;
+    const attnBranch = tf.fused.matMul({ a: merged, b: weights2(attnOut.w), bias: attnOut.b });
+    const x1 = tf.add(xIn, masks.attentionOut ? tf.mul(attnBranch, masks.attentionOut) : attnBranch) as tf.Tensor2D;
+    const norm2 = normalise(x1);
+    const a2 = tf.add(tf.mul(norm2.xHat, ln2.gamma), ln2.beta) as tf.Tensor2D;
+    const pre = tf.fused.matMul({ a: a2, b: weights2(fc.w), bias: fc.b });
+    let hidden: tf.Tensor2D;
+    let activationSlope: tf.Tensor;
+    if (relu) {
+      hidden = tf.relu(pre) as tf.Tensor2D;
+      activationSlope = tf.step(pre);
+    } else {
+      const squared = tf.square(pre);
+      const gate = tf.sigmoid(tf.mul(pre, tf.add(tf.mul(squared, 2 * GELU_C * GELU_A), 2 * GELU_C)));
+      hidden = tf.mul(pre, gate) as tf.Tensor2D;
+      // d/dx x·σ(2u) = σ + x·σ(1 − σ)·2u′, 2u′ = 2√(2/π)(1 + 3·0.044715x²).
+      const du = tf.mul(pre, tf.add(tf.mul(squared, 6 * GELU_C * GELU_A), 2 * GELU_C));
+      activationSlope = tf.add(gate, tf.mul(tf.mul(gate, tf.sub(1, gate)), du));
+    }
+    const mlpBranch = tf.fused.matMul({ a: hidden, b: weights2(mlpOut.w), bias: mlpOut.b });
+    const out: tf.Tensor2D = tf.add(x1, masks.mlpOut ? tf.mul(mlpBranch, masks.mlpOut) : mlpBranch);
+    const present = (t: tf.Tensor | undefined) => (t ? [t] : []);
+    // Everything the backward reads, masks included: the tape's forward scope disposes the rest.
+    save([norm1.xHat, norm1.rstd, a1, qScaled, k, v, probs, dropped, merged, norm2.xHat, norm2.rstd, a2, hidden, activationSlope,
+      ...present(masks.attention), ...present(masks.attentionOut), ...present(masks.mlpOut)]);
     return {
-      value: tf.matMul(weights3, vIn),
+      value: out,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [qs, ks, vs, w, wd, savedMask] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor, tf.Tensor3D, tf.Tensor | undefined];
-        const dOut = dy as tf.Tensor3D;
-        const dv = tf.matMul(wd, dOut, true, false);
-        let dWeights = tf.reshape(tf.matMul(dOut, vs, false, true), [B, h, N, N]);
-        if (savedMask) dWeights = tf.mul(dWeights, savedMask);
-        // softmax backward: w ⊙ (dw − Σ dw ⊙ w); the bias is a constant (no gradient).
-        const dScores = tf.reshape(tf.mul(w, tf.sub(dWeights, tf.sum(tf.mul(dWeights, w), -1, true))), [BH, N, N]) as tf.Tensor3D;
-        const dq = tf.mul(tf.matMul(dScores, ks), scale);
-        const dk = tf.matMul(dScores, qs, true, false);
-        return [dq, dk, dv];
+        const [xHat1, rstd1, a1s, qs, ks, vs, p, pd, mergedS, xHat2, rstd2, a2s, hiddenS, slope] = saved as tf.Tensor2D[];
+        let next = 14;
+        const maskAttention = masks.attention && saved[next++];
+        const maskAttentionOut = masks.attentionOut && saved[next++];
+        const maskMlpOut = masks.mlpOut && saved[next++];
+        const dOut = dy as tf.Tensor2D;
+        // MLP branch.
+        const dMlp = (maskMlpOut ? tf.mul(dOut, maskMlpOut) : dOut) as tf.Tensor2D;
+        const dMlpW = tf.matMul(hiddenS, dMlp, true, false);
+        const dMlpB = tf.sum(dMlp, 0);
+        const dPre = tf.mul(tf.matMul(dMlp, weights2(mlpOut.w), false, true), slope) as tf.Tensor2D;
+        const dFcW = tf.matMul(a2s, dPre, true, false);
+        const dFcB = tf.sum(dPre, 0);
+        const ln2Grads = normaliseBackward(tf.matMul(dPre, weights2(fc.w), false, true), xHat2, rstd2, ln2.gamma);
+        const dx1 = tf.add(dOut, ln2Grads.dx) as tf.Tensor2D;
+        // Attention branch.
+        const dAttn = (maskAttentionOut ? tf.mul(dx1, maskAttentionOut) : dx1) as tf.Tensor2D;
+        const dAttnOutW = tf.matMul(mergedS, dAttn, true, false);
+        const dAttnOutB = tf.sum(dAttn, 0);
+        const dMerged = tf.matMul(dAttn, weights2(attnOut.w), false, true);
+        const dAttended = (h === 1 ? tf.reshape(dMerged, [BH, N, dh]) : tf.reshape(tf.transpose(tf.reshape(dMerged, [B, N, h, dh]), [0, 2, 1, 3]), [BH, N, dh])) as tf.Tensor3D;
+        const dv = tf.matMul(pd as unknown as tf.Tensor3D, dAttended, true, false);
+        let dProbs = tf.reshape(tf.matMul(dAttended, vs as unknown as tf.Tensor3D, false, true), [B, h, N, N]);
+        if (maskAttention) dProbs = tf.mul(dProbs, maskAttention);
+        // softmax backward: p ⊙ (dp − Σ dp ⊙ p).
+        const dScores = tf.reshape(tf.mul(p, tf.sub(dProbs, tf.sum(tf.mul(dProbs, p), -1, true))), [BH, N, N]) as tf.Tensor3D;
+        const dq = tf.mul(tf.matMul(dScores, ks as unknown as tf.Tensor3D), scale);
+        const dk = tf.matMul(dScores, qs as unknown as tf.Tensor3D, true, false);
+        const dQkv = (h === 1
+          ? tf.concat([dq, dk, dv].map((t) => tf.reshape(t, [B * N, d])), 1)
+          : tf.reshape(tf.transpose(tf.concat([dq, dk, dv].map((t) => tf.reshape(t, [B, h, N, dh])), 1), [0, 2, 1, 3]), [B * N, 3 * d])) as tf.Tensor2D;
+        const dQkvW = tf.matMul(a1s, dQkv, true, false);
+        const dQkvB = tf.sum(dQkv, 0);
+        const ln1Grads = normaliseBackward(tf.matMul(dQkv, weights2(qkvLayer.w), false, true), xHat1, rstd1, ln1.gamma);
+        const dx = tf.add(dx1, ln1Grads.dx);
+        return [dx, ln1Grads.dGamma, ln1Grads.dBeta, dQkvW, dQkvB, dAttnOutW, dAttnOutB, ln2Grads.dGamma, ln2Grads.dBeta, dFcW, dFcB, dMlpW, dMlpB];
       },
     };
   });
-  return op(...inputs) as tf.Tensor3D;
+  return op(x, ln1.gamma, ln1.beta, qkvLayer.w, qkvLayer.b, attnOut.w, attnOut.b, ln2.gamma, ln2.beta, fc.w, fc.b, mlpOut.w, mlpOut.b) as tf.Tensor2D;
+}
+
+/** (x − mean)·rstd over the last axis of x [n, d] (biased variance, as PyTorch's), and rstd [n, 1]. */
+function normalise(x: tf.Tensor2D): { xHat: tf.Tensor2D; rstd: tf.Tensor2D } {
+  const centred = tf.sub(x, tf.mean(x, 1, true));
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), 1, true), LN_EPSILON)) as tf.Tensor2D;
+  return { xHat: tf.mul(centred, rstd) as tf.Tensor2D, rstd };
+}
+
+/** The gradients of y = x̂·γ + β (x̂ = normalise(x)) from dy. */
+function normaliseBackward(dy: tf.Tensor, xHat: tf.Tensor, rstd: tf.Tensor, gamma: tf.Tensor): { dx: tf.Tensor2D; dGamma: tf.Tensor; dBeta: tf.Tensor } {
+  const dxHat = tf.mul(dy, gamma);
+  // d/dx of (x − mean)·rstd, applied to dxHat: rstd·(dxHat − mean(dxHat) − x̂·mean(dxHat·x̂)).
+  const dx = tf.mul(tf.sub(tf.sub(dxHat, tf.mean(dxHat, 1, true)), tf.mul(xHat, tf.mean(tf.mul(dxHat, xHat), 1, true))), rstd) as tf.Tensor2D;
+  return { dx, dGamma: tf.sum(tf.mul(dy, xHat), 0), dBeta: tf.sum(dy, 0) };
 }
