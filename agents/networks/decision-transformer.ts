@@ -352,18 +352,15 @@ export class DecisionTransformer extends Module {
   private embed(seq: DecisionTransformerPrompt | DecisionTransformerInput, e: Embeddings, rows: number, steps: number): tf.Tensor3D {
     const { stateDim: S } = this.spec;
     const n = rows * steps;
-    // Return embedding Linear(1 → d) as a broadcast multiply: a matMul with inner dimension 1 (and its
-    // outer-product gradient) is much slower on wasm.
-    const ret = tf.add(tf.mul(tf.reshape(seq.returnsToGo, [n, 1]), e.ret.w), e.ret.b);
     let stateIn = tf.reshape(seq.states, [n, S]) as tf.Tensor2D;
     if (e.stateEncoder) {
       const z = tf.reshape((seq as DecisionTransformerInput).contexts!, [n, this.contextDim]) as tf.Tensor2D;
       stateIn = tf.concat([dense(stateIn, e.stateEncoder), z], 1);
     }
-    const state = dense(stateIn, e.state);
-    const action = dense(tf.reshape(seq.actions, [n, this.actionDim]) as tf.Tensor2D, e.action);
-    const time = tf.gather(e.timestep, tf.reshape(tf.cast(seq.timesteps, 'int32'), [n]));
-    return tf.add(tf.stack([ret, state, action], 1), tf.expandDims(time, 1)) as tf.Tensor3D;
+    const returns = tf.reshape(seq.returnsToGo, [n, 1]) as tf.Tensor2D;
+    const actions = tf.reshape(seq.actions, [n, this.actionDim]) as tf.Tensor2D;
+    const timesteps = tf.reshape(tf.cast(seq.timesteps, 'int32'), [n]) as tf.Tensor1D;
+    return embedTokens(returns, stateIn, actions, timesteps, e);
   }
 
   private embedLayerNorm(tokens: tf.Tensor3D): tf.Tensor2D {
@@ -446,9 +443,51 @@ export class DecisionTransformer extends Module {
 /** Applies a site's dropout; `mask` gives the site's scaled keep-mask instead (undefined when dropout is off). */
 type Dropout = (<T extends tf.Tensor>(x: T, site: string) => T) & { mask: (shape: number[], site: string) => tf.Tensor | undefined };
 
-/** x·W + b, with an optional ReLU, as one kernel (tf.fused.matMul, which has its own gradient). */
-function dense(x: tf.Tensor2D, layer: Linear, activation: 'relu' | 'linear' = 'linear'): tf.Tensor2D {
-  return tf.fused.matMul({ a: x, b: layer.w as tf.Tensor2D, bias: layer.b, activation }) as tf.Tensor2D;
+/** x·W + b as one kernel (tf.fused.matMul, which has its own gradient). */
+function dense(x: tf.Tensor2D, layer: Linear): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: layer.w as tf.Tensor2D, bias: layer.b }) as tf.Tensor2D;
+}
+
+/**
+ * The three tokens of each step with its timestep embedding added, [n, 3, d], from returns
+ * [n, 1], state features [n, ·], actions [n, A] and timesteps [n] (int32), as one op with a
+ * hand-written backward (custom-gradient op: see below). The return embedding Linear(1 → d) is a
+ * broadcast multiply: a matMul with inner dimension 1 (and its outer-product gradient) is much
+ * slower on wasm.
+ */
+function embedTokens(returns: tf.Tensor2D, stateIn: tf.Tensor2D, actions: tf.Tensor2D, timesteps: tf.Tensor1D, e: Embeddings): tf.Tensor3D {
+  const rows = e.timestep.shape[0];
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [r, s, a] = args as tf.Tensor2D[];
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const ret = tf.add(tf.mul(r, e.ret.w), e.ret.b);
+    const state = dense(s, e.state);
+    const action = dense(a, e.action);
+    const time = tf.gather(e.timestep, timesteps);
+    // timesteps too: tensors the backward reads must be saved, or the tape's forward scope disposes them.
+    save([r, s, a, timesteps]);
+    return {
+      value: tf.add(tf.stack([ret, state, action], 1), tf.expandDims(time, 1)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [rS, sS, aS, steps] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+        const [dRet, dState, dAction] = tf.unstack(dy, 1) as tf.Tensor2D[];
+        const w = (v: tf.Variable) => v as unknown as tf.Tensor2D;
+        return [
+          tf.sum(tf.mul(dRet, e.ret.w), 1, true),
+          tf.matMul(dState, w(e.state.w), false, true),
+          tf.matMul(dAction, w(e.action.w), false, true),
+          tf.sum(tf.mul(dRet, rS), 0, true),
+          tf.sum(dRet, 0),
+          tf.matMul(sS, dState, true, false),
+          tf.sum(dState, 0),
+          tf.matMul(aS, dAction, true, false),
+          tf.sum(dAction, 0),
+          tf.unsortedSegmentSum(tf.sum(dy, 1), steps, rows),
+        ];
+      },
+    };
+  });
+  return op(returns, stateIn, actions, e.ret.w, e.ret.b, e.state.w, e.state.b, e.action.w, e.action.b, e.timestep) as tf.Tensor3D;
 }
 
 /*
