@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, deriveSeed, seedToInt } from '../../runtime/core/rng';
 import { torchUniform } from './init';
-import { type Linear, Module, affine, createVariable, linearVariables, uniqueScope } from './module';
+import { type Linear, Module, createVariable, linearVariables, uniqueScope } from './module';
 
 /*
  * The decision transformer of Meta-DT (Wang et al. 2024; Chen et al. 2021 before it): a causal
@@ -149,6 +149,13 @@ export class DecisionTransformer extends Module {
   /** Continuous actions: tanh output ↦ offset + scale·tanh, per dimension ([actDim]). */
   private readonly actionScale?: Float32Array;
   private readonly actionOffset?: Float32Array;
+  /**
+   * The causal part of the attention bias per token count N (N×N values), computed once: it
+   * depends on N only, and building it from tensors cost kernel calls on every step. Kept as
+   * plain values, uploaded per call (a copy, no kernel), so the network holds no tensors besides
+   * its variables.
+   */
+  private readonly causalBiases = new Map<number, Float32Array>();
 
   constructor(spec: DecisionTransformerSpec) {
     super();
@@ -276,16 +283,21 @@ export class DecisionTransformer extends Module {
     const bias = this.attentionBias(N, keyValid);
 
     let x = tf.reshape(drop(tokens, 'embed'), [B * N, d]) as tf.Tensor2D;
+    const relu = (this.spec.activation ?? 'relu') === 'relu';
+    const attentionBias = tf.reshape(bias, [-1, N, N]) as tf.Tensor3D;
     this.blocks.forEach((block, i) => {
-      x = tf.add(x, drop(this.attention(this.layerNorm(x, block.ln1), block, B, N, h, bias, drop, i), `block${i}/attnOut`));
-      const inner = affine(this.layerNorm(x, block.ln2), block.fc);
-      x = tf.add(x, drop(affine(this.activate(inner), block.mlpOut), `block${i}/mlpOut`));
+      const masks = {
+        attention: drop.mask([B, h, N, N], `block${i}/attn`),
+        attentionOut: drop.mask([B * N, d], `block${i}/attnOut`),
+        mlpOut: drop.mask([B * N, d], `block${i}/mlpOut`),
+      };
+      x = transformerBlock(x, block, { B, N, h, relu }, attentionBias, masks);
     });
 
     // Only the main sequence's state tokens feed the head (LayerNorm is per token, so normalising
     // just them is the same as normalising everything first).
     const stateTokens = tf.slice(tf.reshape(x, [B, k + K, 3, d]), [0, k, 1, 0], [B, K, 1, d]);
-    const out = affine(this.layerNorm(tf.reshape(stateTokens, [B * K, d]) as tf.Tensor2D, this.finalLn), this.head);
+    const out = dense(this.layerNorm(tf.reshape(stateTokens, [B * K, d]) as tf.Tensor2D, this.finalLn), this.head);
     const squashed = this.actionScale ? tf.add(tf.mul(tf.tanh(out), this.actionScale), this.actionOffset!) : out;
     return tf.reshape(squashed, [B, K, this.actionDim]);
   }
@@ -340,18 +352,15 @@ export class DecisionTransformer extends Module {
   private embed(seq: DecisionTransformerPrompt | DecisionTransformerInput, e: Embeddings, rows: number, steps: number): tf.Tensor3D {
     const { stateDim: S } = this.spec;
     const n = rows * steps;
-    // Return embedding Linear(1 → d) as a broadcast multiply: a matMul with inner dimension 1 (and its
-    // outer-product gradient) is much slower on wasm.
-    const ret = tf.add(tf.mul(tf.reshape(seq.returnsToGo, [n, 1]), e.ret.w), e.ret.b);
     let stateIn = tf.reshape(seq.states, [n, S]) as tf.Tensor2D;
     if (e.stateEncoder) {
       const z = tf.reshape((seq as DecisionTransformerInput).contexts!, [n, this.contextDim]) as tf.Tensor2D;
-      stateIn = tf.concat([affine(stateIn, e.stateEncoder), z], 1);
+      stateIn = tf.concat([dense(stateIn, e.stateEncoder), z], 1);
     }
-    const state = affine(stateIn, e.state);
-    const action = affine(tf.reshape(seq.actions, [n, this.actionDim]) as tf.Tensor2D, e.action);
-    const time = tf.gather(e.timestep, tf.reshape(tf.cast(seq.timesteps, 'int32'), [n]));
-    return tf.add(tf.stack([ret, state, action], 1), tf.expandDims(time, 1)) as tf.Tensor3D;
+    const returns = tf.reshape(seq.returnsToGo, [n, 1]) as tf.Tensor2D;
+    const actions = tf.reshape(seq.actions, [n, this.actionDim]) as tf.Tensor2D;
+    const timesteps = tf.reshape(tf.cast(seq.timesteps, 'int32'), [n]) as tf.Tensor1D;
+    return embedTokens(returns, stateIn, actions, timesteps, e);
   }
 
   private embedLayerNorm(tokens: tf.Tensor3D): tf.Tensor2D {
@@ -367,63 +376,38 @@ export class DecisionTransformer extends Module {
 
   /** Additive attention bias: [1 or B, 1, N, N], HIDDEN where a query may not see a key. */
   private attentionBias(N: number, keyValid: tf.Tensor2D | undefined): tf.Tensor4D {
-    // 1 − lower-triangular ones: 1 exactly where the key lies in the query's future.
-    const causal = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([N, N]), -1, 0)), HIDDEN);
-    if (!keyValid) return tf.reshape(causal, [1, 1, N, N]);
-    const padding = tf.mul(tf.sub(1, keyValid), HIDDEN);
-    return tf.add(tf.reshape(causal, [1, 1, N, N]), tf.reshape(padding, [keyValid.shape[0], 1, 1, N]));
-  }
-
-  /** Multi-head causal self-attention of x [B·N, d] (already normalised), before its residual. */
-  private attention(x: tf.Tensor2D, block: Block, B: number, N: number, h: number, bias: tf.Tensor4D, drop: Dropout, i: number): tf.Tensor2D {
-    const d = this.spec.embedDim;
-    const dh = d / h;
-    // Q, K and V in one matmul; heads by reshape (and one transpose when there are several).
-    const qkv = affine(x, block.qkv);
-    let q: tf.Tensor;
-    let k: tf.Tensor;
-    let v: tf.Tensor;
-    if (h === 1) {
-      [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [B, N, dh]));
-    } else {
-      const byHead = tf.transpose(tf.reshape(qkv, [B, N, 3 * h, dh]), [0, 2, 1, 3]);
-      [q, k, v] = tf.split(byHead, 3, 1).map((t) => tf.reshape(t, [B * h, N, dh]));
+    let values = this.causalBiases.get(N);
+    if (!values) {
+      // HIDDEN exactly where the key lies in the query's future.
+      values = new Float32Array(N * N);
+      for (let q = 0; q < N; q++) values.fill(HIDDEN, q * N + q + 1, (q + 1) * N);
+      this.causalBiases.set(N, values);
     }
-    // Scaling q instead of the scores touches N·dh numbers per head instead of N².
-    const scores = tf.matMul(tf.mul(q, 1 / Math.sqrt(dh)) as tf.Tensor3D, k as tf.Tensor3D, false, true);
-    const weights = tf.softmax(tf.add(tf.reshape(scores, [B, h, N, N]), bias));
-    const attended = tf.matMul(tf.reshape(drop(weights, `block${i}/attn`), [B * h, N, N]) as tf.Tensor3D, v as tf.Tensor3D);
-    const merged = h === 1 ? tf.reshape(attended, [B * N, d]) : tf.reshape(tf.transpose(tf.reshape(attended, [B, h, N, dh]), [0, 2, 1, 3]), [B * N, d]);
-    return affine(merged as tf.Tensor2D, block.attnOut);
+    const causal = tf.tensor4d(values, [1, 1, N, N]);
+    if (!keyValid) return causal;
+    const padding = tf.mul(tf.sub(1, keyValid), HIDDEN);
+    return tf.add(causal, tf.reshape(padding, [keyValid.shape[0], 1, 1, N]));
   }
 
   private layerNorm(x: tf.Tensor2D, ln: LayerNorm): tf.Tensor2D {
-    const { mean, variance } = tf.moments(x, 1, true);
-    const normalised = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LN_EPSILON)));
-    return tf.add(tf.mul(normalised, ln.gamma), ln.beta) as tf.Tensor2D;
-  }
-
-  private activate(x: tf.Tensor2D): tf.Tensor2D {
-    if ((this.spec.activation ?? 'relu') === 'relu') return tf.relu(x);
-    // GPT-2's GELU, tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
-    const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
-    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as tf.Tensor2D;
+    return layerNorm(x, ln.gamma, ln.beta);
   }
 
   /** Identity unless training with a positive rate; then a mask seeded by (dropoutSeed, site). */
   private dropoutFn(training: boolean, dropoutSeed: string | undefined): Dropout {
-    if (!training || this.dropout === 0) return (x) => x;
+    if (!training || this.dropout === 0) return Object.assign(<T extends tf.Tensor>(x: T) => x, { mask: () => undefined });
     if (dropoutSeed === undefined) throw new Error(`DecisionTransformer '${this.spec.role}': training with dropout needs a dropoutSeed (e.g. deriveSeed(seed, 'dt', step))`);
     const keep = 1 - this.dropout;
-    return <T extends tf.Tensor>(x: T, site: string) => {
-      // The scaled keep-mask written in one JS loop and applied by one multiply: tf.dropout
-      // draws the same kind of seeded uniforms but then needs three more kernels per site
-      // (add, floor, div), which cost more than the draws on wasm.
+    // The scaled keep-mask written in one JS loop and applied by one multiply: tf.dropout
+    // draws the same kind of seeded uniforms but then needs three more kernels per site
+    // (add, floor, div), which cost more than the draws on wasm.
+    const mask = (shape: number[], site: string) => {
       const rng = new Rng(deriveSeed(dropoutSeed, site));
-      const mask = new Float32Array(x.size);
-      for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
-      return tf.mul(x, tf.tensor(mask, x.shape)) as T;
+      const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      for (let i = 0; i < values.length; i++) values[i] = rng.next() < keep ? 1 / keep : 0;
+      return tf.tensor(values, shape);
     };
+    return Object.assign(<T extends tf.Tensor>(x: T, site: string) => tf.mul(x, mask(x.shape, site)) as T, { mask });
   }
 
   /** Checks every input's shape against the spec and each other; returns [B, K]. */
@@ -456,4 +440,223 @@ export class DecisionTransformer extends Module {
   }
 }
 
-type Dropout = <T extends tf.Tensor>(x: T, site: string) => T;
+/** Applies a site's dropout; `mask` gives the site's scaled keep-mask instead (undefined when dropout is off). */
+type Dropout = (<T extends tf.Tensor>(x: T, site: string) => T) & { mask: (shape: number[], site: string) => tf.Tensor | undefined };
+
+/** x·W + b as one kernel (tf.fused.matMul, which has its own gradient). */
+function dense(x: tf.Tensor2D, layer: Linear): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: layer.w as tf.Tensor2D, bias: layer.b }) as tf.Tensor2D;
+}
+
+/**
+ * The three tokens of each step with its timestep embedding added, [n, 3, d], from returns
+ * [n, 1], state features [n, ·], actions [n, A] and timesteps [n] (int32), as one op with a
+ * hand-written backward (custom-gradient op: see below). The return embedding Linear(1 → d) is a
+ * broadcast multiply: a matMul with inner dimension 1 (and its outer-product gradient) is much
+ * slower on wasm.
+ */
+function embedTokens(returns: tf.Tensor2D, stateIn: tf.Tensor2D, actions: tf.Tensor2D, timesteps: tf.Tensor1D, e: Embeddings): tf.Tensor3D {
+  const rows = e.timestep.shape[0];
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [r, s, a] = args as tf.Tensor2D[];
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const ret = tf.add(tf.mul(r, e.ret.w), e.ret.b);
+    const state = dense(s, e.state);
+    const action = dense(a, e.action);
+    const time = tf.gather(e.timestep, timesteps);
+    // timesteps too: tensors the backward reads must be saved, or the tape's forward scope disposes them.
+    save([r, s, a, timesteps]);
+    return {
+      value: tf.add(tf.stack([ret, state, action], 1), tf.expandDims(time, 1)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [rS, sS, aS, steps] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+        const [dRet, dState, dAction] = tf.unstack(dy, 1) as tf.Tensor2D[];
+        const w = (v: tf.Variable) => v as unknown as tf.Tensor2D;
+        return [
+          tf.sum(tf.mul(dRet, e.ret.w), 1, true),
+          tf.matMul(dState, w(e.state.w), false, true),
+          tf.matMul(dAction, w(e.action.w), false, true),
+          tf.sum(tf.mul(dRet, rS), 0, true),
+          tf.sum(dRet, 0),
+          tf.matMul(sS, dState, true, false),
+          tf.sum(dState, 0),
+          tf.matMul(aS, dAction, true, false),
+          tf.sum(dAction, 0),
+          tf.unsortedSegmentSum(tf.sum(dy, 1), steps, rows),
+        ];
+      },
+    };
+  });
+  return op(returns, stateIn, actions, e.ret.w, e.ret.b, e.state.w, e.state.b, e.action.w, e.action.b, e.timestep) as tf.Tensor3D;
+}
+
+/*
+ * The custom-gradient ops below compute what the plain tfjs ops computed before, with a
+ * hand-written backward: ops inside a tf.customGrad forward are not recorded on the tape, so
+ * each saves both the backward's generic kernel calls and the Identity copy the tape makes of
+ * every op's inputs and outputs. Their numbers differ from the taped versions only by rounding.
+ */
+
+/** Layer normalisation over the last axis of x [n, d] (biased variance, as PyTorch's). */
+function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D | tf.Variable, beta: tf.Tensor1D | tf.Variable): tf.Tensor2D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xIn, g, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const { xHat, rstd } = normalise(xIn as tf.Tensor2D);
+    save([xHat, rstd, g]);
+    return {
+      value: tf.add(tf.mul(xHat, g), b),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const grads = normaliseBackward(dy, saved[0], saved[1], saved[2]);
+        return [grads.dx, grads.dGamma, grads.dBeta];
+      },
+    };
+  });
+  return op(x, gamma, beta) as tf.Tensor2D;
+}
+
+/**
+ * GPT-2's GELU, tanh approximation, ½x(1 + tanh(u)) with u = √(2/π)(x + 0.044715x³), is computed
+ * as x·σ(2u) (the same function: ½(1 + tanh u) = σ(2u)), which needs neither a pow nor a tanh:
+ * both are slow scalar loops on wasm.
+ */
+const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+interface BlockShape {
+  B: number;
+  N: number;
+  h: number;
+  relu: boolean;
+}
+
+/** Scaled dropout keep-masks of a block's three sites; undefined where dropout is off. */
+interface BlockMasks {
+  /** [B, h, N, N], on the attention weights. */
+  attention?: tf.Tensor;
+  /** [B·N, d], on the attention branch before its residual add. */
+  attentionOut?: tf.Tensor;
+  /** [B·N, d], on the MLP branch before its residual add. */
+  mlpOut?: tf.Tensor;
+}
+
+/**
+ * One pre-LN block, x [B·N, d] → x + attn(LN₁ x) → … + mlp(LN₂ ·), as a single op with a
+ * hand-written backward. Everything inside is untaped, so the block costs its arithmetic kernels
+ * only: no Identity copies of each op's inputs for the tape, no generic gradient plumbing
+ * (reshapes, broadcast reductions). bias [1 or B, N, N] is added to the attention scores (no
+ * gradient flows to it); masks multiply the dropout sites. The numbers are those of the plain
+ * ops (fused matmul + bias, softmax, …) up to rounding.
+ */
+function transformerBlock(x: tf.Tensor2D, block: Block, shape: BlockShape, bias: tf.Tensor3D, masks: BlockMasks): tf.Tensor2D {
+  const { B, N, h, relu } = shape;
+  const d = x.shape[1];
+  const dh = d / h;
+  const BH = B * h;
+  const scale = 1 / Math.sqrt(dh);
+  const { ln1, qkv: qkvLayer, attnOut, ln2, fc, mlpOut } = block;
+  const weights2 = (v: tf.Variable) => v as unknown as tf.Tensor2D;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xIn = args[0] as tf.Tensor2D;
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const norm1 = normalise(xIn);
+    const a1 = tf.add(tf.mul(norm1.xHat, ln1.gamma), ln1.beta) as tf.Tensor2D;
+    // Q, K and V in one matmul; heads by reshape (and one transpose when there are several).
+    const qkv = tf.fused.matMul({ a: a1, b: weights2(qkvLayer.w), bias: qkvLayer.b });
+    let [q, k, v] = [qkv, qkv, qkv] as tf.Tensor[];
+    if (h === 1) {
+      [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [B, N, dh]));
+    } else {
+      const byHead = tf.transpose(tf.reshape(qkv, [B, N, 3 * h, dh]), [0, 2, 1, 3]);
+      [q, k, v] = tf.split(byHead, 3, 1).map((t) => tf.reshape(t, [BH, N, dh]));
+    }
+    // Scaling q instead of the scores touches N·dh numbers per head instead of N².
+    const qScaled = tf.mul(q, scale) as tf.Tensor3D;
+    const scores = tf.reshape(tf.matMul(qScaled, k as tf.Tensor3D, false, true), [B, h, N, N]);
+    const probs = tf.softmax(tf.add(scores, tf.reshape(bias, [bias.shape[0], 1, N, N])));
+    const dropped = tf.reshape(masks.attention ? tf.mul(probs, masks.attention) : probs, [BH, N, N]) as tf.Tensor3D;
+    const attended = tf.matMul(dropped, v as tf.Tensor3D);
+    const merged = (h === 1 ? tf.reshape(attended, [B * N, d]) : tf.reshape(tf.transpose(tf.reshape(attended, [B, h, N, dh]), [0, 2, 1, 3]), [B * N, d])) as tf.Tensor2D;
+    const attnBranch = tf.fused.matMul({ a: merged, b: weights2(attnOut.w), bias: attnOut.b });
+    const x1 = tf.add(xIn, masks.attentionOut ? tf.mul(attnBranch, masks.attentionOut) : attnBranch) as tf.Tensor2D;
+    const norm2 = normalise(x1);
+    const a2 = tf.add(tf.mul(norm2.xHat, ln2.gamma), ln2.beta) as tf.Tensor2D;
+    const pre = tf.fused.matMul({ a: a2, b: weights2(fc.w), bias: fc.b });
+    let hidden: tf.Tensor2D;
+    let activationSlope: tf.Tensor;
+    if (relu) {
+      hidden = tf.relu(pre) as tf.Tensor2D;
+      activationSlope = tf.step(pre);
+    } else {
+      const squared = tf.square(pre);
+      const gate = tf.sigmoid(tf.mul(pre, tf.add(tf.mul(squared, 2 * GELU_C * GELU_A), 2 * GELU_C)));
+      hidden = tf.mul(pre, gate) as tf.Tensor2D;
+      // d/dx x·σ(2u) = σ + x·σ(1 − σ)·2u′, 2u′ = 2√(2/π)(1 + 3·0.044715x²).
+      const du = tf.mul(pre, tf.add(tf.mul(squared, 6 * GELU_C * GELU_A), 2 * GELU_C));
+      activationSlope = tf.add(gate, tf.mul(tf.mul(gate, tf.sub(1, gate)), du));
+    }
+    const mlpBranch = tf.fused.matMul({ a: hidden, b: weights2(mlpOut.w), bias: mlpOut.b });
+    const out: tf.Tensor2D = tf.add(x1, masks.mlpOut ? tf.mul(mlpBranch, masks.mlpOut) : mlpBranch);
+    const present = (t: tf.Tensor | undefined) => (t ? [t] : []);
+    // Everything the backward reads, masks included: the tape's forward scope disposes the rest.
+    save([norm1.xHat, norm1.rstd, a1, qScaled, k, v, probs, dropped, merged, norm2.xHat, norm2.rstd, a2, hidden, activationSlope,
+      ...present(masks.attention), ...present(masks.attentionOut), ...present(masks.mlpOut)]);
+    return {
+      value: out,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xHat1, rstd1, a1s, qs, ks, vs, p, pd, mergedS, xHat2, rstd2, a2s, hiddenS, slope] = saved as tf.Tensor2D[];
+        let next = 14;
+        const maskAttention = masks.attention && saved[next++];
+        const maskAttentionOut = masks.attentionOut && saved[next++];
+        const maskMlpOut = masks.mlpOut && saved[next++];
+        const dOut = dy as tf.Tensor2D;
+        // MLP branch.
+        const dMlp = (maskMlpOut ? tf.mul(dOut, maskMlpOut) : dOut) as tf.Tensor2D;
+        const dMlpW = tf.matMul(hiddenS, dMlp, true, false);
+        const dMlpB = tf.sum(dMlp, 0);
+        const dPre = tf.mul(tf.matMul(dMlp, weights2(mlpOut.w), false, true), slope) as tf.Tensor2D;
+        const dFcW = tf.matMul(a2s, dPre, true, false);
+        const dFcB = tf.sum(dPre, 0);
+        const ln2Grads = normaliseBackward(tf.matMul(dPre, weights2(fc.w), false, true), xHat2, rstd2, ln2.gamma);
+        const dx1 = tf.add(dOut, ln2Grads.dx) as tf.Tensor2D;
+        // Attention branch.
+        const dAttn = (maskAttentionOut ? tf.mul(dx1, maskAttentionOut) : dx1) as tf.Tensor2D;
+        const dAttnOutW = tf.matMul(mergedS, dAttn, true, false);
+        const dAttnOutB = tf.sum(dAttn, 0);
+        const dMerged = tf.matMul(dAttn, weights2(attnOut.w), false, true);
+        const dAttended = (h === 1 ? tf.reshape(dMerged, [BH, N, dh]) : tf.reshape(tf.transpose(tf.reshape(dMerged, [B, N, h, dh]), [0, 2, 1, 3]), [BH, N, dh])) as tf.Tensor3D;
+        const dv = tf.matMul(pd as unknown as tf.Tensor3D, dAttended, true, false);
+        let dProbs = tf.reshape(tf.matMul(dAttended, vs as unknown as tf.Tensor3D, false, true), [B, h, N, N]);
+        if (maskAttention) dProbs = tf.mul(dProbs, maskAttention);
+        // softmax backward: p ⊙ (dp − Σ dp ⊙ p).
+        const dScores = tf.reshape(tf.mul(p, tf.sub(dProbs, tf.sum(tf.mul(dProbs, p), -1, true))), [BH, N, N]) as tf.Tensor3D;
+        const dq = tf.mul(tf.matMul(dScores, ks as unknown as tf.Tensor3D), scale);
+        const dk = tf.matMul(dScores, qs as unknown as tf.Tensor3D, true, false);
+        const dQkv = (h === 1
+          ? tf.concat([dq, dk, dv].map((t) => tf.reshape(t, [B * N, d])), 1)
+          : tf.reshape(tf.transpose(tf.concat([dq, dk, dv].map((t) => tf.reshape(t, [B, h, N, dh])), 1), [0, 2, 1, 3]), [B * N, 3 * d])) as tf.Tensor2D;
+        const dQkvW = tf.matMul(a1s, dQkv, true, false);
+        const dQkvB = tf.sum(dQkv, 0);
+        const ln1Grads = normaliseBackward(tf.matMul(dQkv, weights2(qkvLayer.w), false, true), xHat1, rstd1, ln1.gamma);
+        const dx = tf.add(dx1, ln1Grads.dx);
+        return [dx, ln1Grads.dGamma, ln1Grads.dBeta, dQkvW, dQkvB, dAttnOutW, dAttnOutB, ln2Grads.dGamma, ln2Grads.dBeta, dFcW, dFcB, dMlpW, dMlpB];
+      },
+    };
+  });
+  return op(x, ln1.gamma, ln1.beta, qkvLayer.w, qkvLayer.b, attnOut.w, attnOut.b, ln2.gamma, ln2.beta, fc.w, fc.b, mlpOut.w, mlpOut.b) as tf.Tensor2D;
+}
+
+/** (x − mean)·rstd over the last axis of x [n, d] (biased variance, as PyTorch's), and rstd [n, 1]. */
+function normalise(x: tf.Tensor2D): { xHat: tf.Tensor2D; rstd: tf.Tensor2D } {
+  const centred = tf.sub(x, tf.mean(x, 1, true));
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), 1, true), LN_EPSILON)) as tf.Tensor2D;
+  return { xHat: tf.mul(centred, rstd) as tf.Tensor2D, rstd };
+}
+
+/** The gradients of y = x̂·γ + β (x̂ = normalise(x)) from dy. */
+function normaliseBackward(dy: tf.Tensor, xHat: tf.Tensor, rstd: tf.Tensor, gamma: tf.Tensor): { dx: tf.Tensor2D; dGamma: tf.Tensor; dBeta: tf.Tensor } {
+  const dxHat = tf.mul(dy, gamma);
+  // d/dx of (x − mean)·rstd, applied to dxHat: rstd·(dxHat − mean(dxHat) − x̂·mean(dxHat·x̂)).
+  const dx = tf.mul(tf.sub(tf.sub(dxHat, tf.mean(dxHat, 1, true)), tf.mul(xHat, tf.mean(tf.mul(dxHat, xHat), 1, true))), rstd) as tf.Tensor2D;
+  return { dx, dGamma: tf.sum(tf.mul(dy, xHat), 0), dBeta: tf.sum(dy, 0) };
+}
