@@ -264,7 +264,7 @@ describe('the run workload on real backends', () => {
     }
   });
 
-  test('cadence of QMIX and SAC from their config; offline algorithms are not timed', async () => {
+  test('cadence of QMIX and SAC from their config; an offline algorithm without a benchmark case is not timed', async () => {
     const qmix = await runWorkload(parseRunConfig('env: { id: lbf-8x8-2p-2f-coop }\nalgo: { name: qmix, updates_per_episode: 2 }\n', 't'));
     if (!('workload' in qmix)) throw new Error(qmix.untimedWhy);
     qmix.close();
@@ -275,6 +275,30 @@ describe('the run workload on real backends', () => {
     expect(sac.workload.updatesPerEnvStep).toBeCloseTo(0.25);
     const bc = await runWorkload(parseRunConfig('env: { id: lbf-8x8-2p-2f-coop }\nalgo: { name: bc }\ndataset: x\nrun: { total_gradient_steps: 10 }\n', 't'));
     expect(bc).toEqual({ untimedWhy: expect.stringMatching(/^bc (trains offline|has no benchmark case)/) });
+  });
+
+  test('an offline Meta-DT run times its gradient step at the run\'s own sizes; no acting is weighed', async () => {
+    const config = parseRunConfig('datasets: { dir: some/folder }\nalgo: { name: meta_dt, embed_dim: 16, num_layers: 1, horizon: 4, batch_size: 4, world_model_steps: 500, warm_train_steps: 300, context_hidden_dim: 8, decoder_hidden_dims: [8] }\nrun: { total_gradient_steps: 10 }\n', 't');
+    const measured = await runWorkload(config);
+    if (!('workload' in measured)) throw new Error(measured.untimedWhy);
+    try {
+      expect(measured.workload.description).toMatch(/meta_dt gradient step \(offline\).*reach/);
+      expect(measured.workload.updatesPerEnvStep).toBe(1);
+      await selectBackend('wasm');
+      const before = tf.memory().numTensors;
+      const wasmOnly: BackendCandidate = { name: 'wasm', activate: async () => (await selectBackend('wasm')).reason };
+      const cpu: BackendCandidate = { name: 'cpu', activate: async () => (await selectBackend('cpu')).reason };
+      const choice = await chooseBackend([wasmOnly, cpu], measured.workload, { timingSeconds: 0 });
+      for (const t of choice.timings) {
+        expect(t.updateMs).toBeGreaterThan(0);
+        expect(t.actMs).toBe(0);
+      }
+      await selectBackend('wasm');
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      measured.close();
+      await selectBackend('wasm');
+    }
   });
 
   test('timing the workload leaves no trace on the run: metrics as without the choice', async () => {

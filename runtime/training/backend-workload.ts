@@ -44,7 +44,7 @@ export async function runWorkload(config: RunConfig): Promise<{ workload: Backen
   const algo = config.algo as { name: string } & Record<string, unknown>;
   const trainer = trainerFor(algo.name);
   if (!trainer.benchmark) return { untimedWhy: `${algo.name} has no benchmark case to time` };
-  if (trainer.kind === 'offline') return { untimedWhy: `${algo.name} trains offline (no acting; its benchmark case is not at the run's sizes)` };
+  if (trainer.kind === 'offline') return offlineWorkload(config, algo);
   const tasks = runTasks(config);
   if (tasks.length !== 1) return { untimedWhy: `a run of ${tasks.length} tasks is not timed` };
   const runTask = tasks[0];
@@ -111,4 +111,47 @@ export async function runWorkload(config: RunConfig): Promise<{ workload: Backen
     }
   };
   return { workload: { description, updatesPerEnvStep: cadence, envStepsPerAct: E, prepare }, close: () => env.close?.() };
+}
+
+/**
+ * An offline run's workload: its gradient step alone (acting is only evaluation), as the
+ * algorithm's benchmark hook builds it with the run's own `algo` keys (network sizes, context
+ * length, batch size) on synthetic data. The data's shape is the run's env when the config names
+ * one; a run over a dataset folder names its envs only in the datasets' headers, read after the
+ * backend is active, so `reach` (obs 39, act 4) stands in: the input and output layers are a small
+ * part of these networks' work, and the backends' ratio is what is compared.
+ */
+async function offlineWorkload(config: RunConfig, algo: { name: string } & Record<string, unknown>): Promise<{ workload: BackendWorkload; close: () => void }> {
+  const trainer = trainerFor(algo.name);
+  const envSpec = config.env ?? (config.tasks && config.tasks.length === 1 && !config.datasets ? runTasks(config)[0].env : { id: 'reach' });
+  await prepareEnvSpec(envSpec);
+  const env = instantiateEnv(envSpec);
+  const layout = layoutFor(env, 1);
+  const task: TaskSpec = { key: envSpec.id, index: 0, env: envSpec, shape: shapeOf(layout), numEnvs: 1 };
+  const seed = config.run.seed;
+  const settings: LearnerBenchSettings = {
+    numEnvs: 1,
+    rolloutLength: 50,
+    hiddenDim: numberKey(algo, 'embed_dim') ?? numberKey(algo, 'hidden_dim') ?? 128,
+    seed: typeof seed === 'number' ? seed : 0,
+  };
+  const { name: _name, ...keys } = algo;
+  // The hook times the decision transformer's steady state: one world-model step, no warm phase.
+  const overrides = { ...keys, ...('world_model_steps' in keys ? { world_model_steps: 1 } : {}), ...('warm_train_steps' in keys ? { warm_train_steps: 0 } : {}) };
+  const description = `${algo.name} gradient step (offline) with the run's algo keys on ${task.key}'s shape`;
+  const prepare = async (backend: BackendName): Promise<PreparedWorkload> => {
+    const sampler = new SpaceSampler(env, task.shape, new Rng(deriveSeed('backend-choice', backend)));
+    const bench = await trainer.benchmark!({ algo: algo.name, task, settings, useRnn: false, sampler, backend, config: overrides });
+    if (!bench) throw new Error(`${algo.name} has no benchmark case for ${task.key}`);
+    const update = async (): Promise<CallTime> => {
+      let timedMs = 0;
+      const call = await timeCall(async () => (timedMs = await bench.update()));
+      return { wallMs: timedMs, cpuMs: call.cpuMs * Math.min(1, timedMs / Math.max(call.wallMs, 1e-9)) };
+    };
+    await bench.update();
+    // No acting to weigh: evaluation episodes are a small part of an offline run.
+    const act = async (): Promise<CallTime> => ({ wallMs: 0, cpuMs: 0 });
+    return { update, act, dispose: () => bench.dispose() };
+  };
+  return { workload: { description, updatesPerEnvStep: 1, envStepsPerAct: 1, prepare }, close: () => env.close?.() };
 }
