@@ -120,16 +120,22 @@ describe('chooseBackend on stub backends', () => {
     }
   });
 
-  test('backends are timed in alternating rounds, at least three each', async () => {
+  test('backends are timed in alternating rounds: at least one each, more while the budget lasts', async () => {
     const order: BackendName[] = [];
     const workload = fakeWorkload({ wasm: { updateMs: 2 }, tensorflow: { updateMs: 1 } });
     const traced: BackendWorkload = { ...workload, prepare: async (b) => {
       const w = await workload.prepare(b);
       return { ...w, update: () => (order.push(b), w.update()) };
     } };
-    const choice = await chooseBackend([stub('wasm', []), stub('tensorflow', [])], traced, { timingSeconds: 0 });
+    const once = await chooseBackend([stub('wasm', []), stub('tensorflow', [])], traced, { timingSeconds: 0 });
+    expect(order).toEqual(['wasm', 'tensorflow']);
+    expect(once.timings.map((t) => [t.updatesTimed, t.actsTimed])).toEqual([[1, 3], [1, 3]]);
+    // A clock that advances 100 ms per reading: a 0.25-s budget is spent after the third round.
+    order.length = 0;
+    let clock = 0;
+    const rounds = await chooseBackend([stub('wasm', []), stub('tensorflow', [])], traced, { timingSeconds: 0.25, now: () => (clock += 100) });
     expect(order).toEqual(['wasm', 'tensorflow', 'wasm', 'tensorflow', 'wasm', 'tensorflow']);
-    expect(choice.timings.map((t) => [t.updatesTimed, t.actsTimed])).toEqual([[3, 9], [3, 9]]);
+    expect(rounds.timings.map((t) => t.updatesTimed)).toEqual([3, 3]);
   });
 
   test('when every timing fails the preferred loaded backend is taken, saying why', async () => {
@@ -253,7 +259,7 @@ describe('the run workload on real backends', () => {
         expect(t.updateMs).toBeGreaterThan(0);
         expect(t.actMs).toBeGreaterThan(0);
         expect(t.updateWallMs).toBeGreaterThan(0);
-        expect(t.updatesTimed).toBeGreaterThanOrEqual(3);
+        expect(t.updatesTimed).toBeGreaterThanOrEqual(1);
       }
       expect(tf.getBackend()).toBe(choice.backend);
       await selectBackend('wasm');

@@ -1039,9 +1039,9 @@ export const mappoTrainer: TrainerDefinition = {
     checkMinibatches(config as PpoConfig, task);
     return new Mappo({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config: config as PpoConfig, seed });
   },
-  async benchmark({ algo, task, settings, useRnn, sampler }): Promise<LearnerBenchCase> {
+  async benchmark({ algo, task, settings, useRnn, sampler, config: overrides }): Promise<LearnerBenchCase> {
     const schema = algo === 'ippo' ? ippoConfigSchema : mappoConfigSchema;
-    const config = schema.parse({ name: algo, hidden_dim: settings.hiddenDim, use_rnn: useRnn, rollout_length: settings.rolloutLength });
+    const config = schema.parse({ hidden_dim: settings.hiddenDim, ...overrides, name: algo, use_rnn: useRnn, rollout_length: settings.rolloutLength });
     const learner = new Mappo({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config, seed: settings.seed });
     const T = learner.chunkLength;
     const chunks = new SyntheticChunks(task.shape, task.numEnvs, learner.policy, sampler, task.key);

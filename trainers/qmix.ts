@@ -654,10 +654,10 @@ export const qLearningTrainer: TrainerDefinition = {
     const task = onlyTask(tasks, config.name);
     return new QLearner({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config: config as QConfig, seed });
   },
-  async benchmark({ algo, task, settings, useRnn, sampler }): Promise<LearnerBenchCase> {
+  async benchmark({ algo, task, settings, useRnn, sampler, config: overrides }): Promise<LearnerBenchCase> {
     const schema = Q_SCHEMAS[algo as keyof typeof Q_SCHEMAS];
     if (!schema) throw new Error(`bench learner: '${algo}' is not a Q-learning algorithm`);
-    const config = schema.parse({ name: algo, hidden_dim: settings.hiddenDim, use_rnn: useRnn }) as QConfig;
+    const config = schema.parse({ hidden_dim: settings.hiddenDim, ...overrides, name: algo, use_rnn: useRnn }) as QConfig;
     const learner = new QLearner({ layout: { ...task.shape, numEnvs: task.numEnvs }, task, config, seed: settings.seed });
     const B = config.batch_size;
     // Twice the batch, so consecutive updates sample different episodes as from a real replay.

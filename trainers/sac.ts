@@ -463,8 +463,10 @@ export class Sac implements OnlineLearner {
         const q = this.criticQ(this.critic, tf.concat([obs, pi.action], 1), task);
         const minQ = tf.min(q.q, 0);
         const actorLoss = tf.mean(tf.sub(tf.mul(alphaNow.rows, pi.logp), minQ));
-        // ∂ Σ min Q / ∂Q_k: 1 where critic k is the minimum.
-        const isMin = tf.cast(tf.equal(q.q, minQ), 'float32');
+        // ∂ Σ min Q / ∂Q_k: 1 where critic k is the minimum; on a tie critic 1 only, as tf.minimum(q1, q2)'s gradient.
+        const [q1, q2] = tf.unstack(q.q);
+        const firstIsMin = tf.cast(tf.lessEqual(q1!, q2!), 'float32');
+        const isMin = tf.stack([firstIsMin, tf.sub(1, firstIsMin)]);
         const dInput = this.critic.backward(q.saved, task && this.heads > 1 ? tf.mul(isMin, task) : isMin, { weights: false, inputFrom: Din }).dInput!;
         const dMinQdA = tf.sum(dInput, 0);
         // ∂loss/∂log π per row, and through log π's −log(1 − a² + ε) term ∂log π/∂a = 2a/(1 − a² + ε).

@@ -360,7 +360,8 @@ export class DecisionTransformer extends Module {
     const returns = tf.reshape(seq.returnsToGo, [n, 1]) as tf.Tensor2D;
     const actions = tf.reshape(seq.actions, [n, this.actionDim]) as tf.Tensor2D;
     const timesteps = tf.reshape(tf.cast(seq.timesteps, 'int32'), [n]) as tf.Tensor1D;
-    return embedTokens(returns, stateIn, actions, timesteps, e);
+    // Returns-to-go and actions are data; the state features are data too unless a state encoder made them.
+    return embedTokens(returns, stateIn, actions, timesteps, e, e.stateEncoder !== undefined);
   }
 
   private embedLayerNorm(tokens: tf.Tensor3D): tf.Tensor2D {
@@ -455,7 +456,7 @@ function dense(x: tf.Tensor2D, layer: Linear): tf.Tensor2D {
  * broadcast multiply: a matMul with inner dimension 1 (and its outer-product gradient) is much
  * slower on wasm.
  */
-function embedTokens(returns: tf.Tensor2D, stateIn: tf.Tensor2D, actions: tf.Tensor2D, timesteps: tf.Tensor1D, e: Embeddings): tf.Tensor3D {
+function embedTokens(returns: tf.Tensor2D, stateIn: tf.Tensor2D, actions: tf.Tensor2D, timesteps: tf.Tensor1D, e: Embeddings, stateNeedsGradient: boolean): tf.Tensor3D {
   const rows = e.timestep.shape[0];
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [r, s, a] = args as tf.Tensor2D[];
@@ -472,10 +473,11 @@ function embedTokens(returns: tf.Tensor2D, stateIn: tf.Tensor2D, actions: tf.Ten
         const [rS, sS, aS, steps] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
         const [dRet, dState, dAction] = tf.unstack(dy, 1) as tf.Tensor2D[];
         const w = (v: tf.Variable) => v as unknown as tf.Tensor2D;
+        // Gradients towards data inputs are never used: zeros of their shape instead of matmuls.
         return [
-          tf.sum(tf.mul(dRet, e.ret.w), 1, true),
-          tf.matMul(dState, w(e.state.w), false, true),
-          tf.matMul(dAction, w(e.action.w), false, true),
+          tf.zerosLike(rS),
+          stateNeedsGradient ? tf.matMul(dState, w(e.state.w), false, true) : tf.zerosLike(sS),
+          tf.zerosLike(aS),
           tf.sum(tf.mul(dRet, rS), 0, true),
           tf.sum(dRet, 0),
           tf.matMul(sS, dState, true, false),

@@ -74,14 +74,17 @@ type KernelArgs = Parameters<tf.KernelFunc>[0];
 interface Memory {
   read(t: tf.TensorInfo): Floats;
   /** All outputs are allocated before any view is taken (a wasm heap growth detaches views). */
-  outputs(shapes: number[][]): { infos: tf.TensorInfo[]; views: Floats[] };
+  outputs(shapes: number[][], inputs: readonly tf.TensorInfo[]): { infos: tf.TensorInfo[]; views: Floats[] };
 }
 
 function wasmMemory(args: KernelArgs): Memory {
   const backend = args.backend as BackendWasm;
   return {
     read: (t) => backend.typedArrayFromHeap(t) as Floats,
-    outputs: (shapes) => {
+    outputs: (shapes, inputs) => {
+      // An input still on another backend is moved into the heap on first access, which can grow
+      // it: every input is made resident before any output is allocated or any view taken.
+      for (const t of inputs) backend.dataIdMap.get(t.dataId);
       const infos = shapes.map((s) => backend.makeOutput(s, 'float32'));
       return { infos, views: infos.map((t) => backend.typedArrayFromHeap(t) as Floats) };
     },
@@ -114,7 +117,7 @@ function gatesKernel(memory: (args: KernelArgs) => Memory): tf.KernelFunc {
     const H = hk!.shape[hk!.shape.length - 1]!;
     const m = memory(args);
     // Outputs first: on wasm, allocating can move the heap under earlier views of the inputs.
-    const { infos, views } = m.outputs([[...hk!.shape], [...hk!.shape], withWidth(hk!.shape, 5 * H)]);
+    const { infos, views } = m.outputs([[...hk!.shape], [...hk!.shape], withWidth(hk!.shape, 5 * H)], [gi!, gh!, hk!, keepNext!]);
     gatesForward(m.read(gi!), m.read(gh!), m.read(hk!), m.read(keepNext!), views[0]!, views[1]!, views[2]!, H);
     return infos;
   };
@@ -125,7 +128,7 @@ function gatesGradKernel(memory: (args: KernelArgs) => Memory): tf.KernelFunc {
     const { dy, carryHu, carryMm, keepNext, g } = args.inputs as Record<string, tf.TensorInfo>;
     const H = dy!.shape[dy!.shape.length - 1]!;
     const m = memory(args);
-    const { infos, views } = m.outputs([withWidth(dy!.shape, 3 * H), withWidth(dy!.shape, 3 * H), [...dy!.shape]]);
+    const { infos, views } = m.outputs([withWidth(dy!.shape, 3 * H), withWidth(dy!.shape, 3 * H), [...dy!.shape]], [dy!, carryHu!, carryMm!, keepNext!, g!]);
     gatesBackward(m.read(dy!), m.read(carryHu!), m.read(carryMm!), m.read(keepNext!), m.read(g!), views[0]!, views[1]!, views[2]!, H);
     return infos;
   };

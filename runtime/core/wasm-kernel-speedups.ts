@@ -42,6 +42,15 @@ function wasmBackend(args: KernelArgs): BackendWasm {
 }
 
 /**
+ * Moves every input still held by another backend into the wasm heap. That move happens on first
+ * access and can grow the heap, detaching views taken before; so kernels call this before they
+ * allocate outputs or take any view.
+ */
+function makeResident(backend: BackendWasm, inputs: readonly tf.TensorInfo[]): void {
+  for (const t of inputs) backend.dataIdMap.get(t.dataId);
+}
+
+/**
  * A view of a tensor's bytes in the wasm heap. Valid only until the next allocation: growing the
  * heap replaces its ArrayBuffer and detaches every view taken before, so callers allocate all
  * outputs first and take views afterwards.
@@ -136,6 +145,7 @@ function copyBox(src: HeapWords, srcShape: readonly number[], box: SliceBox, dst
  * would detach a view of the input taken earlier.
  */
 function sliceInto(backend: BackendWasm, x: tf.TensorInfo, boxes: readonly SliceBox[], outShapes: readonly number[][]): tf.TensorInfo[] {
+  makeResident(backend, [x]);
   const outs = outShapes.map((shape) => backend.makeOutput(shape, x.dtype));
   if (sizeOf(x.shape) === 0) return outs;
   const src = heapWords(backend, x);
@@ -358,6 +368,7 @@ function sum(original: tf.KernelFunc, args: KernelArgs): KernelResult {
   const cols = sizeOf(x.shape.slice(lead));
   const outShape = attrs.keepDims ? x.shape.map((d, i) => (i < lead ? 1 : d)) : x.shape.slice(lead);
   const backend = wasmBackend(args);
+  makeResident(backend, [x]);
   const out = backend.makeOutput(outShape, 'float32');
   const acc = backend.typedArrayFromHeap(out) as Float32Array;
   acc.fill(0);
@@ -395,6 +406,7 @@ function concat(original: tf.KernelFunc, args: KernelArgs): KernelResult {
   if (parts.length < 2 || inner.some((n) => n > CONCAT_LOOP_MAX)) return original(args);
   const outShape = tf.backend_util.computeOutShape(list.map((t) => t.shape), axis);
   const backend = wasmBackend(args);
+  makeResident(backend, parts);
   const out = backend.makeOutput(outShape, list[0]!.dtype);
   if (sizeOf(outShape) === 0) return out;
   const dst = heapWords(backend, out);

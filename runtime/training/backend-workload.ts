@@ -15,9 +15,8 @@ import { type RunConfig, runTasks } from './run-config';
  * act of the run's own collection policy (the learner built from the run's resolved config) for
  * all its envs. The update cadence of the config turns both into ms per env step.
  *
- * Keys the benchmark hooks do not take (batch_size, epochs, minibatches) are at the algorithm's
- * defaults in the timed update: the choice needs the ratio between backends, which depends on the
- * network shapes far more than on those counts.
+ * The hooks get the run's `algo` keys, so the timed update has the run's batch size, epochs,
+ * minibatches and layer widths; a SAC benchmark update is one `policy_frequency` cycle.
  */
 
 const numberKey = (algo: Record<string, unknown>, key: string): number | undefined => (typeof algo[key] === 'number' ? (algo[key] as number) : undefined);
@@ -74,12 +73,15 @@ export async function runWorkload(config: RunConfig): Promise<{ workload: Backen
     seed: typeof seed === 'number' ? seed : 0,
   };
   const useRnn = algo.use_rnn === true;
+  const { name: _name, ...algoKeys } = algo;
   const { numAgents: A, numEnvs: E } = { numAgents: task.shape.numAgents, numEnvs: task.numEnvs };
   const description = `${algo.name}${useRnn ? ' (rnn)' : ''} on ${task.key}: ${E} envs × ${A} agents, hidden ${settings.hiddenDim}; ${cadence.toPrecision(3)} updates per env step`;
 
   const prepare = async (backend: BackendName): Promise<PreparedWorkload> => {
     const sampler = new SpaceSampler(env, task.shape, new Rng(deriveSeed('backend-choice', backend)));
-    const bench = await trainer.benchmark!({ algo: algo.name, task, settings, useRnn, sampler, backend });
+    // The run's own keys (batch size, epochs, minibatches, layer widths, SAC's policy_frequency
+    // cycle), so the timed update is the run's update.
+    const bench = await trainer.benchmark!({ algo: algo.name, task, settings, useRnn, sampler, backend, config: algoKeys });
     if (!bench) throw new Error(`${algo.name} has no benchmark case with use_rnn ${useRnn}`);
     let acting: OnlineLearner | undefined;
     try {
