@@ -660,9 +660,9 @@ export class Mappo implements OnlineLearner {
               const batch = whole ?? this.uploadMinibatch(host, seqs);
               let lossStats: tf.Tensor1D | undefined;
               const { value: loss, grads } = tf.variableGrads(() => {
-                const out = this.actor.unroll(batch.actorIn, batch.resets, batch.h0);
+                const out = this.actor.unroll(batch.actorIn, batch.resets, batch.h0, { inputsAreData: true });
                 // The critic is feed-forward: unroll runs its T·B rows as one batch and ignores resets/h0.
-                const values = this.critic.unroll(batch.criticIn, batch.resets, batch.h0);
+                const values = this.critic.unroll(batch.criticIn, batch.resets, batch.h0, { inputsAreData: true });
                 const { loss, stats } = this.ppoLoss(batch, out, values);
                 lossStats = stats;
                 return loss;

@@ -352,7 +352,7 @@ export class QLearner implements OnlineLearner {
         const targetQ = this.targetAgent.unroll(xs, noResets, h0);
         const loss = this.lossAfterAgents(arr, mixerStates, targetQ, B, T, kept);
         const mixerVariables = this.mixer ? Object.values(this.mixer.namedVariables()) : [];
-        const { grads } = tf.variableGrads(() => loss(this.agent.unroll(xs, noResets, h0), ...mixerVariables) as tf.Scalar, this.paramList);
+        const { grads } = tf.variableGrads(() => loss(this.agent.unroll(xs, noResets, h0, { inputsAreData: true }), ...mixerVariables) as tf.Scalar, this.paramList);
 
         // Global gradient-norm clipping (torch's clip_grad_norm_), the old ops in the old order.
         const { norm: gradNorm, scale } = clipByGlobalNorm(this.paramList.map((v) => grads[v.name]), cfg.max_grad_norm);

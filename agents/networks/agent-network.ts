@@ -104,32 +104,35 @@ export class AgentNetwork extends Module {
    * Returns outputs [T, B, outputDim]. Feed-forward networks run all T·B rows as one batch; the
    * recurrent part runs as one custom-gradient op (see gru-sequence.ts).
    */
-  unroll(xs: tf.Tensor3D, resets: tf.Tensor2D, h0: tf.Tensor2D): tf.Tensor3D {
+  unroll(xs: tf.Tensor3D, resets: tf.Tensor2D, h0: tf.Tensor2D, options: { inputsAreData?: boolean } = {}): tf.Tensor3D {
+    // xs and h0 that are data (observations and stored hidden states, not another network's
+    // output) need no gradient: the first layer and the recurrence's first step skip computing it.
+    const data = options.inputsAreData === true;
     return tf.tidy(() => {
       const [T, B, D] = xs.shape;
       const O = this.spec.outputDim;
       // Per-copy rows are [T·B/C] in (t, row-of-copy) order, so the sequence splits into T steps.
       const x = this.toCopies(tf.reshape(xs, [T * B, D]));
-      if (!this.gru) return tf.reshape(this.fromCopies(this.feedForward(x)), [T, B, O]);
+      if (!this.gru) return tf.reshape(this.fromCopies(this.feedForward(x, data)), [T, B, O]);
       const H = this.spec.hiddenDim;
       const C = this.copies;
       const rows = B / C;
-      const z = dense(x, this.layers.fc1.w, this.layers.fc1.b, 'relu');
+      const z = dense(x, this.layers.fc1.w, this.layers.fc1.b, 'relu', data);
       // The input half of the gates for all T·B rows in one matmul; only the hidden half is sequential.
       const gi = dense(z, this.gru.wi, this.gru.bi);
       const timeMajor = <R extends tf.Tensor>(t: tf.Tensor, width: number): R =>
         (C === 1 ? tf.reshape(t, [T, 1, B, width]) : tf.transpose(tf.reshape(t, [C, T, rows, width]), [1, 0, 2, 3])) as R;
       const keep = timeMajor<tf.Tensor4D>(this.toCopies(tf.reshape(tf.sub(1, resets), [T * B, 1])), 1);
-      const hs = gruSequence(timeMajor<tf.Tensor4D>(gi, 3 * H), keep, this.asCopies(this.toCopies(h0)), { wh: this.gru.wh, bh: this.gru.bh });
+      const hs = gruSequence(timeMajor<tf.Tensor4D>(gi, 3 * H), keep, this.asCopies(this.toCopies(h0)), { wh: this.gru.wh, bh: this.gru.bh }, data);
       const hRows = C === 1 ? tf.reshape(hs, [T * B, H]) : tf.reshape(tf.transpose(hs, [1, 0, 2, 3]), [C, T * rows, H]);
       return tf.reshape(this.fromCopies(dense(hRows, this.layers.out.w, this.layers.out.b)), [T, B, O]);
     });
   }
 
   /** fc1 → ReLU → fc2 → ReLU → out, on rows as `toCopies` lays them out. */
-  private feedForward<R extends tf.Tensor>(x: R): R {
+  private feedForward<R extends tf.Tensor>(x: R, inputIsData = false): R {
     const { fc1, fc2, out } = this.layers;
-    return dense(dense(dense(x, fc1.w, fc1.b, 'relu'), fc2!.w, fc2!.b, 'relu'), out.w, out.b);
+    return dense(dense(dense(x, fc1.w, fc1.b, 'relu', inputIsData), fc2!.w, fc2!.b, 'relu'), out.w, out.b);
   }
 
   /**

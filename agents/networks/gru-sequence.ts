@@ -78,7 +78,7 @@ function forwardLoop(gi: tf.Tensor4D, keep: tf.Tensor4D, h0: tf.Tensor3D, wh3: t
  * every step), keep [T, C, rows, 1] (not differentiated), h0 [C, rows, H]. Returns every step's
  * new state, [T, C, rows, H]. Differentiable w.r.t. gi, h0, W_h and b_h.
  */
-export function gruSequence(gi: tf.Tensor4D, keep: tf.Tensor4D, h0: tf.Tensor3D, weights: GruWeights): tf.Tensor4D {
+export function gruSequence(gi: tf.Tensor4D, keep: tf.Tensor4D, h0: tf.Tensor3D, weights: GruWeights, h0IsData = false): tf.Tensor4D {
   const [T, C, rows, threeH] = gi.shape;
   const H = threeH / 3;
   if (T < 1) throw new Error('gruSequence: needs at least one step (gi has T = 0)');
@@ -111,11 +111,12 @@ export function gruSequence(gi: tf.Tensor4D, keep: tf.Tensor4D, h0: tf.Tensor3D,
         for (let t = T - 1; t >= 0; t--) {
           const step = gruGatesGrad(dys[t]!, carryHu, carryMm, keeps[Math.min(t + 1, T - 1)]!, coefs[t]!);
           carryHu = step.dhu;
-          carryMm = tf.matMul(step.dgh as tf.Tensor3D, wT);
+          // Before the first step only h0's gradient needs this product: skipped when h0 is data.
+          carryMm = t === 0 && h0IsData ? carryMm : tf.matMul(step.dgh as tf.Tensor3D, wT);
           dghs[t] = step.dgh;
           dgis[t] = step.dgi;
         }
-        const dH0 = tf.mul(tf.add(carryHu, carryMm), keeps[0]!);
+        const dH0 = h0IsData ? tf.zerosLike(carryHu) : tf.mul(tf.add(carryHu, carryMm), keeps[0]!);
         const dGh = tf.stack(dghs) as tf.Tensor4D;
         // dW_h = Σ_t hk_tᵀ·dgh_t as one matmul over all steps' rows of each copy; db_h one sum.
         const perCopy = (x: tf.Tensor4D, width: number) =>

@@ -44,13 +44,13 @@ export function affine(x: tf.Tensor2D, layer: Linear): tf.Tensor2D {
  * and a backward of about ten kernel calls; here the backward is a mask, two matmuls and a sum.
  * The forward runs the same kernels as the unfused ops, so outputs are unchanged bit for bit.
  */
-export function dense<T extends tf.Tensor>(x: T, w: tf.Tensor, b: tf.Tensor, activation: 'relu' | 'linear' = 'linear'): T {
+export function dense<T extends tf.Tensor>(x: T, w: tf.Tensor, b: tf.Tensor, activation: 'relu' | 'linear' = 'linear', inputIsData = false): T {
   if (!recordingGradients()) {
     // Nothing to differentiate (acting, targets): the plain kernels, without the op's wrapper.
     const z = tf.add(tf.matMul(x as unknown as tf.Tensor2D, w as tf.Tensor2D), b);
     return (activation === 'relu' ? tf.relu(z) : z) as T;
   }
-  return denseOp(activation)(x, w, b) as T;
+  return denseOp(activation, inputIsData)(x, w, b) as T;
 }
 
 /** True where ops are recorded for a backward (inside tf.grads and co, outside custom-gradient forwards). */
@@ -58,10 +58,13 @@ export function recordingGradients(): boolean {
   return tf.engine().isTapeOn();
 }
 
-const denseOps = new Map<'relu' | 'linear', (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor>();
+const denseOps = new Map<string, (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor>();
 
-function denseOp(activation: 'relu' | 'linear'): (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor {
-  let op = denseOps.get(activation);
+// A custom-gradient op computes every input's gradient, needed or not (autodiff computes only
+// those on the path); `inputIsData` (observations fed to a first layer) skips the x gradient's matmul.
+function denseOp(activation: 'relu' | 'linear', inputIsData: boolean): (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor {
+  const key = `${activation}/${inputIsData}`;
+  let op = denseOps.get(key);
   if (op) return op;
   op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, w, b] = args as tf.Tensor[];
@@ -78,7 +81,7 @@ function denseOp(activation: 'relu' | 'linear'): (x: tf.Tensor, w: tf.Tensor, b:
         const ws = wIsVariable ? w : saved[2];
         // relu'(z) is 1 exactly where the output is positive.
         const dz = activation === 'relu' ? tf.mul(dy, tf.step(ys)) : dy;
-        const dx = tf.matMul(dz as tf.Tensor2D, ws as tf.Tensor2D, false, true);
+        const dx = inputIsData ? tf.zerosLike(xs) : tf.matMul(dz as tf.Tensor2D, ws as tf.Tensor2D, false, true);
         const dw = tf.matMul(xs as tf.Tensor2D, dz as tf.Tensor2D, true, false);
         // Bias gradient: sum over every row axis, keeping the per-copy axis and b's own rank.
         const db = ws.rank === 2 ? tf.sum(dz, Array.from({ length: dz.rank - 1 }, (_, i) => i)) : tf.sum(dz, dz.rank - 2, true);
@@ -86,7 +89,7 @@ function denseOp(activation: 'relu' | 'linear'): (x: tf.Tensor, w: tf.Tensor, b:
       },
     };
   }) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-  denseOps.set(activation, op);
+  denseOps.set(key, op);
   return op;
 }
 
