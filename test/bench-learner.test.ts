@@ -133,7 +133,7 @@ describe('bench learner', () => {
     expect(report.backends.map((b) => b.backend)).toEqual(['wasm']);
     const [wasm] = report.backends;
     // The user's TF_NUM_INTRAOP_THREADS stays; the CLI fills in the other tfjs-node defaults.
-    expect(wasm.threadingEnv).toEqual({ TF_NUM_INTRAOP_THREADS: '2', TF_ENABLE_ONEDNN_OPTS: '0', TF_NUM_INTEROP_THREADS: '1', OMP_NUM_THREADS: '1' });
+    expect(wasm.threadingEnv).toEqual({ TF_NUM_INTRAOP_THREADS: '2', TF_ENABLE_ONEDNN_OPTS: '1', TF_NUM_INTEROP_THREADS: '1', OMP_NUM_THREADS: '1' });
     expect(wasm.matmul.sizes.map((s) => s.n)).toEqual([256, 512]);
     const positive = (x: number) => Number.isFinite(x) && x > 0;
     for (const s of wasm.matmul.sizes) expect(positive(s.gflops) && positive(s.msPerMatmul)).toBe(true);

@@ -3,15 +3,17 @@
  * environment once, when the library loads, so the CLI applies them at startup, before anything
  * requires @tensorflow/tfjs-node; a value the user set is left alone.
  *
- * The defaults are measured (README, "Backends"): troupe's learners are small networks whose
- * speed on tfjs-node is set by per-op overhead, not arithmetic; oneDNN's graph rewrites and
- * thread pools add to that overhead and the threads compete with the rollout workers, so one
- * thread without oneDNN was the fastest setting on the 2-core machines measured.
+ * The defaults are measured (README, "Backends"; BENCHMARKS.md, issue 17): troupe's learners are
+ * small networks whose speed on tfjs-node is set by per-op overhead, not arithmetic, and extra
+ * threads compete with the env stepping and the rollout workers; one intra-op and one inter-op
+ * thread was the fastest setting on the 2-core machine. oneDNN's kernels, on one thread, were as
+ * fast or faster on every learner case after the kernel-count reductions, and twice as fast on
+ * the decision transformer (alternated runs: DT 223–260 against 508–547 ms per step).
  */
 
 /** What the CLI sets when the environment does not. */
 export const NATIVE_TF_DEFAULTS: Readonly<Record<string, string>> = {
-  TF_ENABLE_ONEDNN_OPTS: '0',
+  TF_ENABLE_ONEDNN_OPTS: '1',
   TF_NUM_INTRAOP_THREADS: '1',
   TF_NUM_INTEROP_THREADS: '1',
   OMP_NUM_THREADS: '1',
