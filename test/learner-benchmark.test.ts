@@ -14,21 +14,10 @@ import { taskOfLayout } from '../trainers/learner';
 import { MtmaLearner, mtmaUpdateFlops } from '../trainers/mtma';
 import { SpaceSampler, profileNextTimed, syntheticEpisode, timed } from '../trainers/synthetic-experience';
 
+import { profiledMatmulFlops } from './helpers/profiled-flops';
+
 const cli = path.join(__dirname, '..', 'scripts', 'troupe.js');
 
-/** FLOPs of the matrix-product kernels tfjs really ran, from its profiler. */
-function profiledMatmulFlops(kernels: ReadonlyArray<{ name: string; inputShapes: number[][]; outputShapes: number[][] }>): number {
-  let flops = 0;
-  for (const k of kernels) {
-    if (k.name !== 'BatchMatMul' && k.name !== '_FusedMatMul') continue;
-    const out = k.outputShapes[0];
-    const batch = out.length === 3 ? out[0] : 1;
-    const [M, N] = out.slice(-2);
-    const inner = k.inputShapes[0].reduce((x, y) => x * y, 1) / batch / M;
-    flops += 2 * batch * M * N * inner;
-  }
-  return flops;
-}
 
 describe('learner benchmark cases', () => {
   beforeAll(async () => {
