@@ -138,6 +138,26 @@ describe('chooseBackend on stub backends', () => {
     expect(rounds.timings.map((t) => t.updatesTimed)).toEqual([3, 3]);
   });
 
+  test('updates that each outlast the budget are scored from their warm-up runs, not run again', async () => {
+    const ran: BackendName[] = [];
+    const heavy = (backend: BackendName, wallMs: number): PreparedWorkload => ({
+      warmupUpdate: { wallMs, cpuMs: wallMs },
+      update: async () => (ran.push(backend), { wallMs, cpuMs: wallMs }),
+      act: async () => ({ wallMs: 1, cpuMs: 1 }),
+      dispose: () => undefined,
+    });
+    const workload: BackendWorkload = { description: 'heavy', updatesPerEnvStep: 0.01, envStepsPerAct: 8, prepare: async (b) => heavy(b, b === 'wasm' ? 1700 : 1900) };
+    const choice = await chooseBackend([stub('wasm', []), stub('tensorflow', [])], workload, { timingSeconds: 0.75 });
+    expect(ran).toEqual([]);
+    expect(choice.backend).toBe('wasm');
+    expect(choice.timings.map((t) => [t.backend, t.updateMs, t.updatesTimed, t.actsTimed])).toEqual([['wasm', 1700, 1, 3], ['tensorflow', 1900, 1, 3]]);
+    // One backend's update within the budget: every backend is timed in rounds as usual.
+    const mixed: BackendWorkload = { ...workload, prepare: async (b) => heavy(b, b === 'wasm' ? 1700 : 100) };
+    let clock = 0;
+    await chooseBackend([stub('wasm', []), stub('tensorflow', [])], mixed, { timingSeconds: 0.75, now: () => (clock += 1000) });
+    expect(ran).toEqual(['wasm', 'tensorflow']);
+  });
+
   test('when every timing fails the preferred loaded backend is taken, saying why', async () => {
     const choice = await chooseBackend([stub('wasm', []), stub('tensorflow', [])], fakeWorkload({ wasm: { prepareError: 'boom' }, tensorflow: { prepareError: 'bang' } }));
     expect(choice.backend).toBe('wasm');

@@ -102,10 +102,10 @@ export async function runWorkload(config: RunConfig): Promise<{ workload: Backen
         return { wallMs: timedMs, cpuMs: call.cpuMs * Math.min(1, timedMs / Math.max(call.wallMs, 1e-9)) };
       };
       // Warm-up: kernels compile and the JavaScript around them JITs.
-      await bench.update();
+      const warmupUpdate = await update();
       await act();
       const learner = acting;
-      return { update, act, dispose: () => (bench.dispose(), learner.dispose()) };
+      return { warmupUpdate, update, act, dispose: () => (bench.dispose(), learner.dispose()) };
     } catch (error) {
       bench.dispose();
       acting?.dispose();
@@ -150,10 +150,10 @@ async function offlineWorkload(config: RunConfig, algo: { name: string } & Recor
       const call = await timeCall(async () => (timedMs = await bench.update()));
       return { wallMs: timedMs, cpuMs: call.cpuMs * Math.min(1, timedMs / Math.max(call.wallMs, 1e-9)) };
     };
-    await bench.update();
+    const warmupUpdate = await update();
     // No acting to weigh: evaluation episodes are a small part of an offline run.
     const act = async (): Promise<CallTime> => ({ wallMs: 0, cpuMs: 0 });
-    return { update, act, dispose: () => bench.dispose() };
+    return { warmupUpdate, update, act, dispose: () => bench.dispose() };
   };
   return { workload: { description, updatesPerEnvStep: 1, envStepsPerAct: 1, prepare }, close: () => env.close?.() };
 }
